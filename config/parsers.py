@@ -1,0 +1,16 @@
+from django.conf import settings
+from rest_framework.parsers import JSONParser
+
+from config.errors import PayloadTooLarge
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies up to `LUP_MAX_JSON_BYTES`; bulk data goes to the streaming endpoints."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        limit = settings.LUP_MAX_JSON_BYTES
+        length = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if length and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes.")
+        return super().parse(stream, media_type, parser_context)

@@ -1,0 +1,274 @@
+"""Lup settings. Every value comes from the environment; the README lists them.
+
+With neither `DATABASE_URL` nor `REDIS_URL` set, Lup runs in its embedded default: SQLite and
+generated development secrets in the data folder, Celery tasks executed in-process.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config import embedded
+from config.logconfig import logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if not value:
+        return default
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    try:
+        return int(value) if value else default
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer") from exc
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+DATABASE_URL = env("DATABASE_URL")
+REDIS_URL = env("REDIS_URL")
+# Embedded mode: nothing configured. Any configured database or broker means a real deployment,
+# where missing secrets are an error rather than something to invent.
+EMBEDDED = not DATABASE_URL and not REDIS_URL
+DATA_DIR = embedded.data_dir(BASE_DIR)
+
+DEBUG = env_bool("DEBUG", default=False)
+
+SECRET_KEY = env("SECRET_KEY")
+if not SECRET_KEY:
+    if not EMBEDDED:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL or REDIS_URL is set")
+    SECRET_KEY = embedded.generated_secret(DATA_DIR / "secret_key", nbytes=50)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "access",
+    "ledger",
+    "jurisdictions",
+    "consent",
+    "lineage",
+    "erasure",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "config.requestid.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL or f"sqlite:///{DATA_DIR / 'lup.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the dev server read while a bulk import writes.
+    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("LUP_CACHE_PREFIX", "lup"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("km", "ភាសាខ្មែរ"),
+    ("vi", "Tiếng Việt"),
+    ("th", "ไทย"),
+    ("id", "Bahasa Indonesia"),
+    ("ms", "Bahasa Melayu"),
+    ("fil", "Filipino"),
+    ("my", "မြန်မာ"),
+    ("lo", "ລາວ"),
+    ("zh-hans", "中文"),
+]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the apps' folders, so `make run` needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("LUP_BEHIND_TLS_PROXY") else None
+)
+
+# Email: one-time codes to subjects. The embedded default writes messages to files in the data
+# folder instead of printing them, so no address or code reaches the console log.
+if env("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env("EMAIL_HOST")
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "lup@localhost")
+
+# --- REST API -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Deny by default: every view names the scopes it needs.
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasScope"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.exception_handler.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lup API",
+    "DESCRIPTION": "Consent, lineage and erasure with verifiable receipts.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    },
+    "SECURITY": [{"bearerAuth": []}],
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None  # tasks report through the database, never through results
+# Without a broker, tasks run in the calling process: the embedded default needs no worker.
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+# Tasks are idempotent, so a task is acknowledged only after it ran, and a task whose worker died
+# is delivered again rather than lost.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("LUP_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("LUP_TASK_TIME_LIMIT", 360)
+# Redis redelivers an unacknowledged message after this many seconds; it must exceed the
+# longest task so a running task is not handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("LUP_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Lup ------------------------------------------------------------------------------------
+# The pepper of subject keys (HMAC-SHA256). Losing it orphans every key; leaking it lets anyone
+# with a list of identifiers test membership, so it never lives in the repository.
+LUP_SUBJECT_PEPPER = env("LUP_SUBJECT_PEPPER")
+if not LUP_SUBJECT_PEPPER and env("LUP_SUBJECT_PEPPER_FILE"):
+    LUP_SUBJECT_PEPPER = Path(env("LUP_SUBJECT_PEPPER_FILE")).read_text().strip()
+if not LUP_SUBJECT_PEPPER:
+    if not EMBEDDED:
+        raise ImproperlyConfigured(
+            "LUP_SUBJECT_PEPPER (or LUP_SUBJECT_PEPPER_FILE) must be set outside embedded mode"
+        )
+    LUP_SUBJECT_PEPPER = embedded.generated_secret(DATA_DIR / "subject_pepper")
+
+# Region used to read phone numbers written without a country code. Empty (the default) means
+# such numbers are refused: guessing a country would silently give the person a wrong key.
+LUP_PHONE_DEFAULT_REGION = env("LUP_PHONE_DEFAULT_REGION").upper() or None
+
+# Receipt signing (ledger). The embedded default generates a key into the data folder.
+LUP_SIGNING_KEY_FILE = env("LUP_SIGNING_KEY_FILE") or str(DATA_DIR / "signing_key")
+LUP_LOG_ORIGIN = env("LUP_LOG_ORIGIN", "lup.localhost/receipts")
+
+# How long a consent check answer may be served from the cache. Every new event for a subject
+# invalidates that subject's answers at once, so this only bounds memory, not staleness.
+LUP_CONSENT_CACHE_SECONDS = env_int("LUP_CONSENT_CACHE_SECONDS", 3600)
+# Lines accepted in one bulk import call; the import is all-or-nothing, so this bounds one
+# transaction.
+LUP_CONSENT_IMPORT_MAX_LINES = env_int("LUP_CONSENT_IMPORT_MAX_LINES", 1_000_000)
+# Lines accepted in one filter call (a training job's list of subjects).
+LUP_CONSENT_FILTER_MAX_LINES = env_int("LUP_CONSENT_FILTER_MAX_LINES", 20_000_000)
+# Largest JSON body for ordinary API calls; bulk data goes to the streaming endpoints.
+LUP_MAX_JSON_BYTES = env_int("LUP_MAX_JSON_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = LUP_MAX_JSON_BYTES
+# Longest accepted line in imports and filters, in bytes.
+LUP_MAX_LINE_BYTES = env_int("LUP_MAX_LINE_BYTES", 8192)
+
+LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", "http://127.0.0.1:8000")
+
+LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
+LUP_LOG_FILE = env("LUP_LOG_FILE")
+LOGGING_CONFIG = None
+logging_config(level=LOG_LEVEL, log_file=LUP_LOG_FILE or None, embedded=EMBEDDED)

@@ -1,0 +1,46 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import health
+from config.errors import json_error_view
+
+api_v1 = [
+    path("consent/", include("consent.urls")),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("", include("portal.urls")),
+]
+
+admin.site.site_header = "Lup compliance"
+admin.site.site_title = "Lup"
+admin.site.index_title = "Consent, lineage and erasure"
+
+handler404 = "config.urls.not_found"
+handler500 = "config.urls.server_error"
+
+_api_not_found = json_error_view(404, "not_found", "Not found.")
+_api_server_error = json_error_view(500, "server_error", "The server failed; nothing was changed.")
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return _api_not_found(request, exception)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return _api_server_error(request)
+    from django.views.defaults import server_error as html_server_error
+
+    return html_server_error(request)

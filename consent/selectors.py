@@ -1,0 +1,206 @@
+"""Reads of the consent registry. Nothing here writes, except to the answer cache."""
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache as django_cache
+
+from config.errors import ApplicationError, NotFound
+from consent import cache as answer_cache
+from consent import clock
+from consent.decisions import Decision, StateRow, decide
+from consent.inputs import SubjectRef
+from consent.models import ConsentEvent, ConsentState, Purpose, SubjectIdentifier
+
+FILTER_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class PurposeTree:
+    ids: dict[str, int]
+    parents: dict[int, int | None]
+    keys: dict[int, str]
+
+    def chain(self, purpose_key: str) -> list[int]:
+        """The purpose's id, then its ancestors' ids, nearest first."""
+        purpose_id = self.ids.get(purpose_key)
+        if purpose_id is None:
+            raise NotFound(
+                "No such purpose.", code="unknown_purpose", fields={"purpose": "unknown"}
+            )
+        chain = [purpose_id]
+        while (parent := self.parents.get(chain[-1])) is not None:
+            chain.append(parent)
+        return chain
+
+
+def purpose_tree() -> PurposeTree:
+    rows = django_cache.get(answer_cache.PURPOSE_TREE)
+    if rows is None:
+        rows = list(Purpose.objects.values_list("id", "key", "parent_id"))
+        django_cache.set(answer_cache.PURPOSE_TREE, rows, timeout=None)
+    return PurposeTree(
+        ids={key: pid for pid, key, _ in rows},
+        parents={pid: parent for pid, _, parent in rows},
+        keys={pid: key for pid, key, _ in rows},
+    )
+
+
+# --- subjects -------------------------------------------------------------------------------
+
+
+def access_subject_id(*, key: str) -> uuid.UUID:
+    """The subject holding this identifier key. One answer for "no such key" whatever the
+    reason, so the API cannot be used to learn more than that."""
+    cached = django_cache.get(answer_cache.identifier_subject_key(key))
+    if cached is not None:
+        return uuid.UUID(cached)
+    subject_id = SubjectIdentifier.objects.filter(key=key).values_list("subject_id", flat=True)
+    subject_id = subject_id.first()
+    if subject_id is None:
+        raise NotFound("No such subject.", code="unknown_subject")
+    django_cache.set(answer_cache.identifier_subject_key(key), str(subject_id), timeout=None)
+    return subject_id
+
+
+def subject_identifiers(*, subject_id: uuid.UUID) -> list[dict[str, str]]:
+    return [
+        {"id_type": id_type, "key": key}
+        for id_type, key in SubjectIdentifier.objects.filter(subject_id=subject_id)
+        .order_by("created_at", "id")
+        .values_list("id_type", "key")
+    ]
+
+
+def subject_states(*, subject_id: uuid.UUID) -> list[ConsentState]:
+    return list(
+        ConsentState.objects.filter(subject_id=subject_id)
+        .select_related("purpose", "event", "event__notice")
+        .order_by("purpose__key")
+    )
+
+
+def subject_history(*, subject_id: uuid.UUID) -> list[ConsentEvent]:
+    return list(
+        ConsentEvent.objects.filter(subject_id=subject_id)
+        .select_related("purpose", "notice")
+        .order_by("event_time", "id")
+    )
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+def _event_summary(event: ConsentEvent, purpose_key: str) -> dict[str, Any]:
+    notice = event.notice
+    return {
+        "event_id": event.id,
+        "purpose": purpose_key,
+        "status": event.status,
+        "legal_basis": event.legal_basis,
+        "jurisdiction": event.jurisdiction,
+        "method": event.method,
+        "event_time": event.event_time.isoformat(),
+        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
+        "notice": (
+            {
+                "key": notice.key,
+                "version": notice.version,
+                "language": notice.language,
+                "digest": notice.digest,
+            }
+            if notice
+            else None
+        ),
+    }
+
+
+def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
+    """May this subject's data be used for this purpose now? With the deciding event."""
+    tree = purpose_tree()
+    chain = tree.chain(purpose_key)
+    now = clock.now()
+    try:
+        subject_id = access_subject_id(key=subject.key)
+    except NotFound:
+        return {"allowed": False, "purpose": purpose_key, "reason": "no_consent",
+                "decided_by": None}
+    token = answer_cache.subject_token(subject_id)
+    cache_key = answer_cache.answer_key(subject_id, token, purpose_key)
+    cached = answer_cache.get(cache_key)
+    if cached is not None and _still_valid(cached, now):
+        return cached
+
+    states = {
+        state.purpose_id: state
+        for state in ConsentState.objects.filter(subject_id=subject_id, purpose_id__in=chain)
+        .select_related("event", "event__notice")
+    }
+    decision = decide(chain, {pid: _row(state) for pid, state in states.items()}, now)
+    answer: dict[str, Any] = {
+        "allowed": decision.allowed,
+        "purpose": purpose_key,
+        "reason": decision.reason,
+        "decided_by": (
+            _event_summary(states[decision.state.purpose_id].event,
+                           tree.keys[decision.state.purpose_id])
+            if decision.state
+            else None
+        ),
+    }
+    expiry = decision.state.expires_at if decision.allowed and decision.state else None
+    answer_cache.put(
+        cache_key, answer, max_seconds=(expiry - now).total_seconds() if expiry else None
+    )
+    return answer
+
+
+def _still_valid(answer: dict[str, Any], now: datetime) -> bool:
+    expires = (answer.get("decided_by") or {}).get("expires_at")
+    return not (answer["allowed"] and expires and datetime.fromisoformat(expires) <= now)
+
+
+def _row(state: ConsentState) -> StateRow:
+    return StateRow(
+        purpose_id=state.purpose_id,
+        event_id=state.event_id,
+        status=state.status,
+        event_time=state.event_time,
+        expires_at=state.expires_at,
+    )
+
+
+def consent_filter_keys(*, keys: Iterable[str], purpose_key: str) -> Iterator[tuple[str, Decision]]:
+    """Decide a batch of subject keys; yields (key, decision) for keys that have any state.
+
+    One query per batch: the keys' states for the purpose and its ancestors, joined through
+    the identifier table, so a million keys cost a few hundred queries, not a million.
+    """
+    chain = purpose_tree().chain(purpose_key)
+    now = clock.now()
+    key_list = list(keys)
+    for start in range(0, len(key_list), FILTER_BATCH):
+        batch = key_list[start : start + FILTER_BATCH]
+        per_key: dict[str, dict[int, StateRow]] = {}
+        rows = ConsentState.objects.filter(
+            subject__identifiers__key__in=batch, purpose_id__in=chain
+        ).values_list(
+            "subject__identifiers__key", "purpose_id", "event_id", "status", "event_time",
+            "expires_at",
+        )
+        for key, purpose_id, event_id, status, event_time, expires_at in rows:
+            per_key.setdefault(key, {})[purpose_id] = StateRow(
+                purpose_id, event_id, status, event_time, expires_at
+            )
+        for key, states in per_key.items():
+            yield key, decide(chain, states, now)
+
+
+def validate_purpose(purpose_key: Any) -> str:
+    if not isinstance(purpose_key, str) or not purpose_key:
+        raise ApplicationError("purpose is required.", code="missing_purpose")
+    purpose_tree().chain(purpose_key)
+    return purpose_key

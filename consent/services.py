@@ -1,0 +1,368 @@
+"""Writes of the consent registry: subjects, purposes, notices and consent events."""
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+
+from config.errors import ApplicationError, Conflict, NotFound
+from consent import cache as answer_cache
+from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef
+from consent.models import (
+    ConsentEvent,
+    ConsentState,
+    Notice,
+    Purpose,
+    Status,
+    Subject,
+    SubjectIdentifier,
+)
+from consent.signals import consent_withdrawn
+from consent.taxonomy import data_uses
+
+log = structlog.get_logger(__name__)
+
+BATCH = 5000
+
+
+@dataclass
+class LineError:
+    line: int
+    field: str
+    code: str
+
+
+class EventsRejected(ApplicationError):
+    """Some events were invalid, so none was written. The report names lines, never values."""
+
+    code = "import_rejected"
+    max_reported = 100
+
+    def __init__(self, errors: list[LineError]):
+        shown = errors[: self.max_reported]
+        super().__init__(
+            f"{len(errors)} line(s) are invalid; nothing was imported.",
+            fields={
+                "error_count": len(errors),
+                "lines": [{"line": e.line, "field": e.field, "code": e.code} for e in shown],
+            },
+        )
+
+
+@dataclass
+class RecordResult:
+    events: list[ConsentEvent]
+    subjects_created: int = 0
+    withdrawn: dict[uuid.UUID, list[ConsentEvent]] = field(default_factory=dict)
+
+
+# --- purposes and notices -------------------------------------------------------------------
+
+
+def purposes_sync_taxonomy() -> int:
+    """Load fideslang's data uses as purposes (idempotent); returns how many were added."""
+    added = 0
+    with transaction.atomic():
+        for key, parent_key, name, description in data_uses():
+            parent = Purpose.objects.get(key=parent_key) if parent_key else None
+            _, created = Purpose.objects.get_or_create(
+                key=key, defaults={"parent": parent, "name": name, "description": description}
+            )
+            added += created
+        transaction.on_commit(answer_cache.forget_purpose_tree)
+    return added
+
+
+def purpose_create(*, key: str, parent_key: str, name: str, description: str = "") -> Purpose:
+    """A custom purpose below an existing one, e.g. `train_ai_system.evaluation`."""
+    parent = Purpose.objects.filter(key=parent_key).first()
+    if parent is None:
+        raise NotFound("No such parent purpose.", code="unknown_purpose")
+    segment = key.removeprefix(parent_key + ".")
+    if segment == key or not segment or not all(c.islower() or c.isdigit() or c == "_"
+                                                for c in segment):
+        raise ApplicationError(
+            "A custom purpose key is its parent's key, a dot, and one lower-case word.",
+            code="invalid_purpose_key",
+            fields={"key": "invalid_purpose_key"},
+        )
+    try:
+        with transaction.atomic():
+            purpose = Purpose.objects.create(
+                key=key, parent=parent, name=name or segment, description=description,
+                is_custom=True,
+            )
+    except IntegrityError:
+        raise Conflict("That purpose exists.", code="purpose_exists") from None
+    transaction.on_commit(answer_cache.forget_purpose_tree)
+    return purpose
+
+
+def notice_digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def notice_publish(
+    *, key: str, language: str, title: str, text: str, version: int | None = None
+) -> Notice:
+    """Publish a notice text. Versions are immutable: a change is a new version."""
+    with transaction.atomic():
+        if version is None:
+            latest = Notice.objects.filter(key=key).aggregate(v=Max("version"))["v"]
+            version = (latest or 0) + 1
+        if Notice.objects.filter(key=key, version=version, language=language).exists():
+            raise Conflict(
+                "That notice version exists in that language; publish a new version.",
+                code="notice_exists",
+            )
+        return Notice.objects.create(
+            key=key, version=version, language=language, title=title, text=text,
+            digest=notice_digest(text),
+        )
+
+
+# --- subjects -------------------------------------------------------------------------------
+
+
+def subject_link(*, subject: SubjectRef, identifier: SubjectRef) -> Subject:
+    """Add `identifier` to the subject known by `subject`.
+
+    Events are append-only and name their subject, so two subjects that both exist are never
+    merged: linking an identifier that already belongs to another subject is refused.
+    """
+    with transaction.atomic():
+        owner = SubjectIdentifier.objects.filter(key=subject.key).select_related("subject").first()
+        if owner is None:
+            raise NotFound("No such subject.", code="unknown_subject")
+        existing = SubjectIdentifier.objects.filter(key=identifier.key).first()
+        if existing is not None:
+            if existing.subject_id == owner.subject_id:
+                return owner.subject
+            raise Conflict(
+                "That identifier belongs to another subject.", code="identifier_in_use"
+            )
+        if identifier.id_type is None:
+            raise ApplicationError(
+                "Link an identifier by type and value, not by key.", code="identifier_required"
+            )
+        SubjectIdentifier.objects.create(
+            key=identifier.key, id_type=identifier.id_type, subject=owner.subject
+        )
+    return owner.subject
+
+
+def _subjects_for(refs: Iterable[SubjectRef], *, create: bool) -> tuple[dict[str, uuid.UUID], int]:
+    """Map subject keys to subject ids, creating subjects for new identifiers."""
+    wanted = {ref.key: ref for ref in refs}
+    found: dict[str, uuid.UUID] = {}
+    key_list = list(wanted)
+    for start in range(0, len(key_list), BATCH):
+        found.update(
+            SubjectIdentifier.objects.filter(key__in=key_list[start : start + BATCH]).values_list(
+                "key", "subject_id"
+            )
+        )
+    missing = [wanted[k] for k in wanted if k not in found and wanted[k].id_type is not None]
+    if not create or not missing:
+        return found, 0
+    subjects = [Subject() for _ in missing]
+    Subject.objects.bulk_create(subjects, batch_size=BATCH)
+    # ignore_conflicts: a concurrent call may have created the same identifier; it wins and
+    # the subject made here for it is removed below.
+    SubjectIdentifier.objects.bulk_create(
+        [
+            SubjectIdentifier(key=ref.key, id_type=ref.id_type, subject=subject)
+            for ref, subject in zip(missing, subjects, strict=True)
+        ],
+        batch_size=BATCH,
+        ignore_conflicts=True,
+    )
+    created_ids = {subject.id for subject in subjects}
+    missing_keys = [ref.key for ref in missing]
+    for start in range(0, len(missing_keys), BATCH):
+        found.update(
+            SubjectIdentifier.objects.filter(
+                key__in=missing_keys[start : start + BATCH]
+            ).values_list("key", "subject_id")
+        )
+    orphans = created_ids - set(found.values())
+    if orphans:
+        Subject.objects.filter(id__in=orphans).delete()
+    return found, len(created_ids) - len(orphans)
+
+
+# --- consent events -------------------------------------------------------------------------
+
+
+def _notice_ids(refs: set[NoticeRef]) -> dict[NoticeRef, int]:
+    if not refs:
+        return {}
+    by_key: dict[str, set[NoticeRef]] = defaultdict(set)
+    for ref in refs:
+        by_key[ref.key].add(ref)
+    ids: dict[NoticeRef, int] = {}
+    for notice in Notice.objects.filter(key__in=by_key).only("id", "key", "version", "language"):
+        ref = NoticeRef(notice.key, notice.version, notice.language)
+        if ref in refs:
+            ids[ref] = notice.id
+    return ids
+
+
+def consent_events_record(
+    *, events: Sequence[EventInput], lines: Sequence[int] | None = None
+) -> RecordResult:
+    """Record consent events, all or none, and bring the current state up to date.
+
+    Every reference is checked before anything is written; a rejection raises `EventsRejected`
+    (or, for a single event, the `InvalidEvent` that names its field).
+    """
+    lines = lines or list(range(1, len(events) + 1))
+    purposes = dict(
+        Purpose.objects.filter(key__in={e.purpose_key for e in events}).values_list("key", "id")
+    )
+    notices = _notice_ids({e.notice for e in events if e.notice is not None})
+    errors: list[LineError] = []
+    for line, event in zip(lines, events, strict=True):
+        if event.purpose_key not in purposes:
+            errors.append(LineError(line, "purpose", "unknown_purpose"))
+        if event.notice is not None and event.notice not in notices:
+            errors.append(LineError(line, "notice", "unknown_notice"))
+
+    with transaction.atomic():
+        subject_ids, created = _subjects_for((e.subject for e in events), create=not errors)
+        errors.extend(
+            LineError(line, "subject", "unknown_subject")
+            for line, event in zip(lines, events, strict=True)
+            if event.subject.key not in subject_ids
+        )
+        if errors:
+            if len(events) == 1:
+                only = errors[0]
+                raise InvalidEvent(only.field, only.code, f"The {only.field} is not known.")
+            raise EventsRejected(sorted(errors, key=lambda e: e.line))
+
+        rows = [
+            ConsentEvent(
+                subject_id=subject_ids[e.subject.key],
+                purpose_id=purposes[e.purpose_key],
+                status=e.status,
+                legal_basis=e.legal_basis,
+                jurisdiction=e.jurisdiction,
+                notice_id=notices[e.notice] if e.notice else None,
+                method=e.method,
+                event_time=e.event_time,
+                expires_at=e.expires_at,
+                data_categories=list(e.data_categories),
+            )
+            for e in events
+        ]
+        ConsentEvent.objects.bulk_create(rows, batch_size=BATCH)
+        _project(rows)
+
+        touched = {row.subject_id for row in rows}
+        withdrawn: dict[uuid.UUID, list[ConsentEvent]] = defaultdict(list)
+        for row in rows:
+            if row.status != Status.GIVEN:
+                withdrawn[row.subject_id].append(row)
+        purpose_keys = {pid: key for key, pid in purposes.items()}
+        transaction.on_commit(lambda: answer_cache.invalidate_subjects(touched))
+        for subject_id, subject_rows in withdrawn.items():
+            transaction.on_commit(
+                lambda s=subject_id, r=subject_rows: on_consent_withdrawn(
+                    subject_id=s,
+                    purpose_keys=sorted({purpose_keys[x.purpose_id] for x in r}),
+                    event_ids=[x.id for x in r],
+                )
+            )
+    log.info("consent.events_recorded", count=len(rows), subjects_created=created)
+    return RecordResult(events=rows, subjects_created=created, withdrawn=dict(withdrawn))
+
+
+def on_consent_withdrawn(*, subject_id: uuid.UUID, purpose_keys: list[str], event_ids: list[int]):
+    """Tell subscribers (erasure, receipts) that a subject withdrew or refused purposes.
+
+    Called after the events committed; subscribers connect to `consent.signals.consent_withdrawn`.
+    """
+    log.info("consent.withdrawn", purposes=purpose_keys, events=len(event_ids))
+    consent_withdrawn.send(
+        sender=ConsentEvent, subject_id=subject_id, purpose_keys=purpose_keys, event_ids=event_ids
+    )
+
+
+def _latest_per_pair(rows: Iterable[ConsentEvent]) -> list[ConsentEvent]:
+    latest: dict[tuple, ConsentEvent] = {}
+    for row in rows:
+        pair = (row.subject_id, row.purpose_id)
+        current = latest.get(pair)
+        if current is None or (row.event_time, row.id) > (current.event_time, current.id):
+            latest[pair] = row
+    return list(latest.values())
+
+
+def _project(rows: Iterable[ConsentEvent]) -> None:
+    """Move each (subject, purpose) state to the newest of its events, in one statement per
+    batch. The WHERE makes it safe under concurrent writers and with events that arrive late:
+    an older event never replaces a newer state."""
+    state = ConsentState._meta
+    table = connection.ops.quote_name(state.db_table)
+    # Only the table name is interpolated, from the model's own metadata; values are bound.
+    sql = (  # noqa: S608
+        f"INSERT INTO {table} (subject_id, purpose_id, event_id, status, event_time, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (subject_id, purpose_id) DO UPDATE SET "
+        "event_id = excluded.event_id, status = excluded.status, "
+        "event_time = excluded.event_time, expires_at = excluded.expires_at "
+        f"WHERE excluded.event_time > {table}.event_time OR "
+        f"(excluded.event_time = {table}.event_time AND excluded.event_id > {table}.event_id)"
+    )
+    subject_field = state.get_field("subject").target_field
+    time_field = state.get_field("event_time")
+    params = [
+        (
+            subject_field.get_db_prep_value(row.subject_id, connection),
+            row.purpose_id,
+            row.id,
+            row.status,
+            time_field.get_db_prep_value(row.event_time, connection),
+            time_field.get_db_prep_value(row.expires_at, connection),
+        )
+        for row in _latest_per_pair(rows)
+    ]
+    with connection.cursor() as cursor:
+        for start in range(0, len(params), BATCH):
+            cursor.executemany(sql, params[start : start + BATCH])
+
+
+def consent_state_rebuild(*, subject_ids: Iterable[uuid.UUID] | None = None) -> int:
+    """Recompute the current state from the events; returns the number of state rows."""
+    with transaction.atomic():
+        states = ConsentState.objects.all()
+        events = ConsentEvent.objects.all()
+        if subject_ids is not None:
+            subject_ids = list(subject_ids)
+            states = states.filter(subject_id__in=subject_ids)
+            events = events.filter(subject_id__in=subject_ids)
+        states.delete()
+        latest: dict[tuple, tuple] = {}
+        fields = ("id", "subject_id", "purpose_id", "status", "event_time", "expires_at")
+        for row in events.order_by("event_time", "id").values_list(*fields).iterator(10000):
+            latest[(row[1], row[2])] = row
+        ConsentState.objects.bulk_create(
+            (
+                ConsentState(
+                    event_id=row[0], subject_id=row[1], purpose_id=row[2], status=row[3],
+                    event_time=row[4], expires_at=row[5],
+                )
+                for row in latest.values()
+            ),
+            batch_size=BATCH,
+        )
+        touched = {pair[0] for pair in latest}
+        transaction.on_commit(lambda: answer_cache.invalidate_subjects(touched))
+    return len(latest)
+

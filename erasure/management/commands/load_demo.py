@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from config.embedded import generated_secret
+from consent.demo import load_demo
+
+DEMO_ADMIN = "admin"
+
+
+class Command(BaseCommand):
+    help = "Load demo data (idempotent) and, in embedded mode, a demo admin login."
+
+    def handle(self, *args, **options):
+        added = load_demo()
+        self.stdout.write(f"Demo consent events added: {added}.")
+        if not settings.EMBEDDED:
+            return
+        # The demo password is random per data folder and kept there, never in the repository.
+        password = generated_secret(settings.DATA_DIR / "demo_admin_password", nbytes=8)
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=DEMO_ADMIN, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created or not user.check_password(password):
+            user.set_password(password)
+            user.save()
+        self.stdout.write(f"Demo admin login: {DEMO_ADMIN} / {password}")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite against real PostgreSQL, Redis and Celery workers. `make test` runs this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+
+# Fresh secrets for every run: the suite must not depend on any particular pepper or key.
+export SECRET_KEY="test-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')"
+export LUP_SUBJECT_PEPPER="$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')"
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lup}"
+export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}"
+export LUP_DATA_DIR="$(mktemp -d)"
+export LUP_LOG_FILE="$LUP_DATA_DIR/test-run.log"
+export LUP_CACHE_PREFIX="lup-test-$$"
+trap 'rm -rf "$LUP_DATA_DIR"' EXIT
+
+.venv/bin/ruff check --quiet .
+.venv/bin/pytest "$@"

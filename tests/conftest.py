@@ -1,0 +1,94 @@
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from access.services import api_token_create
+from tests import identifiers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No identifier the suite used may appear in the logs of the whole run (invariant 7)."""
+    log_file = os.environ.get("LUP_LOG_FILE")
+    if not log_file or not Path(log_file).exists() or not identifiers.USED:
+        return
+    text = Path(log_file).read_text(errors="replace").lower()
+    leaked = sorted(i for i in identifiers.all_forms() if i.lower() in text)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if leaked:
+        if reporter:
+            reporter.write_line(
+                f"FAILED log check: {len(leaked)} test identifier(s) appear in {log_file}", red=True
+            )
+        session.exitstatus = 1
+    elif reporter:
+        reporter.write_line(
+            f"log check: none of {len(identifiers.USED)} test identifiers appear in the run's "
+            f"log ({Path(log_file).stat().st_size} bytes)"
+        )
+
+
+@pytest.fixture
+def api():
+    """An API client holding a token with the given scopes: `api("consent:read", ...)`."""
+
+    def make(*scopes: str) -> APIClient:
+        _, text = api_token_create(name="test", scopes=scopes)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {text}")
+        return client
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+def _database_url(name: str) -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
+    """A real `celery -A config worker` process on the test database and the real broker."""
+    from config.celery import app
+
+    env = dict(os.environ, DATABASE_URL=_database_url(settings.DATABASES["default"]["NAME"]))
+    hostname = f"test-{os.getpid()}@%h"
+    app.control.purge()  # tasks queued by earlier tests that ran without a worker
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+         "--concurrency=1", f"--hostname={hostname}", "--loglevel=WARNING",
+         "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            replies = app.control.ping(timeout=1.0)
+            if any(name.startswith(f"test-{os.getpid()}@") for r in replies for name in r):
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        else:
+            raise AssertionError("the Celery worker did not start within 60 s")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,53 @@
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from consent.inputs import EventInput, NoticeRef, SubjectRef
+from consent.keys import normalize, subject_key
+from consent.models import Notice
+from consent.services import consent_events_record, notice_publish
+from tests import identifiers
+
+NOTICE = NoticeRef("privacy", 1, "en")
+
+
+def notice(language: str = "en", version: int = 1):
+    """The test notice (published once per test database)."""
+    existing = Notice.objects.filter(key="privacy", language=language, version=version).first()
+    return existing or notice_publish(
+        key="privacy", language=language, version=version, title="Notice",
+        text=f"How we use your data, v{version} ({language}).",
+    )
+
+
+def subject(email: str | None = None) -> SubjectRef:
+    value = email or identifiers.email()
+    return SubjectRef(key=subject_key(normalize("email", value)), id_type="email")
+
+
+def event(
+    ref: SubjectRef,
+    purpose: str,
+    status: str = "given",
+    *,
+    at: datetime | None = None,
+    expires_at: datetime | None = None,
+    legal_basis: str = "consent",
+    jurisdiction: str = "KH",
+) -> EventInput:
+    return EventInput(
+        subject=ref,
+        purpose_key=purpose,
+        status=status,
+        legal_basis=legal_basis,
+        jurisdiction=jurisdiction,
+        notice=NOTICE,
+        method="api",
+        event_time=at or timezone.now() - timedelta(minutes=1),
+        expires_at=expires_at,
+        data_categories=(),
+    )
+
+
+def record(*events: EventInput):
+    return consent_events_record(events=list(events))
