@@ -16,7 +16,13 @@ from django.conf import settings
 from config.errors import ApplicationError, PayloadTooLarge
 from consent import clock
 from consent.inputs import EventInput, InvalidEvent, event_input
-from consent.services import EventsRejected, LineError, RecordResult, consent_events_record
+from consent.services import (
+    EventsRejected,
+    LineError,
+    RecordResult,
+    consent_events_record,
+    consent_references_check,
+)
 
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
 CSV_TYPES = frozenset({"text/csv"})
@@ -180,7 +186,10 @@ def parse_import(stream: IO[bytes], *, content_type: str) -> ParsedImport:
 def consent_import(*, stream: IO[bytes] | io.BytesIO, content_type: str) -> RecordResult:
     parsed = parse_import(stream, content_type=content_type)
     if parsed.errors:
-        raise EventsRejected(parsed.errors)
+        # Report the lines that parsed but name nothing known too, so one round trip shows
+        # every problem.
+        refs = consent_references_check(events=parsed.events, lines=parsed.lines)
+        raise EventsRejected(parsed.errors + refs.errors)
     if not parsed.events:
         raise ApplicationError("The import holds no events.", code="empty_import")
     return consent_events_record(events=parsed.events, lines=parsed.lines)

@@ -23,7 +23,7 @@ from consent.models import (
     SubjectIdentifier,
 )
 from consent.signals import consent_withdrawn
-from consent.taxonomy import data_uses
+from consent.taxonomy import AI_PURPOSES, data_uses
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +44,7 @@ class EventsRejected(ApplicationError):
     max_reported = 100
 
     def __init__(self, errors: list[LineError]):
+        errors = sorted(errors, key=lambda e: e.line)
         shown = errors[: self.max_reported]
         super().__init__(
             f"{len(errors)} line(s) are invalid; nothing was imported.",
@@ -65,13 +66,25 @@ class RecordResult:
 
 
 def purposes_sync_taxonomy() -> int:
-    """Load fideslang's data uses as purposes (idempotent); returns how many were added."""
+    """Load fideslang's data uses and Lup's AI purposes (idempotent); returns how many were
+    added. Migration 0003 loads the same on a new database."""
     added = 0
     with transaction.atomic():
         for key, parent_key, name, description in data_uses():
             parent = Purpose.objects.get(key=parent_key) if parent_key else None
             _, created = Purpose.objects.get_or_create(
                 key=key, defaults={"parent": parent, "name": name, "description": description}
+            )
+            added += created
+        for key, parent_key, name, description in AI_PURPOSES:
+            _, created = Purpose.objects.get_or_create(
+                key=key,
+                defaults={
+                    "parent": Purpose.objects.get(key=parent_key),
+                    "name": name,
+                    "description": description,
+                    "is_custom": True,
+                },
             )
             added += created
         transaction.on_commit(answer_cache.forget_purpose_tree)
@@ -213,6 +226,35 @@ def _notice_ids(refs: set[NoticeRef]) -> dict[NoticeRef, int]:
     return ids
 
 
+@dataclass
+class References:
+    purposes: dict[str, int]
+    notices: dict[NoticeRef, int]
+    errors: list[LineError]
+
+
+def consent_references_check(
+    *, events: Sequence[EventInput], lines: Sequence[int]
+) -> References:
+    """Resolve the purposes and notices events name, and find references to nothing (including
+    subject keys nobody has registered). Writes nothing."""
+    purposes = dict(
+        Purpose.objects.filter(key__in={e.purpose_key for e in events}).values_list("key", "id")
+    )
+    notices = _notice_ids({e.notice for e in events if e.notice is not None})
+    by_key = [e.subject for e in events if e.subject.id_type is None]
+    known_keys, _ = _subjects_for(by_key, create=False)
+    errors: list[LineError] = []
+    for line, event in zip(lines, events, strict=True):
+        if event.purpose_key not in purposes:
+            errors.append(LineError(line, "purpose", "unknown_purpose"))
+        if event.notice is not None and event.notice not in notices:
+            errors.append(LineError(line, "notice", "unknown_notice"))
+        if event.subject.id_type is None and event.subject.key not in known_keys:
+            errors.append(LineError(line, "subject", "unknown_subject"))
+    return References(purposes=purposes, notices=notices, errors=errors)
+
+
 def consent_events_record(
     *, events: Sequence[EventInput], lines: Sequence[int] | None = None
 ) -> RecordResult:
@@ -222,29 +264,15 @@ def consent_events_record(
     (or, for a single event, the `InvalidEvent` that names its field).
     """
     lines = lines or list(range(1, len(events) + 1))
-    purposes = dict(
-        Purpose.objects.filter(key__in={e.purpose_key for e in events}).values_list("key", "id")
-    )
-    notices = _notice_ids({e.notice for e in events if e.notice is not None})
-    errors: list[LineError] = []
-    for line, event in zip(lines, events, strict=True):
-        if event.purpose_key not in purposes:
-            errors.append(LineError(line, "purpose", "unknown_purpose"))
-        if event.notice is not None and event.notice not in notices:
-            errors.append(LineError(line, "notice", "unknown_notice"))
-
     with transaction.atomic():
-        subject_ids, created = _subjects_for((e.subject for e in events), create=not errors)
-        errors.extend(
-            LineError(line, "subject", "unknown_subject")
-            for line, event in zip(lines, events, strict=True)
-            if event.subject.key not in subject_ids
-        )
-        if errors:
+        refs = consent_references_check(events=events, lines=lines)
+        if refs.errors:
             if len(events) == 1:
-                only = errors[0]
+                only = refs.errors[0]
                 raise InvalidEvent(only.field, only.code, f"The {only.field} is not known.")
-            raise EventsRejected(sorted(errors, key=lambda e: e.line))
+            raise EventsRejected(refs.errors)
+        purposes, notices = refs.purposes, refs.notices
+        subject_ids, created = _subjects_for((e.subject for e in events), create=True)
 
         rows = [
             ConsentEvent(
@@ -311,8 +339,8 @@ def _project(rows: Iterable[ConsentEvent]) -> None:
     state = ConsentState._meta
     table = connection.ops.quote_name(state.db_table)
     # Only the table name is interpolated, from the model's own metadata; values are bound.
-    sql = (  # noqa: S608
-        f"INSERT INTO {table} (subject_id, purpose_id, event_id, status, event_time, expires_at) "
+    sql = (
+        f"INSERT INTO {table} (subject_id, purpose_id, event_id, status, event_time, expires_at) "  # noqa: S608
         "VALUES (%s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (subject_id, purpose_id) DO UPDATE SET "
         "event_id = excluded.event_id, status = excluded.status, "

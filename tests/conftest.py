@@ -50,6 +50,25 @@ def api():
 
 
 @pytest.fixture(autouse=True)
+def _reference_data(request):
+    """What migrations load (purposes, role groups), again after a transactional test's flush."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    request.getfixturevalue("db")
+    from django.contrib.auth.models import Group
+
+    from access.roles import ROLE_SCOPES
+    from consent.models import Purpose
+    from consent.services import purposes_sync_taxonomy
+
+    if not Purpose.objects.exists():
+        purposes_sync_taxonomy()
+    if Group.objects.count() < len(ROLE_SCOPES):
+        for name in ROLE_SCOPES:
+            Group.objects.get_or_create(name=name)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     from django.core.cache import cache
 

@@ -70,7 +70,9 @@ class ConsentImportApi(APIView):
         responses={201: OutputSerializer},
     )
     def post(self, request):
-        result = consent_import(stream=request.stream, content_type=_media_type(request))
+        result = consent_import(
+            stream=request.stream or io.BytesIO(), content_type=_media_type(request)
+        )
         body = {"imported": len(result.events), "subjects_created": result.subjects_created}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -194,6 +196,8 @@ class PurposeApi(APIView):
             model = Purpose
             fields = ("key", "parent", "name", "description", "is_custom")
             read_only_fields = ("is_custom",)
+            # Uniqueness is the service's to refuse, with its own code (purpose_exists).
+            extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
     def get(self, request):
         purposes = Purpose.objects.select_related("parent").order_by("key")
@@ -224,6 +228,7 @@ class NoticeApi(APIView):
             model = Notice
             fields = ("key", "version", "language", "title", "text", "digest", "published_at")
             read_only_fields = ("digest", "published_at")
+            validators: list = []  # the service refuses duplicates as notice_exists
 
     def get(self, request):
         notices = Notice.objects.all()

@@ -2,18 +2,8 @@
 
 from django.db import migrations
 
-CUSTOM = (
-    ("train_ai_system.fine_tuning", "train_ai_system", "Fine-tuning",
-     "Adapting a trained model to a task with the subject's data."),
-    ("train_ai_system.evaluation", "train_ai_system", "Evaluation",
-     "Measuring a model on evaluation sets that hold the subject's data."),
-    ("essential.service.inference_logging", "essential.service", "Inference logging",
-     "Keeping the subject's prompts and a model's answers in logs."),
-)
-
-
 def load(apps, schema_editor):
-    from consent.taxonomy import data_uses
+    from consent.taxonomy import AI_PURPOSES, data_uses
 
     Purpose = apps.get_model("consent", "Purpose")
     for key, parent_key, name, description in data_uses():
@@ -21,7 +11,7 @@ def load(apps, schema_editor):
         Purpose.objects.get_or_create(
             key=key, defaults={"parent": parent, "name": name, "description": description}
         )
-    for key, parent_key, name, description in CUSTOM:
+    for key, parent_key, name, description in AI_PURPOSES:
         Purpose.objects.get_or_create(
             key=key,
             defaults={

@@ -27,8 +27,9 @@ def snapshot(refs) -> set[tuple]:
         "subject_id"
     )
     return set(
-        ConsentState.objects.filter(subject_id__in=subject_ids).values_list("subject_id", "purpose_id", "event_id", "status",
-                                         "event_time", "expires_at")
+        ConsentState.objects.filter(subject_id__in=subject_ids).values_list(
+            "subject_id", "purpose_id", "event_id", "status", "event_time", "expires_at"
+        )
     )
 
 
