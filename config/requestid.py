@@ -17,11 +17,10 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
+        # Bound until the next request clears it: Django logs 4xx/5xx responses after the
+        # middleware chain has returned, and those lines need the id too.
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response

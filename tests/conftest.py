@@ -57,7 +57,7 @@ def _reference_data(request):
     request.getfixturevalue("db")
     from django.contrib.auth.models import Group
 
-    from access.roles import ROLE_SCOPES
+    from access.roles import ROLE_SCOPES, sync_role_permissions
     from consent.models import Purpose
     from consent.services import purposes_sync_taxonomy
 
@@ -66,6 +66,7 @@ def _reference_data(request):
     if Group.objects.count() < len(ROLE_SCOPES):
         for name in ROLE_SCOPES:
             Group.objects.get_or_create(name=name)
+        sync_role_permissions(sender=None)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from django.db import migrations
 
+
 def load(apps, schema_editor):
     from consent.taxonomy import AI_PURPOSES, data_uses
 

@@ -1,0 +1,62 @@
+"""The embedded default: no database, broker or secret configured, and Lup still starts."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "LUP_SUBJECT_PEPPER", "LUP_LOG_FILE")
+
+
+def manage(*args: str, data_dir: Path, **extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG}
+    env.update(LUP_DATA_DIR=str(data_dir), **extra)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=300,
+    )
+
+
+def test_first_run_migrates_and_loads_demo_data_once(tmp_path):
+    migrate = manage("migrate", "--noinput", data_dir=tmp_path)
+    assert migrate.returncode == 0, migrate.stderr
+    assert (tmp_path / "lup.sqlite3").exists()
+    for secret in ("secret_key", "subject_pepper"):
+        assert (tmp_path / secret).stat().st_mode & 0o777 == 0o600
+
+    first = manage("load_demo", data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Demo consent events added: 0" not in first.stdout
+    assert "Demo admin login: admin / " in first.stdout
+    second = manage("load_demo", data_dir=tmp_path)
+    assert "Demo consent events added: 0." in second.stdout
+    # The same generated pepper is reused, so keys stay stable across restarts.
+    assert (tmp_path / "subject_pepper").read_text() == (tmp_path / "subject_pepper").read_text()
+
+    check = manage("check", "--deploy", "--fail-level", "ERROR", data_dir=tmp_path)
+    assert check.returncode == 0, check.stderr
+
+
+def test_the_server_announces_embedded_mode_in_one_line(tmp_path):
+    code = "import config.wsgi"
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG}
+    env["LUP_DATA_DIR"] = str(tmp_path)
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stdout.splitlines() if "embedded_mode" in line]
+    assert len(lines) == 1
+    assert '"level": "warning"' in lines[0]
+
+
+def test_a_real_deployment_without_secrets_refuses_to_start(tmp_path):
+    run = manage("check", data_dir=tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1/lup")
+    assert run.returncode != 0
+    assert "SECRET_KEY must be set" in run.stderr
+
+
+def test_a_short_pepper_fails_the_system_check(tmp_path):
+    run = manage("check", data_dir=tmp_path, LUP_SUBJECT_PEPPER="short")
+    assert run.returncode != 0
+    assert "lup.E001" in run.stderr
