@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from config.errors import ApplicationError, Conflict, NotFound
+from consent import bulk
 from consent import cache as answer_cache
 from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef
 from consent.models import (
@@ -169,40 +170,45 @@ def subject_link(*, subject: SubjectRef, identifier: SubjectRef) -> Subject:
     return owner.subject
 
 
-def _subjects_for(refs: Iterable[SubjectRef], *, create: bool) -> tuple[dict[str, uuid.UUID], int]:
-    """Map subject keys to subject ids, creating subjects for new identifiers."""
-    wanted = {ref.key: ref for ref in refs}
+def _subject_ids(keys: Sequence[str]) -> dict[str, uuid.UUID]:
     found: dict[str, uuid.UUID] = {}
-    key_list = list(wanted)
-    for start in range(0, len(key_list), BATCH):
+    for start in range(0, len(keys), BATCH):
         found.update(
-            SubjectIdentifier.objects.filter(key__in=key_list[start : start + BATCH]).values_list(
+            SubjectIdentifier.objects.filter(key__in=keys[start : start + BATCH]).values_list(
                 "key", "subject_id"
             )
         )
+    return found
+
+
+def _subjects_for(refs: Iterable[SubjectRef], *, create: bool) -> tuple[dict[str, uuid.UUID], int]:
+    """Map subject keys to subject ids, creating subjects for new identifiers."""
+    wanted = {ref.key: ref for ref in refs}
+    found = _subject_ids(list(wanted))
     missing = [wanted[k] for k in wanted if k not in found and wanted[k].id_type is not None]
     if not create or not missing:
         return found, 0
     subjects = [Subject() for _ in missing]
-    Subject.objects.bulk_create(subjects, batch_size=BATCH)
-    # ignore_conflicts: a concurrent call may have created the same identifier; it wins and
-    # the subject made here for it is removed below.
-    SubjectIdentifier.objects.bulk_create(
-        [
-            SubjectIdentifier(key=ref.key, id_type=ref.id_type, subject=subject)
-            for ref, subject in zip(missing, subjects, strict=True)
-        ],
-        batch_size=BATCH,
-        ignore_conflicts=True,
-    )
+    bulk.insert(Subject, subjects)
+    new_identifiers = [
+        SubjectIdentifier(key=ref.key, id_type=ref.id_type, subject=subject)
+        for ref, subject in zip(missing, subjects, strict=True)
+    ]
+    try:
+        with transaction.atomic():
+            bulk.insert(SubjectIdentifier, new_identifiers)
+    except IntegrityError:
+        pass
+    else:
+        found.update((ref.key, subject.id) for ref, subject in zip(missing, subjects, strict=True))
+        return found, len(subjects)
+    # A concurrent call created some of the same identifiers: theirs win, and the subjects
+    # made here for them are removed.
+    for identifier in new_identifiers:
+        identifier.pk = None
+    SubjectIdentifier.objects.bulk_create(new_identifiers, batch_size=BATCH, ignore_conflicts=True)
     created_ids = {subject.id for subject in subjects}
-    missing_keys = [ref.key for ref in missing]
-    for start in range(0, len(missing_keys), BATCH):
-        found.update(
-            SubjectIdentifier.objects.filter(
-                key__in=missing_keys[start : start + BATCH]
-            ).values_list("key", "subject_id")
-        )
+    found.update(_subject_ids([ref.key for ref in missing]))
     orphans = created_ids - set(found.values())
     if orphans:
         Subject.objects.filter(id__in=orphans).delete()
@@ -289,7 +295,7 @@ def consent_events_record(
             )
             for e in events
         ]
-        ConsentEvent.objects.bulk_create(rows, batch_size=BATCH)
+        bulk.insert(ConsentEvent, rows)
         _project(rows)
 
         touched = {row.subject_id for row in rows}
@@ -338,16 +344,41 @@ def _project(rows: Iterable[ConsentEvent]) -> None:
     an older event never replaces a newer state."""
     state = ConsentState._meta
     table = connection.ops.quote_name(state.db_table)
+    latest = _latest_per_pair(rows)
+    postgres = connection.vendor == "postgresql"
+    # PostgreSQL takes a whole batch as arrays in one statement; SQLite, one row at a time.
+    source = (
+        "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::varchar[], "
+        "%s::timestamptz[], %s::timestamptz[])"
+        if postgres
+        else "VALUES (%s, %s, %s, %s, %s, %s)"
+    )
     # Only the table name is interpolated, from the model's own metadata; values are bound.
     sql = (
-        f"INSERT INTO {table} (subject_id, purpose_id, event_id, status, event_time, expires_at) "  # noqa: S608
-        "VALUES (%s, %s, %s, %s, %s, %s) "
+        f"INSERT INTO {table} (subject_id, purpose_id, event_id, status, event_time, expires_at) "
+        f"{source} "
         "ON CONFLICT (subject_id, purpose_id) DO UPDATE SET "
         "event_id = excluded.event_id, status = excluded.status, "
         "event_time = excluded.event_time, expires_at = excluded.expires_at "
         f"WHERE excluded.event_time > {table}.event_time OR "
         f"(excluded.event_time = {table}.event_time AND excluded.event_id > {table}.event_id)"
     )
+    if postgres:
+        with connection.cursor() as cursor:
+            for start in range(0, len(latest), BATCH * 10):
+                batch = latest[start : start + BATCH * 10]
+                cursor.execute(
+                    sql,
+                    [
+                        [row.subject_id for row in batch],
+                        [row.purpose_id for row in batch],
+                        [row.id for row in batch],
+                        [row.status for row in batch],
+                        [row.event_time for row in batch],
+                        [row.expires_at for row in batch],
+                    ],
+                )
+        return
     subject_field = state.get_field("subject").target_field
     time_field = state.get_field("event_time")
     params = [
@@ -359,7 +390,7 @@ def _project(rows: Iterable[ConsentEvent]) -> None:
             time_field.get_db_prep_value(row.event_time, connection),
             time_field.get_db_prep_value(row.expires_at, connection),
         )
-        for row in _latest_per_pair(rows)
+        for row in latest
     ]
     with connection.cursor() as cursor:
         for start in range(0, len(params), BATCH):
