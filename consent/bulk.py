@@ -37,7 +37,13 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(meta.db_table)
     is_json = [isinstance(f, models.JSONField) for f in fields]
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    # COPY bypasses Django's cursor wrapper, so its errors are translated here (a unique
+    # violation must reach callers as IntegrityError).
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
         for obj in objs:
             values = [f.pre_save(obj, add=True) for f in fields]
             copy.write_row(
