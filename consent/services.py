@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from config.errors import ApplicationError, Conflict, NotFound
-from consent import bulk
+from config import bulk
 from consent import cache as answer_cache
 from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef
 from consent.models import (
@@ -322,7 +322,7 @@ def on_consent_withdrawn(*, subject_id: uuid.UUID, purpose_keys: list[str], even
 
     Called after the events committed; subscribers connect to `consent.signals.consent_withdrawn`.
     """
-    log.info("consent.withdrawn", purposes=purpose_keys, events=len(event_ids))
+    log.debug("consent.withdrawn", purposes=purpose_keys, events=len(event_ids))
     consent_withdrawn.send(
         sender=ConsentEvent, subject_id=subject_id, purpose_keys=purpose_keys, event_ids=event_ids
     )
