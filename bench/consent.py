@@ -21,11 +21,12 @@ import time
 from _setup import ROOT, migrate, percentile
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from access.services import api_token_create
 from consent import cache as answer_cache
 from consent.decisions import StateRow, decide
-from consent.inputs import EventInput, NoticeRef, SubjectRef
+from consent.inputs import EventInput, NoticeRef, subject_from_identifier
 from consent.keys import Identifier, subject_key
 from consent.models import Notice, Subject, SubjectIdentifier
 from consent.selectors import consent_check, consent_filter_keys, purpose_tree
@@ -53,7 +54,7 @@ def populate(n: int) -> None:
     for lo in range(have, n, chunk):
         events = []
         for i in range(lo, min(n, lo + chunk)):
-            ref = SubjectRef(subject_key(Identifier("email", email(i))), "email")
+            ref = subject_from_identifier(Identifier("email", email(i)))
             events.append(_event(ref, "train_ai_system", "given", t0))
             if i % 5 == 0:
                 events.append(_event(ref, "train_ai_system", "withdrawn", t0 + timedelta(days=1)))
@@ -135,25 +136,38 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--checks", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["check", "filter"], help="run one part")
     args = parser.parse_args()
     assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
     assert not settings.CELERY_TASK_ALWAYS_EAGER, "run with Redis (REDIS_URL)"
     migrate()
     populate(args.subjects)
 
+    chain = purpose_tree().chain(PURPOSE)
+    _, token = api_token_create(name="bench", scopes=["consent:read"])
+    port = free_port()
+    server = start_server(port)
+    try:
+        if args.only != "filter":
+            bench_check(args, chain, token, port)
+        if args.only != "check":
+            bench_filter(args, chain, token, port)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def bench_check(args, chain: list[int], token: str, port: int) -> None:
     rng = random.Random(1)
     picks = [rng.randrange(args.subjects) for _ in range(args.checks)]
-    refs = [SubjectRef(subject_key(Identifier("email", email(i))), "email") for i in picks]
-    chain = purpose_tree().chain(PURPOSE)
+    refs = [subject_from_identifier(Identifier("email", email(i))) for i in picks]
     print(f"\n== single check: {args.checks} subjects of {args.subjects:,}, purpose {PURPOSE}")
 
     def raw_check(ref):
         with connection.cursor() as cursor:
             cursor.execute(RAW_CHECK, [ref.key, chain])
             rows = cursor.fetchall()
-        return decide(chain, {r[0]: StateRow(*r[:5]) for r in rows}, time_now())
-
-    from django.utils.timezone import now as time_now
+        return decide(chain, {r[0]: StateRow(*r[:5]) for r in rows}, timezone.now())
 
     raw = time_calls(raw_check, [(r,) for r in refs])
     report("raw SQL (one query + decision)", raw)
@@ -174,79 +188,72 @@ def main() -> None:
     report("service, answer not cached (after an event)",
            time_calls(check, [(r,) for r in refs], before=invalidate), raw)
     for ref in refs:
-        consent_check(subject=ref, purpose_key=PURPOSE)
+        check(ref)
     report("service, cached", time_calls(check, [(r,) for r in refs]), raw)
 
-    _, token = api_token_create(name="bench", scopes=["consent:read"])
-    port = free_port()
-    server = start_server(port)
-    try:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def http_check(i):
+        body = json.dumps({"subject": {"id_type": "email", "value": email(i)},
+                           "purpose": PURPOSE})
+        conn.request("POST", "/api/v1/consent/check", body, headers)
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        return response.read()
+
+    http_check(picks[0])
+    report("HTTP (gunicorn, keep-alive), cached", time_calls(http_check, [(i,) for i in picks]),
+           raw)
+    http_refs = dict(zip(picks, refs, strict=True))
+    report("HTTP (gunicorn, keep-alive), answer not cached",
+           time_calls(http_check, [(i,) for i in picks],
+                      before=lambda i: invalidate(http_refs[i])), raw)
+
+
+def bench_filter(args, chain: list[int], token: str, port: int) -> None:
+    print(f"\n== filter: {args.keys:,} subject keys, purpose {PURPOSE}, median of {args.repeat}")
+    rng = random.Random(2)
+    known = min(args.keys // 2, args.subjects)
+    keys = [subject_key(Identifier("email", email(i))) for i in range(known)]
+    keys += [f"{rng.getrandbits(256):064x}" for _ in range(args.keys - known)]
+    rng.shuffle(keys)
+    body = ("\n".join(keys) + "\n").encode()
+
+    def run_raw():
+        with connection.cursor() as cursor:
+            cursor.execute(RAW_FILTER, [keys, chain])
+            per_key: dict[str, dict] = {}
+            for key, *row in cursor.fetchall():
+                per_key.setdefault(key, {})[row[0]] = StateRow(*row)
+        now = timezone.now()
+        return sum(decide(chain, s, now).allowed for s in per_key.values())
+
+    def run_service():
+        return sum(d.allowed for _, d in consent_filter_keys(keys=keys, purpose_key=PURPOSE))
+
+    def run_http():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        conn.request("POST", f"/api/v1/consent/filter?purpose={PURPOSE}&id_type=key", body,
+                     {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"})
+        response = conn.getresponse()
+        assert response.status == 200
+        return response.read().count(b"\n")
 
-        def http_check(i):
-            body = json.dumps({"subject": {"id_type": "email", "value": email(i)},
-                               "purpose": PURPOSE})
-            conn.request("POST", "/api/v1/consent/check", body, headers)
-            response = conn.getresponse()
-            assert response.status == 200, response.read()
-            return response.read()
-
-        http_check(picks[0])
-        report("HTTP (gunicorn, keep-alive), cached", time_calls(http_check, [(i,) for i in picks]),
-               raw)
-
-        http_refs = dict(zip(picks, refs, strict=True))
-        report("HTTP (gunicorn, keep-alive), answer not cached",
-               time_calls(http_check, [(i,) for i in picks],
-                          before=lambda i: invalidate(http_refs[i])), raw)
-
-        print(f"\n== filter: {args.keys:,} subject keys, purpose {PURPOSE}, median of "
-              f"{args.repeat}")
-        known = min(args.keys // 2, args.subjects)
-        keys = [subject_key(Identifier("email", email(i))) for i in range(known)]
-        keys += [f"{rng.getrandbits(256):064x}" for _ in range(args.keys - known)]
-        rng.shuffle(keys)
-
-        def run_raw():
-            with connection.cursor() as cursor:
-                cursor.execute(RAW_FILTER, [keys, chain])
-                per_key: dict[str, dict] = {}
-                for key, *row in cursor.fetchall():
-                    per_key.setdefault(key, {})[row[0]] = StateRow(*row)
-            now = time_now()
-            return sum(decide(chain, s, now).allowed for s in per_key.values())
-
-        def run_service():
-            return sum(d.allowed for _, d in consent_filter_keys(keys=keys, purpose_key=PURPOSE))
-
-        body = ("\n".join(keys) + "\n").encode()
-
-        def run_http():
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-            conn.request("POST", f"/api/v1/consent/filter?purpose={PURPOSE}&id_type=key", body,
-                         {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"})
-            response = conn.getresponse()
-            assert response.status == 200
-            return response.read().count(b"\n")
-
-        results = {}
-        for name, fn in (("raw SQL (one query, all keys)", run_raw),
-                         ("service (consent_filter_keys)", run_service),
-                         ("HTTP (stream in, stream out)", run_http)):
-            times, allowed = [], None
-            for _ in range(args.repeat):
-                t = time.perf_counter()
-                allowed = fn()
-                times.append(time.perf_counter() - t)
-            results[name] = (statistics.median(times), allowed)
-        base = results["raw SQL (one query, all keys)"][0]
-        for name, (seconds, allowed) in results.items():
-            print(f"{name:<44} {seconds:7.2f} s  {args.keys / seconds:>10,.0f} keys/s  "
-                  f"allowed {allowed:,}   x{seconds / base:4.1f} of raw SQL")
-    finally:
-        server.terminate()
-        server.wait()
+    results = {}
+    for name, fn in (("raw SQL (one query, all keys)", run_raw),
+                     ("service (consent_filter_keys)", run_service),
+                     ("HTTP (stream in, stream out)", run_http)):
+        times, allowed = [], None
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            allowed = fn()
+            times.append(time.perf_counter() - t)
+        results[name] = (statistics.median(times), allowed)
+    base = results["raw SQL (one query, all keys)"][0]
+    for name, (seconds, allowed) in results.items():
+        print(f"{name:<44} {seconds:7.2f} s  {args.keys / seconds:>10,.0f} keys/s  "
+              f"allowed {allowed:,}   x{seconds / base:4.1f} of raw SQL")
 
 
 if __name__ == "__main__":

@@ -231,6 +231,13 @@ CELERY_TASK_TIME_LIMIT = env_int("LUP_TASK_TIME_LIMIT", 360)
 # longest task so a running task is not handed to a second worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("LUP_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery beat signs a checkpoint of the log this often (seconds) when it has grown.
+CELERY_BEAT_SCHEDULE = {
+    "ledger-checkpoint": {
+        "task": "ledger.checkpoint",
+        "schedule": float(env_int("LUP_CHECKPOINT_SECONDS", 300)),
+    },
+}
 
 # --- Lup ------------------------------------------------------------------------------------
 # The pepper of subject keys (HMAC-SHA256). Losing it orphans every key; leaking it lets anyone

@@ -7,6 +7,7 @@ from config.errors import json_error_view
 
 api_v1 = [
     path("consent/", include("consent.urls")),
+    path("", include("ledger.urls")),
 ]
 
 urlpatterns = [

@@ -10,8 +10,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from consent.inputs import EventInput, NoticeRef, SubjectRef
-from consent.keys import Identifier, subject_key
+from consent.inputs import EventInput, NoticeRef, subject_from_identifier
+from consent.keys import Identifier
 from consent.models import Notice
 from consent.services import consent_events_record, notice_publish
 
@@ -50,7 +50,7 @@ def load_demo(*, subjects: int = SUBJECTS, seed: int = 7) -> int:
         events = []
         for n in range(subjects):
             identifier = Identifier("email", f"demo-subject-{n}@example.org")
-            ref = SubjectRef(key=subject_key(identifier), id_type="email")
+            ref = subject_from_identifier(identifier)
             language = "km" if n % 3 == 0 else "en"
             start = now - timedelta(days=rng.randint(30, 400))
             for purpose in rng.sample(PURPOSES, k=rng.randint(1, 3)):

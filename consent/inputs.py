@@ -17,6 +17,7 @@ from config.errors import ApplicationError
 from consent import keys
 from consent.models import LegalBasis, Status
 from consent.taxonomy import data_categories
+from ledger.services import Opening, subject_commitment
 
 METHOD = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Clocks differ; an event a little ahead of ours is accepted, one from tomorrow is not.
@@ -33,10 +34,30 @@ class InvalidEvent(ApplicationError):
 
 @dataclass(frozen=True, slots=True)
 class SubjectRef:
-    """A subject as the caller named it: by identifier (hashed here) or by key."""
+    """A subject as the caller named it: by identifier (hashed here) or by key.
+
+    `commit` is the receipts' hiding commitment to the identifier as given, and `opening`
+    what opens it; the opening is handed to the caller once and never stored.
+    """
 
     key: str
     id_type: str | None  # None when the caller gave a key
+    commit: str
+    opening: Opening
+
+
+def subject_from_identifier(identifier: keys.Identifier) -> SubjectRef:
+    commit, opening = subject_commitment(
+        id_type=identifier.id_type, normalized=identifier.normalized
+    )
+    return SubjectRef(keys.subject_key(identifier), identifier.id_type, commit, opening)
+
+
+def subject_from_key(key: str) -> SubjectRef:
+    """A subject named only by its key: the commitment is to `key:<subject key>`, which the
+    operator can give the subject, since nobody holds the identifier here."""
+    commit, opening = subject_commitment(id_type="key", normalized=key)
+    return SubjectRef(key, None, commit, opening)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +87,11 @@ def subject_ref(data: Any) -> SubjectRef:
         raise InvalidEvent("subject", "invalid_subject", "subject must be an object.")
     try:
         if "key" in data:
-            return SubjectRef(key=keys.validate_subject_key(data["key"]), id_type=None)
+            return subject_from_key(keys.validate_subject_key(data["key"]))
         identifier = keys.normalize(data.get("id_type"), data.get("value"))
     except keys.InvalidIdentifier as exc:
         raise InvalidEvent("subject", exc.code, exc.detail) from None
-    return SubjectRef(key=keys.subject_key(identifier), id_type=identifier.id_type)
+    return subject_from_identifier(identifier)
 
 
 def _choice(data: dict, field: str, allowed: frozenset[str]) -> str:

@@ -101,6 +101,9 @@ class ConsentEvent(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     data_categories = models.JSONField(default=list, blank=True)
     recorded_at = models.DateTimeField(auto_now_add=True)
+    # The signed receipt attesting this event (ledger.Receipt). Not a foreign key: a receipt's
+    # envelope may be deleted when its retention ends, and events are never updated.
+    receipt_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["subject", "purpose", "event_time", "id"])]

@@ -16,7 +16,10 @@ from consent.decisions import Decision, StateRow, decide
 from consent.inputs import SubjectRef
 from consent.models import ConsentEvent, ConsentState, Purpose, SubjectIdentifier
 
-FILTER_BATCH = 20_000
+# Keys decided per query. Large batches amortize PostgreSQL's hash join over the identifier
+# table (bench/consent.py); SQLite takes them in slices under its bound-parameter limit.
+FILTER_BATCH = 100_000
+SQLITE_SLICE = 5000
 
 
 @dataclass(frozen=True)
@@ -198,12 +201,17 @@ def consent_filter_keys(*, keys: Iterable[str], purpose_key: str) -> Iterator[tu
 
 def _states_of_keys(batch: list[str], chain: list[int]) -> Iterable[tuple]:
     if connection.vendor != "postgresql":
-        return ConsentState.objects.filter(
-            subject__identifiers__key__in=batch, purpose_id__in=chain
-        ).values_list(
-            "subject__identifiers__key", "purpose_id", "event_id", "status", "event_time",
-            "expires_at",
-        )
+        return [
+            row
+            for start in range(0, len(batch), SQLITE_SLICE)
+            for row in ConsentState.objects.filter(
+                subject__identifiers__key__in=batch[start : start + SQLITE_SLICE],
+                purpose_id__in=chain,
+            ).values_list(
+                "subject__identifiers__key", "purpose_id", "event_id", "status", "event_time",
+                "expires_at",
+            )
+        ]
     # On PostgreSQL the batch travels as one array parameter, not thousands of placeholders.
     with connection.cursor() as cursor:
         cursor.execute(_STATES_OF_KEYS_SQL, [batch, chain])

@@ -10,8 +10,8 @@ import structlog
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
-from config.errors import ApplicationError, Conflict, NotFound
 from config import bulk
+from config.errors import ApplicationError, Conflict, NotFound
 from consent import cache as answer_cache
 from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef
 from consent.models import (
@@ -25,6 +25,8 @@ from consent.models import (
 )
 from consent.signals import consent_withdrawn
 from consent.taxonomy import AI_PURPOSES, data_uses
+from ledger.models import Receipt
+from ledger.services import receipts_issue, utc_time
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +61,7 @@ class EventsRejected(ApplicationError):
 @dataclass
 class RecordResult:
     events: list[ConsentEvent]
+    receipts: list[Receipt] = field(default_factory=list)  # one per event, same order
     subjects_created: int = 0
     withdrawn: dict[uuid.UUID, list[ConsentEvent]] = field(default_factory=dict)
 
@@ -218,24 +221,24 @@ def _subjects_for(refs: Iterable[SubjectRef], *, create: bool) -> tuple[dict[str
 # --- consent events -------------------------------------------------------------------------
 
 
-def _notice_ids(refs: set[NoticeRef]) -> dict[NoticeRef, int]:
+def _notices(refs: set[NoticeRef]) -> dict[NoticeRef, Notice]:
     if not refs:
         return {}
-    by_key: dict[str, set[NoticeRef]] = defaultdict(set)
-    for ref in refs:
-        by_key[ref.key].add(ref)
-    ids: dict[NoticeRef, int] = {}
-    for notice in Notice.objects.filter(key__in=by_key).only("id", "key", "version", "language"):
+    keys = {ref.key for ref in refs}
+    found: dict[NoticeRef, Notice] = {}
+    for notice in Notice.objects.filter(key__in=keys).only(
+        "id", "key", "version", "language", "digest"
+    ):
         ref = NoticeRef(notice.key, notice.version, notice.language)
         if ref in refs:
-            ids[ref] = notice.id
-    return ids
+            found[ref] = notice
+    return found
 
 
 @dataclass
 class References:
     purposes: dict[str, int]
-    notices: dict[NoticeRef, int]
+    notices: dict[NoticeRef, Notice]
     errors: list[LineError]
 
 
@@ -247,7 +250,7 @@ def consent_references_check(
     purposes = dict(
         Purpose.objects.filter(key__in={e.purpose_key for e in events}).values_list("key", "id")
     )
-    notices = _notice_ids({e.notice for e in events if e.notice is not None})
+    notices = _notices({e.notice for e in events if e.notice is not None})
     by_key = [e.subject for e in events if e.subject.id_type is None]
     known_keys, _ = _subjects_for(by_key, create=False)
     errors: list[LineError] = []
@@ -279,6 +282,9 @@ def consent_events_record(
             raise EventsRejected(refs.errors)
         purposes, notices = refs.purposes, refs.notices
         subject_ids, created = _subjects_for((e.subject for e in events), create=True)
+        receipts = receipts_issue(
+            bodies=[_receipt_body(e, notices.get(e.notice) if e.notice else None) for e in events]
+        )
 
         rows = [
             ConsentEvent(
@@ -287,13 +293,14 @@ def consent_events_record(
                 status=e.status,
                 legal_basis=e.legal_basis,
                 jurisdiction=e.jurisdiction,
-                notice_id=notices[e.notice] if e.notice else None,
+                notice_id=notices[e.notice].id if e.notice else None,
                 method=e.method,
                 event_time=e.event_time,
                 expires_at=e.expires_at,
                 data_categories=list(e.data_categories),
+                receipt_id=receipt.receipt_id,
             )
-            for e in events
+            for e, receipt in zip(events, receipts, strict=True)
         ]
         bulk.insert(ConsentEvent, rows)
         _project(rows)
@@ -314,7 +321,28 @@ def consent_events_record(
                 )
             )
     log.info("consent.events_recorded", count=len(rows), subjects_created=created)
-    return RecordResult(events=rows, subjects_created=created, withdrawn=dict(withdrawn))
+    return RecordResult(
+        events=rows, receipts=receipts, subjects_created=created, withdrawn=dict(withdrawn)
+    )
+
+
+def _receipt_body(event: EventInput, notice: Notice | None) -> dict:
+    """The consent receipt of an event: what, under which rule and notice; never who."""
+    consent = {
+        "purpose": event.purpose_key,
+        "status": event.status,
+        "legal_basis": event.legal_basis,
+        "jurisdiction": event.jurisdiction,
+        "method": event.method,
+        "event_time": utc_time(event.event_time),
+    }
+    if notice is not None:
+        consent["notice"] = {
+            "id": f"{notice.key}/{notice.language}",
+            "version": str(notice.version),
+            "digest": notice.digest,
+        }
+    return {"type": "consent", "subject": {"commit": event.subject.commit}, "consent": consent}
 
 
 def on_consent_withdrawn(*, subject_id: uuid.UUID, purpose_keys: list[str], event_ids: list[int]):

@@ -13,7 +13,10 @@ export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}"
 export LUP_DATA_DIR="$(mktemp -d)"
 export LUP_LOG_FILE="$LUP_DATA_DIR/test-run.log"
 export LUP_CACHE_PREFIX="lup-test-$$"
+export LUP_SIGNING_KEY_FILE="$LUP_DATA_DIR/signing_key.pem"
+export LUP_LOG_ORIGIN="lup.test/receipts"
 trap 'rm -rf "$LUP_DATA_DIR"' EXIT
+.venv/bin/python manage.py ledger_keygen --out "$LUP_SIGNING_KEY_FILE" >/dev/null 2>&1
 
 .venv/bin/ruff check --quiet .
 .venv/bin/pytest "$@"

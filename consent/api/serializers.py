@@ -47,7 +47,7 @@ class EventOutSerializer(serializers.ModelSerializer):
         model = ConsentEvent
         fields = (
             "id", "purpose", "status", "legal_basis", "jurisdiction", "notice", "method",
-            "event_time", "expires_at", "data_categories", "recorded_at",
+            "event_time", "expires_at", "data_categories", "recorded_at", "receipt_id",
         )
 
 

@@ -29,6 +29,7 @@ from consent.selectors import (
     subject_states,
 )
 from consent.services import consent_events_record, notice_publish, purpose_create, subject_link
+from ledger.services import receipt_document
 
 
 def _subject_from_path(key: str):
@@ -44,7 +45,11 @@ def _media_type(request) -> str:
 
 
 class ConsentEventCreateApi(APIView):
-    """Record one consent event (given, withdrawn or refused)."""
+    """Record one consent event (given, withdrawn or refused).
+
+    The answer carries the event's signed receipt with its inclusion proof, and the opening
+    of the subject commitment in it: shown once, for the subject, and never stored.
+    """
 
     required_scope = scopes.CONSENT_WRITE
 
@@ -52,7 +57,12 @@ class ConsentEventCreateApi(APIView):
     def post(self, request):
         event = event_input(request.data, now=clock.now(), default_method="api")
         result = consent_events_record(events=[event])
-        return Response(EventOutSerializer(result.events[0]).data, status=status.HTTP_201_CREATED)
+        body = {
+            **EventOutSerializer(result.events[0]).data,
+            "receipt": receipt_document(result.receipts[0]),
+            "opening": event.subject.opening.as_dict(),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ConsentImportApi(APIView):

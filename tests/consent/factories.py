@@ -2,8 +2,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from consent.inputs import EventInput, NoticeRef, SubjectRef
-from consent.keys import normalize, subject_key
+from consent.inputs import EventInput, NoticeRef, SubjectRef, subject_from_identifier
+from consent.keys import normalize
 from consent.models import Notice
 from consent.services import consent_events_record, notice_publish
 from tests import identifiers
@@ -22,7 +22,7 @@ def notice(language: str = "en", version: int = 1):
 
 def subject(email: str | None = None) -> SubjectRef:
     value = email or identifiers.email()
-    return SubjectRef(key=subject_key(normalize("email", value)), id_type="email")
+    return subject_from_identifier(normalize("email", value))
 
 
 def event(

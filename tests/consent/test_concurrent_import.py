@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
-from consent.inputs import SubjectRef
-from consent.keys import normalize, subject_key
+from consent.inputs import subject_from_identifier
+from consent.keys import normalize
 from consent.models import ConsentEvent, Subject, SubjectIdentifier
 from tests import identifiers
 from tests.consent import factories as f
@@ -16,7 +16,7 @@ from tests.consent import factories as f
 def test_concurrent_imports_with_overlapping_new_subjects():
     f.notice()
     shared = [identifiers.email() for _ in range(200)]
-    refs = [SubjectRef(subject_key(normalize("email", e)), "email") for e in shared]
+    refs = [subject_from_identifier(normalize("email", e)) for e in shared]
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 

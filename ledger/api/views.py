@@ -1,0 +1,108 @@
+"""The log's public endpoints (RECEIPTS.md §8) and receipts for `ledger:read` holders.
+
+The log holds hashes only and exists to be checked by outsiders, so checkpoints, keys, proofs
+and leaves are public; receipts themselves need a token.
+"""
+
+import uuid
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access import scopes
+from config.errors import ApplicationError, NotFound
+from ledger import selectors
+from ledger.keys import signer
+from ledger.services import checkpoint_create, receipt_document
+
+
+def _int(request, name: str) -> int:
+    value = request.query_params.get(name, "")
+    if not value.isdigit() or len(value) > 19:
+        raise ApplicationError(f"{name} must be a non-negative integer.", code="invalid_range")
+    return int(value)
+
+
+class PublicLogApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+
+class CheckpointApi(PublicLogApi):
+    """The latest signed checkpoint (C2SP tlog-checkpoint note)."""
+
+    @extend_schema(responses={(200, "text/plain"): str})
+    def get(self, request):
+        checkpoint = checkpoint_create() or selectors.latest_checkpoint()
+        if checkpoint is None:
+            raise NotFound("The log is empty.", code="empty_log")
+        return HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
+
+
+class VerifierKeyApi(PublicLogApi):
+    """The verifier key text of the current signing key."""
+
+    @extend_schema(responses={(200, "text/plain"): str})
+    def get(self, request):
+        return HttpResponse(signer().verifier_key + "\n", content_type="text/plain; charset=utf-8")
+
+
+class KeysApi(PublicLogApi):
+    """Every key that signed the log, with the range of indexes it signed."""
+
+    def get(self, request):
+        return Response({"keys": selectors.published_keys()})
+
+
+class PathSerializer(serializers.Serializer):
+    path = serializers.ListField(child=serializers.CharField())
+
+
+class InclusionProofApi(PublicLogApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("index", int, required=True),
+                    OpenApiParameter("size", int, required=True)],
+        responses=PathSerializer,
+    )
+    def get(self, request):
+        path = selectors.inclusion_proof(index=_int(request, "index"), size=_int(request, "size"))
+        return Response({"path": [selectors.b64(h) for h in path]})
+
+
+class ConsistencyProofApi(PublicLogApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("first", int, required=True),
+                    OpenApiParameter("second", int, required=True)],
+        responses=PathSerializer,
+    )
+    def get(self, request):
+        path = selectors.consistency_proof(
+            first=_int(request, "first"), second=_int(request, "second")
+        )
+        return Response({"path": [selectors.b64(h) for h in path]})
+
+
+class LeavesApi(PublicLogApi):
+    """Leaf inputs in [start, end), base64, for independent monitors."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", int, required=True),
+                    OpenApiParameter("end", int, required=True)],
+    )
+    def get(self, request):
+        leaves = selectors.leaves(start=_int(request, "start"), end=_int(request, "end"))
+        return Response({"leaves": [selectors.b64(leaf) for leaf in leaves]})
+
+
+class ReceiptGetApi(APIView):
+    """A receipt's envelope and its proof file against the latest checkpoint."""
+
+    required_scope = scopes.LEDGER_READ
+
+    def get(self, request, receipt_id: uuid.UUID):
+        receipt = selectors.receipt_get(receipt_id=receipt_id)
+        return Response(receipt_document(receipt))

@@ -1,0 +1,107 @@
+"""Reads of the ledger: roots, proofs, leaves, receipts and bundles."""
+
+import base64
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from config.errors import ApplicationError, NotFound
+from ledger import tree
+from ledger.models import Checkpoint, LogHead, LogLeaf, Receipt, SigningKey
+
+PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+MAX_LEAVES = 1000
+
+
+class InvalidRange(ApplicationError):
+    code = "invalid_range"
+
+
+def log_size() -> int:
+    return LogHead.objects.filter(id=1).values_list("size", flat=True).first() or 0
+
+
+def latest_checkpoint() -> Checkpoint | None:
+    return Checkpoint.objects.order_by("-size").first()
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def root_at(size: int) -> bytes:
+    return tree.with_stored_nodes(lambda get: tree.mth(0, size, get))
+
+
+def inclusion_proof(*, index: int, size: int) -> list[bytes]:
+    if not 0 <= index < size <= log_size():
+        raise InvalidRange("Need 0 <= index < size <= the log's size.")
+    return tree.with_stored_nodes(lambda get: tree.inclusion(index, 0, size, get))
+
+
+def consistency_proof(*, first: int, second: int) -> list[bytes]:
+    if not 0 < first <= second <= log_size():
+        raise InvalidRange("Need 0 < first <= second <= the log's size.")
+    return tree.with_stored_nodes(lambda get: tree.consistency(first, second, get))
+
+
+def leaves(*, start: int, end: int) -> list[bytes]:
+    if not 0 <= start < end <= log_size() or end - start > MAX_LEAVES:
+        raise InvalidRange(f"Need 0 <= start < end <= the log's size, at most {MAX_LEAVES}.")
+    return [
+        bytes(leaf)
+        for leaf in LogLeaf.objects.filter(index__gte=start, index__lt=end)
+        .order_by("index")
+        .values_list("leaf", flat=True)
+    ]
+
+
+def receipt_get(*, receipt_id: uuid.UUID) -> Receipt:
+    receipt = Receipt.objects.filter(receipt_id=receipt_id).first()
+    if receipt is None:
+        raise NotFound("No such receipt.", code="unknown_receipt")
+    return receipt
+
+
+def envelope(receipt: Receipt) -> dict[str, str]:
+    return {
+        "payload": b64(bytes(receipt.payload)),
+        "sig": b64(bytes(receipt.signature)),
+        "kid": receipt.key_id,
+    }
+
+
+def proof_file(*, receipt: Receipt, checkpoint: Checkpoint) -> str:
+    """The C2SP tlog-proof for a receipt against a checkpoint that includes it."""
+    path = inclusion_proof(index=receipt.leaf_index, size=checkpoint.size)
+    lines = [PROOF_HEADER, f"index {receipt.leaf_index}", *(b64(h) for h in path)]
+    return "\n".join(lines) + "\n\n" + checkpoint.note
+
+
+def published_keys() -> list[dict[str, Any]]:
+    return [
+        {
+            "verifier_key": key.verifier_key,
+            "key_id": key.key_id,
+            "first_index": key.first_index,
+            "last_index": key.last_index,
+        }
+        for key in SigningKey.objects.order_by("first_index")
+    ]
+
+
+def bundle(
+    *, receipts: Sequence[Receipt], checkpoint: Checkpoint, verifier_key: str,
+    opening: dict[str, str],
+) -> dict[str, Any]:
+    """What a subject receives: receipts with proofs against one checkpoint, and the opening
+    of their commitment."""
+    return {
+        "format": "lup-bundle/1",
+        "verifier_key": verifier_key,
+        "receipts": [
+            {"envelope": envelope(r), "proof": proof_file(receipt=r, checkpoint=checkpoint)}
+            for r in receipts
+        ],
+        "opening": opening,
+    }

@@ -1,0 +1,188 @@
+"""Writes of the ledger: issuing receipts into the log, and signing checkpoints."""
+
+import base64
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+import structlog
+from django.db import IntegrityError, transaction
+
+from config import bulk
+from config.errors import ApplicationError, Conflict
+from ledger import tree, verify
+from ledger.keys import Signer, signer
+from ledger.models import Checkpoint, LogHead, LogLeaf, LogNode, Receipt, SigningKey
+from ledger.receipts import VERSION, ReceiptInvalid, validate
+
+log = structlog.get_logger(__name__)
+
+
+class ReceiptRefused(ApplicationError):
+    code = "receipt_invalid"
+
+
+def utc_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with `Z` and at most microseconds, as receipts write times."""
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return text.removesuffix(".000000") + "Z"
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a subject needs to open their commitment: given to them, never kept."""
+
+    nonce: bytes
+    id_type: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"nonce": base64.b64encode(self.nonce).decode(), "id_type": self.id_type}
+
+
+def subject_commitment(*, id_type: str, normalized: str) -> tuple[str, Opening]:
+    """A hiding commitment to the subject's identifier, with a fresh nonce."""
+    nonce = secrets.token_bytes(32)
+    return verify.commitment(nonce, id_type, normalized), Opening(nonce=nonce, id_type=id_type)
+
+
+def receipts_issue(*, bodies: Sequence[dict[str, Any]], now: datetime | None = None) -> list[
+    Receipt
+]:
+    """Sign receipts and append them to the log, in the caller's transaction.
+
+    Each body is a receipt without the common header (`v`, `receipt_id`, `issuer`,
+    `issued_at`), which is filled in here. A receipt exists if and only if the caller's
+    transaction commits; appends are serialized by a row lock on the log head.
+    """
+    if not bodies:
+        return []
+    key = signer()
+    issued_at = utc_time(now or datetime.now(UTC))
+    payloads: list[tuple[dict[str, Any], bytes]] = []
+    for body in bodies:
+        payload = {
+            **body,
+            "v": VERSION,
+            "receipt_id": str(uuid.uuid4()),
+            "issuer": key.name,
+            "issued_at": issued_at,
+        }
+        try:
+            validate(payload)
+        except ReceiptInvalid as exc:
+            # The field is named; its value is not echoed, since it may be what was refused.
+            raise ReceiptRefused(
+                f"The receipt is refused: {exc.field} {exc.reason}.", fields={exc.field: exc.reason}
+            ) from None
+        payloads.append((payload, rfc8785.dumps(payload)))
+
+    with transaction.atomic():
+        head = LogHead.objects.select_for_update().get_or_create(id=1)[0]
+        start = head.size
+        _register_key(key, start)
+        leaves = [verify.leaf_input(signed) for _, signed in payloads]
+        hashes = [verify.leaf_hash(leaf) for leaf in leaves]
+        older = tree.fetch_nodes(tree.frontier(start))
+        nodes = tree.new_nodes(start, hashes, lambda level, index: older[(level, index)])
+        bulk.insert(LogLeaf, [LogLeaf(index=start + i, leaf=leaf) for i, leaf in enumerate(leaves)])
+        bulk.insert(LogNode, [LogNode(level=lv, index=ix, hash=h) for lv, ix, h in nodes])
+        issued = datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
+        receipts = [
+            Receipt(
+                receipt_id=uuid.UUID(payload["receipt_id"]),
+                type=payload["type"],
+                leaf_index=start + i,
+                payload=signed,
+                signature=key.sign(signed),
+                key_id=key.key_id_hex,
+                issued_at=issued,
+            )
+            for i, (payload, signed) in enumerate(payloads)
+        ]
+        bulk.insert(Receipt, receipts)
+        head.size = start + len(payloads)
+        head.save(update_fields=["size"])
+    log.info("ledger.receipts_issued", count=len(receipts), first_index=start)
+    return receipts
+
+
+def _register_key(key: Signer, first_index: int) -> None:
+    """Publish the signing key the first time it signs; close the previous key's range."""
+    if SigningKey.objects.filter(key_id=key.key_id_hex).exists():
+        return
+    previous = SigningKey.objects.filter(last_index__isnull=True).first()
+    if previous is not None:
+        previous.last_index = first_index - 1
+        previous.save(update_fields=["last_index"])
+    SigningKey.objects.create(
+        key_id=key.key_id_hex,
+        name=key.name,
+        public_key=key.public_key,
+        verifier_key=key.verifier_key,
+        first_index=first_index,
+    )
+    log.info("ledger.key_registered", key_id=key.key_id_hex, first_index=first_index)
+
+
+def checkpoint_note(*, size: int, root: bytes, key: Signer) -> str:
+    body = verify.checkpoint_body(key.name, size, root)
+    signature = base64.b64encode(key.key_id + key.sign(body)).decode()
+    return body.decode() + f"\n\u2014 {key.name} {signature}\n"
+
+
+def checkpoint_store(*, size: int, root: bytes, note: str, key_id: str) -> Checkpoint:
+    """Keep a checkpoint; one of the same size with another root is refused."""
+    existing = Checkpoint.objects.filter(size=size).first()
+    if existing is not None:
+        if bytes(existing.root) != root:
+            log.error("ledger.checkpoint_fork_refused", size=size)
+            raise Conflict("A checkpoint of this size with another root exists.",
+                           code="checkpoint_fork")
+        return existing
+    try:
+        with transaction.atomic():
+            return Checkpoint.objects.create(size=size, root=root, note=note, key_id=key_id)
+    except IntegrityError:
+        return checkpoint_store(size=size, root=root, note=note, key_id=key_id)
+
+
+def checkpoint_create() -> Checkpoint | None:
+    """Sign the log at its current size (None while it is empty)."""
+    size = LogHead.objects.filter(id=1).values_list("size", flat=True).first() or 0
+    if size == 0:
+        return None
+    latest = Checkpoint.objects.order_by("-size").first()
+    if latest is not None and latest.size == size:
+        return latest
+    root = tree.with_stored_nodes(lambda get: tree.mth(0, size, get))
+    key = signer()
+    note = checkpoint_note(size=size, root=root, key=key)
+    return checkpoint_store(size=size, root=root, note=note, key_id=key.key_id_hex)
+
+
+def checkpoint_covering(index: int) -> Checkpoint:
+    """The latest checkpoint, made anew if it does not include leaf `index` yet."""
+    latest = Checkpoint.objects.order_by("-size").first()
+    if latest is None or latest.size <= index:
+        latest = checkpoint_create()
+    if latest is None or latest.size <= index:
+        raise ApplicationError("That leaf is not in the log yet.", code="not_in_log")
+    return latest
+
+
+def receipt_document(receipt: Receipt) -> dict[str, Any]:
+    """A receipt's envelope and proof file, against a checkpoint made now if need be."""
+    from ledger import selectors
+
+    checkpoint = checkpoint_covering(receipt.leaf_index)
+    return {
+        "receipt_id": str(receipt.receipt_id),
+        "type": receipt.type,
+        "index": receipt.leaf_index,
+        "envelope": selectors.envelope(receipt),
+        "proof": selectors.proof_file(receipt=receipt, checkpoint=checkpoint),
+    }
