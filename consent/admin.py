@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from config.readonly_admin import ReadOnlyAdmin
 from consent import keys
 from consent.models import (
     ConsentEvent,
@@ -40,17 +41,6 @@ class IdentifierSearchMixin:
             "subject_id"
         )
         return queryset.filter(**{f"{self.subject_field}__in": subject_ids}), False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class SubjectIdentifierInline(admin.TabularInline):

@@ -99,3 +99,28 @@ def test_compliance_staff_read_the_log_in_the_admin(client, django_user_model):
     page = client.get(f"/admin/ledger/receipt/{receipt.receipt_id}/change/")
     assert page.status_code == 200
     assert b"lup-receipt/1" in page.content
+
+
+def test_openssl_verifies_a_receipt_signature_as_the_format_promises(tmp_path):
+    """RECEIPTS.md: `openssl pkeyutl -verify -pubin -inkey key.pem -rawin` checks a receipt."""
+    import shutil
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is part of the base system"
+    (receipt,) = issue(1)
+    public = signer().private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "key.pem").write_bytes(public)
+    (tmp_path / "payload.bin").write_bytes(bytes(receipt.payload))
+    (tmp_path / "sig.bin").write_bytes(bytes(receipt.signature))
+    command = [openssl, "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin",
+               "-in", "payload.bin", "-sigfile", "sig.bin"]
+    good = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    (tmp_path / "payload.bin").write_bytes(bytes(receipt.payload).replace(b'"v"', b'"w"'))
+    bad = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode != 0
