@@ -1,4 +1,5 @@
 from django.conf import settings
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from config.errors import PayloadTooLarge
@@ -13,4 +14,7 @@ class LimitedJSONParser(JSONParser):
         length = request.META.get("CONTENT_LENGTH") if request is not None else None
         if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes.")
-        return super().parse(stream, media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:  # "[[[[…" nested past Python's limit is bad input, not a 500
+            raise ParseError("JSON nested too deeply.") from None

@@ -268,9 +268,13 @@ LUP_CONSENT_CACHE_SECONDS = env_int("LUP_CONSENT_CACHE_SECONDS", 3600)
 LUP_CONSENT_IMPORT_MAX_LINES = env_int("LUP_CONSENT_IMPORT_MAX_LINES", 1_000_000)
 # Lines accepted in one filter call (a training job's list of subjects).
 LUP_CONSENT_FILTER_MAX_LINES = env_int("LUP_CONSENT_FILTER_MAX_LINES", 20_000_000)
+# The consent filter lineage's purpose check calls, by path: lineage may not import consent.
+LUP_CONSENT_FILTER = "consent.selectors.consent_filter_keys"
 # Largest JSON body for ordinary API calls; bulk data goes to the streaming endpoints.
 LUP_MAX_JSON_BYTES = env_int("LUP_MAX_JSON_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LUP_MAX_JSON_BYTES
+# Largest OpenLineage event, after gzip decompression (a bomb is refused past this).
+LUP_OPENLINEAGE_MAX_BYTES = env_int("LUP_OPENLINEAGE_MAX_BYTES", 5 * 1024 * 1024)
 # Longest accepted line in imports and filters, in bytes.
 LUP_MAX_LINE_BYTES = env_int("LUP_MAX_LINE_BYTES", 8192)
 

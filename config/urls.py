@@ -8,6 +8,7 @@ from config.errors import json_error_view
 api_v1 = [
     path("consent/", include("consent.urls")),
     path("", include("ledger.urls")),
+    path("", include("lineage.urls")),
 ]
 
 urlpatterns = [

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from config import subject_keys as keys
 from config.readonly_admin import ReadOnlyAdmin
-from consent import keys
 from consent.models import (
     ConsentEvent,
     ConsentState,

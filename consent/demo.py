@@ -10,8 +10,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from config.subject_keys import Identifier
 from consent.inputs import EventInput, NoticeRef, subject_from_identifier
-from consent.keys import Identifier
 from consent.models import Notice
 from consent.services import consent_events_record, notice_publish
 
@@ -38,6 +38,10 @@ JURISDICTIONS = ("KH", "VN", "TH", "SG", "ID", "PH", "MY")
 SUBJECTS = 300
 
 
+def demo_email(n: int) -> str:
+    return f"demo-subject-{n}@example.org"
+
+
 def load_demo(*, subjects: int = SUBJECTS, seed: int = 7) -> int:
     """Load the demo notices and events once; returns the number of events added."""
     if Notice.objects.filter(key=NOTICE_KEY).exists():
@@ -49,7 +53,7 @@ def load_demo(*, subjects: int = SUBJECTS, seed: int = 7) -> int:
             notice_publish(key=NOTICE_KEY, language=language, title=title, text=text, version=1)
         events = []
         for n in range(subjects):
-            identifier = Identifier("email", f"demo-subject-{n}@example.org")
+            identifier = Identifier("email", demo_email(n))
             ref = subject_from_identifier(identifier)
             language = "km" if n % 3 == 0 else "en"
             start = now - timedelta(days=rng.randint(30, 400))

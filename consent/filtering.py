@@ -11,8 +11,8 @@ from typing import IO
 
 from django.conf import settings
 
+from config import subject_keys as keys
 from config.errors import ApplicationError
-from consent import keys
 from consent.imports import read_lines
 from consent.selectors import FILTER_BATCH, consent_filter_keys, validate_purpose
 from consent.services import EventsRejected, LineError

@@ -79,7 +79,7 @@ def _jsonl_records(lines: Iterator[tuple[int, bytes | None]]) -> Iterator[tuple[
             continue
         try:
             yield number, json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is bad input
             yield number, LineError(number, "line", "invalid_json")
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pycountry
 from django.utils.dateparse import parse_datetime
 
+from config import subject_keys as keys
 from config.errors import ApplicationError
-from consent import keys
 from consent.models import LegalBasis, Status
 from consent.taxonomy import data_categories
 from ledger.services import Opening, subject_commitment

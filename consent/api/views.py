@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
+from config import subject_keys as keys
 from config.errors import ApplicationError
-from consent import clock, keys
+from consent import clock
 from consent.api.serializers import (
     CheckOutSerializer,
     EventInputSerializer,

@@ -31,6 +31,9 @@ def test_first_run_migrates_and_loads_demo_data_once(tmp_path):
     assert "Demo admin login: admin / " in first.stdout
     second = manage("load_demo", data_dir=tmp_path)
     assert "Demo consent events added: 0." in second.stdout
+    assert "Demo lineage added: 3 datasets" in first.stdout
+    assert "150 members" in first.stdout  # the demo subjects in the raw chat logs
+    assert "Demo lineage added: nothing." in second.stdout
     # The same generated pepper is reused, so keys stay stable across restarts.
     assert (tmp_path / "subject_pepper").read_text() == (tmp_path / "subject_pepper").read_text()
 

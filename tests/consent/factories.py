@@ -2,8 +2,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from config.subject_keys import normalize
 from consent.inputs import EventInput, NoticeRef, SubjectRef, subject_from_identifier
-from consent.keys import normalize
 from consent.models import Notice
 from consent.services import consent_events_record, notice_publish
 from tests import identifiers

@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
+from config.subject_keys import normalize
 from consent.inputs import subject_from_identifier
-from consent.keys import normalize
 from consent.models import ConsentEvent, Subject, SubjectIdentifier
 from tests import identifiers
 from tests.consent import factories as f

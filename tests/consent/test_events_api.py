@@ -111,3 +111,14 @@ def test_error_messages_never_echo_the_identifier(writer):
     response = writer.post(URL, body(subject={"id_type": "email", "value": bad}), format="json")
     assert response.status_code == 400
     assert bad not in response.content.decode()
+
+
+def test_deeply_nested_json_is_a_parse_error_not_a_crash(writer):
+    response = writer.post(URL, b"[" * 100_000, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, "parse_error")
+    imported = writer.generic("POST", "/api/v1/consent/events/import", b"[" * 5000 + b"\n",
+                              content_type="application/x-ndjson")
+    assert imported.status_code == 400
+    assert imported.json()["fields"]["lines"] == [
+        {"line": 1, "field": "line", "code": "invalid_json"}
+    ]

@@ -3,7 +3,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from config.embedded import generated_secret
-from consent.demo import load_demo
+from consent.demo import demo_email, load_demo
+from lineage.demo import load_demo_lineage
 
 DEMO_ADMIN = "admin"
 
@@ -14,6 +15,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         added = load_demo()
         self.stdout.write(f"Demo consent events added: {added}.")
+        lineage = load_demo_lineage(member_emails=[demo_email(n) for n in range(0, 300, 2)])
+        self.stdout.write(
+            "Demo lineage added: "
+            + (", ".join(f"{count} {kind}" for kind, count in lineage.items()) or "nothing")
+            + "."
+        )
         if not settings.EMBEDDED:
             return
         # The demo password is random per data folder and kept there, never in the repository.

@@ -1,4 +1,4 @@
-"""Identifier normalization and subject keys.
+"""Subject keys, shared by consent and lineage: normalization and HMAC.
 
 `subject_key = HMAC-SHA256(pepper, "<id_type>:<normalized value>")`, hex. The same person
 written two ways ("Sok@Example.com ", "sok@example.com"; "012 345 678" in Cambodia,

@@ -1,0 +1,161 @@
+"""Lineage queries on a synthetic graph, each beside its baseline in the same run.
+
+The graph: --pipelines independent pipelines of --length dataset versions each (100,000 by
+default); each version feeds the next --fanout versions of its pipeline (1,000,000 edges), both
+as dataset-level edges and as version-level derivations; --members membership rows (10,000,000)
+spread over the versions. Measures, p50/p99 over --samples starts:
+- downstream closure at depth 20 in PostgreSQL (recursive CTE) beside networkx on the same
+  graph in memory;
+- "where is subject X" (lineage.membership.subject_locations);
+- membership ingest through the service beside a raw COPY of the same file.
+Needs PostgreSQL (DATABASE_URL, SECRET_KEY, LUP_SUBJECT_PEPPER); run from the project root.
+"""
+
+import argparse
+import io
+import random
+import time
+import uuid
+
+import networkx as nx
+from _setup import migrate, percentile
+from django.db import connection, transaction
+from lineage.membership import membership_upload, subject_locations
+
+from lineage import selectors
+from lineage.models import Dataset, DatasetVersion, Edge, Job, Membership, Run
+
+NAMESPACE = "bench"
+
+
+def node(p: int, i: int) -> str:
+    return f"dataset:{NAMESPACE}:p{p}-v{i}"
+
+
+def copy_rows(table: str, columns: str, rows) -> None:
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as c:
+        for row in rows:
+            c.write_row(row)
+
+
+def build(args, rng: random.Random) -> list[list[uuid.UUID]]:
+    """Create the synthetic graph once (skipped when it is there)."""
+    if Dataset.objects.filter(namespace=NAMESPACE).exists():
+        versions = {}
+        for pk, name in DatasetVersion.objects.filter(dataset__namespace=NAMESPACE).values_list(
+            "pk", "dataset__name"
+        ):
+            p, i = name[1:].split("-v")
+            versions[(int(p), int(i))] = pk
+        return [[versions[(p, i)] for i in range(args.length)] for p in range(args.pipelines)]
+    start = time.perf_counter()
+    with transaction.atomic():
+        job = Job.objects.create(namespace=NAMESPACE, name="derive")
+        run = Run.objects.create(run_id=uuid.uuid4(), job=job, state="COMPLETE")
+        copy_rows("lineage_dataset", "namespace, name, description, license, created_at",
+                  ((NAMESPACE, f"p{p}-v{i}", "", "", "now") for p in range(args.pipelines)
+                   for i in range(args.length)))
+        dataset_ids = dict(Dataset.objects.filter(namespace=NAMESPACE).values_list("name", "id"))
+        ids = [[uuid.uuid4() for _ in range(args.length)] for _ in range(args.pipelines)]
+        copy_rows(
+            "lineage_datasetversion",
+            "id, dataset_id, version, digest, schema_fields, data_categories, purposes, facets,"
+            " membership_declared, created_at",
+            ((ids[p][i], dataset_ids[f"p{p}-v{i}"], "1", "", "[]", "[]", "[]", "{}", True,
+              "now") for p in range(args.pipelines) for i in range(args.length)),
+        )
+        pairs = [(p, i, j) for p in range(args.pipelines) for i in range(args.length)
+                 for j in range(i + 1, min(args.length, i + 1 + args.fanout))]
+        copy_rows("lineage_edge", "source, target",
+                  ((node(p, i), node(p, j)) for p, i, j in pairs))
+        copy_rows("lineage_versionedge", "source_id, target_id, run_id",
+                  ((ids[p][i], ids[p][j], run.pk) for p, i, j in pairs))
+        flat = [v for pipeline in ids for v in pipeline]
+        per_version = args.members // len(flat)
+        pool = args.members // 5
+        copy_rows("lineage_membership", "version_id, subject_key",
+                  ((v, f"{k:064x}") for v in flat
+                   for k in set(rng.randrange(pool) for _ in range(per_version))))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"built: {len(flat):,} versions, {len(pairs):,} edges, "
+          f"{Membership.objects.count():,} membership rows in {time.perf_counter() - start:.0f} s")
+    return ids
+
+
+def timed(fn, inputs) -> list[float]:
+    samples = []
+    for value in inputs:
+        t = time.perf_counter()
+        fn(value)
+        samples.append((time.perf_counter() - t) * 1000)
+    return samples
+
+
+def line(name: str, samples: list[float], base: list[float] | None = None) -> str:
+    text = (f"{name:<48} p50 {percentile(samples, 50):8.2f} ms   "
+            f"p99 {percentile(samples, 99):8.2f} ms")
+    if base:
+        text += f"   x{percentile(samples, 50) / percentile(base, 50):5.1f} of baseline p50"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pipelines", type=int, default=1000)
+    parser.add_argument("--length", type=int, default=100)
+    parser.add_argument("--fanout", type=int, default=10)
+    parser.add_argument("--members", type=int, default=10_000_000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--upload", type=int, default=1_000_000)
+    args = parser.parse_args()
+    assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
+    migrate()
+    rng = random.Random(5)
+    ids = build(args, rng)
+
+    graph = nx.DiGraph()
+    graph.add_edges_from(Edge.objects.filter(source__startswith=f"dataset:{NAMESPACE}:")
+                         .values_list("source", "target").iterator(chunk_size=100_000))
+    starts = [node(rng.randrange(args.pipelines), rng.randrange(args.length // 2))
+              for _ in range(args.samples)]
+    print(f"\n== downstream closure at depth 20 ({graph.number_of_nodes():,} nodes, "
+          f"{graph.number_of_edges():,} edges)")
+    in_memory = timed(lambda s: nx.single_source_shortest_path_length(graph, s, cutoff=20),
+                      starts)
+    print(line("networkx, in memory (baseline)", in_memory))
+    sizes = []
+    database = timed(lambda s: sizes.append(len(selectors.downstream(node_id=s, depth=20))),
+                     starts)
+    print(line("PostgreSQL recursive CTE", database, in_memory)
+          + f"   (median closure {sorted(sizes)[len(sizes) // 2]} nodes; goal <= 100 ms)")
+
+    print("\n== where is subject X")
+    pool = args.members // 5
+    keys = [f"{rng.randrange(pool):064x}" for _ in range(args.samples)]
+    found = []
+    located = timed(lambda k: found.append(len(subject_locations(keys=[k])["versions"])), keys)
+    print(line("subject_locations (direct, derived, models)", located)
+          + f"   (median {sorted(found)[len(found) // 2]} versions; goal <= 20 ms)")
+
+    print(f"\n== membership ingest: {args.upload:,} subject keys")
+    body = "".join(f"{rng.getrandbits(256):064x}\n" for _ in range(args.upload)).encode()
+    target = DatasetVersion.objects.get(pk=ids[0][0])
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS raw_copy (subject_key varchar(64))")
+        t = time.perf_counter()
+        with cursor.copy("COPY raw_copy (subject_key) FROM STDIN") as c:
+            c.write(body)
+        raw = time.perf_counter() - t
+        cursor.execute("DROP TABLE raw_copy")
+    t = time.perf_counter()
+    membership_upload(version=target, stream=io.BytesIO(body), content_type="text/plain",
+                      id_type="key")
+    ours = time.perf_counter() - t
+    print(f"{'raw COPY into a bare table (baseline)':<48} {args.upload / raw:>12,.0f} rows/s")
+    print(f"{'membership_upload (validate, dedupe, index)':<48} {args.upload / ours:>12,.0f} "
+          f"rows/s   x{ours / raw:4.1f} of raw COPY time")
+
+
+if __name__ == "__main__":
+    main()

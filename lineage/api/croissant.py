@@ -1,0 +1,92 @@
+"""Croissant dataset card import and export."""
+
+from urllib.parse import urlencode
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access import scopes
+from config.errors import ApplicationError, NotFound
+from config.parsers import LimitedJSONParser
+from lineage.croissant import croissant_export, croissant_import
+from lineage.models import DatasetVersion
+from lineage.selectors import node_object
+
+JSON_LD = "application/ld+json"
+
+
+class LimitedJSONLDParser(LimitedJSONParser):
+    """A card posted as `application/ld+json`: JSON, under the same size limit."""
+
+    media_type = JSON_LD
+
+
+def _dataset_version(*, dataset: str, version: str | None) -> DatasetVersion:
+    """`<namespace>:<name>` (namespaces may hold colons), at `version` or its latest."""
+    if ":" not in dataset:
+        raise ApplicationError("dataset is <namespace>:<name>.", code="invalid_dataset",
+                               fields={"dataset": "invalid_dataset"})
+    versions = DatasetVersion.objects.filter(
+        dataset=node_object(f"dataset:{dataset}")
+    ).select_related("dataset")
+    if version:
+        versions = versions.filter(version=version)
+    chosen = versions.order_by("-created_at").first()
+    if chosen is None:
+        raise NotFound("No such dataset version.", code="unknown_version")
+    return chosen
+
+
+class CroissantExportApi(APIView):
+    """A dataset version's card in Croissant 1.0 JSON-LD (its latest version by default)."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("dataset", str, required=True,
+                             description="`<namespace>:<name>`"),
+            OpenApiParameter("version", str, description="the latest when omitted"),
+        ],
+        responses={(200, JSON_LD): OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        dataset = request.query_params.get("dataset")
+        if not dataset:
+            raise ApplicationError("dataset is required.", code="invalid_dataset",
+                                   fields={"dataset": "required"})
+        version = _dataset_version(dataset=dataset,
+                                   version=request.query_params.get("version") or None)
+        # The card's url names this version, even when the request asked for the latest.
+        url = request.build_absolute_uri(
+            f"{request.path}?{urlencode({'dataset': dataset, 'version': version.version})}"
+        )
+        card = croissant_export(version=version, url=url)
+        return Response(card, content_type=JSON_LD)
+
+
+class CroissantImportApi(APIView):
+    """Register a dataset and a version from a Croissant card posted as the body."""
+
+    required_scope = scopes.LINEAGE_WRITE
+    parser_classes = [LimitedJSONParser, LimitedJSONLDParser]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        dataset = serializers.CharField(source="dataset.node_id")
+        version = serializers.CharField()
+        digest = serializers.CharField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("namespace", str, required=True,
+                                     description="the namespace the dataset is registered in")],
+        request={"application/json": OpenApiTypes.OBJECT, JSON_LD: OpenApiTypes.OBJECT},
+        responses={201: OutputSerializer},
+    )
+    def post(self, request):
+        version = croissant_import(document=request.data,
+                                   namespace=request.query_params.get("namespace", ""))
+        return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,249 @@
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access import scopes
+from config.errors import ApplicationError, NotFound
+from lineage import selectors, services
+from lineage.models import DatasetVersion
+from lineage.openlineage import ingest_event
+from lineage.picture import neighbourhood_svg
+from lineage.prov import prov_document
+from lineage.services import LocationInput, VersionInput
+from lineage.transfers import transfer_report
+
+NODE_PARAMETERS = [
+    OpenApiParameter(
+        "nodeId", str, required=True, description="dataset:<namespace>:<name>, job:… or model:…"
+    ),
+    OpenApiParameter("depth", int, description="edges to walk, 0 to 50 (default 20)"),
+]
+
+
+def _node_query(request, default_depth: int = 20) -> tuple[str, int]:
+    node_id = request.query_params.get("nodeId", "")
+    depth = request.query_params.get("depth", str(default_depth))
+    if not depth.isdigit():
+        raise ApplicationError("depth is a whole number.", code="invalid_depth")
+    return node_id, int(depth)
+
+
+def _version(version_id) -> DatasetVersion:
+    version = DatasetVersion.objects.filter(pk=version_id).select_related("dataset").first()
+    if version is None:
+        raise NotFound("No such dataset version.", code="unknown_version")
+    return version
+
+
+class LineageApi(APIView):
+    """GET: the graph around a node, upstream and downstream, in Marquez's shape.
+    POST: an OpenLineage RunEvent, DatasetEvent or JobEvent (gzip accepted)."""
+
+    required_scope = {"GET": scopes.LINEAGE_READ, "POST": scopes.LINEAGE_WRITE}
+    parser_classes: list = []
+
+    @extend_schema(parameters=NODE_PARAMETERS)
+    def get(self, request):
+        node_id, depth = _node_query(request)
+        return Response(selectors.graph(node_id=node_id, depth=depth))
+
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT})
+    def post(self, request):
+        summary = ingest_event(
+            raw=request.body, content_encoding=request.headers.get("Content-Encoding", "")
+        )
+        return Response(summary, status=status.HTTP_201_CREATED)
+
+
+class ProvExportApi(APIView):
+    """The subgraph around a node as W3C PROV-JSON."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    @extend_schema(parameters=NODE_PARAMETERS, responses={(200, "application/json"): dict})
+    def get(self, request):
+        node_id, depth = _node_query(request)
+        document = prov_document(node_id=node_id, depth=depth)
+        return HttpResponse(document.serialize(format="json"), content_type="application/json")
+
+
+class PictureApi(APIView):
+    """A node's neighbourhood as an SVG picture."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    @extend_schema(parameters=NODE_PARAMETERS, responses={(200, "image/svg+xml"): str})
+    def get(self, request):
+        node_id, depth = _node_query(request, default_depth=2)
+        return HttpResponse(
+            neighbourhood_svg(node_id=node_id, depth=depth), content_type="image/svg+xml"
+        )
+
+
+class TransferReportApi(APIView):
+    """Every place where data moves between countries, and whether a basis is recorded."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    def get(self, request):
+        return Response(transfer_report())
+
+
+class DatasetCreateApi(APIView):
+    required_scope = scopes.LINEAGE_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        namespace = serializers.CharField(max_length=500)
+        name = serializers.CharField(max_length=500)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        license = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = services.dataset_register(**data.validated_data)
+        return Response(
+            {"id": dataset.node_id, **data.validated_data}, status=status.HTTP_201_CREATED
+        )
+
+
+class LocationSerializer(serializers.Serializer):
+    system = serializers.CharField(max_length=100)
+    uri = serializers.CharField(max_length=1000)
+    country = serializers.CharField(max_length=2)
+    region = serializers.CharField(required=False, allow_blank=True, default="")
+    provider = serializers.CharField(required=False, allow_blank=True, default="")
+    transfer_basis = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class VersionOutSerializer(serializers.ModelSerializer):
+    dataset = serializers.SerializerMethodField()
+    locations = LocationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = (
+            "id",
+            "dataset",
+            "version",
+            "digest",
+            "record_count",
+            "schema_fields",
+            "data_categories",
+            "purposes",
+            "membership_declared",
+            "created_at",
+            "locations",
+        )
+
+    def get_dataset(self, obj: DatasetVersion) -> str:
+        return obj.dataset.node_id
+
+
+class VersionCreateApi(APIView):
+    """Register a dataset version (immutable: the same content again is accepted, other
+    content under the same version is refused with `version_immutable`)."""
+
+    required_scope = scopes.LINEAGE_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        namespace = serializers.CharField(max_length=500)
+        name = serializers.CharField(max_length=500)
+        version = serializers.CharField(max_length=200)
+        digest = serializers.RegexField(r"^sha256:[0-9a-f]{64}$", required=False, default="")
+        record_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        schema_fields = serializers.ListField(
+            child=serializers.DictField(), required=False, default=list
+        )
+        data_categories = serializers.ListField(
+            child=serializers.CharField(), required=False, default=list
+        )
+        purposes = serializers.ListField(
+            child=serializers.CharField(), required=False, default=list
+        )
+        locations = LocationSerializer(many=True, required=False, default=list)
+
+    @extend_schema(request=InputSerializer, responses={201: VersionOutSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        version = services.dataset_version_register(
+            namespace=values["namespace"],
+            name=values["name"],
+            data=VersionInput(
+                version=values["version"],
+                digest=values["digest"],
+                record_count=values.get("record_count"),
+                schema_fields=values["schema_fields"],
+                data_categories=values["data_categories"],
+                purposes=values["purposes"],
+                locations=[LocationInput(**loc) for loc in values["locations"]],
+            ),
+        )
+        return Response(VersionOutSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class VersionGetApi(APIView):
+    required_scope = scopes.LINEAGE_READ
+
+    @extend_schema(responses=VersionOutSerializer)
+    def get(self, request, version_id):
+        return Response(VersionOutSerializer(_version(version_id)).data)
+
+
+class LocationCreateApi(APIView):
+    """Record another place a version's bytes live (a copy, a replica, a cache)."""
+
+    required_scope = scopes.LINEAGE_WRITE
+
+    @extend_schema(request=LocationSerializer, responses={201: LocationSerializer})
+    def post(self, request, version_id):
+        version = _version(version_id)
+        data = LocationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        location = services.location_add(
+            version=version, location=LocationInput(**data.validated_data)
+        )
+        return Response(LocationSerializer(location).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionCreateApi(APIView):
+    """Register a model version with the dataset versions it was trained, fine-tuned and
+    evaluated on (by version id)."""
+
+    required_scope = scopes.LINEAGE_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        namespace = serializers.CharField(max_length=500)
+        name = serializers.CharField(max_length=500)
+        version = serializers.CharField(max_length=200)
+        trained_on = serializers.ListField(child=serializers.UUIDField(), default=list)
+        fine_tuned_on = serializers.ListField(child=serializers.UUIDField(), default=list)
+        evaluated_on = serializers.ListField(child=serializers.UUIDField(), default=list)
+        fine_tuned_from = serializers.UUIDField(required=False, allow_null=True)
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        model_version = services.model_version_register(
+            namespace=values["namespace"],
+            name=values["name"],
+            version=values["version"],
+            trained_on=[_version(v) for v in values["trained_on"]],
+            fine_tuned_on=[_version(v) for v in values["fine_tuned_on"]],
+            evaluated_on=[_version(v) for v in values["evaluated_on"]],
+            fine_tuned_from=services.model_version_get(values.get("fine_tuned_from")),
+        )
+        body = {
+            "id": str(model_version.pk),
+            "model": model_version.model.node_id,
+            "version": model_version.version,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

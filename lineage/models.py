@@ -1,0 +1,263 @@
+"""The lineage graph of training and evaluation data.
+
+Datasets are named as OpenLineage names them (namespace + name). A dataset has immutable
+versions; runs of jobs read and write versions; model versions are trained, fine-tuned and
+evaluated on dataset versions. `Membership` says which subjects (by key) a version holds.
+"""
+
+import uuid
+
+from django.db import models
+
+
+class Dataset(models.Model):
+    namespace = models.CharField(max_length=500)
+    name = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    license = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="dataset_unique_name")
+        ]
+        ordering = ["namespace", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+    @property
+    def node_id(self) -> str:
+        return f"dataset:{self.namespace}:{self.name}"
+
+
+class DatasetVersion(models.Model):
+    """One immutable state of a dataset. A correction is a new version."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=200)
+    digest = models.CharField(max_length=71, blank=True)  # "sha256:<hex>" of the content
+    record_count = models.BigIntegerField(null=True, blank=True)
+    schema_fields = models.JSONField(default=list, blank=True)
+    data_categories = models.JSONField(default=list, blank=True)  # fideslang keys
+    purposes = models.JSONField(default=list, blank=True)  # declared purposes of use
+    facets = models.JSONField(default=dict, blank=True)  # OpenLineage facets, unknown ones kept
+    created_by_run = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.PROTECT, related_name="created_versions"
+    )
+    membership_declared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "version"], name="version_unique")
+        ]
+        ordering = ["dataset", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} @ {self.version}"
+
+
+class StorageLocation(models.Model):
+    """Where a version's bytes live: the country decides which transfer rules apply."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="locations")
+    system = models.CharField(max_length=100)  # s3, postgres, gcs, local…
+    uri = models.CharField(max_length=1000)
+    country = models.CharField(max_length=2)  # ISO 3166-1 alpha-2
+    region = models.CharField(max_length=100, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    transfer_basis = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "uri"], name="location_unique_uri")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.uri} ({self.country})"
+
+
+class Job(models.Model):
+    namespace = models.CharField(max_length=500)
+    name = models.CharField(max_length=500)
+    facets = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="job_unique")]
+        ordering = ["namespace", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+    @property
+    def node_id(self) -> str:
+        return f"job:{self.namespace}:{self.name}"
+
+
+class RunState(models.TextChoices):
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ABORT = "ABORT"
+    FAIL = "FAIL"
+    OTHER = "OTHER"
+
+
+class Run(models.Model):
+    run_id = models.UUIDField(unique=True)
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs")
+    state = models.CharField(max_length=16, choices=RunState.choices)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    facets = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.job} run {str(self.run_id)[:8]}"
+
+
+class RunDataset(models.Model):
+    """A run read (input) or wrote (output) a dataset version."""
+
+    class Direction(models.TextChoices):
+        INPUT = "input"
+        OUTPUT = "output"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="datasets")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="runs")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "version", "direction"], name="run_dataset_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.direction} {self.version}"
+
+
+class Model(models.Model):
+    namespace = models.CharField(max_length=500)
+    name = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="model_unique")]
+        ordering = ["namespace", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+    @property
+    def node_id(self) -> str:
+        return f"model:{self.namespace}:{self.name}"
+
+
+class ModelVersion(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=200)
+    fine_tuned_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="fine_tunes"
+    )
+    created_by_run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.PROTECT, related_name="created_models"
+    )
+    facets = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="model_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} @ {self.version}"
+
+
+class ModelData(models.Model):
+    """A model version was trained, fine-tuned or evaluated on a dataset version."""
+
+    class Kind(models.TextChoices):
+        TRAINED_ON = "trained_on"
+        FINE_TUNED_ON = "fine_tuned_on"
+        EVALUATED_ON = "evaluated_on"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="data")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="models")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "version", "kind"], name="model_data_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} {self.kind} {self.version}"
+
+
+class Edge(models.Model):
+    """The graph at the level Marquez draws it (datasets, jobs, models), kept in step with runs
+    so that graph queries are one recursive query over one table."""
+
+    source = models.CharField(max_length=1100)
+    target = models.CharField(max_length=1100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "target"], name="edge_unique")]
+        indexes = [models.Index(fields=["target"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target}"
+
+
+class VersionEdge(models.Model):
+    """Version-level derivation: `target` was written by a run that read `source`."""
+
+    source = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target", "run"], name="version_edge_unique")
+        ]
+        indexes = [models.Index(fields=["source"])]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} -> {self.target_id}"
+
+
+class Membership(models.Model):
+    """A subject (by key) is in a dataset version. Keys only: raw identifiers are hashed on
+    arrival and never stored."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="+")
+    subject_key = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject_key", "version"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"member of {self.version_id}"
+
+
+class OpenLineageEvent(models.Model):
+    """Events as received, for idempotency (the digest of the body) and audit."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=16)  # run, dataset, job
+    event_time = models.DateTimeField()
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} event {self.digest[:12]}"

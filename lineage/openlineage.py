@@ -1,0 +1,525 @@
+"""OpenLineage ingestion: what openlineage-python's HTTP transport posts to /api/v1/lineage.
+
+`ingest_event` decodes the body (gzip, bounded), parses it, validates it offline against the
+OpenLineage JSON schemas vendored in `openlineage_spec/`, and maps it onto the lineage graph
+through `lineage.services` in one transaction. An event is identified by the SHA-256 of its
+canonical JSON, so a client retrying after a lost response changes nothing.
+
+Mapping:
+- a dataset is (namespace, name); its facets are kept, unknown ones verbatim, on the version;
+- a run input resolves to a version: the one its `version` facet names, else the version this
+  run already read, else the dataset's latest version, else a new version "1";
+- a COMPLETE run writes a new version per output, named by its `version` facet or
+  `run-<runId>`; START, RUNNING, OTHER, FAIL and ABORT record inputs only;
+- an output whose `datasetType` facet is MODEL is a model version trained on the run's
+  non-model inputs and fine-tuned from a model input; for a job whose `jobType` facet is
+  EVALUATION or EVAL, the non-model inputs are instead what the model inputs were evaluated on;
+- a DatasetEvent registers the dataset (and the version its `version` facet names, or a first
+  version); a JobEvent registers the job and its datasets.
+"""
+
+import functools
+import hashlib
+import json
+import zlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+from rest_framework import status
+
+from config.errors import ApplicationError, PayloadTooLarge
+from lineage import services
+from lineage.models import (
+    Dataset,
+    DatasetVersion,
+    ModelVersion,
+    OpenLineageEvent,
+    Run,
+    RunDataset,
+)
+from lineage.services import VersionInput
+
+SPEC_DIR = Path(__file__).resolve().parent / "openlineage_spec"
+# The core version openlineage-python's events and the newer facet files refer to.
+CORE_URI = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+
+# Decompressed bodies above this are refused, so a small gzip body cannot expand without bound.
+# 5 MiB holds a run with thousands of columns of schema and column-lineage facets.
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+
+MAX_REPORTED_ERRORS = 20
+TERMINAL_STATES = {"COMPLETE", "FAIL", "ABORT"}
+EVALUATION_JOB_TYPES = {"EVALUATION", "EVAL"}
+# Lengths of the model fields the names land in.
+MAX_NAME = 500
+MAX_VERSION = 200
+
+
+class UnsupportedEncoding(ApplicationError):
+    code = "unsupported_encoding"
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
+    """Record one OpenLineage event; the same event again is reported as a duplicate and
+    writes nothing. Bad input raises an `ApplicationError` and writes nothing."""
+    event = _parse(_decode(raw, content_encoding))
+    kind = _event_kind(event)
+    _validate(event, kind)
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    summary = _summary(event, kind, digest)
+    if OpenLineageEvent.objects.filter(digest=digest).exists():
+        return {**summary, "duplicate": True}
+    try:
+        with transaction.atomic():
+            # Inserted first: a concurrent copy of this event waits on the unique digest and
+            # then fails, instead of applying the event a second time.
+            OpenLineageEvent.objects.create(
+                digest=digest, event_type=kind, event_time=_time(event["eventTime"]),
+                payload=event,
+            )
+            APPLY[kind](event)
+    except IntegrityError:
+        if OpenLineageEvent.objects.filter(digest=digest).exists():
+            return {**summary, "duplicate": True}
+        raise
+    return {**summary, "duplicate": False}
+
+
+# Decoding and parsing
+
+
+def _max_bytes() -> int:
+    return getattr(settings, "LUP_OPENLINEAGE_MAX_BYTES", DEFAULT_MAX_BYTES)
+
+
+def _decode(raw: bytes, content_encoding: str) -> bytes:
+    limit = _max_bytes()
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        body = raw
+    elif encoding in ("gzip", "x-gzip"):
+        body = _gunzip(raw, limit)
+    else:
+        raise UnsupportedEncoding(
+            "Content-Encoding is gzip or none.", fields={"Content-Encoding": "unsupported"}
+        )
+    if len(body) > limit:
+        raise PayloadTooLarge(f"Events are limited to {limit} bytes.")
+    return body
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """Decompress gzip (several members allowed), stopping as soon as the output passes
+    `limit`: a few kilobytes of zeros can otherwise expand to gigabytes."""
+    chunks: list[bytes] = []
+    total = 0
+    data = raw
+    while True:
+        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            chunk = decompressor.decompress(data, limit + 1 - total)
+        except zlib.error:
+            raise ApplicationError(
+                "The body is not valid gzip.", code="invalid_encoding"
+            ) from None
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"Events are limited to {limit} bytes once decompressed.")
+        if not decompressor.eof:
+            raise ApplicationError("The gzip body is truncated.", code="invalid_encoding")
+        chunks.append(chunk)
+        data = decompressor.unused_data
+        if not data:
+            return b"".join(chunks)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        parsed = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8, bad JSON and NaN/Infinity, which JSON does not have.
+        raise ApplicationError("The body is not valid JSON.", code="invalid_json") from None
+    if not _storable(parsed):
+        raise ApplicationError(
+            "Strings may not hold NUL characters or unpaired surrogates.", code="invalid_json"
+        )
+    return parsed
+
+
+def _storable(parsed: Any) -> bool:
+    """PostgreSQL's jsonb holds neither NUL characters nor unpaired surrogates, both of which
+    JSON's \\u escapes can spell; unpaired surrogates cannot be hashed as UTF-8 either."""
+    pending = [parsed]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+# Validation
+
+
+def _event_kind(event: Any) -> str:
+    if isinstance(event, dict):
+        if "run" in event:
+            return "run"
+        if "dataset" in event:
+            return "dataset"
+        if "job" in event:
+            return "job"
+    raise ApplicationError(
+        "An event is a RunEvent (run and job), a DatasetEvent (dataset) or a JobEvent (job).",
+        code="schema_violation", fields={"$": "oneOf"},
+    )
+
+
+EVENT_DEFS = {"run": "RunEvent", "dataset": "DatasetEvent", "job": "JobEvent"}
+
+
+def _is_date_time(value: object) -> bool:
+    """RFC 3339: a date, a time and an offset."""
+    if not isinstance(value, str):
+        return True
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) > 10 and value[10] in "Tt " and parsed.tzinfo is not None
+
+
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    return bool(urlsplit(value).scheme) and not any(c.isspace() for c in value)
+
+
+@functools.cache
+def _format_checker() -> FormatChecker:
+    # jsonschema checks date-time and uri only with optional packages; these two checks are
+    # all the OpenLineage schemas need.
+    checker = FormatChecker()
+    checker.checks("date-time")(_is_date_time)
+    checker.checks("uri")(_is_uri)
+    return checker
+
+
+@functools.cache
+def _registry() -> tuple[Registry, dict[str, str]]:
+    """Every vendored schema under its `$id`, and facet name -> the `$id` of its file."""
+    registry: Registry = Registry()
+    facets: dict[str, str] = {}
+    for path in sorted(SPEC_DIR.rglob("*.json")):
+        contents = json.loads(path.read_text())
+        resource = Resource.from_contents(contents, default_specification=DRAFT202012)
+        registry = registry.with_resource(contents["$id"], resource)
+        if path.parent.name == "facets":
+            facets[path.stem] = contents["$id"]
+    core = json.loads((SPEC_DIR / "OpenLineage.json").read_text())
+    if core["$id"] != CORE_URI:
+        # See openlineage_spec/README.md: the vendored 2.x core also answers for 2-0-2.
+        registry = registry.with_resource(
+            CORE_URI, Resource.from_contents(core, default_specification=DRAFT202012)
+        )
+    return registry.crawl(), facets
+
+
+@functools.cache
+def _validator(ref: str) -> Draft202012Validator:
+    registry, _ = _registry()
+    return Draft202012Validator(
+        {"$ref": ref}, registry=registry, format_checker=_format_checker()
+    )
+
+
+def _validate(event: dict, kind: str) -> None:
+    problems = _problems(_validator(f"{CORE_URI}#/$defs/{EVENT_DEFS[kind]}"), event, "$")
+    if not problems:
+        for path, facet, ref in _known_facets(event):
+            problems.update(_problems(_validator(ref), facet, path))
+    if problems:
+        fields = dict(sorted(problems.items())[:MAX_REPORTED_ERRORS])
+        raise ApplicationError(
+            "The event does not follow the OpenLineage schema.", code="schema_violation",
+            fields=fields,
+        )
+    _check_lengths(event)
+
+
+def _problems(validator: Draft202012Validator, instance: Any, prefix: str) -> dict[str, str]:
+    """JSON path -> the schema keyword that failed. Never the offending value: events carry
+    SQL and descriptions that do not belong in an error body or a log."""
+    found: dict[str, str] = {}
+    pending = list(validator.iter_errors(instance))
+    while pending:
+        error = pending.pop()
+        if error.context:  # anyOf / oneOf: report what failed inside the alternatives
+            pending.extend(error.context)
+            continue
+        path = prefix + error.json_path[1:]
+        if error.validator == "required" and isinstance(error.instance, dict):
+            for name in error.validator_value:
+                if name not in error.instance:
+                    found[f"{path}.{name}"] = "required"
+        else:
+            found[path] = str(error.validator)
+    return found
+
+
+def _facet_maps(event: dict) -> list[tuple[str, Any]]:
+    """(JSON path, facets object) for every place an event carries facets."""
+    maps = [("$.run.facets", (event.get("run") or {}).get("facets")),
+            ("$.job.facets", (event.get("job") or {}).get("facets")),
+            ("$.dataset.facets", (event.get("dataset") or {}).get("facets"))]
+    for direction, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
+        for index, dataset in enumerate(event.get(direction) or []):
+            maps.append((f"$.{direction}[{index}].facets", dataset.get("facets")))
+            maps.append((f"$.{direction}[{index}].{extra}", dataset.get(extra)))
+    return [(path, facets) for path, facets in maps if isinstance(facets, dict)]
+
+
+def _known_facets(event: dict) -> list[tuple[str, dict, str]]:
+    """(path, facet, schema ref) for each facet whose schema is vendored. Facets marked
+    `_deleted` carry no content to check."""
+    _, vendored = _registry()
+    known = []
+    for path, facets in _facet_maps(event):
+        for key, facet in facets.items():
+            if not isinstance(facet, dict) or facet.get("_deleted") is True:
+                continue
+            url = urlsplit(str(facet.get("_schemaURL", "")))
+            if not (url.hostname or "").endswith("openlineage.io"):
+                continue
+            name = url.path.rsplit("/", 1)[-1].removesuffix(".json")
+            if name in vendored:
+                known.append((f"{path}.{key}", facet, f"{vendored[name]}#/$defs/{name}"))
+    return known
+
+
+def _check_lengths(event: dict) -> None:
+    too_long: dict[str, str] = {}
+    named = [("$.job", event.get("job")), ("$.dataset", event.get("dataset"))]
+    for direction in ("inputs", "outputs"):
+        named += [(f"$.{direction}[{i}]", d) for i, d in enumerate(event.get(direction) or [])]
+    for path, node in named:
+        if not isinstance(node, dict):
+            continue
+        for key in ("namespace", "name"):
+            if len(node.get(key, "")) > MAX_NAME:
+                too_long[f"{path}.{key}"] = "too_long"
+        version = _version_name(node)
+        if version is not None and len(version) > MAX_VERSION:
+            too_long[f"{path}.facets.version.datasetVersion"] = "too_long"
+    if too_long:
+        raise ApplicationError(
+            f"Names are at most {MAX_NAME} characters, versions {MAX_VERSION}.",
+            code="value_too_long", fields=too_long,
+        )
+
+
+# Mapping onto the graph
+
+
+def _facet(node: dict, name: str) -> dict:
+    facet = (node.get("facets") or {}).get(name)
+    return facet if isinstance(facet, dict) and facet.get("_deleted") is not True else {}
+
+
+def _version_name(node: dict) -> str | None:
+    version = _facet(node, "version").get("datasetVersion")
+    return version if isinstance(version, str) and version else None
+
+
+def _is_model(node: dict) -> bool:
+    return str(_facet(node, "datasetType").get("datasetType", "")).upper() == "MODEL"
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _dataset(node: dict) -> Dataset:
+    description = _facet(node, "documentation").get("description")
+    return services.dataset_register(
+        namespace=node["namespace"], name=node["name"],
+        description=description if isinstance(description, str) else "",
+    )
+
+
+def _kept_facets(node: dict) -> dict:
+    """A dataset's facets as sent; an output's run-specific facets go under "outputFacets"."""
+    facets = dict(node.get("facets") or {})
+    if node.get("outputFacets"):
+        facets["outputFacets"] = node["outputFacets"]
+    return facets
+
+
+def _version_data(node: dict, version: str) -> VersionInput:
+    fields = _facet(node, "schema").get("fields")
+    statistics = (node.get("outputFacets") or {}).get("outputStatistics")
+    row_count = statistics.get("rowCount") if isinstance(statistics, dict) else None
+    return VersionInput(
+        version=version,
+        schema_fields=fields if isinstance(fields, list) else (),
+        record_count=row_count if isinstance(row_count, int) else None,
+        facets=_kept_facets(node),
+    )
+
+
+def _version_get_or_register(dataset: Dataset, data: VersionInput,
+                             created_by_run: Run | None = None) -> DatasetVersion:
+    """Versions are immutable: one that exists is taken as it is."""
+    existing = DatasetVersion.objects.filter(dataset=dataset, version=data.version).first()
+    if existing is not None:
+        return existing
+    return services.version_register(dataset=dataset, data=data, created_by_run=created_by_run)
+
+
+def _input_version(node: dict, run_id: str) -> DatasetVersion:
+    dataset = _dataset(node)
+    named = _version_name(node)
+    if named is not None:
+        return _version_get_or_register(dataset, _version_data(node, named))
+    # Between START and COMPLETE the dataset may gain versions (this run's own output among
+    # them): the version the run already read stays its input.
+    already = (RunDataset.objects.filter(run__run_id=run_id, direction="input",
+                                         version__dataset=dataset)
+               .select_related("version").first())
+    if already is not None:
+        return already.version
+    latest = (dataset.versions.exclude(created_by_run__run_id=run_id)
+              .order_by("-created_at").first())
+    if latest is not None:
+        return latest
+    return _version_get_or_register(dataset, _version_data(node, "1"))
+
+
+def _model_version(node: dict) -> ModelVersion:
+    """The model version a run read: the one its version facet names, else the latest."""
+    named = _version_name(node)
+    if named is None:
+        latest = (ModelVersion.objects.filter(model__namespace=node["namespace"],
+                                              model__name=node["name"])
+                  .order_by("-created_at").first())
+        if latest is not None:
+            return latest
+    return services.model_version_register(
+        namespace=node["namespace"], name=node["name"], version=named or "1",
+    )
+
+
+def _next_state(run_id: str, state: str) -> str:
+    """A late START or RUNNING does not reopen a run that already ended."""
+    current = Run.objects.filter(run_id=run_id).values_list("state", flat=True).first()
+    if current in TERMINAL_STATES and state not in TERMINAL_STATES:
+        return current
+    return state
+
+
+def _apply_run(event: dict) -> None:
+    run_node, job_node = event["run"], event["job"]
+    run_id = run_node["runId"]
+    event_type = event.get("eventType") or "OTHER"
+    # Times come from the event's own type: a late START still fills in started_at.
+    at = _time(event["eventTime"])
+    times = {}
+    if event_type in ("START", "RUNNING"):
+        times["started_at"] = at
+    elif event_type in TERMINAL_STATES:
+        times["ended_at"] = at
+    job = services.job_register(namespace=job_node["namespace"], name=job_node["name"],
+                                facets=job_node.get("facets") or {})
+    inputs = event.get("inputs") or []
+    data_inputs = [_input_version(node, run_id) for node in inputs if not _is_model(node)]
+    state = _next_state(run_id, event_type)
+    run = services.run_record(run_id=run_id, job=job, state=state, inputs=data_inputs,
+                              facets=run_node.get("facets") or {}, **times)
+    if event_type != "COMPLETE":
+        return
+    model_inputs = [_model_version(node) for node in inputs if _is_model(node)]
+    evaluation = str(_facet(job_node, "jobType").get("jobType", "")).upper()
+    evaluating = evaluation in EVALUATION_JOB_TYPES
+    outputs = []
+    for node in event.get("outputs") or []:
+        version = _version_name(node) or f"run-{run_id}"
+        if _is_model(node):
+            services.model_version_register(
+                namespace=node["namespace"], name=node["name"], version=version,
+                trained_on=() if evaluating else data_inputs,
+                fine_tuned_from=None if evaluating or not model_inputs else model_inputs[0],
+                created_by_run=run, facets=_kept_facets(node),
+            )
+            continue
+        outputs.append(_version_get_or_register(_dataset(node), _version_data(node, version),
+                                                created_by_run=run))
+    if evaluating:
+        for model_version in model_inputs:
+            services.model_version_register(
+                namespace=model_version.model.namespace, name=model_version.model.name,
+                version=model_version.version, evaluated_on=data_inputs, created_by_run=run,
+            )
+    if outputs:
+        services.run_record(run_id=run_id, job=job, state=state, outputs=outputs)
+
+
+def _apply_dataset(event: dict) -> None:
+    node = event["dataset"]
+    named = _version_name(node)
+    if _is_model(node):
+        if named is not None:
+            services.model_version_register(namespace=node["namespace"], name=node["name"],
+                                            version=named, facets=node.get("facets") or {})
+        return
+    dataset = _dataset(node)
+    if named is not None:
+        _version_get_or_register(dataset, _version_data(node, named))
+    elif not dataset.versions.exists():
+        _version_get_or_register(dataset, _version_data(node, "1"))
+
+
+def _apply_job(event: dict) -> None:
+    """A job's declared (static) lineage: the job, its datasets and the edges between them."""
+    job_node = event["job"]
+    job = services.job_register(namespace=job_node["namespace"], name=job_node["name"],
+                                facets=job_node.get("facets") or {})
+    inputs = [_dataset(n) for n in event.get("inputs") or [] if not _is_model(n)]
+    outputs = [_dataset(n) for n in event.get("outputs") or [] if not _is_model(n)]
+    services.job_lineage_declare(job=job, inputs=inputs, outputs=outputs)
+
+
+APPLY = {"run": _apply_run, "dataset": _apply_dataset, "job": _apply_job}
+
+
+def _summary(event: dict, kind: str, digest: str) -> dict[str, Any]:
+    summary: dict[str, Any] = {"event": kind, "digest": f"sha256:{digest}"}
+    if kind == "run":
+        summary["run_id"] = event["run"]["runId"]
+        summary["event_type"] = event.get("eventType") or "OTHER"
+    else:
+        node = event[kind]
+        summary["namespace"], summary["name"] = node["namespace"], node["name"]
+    return summary
+

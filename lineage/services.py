@@ -1,0 +1,305 @@
+"""Writes of the lineage graph: registering datasets, versions, locations, jobs, runs and models.
+
+Every write keeps the two derived tables in step: `Edge` (the dataset/job/model graph) and
+`VersionEdge` (which version was derived from which), so reads are single recursive queries.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pycountry
+from django.db import transaction
+
+from config.errors import ApplicationError, Conflict, NotFound
+from lineage.models import (
+    Dataset,
+    DatasetVersion,
+    Edge,
+    Job,
+    Model,
+    ModelData,
+    ModelVersion,
+    Run,
+    RunDataset,
+    StorageLocation,
+    VersionEdge,
+)
+
+
+@dataclass(frozen=True)
+class LocationInput:
+    system: str
+    uri: str
+    country: str
+    region: str = ""
+    provider: str = ""
+    transfer_basis: str = ""
+
+
+@dataclass(frozen=True)
+class VersionInput:
+    version: str
+    digest: str = ""
+    record_count: int | None = None
+    schema_fields: Sequence[dict[str, Any]] = ()
+    data_categories: Sequence[str] = ()
+    purposes: Sequence[str] = ()
+    facets: dict[str, Any] = field(default_factory=dict)
+    locations: Sequence[LocationInput] = ()
+
+
+def country_code(value: str) -> str:
+    if not isinstance(value, str) or pycountry.countries.get(alpha_2=value) is None:
+        raise ApplicationError(
+            "country is an ISO 3166-1 alpha-2 code.",
+            code="invalid_country",
+            fields={"country": "invalid_country"},
+        )
+    return value
+
+
+def dataset_register(
+    *, namespace: str, name: str, description: str = "", license: str = ""
+) -> Dataset:
+    if not namespace or not name:
+        raise ApplicationError("A dataset needs a namespace and a name.", code="invalid_dataset")
+    dataset, created = Dataset.objects.get_or_create(
+        namespace=namespace, name=name, defaults={"description": description, "license": license}
+    )
+    updates = {
+        key: value
+        for key, value in (("description", description), ("license", license))
+        if value and getattr(dataset, key) != value
+    }
+    if not created and updates:
+        for key, value in updates.items():
+            setattr(dataset, key, value)
+        dataset.save(update_fields=list(updates))
+    return dataset
+
+
+def _version_content(data: VersionInput) -> dict[str, Any]:
+    return {
+        "digest": data.digest,
+        "record_count": data.record_count,
+        "schema_fields": list(data.schema_fields),
+        "data_categories": sorted(set(data.data_categories)),
+        "purposes": sorted(set(data.purposes)),
+    }
+
+
+def version_register(
+    *, dataset: Dataset, data: VersionInput, created_by_run: Run | None = None
+) -> DatasetVersion:
+    """Register a version; the same content again is a no-op, other content is refused
+    (versions are immutable: a correction is a new version)."""
+    if data.digest and not (data.digest.startswith("sha256:") and len(data.digest) == 71):
+        raise ApplicationError(
+            "digest is sha256:<64 hex>.", code="invalid_digest", fields={"digest": "invalid_digest"}
+        )
+    content = _version_content(data)
+    with transaction.atomic():
+        existing = DatasetVersion.objects.filter(dataset=dataset, version=data.version).first()
+        if existing is not None:
+            stored = {key: getattr(existing, key) for key in content}
+            if stored != content:
+                raise Conflict(
+                    "That version exists with other content; register a new version.",
+                    code="version_immutable",
+                )
+            version = existing
+        else:
+            version = DatasetVersion.objects.create(
+                dataset=dataset,
+                version=data.version,
+                facets=data.facets,
+                created_by_run=created_by_run,
+                **content,
+            )
+        for location in data.locations:
+            location_add(version=version, location=location)
+    return version
+
+
+def dataset_version_register(*, namespace: str, name: str, data: VersionInput) -> DatasetVersion:
+    """A version of a dataset named by namespace and name, registering the dataset if new;
+    one transaction, so a refused version leaves no dataset behind."""
+    with transaction.atomic():
+        dataset = dataset_register(namespace=namespace, name=name)
+        return version_register(dataset=dataset, data=data)
+
+
+def location_add(*, version: DatasetVersion, location: LocationInput) -> StorageLocation:
+    stored, _ = StorageLocation.objects.get_or_create(
+        version=version,
+        uri=location.uri,
+        defaults={
+            "system": location.system,
+            "country": country_code(location.country),
+            "region": location.region,
+            "provider": location.provider,
+            "transfer_basis": location.transfer_basis,
+        },
+    )
+    return stored
+
+
+def job_register(*, namespace: str, name: str, facets: dict[str, Any] | None = None) -> Job:
+    job, created = Job.objects.get_or_create(
+        namespace=namespace, name=name, defaults={"facets": facets or {}}
+    )
+    if not created and facets:
+        job.facets = {**job.facets, **facets}
+        job.save(update_fields=["facets"])
+    return job
+
+
+def job_lineage_declare(
+    *, job: Job, inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()
+) -> None:
+    """Edges a job declares before (or without) running: dataset -> job -> dataset."""
+    _edges(
+        [(d.node_id, job.node_id) for d in inputs] + [(job.node_id, d.node_id) for d in outputs]
+    )
+
+
+def _edges(pairs: Iterable[tuple[str, str]]) -> None:
+    Edge.objects.bulk_create(
+        [Edge(source=s, target=t) for s, t in set(pairs)], ignore_conflicts=True
+    )
+
+
+def run_record(
+    *,
+    run_id: Any,
+    job: Job,
+    state: str,
+    inputs: Sequence[DatasetVersion] = (),
+    outputs: Sequence[DatasetVersion] = (),
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+    facets: dict[str, Any] | None = None,
+) -> Run:
+    """Record a run (or its next state) with the versions it read and wrote."""
+    with transaction.atomic():
+        run, created = Run.objects.get_or_create(
+            run_id=run_id,
+            defaults={
+                "job": job,
+                "state": state,
+                "started_at": started_at,
+                "ended_at": ended_at,
+                "facets": facets or {},
+            },
+        )
+        if not created:
+            if run.job_id != job.id:
+                raise Conflict("That run id belongs to another job.", code="run_job_mismatch")
+            run.state = state
+            run.started_at = run.started_at or started_at
+            run.ended_at = ended_at or run.ended_at
+            run.facets = {**run.facets, **(facets or {})}
+            run.save(update_fields=["state", "started_at", "ended_at", "facets"])
+        RunDataset.objects.bulk_create(
+            [RunDataset(run=run, version=v, direction="input") for v in inputs]
+            + [RunDataset(run=run, version=v, direction="output") for v in outputs],
+            ignore_conflicts=True,
+        )
+        all_inputs = [
+            rd.version
+            for rd in run.datasets.filter(direction="input").select_related("version__dataset")
+        ]
+        all_outputs = [
+            rd.version
+            for rd in run.datasets.filter(direction="output").select_related("version__dataset")
+        ]
+        _edges(
+            [(v.dataset.node_id, job.node_id) for v in all_inputs]
+            + [(job.node_id, v.dataset.node_id) for v in all_outputs]
+        )
+        VersionEdge.objects.bulk_create(
+            [
+                VersionEdge(source=i, target=o, run=run)
+                for i in all_inputs
+                for o in all_outputs
+                if i.pk != o.pk
+            ],
+            ignore_conflicts=True,
+        )
+    return run
+
+
+def model_version_get(model_version_id) -> ModelVersion | None:
+    if model_version_id is None:
+        return None
+    found = ModelVersion.objects.filter(pk=model_version_id).select_related("model").first()
+    if found is None:
+        raise NotFound("No such model version.", code="unknown_model_version")
+    return found
+
+
+def model_version_register(
+    *,
+    namespace: str,
+    name: str,
+    version: str,
+    trained_on: Sequence[DatasetVersion] = (),
+    fine_tuned_on: Sequence[DatasetVersion] = (),
+    evaluated_on: Sequence[DatasetVersion] = (),
+    fine_tuned_from: ModelVersion | None = None,
+    created_by_run: Run | None = None,
+    facets: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Register a model version and the data it was trained, fine-tuned or evaluated on.
+
+    Adding an evaluation later is allowed (evaluations follow training); the training data of
+    an existing version cannot change.
+    """
+    with transaction.atomic():
+        model, _ = Model.objects.get_or_create(namespace=namespace, name=name)
+        model_version, created = ModelVersion.objects.get_or_create(
+            model=model,
+            version=version,
+            defaults={
+                "fine_tuned_from": fine_tuned_from,
+                "created_by_run": created_by_run,
+                "facets": facets or {},
+            },
+        )
+        training = {(v.pk, "trained_on") for v in trained_on} | {
+            (v.pk, "fine_tuned_on") for v in fine_tuned_on
+        }
+        if not created:
+            stored = set(
+                model_version.data.exclude(kind="evaluated_on").values_list("version_id", "kind")
+            )
+            if training and training != stored:
+                raise Conflict(
+                    "That model version's training data is already registered.",
+                    code="model_version_immutable",
+                )
+        ModelData.objects.bulk_create(
+            [
+                ModelData(model_version=model_version, version_id=pk, kind=kind)
+                for pk, kind in training
+            ]
+            + [
+                ModelData(model_version=model_version, version=v, kind="evaluated_on")
+                for v in evaluated_on
+            ],
+            ignore_conflicts=True,
+        )
+        sources = [*trained_on, *fine_tuned_on, *evaluated_on]
+        via = created_by_run.job.node_id if created_by_run else None
+        pairs = []
+        for v in sources:
+            if via:
+                pairs += [(v.dataset.node_id, via), (via, model.node_id)]
+            else:
+                pairs.append((v.dataset.node_id, model.node_id))
+        if fine_tuned_from is not None:
+            pairs.append((fine_tuned_from.model.node_id, model.node_id))
+        _edges(pairs)
+    return model_version
