@@ -18,11 +18,11 @@ import subprocess
 import sys
 import time
 
-from _setup import ROOT, migrate, percentile
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from _setup import ROOT, migrate, percentile
 from access.services import api_token_create
 from config.subject_keys import Identifier, subject_key
 from consent import cache as answer_cache

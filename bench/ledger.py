@@ -11,10 +11,10 @@ import multiprocessing
 import random
 import time
 
-from _setup import migrate, percentile
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection, connections
 
+from _setup import migrate, percentile
 from ledger import selectors, verify
 from ledger.keys import signer
 from ledger.services import checkpoint_create, receipt_document, receipts_issue

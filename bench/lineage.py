@@ -18,11 +18,11 @@ import time
 import uuid
 
 import networkx as nx
-from _setup import migrate, percentile
 from django.db import connection, transaction
-from lineage.membership import membership_upload, subject_locations
 
+from _setup import migrate, percentile
 from lineage import selectors
+from lineage.membership import membership_upload, subject_locations
 from lineage.models import Dataset, DatasetVersion, Edge, Job, Membership, Run
 
 NAMESPACE = "bench"
