@@ -63,3 +63,22 @@ def test_a_short_pepper_fails_the_system_check(tmp_path):
     run = manage("check", data_dir=tmp_path, LUP_SUBJECT_PEPPER="short")
     assert run.returncode != 0
     assert "lup.E001" in run.stderr
+
+
+def test_lineage_queries_run_on_sqlite(tmp_path):
+    """The recursive graph queries have a SQLite form for the embedded mode."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    assert manage("load_demo", data_dir=tmp_path).returncode == 0
+    script = (
+        "from lineage import selectors;"
+        "from lineage.membership import subject_locations;"
+        "from config.subject_keys import key_for;"
+        "g = selectors.graph(node_id='dataset:s3://sea-chat-raw-sg:chat-logs', depth=5);"
+        "k = key_for('email', 'demo-subject-0@example.org');"
+        "print(len(g['graph']), len(subject_locations(keys=[k])['versions']))"
+    )
+    run = manage("shell", "-c", script, data_dir=tmp_path)
+    assert run.returncode == 0, run.stderr
+    nodes, versions = map(int, run.stdout.split()[-2:])
+    assert nodes >= 6  # the demo pipeline: datasets, jobs and models
+    assert versions >= 3  # the raw logs holding the subject, and what derives from them
