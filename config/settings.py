@@ -237,6 +237,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.checkpoint",
         "schedule": float(env_int("LUP_CHECKPOINT_SECONDS", 300)),
     },
+    # Crypto-shredding of closed requests past their retention: hourly is precise enough.
+    "erasure-shred": {"task": "erasure.shred_due", "schedule": 3600.0},
 }
 
 # --- Lup ------------------------------------------------------------------------------------
@@ -251,6 +253,16 @@ if not LUP_SUBJECT_PEPPER:
             "LUP_SUBJECT_PEPPER (or LUP_SUBJECT_PEPPER_FILE) must be set outside embedded mode"
         )
     LUP_SUBJECT_PEPPER = embedded.generated_secret(DATA_DIR / "subject_pepper")
+
+# Key-encryption key (64 hex) wrapping each erasure request's data key. Requests' raw identifiers
+# are sealed under those data keys; destroying a data key shreds its identifiers.
+LUP_REQUEST_KEK = env("LUP_REQUEST_KEK")
+if not LUP_REQUEST_KEK:
+    if not EMBEDDED:
+        raise ImproperlyConfigured("LUP_REQUEST_KEK must be set outside embedded mode")
+    LUP_REQUEST_KEK = embedded.generated_secret(DATA_DIR / "request_kek")
+# How long a closed request keeps its sealed identifiers (for disputes) before they are shredded.
+LUP_REQUEST_RETENTION_DAYS = env_int("LUP_REQUEST_RETENTION_DAYS", 30)
 
 # Region used to read phone numbers written without a country code. Empty (the default) means
 # such numbers are refused: guessing a country would silently give the person a wrong key.

@@ -8,6 +8,7 @@ bash scripts/services.sh
 # Fresh secrets for every run: the suite must not depend on any particular pepper or key.
 export SECRET_KEY="test-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')"
 export LUP_SUBJECT_PEPPER="$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')"
+export LUP_REQUEST_KEK="$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')"
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lup}"
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}"
 export LUP_DATA_DIR="$(mktemp -d)"

@@ -82,3 +82,9 @@ def test_lineage_queries_run_on_sqlite(tmp_path):
     nodes, versions = map(int, run.stdout.split()[-2:])
     assert nodes >= 6  # the demo pipeline: datasets, jobs and models
     assert versions >= 3  # the raw logs holding the subject, and what derives from them
+
+
+def test_a_malformed_request_key_fails_the_system_check(tmp_path):
+    run = manage("check", data_dir=tmp_path, LUP_REQUEST_KEK="not-hex")
+    assert run.returncode != 0
+    assert "lup.E030" in run.stderr

@@ -1,0 +1,98 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access import scopes
+from access.authentication import ServicePrincipal
+from config.errors import ApplicationError
+from erasure import selectors
+from erasure.models import ErasureRequest, Transition
+from erasure.services import body_digest, erasure_request_create
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def actor_of(request) -> str:
+    """Who did it, for the audit trail: a token's id or a staff username, never a subject."""
+    if isinstance(request.user, ServicePrincipal):
+        return f"token:{request.user.token_id}"
+    return f"staff:{request.user.get_username()}"
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Transition
+        fields = ("from_state", "to_state", "actor", "reason", "at")
+
+
+class RequestOutSerializer(serializers.ModelSerializer):
+    linked_to = serializers.UUIDField(source="linked_to_id", allow_null=True)
+    transitions = TransitionSerializer(many=True, read_only=True)
+    identifiers_shredded = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ErasureRequest
+        fields = ("id", "state", "channel", "subject_country", "linked_to", "received_at",
+                  "verified_at", "deadline", "closed_at", "retention_until",
+                  "identifiers_shredded", "transitions")
+
+    def get_identifiers_shredded(self, obj: ErasureRequest) -> bool:
+        return obj.shredded_at is not None
+
+
+class ErasureRequestApi(APIView):
+    """POST: file a request (send `Idempotency-Key` to make retries safe). GET: list them."""
+
+    required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
+
+    class InputSerializer(serializers.Serializer):
+        identifiers = serializers.ListField(child=serializers.DictField())
+        country = serializers.CharField(required=False, allow_blank=True)
+
+    class Pagination(CursorPagination):
+        ordering = "-received_at"
+        page_size = 50
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: RequestOutSerializer, 200: RequestOutSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise ApplicationError("Idempotency-Key is 1 to 200 characters.",
+                                   code="invalid_idempotency_key")
+        erasure_request, created = erasure_request_create(
+            identifiers=data.get("identifiers"),
+            country=data.get("country"),
+            channel="api",
+            actor=actor_of(request),
+            idempotency_key=key,
+            digest=body_digest(data),
+        )
+        return Response(
+            RequestOutSerializer(erasure_request).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(responses=RequestOutSerializer(many=True))
+    def get(self, request):
+        paginator = self.Pagination()
+        page = paginator.paginate_queryset(selectors.erasure_requests(), request, view=self)
+        return paginator.get_paginated_response(RequestOutSerializer(page, many=True).data)
+
+
+class ErasureRequestGetApi(APIView):
+    """A request's state and audit trail (never its identifiers)."""
+
+    required_scope = scopes.ERASURE_READ
+
+    @extend_schema(responses=RequestOutSerializer)
+    def get(self, request, request_id):
+        return Response(
+            RequestOutSerializer(selectors.erasure_request_get(request_id=request_id)).data
+        )

@@ -1,0 +1,110 @@
+"""Erasure requests: what a subject asked, its state, its audit trail, and its sealed identifiers.
+
+The subject's raw identifiers exist only sealed in `sealed_identifiers` (AES-GCM) under a
+per-request data key kept in `RequestKey`. Deleting that key row (when the request is closed and
+its retention has ended) leaves ciphertext nobody can open: crypto-shredding.
+"""
+
+import uuid
+
+from django.db import models
+
+
+class State(models.TextChoices):
+    RECEIVED = "received"
+    VERIFYING = "verifying"
+    VERIFIED = "verified"
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    PARTIALLY_COMPLETED = "partially_completed"
+    DENIED = "denied"
+    FAILED = "failed"
+
+
+CLOSED_STATES = frozenset({State.COMPLETED, State.PARTIALLY_COMPLETED, State.DENIED, State.FAILED})
+
+
+class ErasureRequest(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state = models.CharField(max_length=32, choices=State.choices, default=State.RECEIVED)
+    channel = models.CharField(max_length=16)  # api, admin, portal
+    subject_country = models.CharField(max_length=2, blank=True)
+    sealed_identifiers = models.BinaryField()  # nonce (12 bytes) + AES-GCM ciphertext
+    # NULL, not "": requests without a key must not collide in the unique constraint.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    idempotency_digest = models.CharField(max_length=64, blank=True)
+    requested_by = models.CharField(max_length=200)  # the actor who filed it
+    linked_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="linked_requests"
+    )
+    received_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    retention_until = models.DateTimeField(null=True, blank=True)
+    shredded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"], name="erasure_idempotency_unique",
+                condition=models.Q(idempotency_key__isnull=False),
+            )
+        ]
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"erasure request {str(self.id)[:8]} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in CLOSED_STATES
+
+
+class RequestSubjectKey(models.Model):
+    """A pseudonymous key of an identifier the request names: enough to link requests and plan
+    the erasure, never to contact or re-identify the subject."""
+
+    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE,
+                                related_name="subject_keys")
+    key = models.CharField(max_length=64, db_index=True)
+    id_type = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "key"], name="request_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id_type} key of {self.request_id}"
+
+
+class RequestKey(models.Model):
+    """A request's data key, wrapped with the deployment's key-encryption key."""
+
+    request = models.OneToOneField(ErasureRequest, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="key")
+    wrapped_key = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"key of {self.request_id}"
+
+
+class Transition(models.Model):
+    """One step of a request's state machine: who, when, why. Append-only."""
+
+    request = models.ForeignKey(ErasureRequest, on_delete=models.PROTECT,
+                                related_name="transitions")
+    from_state = models.CharField(max_length=32, blank=True)
+    to_state = models.CharField(max_length=32)
+    actor = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '∅'} → {self.to_state}"

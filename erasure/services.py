@@ -1,0 +1,196 @@
+"""Writes of erasure requests: intake, the state machine with its audit trail, and shredding."""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pycountry
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config import subject_keys
+from config.errors import ApplicationError, Conflict
+from erasure import sealing
+from erasure.models import (
+    CLOSED_STATES,
+    ErasureRequest,
+    RequestKey,
+    RequestSubjectKey,
+    State,
+    Transition,
+)
+
+log = structlog.get_logger(__name__)
+
+# Which state may follow which. Closed states are final.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    State.RECEIVED: frozenset({State.VERIFYING, State.VERIFIED, State.DENIED}),
+    State.VERIFYING: frozenset({State.VERIFIED, State.DENIED}),
+    State.VERIFIED: frozenset({State.PLANNED, State.DENIED}),
+    State.PLANNED: frozenset({State.AWAITING_APPROVAL, State.EXECUTING, State.DENIED}),
+    State.AWAITING_APPROVAL: frozenset({State.EXECUTING, State.DENIED}),
+    State.EXECUTING: frozenset(
+        {State.COMPLETED, State.PARTIALLY_COMPLETED, State.FAILED}
+    ),
+}
+MAX_IDENTIFIERS = 10
+
+
+def body_digest(body: Any) -> str:
+    """What an idempotency key is bound to: the request's canonical JSON."""
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def _identifiers(raw: Any) -> list[subject_keys.Identifier]:
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_IDENTIFIERS:
+        raise ApplicationError(
+            f"identifiers is a list of 1 to {MAX_IDENTIFIERS} {{id_type, value}} objects.",
+            code="invalid_identifiers",
+        )
+    found = []
+    for position, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ApplicationError("Each identifier is {id_type, value}.",
+                                   code="invalid_identifiers", fields={str(position): "invalid"})
+        try:
+            found.append(subject_keys.normalize(item.get("id_type"), item.get("value")))
+        except subject_keys.InvalidIdentifier as exc:
+            raise ApplicationError(exc.detail, code=exc.code,
+                                   fields={f"identifiers.{position}": exc.code}) from None
+    return list(dict.fromkeys(found))
+
+
+def _country(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or pycountry.countries.get(alpha_2=value) is None:
+        raise ApplicationError("country is an ISO 3166-1 alpha-2 code.", code="invalid_country",
+                               fields={"country": "invalid_country"})
+    return value
+
+
+def erasure_request_create(
+    *,
+    identifiers: Sequence[dict[str, str]],
+    country: str | None,
+    channel: str,
+    actor: str,
+    idempotency_key: str | None = None,
+    digest: str = "",
+    now: datetime | None = None,
+) -> tuple[ErasureRequest, bool]:
+    """File a request; returns it and whether it is new.
+
+    The same idempotency key from the same caller returns the same request; reused with another
+    body, it is refused. A second open request for the same subject is linked to the first, so
+    the subject is never erased twice in parallel.
+    """
+    parsed = _identifiers(list(identifiers))
+    subject_country = _country(country)
+    now = now or timezone.now()
+    if idempotency_key is not None:
+        existing = ErasureRequest.objects.filter(requested_by=actor,
+                                                 idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replayed(existing, digest)
+    keys = {subject_keys.subject_key(i): i.id_type for i in parsed}
+    try:
+        with transaction.atomic():
+            open_request = (
+                ErasureRequest.objects.filter(subject_keys__key__in=keys, linked_to=None)
+                .exclude(state__in=CLOSED_STATES)
+                .order_by("received_at")
+                .first()
+            )
+            request = ErasureRequest(
+                channel=channel, subject_country=subject_country, requested_by=actor,
+                idempotency_key=idempotency_key, idempotency_digest=digest,
+                received_at=now, linked_to=open_request,
+            )
+            data_key, wrapped = sealing.new_data_key()
+            request.sealed_identifiers = sealing.seal(
+                key=data_key, request_id=str(request.id),
+                identifiers=[{"id_type": i.id_type, "value": i.normalized} for i in parsed],
+            )
+            request.save(force_insert=True)
+            RequestKey.objects.create(request=request, wrapped_key=wrapped)
+            RequestSubjectKey.objects.bulk_create(
+                [RequestSubjectKey(request=request, key=k, id_type=t) for k, t in keys.items()]
+            )
+            reason = f"linked to open request {open_request.id}" if open_request else ""
+            Transition.objects.create(request=request, from_state="", to_state=State.RECEIVED,
+                                      actor=actor, reason=reason, at=now)
+    except IntegrityError:
+        # The same idempotency key raced in from another process: theirs stands.
+        existing = ErasureRequest.objects.get(requested_by=actor, idempotency_key=idempotency_key)
+        return _replayed(existing, digest)
+    log.info("erasure.request_received", request=str(request.id), channel=channel,
+             linked=bool(open_request))
+    return request, True
+
+
+def _replayed(existing: ErasureRequest, digest: str) -> tuple[ErasureRequest, bool]:
+    if existing.idempotency_digest != digest:
+        raise Conflict("That Idempotency-Key was used with another request body.",
+                       code="idempotency_key_reused")
+    return existing, False
+
+
+def erasure_request_transition(
+    *, request: ErasureRequest, to_state: str, actor: str, reason: str = "",
+    now: datetime | None = None,
+) -> ErasureRequest:
+    """Move a request to its next state, with who and why, or refuse with `invalid_transition`."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+        if to_state not in TRANSITIONS.get(locked.state, frozenset()):
+            raise Conflict(f"A request cannot go from {locked.state} to {to_state}.",
+                           code="invalid_transition")
+        Transition.objects.create(request=locked, from_state=locked.state, to_state=to_state,
+                                  actor=actor, reason=reason, at=now)
+        locked.state = to_state
+        fields = ["state"]
+        if to_state == State.VERIFIED:
+            locked.verified_at = now
+            fields.append("verified_at")
+        if to_state in CLOSED_STATES:
+            locked.closed_at = now
+            locked.retention_until = now + timedelta(days=settings.LUP_REQUEST_RETENTION_DAYS)
+            fields += ["closed_at", "retention_until"]
+        locked.save(update_fields=fields)
+    return locked
+
+
+def erasure_request_identifiers(*, request: ErasureRequest) -> list[dict[str, str]]:
+    """The sealed identifiers, opened in memory for a connector run; never logged or stored."""
+    wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
+    wrapped = wrapped.first()
+    if wrapped is None:
+        raise ApplicationError("This request's identifiers were shredded.",
+                               code="identifiers_shredded")
+    key = sealing.unwrap(bytes(wrapped))
+    return sealing.unseal(key=key, request_id=str(request.id),
+                          sealed=bytes(request.sealed_identifiers))
+
+
+def erasure_requests_shred_due(*, now: datetime | None = None) -> int:
+    """Destroy the data keys of closed requests whose retention has ended."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            ErasureRequest.objects.select_for_update()
+            .filter(state__in=CLOSED_STATES, retention_until__lte=now, shredded_at=None)
+            .values_list("pk", flat=True)
+        )
+        RequestKey.objects.filter(request_id__in=due).delete()
+        ErasureRequest.objects.filter(pk__in=due).update(shredded_at=now)
+    if due:
+        log.info("erasure.requests_shredded", count=len(due))
+    return len(due)

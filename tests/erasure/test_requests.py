@@ -1,0 +1,147 @@
+"""Erasure requests: intake with idempotency, linking, the audited state machine, and
+crypto-shredding of the sealed identifiers."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from erasure.models import ErasureRequest, RequestKey, RequestSubjectKey, Transition
+from erasure.services import (
+    erasure_request_identifiers,
+    erasure_request_transition,
+    erasure_requests_shred_due,
+)
+from tests import identifiers
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/erasure-requests"
+
+
+@pytest.fixture
+def client(api):
+    return api("erasure:write", "erasure:read")
+
+
+def body(*values, country="KH"):
+    return {"identifiers": [{"id_type": t, "value": v} for t, v in values], "country": country}
+
+
+def counts():
+    return (ErasureRequest.objects.count(), RequestKey.objects.count(),
+            RequestSubjectKey.objects.count(), Transition.objects.count())
+
+
+def test_a_request_is_received_sealed_and_audited(client):
+    email = identifiers.email()
+    response = client.post(URL, body(("email", email)), format="json")
+    assert response.status_code == 201, response.json()
+    created = response.json()
+    assert created["state"] == "received"
+    assert [t["to_state"] for t in created["transitions"]] == ["received"]
+    assert created["transitions"][0]["actor"].startswith("token:")
+    request = ErasureRequest.objects.get(pk=created["id"])
+    # At rest: ciphertext and keys only; opened in memory, normalized.
+    assert email.lower().encode() not in bytes(request.sealed_identifiers)
+    assert email.lower() not in str(created)
+    assert erasure_request_identifiers(request=request) == [
+        {"id_type": "email", "value": email.lower()}
+    ]
+    assert len(RequestSubjectKey.objects.get(request=request).key) == 64
+    assert client.get(f"{URL}/{created['id']}").json()["id"] == created["id"]
+    assert client.get(URL).json()["results"][0]["id"] == created["id"]
+
+
+def test_the_same_idempotency_key_returns_the_same_request(client):
+    payload = body(("email", identifiers.email()))
+    first = client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="retry-1")
+    again = client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="retry-1")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    before = counts()
+    other = client.post(URL, body(("email", identifiers.email())), format="json",
+                        HTTP_IDEMPOTENCY_KEY="retry-1")
+    assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
+    assert counts() == before
+
+
+def test_a_second_open_request_for_the_same_subject_is_linked(client):
+    email, phone = identifiers.email(), identifiers.khmer_phone()
+    first = client.post(URL, body(("email", email)), format="json").json()
+    second = client.post(URL, body(("phone", phone), ("email", email.upper())),
+                         format="json").json()
+    assert second["linked_to"] == first["id"]
+    assert "linked to open request" in second["transitions"][0]["reason"]
+    stranger = client.post(URL, body(("email", identifiers.email())), format="json").json()
+    assert stranger["linked_to"] is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (body(("Fax", "1234")), "invalid_id_type"),
+        (body(("email", "not-an-address")), "invalid_email"),
+        (body(("phone", "+855 1")), "invalid_phone"),
+        ({"identifiers": []}, "invalid_identifiers"),
+        ({"identifiers": "sokha@example.com"}, "invalid_identifiers"),
+        (body(("email", "a@example.org"), country="Cambodia"), "invalid_country"),
+    ],
+)
+def test_bad_requests_get_a_4xx_and_change_nothing(client, payload, code):
+    before = counts()
+    response = client.post(URL, payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert counts() == before
+
+
+def test_state_machine_records_who_when_why_and_refuses_skips(client):
+    created = client.post(URL, body(("email", identifiers.email())), format="json").json()
+    request = ErasureRequest.objects.get(pk=created["id"])
+    erasure_request_transition(request=request, to_state="verifying", actor="system")
+    erasure_request_transition(request=request, to_state="verified", actor="staff:ofelia",
+                               reason="identity checked by phone call")
+    from config.errors import Conflict
+
+    with pytest.raises(Conflict) as err:
+        erasure_request_transition(request=request, to_state="completed", actor="system")
+    assert err.value.code == "invalid_transition"
+    trail = client.get(f"{URL}/{request.pk}").json()["transitions"]
+    assert [(t["from_state"], t["to_state"]) for t in trail] == [
+        ("", "received"), ("received", "verifying"), ("verifying", "verified")
+    ]
+    assert trail[-1]["reason"] == "identity checked by phone call"
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
+            connection.cursor() as cursor:
+        cursor.execute("UPDATE erasure_transition SET reason = 'rewritten'")
+
+
+def test_after_retention_the_identifiers_cannot_be_decrypted(client, settings):
+    settings.LUP_REQUEST_RETENTION_DAYS = 30
+    created = client.post(URL, body(("email", identifiers.email())), format="json").json()
+    request = ErasureRequest.objects.get(pk=created["id"])
+    closed = erasure_request_transition(request=request, to_state="denied", actor="staff:x",
+                                        reason="duplicate of an earlier request")
+    assert erasure_requests_shred_due(now=timezone.now()) == 0  # retention not over
+    assert erasure_request_identifiers(request=closed)
+    assert erasure_requests_shred_due(now=closed.retention_until + timedelta(seconds=1)) == 1
+    closed.refresh_from_db()
+    assert closed.shredded_at is not None
+    assert not RequestKey.objects.filter(request=closed).exists()
+    from config.errors import ApplicationError
+
+    with pytest.raises(ApplicationError) as err:
+        erasure_request_identifiers(request=closed)
+    assert err.value.code == "identifiers_shredded"
+    assert client.get(f"{URL}/{closed.pk}").json()["identifiers_shredded"] is True
+
+
+def test_scopes(api):
+    reader = api("erasure:read")
+    denied = reader.post(URL, body(("email", identifiers.email())), format="json")
+    assert (denied.status_code, denied.json()["code"]) == (403, "insufficient_scope")
+    assert api("consent:read").get(URL).status_code == 403
+    assert reader.get(f"{URL}/00000000-0000-4000-8000-000000000000").json()["code"] == (
+        "unknown_request"
+    )
