@@ -261,6 +261,11 @@ if not LUP_REQUEST_KEK:
     if not EMBEDDED:
         raise ImproperlyConfigured("LUP_REQUEST_KEK must be set outside embedded mode")
     LUP_REQUEST_KEK = embedded.generated_secret(DATA_DIR / "request_kek")
+# One-time codes that confirm a subject's identity: lifetime, wrong guesses allowed, and the
+# sender per identifier type (e-mail by default; add e.g. an SMS sender for "phone").
+LUP_CODE_TTL_MINUTES = env_int("LUP_CODE_TTL_MINUTES", 15)
+LUP_CODE_MAX_ATTEMPTS = env_int("LUP_CODE_MAX_ATTEMPTS", 5)
+LUP_CODE_SENDERS = {"email": "erasure.senders.EmailCodeSender"}
 # How long a closed request keeps its sealed identifiers (for disputes) before they are shredded.
 LUP_REQUEST_RETENTION_DAYS = env_int("LUP_REQUEST_RETENTION_DAYS", 30)
 
@@ -291,6 +296,13 @@ LUP_OPENLINEAGE_MAX_BYTES = env_int("LUP_OPENLINEAGE_MAX_BYTES", 5 * 1024 * 1024
 LUP_MAX_LINE_BYTES = env_int("LUP_MAX_LINE_BYTES", 8192)
 
 LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", "http://127.0.0.1:8000")
+
+# Markets this deployment serves (ISO 3166-1 alpha-2). Each needs jurisdictions/data/<CC>.yaml;
+# a subject's request gets the strictest rule of these plus the subject's own country.
+LUP_MARKETS = env_list("LUP_MARKETS", "SG,VN,TH,PH,ID,MY,KH,LA,MM,BN")
+# Days to act on an erasure request where no jurisdiction considered sets a statutory deadline:
+# the request is then honoured under the operator's policy, and its record says so.
+LUP_POLICY_DEADLINE_DAYS = env_int("LUP_POLICY_DEADLINE_DAYS", 30)
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 LUP_LOG_FILE = env("LUP_LOG_FILE")

@@ -8,4 +8,10 @@ urlpatterns = [
     path("erasure-requests", views.ErasureRequestApi.as_view(), name="requests"),
     path("erasure-requests/<uuid:request_id>", views.ErasureRequestGetApi.as_view(),
          name="request"),
+    path("erasure-requests/<uuid:request_id>/verification", views.VerificationStartApi.as_view(),
+         name="verification-start"),
+    path("erasure-requests/<uuid:request_id>/verification/confirm",
+         views.VerificationConfirmApi.as_view(), name="verification-confirm"),
+    path("erasure-requests/<uuid:request_id>/verified-manually",
+         views.VerifiedManuallyApi.as_view(), name="verified-manually"),
 ]

@@ -9,7 +9,13 @@ from access.authentication import ServicePrincipal
 from config.errors import ApplicationError
 from erasure import selectors
 from erasure.models import ErasureRequest, Transition
-from erasure.services import body_digest, erasure_request_create
+from erasure.services import (
+    body_digest,
+    erasure_request_create,
+    erasure_request_mark_verified,
+    erasure_verification_confirm,
+    erasure_verification_start,
+)
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -96,3 +102,54 @@ class ErasureRequestGetApi(APIView):
         return Response(
             RequestOutSerializer(selectors.erasure_request_get(request_id=request_id)).data
         )
+
+
+class VerificationStartApi(APIView):
+    """Send the subject a one-time code (to the first identifier a sender can reach)."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    def post(self, request, request_id):
+        erasure_request = selectors.erasure_request_get(request_id=request_id)
+        channel = erasure_verification_start(request=erasure_request, actor=actor_of(request))
+        return Response({"sent_to": channel}, status=status.HTTP_202_ACCEPTED)
+
+
+class VerificationConfirmApi(APIView):
+    """Confirm the one-time code the subject received."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=12)
+
+    @extend_schema(request=InputSerializer, responses=RequestOutSerializer)
+    def post(self, request, request_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        erasure_request = erasure_verification_confirm(
+            request=selectors.erasure_request_get(request_id=request_id),
+            code=data.validated_data["code"], actor=actor_of(request),
+        )
+        return Response(RequestOutSerializer(selectors.erasure_request_get(
+            request_id=erasure_request.pk)).data)
+
+
+class VerifiedManuallyApi(APIView):
+    """Staff verified the subject's identity by other means; the reason goes in the trail."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=RequestOutSerializer)
+    def post(self, request, request_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        erasure_request = erasure_request_mark_verified(
+            request=selectors.erasure_request_get(request_id=request_id),
+            actor=actor_of(request), reason=data.validated_data["reason"],
+        )
+        return Response(RequestOutSerializer(selectors.erasure_request_get(
+            request_id=erasure_request.pk)).data)
