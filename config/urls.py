@@ -9,6 +9,7 @@ api_v1 = [
     path("consent/", include("consent.urls")),
     path("", include("ledger.urls")),
     path("", include("lineage.urls")),
+    path("", include("jurisdictions.urls")),
     path("", include("erasure.urls")),
 ]
 

@@ -2,14 +2,32 @@
 
 Two kinds: a run that reads a version stored in one country and writes one stored in another,
 and a version stored in several countries. Each flow says whether a transfer basis is recorded
-on the receiving location. The rule that governs a flow comes from the jurisdictions app once it
-holds the markets' rules; until then `rule` is null.
+on the receiving location, and the origin country's cross-border rule (from the jurisdictions
+app: mechanism, summary, sources, and whether it is unconfirmed), or null where the origin
+country has no data file.
 """
 
 from collections import defaultdict
 from typing import Any
 
+from jurisdictions.rules import jurisdiction
 from lineage.models import RunDataset, StorageLocation
+
+
+def _rule(country: str) -> dict[str, Any] | None:
+    """The cross-border rule of the country data leaves from."""
+    found = jurisdiction(country)
+    if found is None:
+        return None
+    rule = found.rules["cross_border"]
+    return {
+        "country": country,
+        "mechanism": rule.mechanism,
+        "level": rule.level,
+        "summary": rule.summary,
+        "sources": list(rule.sources),
+        "unconfirmed": rule.unconfirmed,
+    }
 
 
 def _locations(version_ids) -> dict[Any, list[StorageLocation]]:
@@ -53,7 +71,7 @@ def transfer_report() -> dict[str, list[dict[str, Any]]]:
                                 "to": _place(target, destination),
                                 "basis_recorded": bool(destination.transfer_basis),
                                 "basis": destination.transfer_basis or None,
-                                "rule": None,
+                                "rule": _rule(origin.country),
                             }
                         )
     copies = []
@@ -73,7 +91,7 @@ def transfer_report() -> dict[str, list[dict[str, Any]]]:
                     "to": _place(version, other),
                     "basis_recorded": bool(other.transfer_basis),
                     "basis": other.transfer_basis or None,
-                    "rule": None,
+                    "rule": _rule(home.country),
                 }
             )
     return {"flows": flows + copies}

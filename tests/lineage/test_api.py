@@ -150,6 +150,16 @@ def test_transfer_report_lists_flows_between_countries(writer, pipeline):
     assert [(c["from"]["country"], c["to"]["country"], c["basis"]) for c in copies] == [
         ("KH", "TH", "ASEAN MCC")
     ]
+    by_route = {(f["from"]["country"], f["to"]["country"]): f["rule"] for f in flows}
+    singapore = by_route[("SG", "VN")]
+    assert (singapore["country"], singapore["mechanism"]) == ("SG", "comparable_protection")
+    assert "Personal Data Protection Act 2012, s.26" in singapore["sources"]
+    assert singapore["unconfirmed"] is False
+    vietnam = by_route[("VN", "KH")]
+    assert (vietnam["country"], vietnam["mechanism"]) == ("VN", "filed_impact_assessment")
+    assert "transfer impact assessment filed" in vietnam["summary"]
+    assert "PDPL No. 91/2025/QH15, Art 27" in vietnam["sources"]
+    assert by_route[("VN", "TH")] == vietnam
 
 
 def test_scopes_guard_the_lineage_api(api, pipeline):
