@@ -303,6 +303,9 @@ LUP_MARKETS = env_list("LUP_MARKETS", "SG,VN,TH,PH,ID,MY,KH,LA,MM,BN")
 # Days to act on an erasure request where no jurisdiction considered sets a statutory deadline:
 # the request is then honoured under the operator's policy, and its record says so.
 LUP_POLICY_DEADLINE_DAYS = env_int("LUP_POLICY_DEADLINE_DAYS", 30)
+# Directories file connectors may rewrite (comma-separated). A target's path must resolve,
+# symlinks followed, to somewhere under one of these; a relative path is taken from the first.
+LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 LUP_LOG_FILE = env("LUP_LOG_FILE")

@@ -1,0 +1,58 @@
+"""Connectors: one module per target kind, and the one table that maps kinds to classes.
+
+A new kind is a module with a `Connector` subclass, added to `CONNECTORS` below.
+"""
+
+from typing import Any
+
+from config.errors import ApplicationError
+
+from .base import (
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    ConnectorTimeout,
+    Erased,
+    Located,
+    NotSupported,
+    TargetUnavailable,
+    Verified,
+)
+from .jsonl_file import JsonlFile
+from .postgres_table import PostgresTable
+
+CONNECTORS: dict[str, type[Connector]] = {
+    PostgresTable.kind: PostgresTable,
+    JsonlFile.kind: JsonlFile,
+}
+
+
+def connector_for(kind: str, config: dict[str, Any]) -> Connector:
+    """The connector for a target, its config validated."""
+    try:
+        cls = CONNECTORS[kind]
+    except (KeyError, TypeError):
+        raise ApplicationError(
+            f"Unknown connector kind {kind!r}: add its class to CONNECTORS in "
+            "erasure/connectors/__init__.py.",
+            fields={"kind": "unknown"},
+            code="unknown_connector_kind",
+        ) from None
+    return cls(config=config)
+
+
+__all__ = [
+    "CONNECTORS",
+    "Capability",
+    "Connector",
+    "ConnectorConfigError",
+    "ConnectorTimeout",
+    "Erased",
+    "JsonlFile",
+    "Located",
+    "NotSupported",
+    "PostgresTable",
+    "TargetUnavailable",
+    "Verified",
+    "connector_for",
+]

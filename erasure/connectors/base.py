@@ -1,0 +1,246 @@
+"""The connector protocol: what every target kind must declare and implement.
+
+A connector is built from a target's `config` and is keyed by the identifier types that config
+names (`id_types`). It declares its `capabilities`; subclasses override the methods for the
+abilities they have:
+
+- `locate(identifiers) -> Located`: count the subject's items;
+- `erase(identifiers, op=...) -> Erased`: delete ("delete") or mask ("mask") them;
+- `verify(identifiers) -> Verified`: look again and count what remains (the post-check).
+
+Anything not overridden refuses with `NotSupported` (code `capability_not_supported`), so a
+missing ability is an explicit answer, never a silent success.
+
+`identifiers` maps an identifier type to normalized values, possibly of several subjects at once
+so that one pass serves a batch of requests. Types the connector is not keyed by are ignored;
+if none of its types is present the call is refused rather than reported as "nothing found".
+
+Every call is bounded by the config's `timeout_seconds` (default 30). Connectors never log
+identifiers or matched values, only counts.
+"""
+
+import enum
+import re
+import time
+from abc import ABC
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from rest_framework import status
+
+from config.errors import ApplicationError
+
+Identifiers = Mapping[str, Sequence[str]]
+Op = Literal["delete", "mask", "none"]
+
+DEFAULT_TIMEOUT_SECONDS = 30
+MAX_TIMEOUT_SECONDS = 3600
+ID_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+class Capability(enum.Enum):
+    LOCATE = "locate"
+    DELETE = "delete"
+    MASK = "mask"
+    VERIFY = "verify"
+
+    @classmethod
+    def for_op(cls, op: str) -> "Capability":
+        if op == "delete":
+            return cls.DELETE
+        if op == "mask":
+            return cls.MASK
+        raise ApplicationError(
+            "An erase operation is 'delete' or 'mask'.", fields={"op": op}, code="invalid_erase_op"
+        )
+
+
+class ConnectorConfigError(ApplicationError):
+    """A target's config is unusable. `fields` names the key; values that may be secret are
+    never repeated in the message."""
+
+    code = "invalid_target_config"
+
+
+class NotSupported(ApplicationError):
+    code = "capability_not_supported"
+
+
+class NoUsableIdentifiers(ApplicationError):
+    code = "identifier_type_not_supported"
+
+
+class TargetUnavailable(ApplicationError):
+    """The target could not be reached or answered with an error; worth retrying later."""
+
+    code = "target_unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+class ConnectorTimeout(TargetUnavailable):
+    code = "connector_timeout"
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What one erase call did. `op` is "none" when nothing matched, so nothing was changed.
+
+    For files, `before` and `after` are "sha256:<hex>" digests of the (decompressed) content,
+    and `skipped` counts lines left untouched because they are not JSON.
+    """
+
+    op: Op
+    method: str
+    count: int
+    started_at: datetime
+    completed_at: datetime
+    before: str | None = None
+    after: str | None = None
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    method: str
+    remaining: int
+    at: datetime
+
+
+class Deadline:
+    """The time left for one connector call. `clock` is a class attribute tests can swap."""
+
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.ends = self.clock() + seconds
+
+    def remaining(self) -> float:
+        return self.ends - self.clock()
+
+    def check(self) -> float:
+        left = self.remaining()
+        if left <= 0:
+            raise ConnectorTimeout(f"The target did not finish within {self.seconds:g} s.")
+        return left
+
+
+class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults refuse
+    """Base of all connectors. Subclasses set the class attributes, validate their own config in
+    `__init__` (after calling this one) and override the abilities they declare."""
+
+    # The target kind, as stored on the Target model and used in `CONNECTORS`.
+    kind: ClassVar[str] = ""
+    # Every ability the kind can have; an instance may have fewer (see `capabilities`).
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # Recorded in receipts: how items were erased, and how the post-check looked again.
+    erase_method: ClassVar[str] = ""
+    verify_method: ClassVar[str] = ""
+
+    # Identifier types this target is keyed by; set per instance from the config.
+    id_types: frozenset[str] = frozenset()
+
+    def __init__(self, *, config: dict[str, Any]):
+        if not isinstance(config, Mapping):
+            raise ConnectorConfigError("A target's config is a JSON object.", fields={"config": ""})
+        self.config = dict(config)
+        self.timeout_seconds = self._timeout(self.config.get("timeout_seconds"))
+
+    # --- abilities: refuse unless overridden ----------------------------------------------------
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        raise self._not_supported(Capability.LOCATE)
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        raise self._not_supported(Capability.for_op(op))
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        raise self._not_supported(Capability.VERIFY)
+
+    # --- helpers for subclasses -----------------------------------------------------------------
+
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(UTC)
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def require(self, capability: Capability) -> None:
+        if not self.supports(capability):
+            raise self._not_supported(capability)
+
+    def deadline(self) -> Deadline:
+        return Deadline(self.timeout_seconds)
+
+    def usable(self, identifiers: Identifiers) -> dict[str, list[str]]:
+        """The values of the types this connector is keyed by: deduplicated, order kept."""
+        values: dict[str, list[str]] = {}
+        for id_type, given in identifiers.items():
+            if id_type not in self.id_types:
+                continue
+            if isinstance(given, str | bytes):
+                raise TypeError("identifiers map each type to a sequence of values")
+            unique = list(dict.fromkeys(v for v in given if isinstance(v, str) and v))
+            if unique:
+                values[id_type] = unique
+        if not values:
+            raise NoUsableIdentifiers(
+                f"This {self.kind} target is keyed by {', '.join(sorted(self.id_types))}; "
+                "none of those identifier types was given.",
+                fields={"id_types": sorted(self.id_types)},
+            )
+        return values
+
+    def _not_supported(self, capability: Capability) -> NotSupported:
+        return NotSupported(
+            f"A {self.kind} target cannot {capability.value}.",
+            fields={"capability": capability.value, "kind": self.kind},
+        )
+
+    @staticmethod
+    def _timeout(value: Any) -> float:
+        if value is None:
+            return float(DEFAULT_TIMEOUT_SECONDS)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConnectorConfigError(
+                "timeout_seconds must be a number.", fields={"timeout_seconds": "not a number"}
+            )
+        if not 0 < value <= MAX_TIMEOUT_SECONDS:
+            raise ConnectorConfigError(
+                f"timeout_seconds must be above 0 and at most {MAX_TIMEOUT_SECONDS}.",
+                fields={"timeout_seconds": "out of range"},
+            )
+        return float(value)
+
+    @staticmethod
+    def _match_config(
+        config: Mapping[str, Any], valid: Callable[[str], object], what: str
+    ) -> dict[str, str]:
+        """Validate `match`: {id_type: name}, each name accepted by `valid`."""
+        match = config.get("match")
+        if not isinstance(match, Mapping) or not match:
+            raise ConnectorConfigError(
+                f"match maps identifier types to {what}s.", fields={"match": "required"}
+            )
+        checked = {}
+        for id_type, name in match.items():
+            if not isinstance(id_type, str) or not ID_TYPE.fullmatch(id_type):
+                raise ConnectorConfigError(
+                    "match has a malformed identifier type.", fields={"match": "bad id_type"}
+                )
+            if not isinstance(name, str) or not valid(name):
+                raise ConnectorConfigError(
+                    f"match.{id_type} is not a valid {what}.",
+                    fields={f"match.{id_type}": f"not a valid {what}"},
+                )
+            checked[id_type] = name
+        return checked

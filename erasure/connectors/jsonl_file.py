@@ -1,0 +1,337 @@
+"""`jsonl_file`: lines of a JSON Lines file (eval sets, JSON logs), plain or gzip.
+
+Config:
+
+    {
+        "path": "evals/support-v3.jsonl.gz",    # absolute, or relative to the first root
+        "match": {"email": "user.email", "user_id": "uid"},   # id_type -> dotted field path
+        "gzip": true,                           # optional; by default, true for a ".gz" name
+        "timeout_seconds": 30,
+    }
+
+Erasing removes every line whose field matches one of the given values, in one pass over the
+file however many subjects' values are given: kept lines are written byte for byte to a
+temporary file in the same directory, which is fsynced and renamed over the original (then the
+directory is fsynced), so a crash leaves either the old file or the new one, never half of
+each. The original's mode is kept. Lines that are not JSON objects are kept untouched and
+counted as skipped.
+
+Not supported: masking (a line is removed, not rewritten), and files another process keeps
+appending to (lines appended during the rewrite would be lost; rotate such logs first).
+
+Why the path checks: a target's path is resolved, symlinks followed, and must land under one of
+`settings.LUP_FILE_ROOTS`, checked again at every call; so neither `..` nor a symlink can point
+a connector at a file outside them.
+"""
+
+import contextlib
+import errno
+import fcntl
+import functools
+import gzip
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+from django.conf import settings
+
+from config import subject_keys
+from config.errors import ApplicationError, NotFound
+
+from .base import (
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    Deadline,
+    Erased,
+    Identifiers,
+    Located,
+    TargetUnavailable,
+    Verified,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_PATH_SEGMENTS = 16
+# Lines between two looks at the clock.
+DEADLINE_EVERY = 1024
+LOCK_POLL_SECONDS = 0.05
+
+
+class PathOutsideRoots(ConnectorConfigError):
+    code = "path_outside_roots"
+
+
+class JsonlFile(Connector):
+    kind = "jsonl_file"
+    capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
+    erase_method = "jsonl_atomic_rewrite"
+    verify_method = "jsonl_rescan"
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        path = self.config.get("path")
+        if not isinstance(path, str) or not path.strip() or "\x00" in path:
+            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
+        self.path = path
+        fields = self._match_config(self.config, _valid_field, "field path")
+        self.match = {id_type: tuple(field.split(".")) for id_type, field in fields.items()}
+        self.id_types = frozenset(self.match)
+        compressed = self.config.get("gzip")
+        if compressed is not None and not isinstance(compressed, bool):
+            raise ConnectorConfigError("gzip is true or false.", fields={"gzip": "not a boolean"})
+        self.gzip = path.endswith(".gz") if compressed is None else compressed
+        self.resolved()  # refuse a path outside the roots as soon as the target is configured
+
+    # --- abilities ------------------------------------------------------------------------------
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        self.require(Capability.LOCATE)
+        count = self._count(identifiers)
+        log.info("connector.locate", kind=self.kind, count=count)
+        return Located(count=count)
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        self.require(Capability.VERIFY)
+        remaining = self._count(identifiers)
+        log.info("connector.verify", kind=self.kind, remaining=remaining)
+        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        self.require(Capability.for_op(op))
+        matches = self._matcher(self.usable(identifiers))
+        deadline = self.deadline()
+        started = self._now()
+        path = self.resolved()
+        with _unavailable_on_os_error(), _locked_directory(path.parent, deadline) as dir_fd:
+            with self._open(path) as (source, st):
+                removed, skipped, before, after, temp = self._rewrite(
+                    source, st, path, matches, deadline
+                )
+            if temp is not None:
+                try:
+                    os.replace(temp, path)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                    raise
+                os.fsync(dir_fd)
+        log.info("connector.erase", kind=self.kind, op=op, count=removed, skipped=skipped)
+        return Erased(
+            op=op if removed else "none",
+            method=self.erase_method,
+            count=removed,
+            started_at=started,
+            completed_at=self._now(),
+            before=before,
+            after=after,
+            skipped=skipped,
+        )
+
+    # --- paths ----------------------------------------------------------------------------------
+
+    def resolved(self) -> Path:
+        """The target's real path, refused unless it lies under a configured root."""
+        roots = [Path(root).resolve() for root in settings.LUP_FILE_ROOTS]
+        if not roots:
+            raise PathOutsideRoots(
+                "No file roots are configured (LUP_FILE_ROOTS).", fields={"path": "outside roots"}
+            )
+        candidate = Path(self.path)
+        if not candidate.is_absolute():
+            candidate = roots[0] / candidate
+        resolved = candidate.resolve()
+        if not any(resolved != root and resolved.is_relative_to(root) for root in roots):
+            raise PathOutsideRoots(
+                "The path is not under a configured file root once resolved.",
+                fields={"path": "outside roots"},
+            )
+        return resolved
+
+    @contextlib.contextmanager
+    def _open(self, path: Path) -> Iterator[tuple[Any, os.stat_result]]:
+        """The file for reading, decompressed if gzip. O_NOFOLLOW: a symlink swapped in after
+        `resolved()` is refused rather than followed."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound("The target file does not exist.", code="file_not_found") from None
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            raise PathOutsideRoots(
+                "The path became a symbolic link.", fields={"path": "outside roots"}
+            ) from None
+        with open(fd, "rb") as raw:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ConnectorConfigError(
+                    "The path is not a regular file.", fields={"path": "not a file"}
+                )
+            if not self.gzip:
+                yield raw, st
+                return
+            with gzip.GzipFile(fileobj=raw, mode="rb") as reader:
+                yield reader, st
+
+    # --- scanning -------------------------------------------------------------------------------
+
+    def _count(self, identifiers: Identifiers) -> int:
+        matches = self._matcher(self.usable(identifiers))
+        deadline = self.deadline()
+        count = 0
+        with _unavailable_on_os_error(), self._open(self.resolved()) as (source, _):
+            for number, line in enumerate(source):
+                if number % DEADLINE_EVERY == 0:
+                    deadline.check()
+                if matches(line) is True:
+                    count += 1
+        return count
+
+    def _rewrite(self, source, st, path, matches, deadline):
+        """Copy the lines to keep into a temporary file beside `path`, hashing both contents.
+        Returns (removed, skipped, before, after, temp path or None when nothing matched)."""
+        before, after = hashlib.sha256(), hashlib.sha256()
+        removed = skipped = 0
+        temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below; kept on success
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        )
+        try:
+            os.fchmod(temp.fileno(), stat.S_IMODE(st.st_mode))
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(temp.fileno(), st.st_uid, st.st_gid)
+            writer = (
+                gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
+                if self.gzip
+                else temp
+            )
+            for number, line in enumerate(source):
+                if number % DEADLINE_EVERY == 0:
+                    deadline.check()
+                before.update(line)
+                matched = matches(line)
+                if matched is True:
+                    removed += 1
+                    continue
+                if matched is None:
+                    skipped += 1
+                writer.write(line)
+                after.update(line)
+            if writer is not temp:
+                writer.close()  # writes the gzip trailer; the temporary file stays open
+            temp.flush()
+            os.fsync(temp.fileno())
+            temp.close()
+            if not removed:
+                os.unlink(temp.name)
+                return 0, skipped, _digest(before), _digest(before), None
+            return removed, skipped, _digest(before), _digest(after), temp.name
+        except BaseException:
+            temp.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp.name)
+            raise
+
+    def _matcher(self, values: dict[str, list[str]]) -> Callable[[bytes], bool | None]:
+        """A function of one line: True if it matches, False if not, None if it is not a JSON
+        object (such lines are kept and counted as skipped; blank lines are just kept)."""
+        wanted = [(self.match[t], t, frozenset(v)) for t, v in values.items()]
+
+        def matches(line: bytes) -> bool | None:
+            if not line.strip():
+                return False
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return None
+            if not isinstance(record, dict):
+                return None
+            for field, id_type, accepted in wanted:
+                value = _field(record, field)
+                if value is not None and _normalized(id_type, value) in accepted:
+                    return True
+            return False
+
+        return matches
+
+
+def _valid_field(text: str) -> bool:
+    """A dotted path of at most MAX_PATH_SEGMENTS non-empty keys without surrounding spaces."""
+    segments = text.split(".")
+    return len(segments) <= MAX_PATH_SEGMENTS and all(s and s == s.strip() for s in segments)
+
+
+def _field(record: dict, field: tuple[str, ...]) -> str | None:
+    value: Any = record
+    for key in field:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str | int):
+        return str(value)
+    return None
+
+
+def _normalized(id_type: str, value: str) -> str | None:
+    """The field's value in the form the caller normalized identifiers to."""
+    if id_type == "email":
+        return value.strip().lower()
+    if id_type == "phone":
+        return _phone(value)
+    return value.strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _phone(value: str) -> str | None:
+    try:
+        return subject_keys.normalize("phone", value).normalized
+    except subject_keys.InvalidIdentifier:
+        return None
+
+
+def _digest(h: "hashlib._Hash") -> str:
+    return f"sha256:{h.hexdigest()}"
+
+
+@contextlib.contextmanager
+def _locked_directory(directory: Path, deadline: Deadline) -> Iterator[int]:
+    """An exclusive lock on the file's directory for the rewrite, so two erasures of one file
+    cannot both start from the old content (the later rename would undo the earlier one)."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        while True:
+            try:
+                fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                deadline.check()
+                time.sleep(LOCK_POLL_SECONDS)
+        yield dir_fd
+    finally:
+        os.close(dir_fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _unavailable_on_os_error() -> Iterator[None]:
+    try:
+        yield
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise ApplicationError(
+            "The target file is not valid gzip.", code="file_unreadable"
+        ) from None
+    except OSError as error:
+        reason = errno.errorcode.get(error.errno or 0, "error")
+        raise TargetUnavailable(
+            f"The target file could not be read or rewritten ({reason})."
+        ) from None

@@ -1,0 +1,359 @@
+"""`postgres_table`: rows of one PostgreSQL table, deleted or masked in place.
+
+Config:
+
+    {
+        "dsn_env": "CRM_DATABASE_URL",          # environment variable holding the DSN
+        "table": "crm.contacts",                # "schema.table", or "table" (current schema)
+        "match": {"email": "email", "user_id": "external_id"},   # id_type -> column
+        "mask": {"email": "redacted@invalid", "name": null},     # optional: column -> value
+        "batch_size": 1000,                     # values per DELETE/UPDATE statement
+        "timeout_seconds": 30,
+    }
+
+The DSN is read from the environment at call time and never stored, so a target's config holds
+no secret. Not supported: tables without a column holding the identifier itself (joins), and
+masking by expression (a mask value is a constant).
+
+Why the checks: config is written by staff but still reaches SQL, so names must match a strict
+pattern when the connector is built, and must exist in `information_schema.columns` before any
+statement runs. Names are then composed only with `psycopg.sql.Identifier`, and identifier
+values and mask values are always bound parameters. Each value array is cast to the column's
+catalog type, so the comparison can use the column's index.
+"""
+
+import contextlib
+import math
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from config.errors import ApplicationError
+
+from .base import (
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    ConnectorTimeout,
+    Deadline,
+    Erased,
+    Identifiers,
+    Located,
+    TargetUnavailable,
+    Verified,
+)
+
+log = structlog.get_logger(__name__)
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+TABLE = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,62})$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+DEFAULT_BATCH_SIZE = 1000
+MAX_BATCH_SIZE = 100_000
+# libpq ignores connect_timeout below 2 seconds.
+MIN_CONNECT_TIMEOUT = 2
+
+
+class PostgresTable(Connector):
+    kind = "postgres_table"
+    capabilities = frozenset(
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+    )
+    erase_method = "sql_bound_statements"
+    verify_method = "sql_count"
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        dsn_env = self.config.get("dsn_env")
+        if not isinstance(dsn_env, str) or not ENV_NAME.fullmatch(dsn_env):
+            raise ConnectorConfigError(
+                "dsn_env names the environment variable holding the database DSN.",
+                fields={"dsn_env": "required"},
+            )
+        table = self.config.get("table")
+        parsed = TABLE.fullmatch(table) if isinstance(table, str) else None
+        if parsed is None:
+            raise ConnectorConfigError(
+                "table is a plain name or schema.name (letters, digits, underscores).",
+                fields={"table": "not a valid table name"},
+            )
+        self.dsn_env = dsn_env
+        self.schema, self.table = parsed.group(1), parsed.group(2)
+        self.match = self._match_config(self.config, NAME.fullmatch, "column")
+        self.id_types = frozenset(self.match)
+        self.mask = self._mask_config(self.config.get("mask"))
+        self.batch_size = self._batch_size(self.config.get("batch_size"))
+        if not self.mask:
+            self.capabilities = self.capabilities - {Capability.MASK}
+
+    # --- abilities ------------------------------------------------------------------------------
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        self.require(Capability.LOCATE)
+        values = self.usable(identifiers)
+        with self._session() as (cur, catalog, deadline):
+            count = self._count(cur, catalog, deadline, values, unmasked_only=False)
+        log.info("connector.locate", kind=self.kind, count=count)
+        return Located(count=count)
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        self.require(Capability.for_op(op))
+        values = self.usable(identifiers)
+        started = self._now()
+        total = batches = 0
+        with self._session() as (cur, catalog, deadline):
+            for batch in self._batches(values):
+                self._statement_timeout(cur, deadline)
+                cur.execute(*self._write_statement(op, catalog, batch))
+                total += max(cur.rowcount, 0)
+                batches += 1
+        log.info("connector.erase", kind=self.kind, op=op, count=total, batches=batches)
+        return Erased(
+            op=op if total else "none",
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        """Rows still holding the subject's data: matching rows, less those fully masked."""
+        self.require(Capability.VERIFY)
+        values = self.usable(identifiers)
+        with self._session() as (cur, catalog, deadline):
+            remaining = self._count(cur, catalog, deadline, values, unmasked_only=True)
+        log.info("connector.verify", kind=self.kind, remaining=remaining)
+        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    # --- SQL ------------------------------------------------------------------------------------
+
+    def _table_sql(self, catalog: "Catalog") -> sql.Composable:
+        # Always schema-qualified with the schema the catalog check found the table in.
+        return sql.Identifier(catalog.schema, self.table)
+
+    @staticmethod
+    def _typed(catalog: "Catalog", column: str, array: bool) -> sql.Composable:
+        """A bound parameter cast to the column's catalog type (or an array of it)."""
+        udt_schema, udt_name = catalog.types[column]
+        type_sql = sql.Identifier(udt_schema, udt_name)
+        template = "CAST({} AS {}[])" if array else "CAST({} AS {})"
+        return sql.SQL(template).format(sql.Placeholder(), type_sql)
+
+    def _where(
+        self, catalog: "Catalog", values: dict[str, list[str]]
+    ) -> tuple[sql.Composable, list]:
+        parts, params = [], []
+        for id_type, batch in values.items():
+            column = self.match[id_type]
+            parts.append(
+                sql.SQL("{} = ANY({})").format(
+                    sql.Identifier(column), self._typed(catalog, column, array=True)
+                )
+            )
+            params.append(batch)
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(parts)), params
+
+    def _unmasked(self, catalog: "Catalog") -> tuple[sql.Composable, list]:
+        """Rows where some mask column still differs from its mask value."""
+        parts = [
+            sql.SQL("{} IS DISTINCT FROM {}").format(
+                sql.Identifier(column), self._typed(catalog, column, array=False)
+            )
+            for column in self.mask
+        ]
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(parts)), list(self.mask.values())
+
+    def _count(self, cur, catalog, deadline, values, *, unmasked_only: bool) -> int:
+        where, params = self._where(catalog, values)
+        if unmasked_only and self.mask:
+            unmasked, more = self._unmasked(catalog)
+            where = sql.SQL("{} AND {}").format(where, unmasked)
+            params += more
+        self._statement_timeout(cur, deadline)
+        table = self._table_sql(catalog)
+        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, where), params)
+        return cur.fetchone()[0]
+
+    def _write_statement(self, op: str, catalog: "Catalog", batch) -> tuple[sql.Composable, list]:
+        where, params = self._where(catalog, batch)
+        if op == "delete":
+            table = self._table_sql(catalog)
+            return sql.SQL("DELETE FROM {} WHERE {}").format(table, where), params
+        # Rows already masked are left alone: a retried or overlapping batch counts each row once.
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), self._typed(catalog, c, array=False))
+            for c in self.mask
+        )
+        unmasked, more = self._unmasked(catalog)
+        statement = sql.SQL("UPDATE {} SET {} WHERE {} AND {}").format(
+            self._table_sql(catalog), assignments, where, unmasked
+        )
+        return statement, [*self.mask.values(), *params, *more]
+
+    def _batches(self, values: dict[str, list[str]]) -> Iterator[dict[str, list[str]]]:
+        """At most `batch_size` values per statement, across identifier types."""
+        batch: dict[str, list[str]] = {}
+        size = 0
+        for id_type, given in values.items():
+            for value in given:
+                batch.setdefault(id_type, []).append(value)
+                size += 1
+                if size == self.batch_size:
+                    yield batch
+                    batch, size = {}, 0
+        if batch:
+            yield batch
+
+    @staticmethod
+    def _statement_timeout(cur, deadline: Deadline) -> None:
+        left = deadline.check()
+        cur.execute(
+            "SELECT set_config('statement_timeout', %s, true)", [str(max(1, int(left * 1000)))]
+        )
+
+    # --- connection and catalog -----------------------------------------------------------------
+
+    def _session(self):
+        return _Session(self)
+
+    def _catalog(self, cur) -> "Catalog":
+        """The table's schema and each column's type, confirming that the table and every
+        configured column exist in the catalog."""
+        cur.execute("SELECT COALESCE(%s, current_schema())", [self.schema])
+        schema = cur.fetchone()[0]
+        cur.execute(
+            "SELECT column_name, udt_schema, udt_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            [schema, self.table],
+        )
+        types = {name: (udt_schema, udt_name) for name, udt_schema, udt_name in cur.fetchall()}
+        if not types:
+            raise ConnectorConfigError(
+                "The table is not in the database catalog (or not visible to this user).",
+                fields={"table": "unknown table"},
+                code="unknown_table",
+            )
+        for key, column in [*((f"match.{t}", c) for t, c in self.match.items()),
+                            *((f"mask.{c}", c) for c in self.mask)]:
+            if column not in types:
+                raise ConnectorConfigError(
+                    f"The table has no column named in {key}.",
+                    fields={key: "unknown column"},
+                    code="unknown_column",
+                )
+        return Catalog(schema=schema, types=types)
+
+    def _dsn(self) -> str:
+        dsn = os.environ.get(self.dsn_env, "")
+        if not dsn:
+            raise ConnectorConfigError(
+                f"The environment variable {self.dsn_env} is not set.",
+                fields={"dsn_env": "not set"},
+            )
+        return dsn
+
+    # --- config ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _mask_config(mask: Any) -> dict[str, str | None]:
+        if mask is None:
+            return {}
+        if not isinstance(mask, dict):
+            raise ConnectorConfigError(
+                "mask maps columns to replacement values.", fields={"mask": "not an object"}
+            )
+        for column, value in mask.items():
+            if not isinstance(column, str) or not NAME.fullmatch(column):
+                raise ConnectorConfigError(
+                    "mask names a column that is not a valid column name.",
+                    fields={"mask": "not a valid column name"},
+                )
+            if value is not None and not isinstance(value, str):
+                raise ConnectorConfigError(
+                    f"mask.{column} is a string or null.", fields={f"mask.{column}": "not a string"}
+                )
+        return dict(mask)
+
+    @staticmethod
+    def _batch_size(value: Any) -> int:
+        if value is None:
+            return DEFAULT_BATCH_SIZE
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_BATCH_SIZE:
+            raise ConnectorConfigError(
+                f"batch_size is a whole number from 1 to {MAX_BATCH_SIZE}.",
+                fields={"batch_size": "out of range"},
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    schema: str
+    types: dict[str, tuple[str, str]]  # column -> (type schema, type name)
+
+
+class _Session:
+    """One connection, one transaction, committed on success: yields (cursor, catalog,
+    deadline) after the catalog check, and maps driver errors to stable application errors."""
+
+    def __init__(self, connector: PostgresTable):
+        self.connector = connector
+
+    def __enter__(self):
+        connector = self.connector
+        self.deadline = connector.deadline()
+        dsn = connector._dsn()
+        connect_timeout = max(MIN_CONNECT_TIMEOUT, math.ceil(self.deadline.remaining()))
+        try:
+            self.conn = psycopg.connect(dsn, connect_timeout=connect_timeout)
+        except psycopg.Error:
+            # The driver's message can carry host and user names; keep it out of the answer.
+            raise TargetUnavailable("Could not connect to the target database.") from None
+        try:
+            self.cur = self.conn.cursor()
+            connector._statement_timeout(self.cur, self.deadline)
+            catalog = connector._catalog(self.cur)
+        except BaseException as error:
+            self.__exit__(type(error), error, None)
+            raise
+        return self.cur, catalog, self.deadline
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc is None:
+                try:
+                    self.conn.commit()
+                except psycopg.Error as error:
+                    exc = error
+            else:
+                with contextlib.suppress(psycopg.Error):
+                    self.conn.rollback()
+        finally:
+            self.conn.close()
+        mapped = self._mapped(exc)
+        if mapped is None:
+            return False
+        raise mapped from None
+
+    def _mapped(self, exc: BaseException | None) -> ApplicationError | None:
+        """Driver errors as stable codes; the driver's text (names, values) is not repeated."""
+        if exc is None or not isinstance(exc, psycopg.Error):
+            return None
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return ConnectorTimeout(
+                f"The target did not finish within {self.deadline.seconds:g} s."
+            )
+        if isinstance(exc, psycopg.errors.DataError):
+            return ApplicationError(
+                "An identifier or mask value does not fit the type of its column.",
+                code="identifier_type_mismatch",
+            )
+        return TargetUnavailable(
+            f"The target database refused the statement ({exc.sqlstate or 'no sqlstate'})."
+        )
