@@ -63,6 +63,36 @@ class ErasureRequest(models.Model):
         return self.state not in CLOSED_STATES
 
 
+class Target(models.Model):
+    """A place a subject's data may live, and how to erase it there.
+
+    `config` is the connector's configuration: names, paths, columns; secrets only by the name
+    of an environment variable (e.g. `dsn_env`), never their values.
+    """
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=50)  # a key of erasure.connectors.CONNECTORS
+    config = models.JSONField(default=dict)
+    id_types = models.JSONField(default=list, editable=False)  # derived from the connector
+    country = models.CharField(max_length=2)  # where the data lives (ISO 3166-1 alpha-2)
+    # Every request touches it (logs and caches keyed by user).
+    always = models.BooleanField(default=False)
+    # A human approves before it is erased (e.g. training sets).
+    requires_approval = models.BooleanField(default=False)
+    # It can map one identifier type to another (e.g. a users table: email -> user_id).
+    identity_source = models.BooleanField(default=False)
+    versions = models.ManyToManyField("lineage.DatasetVersion", blank=True,
+                                      related_name="targets")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
 class RequestSubjectKey(models.Model):
     """A pseudonymous key of an identifier the request names: enough to link requests and plan
     the erasure, never to contact or re-identify the subject."""

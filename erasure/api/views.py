@@ -6,9 +6,9 @@ from rest_framework.views import APIView
 
 from access import scopes
 from access.authentication import ServicePrincipal
-from config.errors import ApplicationError
+from config.errors import ApplicationError, NotFound
 from erasure import selectors
-from erasure.models import ErasureRequest, Transition
+from erasure.models import ErasureRequest, Target, Transition
 from erasure.services import (
     body_digest,
     erasure_request_create,
@@ -16,6 +16,7 @@ from erasure.services import (
     erasure_verification_confirm,
     erasure_verification_start,
 )
+from erasure.targets import target_delete, target_save
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -153,3 +154,71 @@ class VerifiedManuallyApi(APIView):
         )
         return Response(RequestOutSerializer(selectors.erasure_request_get(
             request_id=erasure_request.pk)).data)
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    """A target as engineers register it. `config` holds names and paths; secrets only as the
+    name of an environment variable."""
+
+    versions = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Target
+        fields = ("id", "name", "kind", "config", "id_types", "country", "always",
+                  "requires_approval", "identity_source", "versions", "created_at",
+                  "updated_at")
+
+
+class TargetInputSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    kind = serializers.CharField(max_length=50)
+    config = serializers.DictField()
+    country = serializers.CharField()  # checked by the service: invalid_country
+    versions = serializers.ListField(child=serializers.UUIDField(), required=False,
+                                     default=list)
+    always = serializers.BooleanField(required=False, default=False)
+    requires_approval = serializers.BooleanField(required=False, default=False)
+    identity_source = serializers.BooleanField(required=False, default=False)
+
+
+def _target(target_id: int) -> Target:
+    target = Target.objects.filter(pk=target_id).first()
+    if target is None:
+        raise NotFound("No such target.", code="unknown_target")
+    return target
+
+
+class TargetApi(APIView):
+    """GET: the registered targets. POST: register one (its connector checks the config)."""
+
+    required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
+
+    def get(self, request):
+        targets = Target.objects.prefetch_related("versions")
+        return Response({"targets": TargetSerializer(targets, many=True).data})
+
+    @extend_schema(request=TargetInputSerializer, responses={201: TargetSerializer})
+    def post(self, request):
+        data = TargetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = target_save(**data.validated_data)
+        return Response(TargetSerializer(target).data, status=status.HTTP_201_CREATED)
+
+
+class TargetDetailApi(APIView):
+    required_scope = {"GET": scopes.ERASURE_READ, "PUT": scopes.ERASURE_WRITE,
+                      "DELETE": scopes.ERASURE_WRITE}
+
+    def get(self, request, target_id: int):
+        return Response(TargetSerializer(_target(target_id)).data)
+
+    @extend_schema(request=TargetInputSerializer, responses=TargetSerializer)
+    def put(self, request, target_id: int):
+        target = _target(target_id)
+        data = TargetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(TargetSerializer(target_save(target=target, **data.validated_data)).data)
+
+    def delete(self, request, target_id: int):
+        target_delete(target=_target(target_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
