@@ -45,6 +45,8 @@ class ErasureRequest(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     retention_until = models.DateTimeField(null=True, blank=True)
     shredded_at = models.DateTimeField(null=True, blank=True)
+    # The effective rules when the deadline was set: which jurisdictions, which rule, from where.
+    rules = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -91,6 +93,56 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+class PlanEntry(models.Model):
+    """One target the request will touch, and why: every entry explains itself."""
+
+    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE, related_name="plan")
+    target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="plan_entries")
+    reasons = models.JSONField(default=list)
+    id_types = models.JSONField(default=list)  # the request's types this target is keyed by
+    needs_resolution = models.BooleanField(default=False)  # keyed only by types not given
+    requires_approval = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "target"], name="plan_entry_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target} for {self.request_id}"
+
+
+class AffectedModel(models.Model):
+    """A model trained, fine-tuned or evaluated on the subject's data: staff decide
+    (retrain, unlearn, or keep with a written justification); never silently."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending"
+        RETRAIN = "retrain"
+        UNLEARN = "unlearn"
+        KEEP = "keep"
+
+    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE,
+                                related_name="affected_models")
+    model_version = models.ForeignKey("lineage.ModelVersion", on_delete=models.PROTECT,
+                                      related_name="+")
+    kinds = models.JSONField(default=list)  # trained_on, fine_tuned_on, evaluated_on, …
+    decision = models.CharField(max_length=16, choices=Decision.choices,
+                                default=Decision.PENDING)
+    justification = models.TextField(blank=True)
+    decided_by = models.CharField(max_length=200, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "model_version"],
+                                    name="affected_model_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} ({self.decision})"
 
 
 class RequestSubjectKey(models.Model):

@@ -27,6 +27,7 @@ from erasure.models import (
     VerificationCode,
 )
 from erasure.senders import sender_for
+from jurisdictions.composer import effective_rules
 
 log = structlog.get_logger(__name__)
 
@@ -163,13 +164,28 @@ def erasure_request_transition(
         fields = ["state"]
         if to_state == State.VERIFIED:
             locked.verified_at = now
-            fields.append("verified_at")
+            locked.deadline, locked.rules = _deadline(locked, now)
+            fields += ["verified_at", "deadline", "rules"]
         if to_state in CLOSED_STATES:
             locked.closed_at = now
             locked.retention_until = now + timedelta(days=settings.LUP_REQUEST_RETENTION_DAYS)
             fields += ["closed_at", "retention_until"]
         locked.save(update_fields=fields)
     return locked
+
+
+def _deadline(request: ErasureRequest, verified_at: datetime) -> tuple[datetime, dict]:
+    """The strictest erasure deadline of the deployment's markets and the subject's country,
+    counted from verification, with the rules it came from (kept on the request)."""
+    rules = effective_rules(markets=settings.LUP_MARKETS,
+                            subject_country=request.subject_country or None,
+                            received_at=verified_at)
+    erasure = rules["rules"]["erasure_deadline"]
+    snapshot = json.loads(json.dumps(
+        {"considered": rules["considered"], "erasure_right": rules["rules"]["erasure_right"],
+         "erasure_deadline": erasure}, default=str,
+    ))
+    return datetime.fromisoformat(str(erasure["due_at"])), snapshot
 
 
 def erasure_request_identifiers(*, request: ErasureRequest) -> list[dict[str, str]]:

@@ -12,6 +12,8 @@ urlpatterns = [
          name="verification-start"),
     path("erasure-requests/<uuid:request_id>/verification/confirm",
          views.VerificationConfirmApi.as_view(), name="verification-confirm"),
+    path("erasure-requests/<uuid:request_id>/plan", views.ErasurePlanApi.as_view(),
+         name="plan"),
     path("erasure/targets", views.TargetApi.as_view(), name="targets"),
     path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),
     path("erasure-requests/<uuid:request_id>/verified-manually",

@@ -8,7 +8,8 @@ from access import scopes
 from access.authentication import ServicePrincipal
 from config.errors import ApplicationError, NotFound
 from erasure import selectors
-from erasure.models import ErasureRequest, Target, Transition
+from erasure.models import AffectedModel, ErasureRequest, PlanEntry, Target, Transition
+from erasure.planning import erasure_request_plan
 from erasure.services import (
     body_digest,
     erasure_request_create,
@@ -222,3 +223,54 @@ class TargetDetailApi(APIView):
     def delete(self, request, target_id: int):
         target_delete(target=_target(target_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PlanEntrySerializer(serializers.ModelSerializer):
+    target = serializers.CharField(source="target.name")
+    kind = serializers.CharField(source="target.kind")
+    country = serializers.CharField(source="target.country")
+
+    class Meta:
+        model = PlanEntry
+        fields = ("target", "kind", "country", "reasons", "id_types", "needs_resolution",
+                  "requires_approval")
+
+
+class AffectedModelSerializer(serializers.ModelSerializer):
+    model = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AffectedModel
+        fields = ("model", "kinds", "decision", "justification", "decided_by", "decided_at")
+
+    def get_model(self, obj: AffectedModel) -> str:
+        return f"{obj.model_version.model}@{obj.model_version.version}"
+
+
+class ErasurePlanApi(APIView):
+    """GET: the plan, each entry with its reasons, and the affected models.
+    POST: plan a verified request."""
+
+    required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
+
+    def _body(self, erasure_request: ErasureRequest) -> dict:
+        entries = erasure_request.plan.select_related("target")
+        models = erasure_request.affected_models.select_related("model_version__model")
+        return {
+            "request": str(erasure_request.pk),
+            "state": erasure_request.state,
+            "deadline": erasure_request.deadline,
+            "rules": erasure_request.rules,
+            "targets": PlanEntrySerializer(entries, many=True).data,
+            "affected_models": AffectedModelSerializer(models, many=True).data,
+        }
+
+    def get(self, request, request_id):
+        return Response(self._body(selectors.erasure_request_get(request_id=request_id)))
+
+    def post(self, request, request_id):
+        planned = erasure_request_plan(
+            request=selectors.erasure_request_get(request_id=request_id),
+            actor=actor_of(request),
+        )
+        return Response(self._body(planned), status=status.HTTP_201_CREATED)

@@ -1,0 +1,72 @@
+"""Planning an erasure: from the lineage subject index and the target registry, which targets
+to touch and why, and which models are affected.
+
+Every plan entry carries its reasons in words a reviewer can check ("eval set X v3 holds this
+subject: membership uploaded"; "derived from …: membership not declared, target will be
+scanned"; "always: every request touches it").
+"""
+
+from collections import defaultdict
+
+from django.db import transaction
+
+from config.errors import Conflict
+from erasure.models import AffectedModel, ErasureRequest, PlanEntry, State, Target
+from erasure.services import erasure_request_transition
+from lineage.membership import subject_locations
+
+
+def _reason(version: dict) -> str:
+    where = f"{version['dataset']} version {version['version']}"
+    if version["relation"] == "member":
+        return f"{where} holds this subject (membership uploaded)"
+    return f"{where} derives from data holding this subject: {version['note']}; it will be scanned"
+
+
+@transaction.atomic
+def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureRequest:
+    """Build the plan of a verified request and move it to `planned`."""
+    request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+    if request.state != State.VERIFIED:
+        raise Conflict("Only a verified request is planned.", code="invalid_transition")
+    keys = list(request.subject_keys.values_list("key", "id_type"))
+    given_types = {id_type for _, id_type in keys}
+    found = subject_locations(keys=[key for key, _ in keys])
+
+    reasons: dict[int, list[str]] = defaultdict(list)
+    by_version = {str(v["version_id"]): v for v in found["versions"]}
+    for target in Target.objects.filter(versions__in=list(by_version)).distinct():
+        for version_id in target.versions.filter(pk__in=list(by_version)).values_list(
+            "pk", flat=True
+        ):
+            reasons[target.pk].append(_reason(by_version[str(version_id)]))
+    for target in Target.objects.filter(always=True):
+        reasons[target.pk].append("always: every request touches this target")
+
+    targets = Target.objects.in_bulk(list(reasons))
+    PlanEntry.objects.filter(request=request).delete()
+    PlanEntry.objects.bulk_create(
+        [
+            PlanEntry(
+                request=request,
+                target=target,
+                reasons=sorted(set(reasons[pk])),
+                id_types=sorted(given_types & set(target.id_types)),
+                needs_resolution=not (given_types & set(target.id_types)),
+                requires_approval=target.requires_approval,
+            )
+            for pk, target in sorted(targets.items(), key=lambda item: item[1].name)
+        ]
+    )
+    kinds: dict = defaultdict(set)
+    for model in found["models"]:
+        kinds[model["model_version_id"]].add(model["kind"])
+    AffectedModel.objects.bulk_create(
+        [AffectedModel(request=request, model_version_id=pk, kinds=sorted(k))
+         for pk, k in kinds.items()],
+        ignore_conflicts=True,
+    )
+    return erasure_request_transition(
+        request=request, to_state=State.PLANNED, actor=actor,
+        reason=f"{len(targets)} target(s), {len(kinds)} affected model(s)",
+    )
