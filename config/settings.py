@@ -239,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Crypto-shredding of closed requests past their retention: hourly is precise enough.
     "erasure-shred": {"task": "erasure.shred_due", "schedule": 3600.0},
+    # Re-enqueue erasure work that is unfinished in the database but lost from the broker.
+    "erasure-sweep": {"task": "erasure.sweep", "schedule": 60.0},
 }
 
 # --- Lup ------------------------------------------------------------------------------------
@@ -266,6 +268,10 @@ if not LUP_REQUEST_KEK:
 LUP_CODE_TTL_MINUTES = env_int("LUP_CODE_TTL_MINUTES", 15)
 LUP_CODE_MAX_ATTEMPTS = env_int("LUP_CODE_MAX_ATTEMPTS", 5)
 LUP_CODE_SENDERS = {"email": "erasure.senders.EmailCodeSender"}
+# An erasure request with more targets than this waits for a human's approval.
+LUP_APPROVAL_MAX_TARGETS = env_int("LUP_APPROVAL_MAX_TARGETS", 20)
+# An unfinished target run untouched this long (seconds) is enqueued again by the sweeper.
+LUP_SWEEP_AFTER_SECONDS = env_int("LUP_SWEEP_AFTER_SECONDS", 300)
 # How long a closed request keeps its sealed identifiers (for disputes) before they are shredded.
 LUP_REQUEST_RETENTION_DAYS = env_int("LUP_REQUEST_RETENTION_DAYS", 30)
 

@@ -45,6 +45,10 @@ class ErasureRequest(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     retention_until = models.DateTimeField(null=True, blank=True)
     shredded_at = models.DateTimeField(null=True, blank=True)
+    # The receipts' commitment to the subject (RECEIPTS.md §5); its nonce is sealed with the
+    # identifiers, handed to the subject in the bundle, and shredded with them.
+    subject_commit = models.CharField(max_length=44, blank=True)
+    closing_receipt_id = models.UUIDField(null=True, blank=True, unique=True)
     # The effective rules when the deadline was set: which jurisdictions, which rule, from where.
     rules = models.JSONField(default=dict, blank=True)
 
@@ -143,6 +147,54 @@ class AffectedModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} ({self.decision})"
+
+
+class TargetRun(models.Model):
+    """The erasure of one request on one target: one Celery task, retried until it ends.
+
+    `receipt_id` is set in the same transaction that ends the run, so a run ends once, with
+    one receipt, however often its task is delivered."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ERASED = "erased"  # the erase ran; its post-check and receipt are still to come
+        DONE = "done"
+        FAILED = "failed"
+
+    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE, related_name="runs")
+    target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    outcome = models.CharField(max_length=16, blank=True)  # erased, nothing_found, held, failed
+    attempts = models.PositiveIntegerField(default=0)
+    erased = models.JSONField(default=dict, blank=True)  # the connector's Erased, as recorded
+    last_error = models.CharField(max_length=100, blank=True)  # a stable code, never a value
+    receipt_id = models.UUIDField(null=True, blank=True, unique=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "target"], name="target_run_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target} for {self.request_id}: {self.status}"
+
+
+class LegalHold(models.Model):
+    """Keep data despite a request: for one subject (by key), one target, or both."""
+
+    subject_key = models.CharField(max_length=64, blank=True, db_index=True)
+    target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="holds")
+    basis = models.CharField(max_length=128)  # e.g. "tax-record-retention", "litigation-2026-7"
+    until = models.DateTimeField()
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"hold {self.basis} until {self.until:%Y-%m-%d}"
 
 
 class RequestSubjectKey(models.Model):

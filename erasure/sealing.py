@@ -26,7 +26,7 @@ def unwrap(wrapped: bytes) -> bytes:
     return _kek().decrypt(wrapped[:NONCE], wrapped[NONCE:], b"lup-request-key/v1")
 
 
-def seal(*, key: bytes, request_id: str, identifiers: list[dict[str, str]]) -> bytes:
+def seal(*, key: bytes, request_id: str, identifiers: dict) -> bytes:
     nonce = os.urandom(NONCE)
     # The request id is bound as associated data: a sealed blob moved to another request
     # does not open there.
@@ -34,6 +34,6 @@ def seal(*, key: bytes, request_id: str, identifiers: list[dict[str, str]]) -> b
     return nonce + AESGCM(key).encrypt(nonce, plaintext, request_id.encode())
 
 
-def unseal(*, key: bytes, request_id: str, sealed: bytes) -> list[dict[str, str]]:
+def unseal(*, key: bytes, request_id: str, sealed: bytes) -> dict:
     plaintext = AESGCM(key).decrypt(sealed[:NONCE], sealed[NONCE:], request_id.encode())
     return json.loads(plaintext)

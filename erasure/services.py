@@ -28,6 +28,7 @@ from erasure.models import (
 )
 from erasure.senders import sender_for
 from jurisdictions.composer import effective_rules
+from ledger.services import subject_commitment
 
 log = structlog.get_logger(__name__)
 
@@ -119,9 +120,16 @@ def erasure_request_create(
                 received_at=now, linked_to=open_request,
             )
             data_key, wrapped = sealing.new_data_key()
+            commit, opening = subject_commitment(id_type=parsed[0].id_type,
+                                                 normalized=parsed[0].normalized)
+            request.subject_commit = commit
             request.sealed_identifiers = sealing.seal(
                 key=data_key, request_id=str(request.id),
-                identifiers=[{"id_type": i.id_type, "value": i.normalized} for i in parsed],
+                identifiers={
+                    "identifiers": [{"id_type": i.id_type, "value": i.normalized}
+                                    for i in parsed],
+                    "opening": opening.as_dict(),
+                },
             )
             request.save(force_insert=True)
             RequestKey.objects.create(request=request, wrapped_key=wrapped)
@@ -190,6 +198,15 @@ def _deadline(request: ErasureRequest, verified_at: datetime) -> tuple[datetime,
 
 def erasure_request_identifiers(*, request: ErasureRequest) -> list[dict[str, str]]:
     """The sealed identifiers, opened in memory for a connector run; never logged or stored."""
+    return _unsealed(request)["identifiers"]
+
+
+def erasure_request_opening(*, request: ErasureRequest) -> dict[str, str]:
+    """What opens the receipts' subject commitment: for the subject's bundle only."""
+    return _unsealed(request)["opening"]
+
+
+def _unsealed(request: ErasureRequest) -> dict:
     wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
     wrapped = wrapped.first()
     if wrapped is None:

@@ -52,9 +52,10 @@ def api():
 @pytest.fixture(autouse=True)
 def _reference_data(request):
     """What migrations load (purposes, role groups), again after a transactional test's flush."""
-    if request.node.get_closest_marker("django_db") is None:
+    uses_db = {"db", "transactional_db"} & set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") is None and not uses_db:
         return
-    request.getfixturevalue("db")
+    request.getfixturevalue("transactional_db" if "transactional_db" in uses_db else "db")
     from django.contrib.auth.models import Group
 
     from access.roles import ROLE_SCOPES, sync_role_permissions
@@ -82,33 +83,56 @@ def _database_url(name: str) -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
+def _start_worker(tag: str) -> subprocess.Popen:
     """A real `celery -A config worker` process on the test database and the real broker."""
     from config.celery import app
 
     env = dict(os.environ, DATABASE_URL=_database_url(settings.DATABASES["default"]["NAME"]))
-    hostname = f"test-{os.getpid()}@%h"
-    app.control.purge()  # tasks queued by earlier tests that ran without a worker
+    hostname = f"test-{os.getpid()}-{tag}@%h"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
          "--concurrency=1", f"--hostname={hostname}", "--loglevel=WARNING",
+         "--queues=celery,erasure.jsonl_file,erasure.postgres_table",
          "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=1.0)
+        if any(name.startswith(f"test-{os.getpid()}-{tag}@") for r in replies for name in r):
+            return proc
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.kill()
+    raise AssertionError("the Celery worker did not start within 60 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            replies = app.control.ping(timeout=1.0)
-            if any(name.startswith(f"test-{os.getpid()}@") for r in replies for name in r):
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        else:
-            raise AssertionError("the Celery worker did not start within 60 s")
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def celery_workers(transactional_db) -> Iterator:
+    """Start real workers on demand: `start()` returns the process; all are stopped after."""
+    from config.celery import app
+
+    app.control.purge()  # tasks queued by earlier tests that ran without a worker
+    started: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        proc = _start_worker(str(len(started)))
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            _stop(proc)
+
+
+@pytest.fixture
+def celery_worker_process(celery_workers) -> subprocess.Popen:
+    return celery_workers()

@@ -8,8 +8,15 @@ from access import scopes
 from access.authentication import ServicePrincipal
 from config.errors import ApplicationError, NotFound
 from erasure import selectors
+from erasure.execution import (
+    affected_model_decide,
+    erasure_request_approve,
+    erasure_request_deny,
+    erasure_request_gate,
+)
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, Target, Transition
 from erasure.planning import erasure_request_plan
+from erasure.selectors import erasure_request_bundle
 from erasure.services import (
     body_digest,
     erasure_request_create,
@@ -269,8 +276,82 @@ class ErasurePlanApi(APIView):
         return Response(self._body(selectors.erasure_request_get(request_id=request_id)))
 
     def post(self, request, request_id):
+        actor = actor_of(request)
         planned = erasure_request_plan(
+            request=selectors.erasure_request_get(request_id=request_id), actor=actor
+        )
+        gated = erasure_request_gate(request=planned, actor=actor)
+        return Response(self._body(gated), status=status.HTTP_201_CREATED)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ApproveApi(APIView):
+    """Staff approve a request awaiting approval (every affected model decided first)."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    @extend_schema(request=ReasonSerializer, responses=RequestOutSerializer)
+    def post(self, request, request_id):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approved = erasure_request_approve(
             request=selectors.erasure_request_get(request_id=request_id),
+            actor=actor_of(request), reason=data.validated_data["reason"],
+        )
+        return Response(RequestOutSerializer(selectors.erasure_request_get(
+            request_id=approved.pk)).data)
+
+
+class DenyApi(APIView):
+    """Staff deny a request, with the reason; a closing receipt records the denial."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    @extend_schema(request=ReasonSerializer, responses=RequestOutSerializer)
+    def post(self, request, request_id):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        denied = erasure_request_deny(
+            request=selectors.erasure_request_get(request_id=request_id),
+            actor=actor_of(request), reason=data.validated_data["reason"],
+        )
+        return Response(RequestOutSerializer(selectors.erasure_request_get(
+            request_id=denied.pk)).data)
+
+
+class ModelDecisionApi(APIView):
+    """Staff decide what happens to a model trained on the subject's data."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        model_version = serializers.UUIDField()
+        decision = serializers.CharField()
+        justification = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses=AffectedModelSerializer)
+    def post(self, request, request_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = affected_model_decide(
+            request=selectors.erasure_request_get(request_id=request_id),
+            model_version_id=data.validated_data["model_version"],
+            decision=data.validated_data["decision"],
+            justification=data.validated_data["justification"],
             actor=actor_of(request),
         )
-        return Response(self._body(planned), status=status.HTTP_201_CREATED)
+        return Response(AffectedModelSerializer(decided).data)
+
+
+class BundleApi(APIView):
+    """The subject's receipt bundle (RECEIPTS.md §6), verifiable offline with ledger.verify."""
+
+    required_scope = scopes.ERASURE_READ
+
+    def get(self, request, request_id):
+        return Response(erasure_request_bundle(
+            request=selectors.erasure_request_get(request_id=request_id)
+        ))

@@ -66,7 +66,8 @@ def test_the_plan_follows_lineage_and_explains_itself(client):
     planned = client.post(f"{URL}/{request.pk}/plan")
     assert planned.status_code == 201, planned.json()
     plan = planned.json()
-    assert plan["state"] == "planned"
+    # An approval target and an affected model: a human decides before anything runs.
+    assert plan["state"] == "awaiting_approval"
     entries = {e["target"]: e for e in plan["targets"]}
     assert set(entries) == {"raw-chats", "khmer-eval", "app-logs"}  # not the unrelated set
     assert entries["raw-chats"]["reasons"] == [
@@ -85,6 +86,9 @@ def test_the_plan_follows_lineage_and_explains_itself(client):
     assert client.get(f"{URL}/{request.pk}/plan").json()["targets"] == plan["targets"]
     again = client.post(f"{URL}/{request.pk}/plan")
     assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
+    trail = client.get(f"{URL}/{request.pk}").json()["transitions"]
+    assert "a target requires approval" in trail[-1]["reason"]
+    assert "models were trained" in trail[-1]["reason"]
 
 
 def test_a_target_keyed_by_other_identifier_types_needs_resolution(client):

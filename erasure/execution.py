@@ -1,0 +1,299 @@
+"""Running a planned request: the approval gate, one task per (request, target), post-checks,
+receipts, and the closing receipt.
+
+A run's state change and its receipt commit together, and a run that already has a receipt is
+never run again, so a task delivered twice (a worker killed, a broker that redelivers) neither
+erases twice nor receipts twice, and never skips the post-check.
+"""
+
+import base64
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import datetime
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from config.errors import ApplicationError, Conflict
+from erasure.connectors import connector_for
+from erasure.consent_withdrawal import withdraw_all_consent
+from erasure.models import (
+    AffectedModel,
+    ErasureRequest,
+    LegalHold,
+    State,
+    TargetRun,
+)
+from erasure.services import erasure_request_identifiers, erasure_request_transition
+from ledger import verify
+from ledger.models import Receipt
+from ledger.services import receipts_issue, utc_time
+
+log = structlog.get_logger(__name__)
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+
+def approval_reasons(request: ErasureRequest) -> list[str]:
+    entries = list(request.plan.all())
+    reasons = []
+    if any(entry.requires_approval for entry in entries):
+        reasons.append("a target requires approval")
+    if len(entries) > settings.LUP_APPROVAL_MAX_TARGETS:
+        reasons.append(f"more than {settings.LUP_APPROVAL_MAX_TARGETS} targets")
+    if request.affected_models.exists():
+        reasons.append("models were trained or evaluated on the subject's data")
+    return reasons
+
+
+def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureRequest:
+    """After planning: wait for a human where policy says so, or start."""
+    reasons = approval_reasons(request)
+    if reasons:
+        return erasure_request_transition(request=request, to_state=State.AWAITING_APPROVAL,
+                                          actor=actor, reason="; ".join(reasons))
+    return _start(request=request, actor=actor, reason="no approval needed")
+
+
+def affected_model_decide(*, request: ErasureRequest, model_version_id, decision: str,
+                          justification: str, actor: str) -> AffectedModel:
+    if decision not in {AffectedModel.Decision.RETRAIN, AffectedModel.Decision.UNLEARN,
+                        AffectedModel.Decision.KEEP}:
+        raise ApplicationError("decision is retrain, unlearn or keep.", code="invalid_decision")
+    if decision == AffectedModel.Decision.KEEP and not justification.strip():
+        raise ApplicationError("Keeping a model needs a written justification.",
+                               code="justification_required")
+    affected = AffectedModel.objects.filter(request=request,
+                                            model_version_id=model_version_id).first()
+    if affected is None:
+        raise ApplicationError("That model is not affected by this request.",
+                               code="unknown_model_version")
+    affected.decision = decision
+    affected.justification = justification.strip()
+    affected.decided_by = actor
+    affected.decided_at = timezone.now()
+    affected.save()
+    return affected
+
+
+def erasure_request_approve(*, request: ErasureRequest, actor: str,
+                            reason: str) -> ErasureRequest:
+    if not reason.strip():
+        raise ApplicationError("Say why it is approved.", code="reason_required")
+    if request.affected_models.filter(decision=AffectedModel.Decision.PENDING).exists():
+        raise Conflict("Decide on every affected model first.", code="models_undecided")
+    if request.state != State.AWAITING_APPROVAL:
+        raise Conflict("This request is not awaiting approval.", code="invalid_transition")
+    return _start(request=request, actor=actor, reason=reason.strip())
+
+
+def erasure_request_deny(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
+    if not reason.strip():
+        raise ApplicationError("Say why it is denied.", code="reason_required")
+    with transaction.atomic():
+        denied = erasure_request_transition(request=request, to_state=State.DENIED, actor=actor,
+                                            reason=reason.strip())
+        _close(denied, outcome="denied")
+    return denied
+
+
+def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
+    with transaction.atomic():
+        started = erasure_request_transition(request=request, to_state=State.EXECUTING,
+                                             actor=actor, reason=reason)
+        runs = TargetRun.objects.bulk_create(
+            [TargetRun(request=started, target_id=entry.target_id, enqueued_at=timezone.now())
+             for entry in started.plan.all()]
+        )
+        if not runs:
+            _close_if_done(started.pk)
+        for run in runs:
+            transaction.on_commit(lambda r=run: target_run_enqueue(run=r))
+    return started
+
+
+def target_run_enqueue(*, run: TargetRun) -> None:
+    from erasure.tasks import erasure_run_target
+
+    # A queue per connector kind, so slow targets do not starve fast ones.
+    erasure_run_target.apply_async(args=[run.pk], queue=f"erasure.{run.target.kind}")
+
+
+# --- one target -----------------------------------------------------------------------------
+
+
+def _holds(run: TargetRun, now: datetime) -> LegalHold | None:
+    keys = list(run.request.subject_keys.values_list("key", flat=True))
+    return (
+        LegalHold.objects.filter(released_at=None, until__gt=now)
+        .filter(Q(target=run.target, subject_key="") | Q(target=None, subject_key__in=keys)
+                | Q(target=run.target, subject_key__in=keys))
+        .order_by("-until")
+        .first()
+    )
+
+
+def _values(run: TargetRun) -> dict[str, list[str]]:
+    wanted = set(run.target.id_types)
+    values: dict[str, list[str]] = defaultdict(list)
+    for identifier in erasure_request_identifiers(request=run.request):
+        if identifier["id_type"] in wanted:
+            values[identifier["id_type"]].append(identifier["value"])
+    return dict(values)
+
+
+def target_run_execute(*, run_id: int) -> TargetRun:
+    """Erase, look again, and receipt one target of one request (idempotent)."""
+    run = TargetRun.objects.select_related("request", "target").get(pk=run_id)
+    if run.status in (TargetRun.Status.DONE, TargetRun.Status.FAILED):
+        return run
+    now = timezone.now()
+    connector = connector_for(run.target.kind, run.target.config)
+    values = _values(run)
+    hold = _holds(run, now)
+    if hold is not None:
+        found = connector.locate(values).count if values else 0
+        action = {"op": "none", "method": "legal-hold", "count": "0",
+                  "started_at": utc_time(now), "completed_at": utc_time(now)}
+        postcheck = {"method": "locate", "remaining": str(found), "at": utc_time(now)}
+        return _finish(run, outcome="held", action=action, postcheck=postcheck,
+                       exception={"basis": hold.basis, "until": utc_time(hold.until)})
+    if not values:
+        action = {"op": "none", "method": "no-usable-identifier", "count": "0",
+                  "started_at": utc_time(now), "completed_at": utc_time(now)}
+        postcheck = {"method": "none", "remaining": "0", "at": utc_time(now)}
+        return _finish(run, outcome="nothing_found", action=action, postcheck=postcheck)
+    if run.status == TargetRun.Status.PENDING:
+        erased = connector.erase(values)
+        # Recorded before the post-check: a crash after this point re-runs only the check.
+        TargetRun.objects.filter(pk=run.pk).update(
+            status=TargetRun.Status.ERASED,
+            erased={k: (utc_time(v) if isinstance(v, datetime) else v)
+                    for k, v in asdict(erased).items()},
+            attempts=run.attempts + 1,
+        )
+        run.refresh_from_db()
+    checked = connector.verify(values)
+    erased = run.erased
+    action = {"op": erased["op"], "method": erased["method"], "count": str(erased["count"]),
+              "started_at": erased["started_at"], "completed_at": erased["completed_at"]}
+    postcheck = {"method": checked.method, "remaining": str(checked.remaining),
+                 "at": utc_time(checked.at)}
+    outcome = _outcome(remaining=checked.remaining, count=erased["count"])
+    extra = {k: erased[k] for k in ("before", "after") if erased.get(k)}
+    return _finish(run, outcome=outcome, action=action, postcheck=postcheck, **extra)
+
+
+def _outcome(*, remaining: int, count: int) -> str:
+    """A post-check that still finds the subject means the erasure failed, whatever it did."""
+    if remaining:
+        return "failed"
+    return "erased" if count else "nothing_found"
+
+
+def _finish(run: TargetRun, *, outcome: str, action: dict, postcheck: dict,
+            exception: dict | None = None, before: str = "", after: str = "") -> TargetRun:
+    with transaction.atomic():
+        locked = TargetRun.objects.select_for_update().select_related("request", "target").get(
+            pk=run.pk
+        )
+        if locked.receipt_id:  # another delivery of this task finished first
+            return locked
+        target = locked.target
+        body = {
+            "type": "erasure.target",
+            "subject": {"commit": locked.request.subject_commit},
+            "request": {"id": str(locked.request_id)},
+            "target": {"id": str(target.pk), "kind": target.kind, "name": target.name,
+                       "location": target.country},
+            "outcome": outcome,
+            "action": action,
+            "postcheck": postcheck,
+        }
+        if before and after:
+            body["before"], body["after"] = before, after
+        if exception:
+            body["exception"] = exception
+        (receipt,) = receipts_issue(bodies=[body])
+        locked.receipt_id = receipt.receipt_id
+        locked.outcome = outcome
+        locked.status = TargetRun.Status.DONE if outcome != "failed" else TargetRun.Status.FAILED
+        locked.save(update_fields=["receipt_id", "outcome", "status", "updated_at"])
+        request_id = locked.request_id
+        transaction.on_commit(lambda: _close_if_done(request_id))
+    log.info("erasure.target_done", request=str(request_id), target=target.name,
+             outcome=outcome)
+    return locked
+
+
+def target_run_fail(*, run_id: int, code: str) -> None:
+    """Retries are spent: the target failed, and staff see why (by code)."""
+    with transaction.atomic():
+        TargetRun.objects.filter(pk=run_id, receipt_id=None).update(
+            status=TargetRun.Status.FAILED, outcome="failed", last_error=code
+        )
+        request_id = TargetRun.objects.filter(pk=run_id).values_list("request_id", flat=True)[0]
+        transaction.on_commit(lambda: _close_if_done(request_id))
+
+
+# --- closing ----------------------------------------------------------------------------------
+
+
+def _close_if_done(request_id) -> None:
+    with transaction.atomic():
+        request = ErasureRequest.objects.select_for_update().get(pk=request_id)
+        if request.state != State.EXECUTING:
+            return
+        runs = list(request.runs.all())
+        if any(run.status not in (TargetRun.Status.DONE, TargetRun.Status.FAILED)
+               for run in runs):
+            return
+        complete = all(run.outcome in ("erased", "nothing_found") for run in runs)
+        outcome = "completed" if complete else "partially_completed"
+        closed = erasure_request_transition(
+            request=request, to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
+            actor="system", reason=f"{len(runs)} target(s) done",
+        )
+        _close(closed, outcome=outcome)
+
+
+def _leaf_b64(receipt: Receipt) -> str:
+    return base64.b64encode(
+        verify.leaf_hash(verify.leaf_input(bytes(receipt.payload)))
+    ).decode()
+
+
+def _close(request: ErasureRequest, *, outcome: str) -> None:
+    """The closing `erasure.request` receipt; for an erasure, consent is withdrawn too."""
+    runs = list(request.runs.exclude(receipt_id=None))
+    receipts = Receipt.objects.in_bulk([run.receipt_id for run in runs])
+    considered = (request.rules or {}).get("considered") or []
+    body = {
+        "type": "erasure.request",
+        "subject": {"commit": request.subject_commit},
+        "request": {
+            "id": str(request.pk),
+            "received_at": utc_time(request.received_at),
+            "verified_at": utc_time(request.verified_at or request.received_at),
+            "deadline": utc_time(request.deadline or request.received_at),
+            "jurisdictions": sorted(considered),
+        },
+        "outcome": outcome,
+        "targets": sorted(
+            ({"target_id": str(run.target_id), "leaf": _leaf_b64(receipts[run.receipt_id])}
+             for run in runs),
+            key=lambda t: t["target_id"],
+        ),
+        "affected_models": [
+            {"id": str(model.model_version_id), "decision": model.decision}
+            for model in request.affected_models.order_by("model_version_id")
+        ],
+    }
+    (receipt,) = receipts_issue(bodies=[body])
+    ErasureRequest.objects.filter(pk=request.pk).update(closing_receipt_id=receipt.receipt_id)
+    if outcome != "denied":
+        withdraw_all_consent(request=request)

@@ -1,0 +1,31 @@
+from datetime import timedelta
+
+import structlog
+from django.conf import settings
+from django.utils import timezone
+
+from erasure.execution import target_run_enqueue
+from erasure.models import State, TargetRun
+
+log = structlog.get_logger(__name__)
+
+
+def erasure_sweep(*, now=None) -> int:
+    """Enqueue again every unfinished run not touched for `LUP_SWEEP_AFTER_SECONDS`.
+
+    Postgres says what is unfinished; Redis may have lost the message. A run that was only slow
+    is harmless to enqueue twice: the task checks the run's state before it works."""
+    now = now or timezone.now()
+    stale = TargetRun.objects.filter(
+        request__state=State.EXECUTING,
+        status__in=[TargetRun.Status.PENDING, TargetRun.Status.ERASED],
+        enqueued_at__lt=now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS),
+    ).select_related("target")
+    count = 0
+    for run in stale:
+        TargetRun.objects.filter(pk=run.pk).update(enqueued_at=now)
+        target_run_enqueue(run=run)
+        count += 1
+    if count:
+        log.info("erasure.swept", runs=count)
+    return count

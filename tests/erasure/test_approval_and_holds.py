@@ -1,0 +1,100 @@
+"""Approval gates, staff decisions on affected models, denial, and legal holds."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from erasure.execution import target_run_execute
+from erasure.models import ErasureRequest, LegalHold, Target, TargetRun
+from erasure.services import erasure_request_transition
+from ledger.models import Receipt
+from lineage import services as lineage
+from lineage.services import VersionInput
+from tests import identifiers
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/erasure-requests"
+
+
+@pytest.fixture
+def staff(api, tmp_path, settings):
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    return api("erasure:write", "erasure:read")
+
+
+def planned_request(staff, tmp_path, *, with_model: bool):
+    email = identifiers.email()
+    (tmp_path / "train.jsonl").write_text(json.dumps({"email": email.lower()}) + "\n")
+    version = lineage.version_register(
+        dataset=lineage.dataset_register(namespace="s3://train", name="chats"),
+        data=VersionInput(version="1"))
+    if with_model:
+        lineage.model_version_register(namespace="m", name="assistant", version="1",
+                                       trained_on=[version])
+    staff.post("/api/v1/erasure/targets", {
+        "name": "training-set", "kind": "jsonl_file", "country": "VN", "always": True,
+        "requires_approval": True,
+        "config": {"path": "train.jsonl", "match": {"email": "email"}},
+    }, format="json")
+    import io
+
+    from lineage.membership import membership_upload
+
+    membership_upload(version=version, stream=io.BytesIO(f"{email}\n".encode()),
+                      content_type="text/plain", id_type="email")
+    created = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}]},
+                         format="json").json()
+    erasure_request_transition(request=ErasureRequest.objects.get(pk=created["id"]),
+                               to_state="verified", actor="staff:t", reason="checked")
+    plan = staff.post(f"{URL}/{created['id']}/plan").json()
+    assert plan["state"] == "awaiting_approval"
+    return created["id"], email
+
+
+def test_approval_needs_every_affected_model_decided(staff, tmp_path):
+    request_id, _ = planned_request(staff, tmp_path, with_model=True)
+    early = staff.post(f"{URL}/{request_id}/approve", {"reason": "ok"}, format="json")
+    assert (early.status_code, early.json()["code"]) == (409, "models_undecided")
+    model_id = str(ErasureRequest.objects.get(pk=request_id).affected_models.get()
+                   .model_version_id)
+    keep = staff.post(f"{URL}/{request_id}/model-decisions",
+                      {"model_version": model_id, "decision": "keep"}, format="json")
+    assert (keep.status_code, keep.json()["code"]) == (400, "justification_required")
+    decided = staff.post(f"{URL}/{request_id}/model-decisions",
+                         {"model_version": model_id, "decision": "retrain"}, format="json")
+    assert decided.json()["decision"] == "retrain"
+    approved = staff.post(f"{URL}/{request_id}/approve", {"reason": "DPO approved"},
+                          format="json")
+    assert approved.json()["state"] == "executing", approved.json()
+    assert TargetRun.objects.filter(request_id=request_id).count() == 1
+
+
+def test_a_denied_request_closes_with_a_receipt(staff, tmp_path):
+    request_id, _ = planned_request(staff, tmp_path, with_model=False)
+    denied = staff.post(f"{URL}/{request_id}/deny", {"reason": "not the account holder"},
+                        format="json").json()
+    assert denied["state"] == "denied"
+    closing = Receipt.objects.get(type="erasure.request")
+    payload = json.loads(bytes(closing.payload))
+    assert payload["outcome"] == "denied" and payload["targets"] == []
+    assert not TargetRun.objects.exists()
+
+
+def test_a_legal_hold_keeps_the_data_and_says_why(staff, tmp_path,
+                                                 django_capture_on_commit_callbacks):
+    request_id, email = planned_request(staff, tmp_path, with_model=False)
+    until = timezone.now() + timedelta(days=365)
+    LegalHold.objects.create(target=Target.objects.get(name="training-set"),
+                             basis="litigation-2026-07", until=until, created_by="staff:t")
+    staff.post(f"{URL}/{request_id}/approve", {"reason": "approved"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = target_run_execute(run_id=TargetRun.objects.get(request_id=request_id).pk)
+    assert (run.status, run.outcome) == ("done", "held")
+    assert email.lower() in (tmp_path / "train.jsonl").read_text()  # kept, as the hold says
+    receipt = json.loads(bytes(Receipt.objects.get(receipt_id=run.receipt_id).payload))
+    assert receipt["outcome"] == "held"
+    assert receipt["exception"]["basis"] == "litigation-2026-07"
+    assert receipt["postcheck"]["remaining"] == "1"
+    assert ErasureRequest.objects.get(pk=request_id).state == "partially_completed"
