@@ -4,7 +4,7 @@ from django.contrib import admin
 from config.errors import ApplicationError
 from config.readonly_admin import ReadOnlyAdmin
 from erasure.connectors import connector_for
-from erasure.models import ErasureRequest, Target, Transition
+from erasure.models import ErasureRequest, LegalHold, Target, Transition
 
 
 class TransitionInline(admin.TabularInline):
@@ -58,3 +58,15 @@ class TargetAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     readonly_fields = ("id_types", "created_at", "updated_at")
     filter_horizontal = ("versions",)
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(admin.ModelAdmin):
+    list_display = ("basis", "target", "until", "created_by", "released_at")
+    list_filter = ("target",)
+    readonly_fields = ("created_by", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = f"staff:{request.user.get_username()}"
+        super().save_model(request, obj, form, change)

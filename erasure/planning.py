@@ -29,6 +29,10 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
     request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
     if request.state != State.VERIFIED:
         raise Conflict("Only a verified request is planned.", code="invalid_transition")
+    if request.linked_to is not None and request.linked_to.is_open:
+        # One subject is never erased by two requests at once: this one waits for the first.
+        raise Conflict("An earlier request for this subject is still open.",
+                       code="linked_to_open_request")
     keys = list(request.subject_keys.values_list("key", "id_type"))
     given_types = {id_type for _, id_type in keys}
     found = subject_locations(keys=[key for key, _ in keys])

@@ -20,6 +20,7 @@ from erasure import sealing
 from erasure.models import (
     CLOSED_STATES,
     ErasureRequest,
+    LegalHold,
     RequestKey,
     RequestSubjectKey,
     State,
@@ -316,3 +317,17 @@ def erasure_request_mark_verified(*, request: ErasureRequest, actor: str, reason
         raise ApplicationError("Say how the identity was verified.", code="reason_required")
     return erasure_request_transition(request=request, to_state=State.VERIFIED, actor=actor,
                                       reason=reason.strip(), now=now)
+
+
+def legal_hold_create(*, actor: str, basis: str, until: datetime, subject_key: str = "",
+                      target=None) -> LegalHold:
+    """Hold data despite requests: scoped to a target, a subject (by key), or both."""
+    if not subject_key and target is None:
+        raise ApplicationError("A hold names a target, a subject key, or both.",
+                               code="hold_scope_required")
+    if subject_key:
+        subject_keys.validate_subject_key(subject_key)
+    if until <= timezone.now():
+        raise ApplicationError("until is in the future.", code="invalid_until")
+    return LegalHold.objects.create(subject_key=subject_key, target=target, basis=basis,
+                                    until=until, created_by=actor)

@@ -22,6 +22,7 @@ urlpatterns = [
     path("erasure-requests/<uuid:request_id>/bundle", views.BundleApi.as_view(),
          name="bundle"),
     path("erasure/targets", views.TargetApi.as_view(), name="targets"),
+    path("erasure/legal-holds", views.LegalHoldApi.as_view(), name="legal-holds"),
     path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),
     path("erasure-requests/<uuid:request_id>/verified-manually",
          views.VerifiedManuallyApi.as_view(), name="verified-manually"),

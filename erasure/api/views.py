@@ -14,7 +14,14 @@ from erasure.execution import (
     erasure_request_deny,
     erasure_request_gate,
 )
-from erasure.models import AffectedModel, ErasureRequest, PlanEntry, Target, Transition
+from erasure.models import (
+    AffectedModel,
+    ErasureRequest,
+    LegalHold,
+    PlanEntry,
+    Target,
+    Transition,
+)
 from erasure.planning import erasure_request_plan
 from erasure.selectors import erasure_request_bundle
 from erasure.services import (
@@ -23,6 +30,7 @@ from erasure.services import (
     erasure_request_mark_verified,
     erasure_verification_confirm,
     erasure_verification_start,
+    legal_hold_create,
 )
 from erasure.targets import target_delete, target_save
 
@@ -355,3 +363,29 @@ class BundleApi(APIView):
         return Response(erasure_request_bundle(
             request=selectors.erasure_request_get(request_id=request_id)
         ))
+
+
+class LegalHoldSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LegalHold
+        fields = ("id", "subject_key", "target", "basis", "until", "created_by", "created_at",
+                  "released_at")
+        read_only_fields = ("created_by", "created_at", "released_at")
+
+
+class LegalHoldApi(APIView):
+    """GET: holds in force. POST: a hold on a target, a subject (by key), or both; erasure on
+    what it covers ends `held`, with the basis in the receipt."""
+
+    required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
+
+    def get(self, request):
+        holds = LegalHold.objects.filter(released_at=None).order_by("until")
+        return Response({"holds": LegalHoldSerializer(holds, many=True).data})
+
+    @extend_schema(request=LegalHoldSerializer, responses={201: LegalHoldSerializer})
+    def post(self, request):
+        data = LegalHoldSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        hold = legal_hold_create(actor=actor_of(request), **data.validated_data)
+        return Response(LegalHoldSerializer(hold).data, status=status.HTTP_201_CREATED)

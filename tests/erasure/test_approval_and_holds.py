@@ -98,3 +98,21 @@ def test_a_legal_hold_keeps_the_data_and_says_why(staff, tmp_path,
     assert receipt["exception"]["basis"] == "litigation-2026-07"
     assert receipt["postcheck"]["remaining"] == "1"
     assert ErasureRequest.objects.get(pk=request_id).state == "partially_completed"
+
+
+def test_legal_holds_through_the_api(staff):
+    until = (timezone.now() + timedelta(days=30)).isoformat()
+    scopeless = staff.post("/api/v1/erasure/legal-holds", {"basis": "x", "until": until},
+                           format="json")
+    assert (scopeless.status_code, scopeless.json()["code"]) == (400, "hold_scope_required")
+    bad_key = staff.post("/api/v1/erasure/legal-holds",
+                         {"basis": "x", "until": until, "subject_key": "nope"}, format="json")
+    assert (bad_key.status_code, bad_key.json()["code"]) == (400, "invalid_key")
+    made = staff.post("/api/v1/erasure/legal-holds",
+                      {"basis": "tax-retention", "until": until, "subject_key": "a" * 64},
+                      format="json")
+    assert made.status_code == 201, made.json()
+    assert made.json()["created_by"].startswith("token:")
+    assert [h["basis"] for h in staff.get("/api/v1/erasure/legal-holds").json()["holds"]] == [
+        "tax-retention"
+    ]

@@ -119,3 +119,13 @@ def test_the_deadline_is_the_strictest_jurisdictions(client, settings):
     policy = verified_request(client, identifiers.email(), country="SG")
     assert policy.deadline - policy.verified_at == timedelta(days=30)
     assert policy.rules["erasure_deadline"]["from"] == "policy"
+
+
+def test_a_linked_request_waits_for_the_open_one(client):
+    email = identifiers.email()
+    first = verified_request(client, email)
+    second = verified_request(client, email.upper())
+    assert second.linked_to_id == first.pk
+    waiting = client.post(f"{URL}/{second.pk}/plan")
+    assert (waiting.status_code, waiting.json()["code"]) == (409, "linked_to_open_request")
+    assert ErasureRequest.objects.get(pk=second.pk).state == "verified"
