@@ -1,5 +1,6 @@
 """The embedded default: no database, broker or secret configured, and Lup still starts."""
 
+import gzip
 import os
 import subprocess
 import sys
@@ -88,3 +89,38 @@ def test_a_malformed_request_key_fails_the_system_check(tmp_path):
     run = manage("check", data_dir=tmp_path, LUP_REQUEST_KEK="not-hex")
     assert run.returncode != 0
     assert "lup.E030" in run.stderr
+
+
+def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
+    """Embedded mode end to end: SQLite, tasks in-process, the demo targets in the data folder."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    first = manage("load_demo", data_dir=tmp_path)
+    assert "Demo erasure targets added: 2." in first.stdout, first.stdout + first.stderr
+    assert "Demo erasure targets added: 0." in manage("load_demo", data_dir=tmp_path).stdout
+    script = "\n".join([
+        "from erasure.execution import affected_model_decide, erasure_request_approve,"
+        " erasure_request_gate",
+        "from erasure.planning import erasure_request_plan",
+        "from erasure.services import erasure_request_create, erasure_request_mark_verified",
+        "from erasure.models import ErasureRequest",
+        "r, _ = erasure_request_create(identifiers=[{'id_type': 'email',"
+        " 'value': 'demo-subject-0@example.org'}], country='KH', channel='admin',"
+        " actor='staff:admin')",
+        "r = erasure_request_mark_verified(request=r, actor='staff:admin', reason='demo')",
+        "r = erasure_request_gate(request=erasure_request_plan(request=r, actor='staff:admin'),"
+        " actor='staff:admin')",
+        "for m in r.affected_models.all():",
+        "    affected_model_decide(request=r, model_version_id=m.model_version_id,"
+        " decision='retrain', justification='', actor='staff:admin')",
+        "erasure_request_approve(request=r, actor='staff:admin', reason='demo')",
+        "r = ErasureRequest.objects.get(pk=r.pk)",
+        "print('STATE', r.state, r.plan.count(), r.runs.filter(outcome='erased').count())",
+    ])
+    run = manage("shell", "-c", script, data_dir=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "STATE completed 2 2" in run.stdout, run.stdout[-2000:]
+    demo = tmp_path / "targets" / "demo"
+    evals = (demo / "khmer-qa-eval.jsonl").read_text()
+    log = gzip.decompress((demo / "app-log.jsonl.gz").read_bytes()).decode()
+    assert "demo-subject-0@example.org" not in evals + log
+    assert "demo-subject-2@example.org" in evals and "demo-subject-2@example.org" in log

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from config.embedded import generated_secret
 from consent.demo import demo_email, load_demo
+from erasure.demo import load_demo_erasure
 from lineage.demo import load_demo_lineage
 
 DEMO_ADMIN = "admin"
@@ -21,6 +22,9 @@ class Command(BaseCommand):
             + (", ".join(f"{count} {kind}" for kind, count in lineage.items()) or "nothing")
             + "."
         )
+        emails = [demo_email(n) for n in range(0, 300, 2)]
+        targets = load_demo_erasure(emails=emails)
+        self.stdout.write(f"Demo erasure targets added: {targets}.")
         if not settings.EMBEDDED:
             return
         # The demo password is random per data folder and kept there, never in the repository.

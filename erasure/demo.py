@@ -1,0 +1,41 @@
+"""Demo erasure targets for `make run`: an evaluation set and an application log in the data
+folder, holding the demo subjects, so a newcomer can file a request and watch it complete."""
+
+import gzip
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from erasure.models import Target
+from erasure.targets import target_save
+from lineage.models import DatasetVersion
+
+EVAL_SET = ("s3://sea-evals-kh", "khm-vie-qa", "v1")
+
+
+def load_demo_erasure(*, emails: Sequence[str]) -> int:
+    """Write the demo files and register their targets once; returns the targets added."""
+    if Target.objects.filter(name="khmer-qa-eval").exists():
+        return 0
+    root = Path(settings.LUP_FILE_ROOTS[0]) / "demo"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "khmer-qa-eval.jsonl", "w") as handle:
+        for n, email in enumerate(emails):
+            handle.write(json.dumps({"question_id": n, "user": {"email": email},
+                                     "question": "សួស្តី", "answer": "xin chào"}) + "\n")
+    with gzip.open(root / "app-log.jsonl.gz", "wt") as handle:
+        for n, email in enumerate(emails):
+            handle.write(json.dumps({"event": "chat.turn", "seq": n, "email": email}) + "\n")
+    eval_version = DatasetVersion.objects.filter(
+        dataset__namespace=EVAL_SET[0], dataset__name=EVAL_SET[1], version=EVAL_SET[2]
+    ).first()
+    with transaction.atomic():
+        target_save(name="khmer-qa-eval", kind="jsonl_file", country="KH",
+                    config={"path": "demo/khmer-qa-eval.jsonl", "match": {"email": "user.email"}},
+                    versions=[eval_version.pk] if eval_version else [], requires_approval=True)
+        target_save(name="app-log", kind="jsonl_file", country="SG", always=True,
+                    config={"path": "demo/app-log.jsonl.gz", "match": {"email": "email"}})
+    return 2
