@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import ApplicationError, Conflict
+from erasure.bundle_links import send_bundle_link
 from erasure.connectors import connector_for
 from erasure.consent_withdrawal import withdraw_all_consent
 from erasure.models import (
@@ -297,3 +298,9 @@ def _close(request: ErasureRequest, *, outcome: str) -> None:
     ErasureRequest.objects.filter(pk=request.pk).update(closing_receipt_id=receipt.receipt_id)
     if outcome != "denied":
         withdraw_all_consent(request=request)
+        emails = [i["value"] for i in erasure_request_identifiers(request=request)
+                  if i["id_type"] == "email"]
+        if emails:
+            transaction.on_commit(
+                lambda: send_bundle_link(request=request, address=emails[0])
+            )

@@ -21,6 +21,7 @@ urlpatterns = [
          name="model-decisions"),
     path("erasure-requests/<uuid:request_id>/bundle", views.BundleApi.as_view(),
          name="bundle"),
+    path("bundles/<str:token>", views.PublicBundleApi.as_view(), name="public-bundle"),
     path("erasure/targets", views.TargetApi.as_view(), name="targets"),
     path("erasure/legal-holds", views.LegalHoldApi.as_view(), name="legal-holds"),
     path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -8,6 +9,7 @@ from access import scopes
 from access.authentication import ServicePrincipal
 from config.errors import ApplicationError, NotFound
 from erasure import selectors
+from erasure.bundle_links import request_for_token
 from erasure.execution import (
     affected_model_decide,
     erasure_request_approve,
@@ -389,3 +391,18 @@ class LegalHoldApi(APIView):
         data.is_valid(raise_exception=True)
         hold = legal_hold_create(actor=actor_of(request), **data.validated_data)
         return Response(LegalHoldSerializer(hold).data, status=status.HTTP_201_CREATED)
+
+
+class PublicBundleApi(APIView):
+    """The subject's bundle behind the signed link they were sent; no account needed."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def get(self, request, token: str):
+        request_id = request_for_token(token)
+        if request_id is None:
+            raise NotFound("No such bundle.", code="unknown_bundle")
+        return Response(erasure_request_bundle(
+            request=selectors.erasure_request_get(request_id=request_id)
+        ))

@@ -3,6 +3,7 @@ and a bundle that `python -m ledger.verify` accepts with the subject's identifie
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 
 from consent.models import ConsentState
 from erasure.models import ErasureRequest, TargetRun
@@ -94,6 +96,13 @@ def test_a_request_runs_to_a_verifiable_bundle(world, celery_worker_process, api
 
     bundle = staff.get(f"{URL}/{request_id}/bundle").json()
     assert len(bundle["receipts"]) == 3
+    # The subject got a signed link to the same bundle, usable without an account.
+    # The worker process closed the request, so its mail is in its file backend's folder.
+    mails = [p.read_text() for p in Path(settings.EMAIL_FILE_PATH).glob("*.log")]
+    link = next(m for m in mails if f"To: {email.lower()}" in m)
+    path = re.search(r"/api/v1/bundles/\S+", link).group(0)
+    assert Client().get(path).json() == bundle
+    assert Client().get(path[:-2] + "xx").json()["code"] == "unknown_bundle"
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
