@@ -12,6 +12,7 @@ from django.db import transaction
 
 from config.errors import Conflict
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, State, Target
+from erasure.resolution import erasure_request_resolve
 from erasure.services import erasure_request_transition
 from lineage.membership import subject_locations
 
@@ -48,6 +49,9 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
         reasons[target.pk].append("always: every request touches this target")
 
     targets = Target.objects.in_bulk(list(reasons))
+    wanted = {t for target in targets.values() for t in target.id_types} - given_types
+    if wanted:
+        given_types |= erasure_request_resolve(request=request, wanted=wanted)
     PlanEntry.objects.filter(request=request).delete()
     PlanEntry.objects.bulk_create(
         [

@@ -331,3 +331,31 @@ def legal_hold_create(*, actor: str, basis: str, until: datetime, subject_key: s
         raise ApplicationError("until is in the future.", code="invalid_until")
     return LegalHold.objects.create(subject_key=subject_key, target=target, basis=basis,
                                     until=until, created_by=actor)
+
+
+def erasure_request_add_identifiers(*, request: ErasureRequest,
+                                    identifiers: Sequence[subject_keys.Identifier]) -> int:
+    """Seal identifiers found for the subject after intake (by identity resolution) with the
+    ones given; returns how many were new."""
+    wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
+    wrapped = wrapped.first()
+    if wrapped is None:
+        raise ApplicationError("This request's identifiers were shredded.",
+                               code="identifiers_shredded")
+    key = sealing.unwrap(bytes(wrapped))
+    sealed = sealing.unseal(key=key, request_id=str(request.pk),
+                            sealed=bytes(request.sealed_identifiers))
+    known = {(i["id_type"], i["value"]) for i in sealed["identifiers"]}
+    new = [i for i in dict.fromkeys(identifiers) if (i.id_type, i.normalized) not in known]
+    if not new:
+        return 0
+    sealed["identifiers"] += [{"id_type": i.id_type, "value": i.normalized} for i in new]
+    request.sealed_identifiers = sealing.seal(key=key, request_id=str(request.pk),
+                                              identifiers=sealed)
+    request.save(update_fields=["sealed_identifiers"])
+    RequestSubjectKey.objects.bulk_create(
+        [RequestSubjectKey(request=request, key=subject_keys.subject_key(i), id_type=i.id_type)
+         for i in new],
+        ignore_conflicts=True,
+    )
+    return len(new)

@@ -45,6 +45,7 @@ class Capability(enum.Enum):
     DELETE = "delete"
     MASK = "mask"
     VERIFY = "verify"
+    RESOLVE = "resolve"  # map the subject's identifiers to another type (an identity source)
 
     @classmethod
     def for_op(cls, op: str) -> "Capability":
@@ -164,6 +165,10 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     def verify(self, identifiers: Identifiers) -> Verified:
         raise self._not_supported(Capability.VERIFY)
+
+    def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
+        """The subject's values of identifier type `want`, found through the given ones."""
+        raise self._not_supported(Capability.RESOLVE)
 
     # --- helpers for subclasses -----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Config:
         "table": "crm.contacts",                # "schema.table", or "table" (current schema)
         "match": {"email": "email", "user_id": "external_id"},   # id_type -> column
         "mask": {"email": "redacted@invalid", "name": null},     # optional: column -> value
+        "resolve": {"user_id": "id"},           # optional: id_type -> column it can be read from
         "batch_size": 1000,                     # values per DELETE/UPDATE statement
         "timeout_seconds": 30,
     }
@@ -88,6 +89,12 @@ class PostgresTable(Connector):
         self.match = self._match_config(self.config, NAME.fullmatch, "column")
         self.id_types = frozenset(self.match)
         self.mask = self._mask_config(self.config.get("mask"))
+        # The same rules as `match` (errors name `match.…`, as the two share a shape).
+        resolve = self.config.get("resolve")
+        self.resolvable = (self._match_config({"match": resolve}, NAME.fullmatch, "column")
+                           if resolve else {})
+        if self.resolvable:
+            self.capabilities = self.capabilities | {Capability.RESOLVE}
         self.batch_size = self._batch_size(self.config.get("batch_size"))
         if not self.mask:
             self.capabilities = self.capabilities - {Capability.MASK}
@@ -130,6 +137,28 @@ class PostgresTable(Connector):
             remaining = self._count(cur, catalog, deadline, values, unmasked_only=True)
         log.info("connector.verify", kind=self.kind, remaining=remaining)
         return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
+        """Read the subject's `want` values from the configured column (e.g. a users table
+        mapping email to user_id)."""
+        self.require(Capability.RESOLVE)
+        column = self.resolvable.get(want)
+        if column is None:
+            raise self._not_supported(Capability.RESOLVE)
+        values = self.usable(identifiers)
+        with self._session() as (cur, catalog, deadline):
+            where, params = self._where(catalog, values)
+            self._statement_timeout(cur, deadline)
+            cur.execute(
+                sql.SQL("SELECT DISTINCT {}::text FROM {} WHERE {} AND {} IS NOT NULL").format(
+                    sql.Identifier(column), self._table_sql(catalog), where,
+                    sql.Identifier(column),
+                ),
+                params,
+            )
+            found = sorted(row[0] for row in cur.fetchall())
+        log.info("connector.resolve", kind=self.kind, count=len(found))
+        return found
 
     # --- SQL ------------------------------------------------------------------------------------
 
@@ -240,7 +269,8 @@ class PostgresTable(Connector):
                 code="unknown_table",
             )
         for key, column in [*((f"match.{t}", c) for t, c in self.match.items()),
-                            *((f"mask.{c}", c) for c in self.mask)]:
+                            *((f"mask.{c}", c) for c in self.mask),
+                            *((f"resolve.{t}", c) for t, c in self.resolvable.items())]:
             if column not in types:
                 raise ConnectorConfigError(
                     f"The table has no column named in {key}.",
