@@ -1,10 +1,13 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
 
 from config.errors import ApplicationError
 from config.readonly_admin import ReadOnlyAdmin
 from erasure.connectors import connector_for
 from erasure.models import ErasureRequest, LegalHold, Target, Transition
+from erasure.services import erasure_request_create
 
 
 class TransitionInline(admin.TabularInline):
@@ -18,9 +21,55 @@ class TransitionInline(admin.TabularInline):
         return False
 
 
+class IntakeForm(forms.Form):
+    """Staff file a request for a subject who asked by phone, letter or at a counter."""
+
+    identifiers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line, as type:value, e.g. email:sokha@example.com or phone:+855…",
+    )
+    country = forms.CharField(required=False, max_length=2,
+                              help_text="The subject's country (ISO 3166-1 alpha-2), if known")
+
+    def clean_identifiers(self) -> list[dict[str, str]]:
+        parsed = []
+        for line in self.cleaned_data["identifiers"].splitlines():
+            if not line.strip():
+                continue
+            id_type, sep, value = line.partition(":")
+            if not sep:
+                raise forms.ValidationError("Write each identifier as type:value.")
+            parsed.append({"id_type": id_type.strip(), "value": value.strip()})
+        return parsed
+
+
 @admin.register(ErasureRequest)
 class ErasureRequestAdmin(ReadOnlyAdmin):
     """The request queue. Identifiers are sealed and never shown; keys identify the subject."""
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("erasure.add_erasurerequest")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = IntakeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                filed, _ = erasure_request_create(
+                    identifiers=form.cleaned_data["identifiers"],
+                    country=form.cleaned_data["country"].upper() or None,
+                    channel="admin",
+                    actor=f"staff:{request.user.get_username()}",
+                )
+            except ApplicationError as exc:
+                form.add_error(None, f"{exc.code}: {exc.detail}")
+            else:
+                messages.success(request, "The request was filed.")
+                return redirect("admin:erasure_erasurerequest_change", filed.pk)
+        context = {**self.admin_site.each_context(request), "form": form,
+                   "title": "File an erasure request", "opts": self.model._meta}
+        return render(request, "admin/erasure/intake.html", context)
 
     list_display = ("id", "state", "channel", "subject_country", "received_at", "deadline",
                     "linked_to")

@@ -125,3 +125,31 @@ def test_staff_see_the_queue_and_targets_in_the_admin(client, roots, django_user
     })
     assert bad.status_code == 200 and b"path_outside_roots" in bad.content
     assert not Target.objects.exists()
+
+
+def test_staff_file_a_request_in_the_admin(django_user_model):
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from erasure.models import ErasureRequest
+
+    email = identifiers.email()
+    officer = django_user_model.objects.create_user("intake", is_staff=True)
+    officer.groups.add(Group.objects.get(name="compliance_officer"))
+    browser = Client()
+    browser.force_login(officer)
+    assert browser.get("/admin/erasure/erasurerequest/add/").status_code == 200
+    bad = browser.post("/admin/erasure/erasurerequest/add/",
+                       {"identifiers": "email:not-an-address", "country": "KH"})
+    assert b"invalid_email" in bad.content and not ErasureRequest.objects.exists()
+    done = browser.post("/admin/erasure/erasurerequest/add/",
+                        {"identifiers": f"email:{email}\n", "country": "kh"})
+    assert done.status_code == 302
+    filed = ErasureRequest.objects.get()
+    assert (filed.channel, filed.subject_country, filed.requested_by) == (
+        "admin", "KH", "staff:intake"
+    )
+    auditor = django_user_model.objects.create_user("aud", is_staff=True)
+    auditor.groups.add(Group.objects.get(name="auditor"))
+    browser.force_login(auditor)
+    assert browser.get("/admin/erasure/erasurerequest/add/").status_code == 403
