@@ -116,3 +116,38 @@ def test_legal_holds_through_the_api(staff):
     assert [h["basis"] for h in staff.get("/api/v1/erasure/legal-holds").json()["holds"]] == [
         "tax-retention"
     ]
+
+
+def test_an_unreachable_target_is_retried_then_failed_with_its_reason(
+    staff, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    from erasure.tasks import erasure_run_target
+
+    monkeypatch.setenv("DOWN_DSN", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    staff.post("/api/v1/erasure/targets", {
+        "name": "down-db", "kind": "postgres_table", "country": "SG", "always": True,
+        "config": {"dsn_env": "DOWN_DSN", "table": "users", "match": {"email": "email"},
+                   "timeout_seconds": 3},
+    }, format="json")
+    created = staff.post(URL, {"identifiers": [{"id_type": "email",
+                                                "value": identifiers.email()}]},
+                         format="json").json()
+    request = ErasureRequest.objects.get(pk=created["id"])
+    erasure_request_transition(request=request, to_state="verified", actor="staff:t",
+                               reason="checked")
+    with django_capture_on_commit_callbacks(execute=False):
+        assert staff.post(f"{URL}/{request.pk}/plan").json()["state"] == "executing"
+    run = TargetRun.objects.get(request=request)
+    from celery.exceptions import Retry
+
+    # First deliveries ask for a retry (with backoff) and leave the run pending…
+    with pytest.raises(Retry):
+        erasure_run_target.apply(args=[run.pk], throw=True)
+    assert TargetRun.objects.get(pk=run.pk).status == "pending"
+    # …and once the retries are spent, the target is failed, with why.
+    with django_capture_on_commit_callbacks(execute=True):
+        result = erasure_run_target.apply(args=[run.pk], retries=5)
+    assert result.get() == "failed"
+    run.refresh_from_db()
+    assert (run.status, run.last_error, run.receipt_id) == ("failed", "target_unavailable", None)
+    assert ErasureRequest.objects.get(pk=request.pk).state == "partially_completed"
