@@ -1,8 +1,11 @@
-"""Demo erasure targets for `make run`: an evaluation set and an application log in the data
-folder, holding the demo subjects, so a newcomer can file a request and watch it complete."""
+"""Demo erasure targets for `make run`: an evaluation set, an application log and a users table
+(SQLite) in the data folder, holding the demo subjects, so a newcomer can file a request and
+watch it complete."""
 
+import contextlib
 import gzip
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +32,10 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
     with gzip.open(root / "app-log.jsonl.gz", "wt") as handle:
         for n, email in enumerate(emails):
             handle.write(json.dumps({"event": "chat.turn", "seq": n, "email": email}) + "\n")
+    with contextlib.closing(sqlite3.connect(root / "app.db")) as db, db:
+        db.execute("CREATE TABLE IF NOT EXISTS users (id TEXT, email TEXT, plan TEXT)")
+        db.executemany("INSERT INTO users VALUES (?, ?, 'free')",
+                       [(f"u{n}", email) for n, email in enumerate(emails)])
     eval_version = DatasetVersion.objects.filter(
         dataset__namespace=EVAL_SET[0], dataset__name=EVAL_SET[1], version=EVAL_SET[2]
     ).first()
@@ -38,4 +45,8 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
                     versions=[eval_version.pk] if eval_version else [], requires_approval=True)
         target_save(name="app-log", kind="jsonl_file", country="SG", always=True,
                     config={"path": "demo/app-log.jsonl.gz", "match": {"email": "email"}})
-    return 2
+        target_save(name="app-users", kind="sqlite_table", country="SG", always=True,
+                    identity_source=True,
+                    config={"path": "demo/app.db", "table": "users", "match": {"email": "email"},
+                            "resolve": {"user_id": "id"}})
+    return 3

@@ -20,9 +20,11 @@ from .base import (
 )
 from .jsonl_file import JsonlFile
 from .postgres_table import PostgresTable
+from .sqlite_table import SqliteTable
 
 CONNECTORS: dict[str, type[Connector]] = {
     PostgresTable.kind: PostgresTable,
+    SqliteTable.kind: SqliteTable,
     JsonlFile.kind: JsonlFile,
 }
 
@@ -52,6 +54,7 @@ __all__ = [
     "Located",
     "NotSupported",
     "PostgresTable",
+    "SqliteTable",
     "TargetUnavailable",
     "Verified",
     "connector_for",

@@ -140,21 +140,7 @@ class JsonlFile(Connector):
 
     def resolved(self) -> Path:
         """The target's real path, refused unless it lies under a configured root."""
-        roots = [Path(root).resolve() for root in settings.LUP_FILE_ROOTS]
-        if not roots:
-            raise PathOutsideRoots(
-                "No file roots are configured (LUP_FILE_ROOTS).", fields={"path": "outside roots"}
-            )
-        candidate = Path(self.path)
-        if not candidate.is_absolute():
-            candidate = roots[0] / candidate
-        resolved = candidate.resolve()
-        if not any(resolved != root and resolved.is_relative_to(root) for root in roots):
-            raise PathOutsideRoots(
-                "The path is not under a configured file root once resolved.",
-                fields={"path": "outside roots"},
-            )
-        return resolved
+        return confined_path(self.path)
 
     @contextlib.contextmanager
     def _open(self, path: Path) -> Iterator[tuple[Any, os.stat_result]]:
@@ -335,3 +321,23 @@ def _unavailable_on_os_error() -> Iterator[None]:
         raise TargetUnavailable(
             f"The target file could not be read or rewritten ({reason})."
         ) from None
+
+
+def confined_path(path: str) -> Path:
+    """`path` resolved (symlinks followed), refused unless it lies under a configured root;
+    a relative path is taken from the first root. Shared by every file-backed connector."""
+    roots = [Path(root).resolve() for root in settings.LUP_FILE_ROOTS]
+    if not roots:
+        raise PathOutsideRoots(
+            "No file roots are configured (LUP_FILE_ROOTS).", fields={"path": "outside roots"}
+        )
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = roots[0] / candidate
+    resolved = candidate.resolve()
+    if not any(resolved != root and resolved.is_relative_to(root) for root in roots):
+        raise PathOutsideRoots(
+            "The path is not under a configured file root once resolved.",
+            fields={"path": "outside roots"},
+        )
+    return resolved

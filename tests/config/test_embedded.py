@@ -95,7 +95,7 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
     """Embedded mode end to end: SQLite, tasks in-process, the demo targets in the data folder."""
     assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
     first = manage("load_demo", data_dir=tmp_path)
-    assert "Demo erasure targets added: 2." in first.stdout, first.stdout + first.stderr
+    assert "Demo erasure targets added: 3." in first.stdout, first.stdout + first.stderr
     assert "Demo erasure targets added: 0." in manage("load_demo", data_dir=tmp_path).stdout
     script = "\n".join([
         "from erasure.execution import affected_model_decide, erasure_request_approve,"
@@ -118,9 +118,14 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
     ])
     run = manage("shell", "-c", script, data_dir=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "STATE completed 2 2" in run.stdout, run.stdout[-2000:]
+    assert "STATE completed 3 3" in run.stdout, run.stdout[-2000:]
     demo = tmp_path / "targets" / "demo"
     evals = (demo / "khmer-qa-eval.jsonl").read_text()
     log = gzip.decompress((demo / "app-log.jsonl.gz").read_bytes()).decode()
     assert "demo-subject-0@example.org" not in evals + log
     assert "demo-subject-2@example.org" in evals and "demo-subject-2@example.org" in log
+    import sqlite3
+
+    with sqlite3.connect(demo / "app.db") as db:
+        emails = {row[0] for row in db.execute("SELECT email FROM users")}
+    assert "demo-subject-0@example.org" not in emails and len(emails) == 149

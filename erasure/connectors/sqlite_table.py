@@ -1,0 +1,151 @@
+"""`sqlite_table`: rows of one table in a SQLite database file, deleted in place.
+
+Config:
+
+    {
+        "path": "demo/app.db",                  # under LUP_FILE_ROOTS, like file targets
+        "table": "users",
+        "match": {"email": "email", "user_id": "id"},   # id_type -> column
+        "resolve": {"user_id": "id"},           # optional: id_type -> column to read
+        "batch_size": 500,
+        "timeout_seconds": 30,
+    }
+
+For small services and the embedded demo. Names must match a strict pattern and exist in the
+table (`PRAGMA table_info`) before any statement runs; values are always bound. Not supported:
+masking (delete only).
+"""
+
+import contextlib
+import re
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+
+from .base import (
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    Erased,
+    Identifiers,
+    Located,
+    TargetUnavailable,
+    Verified,
+)
+from .jsonl_file import confined_path
+
+log = structlog.get_logger(__name__)
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class SqliteTable(Connector):
+    kind = "sqlite_table"
+    capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
+    erase_method = "sql_bound_statements"
+    verify_method = "sql_count"
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        path = self.config.get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise ConnectorConfigError("path names the database file.", fields={"path": "required"})
+        self.path = path
+        table = self.config.get("table")
+        if not isinstance(table, str) or not NAME.fullmatch(table):
+            raise ConnectorConfigError("table is a plain name (letters, digits, underscores).",
+                                       fields={"table": "not a valid table name"})
+        self.table = table
+        self.match = self._match_config(self.config, NAME.fullmatch, "column")
+        self.id_types = frozenset(self.match)
+        resolve = self.config.get("resolve")
+        self.resolvable = (self._match_config({"match": resolve}, NAME.fullmatch, "column")
+                           if resolve else {})
+        if self.resolvable:
+            self.capabilities = self.capabilities | {Capability.RESOLVE}
+        self.batch_size = int(self.config.get("batch_size") or 500)
+        confined_path(self.path)  # refuse a path outside the roots as soon as it is configured
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        with self._session() as db:
+            return Located(count=self._count(db, self.usable(identifiers)))
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        with self._session() as db:
+            remaining = self._count(db, self.usable(identifiers))
+        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        self.require(Capability.for_op(op))
+        values = self.usable(identifiers)
+        started, total = self._now(), 0
+        with self._session() as db:
+            for column, batch in self._batches(values):
+                marks = ", ".join("?" * len(batch))
+                # Names are checked against the table's columns; only they are interpolated.
+                total += db.execute(
+                    f'DELETE FROM "{self.table}" WHERE "{column}" IN ({marks})', batch  # noqa: S608
+                ).rowcount
+        log.info("connector.erase", kind=self.kind, count=total)
+        return Erased(op="delete" if total else "none", method=self.erase_method, count=total,
+                      started_at=started, completed_at=self._now())
+
+    def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
+        self.require(Capability.RESOLVE)
+        column = self.resolvable.get(want)
+        if column is None:
+            raise self._not_supported(Capability.RESOLVE)
+        found: set[str] = set()
+        with self._session() as db:
+            for match_column, batch in self._batches(self.usable(identifiers)):
+                marks = ", ".join("?" * len(batch))
+                rows = db.execute(
+                    f'SELECT "{column}" FROM "{self.table}" '  # noqa: S608
+                    f'WHERE "{match_column}" IN ({marks}) AND "{column}" IS NOT NULL', batch
+                )
+                found.update(str(row[0]) for row in rows)
+        return sorted(found)
+
+    def _count(self, db: sqlite3.Connection, values: dict[str, list[str]]) -> int:
+        total = 0
+        for column, batch in self._batches(values):
+            marks = ", ".join("?" * len(batch))
+            total += db.execute(
+                f'SELECT count(*) FROM "{self.table}" WHERE "{column}" IN ({marks})',  # noqa: S608
+                batch,
+            ).fetchone()[0]
+        return total
+
+    def _batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
+        for id_type, given in values.items():
+            for start in range(0, len(given), self.batch_size):
+                yield self.match[id_type], given[start : start + self.batch_size]
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        path = confined_path(self.path)
+        if not path.is_file():
+            raise ConnectorConfigError("The database file does not exist.",
+                                       fields={"path": "not found"}, code="file_not_found")
+        try:
+            db = sqlite3.connect(path, timeout=self.timeout_seconds)
+        except sqlite3.Error:
+            raise TargetUnavailable("Could not open the database file.") from None
+        try:
+            columns = {row[1] for row in db.execute(f'PRAGMA table_info("{self.table}")')}
+            if not columns:
+                raise ConnectorConfigError("The table is not in the database.",
+                                           fields={"table": "unknown table"},
+                                           code="unknown_table")
+            for key, column in [*((f"match.{t}", c) for t, c in self.match.items()),
+                                *((f"resolve.{t}", c) for t, c in self.resolvable.items())]:
+                if column not in columns:
+                    raise ConnectorConfigError(f"The table has no column named in {key}.",
+                                               fields={key: "unknown column"},
+                                               code="unknown_column")
+            with db:  # one transaction, committed on success
+                yield db
+        finally:
+            db.close()
