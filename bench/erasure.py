@@ -1,0 +1,334 @@
+"""Erasure connectors and the request pipeline, each beside its baseline in the same run.
+
+Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL, SECRET_KEY, LUP_SUBJECT_PEPPER,
+LUP_REQUEST_KEK, LUP_SIGNING_KEY_FILE) and a writable first LUP_FILE_ROOTS folder; run from the
+project root. Measures:
+- table: --subjects emails erased from `bench_users` (--rows rows, email indexed) through the
+  `postgres_table` connector, beside a hand-written `DELETE … WHERE email = ANY(%s)` of the same
+  values (new connection, one statement, commit); the deleted rows are put back after every run,
+  so each run deletes the same rows; median of --repeat runs of each, alternating;
+- file: --subjects emails (one line each) removed from a --jsonl-mb MB JSON Lines file through
+  the `jsonl_file` connector, beside one `LC_ALL=C grep -vF -f patterns` pass writing the kept
+  lines to a new file; both must remove the same lines and keep identical bytes;
+- end to end: --requests requests (one subject each), each planned onto 5 `jsonl_file` targets
+  (always, no approval), run by one real Celery worker (solo pool): requests per minute and
+  targets per second from the first request filed to the last one closed, and the median
+  per-request latency from received to closed.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.db import connection
+
+from _setup import ROOT, migrate, percentile
+from erasure.connectors import connector_for
+from erasure.execution import erasure_request_gate
+from erasure.models import CLOSED_STATES, ErasureRequest, State, Target
+from erasure.planning import erasure_request_plan
+from erasure.services import erasure_request_create, erasure_request_mark_verified
+from erasure.targets import target_save
+
+DSN_ENV = "LUP_BENCH_ERASURE_DSN"
+TABLE = "bench_users"
+ACTOR = "bench"
+# Generous: the connectors' default of 30 s is for one subject, not a 1 GB rewrite.
+TIMEOUT_SECONDS = 3600
+E2E_TARGETS = 5
+E2E_FILLER_LINES = 1000
+
+
+def ratio(value: float, baseline: float) -> str:
+    return f"x{value / baseline:6.2f} of baseline" if baseline else "x   n/a"
+
+
+# --- table ------------------------------------------------------------------------------------
+
+
+def user_row(i: int) -> tuple[str, str]:
+    return f"user-{i}@example.org", f"Name {i}"
+
+
+def table_build(rows: int) -> None:
+    """Create and fill `bench_users` once (kept when it already holds --rows rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [TABLE])
+        if cursor.fetchone()[0] is not None:
+            cursor.execute(f"SELECT count(*) FROM {TABLE}")
+            if cursor.fetchone()[0] == rows:
+                return
+        start = time.perf_counter()
+        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        cursor.execute(f"CREATE TABLE {TABLE} (email text, name text)")
+        chunk = 200_000
+        with cursor.copy(f"COPY {TABLE} (email, name) FROM STDIN") as copy:
+            for lo in range(0, rows, chunk):
+                copy.write("".join(
+                    f"user-{i}@example.org\tName {i}\n" for i in range(lo, min(rows, lo + chunk))
+                ))
+        cursor.execute(f"CREATE INDEX {TABLE}_email ON {TABLE} (email)")
+        cursor.execute(f"ANALYZE {TABLE}")
+    print(f"table: {rows:,} rows copied, indexed and analyzed in "
+          f"{time.perf_counter() - start:.1f} s")
+
+
+def table_reinsert(indices: list[int]) -> None:
+    with connection.cursor() as cursor, cursor.copy(f"COPY {TABLE} (email, name) FROM STDIN") as c:
+        for i in indices:
+            c.write_row(user_row(i))
+
+
+def raw_delete(dsn: str, emails: list[str]) -> int:
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {TABLE} WHERE email = ANY(%s)", [emails])
+        return cur.rowcount
+
+
+def bench_table(args, rng: random.Random) -> None:
+    table_build(args.rows)
+    dsn = os.environ[DSN_ENV]
+    indices = rng.sample(range(args.rows), args.subjects)
+    emails = [user_row(i)[0] for i in indices]
+    connector = connector_for("postgres_table", {
+        "dsn_env": DSN_ENV, "table": TABLE, "match": {"email": "email"},
+        "batch_size": 1000, "timeout_seconds": TIMEOUT_SECONDS,
+    })
+
+    def via_connector() -> int:
+        return connector.erase({"email": emails}).count
+
+    def via_sql() -> int:
+        return raw_delete(dsn, emails)
+
+    samples: dict[str, list[float]] = {"connector": [], "sql": []}
+    for round_ in range(args.repeat):
+        order = [("connector", via_connector), ("sql", via_sql)]
+        for name, fn in order if round_ % 2 == 0 else order[::-1]:
+            t = time.perf_counter()
+            deleted = fn()
+            samples[name].append(time.perf_counter() - t)
+            assert deleted == args.subjects, f"{name} deleted {deleted} of {args.subjects} rows"
+            table_reinsert(indices)
+    connector_ms = statistics.median(samples["connector"]) * 1000
+    sql_ms = statistics.median(samples["sql"]) * 1000
+    print(f"table: erase {args.subjects:,} of {args.rows:,} rows, median of {args.repeat} each")
+    print(f"  {'postgres_table connector':<40} {connector_ms:10.1f} ms   "
+          f"{ratio(connector_ms, sql_ms)}")
+    print(f"  {'raw DELETE … WHERE email = ANY(%s)':<40} {sql_ms:10.1f} ms   (baseline)")
+
+
+# --- file -------------------------------------------------------------------------------------
+
+
+def jsonl_line(email: str, i: int) -> str:
+    text = f"message {i} about order {i * 7919 % 1_000_003} and its delivery window"
+    return json.dumps({"user": {"email": email}, "text": text}) + "\n"
+
+
+def jsonl_write(path: Path, size: int, targets: list[str], rng: random.Random) -> int:
+    """Write about `size` bytes of lines, with one line per target email at random places."""
+    per_line = len(jsonl_line("keep-1000000@example.org", 1_000_000).encode())
+    lines = max(size // per_line, len(targets) * 2)
+    at = dict(zip(rng.sample(range(lines), len(targets)), targets, strict=True))
+    chunk = 100_000
+    with path.open("w") as out:
+        for lo in range(0, lines, chunk):
+            out.write("".join(
+                jsonl_line(at.get(i) or f"keep-{i}@example.org", i)
+                for i in range(lo, min(lines, lo + chunk))
+            ))
+    return lines
+
+
+def count_lines(path: Path) -> int:
+    return int(subprocess.run(["wc", "-l", str(path)], check=True, capture_output=True,
+                              text=True).stdout.split()[0])
+
+
+def bench_file(args, folder: Path, rng: random.Random) -> None:
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    original = folder / "events.jsonl"
+    t = time.perf_counter()
+    lines = jsonl_write(original, args.jsonl_mb * 2**20, emails, rng)
+    size_mb = original.stat().st_size / 2**20
+    print(f"file: {lines:,} lines ({size_mb:,.0f} MB) written in {time.perf_counter() - t:.1f} s")
+    patterns = folder / "patterns.txt"
+    patterns.write_text("".join(json.dumps({"email": e})[1:-1] + "\n" for e in emails))
+
+    mine, theirs, kept = folder / "connector.jsonl", folder / "grep.jsonl", folder / "kept.jsonl"
+    connector = connector_for("jsonl_file", {
+        "path": str(mine), "match": {"email": "user.email"}, "timeout_seconds": TIMEOUT_SECONDS,
+    })
+    samples: dict[str, list[float]] = {"connector": [], "grep": []}
+    removed: dict[str, int] = {}
+    for _ in range(args.jsonl_repeat):
+        shutil.copyfile(original, mine)
+        t = time.perf_counter()
+        removed["connector"] = connector.erase({"email": emails}).count
+        samples["connector"].append(time.perf_counter() - t)
+
+        shutil.copyfile(original, theirs)
+        t = time.perf_counter()
+        with kept.open("wb") as out:
+            subprocess.run(["grep", "-vF", "-f", str(patterns), str(theirs)], stdout=out,
+                           env=dict(os.environ, LC_ALL="C"), check=True)
+        samples["grep"].append(time.perf_counter() - t)
+        theirs.unlink()
+        removed["grep"] = lines - count_lines(kept)
+    assert removed["connector"] == removed["grep"] == args.subjects, removed
+    same = subprocess.run(["cmp", "-s", str(mine), str(kept)]).returncode == 0
+    assert same, "the connector and grep kept different bytes"
+    connector_s = statistics.median(samples["connector"])
+    grep_s = statistics.median(samples["grep"])
+    print(f"file: remove {args.subjects:,} subjects' lines from {size_mb:,.0f} MB, "
+          f"median of {args.jsonl_repeat} each; both removed {removed['grep']:,} lines and kept "
+          f"identical bytes")
+    print(f"  {'jsonl_file connector':<40} {connector_s:10.2f} s    {ratio(connector_s, grep_s)}"
+          f"   {size_mb / connector_s:7.1f} MB/s")
+    print(f"  {'LC_ALL=C grep -vF -f patterns > out':<40} {grep_s:10.2f} s    (baseline)"
+          f"           {size_mb / grep_s:7.1f} MB/s")
+    for path in (original, mine, kept, patterns):
+        path.unlink(missing_ok=True)
+
+
+# --- end to end -------------------------------------------------------------------------------
+
+
+def start_worker(log_path: Path) -> subprocess.Popen:
+    from config.celery import app
+
+    tag = f"bench-{os.getpid()}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+             "--concurrency=1", f"--hostname={tag}@%h", "--loglevel=WARNING",
+             "--queues=celery,erasure.jsonl_file,erasure.postgres_table",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=1.0)
+        if any(name.startswith(f"{tag}@") for reply in replies for name in reply):
+            return proc
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited:\n{log_path.read_text()[-2000:]}")
+    stop_worker(proc)
+    raise RuntimeError("the worker did not start within 60 s")
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def bench_end_to_end(args, folder: Path) -> None:
+    from config.celery import app
+
+    run = uuid.uuid4().hex[:8]
+    emails = [f"e2e-{run}-{i}@example.org" for i in range(args.requests)]
+    for n in range(E2E_TARGETS):
+        path = folder / f"e2e-{n}" / "events.jsonl"
+        path.parent.mkdir()
+        lines = [jsonl_line(e, i) for i, e in enumerate(emails)]
+        lines += [jsonl_line(f"keep-{i}@example.org", i) for i in range(E2E_FILLER_LINES)]
+        random.Random(n).shuffle(lines)
+        path.write_text("".join(lines))
+        name = f"bench-e2e-{n}"
+        target_save(target=Target.objects.filter(name=name).first(), name=name, kind="jsonl_file",
+                    config={"path": str(path), "match": {"email": "user.email"}},
+                    country="SG", always=True)
+    app.control.purge()
+    worker = start_worker(folder / "worker.log")
+    try:
+        ids = []
+        start = time.perf_counter()
+        for email in emails:
+            request, _ = erasure_request_create(
+                identifiers=[{"id_type": "email", "value": email}], country="SG",
+                channel="api", actor=ACTOR,
+            )
+            request = erasure_request_mark_verified(request=request, actor=ACTOR,
+                                                    reason="bench subject")
+            request = erasure_request_plan(request=request, actor=ACTOR)
+            erasure_request_gate(request=request, actor=ACTOR)
+            ids.append(request.pk)
+        filed = time.perf_counter() - start
+        timeout = time.monotonic() + args.e2e_timeout
+        while ErasureRequest.objects.filter(pk__in=ids).exclude(state__in=CLOSED_STATES).exists():
+            if time.monotonic() > timeout:
+                raise RuntimeError(f"requests still open after {args.e2e_timeout} s:\n"
+                                   f"{(folder / 'worker.log').read_text()[-2000:]}")
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited:\n"
+                                   f"{(folder / 'worker.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+        wall = time.perf_counter() - start
+    finally:
+        stop_worker(worker)
+    closed = list(ErasureRequest.objects.filter(pk__in=ids).values_list(
+        "state", "received_at", "closed_at"))
+    states = {state for state, _, _ in closed}
+    assert states == {State.COMPLETED}, f"not all requests completed: {states}"
+    latencies = [(c - r).total_seconds() for _, r, c in closed]
+    print(f"end to end: {args.requests} requests x {E2E_TARGETS} jsonl_file targets "
+          f"({args.requests + E2E_FILLER_LINES} lines each), one worker (solo pool), "
+          f"{os.cpu_count()} cores")
+    print(f"  filed, verified, planned and gated all in {filed:.2f} s; "
+          f"all completed after {wall:.2f} s")
+    print(f"  {args.requests / wall * 60:8.1f} requests/min   "
+          f"{args.requests * E2E_TARGETS / wall:6.1f} targets/s")
+    print(f"  latency received -> closed: p50 {percentile(latencies, 50):.2f} s   "
+          f"p99 {percentile(latencies, 99):.2f} s   "
+          f"(wall / requests: {wall / args.requests:.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--subjects", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5, help="table runs of each")
+    parser.add_argument("--jsonl-mb", type=int, default=1024)
+    parser.add_argument("--jsonl-repeat", type=int, default=1, help="file runs of each")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--e2e-timeout", type=int, default=1800, help="seconds")
+    parser.add_argument("--only", choices=["table", "file", "e2e"], help="run one part")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
+    assert not settings.CELERY_TASK_ALWAYS_EAGER, "run with Redis (REDIS_URL)"
+    os.environ[DSN_ENV] = os.environ["DATABASE_URL"]
+    migrate()
+    rng = random.Random(args.seed)
+    root = Path(settings.LUP_FILE_ROOTS[0])
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="bench-erasure-", dir=root))
+    try:
+        if args.only in (None, "table"):
+            bench_table(args, rng)
+        if args.only in (None, "file"):
+            bench_file(args, folder, rng)
+        if args.only in (None, "e2e"):
+            bench_end_to_end(args, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
