@@ -18,6 +18,7 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
+from .django_cache import DjangoCache
 from .jsonl_file import JsonlFile
 from .postgres_table import PostgresTable
 from .sqlite_table import SqliteTable
@@ -26,6 +27,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     PostgresTable.kind: PostgresTable,
     SqliteTable.kind: SqliteTable,
     JsonlFile.kind: JsonlFile,
+    DjangoCache.kind: DjangoCache,
 }
 
 
@@ -49,6 +51,7 @@ __all__ = [
     "Connector",
     "ConnectorConfigError",
     "ConnectorTimeout",
+    "DjangoCache",
     "Erased",
     "JsonlFile",
     "Located",
