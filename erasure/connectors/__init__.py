@@ -21,6 +21,7 @@ from .base import (
 from .django_cache import DjangoCache
 from .jsonl_file import JsonlFile
 from .postgres_table import PostgresTable
+from .sql_table import SqlTable
 from .sqlite_table import SqliteTable
 
 CONNECTORS: dict[str, type[Connector]] = {
@@ -28,6 +29,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     SqliteTable.kind: SqliteTable,
     JsonlFile.kind: JsonlFile,
     DjangoCache.kind: DjangoCache,
+    SqlTable.kind: SqlTable,
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "Located",
     "NotSupported",
     "PostgresTable",
+    "SqlTable",
     "SqliteTable",
     "TargetUnavailable",
     "Verified",
