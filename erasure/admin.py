@@ -6,8 +6,16 @@ from django.shortcuts import redirect, render
 from config.errors import ApplicationError
 from config.readonly_admin import ReadOnlyAdmin
 from erasure.connectors import connector_for
-from erasure.models import ErasureRequest, LegalHold, Target, Transition
-from erasure.services import erasure_request_create
+from erasure.execution import target_run_attest
+from erasure.models import (
+    ErasureRequest,
+    LegalHold,
+    ManualTask,
+    Target,
+    TargetRun,
+    Transition,
+)
+from erasure.services import erasure_request_create, erasure_request_identifiers
 
 
 class TransitionInline(admin.TabularInline):
@@ -119,3 +127,51 @@ class LegalHoldAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = f"staff:{request.user.get_username()}"
         super().save_model(request, obj, form, change)
+
+
+class AttestForm(forms.ModelForm):
+    erased = forms.IntegerField(min_value=0, help_text="Items you erased")
+    remaining = forms.IntegerField(min_value=0,
+                                   help_text="Items a second search still finds (0 if none)")
+
+    class Meta:
+        model = ManualTask
+        fields = ()
+
+
+@admin.register(ManualTask)
+class ManualTaskAdmin(admin.ModelAdmin):
+    """Erasures a person does by hand: the instructions, the subject's identifiers (shown here
+    and only here, to the person doing the work), and the attestation."""
+
+    form = AttestForm
+    list_display = ("target", "request", "status", "updated_at")
+    list_filter = ("status",)
+    readonly_fields = ("target", "request", "status", "instructions", "identifiers")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(target__kind="manual")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="instructions")
+    def instructions(self, obj: ManualTask) -> str:
+        return obj.target.config.get("instructions", "")
+
+    @admin.display(description="identifiers")
+    def identifiers(self, obj: ManualTask) -> str:
+        if obj.status != TargetRun.Status.AWAITING_PERSON:
+            return "—"
+        wanted = set(obj.target.id_types)
+        return ", ".join(f"{i['id_type']}: {i['value']}"
+                         for i in erasure_request_identifiers(request=obj.request)
+                         if i["id_type"] in wanted)
+
+    def save_model(self, request, obj, form, change):
+        target_run_attest(run=obj, erased=form.cleaned_data["erased"],
+                          remaining=form.cleaned_data["remaining"],
+                          actor=f"staff:{request.user.get_username()}")

@@ -20,6 +20,7 @@ from django.utils import timezone
 from config.errors import ApplicationError, Conflict
 from erasure.bundle_links import send_bundle_link
 from erasure.connectors import connector_for
+from erasure.connectors.manual import METHOD, Manual
 from erasure.consent_withdrawal import withdraw_all_consent
 from erasure.models import (
     AffectedModel,
@@ -150,7 +151,8 @@ def _values(run: TargetRun) -> dict[str, list[str]]:
 def target_run_execute(*, run_id: int) -> TargetRun:
     """Erase, look again, and receipt one target of one request (idempotent)."""
     run = TargetRun.objects.select_related("request", "target").get(pk=run_id)
-    if run.status in (TargetRun.Status.DONE, TargetRun.Status.FAILED):
+    if run.status in (TargetRun.Status.DONE, TargetRun.Status.FAILED,
+                      TargetRun.Status.AWAITING_PERSON):
         return run
     now = timezone.now()
     connector = connector_for(run.target.kind, run.target.config)
@@ -168,6 +170,13 @@ def target_run_execute(*, run_id: int) -> TargetRun:
                   "started_at": utc_time(now), "completed_at": utc_time(now)}
         postcheck = {"method": "none", "remaining": "0", "at": utc_time(now)}
         return _finish(run, outcome="nothing_found", action=action, postcheck=postcheck)
+    if run.target.kind == Manual.kind:
+        # A person does this one: the run waits in the admin until they attest.
+        TargetRun.objects.filter(pk=run.pk, status=TargetRun.Status.PENDING).update(
+            status=TargetRun.Status.AWAITING_PERSON
+        )
+        run.refresh_from_db()
+        return run
     if run.status == TargetRun.Status.PENDING:
         erased = connector.erase(values)
         # Recorded before the post-check: a crash after this point re-runs only the check.
@@ -229,6 +238,22 @@ def _finish(run: TargetRun, *, outcome: str, action: dict, postcheck: dict,
     log.info("erasure.target_done", request=str(request_id), target=target.name,
              outcome=outcome)
     return locked
+
+
+def target_run_attest(*, run: TargetRun, erased: int, remaining: int, actor: str) -> TargetRun:
+    """A person did a manual target's erasure and says what they found: the receipt attests
+    their statement (method `manual-attestation`), naming no more than that."""
+    if run.status != TargetRun.Status.AWAITING_PERSON:
+        raise Conflict("This task is not waiting for a person.", code="invalid_transition")
+    if erased < 0 or remaining < 0:
+        raise ApplicationError("Counts are whole numbers.", code="invalid_count")
+    now = utc_time(timezone.now())
+    action = {"op": "delete" if erased else "none", "method": METHOD, "count": str(erased),
+              "started_at": now, "completed_at": now}
+    postcheck = {"method": METHOD, "remaining": str(remaining), "at": now}
+    log.info("erasure.manual_attested", request=str(run.request_id), actor=actor)
+    return _finish(run, outcome=_outcome(remaining=remaining, count=erased), action=action,
+                   postcheck=postcheck)
 
 
 def target_run_fail(*, run_id: int, code: str) -> None:

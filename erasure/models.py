@@ -158,6 +158,7 @@ class TargetRun(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
         ERASED = "erased"  # the erase ran; its post-check and receipt are still to come
+        AWAITING_PERSON = "awaiting_person"  # a manual target: a person acts and attests
         DONE = "done"
         FAILED = "failed"
 
@@ -179,6 +180,14 @@ class TargetRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target} for {self.request_id}: {self.status}"
+
+
+class ManualTask(TargetRun):
+    """A manual target's run, as the admin shows it to the person who does the work."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "manual erasure task"
 
 
 class LegalHold(models.Model):

@@ -20,6 +20,7 @@ from .base import (
 )
 from .django_cache import DjangoCache
 from .jsonl_file import JsonlFile
+from .manual import Manual
 from .postgres_table import PostgresTable
 from .sql_table import SqlTable
 from .sqlite_table import SqliteTable
@@ -30,6 +31,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     JsonlFile.kind: JsonlFile,
     DjangoCache.kind: DjangoCache,
     SqlTable.kind: SqlTable,
+    Manual.kind: Manual,
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "Erased",
     "JsonlFile",
     "Located",
+    "Manual",
     "NotSupported",
     "PostgresTable",
     "SqlTable",
