@@ -21,6 +21,8 @@ from config.errors import ApplicationError, Conflict
 from erasure.bundle_links import send_bundle_link
 from erasure.connectors import connector_for
 from erasure.connectors.manual import METHOD, Manual
+from erasure.connectors.webhook import METHOD as WEBHOOK
+from erasure.connectors.webhook import AwaitingCallback, Webhook
 from erasure.consent_withdrawal import withdraw_all_consent
 from erasure.models import (
     AffectedModel,
@@ -152,7 +154,7 @@ def target_run_execute(*, run_id: int) -> TargetRun:
     """Erase, look again, and receipt one target of one request (idempotent)."""
     run = TargetRun.objects.select_related("request", "target").get(pk=run_id)
     if run.status in (TargetRun.Status.DONE, TargetRun.Status.FAILED,
-                      TargetRun.Status.AWAITING_PERSON):
+                      TargetRun.Status.AWAITING_PERSON, TargetRun.Status.AWAITING_CALLBACK):
         return run
     now = timezone.now()
     connector = connector_for(run.target.kind, run.target.config)
@@ -177,6 +179,19 @@ def target_run_execute(*, run_id: int) -> TargetRun:
         )
         run.refresh_from_db()
         return run
+    if run.target.kind == Webhook.kind:
+        try:
+            erased_count, remaining = connector.call(
+                identifiers=values, request_id=str(run.request_id), run_id=run.pk,
+                callback=f"{settings.LUP_PUBLIC_URL}/api/v1/erasure/callbacks/{run.pk}",
+            )
+        except AwaitingCallback:
+            TargetRun.objects.filter(pk=run.pk, status=TargetRun.Status.PENDING).update(
+                status=TargetRun.Status.AWAITING_CALLBACK
+            )
+            run.refresh_from_db()
+            return run
+        return _reported(run, erased=erased_count, remaining=remaining, method=WEBHOOK)
     if run.status == TargetRun.Status.PENDING:
         erased = connector.erase(values)
         # Recorded before the post-check: a crash after this point re-runs only the check.
@@ -245,13 +260,25 @@ def target_run_attest(*, run: TargetRun, erased: int, remaining: int, actor: str
     their statement (method `manual-attestation`), naming no more than that."""
     if run.status != TargetRun.Status.AWAITING_PERSON:
         raise Conflict("This task is not waiting for a person.", code="invalid_transition")
+    log.info("erasure.manual_attested", request=str(run.request_id), actor=actor)
+    return _reported(run, erased=erased, remaining=remaining, method=METHOD)
+
+
+def target_run_callback(*, run: TargetRun, erased: int, remaining: int) -> TargetRun:
+    """A webhook target reported later, on its signed callback."""
+    if run.status != TargetRun.Status.AWAITING_CALLBACK:
+        raise Conflict("This run is not waiting for a callback.", code="invalid_transition")
+    return _reported(run, erased=erased, remaining=remaining, method=WEBHOOK)
+
+
+def _reported(run: TargetRun, *, erased: int, remaining: int, method: str) -> TargetRun:
+    """Finish a run on counts someone else reported; the receipt names who: `method`."""
     if erased < 0 or remaining < 0:
         raise ApplicationError("Counts are whole numbers.", code="invalid_count")
     now = utc_time(timezone.now())
-    action = {"op": "delete" if erased else "none", "method": METHOD, "count": str(erased),
+    action = {"op": "delete" if erased else "none", "method": method, "count": str(erased),
               "started_at": now, "completed_at": now}
-    postcheck = {"method": METHOD, "remaining": str(remaining), "at": now}
-    log.info("erasure.manual_attested", request=str(run.request_id), actor=actor)
+    postcheck = {"method": method, "remaining": str(remaining), "at": now}
     return _finish(run, outcome=_outcome(remaining=remaining, count=erased), action=action,
                    postcheck=postcheck)
 

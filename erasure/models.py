@@ -159,12 +159,13 @@ class TargetRun(models.Model):
         PENDING = "pending"
         ERASED = "erased"  # the erase ran; its post-check and receipt are still to come
         AWAITING_PERSON = "awaiting_person"  # a manual target: a person acts and attests
+        AWAITING_CALLBACK = "awaiting_callback"  # a webhook target will report later
         DONE = "done"
         FAILED = "failed"
 
     request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE, related_name="runs")
     target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="runs")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
     outcome = models.CharField(max_length=16, blank=True)  # erased, nothing_found, held, failed
     attempts = models.PositiveIntegerField(default=0)
     erased = models.JSONField(default=dict, blank=True)  # the connector's Erased, as recorded

@@ -24,6 +24,8 @@ urlpatterns = [
     path("bundles/<str:token>", views.PublicBundleApi.as_view(), name="public-bundle"),
     path("erasure/targets", views.TargetApi.as_view(), name="targets"),
     path("erasure/legal-holds", views.LegalHoldApi.as_view(), name="legal-holds"),
+    path("erasure/callbacks/<int:run_id>", views.WebhookCallbackApi.as_view(),
+         name="webhook-callback"),
     path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),
     path("erasure-requests/<uuid:request_id>/verified-manually",
          views.VerifiedManuallyApi.as_view(), name="verified-manually"),

@@ -1,3 +1,5 @@
+import json
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
@@ -10,11 +12,14 @@ from access.authentication import ServicePrincipal
 from config.errors import ApplicationError, NotFound
 from erasure import selectors
 from erasure.bundle_links import request_for_token
+from erasure.connectors import connector_for
+from erasure.connectors.webhook import check_signature, result_counts
 from erasure.execution import (
     affected_model_decide,
     erasure_request_approve,
     erasure_request_deny,
     erasure_request_gate,
+    target_run_callback,
 )
 from erasure.models import (
     AffectedModel,
@@ -22,6 +27,7 @@ from erasure.models import (
     LegalHold,
     PlanEntry,
     Target,
+    TargetRun,
     Transition,
 )
 from erasure.planning import erasure_request_plan
@@ -406,3 +412,29 @@ class PublicBundleApi(APIView):
         return Response(erasure_request_bundle(
             request=selectors.erasure_request_get(request_id=request_id)
         ))
+
+
+class WebhookCallbackApi(APIView):
+    """A webhook target reports its erasure later, signed with the target's secret."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    parser_classes: list = []
+
+    def post(self, request, run_id: int):
+        run = TargetRun.objects.select_related("target").filter(
+            pk=run_id, target__kind="webhook").first()
+        if run is None:
+            raise NotFound("No such webhook run.", code="unknown_run")
+        body = request.body
+        connector = connector_for(run.target.kind, run.target.config)
+        check_signature(secret=connector.secret(),
+                        timestamp=request.headers.get("X-Lup-Timestamp", ""),
+                        signature=request.headers.get("X-Lup-Signature", ""), body=body)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise ApplicationError("The body is not JSON.", code="invalid_json") from None
+        erased, remaining = result_counts(document)
+        finished = target_run_callback(run=run, erased=erased, remaining=remaining)
+        return Response({"run": finished.pk, "outcome": finished.outcome})

@@ -23,7 +23,9 @@ from .jsonl_file import JsonlFile
 from .manual import Manual
 from .postgres_table import PostgresTable
 from .sql_table import SqlTable
+from .text_log import TextLog
 from .sqlite_table import SqliteTable
+from .webhook import Webhook
 
 CONNECTORS: dict[str, type[Connector]] = {
     PostgresTable.kind: PostgresTable,
@@ -32,6 +34,8 @@ CONNECTORS: dict[str, type[Connector]] = {
     DjangoCache.kind: DjangoCache,
     SqlTable.kind: SqlTable,
     Manual.kind: Manual,
+    Webhook.kind: Webhook,
+    TextLog.kind: TextLog,
 }
 
 
@@ -65,6 +69,8 @@ __all__ = [
     "SqlTable",
     "SqliteTable",
     "TargetUnavailable",
+    "TextLog",
     "Verified",
+    "Webhook",
     "connector_for",
 ]

@@ -1,0 +1,373 @@
+"""`text_log`: identifiers inside the lines of a plain-text log, plain or gzip, with its rotations.
+
+Config:
+
+    {
+        "path": "logs/app.log",                 # absolute, or relative to the first root
+        "id_types": ["email", "phone", "user_id"],
+        "rotated": true,                        # optional, default false: with app.log.1, ...
+        "mode": "redact",                       # optional, default "redact"; or "drop_line"
+        "timeout_seconds": 30,
+    }
+
+The target is the file, and with `rotated` also its rotated siblings: files in the same
+directory named like it plus a numeric suffix and an optional ".gz" (`app.log.1`,
+`app.log.2.gz`, ...), taken in the order main file, then by increasing number. A name ending in
+".gz" is read and written as gzip.
+
+Matching: the values are already normalized by the caller. One regular expression is compiled per
+call for all the values of all the subjects given, each value `re.escape`d, so one pass over each
+file serves a whole batch. Boundaries are lookarounds over ASCII characters only, so that an
+identifier written directly against Khmer, Thai or Vietnamese text (scripts often written without
+spaces) is still found:
+
+- email: case-insensitive; not preceded by `[A-Za-z0-9_.+-]`, not followed by `[A-Za-z0-9_+-]`
+  nor by a "." that continues the domain (`a@example.org` matches neither inside
+  `ba@example.org` nor `a@example.org.kh`, but does match before a full stop ending a sentence);
+- phone: exact; the E.164 form (`+85512345678`) and the same digits without the "+"
+  (`85512345678`), not preceded or followed by an ASCII digit. Other spellings (spaces, dashes,
+  the national form with a trunk prefix such as `012 345 678`) are NOT matched;
+- any other type (user_id, ...): exact; not preceded or followed by `[A-Za-z0-9_]`.
+
+Modes: "redact" replaces each occurrence with `[erased]` and keeps the line; "drop_line" removes
+every line holding an occurrence. `locate` and `verify` count occurrences in "redact" mode and
+matching lines in "drop_line" mode; `erase` returns the same count. In "drop_line" mode the
+connector can only delete; in "redact" mode it accepts both "delete" and "mask" (the identifier
+itself is removed from the text, the rest of the line is kept) and reports `op="mask"`.
+
+Lines are handled as bytes, decoded as UTF-8 with "surrogateescape" only to be matched: lines
+without a match are copied byte for byte, and non-UTF-8 bytes in a redacted line survive
+unchanged.
+
+Each file that changes is rewritten atomically, like `jsonl_file`: a temporary file in the same
+directory (same mode), fsynced, renamed over the original, then the directory fsynced, all under
+an exclusive lock on the directory. Files are rewritten one after another: a crash between two
+files leaves some rewritten and others not, and a retry finishes the rest (erased values no
+longer match).
+
+`Erased.before` / `after`: without `rotated`, "sha256:<hex>" of the main file's decompressed
+content (as for `jsonl_file`). With `rotated`, a combined digest of all the files in order:
+"sha256:<hex>" of the text made of one line `<file name> sha256:<hex of its decompressed
+content>\\n` per file.
+
+Paths: the main file and every sibling are resolved (symlinks followed) and must lie under
+`settings.LUP_FILE_ROOTS` (`confined_path`); siblings must also resolve into the main file's
+directory. Files are opened with O_NOFOLLOW.
+
+Not supported: files another process keeps appending to (lines appended during the rewrite would
+be lost); an identifier that is itself the text "erased" next to brackets would match the
+redaction marker again.
+"""
+
+import contextlib
+import errno
+import gzip
+import hashlib
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from config.errors import NotFound
+
+from .base import (
+    ID_TYPE,
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    Deadline,
+    Erased,
+    Identifiers,
+    Located,
+    Verified,
+)
+from .jsonl_file import (
+    DEADLINE_EVERY,
+    PathOutsideRoots,
+    _digest,
+    _locked_directory,
+    _unavailable_on_os_error,
+    confined_path,
+)
+
+log = structlog.get_logger(__name__)
+
+MODES = ("redact", "drop_line")
+REDACTED = "[erased]"
+ROTATED_SUFFIX = re.compile(r"\.([0-9]+)(\.gz)?")
+
+# Boundaries per identifier type (ASCII only, see the module docstring).
+_EMAIL_BEFORE = r"(?<![A-Za-z0-9_.+\-])"
+_EMAIL_AFTER = r"(?![A-Za-z0-9_+\-]|\.[A-Za-z0-9_\-])"
+_DIGIT_BEFORE = r"(?<![0-9])"
+_DIGIT_AFTER = r"(?![0-9])"
+_WORD_BEFORE = r"(?<![A-Za-z0-9_])"
+_WORD_AFTER = r"(?![A-Za-z0-9_])"
+
+
+class TextLog(Connector):
+    kind = "text_log"
+    capabilities = frozenset(
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+    )
+    verify_method = "text_log_rescan"
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        path = self.config.get("path")
+        if not isinstance(path, str) or not path.strip() or "\x00" in path:
+            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
+        self.path = path
+        id_types = self.config.get("id_types")
+        if (
+            not isinstance(id_types, list)
+            or not id_types
+            or not all(isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types)
+        ):
+            raise ConnectorConfigError(
+                "id_types lists the identifier types found in the log.",
+                fields={"id_types": "required"},
+            )
+        self.id_types = frozenset(id_types)
+        rotated = self.config.get("rotated", False)
+        if not isinstance(rotated, bool):
+            raise ConnectorConfigError(
+                "rotated is true or false.", fields={"rotated": "not a boolean"}
+            )
+        self.rotated = rotated
+        mode = self.config.get("mode", "redact")
+        if mode not in MODES:
+            raise ConnectorConfigError(
+                "mode is 'redact' or 'drop_line'.", fields={"mode": "unknown"}
+            )
+        self.mode = mode
+        if mode == "drop_line":
+            self.capabilities = self.capabilities - {Capability.MASK}
+        self.erase_method = f"text_log_{mode}_atomic_rewrite"
+        self.files()  # refuse a path outside the roots as soon as the target is configured
+
+    # --- abilities ------------------------------------------------------------------------------
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        self.require(Capability.LOCATE)
+        count = self._count(identifiers)
+        log.info("connector.locate", kind=self.kind, count=count)
+        return Located(count=count)
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        self.require(Capability.VERIFY)
+        remaining = self._count(identifiers)
+        log.info("connector.verify", kind=self.kind, remaining=remaining)
+        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        self.require(Capability.for_op(op))
+        pattern = self.pattern(self.usable(identifiers))
+        deadline = self.deadline()
+        started = self._now()
+        done = "delete" if self.mode == "drop_line" else "mask"
+        total = 0
+        befores: list[tuple[str, str]] = []
+        afters: list[tuple[str, str]] = []
+        with _unavailable_on_os_error():
+            files = self.files()
+            with _locked_directory(files[0].parent, deadline) as dir_fd:
+                for path in files:
+                    deadline.check()
+                    with _open(path) as (source, st):
+                        count, before, after, temp = self._rewrite(
+                            source, st, path, pattern, deadline
+                        )
+                    if temp is not None:
+                        try:
+                            os.replace(temp, path)
+                        except BaseException:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(temp)
+                            raise
+                        os.fsync(dir_fd)
+                    total += count
+                    befores.append((path.name, before))
+                    afters.append((path.name, after))
+        log.info("connector.erase", kind=self.kind, op=done, count=total, files=len(files))
+        return Erased(
+            op=done if total else "none",
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+            before=self._combined(befores),
+            after=self._combined(afters),
+        )
+
+    # --- paths ----------------------------------------------------------------------------------
+
+    def files(self) -> list[Path]:
+        """The main file, then (with `rotated`) its siblings by increasing number; every one
+        resolved and refused unless under a root and in the main file's directory."""
+        main = confined_path(self.path)
+        if not self.rotated:
+            return [main]
+        numbered = []
+        try:
+            names = os.listdir(main.parent)
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if not name.startswith(main.name):
+                continue
+            suffix = ROTATED_SUFFIX.fullmatch(name[len(main.name) :])
+            if suffix is None:
+                continue
+            sibling = confined_path(str(main.parent / name))
+            if sibling.parent != main.parent:
+                raise PathOutsideRoots(
+                    "A rotated file resolves outside the log's directory.",
+                    fields={"path": "outside roots"},
+                )
+            numbered.append((int(suffix.group(1)), name, sibling))
+        numbered.sort(key=lambda item: (item[0], item[1]))
+        files = [main]
+        for _, _, sibling in numbered:
+            if sibling not in files:  # a sibling linked to another one is handled once
+                files.append(sibling)
+        return files
+
+    # --- matching -------------------------------------------------------------------------------
+
+    @staticmethod
+    def pattern(values: dict[str, list[str]]) -> "re.Pattern[str]":
+        """One expression for every value of every type given (see the module docstring)."""
+        parts = []
+        for id_type, given in values.items():
+            if id_type == "email":
+                body = _alternation(given)
+                parts.append(f"{_EMAIL_BEFORE}(?i:{body}){_EMAIL_AFTER}")
+            elif id_type == "phone":
+                forms = []
+                for value in given:
+                    forms.append(value)
+                    if value.startswith("+") and len(value) > 1:
+                        forms.append(value[1:])
+                parts.append(f"{_DIGIT_BEFORE}(?:{_alternation(forms)}){_DIGIT_AFTER}")
+            else:
+                parts.append(f"{_WORD_BEFORE}(?:{_alternation(given)}){_WORD_AFTER}")
+        return re.compile("|".join(parts))
+
+    def _apply(self, pattern: "re.Pattern[str]", line: bytes) -> tuple[int, bytes | None]:
+        """(count, new line or None to drop it); the line object itself when unchanged."""
+        text = line.decode("utf-8", "surrogateescape")
+        if self.mode == "drop_line":
+            return (1, None) if pattern.search(text) else (0, line)
+        replaced, count = pattern.subn(REDACTED, text)
+        if not count:
+            return 0, line
+        return count, replaced.encode("utf-8", "surrogateescape")
+
+    # --- scanning -------------------------------------------------------------------------------
+
+    def _count(self, identifiers: Identifiers) -> int:
+        pattern = self.pattern(self.usable(identifiers))
+        deadline = self.deadline()
+        count = 0
+        with _unavailable_on_os_error():
+            for path in self.files():
+                with _open(path) as (source, _):
+                    for number, line in enumerate(source):
+                        if number % DEADLINE_EVERY == 0:
+                            deadline.check()
+                        count += self._apply(pattern, line)[0]
+        return count
+
+    def _rewrite(self, source, st, path: Path, pattern, deadline: Deadline):
+        """Write the new content into a temporary file beside `path`, hashing both contents.
+        Returns (count, before, after, temp path or None when nothing matched)."""
+        before, after = hashlib.sha256(), hashlib.sha256()
+        total = 0
+        temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below; kept on success
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        )
+        try:
+            os.fchmod(temp.fileno(), stat.S_IMODE(st.st_mode))
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(temp.fileno(), st.st_uid, st.st_gid)
+            writer = (
+                gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
+                if _is_gzip(path)
+                else temp
+            )
+            for number, line in enumerate(source):
+                if number % DEADLINE_EVERY == 0:
+                    deadline.check()
+                before.update(line)
+                count, new = self._apply(pattern, line)
+                total += count
+                if new is None:
+                    continue
+                writer.write(new)
+                after.update(new)
+            if writer is not temp:
+                writer.close()  # writes the gzip trailer; the temporary file stays open
+            temp.flush()
+            os.fsync(temp.fileno())
+            temp.close()
+            if not total:
+                os.unlink(temp.name)
+                return 0, _digest(before), _digest(before), None
+            return total, _digest(before), _digest(after), temp.name
+        except BaseException:
+            temp.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp.name)
+            raise
+
+    def _combined(self, digests: list[tuple[str, str]]) -> str:
+        if not self.rotated:
+            return digests[0][1]
+        combined = hashlib.sha256()
+        for name, digest in digests:
+            combined.update(f"{name} {digest}\n".encode("utf-8", "surrogateescape"))
+        return _digest(combined)
+
+
+def _alternation(values: list[str]) -> str:
+    """The escaped values, longest first so a value is never cut short by a prefix of it."""
+    unique = sorted(set(values), key=lambda v: (-len(v), v))
+    return "|".join(re.escape(v) for v in unique)
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.name.endswith(".gz")
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[tuple[Any, os.stat_result]]:
+    """The file for reading, decompressed if its name ends in ".gz". O_NOFOLLOW: a symlink
+    swapped in after the path was resolved is refused rather than followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound("The target file does not exist.", code="file_not_found") from None
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise PathOutsideRoots(
+            "The path became a symbolic link.", fields={"path": "outside roots"}
+        ) from None
+    with open(fd, "rb") as raw:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConnectorConfigError(
+                "The path is not a regular file.", fields={"path": "not a file"}
+            )
+        if not _is_gzip(path):
+            yield raw, st
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as reader:
+            yield reader, st

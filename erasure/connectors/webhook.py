@@ -1,0 +1,134 @@
+"""`webhook`: a system Lup cannot reach directly erases on request, and says what it did.
+
+Config:
+
+    {"url": "https://crm.internal/lup/erasure",  # the system's endpoint
+     "secret_env": "CRM_WEBHOOK_SECRET",          # environment variable holding the HMAC key
+     "id_types": ["email", "user_id"], "timeout_seconds": 30}
+
+Lup POSTs `{"request", "run", "identifiers", "callback"}` signed with HMAC-SHA256 over
+`<timestamp>.<body>` (headers `X-Lup-Timestamp`, `X-Lup-Signature: sha256=<hex>`). The system
+answers at once (200 `{"erased": n, "remaining": m}`) or later (202, then a POST to `callback`
+signed the same way with the same body shape). A target that never answers stays waiting,
+where staff see it. Receipts attest what the system reported, method `webhook`.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from config.errors import ApplicationError
+
+from .base import (
+    ID_TYPE,
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    ConnectorTimeout,
+    Identifiers,
+    TargetUnavailable,
+)
+
+METHOD = "webhook"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# A signed message older (or newer) than this is refused: replays do not count.
+MAX_SKEW_SECONDS = 300
+
+
+class AwaitingCallback(ApplicationError):
+    code = "awaiting_callback"
+    status_code = 202
+
+
+class InvalidSignature(ApplicationError):
+    code = "invalid_signature"
+    status_code = 403
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+def check_signature(*, secret: bytes, timestamp: str, signature: str, body: bytes,
+                    now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
+        raise InvalidSignature("The signature's timestamp is missing or stale.")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature or ""):
+        raise InvalidSignature("The signature does not match.")
+
+
+def result_counts(document: Any) -> tuple[int, int]:
+    """(erased, remaining) from a system's answer, or a 502-style refusal if malformed."""
+    try:
+        erased, remaining = int(document["erased"]), int(document["remaining"])
+    except (KeyError, TypeError, ValueError):
+        raise ApplicationError("The system's answer has no erased/remaining counts.",
+                               code="invalid_webhook_answer") from None
+    if erased < 0 or remaining < 0:
+        raise ApplicationError("Counts are whole numbers.", code="invalid_webhook_answer")
+    return erased, remaining
+
+
+class Webhook(Connector):
+    kind = "webhook"
+    capabilities = frozenset({Capability.DELETE})
+    erase_method = METHOD
+    verify_method = METHOD
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        url = self.config.get("url")
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s]+$", url):
+            raise ConnectorConfigError("url is the system's http(s) endpoint.",
+                                       fields={"url": "required"})
+        secret_env = self.config.get("secret_env")
+        if not isinstance(secret_env, str) or not ENV_NAME.fullmatch(secret_env):
+            raise ConnectorConfigError("secret_env names the variable holding the HMAC key.",
+                                       fields={"secret_env": "required"})
+        id_types = self.config.get("id_types")
+        if not isinstance(id_types, list) or not id_types or not all(
+            isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types
+        ):
+            raise ConnectorConfigError("id_types lists the identifier types the system takes.",
+                                       fields={"id_types": "required"})
+        self.url, self.secret_env, self.id_types = url, secret_env, frozenset(id_types)
+
+    def secret(self) -> bytes:
+        value = os.environ.get(self.secret_env, "")
+        if not value:
+            raise ConnectorConfigError("The webhook secret's variable is not set.",
+                                       fields={"secret_env": "unset"})
+        return value.encode()
+
+    def call(self, *, identifiers: Identifiers, request_id: str, run_id: int,
+             callback: str) -> tuple[int, int]:
+        """POST the erasure; returns (erased, remaining), or raises AwaitingCallback."""
+        body = json.dumps({"request": request_id, "run": run_id, "callback": callback,
+                           "identifiers": self.usable(identifiers)},
+                          separators=(",", ":")).encode()
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Lup-Timestamp": timestamp,
+                   "X-Lup-Signature": sign(self.secret(), timestamp, body)}
+        http = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(http, timeout=self.timeout_seconds) as response:  # noqa: S310
+                status, answer = response.status, response.read()
+        except TimeoutError:
+            raise ConnectorTimeout("The system did not answer in time.") from None
+        except (urllib.error.URLError, OSError):
+            raise TargetUnavailable("The system's endpoint could not be reached.") from None
+        if status == 202:
+            raise AwaitingCallback("The system will report on the callback URL.")
+        try:
+            return result_counts(json.loads(answer))
+        except json.JSONDecodeError:
+            raise ApplicationError("The system's answer is not JSON.",
+                                   code="invalid_webhook_answer") from None
