@@ -23,8 +23,8 @@ from .jsonl_file import JsonlFile
 from .manual import Manual
 from .postgres_table import PostgresTable
 from .sql_table import SqlTable
-from .text_log import TextLog
 from .sqlite_table import SqliteTable
+from .text_log import TextLog
 from .webhook import Webhook
 
 CONNECTORS: dict[str, type[Connector]] = {
