@@ -22,6 +22,7 @@ from .django_cache import DjangoCache
 from .jsonl_file import JsonlFile
 from .manual import Manual
 from .postgres_table import PostgresTable
+from .redis_store import RedisStore
 from .sql_table import SqlTable
 from .sqlite_table import SqliteTable
 from .text_log import TextLog
@@ -36,6 +37,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     Manual.kind: Manual,
     Webhook.kind: Webhook,
     TextLog.kind: TextLog,
+    RedisStore.kind: RedisStore,
 }
 
 
@@ -66,6 +68,7 @@ __all__ = [
     "Manual",
     "NotSupported",
     "PostgresTable",
+    "RedisStore",
     "SqlTable",
     "SqliteTable",
     "TargetUnavailable",
