@@ -13,7 +13,7 @@ from datetime import datetime
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -192,6 +192,9 @@ def target_run_execute(*, run_id: int) -> TargetRun:
             run.refresh_from_db()
             return run
         return _reported(run, erased=erased_count, remaining=remaining, method=WEBHOOK)
+    if run.status == TargetRun.Status.PENDING and hasattr(connector, "erase_groups"):
+        _erase_batch(run, connector)
+        run.refresh_from_db()
     if run.status == TargetRun.Status.PENDING:
         erased = connector.erase(values)
         # Recorded before the post-check: a crash after this point re-runs only the check.
@@ -211,6 +214,38 @@ def target_run_execute(*, run_id: int) -> TargetRun:
     outcome = _outcome(remaining=checked.remaining, count=erased["count"])
     extra = {k: erased[k] for k in ("before", "after") if erased.get(k)}
     return _finish(run, outcome=outcome, action=action, postcheck=postcheck, **extra)
+
+
+def _erase_batch(run: TargetRun, connector) -> None:
+    """Erase every pending run of this run's target in one pass (files are expensive to
+    rewrite); each run records its own count, with the shared before/after digests, and goes
+    on to its own post-check and receipt. Runs another worker holds are left to it."""
+    with transaction.atomic():
+        batch = list(
+            TargetRun.objects.select_for_update(skip_locked=True)
+            .filter(target_id=run.target_id, status=TargetRun.Status.PENDING,
+                    request__state=State.EXECUTING)
+            .select_related("request", "target")
+            .order_by("pk")[: settings.LUP_FILE_BATCH_MAX]
+        )
+        if not any(member.pk == run.pk for member in batch):
+            return  # another worker is erasing this run right now
+        groups = {member.pk: values for member in batch
+                  if (values := _values(member)) and _holds(member, timezone.now()) is None}
+        if not groups:
+            return
+        results = connector.erase_groups(groups)
+        for pk, erased in results.items():
+            TargetRun.objects.filter(pk=pk).update(
+                status=TargetRun.Status.ERASED,
+                erased={k: (utc_time(v) if isinstance(v, datetime) else v)
+                        for k, v in asdict(erased).items()},
+                attempts=models.F("attempts") + 1,
+            )
+    log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
+    for pk in results:
+        if pk != run.pk:
+            target_run_enqueue(run=TargetRun.objects.select_related("target").get(pk=pk))
 
 
 def _outcome(*, remaining: int, count: int) -> str:

@@ -36,7 +36,7 @@ import stat
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,50 @@ class JsonlFile(Connector):
 
     def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
         self.require(Capability.for_op(op))
-        matches = self._matcher(self.usable(identifiers))
+        return self._erase(self._matcher(self.usable(identifiers)), op)
+
+    def erase_groups(self, groups: Mapping[Any, Identifiers]) -> dict[Any, Erased]:
+        """Erase several subjects' lines in one pass over the file; returns, per group, its own
+        count and the shared before/after digests. A line holding two groups' subjects counts
+        for both (it is removed once)."""
+        self.require(Capability.DELETE)
+        usable = {key: self.usable(identifiers) for key, identifiers in groups.items()}
+        owners: dict[tuple[str, str], list[Any]] = {}
+        for key, values in usable.items():
+            for id_type, given in values.items():
+                for value in given:
+                    owners.setdefault((id_type, value), []).append(key)
+        counts = dict.fromkeys(usable, 0)
+        wanted = [(self.match[t], t) for t in {t for v in usable.values() for t in v}]
+
+        def matches(line: bytes) -> bool | None:
+            if not line.strip():
+                return False
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return None
+            if not isinstance(record, dict):
+                return None
+            hit = set()
+            for field, id_type in wanted:
+                value = _field(record, field)
+                if value is not None:
+                    hit.update(owners.get((id_type, _normalized(id_type, value)), ()))
+            for key in hit:
+                counts[key] += 1
+            return bool(hit)
+
+        shared = self._erase(matches, "delete")
+        return {
+            key: Erased(op="delete" if counts[key] else "none", method=shared.method,
+                        count=counts[key], started_at=shared.started_at,
+                        completed_at=shared.completed_at, before=shared.before,
+                        after=shared.after, skipped=shared.skipped)
+            for key in usable
+        }
+
+    def _erase(self, matches: Callable[[bytes], bool | None], op: str) -> Erased:
         deadline = self.deadline()
         started = self._now()
         path = self.resolved()
