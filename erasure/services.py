@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import pycountry
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -30,6 +29,7 @@ from erasure.models import (
 from erasure.senders import sender_for
 from jurisdictions.composer import effective_rules
 from ledger.services import subject_commitment
+from lineage.services import country_code
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +74,8 @@ def _identifiers(raw: Any) -> list[subject_keys.Identifier]:
 
 
 def _country(value: Any) -> str:
-    if value in (None, ""):
-        return ""
-    if not isinstance(value, str) or pycountry.countries.get(alpha_2=value) is None:
-        raise ApplicationError("country is an ISO 3166-1 alpha-2 code.", code="invalid_country",
-                               fields={"country": "invalid_country"})
-    return value
+    """The subject's country is optional on a request; when given, it is checked."""
+    return "" if value in (None, "") else country_code(value)
 
 
 def erasure_request_create(

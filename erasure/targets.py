@@ -4,22 +4,15 @@ stored, so a target that is saved is one a connector can be built for."""
 from collections.abc import Sequence
 from typing import Any
 
-import pycountry
 from django.db import IntegrityError, transaction
 
 from config.errors import ApplicationError, Conflict
 from erasure.connectors import connector_for
 from erasure.models import Target
 from lineage.models import DatasetVersion
+from lineage.services import country_code
 
 FLAGS = ("always", "requires_approval", "identity_source")
-
-
-def _country(value: Any) -> str:
-    if not isinstance(value, str) or pycountry.countries.get(alpha_2=value) is None:
-        raise ApplicationError("country is an ISO 3166-1 alpha-2 code.", code="invalid_country",
-                               fields={"country": "invalid_country"})
-    return value
 
 
 def _versions(ids: Sequence[Any]) -> list[DatasetVersion]:
@@ -52,7 +45,7 @@ def target_save(
     target.kind = kind
     target.config = config
     target.id_types = sorted(connector.id_types)
-    target.country = _country(country)
+    target.country = country_code(country)
     for flag in FLAGS:
         setattr(target, flag, bool(flags.get(flag, False)))
     linked = _versions(versions)
