@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -304,38 +305,34 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class ApproveApi(APIView):
+class ReasonedDecisionApi(APIView):
+    """A staff decision on a request that must say why; subclasses name the service."""
+
+    required_scope = scopes.ERASURE_WRITE
+    decide: Callable[..., ErasureRequest]  # the service: (request, actor, reason) -> request
+
+    @extend_schema(request=ReasonSerializer, responses=RequestOutSerializer)
+    def post(self, request, request_id):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = self.decide(
+            request=selectors.erasure_request_get(request_id=request_id),
+            actor=actor_of(request), reason=data.validated_data["reason"],
+        )
+        return Response(RequestOutSerializer(selectors.erasure_request_get(
+            request_id=decided.pk)).data)
+
+
+class ApproveApi(ReasonedDecisionApi):
     """Staff approve a request awaiting approval (every affected model decided first)."""
 
-    required_scope = scopes.ERASURE_WRITE
-
-    @extend_schema(request=ReasonSerializer, responses=RequestOutSerializer)
-    def post(self, request, request_id):
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        approved = erasure_request_approve(
-            request=selectors.erasure_request_get(request_id=request_id),
-            actor=actor_of(request), reason=data.validated_data["reason"],
-        )
-        return Response(RequestOutSerializer(selectors.erasure_request_get(
-            request_id=approved.pk)).data)
+    decide = staticmethod(erasure_request_approve)
 
 
-class DenyApi(APIView):
+class DenyApi(ReasonedDecisionApi):
     """Staff deny a request, with the reason; a closing receipt records the denial."""
 
-    required_scope = scopes.ERASURE_WRITE
-
-    @extend_schema(request=ReasonSerializer, responses=RequestOutSerializer)
-    def post(self, request, request_id):
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        denied = erasure_request_deny(
-            request=selectors.erasure_request_get(request_id=request_id),
-            actor=actor_of(request), reason=data.validated_data["reason"],
-        )
-        return Response(RequestOutSerializer(selectors.erasure_request_get(
-            request_id=denied.pk)).data)
+    decide = staticmethod(erasure_request_deny)
 
 
 class ModelDecisionApi(APIView):
