@@ -203,14 +203,18 @@ def erasure_request_opening(*, request: ErasureRequest) -> dict[str, str]:
     return _unsealed(request)["opening"]
 
 
-def _unsealed(request: ErasureRequest) -> dict:
+def _data_key(request: ErasureRequest) -> bytes:
+    """The request's data key, unwrapped; refused once it has been shredded."""
     wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
     wrapped = wrapped.first()
     if wrapped is None:
         raise ApplicationError("This request's identifiers were shredded.",
                                code="identifiers_shredded")
-    key = sealing.unwrap(bytes(wrapped))
-    return sealing.unseal(key=key, request_id=str(request.id),
+    return sealing.unwrap(bytes(wrapped))
+
+
+def _unsealed(request: ErasureRequest, key: bytes | None = None) -> dict:
+    return sealing.unseal(key=key or _data_key(request), request_id=str(request.pk),
                           sealed=bytes(request.sealed_identifiers))
 
 
@@ -333,14 +337,8 @@ def erasure_request_add_identifiers(*, request: ErasureRequest,
                                     identifiers: Sequence[subject_keys.Identifier]) -> int:
     """Seal identifiers found for the subject after intake (by identity resolution) with the
     ones given; returns how many were new."""
-    wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
-    wrapped = wrapped.first()
-    if wrapped is None:
-        raise ApplicationError("This request's identifiers were shredded.",
-                               code="identifiers_shredded")
-    key = sealing.unwrap(bytes(wrapped))
-    sealed = sealing.unseal(key=key, request_id=str(request.pk),
-                            sealed=bytes(request.sealed_identifiers))
+    key = _data_key(request)
+    sealed = _unsealed(request, key)
     known = {(i["id_type"], i["value"]) for i in sealed["identifiers"]}
     new = [i for i in dict.fromkeys(identifiers) if (i.id_type, i.normalized) not in known]
     if not new:
