@@ -28,6 +28,7 @@ from erasure.models import (
 )
 from erasure.senders import sender_for
 from jurisdictions.composer import effective_rules
+from ledger import receipts
 from ledger.services import subject_commitment
 from lineage.services import country_code
 
@@ -325,6 +326,12 @@ def legal_hold_create(*, actor: str, basis: str, until: datetime, subject_key: s
     if not subject_key and target is None:
         raise ApplicationError("A hold names a target, a subject key, or both.",
                                code="hold_scope_required")
+    if not receipts.TOKEN.fullmatch(basis):
+        # The basis is written into receipts, which accept a code, not free text.
+        raise ApplicationError(
+            "basis is a short code such as 'litigation-2026-7': letters, digits and . _ : / + -.",
+            fields={"basis": "not a code"}, code="invalid_basis",
+        )
     if subject_key:
         subject_keys.validate_subject_key(subject_key)
     if until <= timezone.now():

@@ -108,6 +108,11 @@ def test_legal_holds_through_the_api(staff):
     bad_key = staff.post("/api/v1/erasure/legal-holds",
                          {"basis": "x", "until": until, "subject_key": "nope"}, format="json")
     assert (bad_key.status_code, bad_key.json()["code"]) == (400, "invalid_key")
+    # The basis goes into receipts as a code: free text would be refused when the hold applies.
+    prose = staff.post("/api/v1/erasure/legal-holds",
+                       {"basis": "court order of 3 May", "until": until, "subject_key": "a" * 64},
+                       format="json")
+    assert (prose.status_code, prose.json()["code"]) == (400, "invalid_basis")
     made = staff.post("/api/v1/erasure/legal-holds",
                       {"basis": "tax-retention", "until": until, "subject_key": "a" * 64},
                       format="json")
