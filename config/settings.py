@@ -268,8 +268,12 @@ if not LUP_REQUEST_KEK:
 LUP_CODE_TTL_MINUTES = env_int("LUP_CODE_TTL_MINUTES", 15)
 LUP_CODE_MAX_ATTEMPTS = env_int("LUP_CODE_MAX_ATTEMPTS", 5)
 LUP_CODE_SENDERS = {"email": "erasure.senders.EmailCodeSender"}
-# Pending requests on one file target are erased in one pass over the file, up to this many.
-LUP_FILE_BATCH_MAX = env_int("LUP_FILE_BATCH_MAX", 1000)
+# Batching (connectors that erase many requests in one pass: files, Redis, SQL tables): a run
+# waits up to LUP_BATCH_WINDOW_SECONDS for others on its target, never past its request's
+# deadline, and starts at once when LUP_BATCH_MAX runs are pending; one pass takes at most
+# LUP_BATCH_MAX runs.
+LUP_BATCH_WINDOW_SECONDS = env_int("LUP_BATCH_WINDOW_SECONDS", 60)
+LUP_BATCH_MAX = env_int("LUP_BATCH_MAX", 1000)
 # An erasure request with more targets than this waits for a human's approval.
 LUP_APPROVAL_MAX_TARGETS = env_int("LUP_APPROVAL_MAX_TARGETS", 20)
 # An unfinished target run untouched this long (seconds) is enqueued again by the sweeper.

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError, Conflict
 from erasure.bundle_links import send_bundle_link
-from erasure.connectors import connector_for
+from erasure.connectors import CONNECTORS, Connector, Erased, Verified, connector_for
 from erasure.connectors.manual import METHOD, Manual
 from erasure.connectors.webhook import METHOD as WEBHOOK
 from erasure.connectors.webhook import AwaitingCallback, Webhook
@@ -120,11 +120,30 @@ def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureReques
     return started
 
 
-def target_run_enqueue(*, run: TargetRun) -> None:
+def target_run_enqueue(*, run: TargetRun, now: datetime | None = None) -> None:
     from erasure.tasks import erasure_run_target
 
     # A queue per connector kind, so slow targets do not starve fast ones.
-    erasure_run_target.apply_async(args=[run.pk], queue=f"erasure.{run.target.kind}")
+    erasure_run_target.apply_async(args=[run.pk], queue=f"erasure.{run.target.kind}",
+                                   countdown=batch_delay(run=run, now=now or timezone.now()))
+
+
+def batch_delay(*, run: TargetRun, now: datetime) -> float:
+    """Seconds a run waits for others on its target so that one pass serves them all: the
+    batch window, unless the batch is already full, and never so long that less than a window
+    is left before the request's deadline."""
+    window = settings.LUP_BATCH_WINDOW_SECONDS
+    if window <= 0 or run.status != TargetRun.Status.PENDING:
+        return 0
+    if not CONNECTORS.get(run.target.kind, Connector).batches:
+        return 0
+    pending = TargetRun.objects.filter(target_id=run.target_id,
+                                       status=TargetRun.Status.PENDING).count()
+    if pending >= settings.LUP_BATCH_MAX:
+        return 0
+    deadline = run.request.deadline
+    left = (deadline - now).total_seconds() if deadline else window * 2
+    return max(0.0, min(float(window), left - window))
 
 
 # --- one target -----------------------------------------------------------------------------
@@ -192,20 +211,29 @@ def target_run_execute(*, run_id: int) -> TargetRun:
             run.refresh_from_db()
             return run
         return _reported(run, erased=erased_count, remaining=remaining, method=WEBHOOK)
-    if run.status == TargetRun.Status.PENDING and hasattr(connector, "erase_groups"):
-        _erase_batch(run, connector)
+    if run.status == TargetRun.Status.PENDING and connector.batches:
+        _erase_batch(run, connector, values)
+        # Done here, or by another worker's batch that holds this run (the sweeper enqueues
+        # it again should that worker die before its receipt).
         run.refresh_from_db()
+        return run
     if run.status == TargetRun.Status.PENDING:
         erased = connector.erase(values)
         # Recorded before the post-check: a crash after this point re-runs only the check.
         TargetRun.objects.filter(pk=run.pk).update(
-            status=TargetRun.Status.ERASED,
-            erased={k: (utc_time(v) if isinstance(v, datetime) else v)
-                    for k, v in asdict(erased).items()},
+            status=TargetRun.Status.ERASED, erased=_recorded(erased),
             attempts=run.attempts + 1,
         )
         run.refresh_from_db()
-    checked = connector.verify(values)
+    return _checked(run, connector.verify(values))
+
+
+def _recorded(erased: Erased) -> dict:
+    return {k: (utc_time(v) if isinstance(v, datetime) else v) for k, v in asdict(erased).items()}
+
+
+def _checked(run: TargetRun, checked: Verified) -> TargetRun:
+    """Receipt an erased run with its post-check."""
     erased = run.erased
     action = {"op": erased["op"], "method": erased["method"], "count": str(erased["count"]),
               "started_at": erased["started_at"], "completed_at": erased["completed_at"]}
@@ -216,36 +244,40 @@ def target_run_execute(*, run_id: int) -> TargetRun:
     return _finish(run, outcome=outcome, action=action, postcheck=postcheck, **extra)
 
 
-def _erase_batch(run: TargetRun, connector) -> None:
-    """Erase every pending run of this run's target in one pass (files are expensive to
-    rewrite); each run records its own count, with the shared before/after digests, and goes
-    on to its own post-check and receipt. Runs another worker holds are left to it."""
+def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> None:
+    """Erase every pending run of this run's target in one pass (a file rewritten once, one
+    scan of a keyspace, one statement per batch of values), then post-check them in one pass
+    and receipt each: every run gets its own count, with the shared before/after digests.
+    Nothing happens when another worker's batch holds this run."""
     with transaction.atomic():
         batch = list(
             TargetRun.objects.select_for_update(skip_locked=True)
             .filter(target_id=run.target_id, status=TargetRun.Status.PENDING,
                     request__state=State.EXECUTING)
             .select_related("request", "target")
-            .order_by("pk")[: settings.LUP_FILE_BATCH_MAX]
+            .order_by("pk")[: settings.LUP_BATCH_MAX]
         )
         if not any(member.pk == run.pk for member in batch):
-            return  # another worker is erasing this run right now
-        groups = {member.pk: values for member in batch
-                  if (values := _values(member)) and _holds(member, timezone.now()) is None}
-        if not groups:
             return
+        now = timezone.now()
+        # The others' holds and identifiers are checked here; held runs and runs with nothing
+        # to look for are left to their own tasks.
+        groups = {run.pk: values}
+        for member in batch:
+            if member.pk != run.pk and (found := _values(member)) and not _holds(member, now):
+                groups[member.pk] = found
         results = connector.erase_groups(groups)
         for pk, erased in results.items():
             TargetRun.objects.filter(pk=pk).update(
-                status=TargetRun.Status.ERASED,
-                erased={k: (utc_time(v) if isinstance(v, datetime) else v)
-                        for k, v in asdict(erased).items()},
+                status=TargetRun.Status.ERASED, erased=_recorded(erased),
                 attempts=models.F("attempts") + 1,
             )
     log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
-    for pk in results:
-        if pk != run.pk:
-            target_run_enqueue(run=TargetRun.objects.select_related("target").get(pk=pk))
+    checks = connector.verify_groups(groups)
+    for member in TargetRun.objects.filter(pk__in=list(groups)).select_related(
+        "request", "target"
+    ):
+        _checked(member, checks[member.pk])
 
 
 def _outcome(*, remaining: int, count: int) -> str:

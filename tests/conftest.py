@@ -71,6 +71,12 @@ def _reference_data(request):
 
 
 @pytest.fixture(autouse=True)
+def _no_batch_window(settings):
+    """Runs start at once unless a test sets a batch window (the worker gets the same)."""
+    settings.LUP_BATCH_WINDOW_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     from django.core.cache import cache
 
@@ -87,7 +93,8 @@ def _start_worker(tag: str) -> subprocess.Popen:
     """A real `celery -A config worker` process on the test database and the real broker."""
     from config.celery import app
 
-    env = dict(os.environ, DATABASE_URL=_database_url(settings.DATABASES["default"]["NAME"]))
+    env = dict(os.environ, DATABASE_URL=_database_url(settings.DATABASES["default"]["NAME"]),
+               LUP_BATCH_WINDOW_SECONDS="0")
     hostname = f"test-{os.getpid()}-{tag}@%h"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",

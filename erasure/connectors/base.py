@@ -15,6 +15,14 @@ missing ability is an explicit answer, never a silent success.
 so that one pass serves a batch of requests. Types the connector is not keyed by are ignored;
 if none of its types is present the call is refused rather than reported as "nothing found".
 
+Batching: a connector that sets `batches = True` also implements
+`erase_groups(groups, op=...) -> {key: Erased}`: `groups` maps a key (one per erasure request)
+to that request's identifiers, and the whole batch is erased in one pass (one rewrite of a file,
+one SCAN of a keyspace, one `= ANY(...)` statement per batch of values). Each group gets its own
+count; shared evidence (a file's before/after digests) is the same in every group's result.
+`verify_groups(groups) -> {key: Verified}` is the matching post-check; by default it looks once
+per group, and batching connectors override it to look once for all.
+
 Every call is bounded by the config's `timeout_seconds` (default 30). Connectors never log
 identifiers or matched values, only counts.
 """
@@ -23,7 +31,7 @@ import enum
 import re
 import time
 from abc import ABC
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -33,6 +41,8 @@ from rest_framework import status
 from config.errors import ApplicationError
 
 Identifiers = Mapping[str, Sequence[str]]
+# Batches: a key per group (the target run's id, in practice) and the group's identifiers.
+Groups = Mapping[Hashable, Identifiers]
 Op = Literal["delete", "mask", "none"]
 
 DEFAULT_TIMEOUT_SECONDS = 30
@@ -146,6 +156,9 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     erase_method: ClassVar[str] = ""
     verify_method: ClassVar[str] = ""
 
+    # Whether `erase_groups` serves many requests in one pass (see the module docstring).
+    batches: ClassVar[bool] = False
+
     # Identifier types this target is keyed by; set per instance from the config.
     id_types: frozenset[str] = frozenset()
 
@@ -165,6 +178,12 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     def verify(self, identifiers: Identifiers) -> Verified:
         raise self._not_supported(Capability.VERIFY)
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        raise self._not_supported(Capability.for_op(op))
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        return {key: self.verify(identifiers) for key, identifiers in groups.items()}
 
     def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
         """The subject's values of identifier type `want`, found through the given ones."""
@@ -204,6 +223,35 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
                 fields={"id_types": sorted(self.id_types)},
             )
         return values
+
+    def owners(self, groups: Groups) -> tuple[dict[str, list[str]], dict[tuple[str, str], list]]:
+        """For a batch: every usable value by type (all groups together, deduplicated), and
+        which groups each (type, value) belongs to, so a hit can be counted for its groups."""
+        union: dict[str, list[str]] = {}
+        owners: dict[tuple[str, str], list] = {}
+        for key, identifiers in groups.items():
+            for id_type, values in self.usable(identifiers).items():
+                for value in values:
+                    holders = owners.setdefault((id_type, value), [])
+                    if not holders:
+                        union.setdefault(id_type, []).append(value)
+                    holders.append(key)
+        return union, owners
+
+    @staticmethod
+    def split(shared: Erased, counts: Mapping[Hashable, int]) -> dict[Hashable, Erased]:
+        """Per group, the shared result of one batched erase with the group's own count."""
+        return {
+            key: Erased(op=shared.op if count else "none", method=shared.method, count=count,
+                        started_at=shared.started_at, completed_at=shared.completed_at,
+                        before=shared.before, after=shared.after, skipped=shared.skipped)
+            for key, count in counts.items()
+        }
+
+    @staticmethod
+    def checked(method: str, remaining: Mapping[Hashable, int]) -> dict[Hashable, Verified]:
+        at = datetime.now(UTC)
+        return {key: Verified(method=method, remaining=n, at=at) for key, n in remaining.items()}
 
     def _not_supported(self, capability: Capability) -> NotSupported:
         return NotSupported(

@@ -36,7 +36,7 @@ import stat
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from .base import (
     ConnectorConfigError,
     Deadline,
     Erased,
+    Groups,
     Identifiers,
     Located,
     TargetUnavailable,
@@ -72,6 +73,7 @@ class PathOutsideRoots(ConnectorConfigError):
 
 class JsonlFile(Connector):
     kind = "jsonl_file"
+    batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "jsonl_atomic_rewrite"
     verify_method = "jsonl_rescan"
@@ -109,29 +111,32 @@ class JsonlFile(Connector):
         self.require(Capability.for_op(op))
         return self._erase(self._matcher(self.usable(identifiers)), op)
 
-    def erase_groups(self, groups: Mapping[Any, Identifiers]) -> dict[Any, Erased]:
-        """Erase several subjects' lines in one pass over the file; returns, per group, its own
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' lines in one pass over the file; each group gets its own
         count and the shared before/after digests. A line holding two groups' subjects counts
         for both (it is removed once)."""
-        self.require(Capability.DELETE)
-        usable = {key: self.usable(identifiers) for key, identifiers in groups.items()}
-        owners: dict[tuple[str, str], list[Any]] = {}
-        for key, values in usable.items():
-            for id_type, given in values.items():
-                for value in given:
-                    owners.setdefault((id_type, value), []).append(key)
-        counts = dict.fromkeys(usable, 0)
-        wanted = [(self.match[t], t) for t in {t for v in usable.values() for t in v}]
+        self.require(Capability.for_op(op))
+        counts, matches = self._group_matcher(groups)
+        return self.split(self._erase(matches, op), counts)
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The post-check of a batch: one read of the file, a count per group."""
+        self.require(Capability.VERIFY)
+        counts, matches = self._group_matcher(groups)
+        self._scan(matches)
+        log.info("connector.verify", kind=self.kind, groups=len(counts))
+        return self.checked(self.verify_method, counts)
+
+    def _group_matcher(self, groups: Groups):
+        """Per-group counters, and a line matcher that counts each hit for its groups."""
+        union, owners = self.owners(groups)
+        counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
+        wanted = [(self.match[t], t) for t in union]
 
         def matches(line: bytes) -> bool | None:
-            if not line.strip():
-                return False
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return None
+            record = _record(line)
             if not isinstance(record, dict):
-                return None
+                return record
             hit = set()
             for field, id_type in wanted:
                 value = _field(record, field)
@@ -141,14 +146,7 @@ class JsonlFile(Connector):
                 counts[key] += 1
             return bool(hit)
 
-        shared = self._erase(matches, "delete")
-        return {
-            key: Erased(op="delete" if counts[key] else "none", method=shared.method,
-                        count=counts[key], started_at=shared.started_at,
-                        completed_at=shared.completed_at, before=shared.before,
-                        after=shared.after, skipped=shared.skipped)
-            for key in usable
-        }
+        return counts, matches
 
     def _erase(self, matches: Callable[[bytes], bool | None], op: str) -> Erased:
         deadline = self.deadline()
@@ -214,7 +212,10 @@ class JsonlFile(Connector):
     # --- scanning -------------------------------------------------------------------------------
 
     def _count(self, identifiers: Identifiers) -> int:
-        matches = self._matcher(self.usable(identifiers))
+        return self._scan(self._matcher(self.usable(identifiers)))
+
+    def _scan(self, matches: Callable[[bytes], bool | None]) -> int:
+        """Read the file once; the number of matching lines."""
         deadline = self.deadline()
         count = 0
         with _unavailable_on_os_error(), self._open(self.resolved()) as (source, _):
@@ -276,14 +277,9 @@ class JsonlFile(Connector):
         wanted = [(self.match[t], t, frozenset(v)) for t, v in values.items()]
 
         def matches(line: bytes) -> bool | None:
-            if not line.strip():
-                return False
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return None
+            record = _record(line)
             if not isinstance(record, dict):
-                return None
+                return record
             for field, id_type, accepted in wanted:
                 value = _field(record, field)
                 if value is not None and _normalized(id_type, value) in accepted:
@@ -291,6 +287,18 @@ class JsonlFile(Connector):
             return False
 
         return matches
+
+
+def _record(line: bytes) -> dict | bool | None:
+    """The line's JSON object; False for a blank line (kept), None for anything else (kept,
+    counted as skipped)."""
+    if not line.strip():
+        return False
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _valid_field(text: str) -> bool:

@@ -67,7 +67,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ from .base import (
     ConnectorConfigError,
     Deadline,
     Erased,
+    Groups,
     Identifiers,
     Located,
     Verified,
@@ -112,6 +113,7 @@ _WORD_AFTER = r"(?![A-Za-z0-9_])"
 
 class TextLog(Connector):
     kind = "text_log"
+    batches = True
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
@@ -167,7 +169,25 @@ class TextLog(Connector):
 
     def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
         self.require(Capability.for_op(op))
-        pattern = self.pattern(self.usable(identifiers))
+        return self._erase(self.pattern(self.usable(identifiers)))
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' identifiers in one pass over the files; each group gets the
+        count of its own occurrences (or lines) and the shared digests."""
+        self.require(Capability.for_op(op))
+        union, owners = self.owners(groups)
+        tally = _Tally(groups, owners, per_line=self.mode == "drop_line")
+        return self.split(self._erase(self.pattern(union), tally), tally.counts)
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        self.require(Capability.VERIFY)
+        union, owners = self.owners(groups)
+        tally = _Tally(groups, owners, per_line=self.mode == "drop_line")
+        self._scan(self.pattern(union), tally)
+        log.info("connector.verify", kind=self.kind, groups=len(tally.counts))
+        return self.checked(self.verify_method, tally.counts)
+
+    def _erase(self, pattern: "re.Pattern[str]", tally: "_Tally | None" = None) -> Erased:
         deadline = self.deadline()
         started = self._now()
         done = "delete" if self.mode == "drop_line" else "mask"
@@ -181,7 +201,7 @@ class TextLog(Connector):
                     deadline.check()
                     with _open(path) as (source, st):
                         count, before, after, temp = self._rewrite(
-                            source, st, path, pattern, deadline
+                            source, st, path, pattern, deadline, tally
                         )
                     if temp is not None:
                         try:
@@ -259,12 +279,24 @@ class TextLog(Connector):
                 parts.append(f"{_WORD_BEFORE}(?:{_alternation(given)}){_WORD_AFTER}")
         return re.compile("|".join(parts))
 
-    def _apply(self, pattern: "re.Pattern[str]", line: bytes) -> tuple[int, bytes | None]:
-        """(count, new line or None to drop it); the line object itself when unchanged."""
+    def _apply(
+        self, pattern: "re.Pattern[str]", line: bytes, tally: "_Tally | None" = None
+    ) -> tuple[int, bytes | None]:
+        """(count, new line or None to drop it); the line object itself when unchanged. With a
+        tally, every occurrence is also counted for the groups whose value it is."""
         text = line.decode("utf-8", "surrogateescape")
         if self.mode == "drop_line":
-            return (1, None) if pattern.search(text) else (0, line)
-        replaced, count = pattern.subn(REDACTED, text)
+            if not pattern.search(text):
+                return 0, line
+            if tally is not None:
+                tally.add([m.group() for m in pattern.finditer(text)])
+            return 1, None
+        if tally is None:
+            replaced, count = pattern.subn(REDACTED, text)
+        else:
+            hits: list[str] = []
+            replaced, count = pattern.subn(lambda m: hits.append(m.group()) or REDACTED, text)
+            tally.add(hits)
         if not count:
             return 0, line
         return count, replaced.encode("utf-8", "surrogateescape")
@@ -272,7 +304,10 @@ class TextLog(Connector):
     # --- scanning -------------------------------------------------------------------------------
 
     def _count(self, identifiers: Identifiers) -> int:
-        pattern = self.pattern(self.usable(identifiers))
+        return self._scan(self.pattern(self.usable(identifiers)))
+
+    def _scan(self, pattern: "re.Pattern[str]", tally: "_Tally | None" = None) -> int:
+        """Read every file once; the number of occurrences (or matching lines)."""
         deadline = self.deadline()
         count = 0
         with _unavailable_on_os_error():
@@ -281,10 +316,10 @@ class TextLog(Connector):
                     for number, line in enumerate(source):
                         if number % DEADLINE_EVERY == 0:
                             deadline.check()
-                        count += self._apply(pattern, line)[0]
+                        count += self._apply(pattern, line, tally)[0]
         return count
 
-    def _rewrite(self, source, st, path: Path, pattern, deadline: Deadline):
+    def _rewrite(self, source, st, path: Path, pattern, deadline: Deadline, tally=None):
         """Write the new content into a temporary file beside `path`, hashing both contents.
         Returns (count, before, after, temp path or None when nothing matched)."""
         before, after = hashlib.sha256(), hashlib.sha256()
@@ -306,7 +341,7 @@ class TextLog(Connector):
                 if number % DEADLINE_EVERY == 0:
                     deadline.check()
                 before.update(line)
-                count, new = self._apply(pattern, line)
+                count, new = self._apply(pattern, line, tally)
                 total += count
                 if new is None:
                     continue
@@ -334,6 +369,40 @@ class TextLog(Connector):
         for name, digest in digests:
             combined.update(f"{name} {digest}\n".encode("utf-8", "surrogateescape"))
         return _digest(combined)
+
+
+class _Tally:
+    """Counts, per group of a batch, the occurrences (or, per line, the lines) of its values.
+    A matched text is mapped back to its groups the way `pattern` matched it: e-mail addresses
+    case-insensitively, phone numbers with or without the "+", anything else exactly."""
+
+    def __init__(self, groups: Groups, owners: dict[tuple[str, str], list], *, per_line: bool):
+        self.counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
+        self.per_line = per_line
+        self.by_text: dict[tuple[str, str], set] = {}
+        for (id_type, value), keys in owners.items():
+            if id_type == "email":
+                forms = [("email", value.lower())]
+            elif id_type == "phone":
+                forms = [("text", value)] + ([("text", value[1:])] if value[:1] == "+" else [])
+            else:
+                forms = [("text", value)]
+            for form in forms:
+                self.by_text.setdefault(form, set()).update(keys)
+
+    def owners_of(self, text: str) -> set:
+        return self.by_text.get(("email", text.lower()), set()) | self.by_text.get(
+            ("text", text), set()
+        )
+
+    def add(self, texts: list[str]) -> None:
+        if self.per_line:
+            for key in set().union(*(self.owners_of(t) for t in texts)):
+                self.counts[key] += 1
+            return
+        for text in texts:
+            for key in self.owners_of(text):
+                self.counts[key] += 1
 
 
 def _alternation(values: list[str]) -> str:

@@ -334,3 +334,33 @@ def test_identifiers_of_other_types_are_refused(roots):
     with pytest.raises(ApplicationError) as excinfo:
         target(id_types=["email"]).locate({"user_id": [UID]})
     assert refused(excinfo) == "identifier_type_not_supported"
+
+
+@pytest.mark.parametrize("mode", ["redact", "drop_line"])
+def test_a_batch_counts_each_group_in_one_pass(roots, monkeypatch, mode):
+    write_log(roots)
+    path = roots / "app.log"
+    groups = {
+        "emails": {"email": [EMAIL, PLUS_EMAIL]},
+        "phone": {"phone": [PHONE]},
+        "uid": {"user_id": [UID]},
+        "absent": {"user_id": [OTHER_UID]},
+    }
+    one_by_one = {key: target(mode=mode).locate(ids).count for key, ids in groups.items()}
+    # Occurrences and lines agree here: no line holds one group's value twice.
+    assert one_by_one == {"emails": 3, "phone": 2, "uid": 3, "absent": 0}
+    checked = target(mode=mode).verify_groups(groups)
+    assert {key: v.remaining for key, v in checked.items()} == one_by_one
+
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renames.append(b), real_replace(a, b)))
+    results = target(mode=mode).erase_groups(groups)
+    assert len(renames) == 1
+    assert {key: r.count for key, r in results.items()} == one_by_one
+    assert results["absent"].op == "none"
+    assert len({(r.before, r.after) for r in results.values()}) == 1
+    assert results["uid"].before == sha(b"".join(LOG))
+    assert results["uid"].after == sha(read_log(path))
+    after = target(mode=mode).verify_groups(groups)
+    assert {v.remaining for v in after.values()} == {0}
