@@ -36,4 +36,4 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/ruff format --check .
 
 worker: $(BIN)/.installed
-	$(BIN)/celery -A config worker --loglevel=INFO --queues=celery,erasure.jsonl_file,erasure.postgres_table,erasure.sqlite_table,erasure.django_cache,erasure.sql_table,erasure.manual,erasure.webhook,erasure.text_log,erasure.redis
+	$(BIN)/celery -A config worker --loglevel=INFO

@@ -7,3 +7,17 @@ class ErasureConfig(AppConfig):
 
     def ready(self) -> None:
         from erasure import checks  # noqa: F401  (registers the system checks)
+
+        _declare_queues()
+
+
+def _declare_queues() -> None:
+    """A queue per connector kind (see `target_run_enqueue`), declared here from the one list of
+    kinds, so a worker started without `--queues` consumes every one of them."""
+    from kombu import Queue
+
+    from config.celery import app
+    from erasure.connectors import CONNECTORS
+
+    names = ["celery", *(f"erasure.{kind}" for kind in CONNECTORS)]
+    app.conf.task_queues = [Queue(name, routing_key=name) for name in names]

@@ -99,7 +99,6 @@ def _start_worker(tag: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
          "--concurrency=1", f"--hostname={hostname}", "--loglevel=WARNING",
-         "--queues=celery,erasure.jsonl_file,erasure.postgres_table,erasure.sqlite_table,erasure.django_cache,erasure.sql_table,erasure.manual,erasure.webhook,erasure.text_log,erasure.redis",
          "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
