@@ -18,9 +18,11 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
+from .csv_file import CsvFile
 from .django_cache import DjangoCache
 from .jsonl_file import JsonlFile
 from .manual import Manual
+from .parquet_file import ParquetFile
 from .postgres_table import PostgresTable
 from .redis_store import RedisStore
 from .sql_table import SqlTable
@@ -38,6 +40,8 @@ CONNECTORS: dict[str, type[Connector]] = {
     Webhook.kind: Webhook,
     TextLog.kind: TextLog,
     RedisStore.kind: RedisStore,
+    CsvFile.kind: CsvFile,
+    ParquetFile.kind: ParquetFile,
 }
 
 
@@ -61,12 +65,14 @@ __all__ = [
     "Connector",
     "ConnectorConfigError",
     "ConnectorTimeout",
+    "CsvFile",
     "DjangoCache",
     "Erased",
     "JsonlFile",
     "Located",
     "Manual",
     "NotSupported",
+    "ParquetFile",
     "PostgresTable",
     "RedisStore",
     "SqlTable",

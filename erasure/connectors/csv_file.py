@@ -1,0 +1,500 @@
+"""`csv_file`: rows of a CSV file with a header row (exports, eval sets), plain or gzip.
+
+Config:
+
+    {
+        "path": "exports/users.csv",            # absolute, or relative to the first root
+        "match": {"email": "email", "phone": "phone_number"},  # id_type -> column header
+        "gzip": false,                          # optional; by default, true for a ".gz" name
+        "delimiter": ",",                       # optional, one character, default ","
+        "encoding": "utf-8",                    # optional, default "utf-8"; ASCII-compatible only
+        "mask_columns": ["email", "phone_number", "name"],  # optional, default: the match columns
+        "mask_value": "[erased]",               # optional, what masked cells are set to
+        "timeout_seconds": 30,
+    }
+
+The dialect is fixed apart from the delimiter: fields may be quoted with `"`, a quote inside a
+quoted field is doubled, and a quoted field may span lines. The first record is the header; a
+match or mask column missing from it (or named twice in it) is refused when the call is made,
+with `invalid_target_config`. A UTF-8 byte order mark before the first column name is ignored.
+
+Matching: a cell is normalized like a `jsonl_file` field (e-mail trimmed and lower-cased, phone
+to E.164 through `subject_keys`, anything else trimmed) and compared exactly with the given,
+already normalized values. A row matches when any configured column does.
+
+Erasing, in one pass over the file however many subjects' values are given: with op "delete" a
+matching row is dropped; with op "mask" its `mask_columns` cells are set to `mask_value` and the
+row is written again with the same delimiter, quoting only where needed and ending like the
+original (so quotes the original had around other cells of that row may go; a row too short to
+have a mask column is not lengthened). Every other
+record, the header included, is copied as the raw bytes it was read from, so rows of other
+subjects stay byte for byte identical. Records are parsed one at a time from the file's lines,
+and the lines each record was read from are what gets copied. `mask_columns` must include every
+match column, otherwise a masked row would still match and the erasure could never be verified.
+
+The new content goes to a temporary file in the same directory (same mode and owner), which is
+fsynced and renamed over the original, then the directory is fsynced, all under an exclusive
+lock on the directory: a crash leaves the old file or the new one, never half of each, and a
+retry finishes the work (erased rows no longer match). When nothing matches, the file is not
+rewritten.
+
+Batches: `erase_groups(groups, op=...)` erases the rows of several requests in that one pass and
+gives each group its own count (a row holding two groups' subjects counts for both, and is
+dropped or masked once) with the shared digests; `verify_groups` counts for every group in one
+read.
+
+`Erased.before` / `after`: "sha256:<hex>" of the decompressed content before and after (equal
+when nothing matched). `Erased.skipped` counts rows kept because they have fewer cells than the
+header.
+
+Not supported: files another process keeps appending to (rows appended during the rewrite would
+be lost), encodings that are not ASCII-compatible (UTF-16, UTF-32), and, refused as
+`file_unreadable`, old Mac files whose lines end in a lone carriage return and cells longer than
+the csv module's field limit (128 KiB by default).
+"""
+
+import codecs
+import contextlib
+import csv
+import errno
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+
+from config.errors import ApplicationError, NotFound
+
+from .base import (
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    Deadline,
+    Erased,
+    Groups,
+    Identifiers,
+    Located,
+    Verified,
+)
+from .jsonl_file import (
+    DEADLINE_EVERY,
+    PathOutsideRoots,
+    _digest,
+    _locked_directory,
+    _normalized,
+    _unavailable_on_os_error,
+    confined_path,
+)
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MASK_VALUE = "[erased]"
+MAX_COLUMN_NAME = 256
+MAX_MASK_VALUE = 256
+QUOTE = '"'
+BOM = "\ufeff"
+# Characters whose bytes must be the same as in ASCII for records to be split and copied as bytes.
+_ASCII_PROBE = '\r\n",;|\t azAZ09'
+
+# (id_type, normalized value) -> the keys of the groups that gave it (`Connector.owners`).
+Owners = Mapping[tuple[str, str], list]
+
+
+class CsvFile(Connector):
+    kind = "csv_file"
+    capabilities = frozenset(
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+    )
+    erase_method = "csv_atomic_rewrite"
+    verify_method = "csv_rescan"
+    batches = True
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        path = self.config.get("path")
+        if not isinstance(path, str) or not path.strip() or "\x00" in path:
+            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
+        self.path = path
+        self.match = self._match_config(self.config, valid_column, "column name")
+        self.id_types = frozenset(self.match)
+        compressed = self.config.get("gzip")
+        if compressed is not None and not isinstance(compressed, bool):
+            raise ConnectorConfigError("gzip is true or false.", fields={"gzip": "not a boolean"})
+        self.gzip = path.endswith(".gz") if compressed is None else compressed
+        self.delimiter = self._delimiter(self.config.get("delimiter", ","))
+        self.encoding = self._encoding(self.config.get("encoding", "utf-8"))
+        self.mask_columns = mask_columns_config(self.config, self.match, valid_column)
+        self.mask_value = mask_value_config(self.config)
+        try:
+            self.mask_value.encode(self.encoding)
+        except UnicodeError:
+            raise ConnectorConfigError(
+                "mask_value cannot be written in the file's encoding.",
+                fields={"mask_value": "not encodable"},
+            ) from None
+        self.resolved()  # refuse a path outside the roots as soon as the target is configured
+
+    # --- abilities ------------------------------------------------------------------------------
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        self.require(Capability.LOCATE)
+        count = self._scan({None: identifiers})[None]
+        log.info("connector.locate", kind=self.kind, count=count)
+        return Located(count=count)
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        self.require(Capability.VERIFY)
+        remaining = self._scan({None: identifiers})[None]
+        log.info("connector.verify", kind=self.kind, remaining=remaining)
+        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The post-check of a batch: one read of the file, a count per group."""
+        self.require(Capability.VERIFY)
+        counts = self._scan(groups)
+        log.info("connector.verify", kind=self.kind, groups=len(counts))
+        return self.checked(self.verify_method, counts)
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        return self.erase_groups({None: identifiers}, op=op)[None]
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' rows in one pass over the file; each group gets its own
+        count and the shared before/after digests. A row holding two groups' subjects counts
+        for both (it is dropped or masked once)."""
+        self.require(Capability.for_op(op))
+        union, owners = self.owners(groups)
+        counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
+        deadline = self.deadline()
+        started = self._now()
+        path = self.resolved()
+        with (
+            _unreadable_on_csv_error(),
+            _unavailable_on_os_error(),
+            _locked_directory(path.parent, deadline) as dir_fd,
+        ):
+            with open_regular(path, compressed=self.gzip) as (source, st):
+                count, skipped, before, after, temp = self._rewrite(
+                    source, st, path, union, owners, counts, op, deadline
+                )
+            if temp is not None:
+                replace_atomically(temp, path, dir_fd)
+        log.info(
+            "connector.erase",
+            kind=self.kind,
+            op=op,
+            count=count,
+            skipped=skipped,
+            groups=len(counts),
+        )
+        shared = Erased(
+            op=op if count else "none",
+            method=self.erase_method,
+            count=count,
+            started_at=started,
+            completed_at=self._now(),
+            before=before,
+            after=after,
+            skipped=skipped,
+        )
+        return self.split(shared, counts)
+
+    # --- paths ----------------------------------------------------------------------------------
+
+    def resolved(self) -> Path:
+        """The target's real path, refused unless it lies under a configured root."""
+        return confined_path(self.path)
+
+    # --- scanning -------------------------------------------------------------------------------
+
+    def _scan(self, groups: Groups) -> dict[Hashable, int]:
+        """Read the file once; per group, the number of rows holding its values."""
+        union, owners = self.owners(groups)
+        counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
+        deadline = self.deadline()
+        with (
+            _unreadable_on_csv_error(),
+            _unavailable_on_os_error(),
+            open_regular(self.resolved(), compressed=self.gzip) as (source, _),
+        ):
+            records = self._records(source, deadline)
+            header = next(records, None)
+            if header is None:
+                return counts
+            match, _ = self._columns(header[0], union, "none")
+            for row, _raw in records:
+                for key in _hit(row, match, owners):
+                    counts[key] += 1
+        return counts
+
+    def _rewrite(
+        self,
+        source: IO[bytes],
+        st: os.stat_result,
+        path: Path,
+        union: Mapping[str, list[str]],
+        owners: Owners,
+        counts: dict[Hashable, int],
+        op: str,
+        deadline: Deadline,
+    ) -> tuple[int, int, str, str, str | None]:
+        """Write the records to keep (and masked ones) into a temporary file beside `path`,
+        hashing both contents and counting each matching row for its groups. Returns (count,
+        skipped, before, after, temp path or None when nothing matched)."""
+        before, after = hashlib.sha256(), hashlib.sha256()
+        count = skipped = 0
+        temp = temporary_beside(path, st)
+        try:
+            writer = (
+                gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
+                if self.gzip
+                else temp
+            )
+            records = self._records(source, deadline)
+            header = next(records, None)
+            if header is not None:
+                names, raw = header
+                match, mask = self._columns(names, union, op)
+                before.update(raw)
+                writer.write(raw)
+                after.update(raw)
+                for row, raw in records:
+                    before.update(raw)
+                    hit = _hit(row, match, owners)
+                    if hit:
+                        count += 1
+                        for key in hit:
+                            counts[key] += 1
+                        if op == "delete":
+                            continue
+                        raw = self._masked(row, raw, mask)
+                    elif row and len(row) < len(names):
+                        skipped += 1
+                    writer.write(raw)
+                    after.update(raw)
+            if writer is not temp:
+                writer.close()  # writes the gzip trailer; the temporary file stays open
+            temp.flush()
+            os.fsync(temp.fileno())
+            temp.close()
+            if not count:
+                os.unlink(temp.name)
+                return 0, skipped, _digest(before), _digest(before), None
+            return count, skipped, _digest(before), _digest(after), temp.name
+        except BaseException:
+            temp.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp.name)
+            raise
+
+    def _records(self, source: IO[bytes], deadline: Deadline) -> Iterator[tuple[list, bytes]]:
+        """(cells, raw bytes) per record. The reader pulls one line at a time and returns a
+        record as soon as its last line is read, so the lines taken since the previous record
+        are exactly this record's bytes. Undecodable bytes are kept as surrogates, so they
+        never stop a scan and survive in a masked row."""
+        taken: list[bytes] = []
+
+        def lines() -> Iterator[str]:
+            for line in source:
+                taken.append(line)
+                yield line.decode(self.encoding, "surrogateescape")
+
+        reader = csv.reader(lines(), delimiter=self.delimiter, quotechar=QUOTE, doublequote=True)
+        for number, row in enumerate(reader):
+            if number % DEADLINE_EVERY == 0:
+                deadline.check()
+            raw = b"".join(taken)
+            taken.clear()
+            yield row, raw
+
+    def _columns(
+        self, header: list[str], id_types: Iterable[str], op: str
+    ) -> tuple[list[tuple[str, int]], list[int]]:
+        """The indexes of the match columns of the types being looked for, and of the columns
+        to mask; every configured column is checked, so a header that changed is noticed."""
+        names = list(header)
+        if names:
+            names[0] = names[0].removeprefix(BOM)
+
+        def index(column: str, key: str) -> int:
+            found = [i for i, name in enumerate(names) if name == column]
+            if len(found) != 1:
+                raise ConnectorConfigError(
+                    f"The file's header has {'no' if not found else 'more than one'} column "
+                    f"named {column!r} ({key}).",
+                    fields={key: "not in the header" if not found else "ambiguous in the header"},
+                )
+            return found[0]
+
+        match = [(t, index(column, f"match.{t}")) for t, column in self.match.items()]
+        mask = (
+            [index(column, "mask_columns") for column in self.mask_columns] if op == "mask" else []
+        )
+        return [(t, i) for t, i in match if t in id_types], mask
+
+    def _masked(self, row: list[str], raw: bytes, mask: list[int]) -> bytes:
+        """The row with its mask cells replaced, ending with the same line break as `raw`."""
+        cells = list(row)
+        for index in mask:
+            if index < len(cells):
+                cells[index] = self.mask_value
+        out = io.StringIO()
+        # "\r\n" makes the writer quote any cell holding either character; it is swapped below.
+        csv.writer(
+            out, delimiter=self.delimiter, quotechar=QUOTE, doublequote=True, lineterminator="\r\n"
+        ).writerow(cells)
+        text = out.getvalue().removesuffix("\r\n")
+        ending = b"\r\n" if raw.endswith(b"\r\n") else b"\n" if raw.endswith(b"\n") else b""
+        return text.encode(self.encoding, "surrogateescape") + ending
+
+    # --- config ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _delimiter(value: Any) -> str:
+        if not isinstance(value, str) or len(value) != 1 or value in '\r\n"\x00':
+            raise ConnectorConfigError(
+                "delimiter is one character other than a quote or a line break.",
+                fields={"delimiter": "not a single character"},
+            )
+        return value
+
+    @staticmethod
+    def _encoding(value: Any) -> str:
+        """A codec whose line breaks, quotes and ASCII letters are the ASCII bytes: records are
+        split on b"\\n" and copied as bytes."""
+        try:
+            name = codecs.lookup(value).name if isinstance(value, str) else None
+            compatible = name is not None and _ASCII_PROBE.encode(name) == _ASCII_PROBE.encode()
+        except (LookupError, UnicodeError):
+            compatible = False
+        if not compatible:
+            raise ConnectorConfigError(
+                "encoding is a known, ASCII-compatible text encoding.",
+                fields={"encoding": "unsupported"},
+            )
+        return name
+
+
+# --- shared with parquet_file ---------------------------------------------------------------------
+
+
+def valid_column(name: str) -> bool:
+    return 0 < len(name) <= MAX_COLUMN_NAME and name.isprintable()
+
+
+def mask_columns_config(
+    config: Mapping[str, Any], match: Mapping[str, str], valid: Callable[[str], bool]
+) -> list[str]:
+    """`mask_columns`, by default the match columns; it must hold every match column."""
+    columns = config.get("mask_columns")
+    if columns is None:
+        return list(dict.fromkeys(match.values()))
+    if (
+        not isinstance(columns, list)
+        or not columns
+        or not all(isinstance(c, str) and valid(c) for c in columns)
+        or len(set(columns)) != len(columns)
+    ):
+        raise ConnectorConfigError(
+            "mask_columns lists distinct column names.", fields={"mask_columns": "invalid"}
+        )
+    if not set(match.values()) <= set(columns):
+        raise ConnectorConfigError(
+            "mask_columns must include every match column, or masked rows would still match.",
+            fields={"mask_columns": "missing a match column"},
+        )
+    return columns
+
+
+def mask_value_config(config: Mapping[str, Any]) -> str:
+    value = config.get("mask_value", DEFAULT_MASK_VALUE)
+    if not isinstance(value, str) or len(value) > MAX_MASK_VALUE or not value.isprintable():
+        raise ConnectorConfigError(
+            f"mask_value is printable text of at most {MAX_MASK_VALUE} characters.",
+            fields={"mask_value": "invalid"},
+        )
+    return value
+
+
+@contextlib.contextmanager
+def open_regular(path: Path, *, compressed: bool = False) -> Iterator[tuple[IO[bytes], Any]]:
+    """The file for reading, decompressed if `compressed`. O_NOFOLLOW: a symlink swapped in
+    after the path was resolved is refused rather than followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound("The target file does not exist.", code="file_not_found") from None
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise PathOutsideRoots(
+            "The path became a symbolic link.", fields={"path": "outside roots"}
+        ) from None
+    with open(fd, "rb") as raw:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConnectorConfigError(
+                "The path is not a regular file.", fields={"path": "not a file"}
+            )
+        if not compressed:
+            yield raw, st
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as reader:
+            yield reader, st
+
+
+def temporary_beside(path: Path, st: os.stat_result) -> Any:
+    """A new temporary file in `path`'s directory with the original's mode (and owner, when
+    allowed), so the renamed file is readable by the same people and no one else."""
+    temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the caller closes it; kept on success
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        os.fchmod(temp.fileno(), stat.S_IMODE(st.st_mode))
+        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(PermissionError):
+                os.fchown(temp.fileno(), st.st_uid, st.st_gid)
+    except BaseException:
+        temp.close()
+        os.unlink(temp.name)
+        raise
+    return temp
+
+
+def replace_atomically(temp: str, path: Path, dir_fd: int) -> None:
+    """Rename the finished temporary file over `path`, then make the rename durable. If the
+    rename fails the temporary file is removed and the original is left as it was."""
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    os.fsync(dir_fd)
+
+
+def _hit(row: Sequence[str], match: list[tuple[str, int]], owners: Owners) -> set[Hashable]:
+    """The groups whose values appear in the row's match cells."""
+    hit: set[Hashable] = set()
+    for id_type, index in match:
+        if index < len(row):
+            normalized = _normalized(id_type, row[index])
+            if normalized is not None:
+                hit.update(owners.get((id_type, normalized), ()))
+    return hit
+
+
+@contextlib.contextmanager
+def _unreadable_on_csv_error() -> Iterator[None]:
+    try:
+        yield
+    except csv.Error:
+        raise ApplicationError(
+            "The target file is not valid CSV.", code="file_unreadable"
+        ) from None
