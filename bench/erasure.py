@@ -10,6 +10,22 @@ project root. Measures:
 - file: --subjects emails (one line each) removed from a --jsonl-mb MB JSON Lines file through
   the `jsonl_file` connector, beside one `LC_ALL=C grep -vF -f patterns` pass writing the kept
   lines to a new file; both must remove the same lines and keep identical bytes;
+- redis: --redis-keys keys in a dedicated Redis database (LUP_BENCH_REDIS_URL, default db 9,
+  flushed first): per user `session:u<n>` and two `chat:u<n>:<m>` keys; a batch of --subjects
+  users' keys erased through the `redis` connector (one `erase_groups` call, one request per
+  user), beside a hand-written redis-py pass (`SCAN MATCH chat:*` + the session keys, `UNLINK`
+  in pipelines); the deleted keys are put back after every run; median of --repeat runs of each;
+  and a sample of --one-by-one requests erased one at a time (each its own SCAN), extrapolated;
+- text log: a --log-mb MB plain-text log with --subjects emails (one line each); the batch of
+  --subjects requests through the `text_log` connector (`erase_groups` + `verify_groups`, the
+  pipeline's two passes), beside one sequential read of the file (1 MiB reads, from the page
+  cache: the floor) and one pass splitting it into lines in Python;
+- parquet: a --parquet-mb MB Parquet eval set (row groups of 100,000 rows) with --subjects
+  emails, the same batch through the `parquet_file` connector, beside one sequential read of
+  every row group with pyarrow;
+- batch vs one by one: the same --subjects requests against a --batch-mb MB JSON Lines file,
+  as one batch (`erase_groups` + `verify_groups`) and one request at a time (`erase` + `verify`
+  each), as the worker does with and without batching;
 - end to end: --requests requests (one subject each), each planned onto 5 `jsonl_file` targets
   (always, no approval), run by one real Celery worker (solo pool): requests per minute and
   targets per second from the first request filed to the last one closed, and the median
@@ -299,6 +315,255 @@ def bench_end_to_end(args, folder: Path) -> None:
           f"(wall / requests: {wall / args.requests:.2f} s)")
 
 
+# --- redis ------------------------------------------------------------------------------------
+
+REDIS_URL_ENV = "LUP_BENCH_REDIS_URL"
+
+
+def redis_fill(client, users: int) -> int:
+    pipe = client.pipeline(transaction=False)
+    for n in range(users):
+        pipe.set(f"session:u{n}", b"s")
+        pipe.set(f"chat:u{n}:0", b"c")
+        pipe.set(f"chat:u{n}:1", b"c")
+        if n % 10_000 == 9_999:
+            pipe.execute()
+    pipe.execute()
+    return client.dbsize()
+
+
+def redis_restore(client, users: list[int]) -> None:
+    pipe = client.pipeline(transaction=False)
+    for n in users:
+        pipe.mset({f"session:u{n}": b"s", f"chat:u{n}:0": b"c", f"chat:u{n}:1": b"c"})
+    pipe.execute()
+
+
+def redis_raw_erase(client, ids: set[str]) -> int:
+    """The baseline: what one would write by hand with redis-py for the same batch."""
+    doomed = [f"session:{uid}" for uid in ids]
+    for key in client.scan_iter(match="chat:*", count=1000):
+        if key.split(b":")[1].decode() in ids:
+            doomed.append(key)
+    removed = 0
+    for lo in range(0, len(doomed), 500):
+        pipe = client.pipeline(transaction=False)
+        for key in doomed[lo:lo + 500]:
+            pipe.unlink(key)
+        removed += sum(pipe.execute())
+    return removed
+
+
+def bench_redis(args, rng: random.Random) -> None:
+    import redis
+
+    url = os.environ.setdefault(REDIS_URL_ENV, "redis://127.0.0.1:6379/9")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    users = args.redis_keys // 3
+    t = time.perf_counter()
+    keys = redis_fill(client, users)
+    print(f"redis: {keys:,} keys written in {time.perf_counter() - t:.1f} s")
+    chosen = rng.sample(range(users), args.subjects)
+    ids = [f"u{n}" for n in chosen]
+    connector = connector_for("redis", {
+        "url_env": REDIS_URL_ENV, "keys": ["session:{user_id}", "chat:{user_id}:*"],
+        "timeout_seconds": TIMEOUT_SECONDS,
+    })
+    groups = {n: {"user_id": [uid]} for n, uid in enumerate(ids)}
+
+    def via_connector() -> int:
+        return sum(e.count for e in connector.erase_groups(groups).values())
+
+    def via_raw() -> int:
+        return redis_raw_erase(client, set(ids))
+
+    samples: dict[str, list[float]] = {"connector": [], "raw": []}
+    for round_ in range(args.repeat):
+        order = [("connector", via_connector), ("raw", via_raw)]
+        for name, fn in order if round_ % 2 == 0 else order[::-1]:
+            t = time.perf_counter()
+            removed = fn()
+            samples[name].append(time.perf_counter() - t)
+            assert removed == 3 * args.subjects, f"{name} removed {removed} keys"
+            redis_restore(client, chosen)
+    one = []
+    for uid in ids[: args.one_by_one]:
+        t = time.perf_counter()
+        assert connector.erase({"user_id": [uid]}).count == 3
+        one.append(time.perf_counter() - t)
+    redis_restore(client, chosen)
+    client.flushdb()
+    connector_s = statistics.median(samples["connector"])
+    raw_s = statistics.median(samples["raw"])
+    one_s = statistics.median(one) * args.subjects
+    print(f"redis: erase {args.subjects:,} users' {3 * args.subjects:,} keys among {keys:,}, "
+          f"median of {args.repeat} each")
+    print(f"  {'redis connector, one batch':<40} {connector_s:10.2f} s    "
+          f"{ratio(connector_s, raw_s)}")
+    print(f"  {'redis-py SCAN MATCH + UNLINK pipeline':<40} {raw_s:10.2f} s    (baseline)")
+    print(f"  {'redis connector, one by one':<40} {one_s:10.2f} s    {ratio(one_s, raw_s)}"
+          f"   (median of {args.one_by_one} single requests x {args.subjects:,})")
+
+
+# --- text log and parquet -------------------------------------------------------------------
+
+
+def log_line(email: str, i: int) -> str:
+    return (f"2026-11-27T07:{i // 60 % 60:02d}:{i % 60:02d}Z INFO req={i:08x} user={email} "
+            f"path=/api/v1/chat status=200 took={i % 97}ms\n")
+
+
+def log_write(path: Path, size: int, targets: list[str], rng: random.Random) -> int:
+    per_line = len(log_line("keep-1000000@example.org", 1_000_000).encode())
+    lines = max(size // per_line, len(targets) * 2)
+    at = dict(zip(rng.sample(range(lines), len(targets)), targets, strict=True))
+    chunk = 100_000
+    with path.open("w") as out:
+        for lo in range(0, lines, chunk):
+            out.write("".join(log_line(at.get(i) or f"keep-{i}@example.org", i)
+                              for i in range(lo, min(lines, lo + chunk))))
+    return lines
+
+
+def sequential_read(path: Path, *, lines: bool = False) -> float:
+    """One pass over the file: 1 MiB reads, or (lines=True) every line split out in Python."""
+    t = time.perf_counter()
+    with path.open("rb") as f:
+        if lines:
+            for _ in f:
+                pass
+        else:
+            while f.read(2**20):
+                pass
+    return time.perf_counter() - t
+
+
+def batch_pass(connector, groups) -> tuple[int, int]:
+    """What the worker does for a batch: one erase pass, one post-check pass."""
+    erased = sum(e.count for e in connector.erase_groups(groups).values())
+    remaining = sum(v.remaining for v in connector.verify_groups(groups).values())
+    return erased, remaining
+
+
+def bench_text_log(args, folder: Path, rng: random.Random) -> None:
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    path = folder / "app.log"
+    t = time.perf_counter()
+    lines = log_write(path, args.log_mb * 2**20, emails, rng)
+    size_mb = path.stat().st_size / 2**20
+    print(f"text log: {lines:,} lines ({size_mb:,.0f} MB) written in "
+          f"{time.perf_counter() - t:.1f} s")
+    read_s = statistics.median(sequential_read(path) for _ in range(3))
+    lines_s = statistics.median(sequential_read(path, lines=True) for _ in range(3))
+    connector = connector_for("text_log", {
+        "path": str(path), "id_types": ["email"], "timeout_seconds": TIMEOUT_SECONDS,
+    })
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    t = time.perf_counter()
+    erased, remaining = batch_pass(connector, groups)
+    batch_s = time.perf_counter() - t
+    assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
+    print(f"text log: a batch of {args.subjects:,} requests over {size_mb:,.0f} MB "
+          f"(erase and post-check passes); {erased:,} occurrences redacted")
+    print(f"  {'text_log connector, one batch':<40} {batch_s:10.2f} s    "
+          f"{ratio(batch_s, read_s)}   {2 * size_mb / batch_s:7.1f} MB/s over two passes")
+    print(f"  {'one sequential read (1 MiB reads)':<40} {read_s:10.2f} s    (baseline)"
+          f"           {size_mb / read_s:7.1f} MB/s")
+    print(f"  {'one pass splitting lines in Python':<40} {lines_s:10.2f} s    "
+          f"{ratio(lines_s, read_s)}   {size_mb / lines_s:7.1f} MB/s")
+    path.unlink()
+
+
+def parquet_write(path: Path, size: int, targets: list[str], rng: random.Random) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("id", pa.int64()), ("email", pa.string()), ("prompt", pa.string()),
+                        ("expected", pa.string())],
+                       metadata={b"dataset": b"bench-eval", b"license": b"internal"})
+    per_row = 30  # bytes per row on disk, about, for this text with snappy
+    rows = max(size // per_row, len(targets) * 2)
+    at = dict(zip(rng.sample(range(rows), len(targets)), targets, strict=True))
+    chunk = 100_000
+    with pq.ParquetWriter(path, schema) as writer:
+        for lo in range(0, rows, chunk):
+            ids = list(range(lo, min(rows, lo + chunk)))
+            writer.write_table(pa.table({
+                "id": ids,
+                "email": [at.get(i) or f"keep-{i}@example.org" for i in ids],
+                "prompt": [f"Translate sentence {i * 7919 % 1_000_003} into Khmer" for i in ids],
+                "expected": [f"answer {i % 9973} {rng.random():.6f}" for i in ids],
+            }, schema=schema))
+    return rows
+
+
+def bench_parquet(args, folder: Path, rng: random.Random) -> None:
+    import pyarrow.parquet as pq
+
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    path = folder / "eval.parquet"
+    t = time.perf_counter()
+    rows = parquet_write(path, args.parquet_mb * 2**20, emails, rng)
+    size_mb = path.stat().st_size / 2**20
+    print(f"parquet: {rows:,} rows ({size_mb:,.0f} MB) written in {time.perf_counter() - t:.1f} s")
+
+    def read_all() -> float:
+        t = time.perf_counter()
+        source = pq.ParquetFile(path)
+        for group in range(source.num_row_groups):
+            source.read_row_group(group)
+        return time.perf_counter() - t
+
+    read_s = statistics.median(read_all() for _ in range(3))
+    connector = connector_for("parquet_file", {
+        "path": str(path), "match": {"email": "email"}, "timeout_seconds": TIMEOUT_SECONDS,
+    })
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    t = time.perf_counter()
+    erased, remaining = batch_pass(connector, groups)
+    batch_s = time.perf_counter() - t
+    assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
+    assert pq.ParquetFile(path).metadata.num_rows == rows - args.subjects
+    print(f"parquet: a batch of {args.subjects:,} requests over {size_mb:,.0f} MB "
+          f"(erase and post-check passes); {erased:,} rows removed")
+    print(f"  {'parquet_file connector, one batch':<40} {batch_s:10.2f} s    "
+          f"{ratio(batch_s, read_s)}")
+    print(f"  {'one sequential read (every row group)':<40} {read_s:10.2f} s    (baseline)")
+    path.unlink()
+
+
+def bench_batch_vs_one(args, folder: Path, rng: random.Random) -> None:
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    original = folder / "original.jsonl"
+    lines = jsonl_write(original, args.batch_mb * 2**20, emails, rng)
+    size_mb = original.stat().st_size / 2**20
+    path = folder / "eval.jsonl"
+    connector = connector_for("jsonl_file", {
+        "path": str(path), "match": {"email": "user.email"}, "timeout_seconds": TIMEOUT_SECONDS,
+    })
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    shutil.copyfile(original, path)
+    t = time.perf_counter()
+    assert batch_pass(connector, groups) == (args.subjects, 0)
+    batch_s = time.perf_counter() - t
+    batched = path.read_bytes()
+    shutil.copyfile(original, path)
+    t = time.perf_counter()
+    for email in emails:
+        assert connector.erase({"email": [email]}).count == 1
+        assert connector.verify({"email": [email]}).remaining == 0
+    one_s = time.perf_counter() - t
+    assert path.read_bytes() == batched, "batched and one-by-one results differ"
+    print(f"batch vs one by one: {args.subjects:,} requests on one {size_mb:,.1f} MB JSON Lines "
+          f"file ({lines:,} lines); both leave identical bytes")
+    print(f"  {'one batch (erase_groups + verify_groups)':<40} {batch_s:10.2f} s    (baseline)")
+    print(f"  {'one by one (erase + verify each)':<40} {one_s:10.2f} s    "
+          f"{ratio(one_s, batch_s)}")
+    original.unlink()
+    path.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -308,7 +573,14 @@ def main() -> None:
     parser.add_argument("--jsonl-repeat", type=int, default=1, help="file runs of each")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--e2e-timeout", type=int, default=1800, help="seconds")
-    parser.add_argument("--only", choices=["table", "file", "e2e"], help="run one part")
+    parser.add_argument("--redis-keys", type=int, default=1_000_000)
+    parser.add_argument("--one-by-one", type=int, default=20,
+                        help="single redis requests timed to extrapolate one-by-one erasure")
+    parser.add_argument("--log-mb", type=int, default=1024)
+    parser.add_argument("--parquet-mb", type=int, default=1024)
+    parser.add_argument("--batch-mb", type=int, default=2,
+                        help="small: one by one rewrites the file once per request")
+    parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
@@ -320,14 +592,22 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-erasure-", dir=root))
     try:
-        if args.only in (None, "table"):
-            bench_table(args, rng)
-        if args.only in (None, "file"):
-            bench_file(args, folder, rng)
-        if args.only in (None, "e2e"):
-            bench_end_to_end(args, folder)
+        for part in PARTS:
+            if args.only in (None, part):
+                PARTS[part](args, folder, rng)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+PARTS = {
+    "table": lambda args, folder, rng: bench_table(args, rng),
+    "file": bench_file,
+    "redis": lambda args, folder, rng: bench_redis(args, rng),
+    "textlog": bench_text_log,
+    "parquet": bench_parquet,
+    "batch": bench_batch_vs_one,
+    "e2e": lambda args, folder, rng: bench_end_to_end(args, folder),
+}
 
 
 if __name__ == "__main__":
