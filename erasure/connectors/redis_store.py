@@ -28,6 +28,15 @@ with `UNLINK`; fields with `HDEL`, members with `SREM` / `ZREM`; stream entries 
 `XDEL`. Every command touches one key and commands are sent in non-transactional pipelines, so
 the layout suits Redis Cluster slot rules (the client itself is a single-node client).
 
+Batches (`erase_groups`, `verify_groups`): the requests of a batch share one look at the
+server. A pattern template is scanned once for the whole batch, with its placeholder replaced by
+`*` (`chat:{user_id}:*` becomes `chat:*:*`), and each key found is given to the values whose own
+escaped pattern it matches; with a single value the server filters with that pattern instead.
+Exact keys, fields and members are sent once each in pipelines and every answer is counted for
+the groups naming the item; each stream key is read with one XRANGE pass for all values. A group's
+count is what a call with its identifiers alone would find; an item two groups name (they share
+a value) is removed once and counts for both. `erase`, `locate` and `verify` are batches of one.
+
 Values are compared exactly as given (normalized identifiers), with no case folding. A pattern
 like `chat:{user_id}:*` also matches the keys of a user whose id is the value followed by `:`;
 choose separators that cannot occur in the identifiers.
@@ -38,7 +47,7 @@ Not supported: masking (items are deleted). Logs carry counts only, never keys o
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +62,7 @@ from .base import (
     ConnectorTimeout,
     Deadline,
     Erased,
+    Groups,
     Identifiers,
     Located,
     TargetUnavailable,
@@ -71,6 +81,9 @@ MAX_SCAN_COUNT = 100_000
 # Commands per pipeline round trip.
 PIPELINE_SIZE = 500
 
+# Per (identifier type, value), the groups of a batch that hold it (see `Connector.owners`).
+Owners = dict[tuple[str, str], list[Hashable]]
+
 STRUCTURES = {
     # config key -> (the parts of each entry that are templates, the parts that are plain text)
     "hash_fields": (("key", "field"), ()),
@@ -78,6 +91,10 @@ STRUCTURES = {
     "zset_members": (("key", "member"), ()),
     "stream_entries": (("key", "value"), ("field",)),
 }
+
+# What removes an item of each member-like kind, and what looks for it.
+REMOVE = {"hash_fields": "hdel", "set_members": "srem", "zset_members": "zrem"}
+CHECK = {"hash_fields": "hexists", "set_members": "sismember", "zset_members": "zscore"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +127,87 @@ class Entry:
     plain: dict[str, str]
 
 
+class _KeyOwners:
+    """Which of a batch's values a key belongs to, for a key found with the template's wide
+    pattern (the placeholder replaced by `*`).
+
+    The placeholder's text is cut out at every place the literal text around it allows: with a
+    `*` after the placeholder, `chat:a:b:c` could hold the value `a` or `a:b`. Each cut that is a
+    wanted value is confirmed against that value's own pattern, so a key belongs to exactly the
+    values whose single-value `SCAN MATCH` would have returned it."""
+
+    def __init__(self, template: Template, values: list[str]):
+        self.template = template
+        self.wanted = {value.encode(): value for value in values}
+        self.longest = max(len(raw) for raw in self.wanted)
+        first, after = template.pieces[0], template.pieces[1]
+        # A `*` never touches a placeholder, so the text on each side of it starts literal.
+        self.anchored = "*" not in first
+        self.before = first.rsplit("*", 1)[-1].encode()
+        self.after = after.split("*", 1)[0].encode()
+        self.at_end = len(template.pieces) == 2 and not after
+        self.patterns: dict[str, re.Pattern[bytes]] = {}
+
+    def __call__(self, key: bytes) -> list[str]:
+        values = []
+        for start in self._starts(key):
+            for end in self._ends(key, start):
+                value = self.wanted.get(key[start:end])
+                if value is not None and value not in values and self._matches(value, key):
+                    values.append(value)
+        return values
+
+    def _starts(self, key: bytes) -> Iterator[int]:
+        if self.anchored:
+            if key.startswith(self.before):
+                yield len(self.before)
+            return
+        at = key.find(self.before)
+        while at != -1:
+            yield at + len(self.before)
+            at = key.find(self.before, at + 1)
+
+    def _ends(self, key: bytes, start: int) -> Iterator[int]:
+        # Values are never empty, and none is longer than the longest wanted one.
+        last = min(len(key), start + self.longest)
+        if self.at_end:
+            if len(key) - start <= self.longest:
+                yield len(key)
+        elif not self.after:  # another placeholder follows at once: any cut may be the value
+            yield from range(start + 1, last + 1)
+        else:
+            at = key.find(self.after, start + 1, last + len(self.after))
+            while at != -1:
+                yield at
+                at = key.find(self.after, at + 1, last + len(self.after))
+
+    def _matches(self, value: str, key: bytes) -> bool:
+        pattern = self.patterns.get(value)
+        if pattern is None:
+            literal = [
+                b".*".join(re.escape(part.encode()) for part in piece.split("*"))
+                for piece in self.template.pieces
+            ]
+            # DOTALL: a glob `*` also matches newlines, which keys may hold.
+            pattern = re.compile(re.escape(value.encode()).join(literal), re.DOTALL)
+            self.patterns[value] = pattern
+        return pattern.fullmatch(key) is not None
+
+
+def _tally(counts: dict[Hashable, int], holders: Iterable[set], hits: Iterable[bool]) -> int:
+    """Count every hit for each group holding the item; the number of hits."""
+    total = 0
+    for groups, hit in zip(holders, hits, strict=True):
+        if hit:
+            total += 1
+            for group in groups:
+                counts[group] += 1
+    return total
+
+
 class RedisStore(Connector):
     kind = "redis"
+    batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "redis_unlink_and_member_removal"
     verify_method = "redis_rescan"
@@ -142,128 +238,179 @@ class RedisStore(Connector):
 
     # --- abilities ------------------------------------------------------------------------------
 
+    # A single request is a batch of one, so the counts of both always agree.
+
     def locate(self, identifiers: Identifiers) -> Located:
         self.require(Capability.LOCATE)
-        count = self._count(identifiers)
+        count = self._present({None: identifiers})[None]
         log.info("connector.locate", kind=self.kind, count=count)
         return Located(count=count)
 
     def verify(self, identifiers: Identifiers) -> Verified:
         self.require(Capability.VERIFY)
-        remaining = self._count(identifiers)
+        remaining = self._present({None: identifiers})[None]
         log.info("connector.verify", kind=self.kind, remaining=remaining)
         return Verified(method=self.verify_method, remaining=remaining, at=self._now())
 
     def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        return self.erase_groups({None: identifiers}, op=op)[None]
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' items in one pass; each group gets the count of the items
+        named by its own identifiers. An item two groups name (they share a value) is removed
+        once and counts for both."""
         self.require(Capability.for_op(op))
-        values = self.usable(identifiers)
+        if not groups:
+            return {}
+        union, owners = self.owners(groups)
         deadline = self.deadline()
         started = self._now()
+        counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
         removed = 0
         with self._client(deadline) as client:
             # Members first: removing a whole key afterwards would hide them from the count.
-            for entry in self.entries:
-                if entry.kind == "stream_entries":
-                    for key, ids in self._stream_matches(client, entry, values, deadline):
-                        removed += self._xdel(client, key, ids, deadline)
-                    continue
-                command = {"hash_fields": "hdel", "set_members": "srem", "zset_members": "zrem"}
-                removed += sum(
-                    self._pipelined(
-                        client,
-                        ((command[entry.kind], key, member)
-                         for key, member in self._members(entry, values)),
-                        deadline,
-                    )
+            members = self._members(union, owners)
+            answers = self._pipelined(
+                client, ((REMOVE[kind], key, member) for kind, key, member in members), deadline
+            )
+            removed += _tally(counts, members.values(), (bool(a) for a in answers))
+            for key, entries in self._stream_matches(client, union, owners, deadline):
+                answers = self._pipelined(
+                    client, (("xdel", key, entry_id) for entry_id in entries), deadline
                 )
-            keys = self._found_keys(client, values, deadline)
-            removed += sum(self._pipelined(client, (("unlink", k) for k in keys), deadline))
-        log.info("connector.erase", kind=self.kind, op=op, count=removed)
-        return Erased(
-            op=op if removed else "none",
-            method=self.erase_method,
-            count=removed,
-            started_at=started,
-            completed_at=self._now(),
-        )
+                removed += _tally(counts, entries.values(), (bool(a) for a in answers))
+            found, exact = self._named_keys(client, union, owners, deadline)
+            keys = {**exact, **found}
+            # UNLINK answers 0 for a key that is not there, so exact keys need no EXISTS first.
+            answers = self._pipelined(client, (("unlink", k) for k in keys), deadline)
+            removed += _tally(counts, keys.values(), (bool(a) for a in answers))
+        log.info("connector.erase", kind=self.kind, op=op, count=removed, groups=len(counts))
+        shared = Erased(op=op, method=self.erase_method, count=removed, started_at=started,
+                        completed_at=self._now())
+        return self.split(shared, counts)
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The post-check of a batch: the same single look as `erase_groups`, a count per
+        group."""
+        self.require(Capability.VERIFY)
+        counts = self._present(groups)
+        log.info("connector.verify", kind=self.kind, groups=len(counts),
+                 remaining=sum(counts.values()))
+        return self.checked(self.verify_method, counts)
 
     # --- counting -------------------------------------------------------------------------------
 
-    def _count(self, identifiers: Identifiers) -> int:
-        values = self.usable(identifiers)
+    def _present(self, groups: Groups) -> dict[Hashable, int]:
+        """Per group, how many of its items exist, looked up once for the whole batch."""
+        counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
+        if not groups:
+            return counts
+        union, owners = self.owners(groups)
         deadline = self.deadline()
-        total = 0
         with self._client(deadline) as client:
-            total += len(self._found_keys(client, values, deadline))
-            for entry in self.entries:
-                if entry.kind == "stream_entries":
-                    total += sum(
-                        len(ids) for _, ids in self._stream_matches(client, entry, values, deadline)
-                    )
-                    continue
-                command = {"hash_fields": "hexists", "set_members": "sismember",
-                           "zset_members": "zscore"}[entry.kind]
-                answers = self._pipelined(
-                    client,
-                    ((command, key, member) for key, member in self._members(entry, values)),
-                    deadline,
-                )
-                # ZSCORE answers a score (maybe 0.0) or None; the others answer a truth value.
-                total += sum(
-                    1 for answer in answers
-                    if (answer is not None if entry.kind == "zset_members" else bool(answer))
-                )
-        return total
+            found, exact = self._named_keys(client, union, owners, deadline)
+            _tally(counts, found.values(), (True for _ in found))
+            answers = self._pipelined(client, (("exists", k) for k in exact), deadline)
+            _tally(counts, exact.values(), (bool(a) for a in answers))
+            members = self._members(union, owners)
+            answers = self._pipelined(
+                client, ((CHECK[kind], key, member) for kind, key, member in members), deadline
+            )
+            # ZSCORE answers a score (maybe 0.0) or None; the others answer a truth value.
+            present = (
+                answer is not None if kind == "zset_members" else bool(answer)
+                for (kind, _, _), answer in zip(members, answers, strict=True)
+            )
+            _tally(counts, members.values(), present)
+            for _, entries in self._stream_matches(client, union, owners, deadline):
+                _tally(counts, entries.values(), (True for _ in entries))
+        return counts
 
-    def _found_keys(self, client: redis.Redis, values: dict[str, list[str]],
-                    deadline: Deadline) -> list[bytes]:
-        """Every existing key named by the key templates, each once."""
-        found: dict[bytes, None] = {}
-        exact: list[bytes] = []
+    def _named_keys(self, client: redis.Redis, union: dict[str, list[str]], owners: Owners,
+                    deadline: Deadline) -> tuple[dict[bytes, set], dict[bytes, set]]:
+        """The keys the key templates name, each once with its groups: those a SCAN found
+        (so they existed), and the exact keys it did not find (which may not exist)."""
+        found: dict[bytes, set] = {}
+        exact: dict[bytes, set] = {}
         for template in self.keys:
-            for value in values.get(template.id_type or "", []):
-                if template.is_pattern:
-                    pattern = template.render(value, glob=True).encode()
-                    cursor = 0
-                    while True:
-                        deadline.check()
-                        cursor, page = client.scan(cursor, match=pattern, count=self.scan_count)
-                        found.update(dict.fromkeys(page))
-                        if not cursor:
-                            break
-                else:
-                    exact.append(template.render(value).encode())
-        exact = [k for k in dict.fromkeys(exact) if k not in found]
-        answers = self._pipelined(client, (("exists", k) for k in exact), deadline)
-        found.update(dict.fromkeys(k for k, n in zip(exact, answers, strict=True) if n))
-        return list(found)
+            id_type = template.id_type or ""
+            values = union.get(id_type, [])
+            if not values:
+                continue
+            if template.is_pattern:
+                for key, value in self._scan(client, template, values, deadline):
+                    found.setdefault(key, set()).update(owners[(id_type, value)])
+            else:
+                for value in values:
+                    key = template.render(value).encode()
+                    exact.setdefault(key, set()).update(owners[(id_type, value)])
+        for key in [k for k in exact if k in found]:
+            found[key].update(exact.pop(key))
+        return found, exact
 
-    def _members(self, entry: Entry, values: dict[str, list[str]]) -> list[tuple[bytes, bytes]]:
-        """(key, field or member) pairs for an entry, each once."""
-        second = "field" if entry.kind == "hash_fields" else "member"
-        pairs = (
-            (entry.parts["key"].render(v).encode(), entry.parts[second].render(v).encode())
-            for v in values.get(entry.id_type, [])
-        )
-        return list(dict.fromkeys(pairs))
+    def _scan(self, client: redis.Redis, template: Template, values: list[str],
+              deadline: Deadline) -> Iterator[tuple[bytes, str]]:
+        """(key, value) for every existing key the template names for one of the values, in one
+        SCAN pass whatever the number of values."""
+        if len(values) == 1:
+            # One value: the server can filter with the value's own (escaped) pattern.
+            pattern = template.render(values[0], glob=True).encode()
+        else:
+            pattern = "*".join(template.pieces).encode()
+        belongs = _KeyOwners(template, values)
+        cursor = 0
+        while True:
+            deadline.check()
+            cursor, page = client.scan(cursor, match=pattern, count=self.scan_count)
+            for key in page:
+                for value in belongs(key):
+                    yield key, value
+            if not cursor:
+                break
 
-    def _stream_matches(self, client: redis.Redis, entry: Entry, values: dict[str, list[str]],
-                        deadline: Deadline) -> Iterator[tuple[bytes, list[bytes]]]:
-        """For each stream key, the ids of the entries whose field holds one of the values."""
-        field = entry.plain["field"].encode()
-        wanted: dict[bytes, set[bytes]] = {}
-        for value in values.get(entry.id_type, []):
-            key = entry.parts["key"].render(value).encode()
-            wanted.setdefault(key, set()).add(entry.parts["value"].render(value).encode())
-        for key, accepted in wanted.items():
-            ids: list[bytes] = []
+    def _members(self, union: dict[str, list[str]],
+                 owners: Owners) -> dict[tuple[str, bytes, bytes], set]:
+        """(kind, key, field or member) of the hash, set and sorted-set entries, each once with
+        its groups."""
+        pairs: dict[tuple[str, bytes, bytes], set] = {}
+        for entry in self.entries:
+            if entry.kind == "stream_entries":
+                continue
+            second = entry.parts["field" if entry.kind == "hash_fields" else "member"]
+            for value in union.get(entry.id_type, []):
+                item = (entry.kind, entry.parts["key"].render(value).encode(),
+                        second.render(value).encode())
+                pairs.setdefault(item, set()).update(owners[(entry.id_type, value)])
+        return pairs
+
+    def _stream_matches(self, client: redis.Redis, union: dict[str, list[str]], owners: Owners,
+                        deadline: Deadline) -> Iterator[tuple[bytes, dict[bytes, set]]]:
+        """For each stream key, the ids of the entries holding one of the wanted values, with
+        their groups: one XRANGE pass per key for the whole batch and every entry naming it."""
+        # stream key -> field -> the field's wanted value -> its groups
+        wanted: dict[bytes, dict[bytes, dict[bytes, set]]] = {}
+        for entry in self.entries:
+            if entry.kind != "stream_entries":
+                continue
+            field = entry.plain["field"].encode()
+            for value in union.get(entry.id_type, []):
+                key = entry.parts["key"].render(value).encode()
+                accepted = wanted.setdefault(key, {}).setdefault(field, {})
+                accepted.setdefault(entry.parts["value"].render(value).encode(), set()).update(
+                    owners[(entry.id_type, value)]
+                )
+        for key, fields in wanted.items():
+            ids: dict[bytes, set] = {}
             start: bytes = b"-"
             while True:
                 deadline.check()
                 chunk = client.xrange(key, min=start, max=b"+", count=self.scan_count)
-                for entry_id, fields in chunk:
-                    if fields.get(field) in accepted:
-                        ids.append(entry_id)
+                for entry_id, held in chunk:
+                    groups = set()
+                    for field, accepted in fields.items():
+                        groups.update(accepted.get(held.get(field), ()))
+                    if groups:
+                        ids[entry_id] = groups
                 if len(chunk) < self.scan_count:
                     break
                 start = b"(" + chunk[-1][0]
@@ -271,13 +418,6 @@ class RedisStore(Connector):
                 yield key, ids
 
     # --- commands -------------------------------------------------------------------------------
-
-    def _xdel(self, client: redis.Redis, key: bytes, ids: list[bytes], deadline: Deadline) -> int:
-        removed = 0
-        for start in range(0, len(ids), PIPELINE_SIZE):
-            deadline.check()
-            removed += client.xdel(key, *ids[start : start + PIPELINE_SIZE])
-        return removed
 
     def _pipelined(self, client: redis.Redis, commands: Iterable[tuple],
                    deadline: Deadline) -> list[Any]:
