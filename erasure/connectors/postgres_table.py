@@ -21,13 +21,22 @@ pattern when the connector is built, and must exist in `information_schema.colum
 statement runs. Names are then composed only with `psycopg.sql.Identifier`, and identifier
 values and mask values are always bound parameters. Each value array is cast to the column's
 catalog type, so the comparison can use the column's index.
+
+Batching (`erase_groups`, `verify_groups`): the values of all groups are served together, one
+`= ANY(...)` statement per `batch_size` values. A delete returns the deleted rows' match columns
+(`RETURNING col::text`); a mask, since PostgreSQL before 18 cannot return a row's old values,
+locks the matching unmasked rows in a CTE and updates them by `(tableoid, ctid)`, returning the
+values the CTE read. Each row is counted for every group owning one of its values (`RowTally`):
+a row holding two groups' values counts for both and is erased once. The given values are first
+cast to their column's type and back to text, so they compare with `col::text` as PostgreSQL
+writes it ("042" finds the integer 42).
 """
 
 import contextlib
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +53,13 @@ from .base import (
     ConnectorTimeout,
     Deadline,
     Erased,
+    Groups,
     Identifiers,
     Located,
     TargetUnavailable,
     Verified,
 )
+from .sql_table import Pair, RowTally
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +79,7 @@ class PostgresTable(Connector):
     )
     erase_method = "sql_bound_statements"
     verify_method = "sql_count"
+    batches = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -137,6 +149,58 @@ class PostgresTable(Connector):
             remaining = self._count(cur, catalog, deadline, values, unmasked_only=True)
         log.info("connector.verify", kind=self.kind, remaining=remaining)
         return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' rows with one statement per batch of values; each group gets
+        the count of rows holding any of its values."""
+        self.require(Capability.for_op(op))
+        union, owners = self.owners(groups)
+        chunks = list(self._batches(union))
+        types = list(union)
+        started, total = self._now(), 0
+        with self._session() as (cur, catalog, deadline):
+            canonical = self._canonical(cur, catalog, deadline, union)
+            tally = RowTally(groups, owners, chunks, types, canonical)
+            for index, chunk in enumerate(chunks):
+                self._statement_timeout(cur, deadline)
+                cur.execute(*self._returning_statement(op, catalog, chunk, types))
+                for row in cur.fetchall():
+                    tally.add(row, index)
+                    total += 1
+        log.info("connector.erase", kind=self.kind, op=op, count=total, groups=len(groups),
+                 batches=len(chunks))
+        shared = Erased(op=op, method=self.erase_method, count=total, started_at=started,
+                        completed_at=self._now())
+        return self.split(shared, tally.counts)
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The post-check of a batch: one read per batch of values, a count per group of the
+        rows still holding its values (matching, less those fully masked)."""
+        self.require(Capability.VERIFY)
+        union, owners = self.owners(groups)
+        chunks = list(self._batches(union))
+        types = list(union)
+        with self._session() as (cur, catalog, deadline):
+            tally = RowTally(groups, owners, chunks, types,
+                             self._canonical(cur, catalog, deadline, union))
+            for index, chunk in enumerate(chunks):
+                where, params = self._where(catalog, chunk)
+                if self.mask:
+                    unmasked, more = self._unmasked(catalog)
+                    where = sql.SQL("{} AND {}").format(where, unmasked)
+                    params += more
+                self._statement_timeout(cur, deadline)
+                cur.execute(
+                    sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                        self._texts(types), self._table_sql(catalog), where
+                    ),
+                    params,
+                )
+                for row in cur.fetchall():
+                    # Unlike a write, a read finds a row again in every chunk it matches.
+                    tally.add(row, index, once=True)
+        log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
+        return self.checked(self.verify_method, tally.counts)
 
     def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
         """Read the subject's `want` values from the configured column (e.g. a users table
@@ -224,6 +288,71 @@ class PostgresTable(Connector):
             self._table_sql(catalog), assignments, where, unmasked
         )
         return statement, [*self.mask.values(), *params, *more]
+
+    def _texts(self, types: list[str]) -> sql.Composable:
+        """The match column of each identifier type, as text."""
+        return sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(self.match[t])) for t in types
+        )
+
+    def _returning_statement(
+        self, op: str, catalog: "Catalog", chunk: dict[str, list[str]], types: list[str]
+    ) -> tuple[sql.Composable, list]:
+        """A write that returns the match columns (as text) of every row it erased."""
+        where, params = self._where(catalog, chunk)
+        table = self._table_sql(catalog)
+        if op == "delete":
+            statement = sql.SQL("DELETE FROM {} WHERE {} RETURNING {}").format(
+                table, where, self._texts(types)
+            )
+            return statement, params
+        # RETURNING gives the new row before PostgreSQL 18, and a mask may blank a match column:
+        # read and lock the rows first, then update exactly those. `tableoid` with `ctid`, as a
+        # ctid alone is not unique across the partitions of a partitioned table.
+        unmasked, more = self._unmasked(catalog)
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), self._typed(catalog, c, array=False))
+            for c in self.mask
+        )
+        statement = sql.SQL(
+            "WITH lup_hit AS (SELECT tableoid AS lup_table, ctid AS lup_row, {} FROM {} "
+            "WHERE {} AND {} FOR UPDATE) "
+            "UPDATE {} AS lup_target SET {} FROM lup_hit "
+            "WHERE lup_target.tableoid = lup_hit.lup_table AND lup_target.ctid = lup_hit.lup_row "
+            "RETURNING {}"
+        ).format(
+            # Numbered names: two identifier types may share a column.
+            sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(sql.Identifier(self.match[t]), sql.Identifier(f"m{i}"))
+                for i, t in enumerate(types)
+            ),
+            table, where, unmasked, table, assignments,
+            sql.SQL(", ").join(
+                sql.SQL("lup_hit.{}::text").format(sql.Identifier(f"m{i}"))
+                for i in range(len(types))
+            ),
+        )
+        return statement, [*params, *more, *self.mask.values()]
+
+    def _canonical(
+        self, cur, catalog: "Catalog", deadline: Deadline, union: dict[str, list[str]]
+    ) -> dict[Pair, str]:
+        """Each given value as `col::text` would write it: cast to the column's type and back
+        (one statement for all of them; a value the type refuses is refused here, as the
+        erase itself would refuse it)."""
+        parts, params = [], []
+        for id_type, values in union.items():
+            typed = self._typed(catalog, self.match[id_type], array=True)
+            parts.append(sql.SQL("CAST({} AS text[])").format(typed))
+            params.append(values)
+        self._statement_timeout(cur, deadline)
+        cur.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(parts)), params)
+        texts = cur.fetchone()
+        return {
+            (id_type, value): text
+            for (id_type, values), column in zip(union.items(), texts, strict=True)
+            for value, text in zip(values, column, strict=True)
+        }
 
     def _batches(self, values: dict[str, list[str]]) -> Iterator[dict[str, list[str]]]:
         """At most `batch_size` values per statement, across identifier types."""

@@ -14,12 +14,18 @@ Config:
 For small services and the embedded demo. Names must match a strict pattern and exist in the
 table (`PRAGMA table_info`) before any statement runs; values are always bound. Not supported:
 masking (delete only).
+
+Batching (`erase_groups`, `verify_groups`): the values of all groups are served together, at most
+`batch_size` of them per statement across identifier types. In one `BEGIN IMMEDIATE`
+transaction (so no other writer can slip in between), each batch's matching rows are read, then
+deleted with the same condition. Each row read is counted for every group owning one of its
+values (`RowTally`): a row holding two groups' values counts for both and is deleted once.
 """
 
 import contextlib
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import structlog
@@ -29,12 +35,14 @@ from .base import (
     Connector,
     ConnectorConfigError,
     Erased,
+    Groups,
     Identifiers,
     Located,
     TargetUnavailable,
     Verified,
 )
 from .jsonl_file import confined_path
+from .sql_table import RowTally, chunked
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +54,7 @@ class SqliteTable(Connector):
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "sql_bound_statements"
     verify_method = "sql_count"
+    batches = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -92,6 +101,56 @@ class SqliteTable(Connector):
         return Erased(op="delete" if total else "none", method=self.erase_method, count=total,
                       started_at=started, completed_at=self._now())
 
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' rows with one read and one delete per batch of values; each
+        group gets the count of rows holding any of its values."""
+        self.require(Capability.for_op(op))
+        union, owners = self.owners(groups)
+        chunks = list(chunked(union, self.batch_size))
+        types = list(union)
+        tally = RowTally(groups, owners, chunks, types)
+        started, total = self._now(), 0
+        with self._session() as db:
+            # Take the write lock first: no other writer can change a row between the read
+            # that counts it and the delete.
+            db.execute("BEGIN IMMEDIATE")
+            for index, chunk in enumerate(chunks):
+                where, params = self._where(chunk)
+                found = db.execute(
+                    f'SELECT {self._columns(types)} FROM "{self.table}" WHERE {where}',  # noqa: S608
+                    params,
+                ).fetchall()
+                for row in found:
+                    tally.add(row, index)
+                db.execute(f'DELETE FROM "{self.table}" WHERE {where}', params)  # noqa: S608
+                total += len(found)
+        log.info("connector.erase", kind=self.kind, count=total, groups=len(groups),
+                 batches=len(chunks))
+        shared = Erased(op="delete", method=self.erase_method, count=total, started_at=started,
+                        completed_at=self._now())
+        return self.split(shared, tally.counts)
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The post-check of a batch: one read per batch of values, a count per group."""
+        self.require(Capability.VERIFY)
+        union, owners = self.owners(groups)
+        chunks = list(chunked(union, self.batch_size))
+        types = list(union)
+        tally = RowTally(groups, owners, chunks, types)
+        with self._session() as db:
+            db.execute("BEGIN")  # one snapshot for every chunk
+            for index, chunk in enumerate(chunks):
+                where, params = self._where(chunk)
+                rows = db.execute(
+                    f'SELECT {self._columns(types)} FROM "{self.table}" WHERE {where}',  # noqa: S608
+                    params,
+                )
+                for row in rows:
+                    # Unlike a delete, a read finds a row again in every chunk it matches.
+                    tally.add(row, index, once=True)
+        log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
+        return self.checked(self.verify_method, tally.counts)
+
     def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
         self.require(Capability.RESOLVE)
         column = self.resolvable.get(want)
@@ -117,6 +176,18 @@ class SqliteTable(Connector):
                 batch,
             ).fetchone()[0]
         return total
+
+    def _columns(self, types: list[str]) -> str:
+        # Names are checked against the table's columns; only they are interpolated.
+        return ", ".join(f'"{self.match[t]}"' for t in types)
+
+    def _where(self, chunk: dict[str, list[str]]) -> tuple[str, list[str]]:
+        """Rows holding any value of the chunk, across identifier types."""
+        parts, params = [], []
+        for id_type, values in chunk.items():
+            parts.append(f'"{self.match[id_type]}" IN ({", ".join("?" * len(values))})')
+            params += values
+        return " OR ".join(parts), params
 
     def _batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
         for id_type, given in values.items():

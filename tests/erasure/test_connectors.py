@@ -35,7 +35,8 @@ def test_an_unknown_kind_is_refused_and_told_where_to_add_it():
     assert refused(excinfo) == "unknown_connector_kind"
     assert "CONNECTORS" in excinfo.value.detail
     assert set(CONNECTORS) == {"postgres_table", "sqlite_table", "jsonl_file", "django_cache",
-                              "sql_table", "manual", "webhook", "text_log", "redis"}
+                              "sql_table", "manual", "webhook", "text_log", "redis", "csv_file",
+                              "parquet_file"}
 
 
 def test_an_ability_a_connector_lacks_is_refused_plainly(roots):
