@@ -406,9 +406,26 @@ class _Tally:
 
 
 def _alternation(values: list[str]) -> str:
-    """The escaped values, longest first so a value is never cut short by a prefix of it."""
-    unique = sorted(set(values), key=lambda v: (-len(v), v))
-    return "|".join(re.escape(v) for v in unique)
+    """The values as one expression, factored into a trie (`a@x.org|a@y.org` becomes
+    `a@(?:x|y)\\.org`): the engine then follows one branch per character instead of trying
+    every value at every position, which keeps a batch of a thousand values fast. Where one
+    value is a prefix of another, the longer is tried first (a greedy optional suffix), so a
+    value is never cut short."""
+    trie: dict = {}
+    for value in values:
+        node = trie
+        for char in value:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a value ends here
+    return _branch(trie)
+
+
+def _branch(node: dict) -> str:
+    branches = [re.escape(char) + _branch(child) for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    return f"(?:{body})?" if "" in node else body
 
 
 def _is_gzip(path: Path) -> bool:
