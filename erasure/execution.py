@@ -63,6 +63,28 @@ def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureReque
     return _start(request=request, actor=actor, reason="no approval needed")
 
 
+def erasure_request_proceed(*, request_id, actor: str) -> ErasureRequest:
+    """A verified request's next steps without a human: plan it, then the gate (which starts it
+    or leaves it for approval). Anything past `verified` is left as it is, so a retried or
+    duplicated call is harmless."""
+    from erasure.planning import erasure_request_plan
+
+    with transaction.atomic():
+        request = ErasureRequest.objects.select_for_update().get(pk=request_id)
+        if request.state != State.VERIFIED:
+            return request
+        planned = erasure_request_plan(request=request, actor=actor)
+        return erasure_request_gate(request=planned, actor=actor)
+
+
+def erasure_request_proceed_later(*, request: ErasureRequest) -> None:
+    """Plan and start in a worker once the caller's transaction commits (planning asks lineage
+    and identity sources, which may be slow; the subject's page must not wait for it)."""
+    from erasure.tasks import erasure_proceed
+
+    transaction.on_commit(lambda: erasure_proceed.delay(str(request.pk)))
+
+
 def affected_model_decide(*, request: ErasureRequest, model_version_id, decision: str,
                           justification: str, actor: str) -> AffectedModel:
     if decision not in {AffectedModel.Decision.RETRAIN, AffectedModel.Decision.UNLEARN,

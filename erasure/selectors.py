@@ -4,7 +4,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from config.errors import Conflict, NotFound
-from erasure.models import ErasureRequest
+from erasure.models import CLOSED_STATES, ErasureRequest, State
 from erasure.services import erasure_request_opening
 from ledger.keys import signer
 from ledger.models import Receipt
@@ -34,3 +34,29 @@ def erasure_request_bundle(*, request: ErasureRequest) -> dict[str, Any]:
     checkpoint = checkpoint_covering(receipts[-1].leaf_index)
     return bundle(receipts=receipts, checkpoint=checkpoint, verifier_key=signer().verifier_key,
                   opening=erasure_request_opening(request=request))
+
+
+# The steps a subject sees on their status page, in order.
+SUBJECT_STEPS = (State.RECEIVED, State.VERIFIED, State.EXECUTING, State.COMPLETED)
+
+
+def erasure_request_progress(*, request: ErasureRequest) -> dict[str, Any]:
+    """What the subject's status page shows: each step with when it happened, the deadline,
+    targets done of planned. No identifiers, no target names, no reasons written by staff."""
+    reached = {t.to_state: t.at for t in request.transitions.order_by("at")}
+    closed = request.state in CLOSED_STATES
+    steps = [{"state": state, "at": reached.get(state)} for state in SUBJECT_STEPS]
+    if closed:
+        steps[-1] = {"state": request.state, "at": request.closed_at}
+    runs = request.runs.all()
+    return {
+        "state": request.state,
+        "closed": closed,
+        "awaiting_approval": request.state == State.AWAITING_APPROVAL,
+        "received_at": request.received_at,
+        "deadline": request.deadline,
+        "steps": steps,
+        "targets_total": request.plan.count(),
+        "targets_done": runs.filter(receipt_id__isnull=False).count(),
+        "has_bundle": closed and request.closing_receipt_id is not None,
+    }

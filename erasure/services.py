@@ -88,8 +88,12 @@ def erasure_request_create(
     idempotency_key: str | None = None,
     digest: str = "",
     now: datetime | None = None,
+    note: str = "",
 ) -> tuple[ErasureRequest, bool]:
     """File a request; returns it and whether it is new.
+
+    The subject's optional `note` may hold personal data: it is sealed with the identifiers
+    and shredded with them.
 
     The same idempotency key from the same caller returns the same request; reused with another
     body, it is refused. A second open request for the same subject is linked to the first, so
@@ -127,6 +131,7 @@ def erasure_request_create(
                     "identifiers": [{"id_type": i.id_type, "value": i.normalized}
                                     for i in parsed],
                     "opening": opening.as_dict(),
+                    **({"note": note} if note else {}),
                 },
             )
             request.save(force_insert=True)
@@ -245,7 +250,7 @@ def _code_hash(request: ErasureRequest, code: str) -> str:
 
 
 def erasure_verification_start(*, request: ErasureRequest, actor: str,
-                               now: datetime | None = None) -> str:
+                               now: datetime | None = None, language: str = "en") -> str:
     """Send a one-time code to the subject; returns the identifier type it went to."""
     now = now or timezone.now()
     if request.state not in (State.RECEIVED, State.VERIFYING):
@@ -269,7 +274,7 @@ def erasure_verification_start(*, request: ErasureRequest, actor: str,
             erasure_request_transition(request=request, to_state=State.VERIFYING, actor=actor,
                                        reason=f"code sent by {identifier['id_type']}", now=now)
         # Sent inside the transaction: if sending fails, no unusable code is left behind.
-        sender.send(address=identifier["value"], code=code)
+        sender.send(address=identifier["value"], code=code, language=language)
     return identifier["id_type"]
 
 

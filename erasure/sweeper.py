@@ -5,7 +5,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from erasure.execution import target_run_enqueue
-from erasure.models import State, TargetRun
+from erasure.models import ErasureRequest, State, TargetRun
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +26,21 @@ def erasure_sweep(*, now=None) -> int:
         TargetRun.objects.filter(pk=run.pk).update(enqueued_at=now)
         target_run_enqueue(run=run)
         count += 1
+    count += _sweep_verified(now)
     if count:
         log.info("erasure.swept", runs=count)
     return count
+
+
+def _sweep_verified(now) -> int:
+    """Requests filed on the subject pages are planned by a task; plan again those it missed
+    (message lost, or waiting for an earlier request of the same subject)."""
+    from erasure.tasks import erasure_proceed
+
+    stale = ErasureRequest.objects.filter(
+        state=State.VERIFIED, channel="portal",
+        verified_at__lt=now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS),
+    ).values_list("pk", flat=True)
+    for pk in stale:
+        erasure_proceed.delay(str(pk))
+    return len(stale)

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from config.errors import ApplicationError
-from erasure.execution import target_run_execute, target_run_fail
+from erasure.execution import erasure_request_proceed, target_run_execute, target_run_fail
 from erasure.services import erasure_requests_shred_due
 from erasure.sweeper import erasure_sweep
 
@@ -19,6 +19,16 @@ def erasure_run_target(self, run_id: int) -> str:
             raise self.retry(countdown=2 ** self.request.retries) from None
         target_run_fail(run_id=run_id, code=exc.code)
         return "failed"
+
+
+@shared_task(name="erasure.proceed", acks_late=True, reject_on_worker_lost=True)
+def erasure_proceed(request_id: str) -> str:
+    """Plan a verified request and pass it through the gate. A request that waits for an
+    earlier one of the same subject stays verified; the sweeper tries it again later."""
+    try:
+        return erasure_request_proceed(request_id=request_id, actor="system").state
+    except ApplicationError as exc:
+        return exc.code
 
 
 @shared_task(name="erasure.sweep")
