@@ -1,4 +1,5 @@
-"""Demo data for `make run`: notices in English and Khmer, and a few hundred subjects.
+"""Demo data for `make run`: a notice in the ten languages of the subject pages, and a few
+hundred subjects.
 
 Idempotent: a second run finds the demo notices and adds nothing. Identifiers are synthetic
 (`demo-subject-N@example.org`) and never shown; only their keys are stored.
@@ -26,6 +27,51 @@ NOTICE_TEXTS = {
         "របៀបដែលយើងប្រើទិន្នន័យរបស់អ្នក",
         "យើងប្រើការសន្ទនារបស់អ្នក ដើម្បីកែលម្អ និងវាយតម្លៃជំនួយការរបស់យើង។ "
         "អ្នកអាចដកការយល់ព្រមបានគ្រប់ពេល ហើយស្នើឱ្យយើងលុបទិន្នន័យរបស់អ្នកគ្រប់ទីកន្លែង។",
+    ),
+    "vi": (
+        "Cách chúng tôi sử dụng dữ liệu của bạn",
+        "Chúng tôi sử dụng các cuộc trò chuyện của bạn để cải thiện và đánh giá trợ lý của "
+        "chúng tôi. Bạn có thể rút lại sự đồng ý bất cứ lúc nào và yêu cầu chúng tôi xóa dữ "
+        "liệu của bạn ở mọi nơi nó đã được chuyển đến.",
+    ),
+    "th": (
+        "วิธีที่เราใช้ข้อมูลของคุณ",
+        "เราใช้บทสนทนาของคุณเพื่อปรับปรุงและประเมินผู้ช่วยของเรา "
+        "คุณสามารถถอนความยินยอมได้ทุกเมื่อ และขอให้เราลบข้อมูลของคุณในทุกที่ที่ข้อมูลถูกส่งไป",
+    ),
+    "id": (
+        "Cara kami menggunakan data Anda",
+        "Kami menggunakan percakapan Anda untuk meningkatkan dan menguji asisten kami. Anda "
+        "dapat menarik persetujuan kapan saja, dan meminta kami menghapus data Anda di mana "
+        "pun data itu berada.",
+    ),
+    "ms": (
+        "Cara kami menggunakan data anda",
+        "Kami menggunakan perbualan anda untuk menambah baik dan menilai pembantu kami. Anda "
+        "boleh menarik balik persetujuan pada bila-bila masa, dan meminta kami memadam data "
+        "anda di mana-mana sahaja ia berada.",
+    ),
+    "fil": (
+        "Paano namin ginagamit ang inyong data",
+        "Ginagamit namin ang inyong mga usapan para mapabuti at masuri ang aming assistant. "
+        "Maaari ninyong bawiin ang pahintulot anumang oras, at hilingin sa amin na burahin ang "
+        "inyong data saanman ito napunta.",
+    ),
+    "my": (
+        "သင့်ဒေတာကို ကျွန်ုပ်တို့ အသုံးပြုပုံ",
+        "ကျွန်ုပ်တို့၏ လက်ထောက်ကို တိုးတက်ကောင်းမွန်စေရန်နှင့် အကဲဖြတ်ရန် သင့်စကားဝိုင်းများကို "
+        "အသုံးပြုပါသည်။ သင်သည် သဘောတူညီချက်ကို အချိန်မရွေး ရုပ်သိမ်းနိုင်ပြီး သင့်ဒေတာ "
+        "ရောက်ရှိသွားသည့် နေရာတိုင်းမှ ဖျက်ပေးရန် တောင်းဆိုနိုင်ပါသည်။",
+    ),
+    "lo": (
+        "ວິທີທີ່ພວກເຮົາໃຊ້ຂໍ້ມູນຂອງທ່ານ",
+        "ພວກເຮົາໃຊ້ການສົນທະນາຂອງທ່ານເພື່ອປັບປຸງ ແລະ ປະເມີນຜູ້ຊ່ວຍຂອງພວກເຮົາ. "
+        "ທ່ານສາມາດຖອນການຍິນຍອມໄດ້ທຸກເວລາ ແລະ ຂໍໃຫ້ພວກເຮົາລຶບຂໍ້ມູນຂອງທ່ານຢູ່ທຸກບ່ອນທີ່ມັນໄປເຖິງ.",
+    ),
+    "zh-hans": (
+        "我们如何使用您的数据",
+        "我们使用您的对话来改进和评估我们的助手。"
+        "您可以随时撤回同意，并要求我们在您的数据所到之处将其删除。",  # noqa: RUF001 (Chinese comma)
     ),
 }
 PURPOSES = (

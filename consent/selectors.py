@@ -14,7 +14,7 @@ from consent import cache as answer_cache
 from consent import clock
 from consent.decisions import Decision, StateRow, decide
 from consent.inputs import SubjectRef
-from consent.models import ConsentEvent, ConsentState, Purpose, SubjectIdentifier
+from consent.models import ConsentEvent, ConsentState, Notice, Purpose, SubjectIdentifier
 
 # Keys decided per query. Large batches amortize PostgreSQL's hash join over the identifier
 # table (bench/consent.py); SQLite takes them in slices under its bound-parameter limit.
@@ -232,3 +232,51 @@ def validate_purpose(purpose_key: Any) -> str:
         raise ApplicationError("purpose is required.", code="missing_purpose")
     purpose_tree().chain(purpose_key)
     return purpose_key
+
+
+# --- the subject pages ------------------------------------------------------------------------
+
+
+def notice_for_language(*, key: str, language: str) -> Notice | None:
+    """The latest version of a notice in `language`, else in English, else any language."""
+    versions = Notice.objects.filter(key=key).order_by("-version")
+    latest = versions.first()
+    if latest is None:
+        return None
+    same = versions.filter(version=latest.version)
+    return (same.filter(language=language).first() or same.filter(language="en").first()
+            or latest)
+
+
+def consent_portal_view(*, subject_key: str, purpose_keys: list[str], notice_key: str,
+                        language: str) -> dict[str, Any]:
+    """What a verified subject sees: the notice in their language and, for each purpose the
+    operator offers, its current state (None when the subject never chose)."""
+    purposes = {p.key: p for p in Purpose.objects.filter(key__in=purpose_keys)}
+    states: dict[str, ConsentState] = {}
+    found = SubjectIdentifier.objects.filter(key=subject_key).values_list("subject_id",
+                                                                          flat=True).first()
+    if found is not None:
+        states = {s.purpose.key: s for s in subject_states(subject_id=found)}
+    return {
+        "notice": notice_for_language(key=notice_key, language=language),
+        "purposes": [
+            {"key": key, "name": purposes[key].name,
+             "status": states[key].status if key in states else None,
+             "since": states[key].event_time if key in states else None,
+             "receipt_id": states[key].event.receipt_id if key in states else None}
+            for key in purpose_keys if key in purposes
+        ],
+    }
+
+
+def subject_receipt_document(*, subject_key: str, receipt_id) -> dict[str, Any] | None:
+    """The receipt of one of this subject's consent events, with its proof; None otherwise."""
+    from ledger.models import Receipt
+    from ledger.services import receipt_document
+
+    event = ConsentEvent.objects.filter(
+        receipt_id=receipt_id, subject__identifiers__key=subject_key).first()
+    if event is None:
+        return None
+    return receipt_document(Receipt.objects.get(receipt_id=event.receipt_id))

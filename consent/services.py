@@ -17,6 +17,7 @@ from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef
 from consent.models import (
     ConsentEvent,
     ConsentState,
+    LegalBasis,
     Notice,
     Purpose,
     Status,
@@ -26,7 +27,7 @@ from consent.models import (
 from consent.signals import consent_withdrawn
 from consent.taxonomy import AI_PURPOSES, data_uses
 from ledger.models import Receipt
-from ledger.services import receipts_issue, utc_time
+from ledger.services import receipts_issue, subject_commitment, utc_time
 
 log = structlog.get_logger(__name__)
 
@@ -453,3 +454,27 @@ def consent_state_rebuild(*, subject_ids: Iterable[uuid.UUID] | None = None) -> 
         transaction.on_commit(lambda: answer_cache.invalidate_subjects(touched))
     return len(latest)
 
+
+
+# --- the subject's own changes (the subject pages) --------------------------------------------
+
+
+def consent_portal_change(*, subject_key: str, id_type: str, purpose_key: str, status: str,
+                          jurisdiction: str, notice_key: str, language: str,
+                          at) -> dict[str, str]:
+    """A verified subject gives or withdraws consent on their own page, under the notice they
+    were shown (in their language when published in it). Returns the receipt's id."""
+    from consent.selectors import notice_for_language
+
+    commit, opening = subject_commitment(id_type="key", normalized=subject_key)
+    notice = notice_for_language(key=notice_key, language=language)
+    event = EventInput(
+        subject=SubjectRef(subject_key, id_type, commit, opening),
+        purpose_key=purpose_key, status=status, legal_basis=LegalBasis.CONSENT,
+        jurisdiction=jurisdiction,
+        notice=NoticeRef(notice.key, notice.version, notice.language) if notice else None,
+        method="subject_portal", event_time=at, expires_at=None, data_categories=(),
+    )
+    result = consent_events_record(events=[event])
+    return {"receipt_id": str(result.receipts[0].receipt_id), "purpose": purpose_key,
+            "status": status}
