@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/services.sh
+bash scripts/browser.sh
 
 # Fresh secrets for every run: the suite must not depend on any particular pepper or key.
 export SECRET_KEY="test-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')"

@@ -14,6 +14,8 @@ from tests import identifiers
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.browser"]
+
 
 def pytest_sessionfinish(session, exitstatus):
     """No identifier the suite used may appear in the logs of the whole run (invariant 7)."""
