@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint worker bench
+.PHONY: run test lint worker bench catalogues
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -18,7 +18,11 @@ $(BIN)/.installed-dev: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(BIN)/.installed $@
 
-run: $(BIN)/.installed
+# The subject pages' catalogues (.po, committed) compiled to .mo; pure Python (Babel).
+catalogues: $(BIN)/.installed
+	$(BIN)/pybabel compile --directory locale --domain django >/dev/null
+
+run: $(BIN)/.installed catalogues
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	@echo
@@ -28,7 +32,7 @@ run: $(BIN)/.installed
 	@echo
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-test: $(BIN)/.installed-dev
+test: $(BIN)/.installed-dev catalogues
 	bash scripts/test.sh
 
 lint: $(BIN)/.installed-dev

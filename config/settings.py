@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
@@ -150,6 +151,13 @@ LANGUAGES = [
     ("lo", "ລາວ"),
     ("zh-hans", "中文"),
 ]
+# Django knows no Filipino or Lao; tell it their names and direction.
+LANG_INFO.update({
+    "fil": {"bidi": False, "code": "fil", "name": "Filipino", "name_local": "Filipino"},
+    "lo": {"bidi": False, "code": "lo", "name": "Lao", "name_local": "ລາວ"},
+})
+# The subject pages' catalogues (`manage.py makemessages -l km ...`, compiled at build).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -308,6 +316,22 @@ LUP_OPENLINEAGE_MAX_BYTES = env_int("LUP_OPENLINEAGE_MAX_BYTES", 5 * 1024 * 1024
 LUP_MAX_LINE_BYTES = env_int("LUP_MAX_LINE_BYTES", 8192)
 
 LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", "http://127.0.0.1:8000")
+
+# The subject pages (portal): who runs this service, which countries a subject can choose, the
+# notice whose purposes are offered for consent, and rate limits (per client address and per
+# identifier, over an hour) on every form that sends a code or checks one.
+LUP_OPERATOR_NAME = env("LUP_OPERATOR_NAME", "Lup demo operator")
+LUP_PORTAL_COUNTRIES = env_list("LUP_PORTAL_COUNTRIES") or [
+    "SG", "MY", "TH", "VN", "KH", "LA", "MM", "ID", "PH", "BN", "TL",
+]
+LUP_PORTAL_NOTICE = env("LUP_PORTAL_NOTICE", "lup-demo-privacy")
+LUP_PORTAL_PURPOSES = env_list("LUP_PORTAL_PURPOSES") or [
+    "train_ai_system.fine_tuning", "train_ai_system.evaluation",
+    "essential.service.inference_logging", "marketing.advertising",
+]
+LUP_PORTAL_RATE_PER_IP = env_int("LUP_PORTAL_RATE_PER_IP", 20)
+LUP_PORTAL_RATE_PER_IDENTIFIER = env_int("LUP_PORTAL_RATE_PER_IDENTIFIER", 5)
+LUP_PORTAL_SESSION_MINUTES = env_int("LUP_PORTAL_SESSION_MINUTES", 15)
 
 # Markets this deployment serves (ISO 3166-1 alpha-2). Each needs jurisdictions/data/<CC>.yaml;
 # a subject's request gets the strictest rule of these plus the subject's own country.

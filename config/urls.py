@@ -1,3 +1,4 @@
+from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -20,8 +21,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
-    path("", include("portal.urls")),
 ]
+# The subject pages, under a language prefix (`/km/…`); `/` goes to the language the browser
+# asks for (Accept-Language), else English.
+urlpatterns += i18n_patterns(path("", include("portal.urls")))
 
 admin.site.site_header = "Lup compliance"
 admin.site.site_title = "Lup"

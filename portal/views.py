@@ -1,6 +1,260 @@
+"""The data subject's pages: start, deletion request, code, status, consents. Thin: forms
+check input, services in erasure and consent act, templates speak the subject's language.
+
+No page says whether an identifier is known to us: a deletion request is filed and a code is
+sent for any well-formed identifier, and consent codes go out whether or not we hold choices
+for it. Every form that sends or checks a code is rate limited per client address and per
+identifier.
+"""
+
 from django.conf import settings
-from django.shortcuts import render
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+from django.views.decorators.http import require_http_methods
+
+from config import subject_keys
+from config.errors import ApplicationError
+from consent import selectors as consent_selectors
+from consent import services as consent_services
+from erasure import selectors as erasure_selectors
+from erasure.execution import erasure_request_proceed_later
+from erasure.models import ErasureRequest
+from erasure.services import (
+    erasure_request_create,
+    erasure_verification_confirm,
+    erasure_verification_start,
+)
+from portal import codes, purposes, ratelimit
+from portal.forms import CodeForm, ConsentChangeForm, DeletionForm, IdentifierForm
+from portal.security import subject_page
+
+STATUS_SALT = "lup.portal.status"
+SESSION_KEY = "portal_subject"
 
 
-def index(request):
-    return render(request, "portal/index.html", {"languages": settings.LANGUAGES})
+def _language() -> str:
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
+def _status_token(request_id) -> str:
+    return signing.dumps(str(request_id), salt=STATUS_SALT)
+
+
+def _request_for(token: str) -> ErasureRequest:
+    try:
+        request_id = signing.loads(token, salt=STATUS_SALT)
+    except signing.BadSignature:
+        raise Http404 from None
+    found = ErasureRequest.objects.filter(pk=request_id).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def _rate_limited(request: HttpRequest, scope: str, subject: str | None) -> bool:
+    """True when this client or this identifier has used `scope` too often this hour."""
+    ip_ok = ratelimit.allow(f"{scope}:ip", ratelimit.client_address(request),
+                            limit=settings.LUP_PORTAL_RATE_PER_IP)
+    subject_ok = subject is None or ratelimit.allow(
+        f"{scope}:subject", subject, limit=settings.LUP_PORTAL_RATE_PER_IDENTIFIER)
+    return not (ip_ok and subject_ok)
+
+
+TOO_MANY_MESSAGE = gettext_noop("Too many attempts from here or for this identifier. Please "
+                                "wait an hour and try again.")
+
+
+def _code_message(code: str) -> str:
+    return {
+        "code_expired": _("The code has expired. Ask for a new one."),
+        "too_many_attempts": _("Too many wrong codes. Ask for a new one."),
+        "no_pending_code": _("No code is waiting for this request. Ask for a new one."),
+    }.get(code, _("That code is not right. Check the latest message we sent you."))
+
+
+# --- start --------------------------------------------------------------------------------------
+
+
+@subject_page
+def start(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/start.html", {"operator": settings.LUP_OPERATOR_NAME})
+
+
+# --- deletion -----------------------------------------------------------------------------------
+
+
+@subject_page
+@require_http_methods(["GET", "POST"])
+def deletion_new(request: HttpRequest) -> HttpResponse:
+    form = DeletionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        identifier = form.cleaned_data["identifier"]
+        if _rate_limited(request, "delete", subject_keys.subject_key(identifier)):
+            form.add_error(None, _(TOO_MANY_MESSAGE))
+            return render(request, "portal/delete.html", {"form": form}, status=429)
+        filed, _new = erasure_request_create(
+            identifiers=[{"id_type": identifier.id_type, "value": identifier.normalized}],
+            country=form.cleaned_data["country"], channel="portal", actor="subject:portal",
+            note=form.cleaned_data["note"],
+        )
+        erasure_verification_start(request=filed, actor="subject:portal", language=_language())
+        token = _status_token(filed.pk)
+        return redirect("portal:deletion-confirm", token=token)
+    return render(request, "portal/delete.html", {"form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+@subject_page
+@require_http_methods(["GET", "POST"])
+def deletion_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    filed = _request_for(token)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and "resend" in request.POST:
+        if _rate_limited(request, "resend", str(filed.pk)):
+            form = CodeForm()
+            form.add_error(None, _(TOO_MANY_MESSAGE))
+            return render(request, "portal/confirm.html", {"form": form}, status=429)
+        try:
+            erasure_verification_start(request=filed, actor="subject:portal",
+                                       language=_language())
+        except ApplicationError:
+            return redirect("portal:status", token=token)  # already past verification
+        return render(request, "portal/confirm.html", {"form": CodeForm(), "resent": True})
+    if request.method == "POST" and form.is_valid():
+        if _rate_limited(request, "confirm", str(filed.pk)):
+            form.add_error(None, _(TOO_MANY_MESSAGE))
+            return render(request, "portal/confirm.html", {"form": form}, status=429)
+        try:
+            verified = erasure_verification_confirm(request=filed, code=form.cleaned_data["code"],
+                                                    actor="subject:portal")
+        except ApplicationError as exc:
+            form.add_error("code", _code_message(exc.code))
+            return render(request, "portal/confirm.html", {"form": form}, status=400)
+        erasure_request_proceed_later(request=verified)
+        return redirect("portal:status", token=token)
+    if filed.state not in ("received", "verifying"):
+        return redirect("portal:status", token=token)
+    return render(request, "portal/confirm.html", {"form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+@subject_page
+def status(request: HttpRequest, token: str) -> HttpResponse:
+    filed = _request_for(token)
+    progress = erasure_selectors.erasure_request_progress(request=filed)
+    return render(request, "portal/status.html", {
+        "progress": progress, "token": token, "reference": str(filed.pk)[:8],
+        "public_url": settings.LUP_PUBLIC_URL,
+        "key_url": reverse("ledger:key"),
+    })
+
+
+def bundle(request: HttpRequest, token: str) -> HttpResponse:
+    filed = _request_for(token)
+    if not erasure_selectors.erasure_request_progress(request=filed)["has_bundle"]:
+        raise Http404
+    response = JsonResponse(erasure_selectors.erasure_request_bundle(request=filed),
+                            json_dumps_params={"ensure_ascii": False, "indent": 1})
+    response["Content-Disposition"] = 'attachment; filename="receipts-bundle.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- consents -----------------------------------------------------------------------------------
+
+
+@subject_page
+@require_http_methods(["GET", "POST"])
+def consent_start(request: HttpRequest) -> HttpResponse:
+    form = IdentifierForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        identifier = form.cleaned_data["identifier"]
+        if _rate_limited(request, "consent", subject_keys.subject_key(identifier)):
+            form.add_error(None, _(TOO_MANY_MESSAGE))
+            return render(request, "portal/consent_start.html", {"form": form}, status=429)
+        handle = codes.consent_code_send(identifier=identifier, value=identifier.normalized,
+                                         language=_language())
+        return redirect("portal:consent-confirm", handle=handle)
+    return render(request, "portal/consent_start.html", {"form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+@subject_page
+@require_http_methods(["GET", "POST"])
+def consent_confirm(request: HttpRequest, handle: str) -> HttpResponse:
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if _rate_limited(request, "consent-confirm", handle):
+            form.add_error(None, _(TOO_MANY_MESSAGE))
+            return render(request, "portal/confirm.html", {"form": form}, status=429)
+        try:
+            key, id_type = codes.consent_code_confirm(handle=handle,
+                                                      code=form.cleaned_data["code"])
+        except codes.CodeRefused as exc:
+            form.add_error("code", _code_message(exc.code))
+            return render(request, "portal/confirm.html", {"form": form, "consent": True},
+                          status=400)
+        request.session.cycle_key()  # a new session for the verified subject
+        request.session[SESSION_KEY] = {"key": key, "id_type": id_type}
+        request.session.set_expiry(settings.LUP_PORTAL_SESSION_MINUTES * 60)
+        return redirect("portal:consents")
+    return render(request, "portal/confirm.html", {"form": form, "consent": True},
+                  status=400 if request.method == "POST" else 200)
+
+
+@subject_page
+@require_http_methods(["GET", "POST"])
+def consents(request: HttpRequest) -> HttpResponse:
+    subject = request.session.get(SESSION_KEY)
+    if not subject:
+        return redirect("portal:consent-start")
+    key = subject["key"]
+    receipt = None
+    form = ConsentChangeForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return _consents_page(request, key, form, status=400)
+        recorded = consent_services.consent_portal_change(
+            subject_key=key, id_type=subject["id_type"], purpose_key=form.cleaned_data["purpose"],
+            status=form.cleaned_data["status"], jurisdiction=form.cleaned_data["country"],
+            notice_key=settings.LUP_PORTAL_NOTICE, language=_language(),
+            at=timezone.now(),
+        )
+        receipt = recorded
+    return _consents_page(request, key, ConsentChangeForm(), receipt=receipt)
+
+
+def _consents_page(request, key, form, *, receipt=None, status=200) -> HttpResponse:
+    view = consent_selectors.consent_portal_view(
+        subject_key=key, purpose_keys=settings.LUP_PORTAL_PURPOSES,
+        notice_key=settings.LUP_PORTAL_NOTICE, language=_language(),
+    )
+    for purpose in view["purposes"]:
+        purpose["label"], purpose["explanation"] = purposes.label(purpose["key"],
+                                                                  purpose["name"])
+    return render(request, "portal/consents.html", {
+        "view": view, "form": form, "receipt": receipt,
+    }, status=status)
+
+
+def consent_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
+    subject = request.session.get(SESSION_KEY)
+    document = subject and consent_selectors.subject_receipt_document(
+        subject_key=subject["key"], receipt_id=receipt_id)
+    if not document:
+        raise Http404
+    response = JsonResponse(document, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="consent-receipt-{receipt_id}.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@subject_page
+def consent_leave(request: HttpRequest) -> HttpResponse:
+    request.session.flush()
+    return redirect("portal:start")
