@@ -36,9 +36,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
+import structlog
 from rest_framework import status
 
 from config.errors import ApplicationError
+
+log = structlog.get_logger(__name__)
 
 Identifiers = Mapping[str, Sequence[str]]
 # Batches: a key per group (the target run's id, in practice) and the group's identifiers.
@@ -297,3 +300,35 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
                 )
             checked[id_type] = name
         return checked
+
+
+class GroupScanning(Connector):
+    """For batching connectors whose `_scan(groups)` counts every group's items in one read:
+    the one-request abilities are one-group batches, and the post-check of a batch is one
+    read. Subclasses implement `_scan` and `erase_groups`."""
+
+    batches = True
+
+    def _scan(self, groups: Groups) -> dict[Hashable, int]:
+        raise NotImplementedError
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        self.require(Capability.LOCATE)
+        count = self._scan({None: identifiers})[None]
+        log.info("connector.locate", kind=self.kind, count=count)
+        return Located(count=count)
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        self.require(Capability.VERIFY)
+        remaining = self._scan({None: identifiers})[None]
+        log.info("connector.verify", kind=self.kind, remaining=remaining)
+        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        self.require(Capability.VERIFY)
+        counts = self._scan(groups)
+        log.info("connector.verify", kind=self.kind, groups=len(counts))
+        return self.checked(self.verify_method, counts)
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        return self.erase_groups({None: identifiers}, op=op)[None]

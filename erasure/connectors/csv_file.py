@@ -73,14 +73,11 @@ from config.errors import ApplicationError, NotFound
 
 from .base import (
     Capability,
-    Connector,
     ConnectorConfigError,
     Deadline,
     Erased,
     Groups,
-    Identifiers,
-    Located,
-    Verified,
+    GroupScanning,
 )
 from .jsonl_file import (
     DEADLINE_EVERY,
@@ -106,14 +103,13 @@ _ASCII_PROBE = '\r\n",;|\t azAZ09'
 Owners = Mapping[tuple[str, str], list]
 
 
-class CsvFile(Connector):
+class CsvFile(GroupScanning):
     kind = "csv_file"
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
     erase_method = "csv_atomic_rewrite"
     verify_method = "csv_rescan"
-    batches = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -141,28 +137,6 @@ class CsvFile(Connector):
         self.resolved()  # refuse a path outside the roots as soon as the target is configured
 
     # --- abilities ------------------------------------------------------------------------------
-
-    def locate(self, identifiers: Identifiers) -> Located:
-        self.require(Capability.LOCATE)
-        count = self._scan({None: identifiers})[None]
-        log.info("connector.locate", kind=self.kind, count=count)
-        return Located(count=count)
-
-    def verify(self, identifiers: Identifiers) -> Verified:
-        self.require(Capability.VERIFY)
-        remaining = self._scan({None: identifiers})[None]
-        log.info("connector.verify", kind=self.kind, remaining=remaining)
-        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
-
-    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
-        """The post-check of a batch: one read of the file, a count per group."""
-        self.require(Capability.VERIFY)
-        counts = self._scan(groups)
-        log.info("connector.verify", kind=self.kind, groups=len(counts))
-        return self.checked(self.verify_method, counts)
-
-    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
-        return self.erase_groups({None: identifiers}, op=op)[None]
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Erase several requests' rows in one pass over the file; each group gets its own

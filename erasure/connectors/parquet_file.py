@@ -68,14 +68,11 @@ from config.errors import ApplicationError
 
 from .base import (
     Capability,
-    Connector,
     ConnectorConfigError,
     Deadline,
     Erased,
     Groups,
-    Identifiers,
-    Located,
-    Verified,
+    GroupScanning,
 )
 from .csv_file import (
     mask_columns_config,
@@ -129,14 +126,13 @@ class _Plan:
     top: list[str]  # top-level columns the match columns live in
 
 
-class ParquetFile(Connector):
+class ParquetFile(GroupScanning):
     kind = "parquet_file"
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
     erase_method = "parquet_atomic_rewrite"
     verify_method = "parquet_rescan"
-    batches = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -151,28 +147,6 @@ class ParquetFile(Connector):
         self.resolved()  # refuse a path outside the roots as soon as the target is configured
 
     # --- abilities ------------------------------------------------------------------------------
-
-    def locate(self, identifiers: Identifiers) -> Located:
-        self.require(Capability.LOCATE)
-        count = self._scan({None: identifiers})[None]
-        log.info("connector.locate", kind=self.kind, count=count)
-        return Located(count=count)
-
-    def verify(self, identifiers: Identifiers) -> Verified:
-        self.require(Capability.VERIFY)
-        remaining = self._scan({None: identifiers})[None]
-        log.info("connector.verify", kind=self.kind, remaining=remaining)
-        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
-
-    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
-        """The post-check of a batch: one read of the match columns, a count per group."""
-        self.require(Capability.VERIFY)
-        counts = self._scan(groups)
-        log.info("connector.verify", kind=self.kind, groups=len(counts))
-        return self.checked(self.verify_method, counts)
-
-    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
-        return self.erase_groups({None: identifiers}, op=op)[None]
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Erase several requests' rows in one rewrite of the file; each group gets its own
