@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from config.readonly_admin import ReadOnlyAdmin
-from ledger.models import Checkpoint, Receipt, SigningKey
+from ledger.models import AuditRun, Checkpoint, Receipt, SigningKey
 
 
 @admin.register(Receipt)
@@ -28,4 +28,14 @@ class CheckpointAdmin(ReadOnlyAdmin):
 class SigningKeyAdmin(ReadOnlyAdmin):
     list_display = ("key_id", "name", "first_index", "last_index", "created_at")
     fields = ("key_id", "name", "verifier_key", "first_index", "last_index", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(AuditRun)
+class AuditRunAdmin(ReadOnlyAdmin):
+    list_display = ("finished_at", "ok", "leaves", "checkpoints", "receipts", "problems",
+                    "problem")
+    list_filter = ("ok",)
+    fields = ("started_at", "finished_at", "ok", "leaves", "checkpoints", "receipts", "problems",
+              "problem")
     readonly_fields = fields

@@ -109,3 +109,31 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} receipt #{self.leaf_index}"
+
+
+class AuditRun(models.Model):
+    """The outcome of one `ledger_audit`: counts and the first problem, never a payload.
+
+    Problems name indexes and sizes only, so a run holds no personal data. Append-only on
+    PostgreSQL, like the log it audits.
+    """
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    leaves = models.BigIntegerField(default=0)
+    checkpoints = models.PositiveIntegerField(default=0)
+    receipts = models.BigIntegerField(default=0)
+    problems = models.PositiveIntegerField(default=0)
+    # The first mismatch as the command reports it ("index 5: leaf does not match…"), or
+    # "error: <exception class>" when the audit itself failed.
+    problem = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-finished_at", "-id"]
+        get_latest_by = "finished_at"
+        # Written only by the command: nobody is ever granted add, change or delete.
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"audit of {self.finished_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'failed'})"

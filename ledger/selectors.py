@@ -7,7 +7,7 @@ from typing import Any
 
 from config.errors import ApplicationError, NotFound
 from ledger import tree
-from ledger.models import Checkpoint, LogHead, LogLeaf, Receipt, SigningKey
+from ledger.models import AuditRun, Checkpoint, LogHead, LogLeaf, Receipt, SigningKey
 
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 MAX_LEAVES = 1000
@@ -23,6 +23,11 @@ def log_size() -> int:
 
 def latest_checkpoint() -> Checkpoint | None:
     return Checkpoint.objects.order_by("-size").first()
+
+
+def latest_audit_run() -> AuditRun | None:
+    """The last `ledger_audit` outcome (None if the command never ran)."""
+    return AuditRun.objects.order_by("-finished_at", "-id").first()
 
 
 def b64(value: bytes) -> str:

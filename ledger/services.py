@@ -3,7 +3,7 @@
 import base64
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,12 +11,22 @@ from typing import Any
 import rfc8785
 import structlog
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from config import bulk
 from config.errors import ApplicationError, Conflict
 from ledger import tree, verify
+from ledger.audit import AuditReport, audit_log
 from ledger.keys import Signer, signer
-from ledger.models import Checkpoint, LogHead, LogLeaf, LogNode, Receipt, SigningKey
+from ledger.models import (
+    AuditRun,
+    Checkpoint,
+    LogHead,
+    LogLeaf,
+    LogNode,
+    Receipt,
+    SigningKey,
+)
 from ledger.receipts import VERSION, ReceiptInvalid, validate
 
 log = structlog.get_logger(__name__)
@@ -186,3 +196,29 @@ def receipt_document(receipt: Receipt) -> dict[str, Any]:
         "envelope": selectors.envelope(receipt),
         "proof": selectors.proof_file(receipt=receipt, checkpoint=checkpoint),
     }
+
+
+def log_audit_run(*, clock: Callable[[], datetime] = timezone.now) -> tuple[AuditReport, AuditRun]:
+    """Audit the log and record the outcome, so staff see when it last passed.
+
+    An audit that fails with an exception is recorded as failed before the exception goes on:
+    a monitor must never read a crash as "no news".
+    """
+    started_at = clock()
+    try:
+        report = audit_log()
+    except Exception as exc:
+        AuditRun.objects.create(started_at=started_at, finished_at=clock(), ok=False,
+                                problems=1, problem=f"error: {type(exc).__name__}")
+        raise
+    run = AuditRun.objects.create(
+        started_at=started_at,
+        finished_at=clock(),
+        ok=report.ok,
+        leaves=report.size,
+        checkpoints=report.checkpoints,
+        receipts=report.receipts,
+        problems=len(report.problems),
+        problem=report.problems[0][:300] if report.problems else "",
+    )
+    return report, run

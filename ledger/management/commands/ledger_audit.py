@@ -1,17 +1,17 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.audit import audit_log
+from ledger.services import log_audit_run
 
 
 class Command(BaseCommand):
     help = (
         "Recompute the transparency log from its stored leaves; check every checkpoint (root, "
-        "signature, consistency with the latest) and every receipt (signature, leaf). Exits "
-        "non-zero on any mismatch, naming the index."
+        "signature, consistency with the latest) and every receipt (signature, leaf). Records "
+        "the outcome for the admin dashboard. Exits non-zero on any mismatch, naming the index."
     )
 
     def handle(self, *args, **options):
-        report = audit_log()
+        report, _ = log_audit_run()
         self.stdout.write(
             f"Audited {report.size} leaves, {report.checkpoints} checkpoints, "
             f"{report.receipts} receipts."
