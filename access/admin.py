@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
-from access.models import ApiToken
+from access.models import ApiToken, StaffAction
 from access.services import api_token_create, api_token_revoke
+from config.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(ApiToken)
@@ -28,3 +29,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for token in queryset:
             api_token_revoke(token=token)
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(ReadOnlyAdmin):
+    """The staff audit, for auditors (`access.view_staffaction`); nobody edits it, superusers
+    included, and the database refuses it anyway."""
+
+    list_display = ("at", "username", "method", "kind", "model", "object_id", "status",
+                    "url_name")
+    list_filter = ("kind", "method", "model", "status")
+    search_fields = ("username", "object_id")
+    date_hierarchy = "at"
+    fields = ("at", "user_id", "username", "method", "kind", "url_name", "model", "object_id",
+              "status")
+    readonly_fields = fields

@@ -40,3 +40,46 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class StaffAction(models.Model):
+    """One admin request by a staff member: who, when, which view, which object, what status.
+
+    Append-only: on PostgreSQL a trigger refuses UPDATE and DELETE. Neither the query string nor
+    the form data is kept, since search boxes and intake forms carry identifiers. The user is
+    held by id and name, not a foreign key, so the record outlives the account and deleting a
+    user never has to touch this table.
+    """
+
+    class Kind(models.TextChoices):
+        CHANGELIST = "changelist"
+        VIEW = "view"  # the change page read (GET)
+        CHANGE = "change"  # the change page submitted
+        ADD = "add"
+        DELETE = "delete"
+        HISTORY = "history"
+        OTHER = "other"  # the index, custom pages (registers, rules), login, logout…
+
+    at = models.DateTimeField(db_index=True)
+    user_id = models.BigIntegerField()
+    username = models.CharField(max_length=150)
+    method = models.CharField(max_length=10)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    url_name = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)  # app_label.model_name
+    object_id = models.CharField(max_length=200, blank=True)
+    status = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["model", "object_id"]),
+            models.Index(fields=["user_id", "at"]),
+        ]
+        # Written only by the middleware: nobody is ever granted add, change or delete.
+        default_permissions = ("view",)
+        verbose_name = "staff action"
+
+    def __str__(self) -> str:
+        target = f" {self.model} {self.object_id}".rstrip() if self.model else ""
+        return f"{self.username} {self.kind}{target} ({self.status})"

@@ -1,9 +1,11 @@
 import secrets
 from collections.abc import Iterable
+from datetime import datetime
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
-from access.models import ApiToken
+from access.models import ApiToken, StaffAction
 from access.scopes import ALL_SCOPES
 from config.errors import ApplicationError
 
@@ -38,3 +40,28 @@ def api_token_revoke(*, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+
+
+def staff_action_record(
+    *,
+    user: AbstractBaseUser,
+    method: str,
+    kind: str,
+    status: int,
+    url_name: str = "",
+    model: str = "",
+    object_id: str = "",
+    now: datetime | None = None,
+) -> StaffAction:
+    """Append one admin request of a staff member to the staff audit."""
+    return StaffAction.objects.create(
+        at=now or timezone.now(),
+        user_id=user.pk,
+        username=user.get_username()[:150],
+        method=method[:10],
+        kind=kind,
+        url_name=url_name[:200],
+        model=model[:200],
+        object_id=object_id[:200],
+        status=status,
+    )
