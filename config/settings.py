@@ -59,7 +59,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.LupAdminConfig",  # django.contrib.admin with Lup's site (dashboard, registers)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -87,6 +89,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Needs request.user: records each admin request of a staff member (access.StaffAction).
+    "access.middleware.StaffAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -342,6 +347,16 @@ LUP_POLICY_DEADLINE_DAYS = env_int("LUP_POLICY_DEADLINE_DAYS", 30)
 # Directories file connectors may rewrite (comma-separated). A target's path must resolve,
 # symlinks followed, to somewhere under one of these; a relative path is taken from the first.
 LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
+
+# Staff sign in to the admin with a TOTP code as well as their password (django-otp; devices
+# are registered under "TOTP devices" in the admin). Turn on in production: `check --deploy`
+# warns while it is off (lup.W050).
+LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
+# The admin index's dashboard: a function of the request, by path, since config imports no app.
+# Empty means Django's plain index.
+LUP_ADMIN_DASHBOARD = "erasure.dashboard.dashboard"
+# Pages the apps add to the admin site: functions taking the site and returning URL patterns.
+LUP_ADMIN_URLS = ["erasure.admin_registers.admin_urls"]
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 LUP_LOG_FILE = env("LUP_LOG_FILE")

@@ -26,10 +26,6 @@ urlpatterns = [
 # asks for (Accept-Language), else English.
 urlpatterns += i18n_patterns(path("", include("portal.urls")))
 
-admin.site.site_header = "Lup compliance"
-admin.site.site_title = "Lup"
-admin.site.index_title = "Consent, lineage and erasure"
-
 handler404 = "config.urls.not_found"
 handler500 = "config.urls.server_error"
 

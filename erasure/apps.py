@@ -9,6 +9,7 @@ class ErasureConfig(AppConfig):
         from erasure import checks  # noqa: F401  (registers the system checks)
 
         _declare_queues()
+        _register_admin_lists()
 
 
 def _declare_queues() -> None:
@@ -21,3 +22,15 @@ def _declare_queues() -> None:
 
     names = ["celery", *(f"erasure.{kind}" for kind in CONNECTORS)]
     app.conf.task_queues = [Queue(name, routing_key=name) for name in names]
+
+
+def _register_admin_lists() -> None:
+    """The read-only run and affected-model lists the dashboard links to (after autodiscovery,
+    which the admin's own ready() has done: it comes first in INSTALLED_APPS)."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    if apps.is_installed("django.contrib.admin"):
+        from erasure.admin_runs import register
+
+        register(admin.site)
