@@ -1,8 +1,10 @@
 """Staff roles: Django groups made by a migration, with the API scopes and admin rights each holds.
 
-- compliance_officer: everything, reads and writes.
+- compliance_officer: everything, reads and writes, and acts on erasure requests (approve, deny,
+  hold, decide on affected models, retry).
 - auditor: reads everywhere, writes nothing.
-- engineer: registers lineage; reads consent, erasure and the ledger.
+- engineer: registers lineage and erasure targets; reads consent, erasure and the ledger; never
+  acts on a request.
 """
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -25,7 +27,22 @@ ROLE_WRITABLE_APPS: dict[str, frozenset[str]] = {
     AUDITOR: frozenset(),
     ENGINEER: frozenset({"lineage"}),
 }
-ROLE_VISIBLE_APPS = frozenset({"consent", "erasure", "lineage", "ledger", "jurisdictions"})
+# Single models ("app_label.model") a role may add and change outside its writable apps. Only
+# add and change: a model's custom permissions come with a writable app, never from here.
+ROLE_WRITABLE_MODELS: dict[str, frozenset[str]] = {
+    COMPLIANCE_OFFICER: frozenset(),
+    AUDITOR: frozenset(),
+    ENGINEER: frozenset({"erasure.target"}),
+}
+MODEL_GRANTS = ("add", "change")
+ROLE_VISIBLE_APPS = frozenset(
+    {"access", "consent", "erasure", "lineage", "ledger", "jurisdictions"}
+)
+
+# Approving, denying, holding, deciding on models and retrying are decisions about a person's
+# data, so only these roles hold the permission, whatever apps the others may write to.
+ACT_ON_REQUESTS = "erasure.act_on_erasurerequest"
+ACTING_ROLES = frozenset({COMPLIANCE_OFFICER})
 
 
 def user_scopes(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
@@ -36,6 +53,17 @@ def user_scopes(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
         return scopes.ALL_SCOPES
     names = user.groups.values_list("name", flat=True)
     return frozenset().union(*(ROLE_SCOPES.get(name, frozenset()) for name in names))
+
+
+def role_grants(role: str, *, app_label: str, model: str, codename: str) -> bool:
+    """Whether `role` holds the admin permission `app_label.codename` on `model`."""
+    if f"{app_label}.{codename}" == ACT_ON_REQUESTS and role not in ACTING_ROLES:
+        return False
+    if codename.startswith("view_") or app_label in ROLE_WRITABLE_APPS[role]:
+        return True
+    return f"{app_label}.{model}" in ROLE_WRITABLE_MODELS[role] and codename in {
+        f"{action}_{model}" for action in MODEL_GRANTS
+    }
 
 
 def sync_role_permissions(sender, using: str = "default", **kwargs) -> None:
@@ -51,10 +79,10 @@ def sync_role_permissions(sender, using: str = "default", **kwargs) -> None:
         content_type__app_label__in=ROLE_VISIBLE_APPS
     ).select_related("content_type")
     for name, group in groups.items():
-        writable = ROLE_WRITABLE_APPS[name]
         wanted = [
             perm
             for perm in permissions
-            if perm.codename.startswith("view_") or perm.content_type.app_label in writable
+            if role_grants(name, app_label=perm.content_type.app_label,
+                           model=perm.content_type.model, codename=perm.codename)
         ]
         group.permissions.set(wanted)

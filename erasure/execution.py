@@ -142,6 +142,47 @@ def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureReques
     return started
 
 
+def erasure_request_retry_failed(*, request: ErasureRequest, actor: str, reason: str,
+                                 now: datetime | None = None) -> ErasureRequest:
+    """Run the failed targets of a partial or failed request again, with who and why.
+
+    Each failed run goes back to pending with its outcome, error, counts and receipt link
+    cleared; its attempts are kept, and a failed receipt stays in the ledger as history. The
+    request is open again until its runs end, when it closes with a new closing receipt.
+    """
+    if not reason.strip():
+        raise ApplicationError("Say why the failed targets are run again.",
+                               code="reason_required")
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.shredded_at is not None:
+            raise ApplicationError("This request's identifiers were shredded.",
+                                   code="identifiers_shredded")
+        failed = list(TargetRun.objects.select_for_update()
+                      .filter(request=locked, status=TargetRun.Status.FAILED)
+                      .select_related("target", "request"))
+        if not failed:
+            raise Conflict("No target of this request has failed.", code="no_failed_targets")
+        reopened = erasure_request_transition(request=locked, to_state=State.EXECUTING,
+                                              actor=actor, reason=reason.strip(), now=now)
+        # Open again: the earlier closing receipt stays in the ledger, and the retention
+        # clock starts anew when the request closes again.
+        reopened.closed_at = reopened.retention_until = reopened.closing_receipt_id = None
+        reopened.save(update_fields=["closed_at", "retention_until", "closing_receipt_id"])
+        for run in failed:
+            run.status = TargetRun.Status.PENDING
+            run.outcome = run.last_error = ""
+            run.erased = {}
+            run.receipt_id = None
+            run.enqueued_at = now
+            run.save(update_fields=["status", "outcome", "last_error", "erased", "receipt_id",
+                                    "enqueued_at", "updated_at"])
+            transaction.on_commit(lambda r=run: target_run_enqueue(run=r))
+    log.info("erasure.failed_targets_retried", request=str(reopened.pk), runs=len(failed))
+    return reopened
+
+
 def target_run_enqueue(*, run: TargetRun, now: datetime | None = None) -> None:
     from erasure.tasks import erasure_run_target
 

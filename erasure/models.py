@@ -60,6 +60,10 @@ class ErasureRequest(models.Model):
             )
         ]
         ordering = ["-received_at"]
+        permissions = [
+            ("act_on_erasurerequest",
+             "Can approve, deny, hold, decide on models and retry erasure requests"),
+        ]
 
     def __str__(self) -> str:
         return f"erasure request {str(self.id)[:8]} ({self.state})"

@@ -1,15 +1,28 @@
+import json
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
 
 from config.errors import Conflict, NotFound
-from erasure.models import CLOSED_STATES, ErasureRequest, State
+from erasure.models import (
+    CLOSED_STATES,
+    AffectedModel,
+    ErasureRequest,
+    PlanEntry,
+    State,
+    TargetRun,
+)
 from erasure.services import erasure_request_opening
+from ledger import verify
 from ledger.keys import signer
 from ledger.models import Receipt
 from ledger.selectors import bundle
-from ledger.services import checkpoint_covering
+from ledger.services import checkpoint_covering, receipt_document
+from lineage.models import DatasetVersion, Membership, ModelData, VersionEdge
+from lineage.selectors import MAX_DEPTH
 
 
 def erasure_requests() -> QuerySet[ErasureRequest]:
@@ -60,3 +73,116 @@ def erasure_request_progress(*, request: ErasureRequest) -> dict[str, Any]:
         "targets_done": runs.filter(receipt_id__isnull=False).count(),
         "has_bundle": closed and request.closing_receipt_id is not None,
     }
+
+
+# --- the compliance officer's request page -------------------------------------------------
+
+
+@dataclass
+class PlanLineage:
+    """The lineage behind a request's plan, as it stands now: which versions hold the subject
+    (by membership), which versions descend from them on the way to a plan target or an
+    affected model, and which membership rows put the subject there."""
+
+    versions: dict[uuid.UUID, DatasetVersion] = field(default_factory=dict)  # all reached
+    holding: set[uuid.UUID] = field(default_factory=set)
+    # A derived version -> the version it came from, on a shortest path from a holding one.
+    parent: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    depth: dict[uuid.UUID, int] = field(default_factory=dict)
+    memberships: dict[uuid.UUID, list[Membership]] = field(default_factory=dict)
+    # Each plan entry with the counted versions its target stores, and each affected model
+    # with those it was made from.
+    entries: list[tuple[PlanEntry, list[uuid.UUID]]] = field(default_factory=list)
+    models: list[tuple[AffectedModel, list[uuid.UUID]]] = field(default_factory=list)
+
+    def path(self, version_id: uuid.UUID) -> list[DatasetVersion]:
+        """The versions from one holding the subject down to `version_id`."""
+        chain = [version_id]
+        while chain[-1] in self.parent:
+            chain.append(self.parent[chain[-1]])
+        return [self.versions[pk] for pk in reversed(chain)]
+
+
+def erasure_request_lineage(*, request: ErasureRequest) -> PlanLineage:
+    """The lineage paths from the subject's membership rows to each target of the plan and
+    each affected model. A query per derivation step, so a plan's picture stays cheap."""
+    found = PlanLineage()
+    keys = list(request.subject_keys.values_list("key", flat=True))
+    rows = list(Membership.objects.filter(subject_key__in=keys).order_by("version_id", "pk"))
+    for row in rows:
+        found.memberships.setdefault(row.version_id, []).append(row)
+    found.holding = set(found.memberships)
+    found.depth = dict.fromkeys(found.holding, 0)
+    frontier, step = sorted(found.holding), 0
+    while frontier and step < MAX_DEPTH:
+        step += 1
+        reached = []
+        for source, target in (VersionEdge.objects.filter(source_id__in=frontier)
+                               .order_by("source_id", "target_id")
+                               .values_list("source_id", "target_id")):
+            if target not in found.depth:
+                found.depth[target], found.parent[target] = step, source
+                reached.append(target)
+        frontier = reached
+
+    # Every version reached, and those the planner counts: a derived version whose membership
+    # was declared without the subject is known not to hold it (lineage.membership).
+    found.versions = DatasetVersion.objects.select_related("dataset").in_bulk(list(found.depth))
+    counted = {pk for pk, version in found.versions.items()
+               if pk in found.holding or not version.membership_declared}
+
+    entries = list(request.plan.select_related("target").prefetch_related("target__versions")
+                   .order_by("target__name"))
+    found.entries = [
+        (entry, sorted(v.pk for v in entry.target.versions.all() if v.pk in counted))
+        for entry in entries
+    ]
+    models = list(request.affected_models.select_related("model_version__model")
+                  .order_by("model_version__model__name", "model_version__version"))
+    made_from: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    pairs = ModelData.objects.filter(
+        model_version_id__in=[model.model_version_id for model in models],
+        version_id__in=list(counted),
+    ).values_list("model_version_id", "version_id")
+    for model_id, version_id in pairs:
+        made_from[model_id].add(version_id)
+    found.models = [(model, sorted(made_from[model.model_version_id])) for model in models]
+    return found
+
+
+def erasure_request_receipts(*, request: ErasureRequest) -> dict[uuid.UUID, Receipt]:
+    """The receipts the request holds now: each run's, and its closing receipt."""
+    ids = [*request.runs.exclude(receipt_id=None).values_list("receipt_id", flat=True)]
+    if request.closing_receipt_id:
+        ids.append(request.closing_receipt_id)
+    return Receipt.objects.in_bulk(ids)
+
+
+def erasure_request_receipt(*, request: ErasureRequest, receipt_id: uuid.UUID) -> Receipt:
+    """One receipt of this request; a receipt of anything else is not found here."""
+    found = erasure_request_receipts(request=request).get(receipt_id)
+    if found is None:
+        raise NotFound("No such receipt for this request.", code="unknown_receipt")
+    return found
+
+
+def receipt_payload(receipt: Receipt) -> dict[str, Any]:
+    """What a receipt says, as signed (its JCS payload); it holds no personal data."""
+    return json.loads(bytes(receipt.payload))
+
+
+def receipt_check(*, receipt: Receipt) -> str | None:
+    """Verify the server's copy of a receipt as an outsider would (ledger.verify, the key
+    pinned to this deployment's signing key): None when it verifies, else the failed check
+    and why. Like every receipt download, it may sign a checkpoint that covers the receipt."""
+    document = receipt_document(receipt)
+    key = verify.parse_verifier_key(signer().verifier_key)
+    try:
+        verify.verify_receipt(document["envelope"], document["proof"], key)
+    except verify.VerificationError as exc:
+        return str(exc)
+    return None
+
+
+def target_runs(*, request: ErasureRequest) -> QuerySet[TargetRun]:
+    return request.runs.select_related("target").order_by("target__name")

@@ -34,7 +34,8 @@ from lineage.services import country_code
 
 log = structlog.get_logger(__name__)
 
-# Which state may follow which. Closed states are final.
+# Which state may follow which. Closed states are final, except that staff may run the failed
+# targets of a partial or failed request again (`erasure_request_retry_failed`).
 TRANSITIONS: dict[str, frozenset[str]] = {
     State.RECEIVED: frozenset({State.VERIFYING, State.VERIFIED, State.DENIED}),
     State.VERIFYING: frozenset({State.VERIFIED, State.DENIED}),
@@ -44,6 +45,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.EXECUTING: frozenset(
         {State.COMPLETED, State.PARTIALLY_COMPLETED, State.FAILED}
     ),
+    State.PARTIALLY_COMPLETED: frozenset({State.EXECUTING}),
+    State.FAILED: frozenset({State.EXECUTING}),
 }
 MAX_IDENTIFIERS = 10
 
