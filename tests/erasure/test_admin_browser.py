@@ -77,6 +77,7 @@ def test_an_officer_approves_an_overdue_request_and_verifies_its_receipt(
     assert str(overdue["request"].pk) in page.url
     page.fill("#approve-reason", "Overdue; the evaluation set is not under a hold.")
     page.click("input[value='Approve and start']")
+    page.wait_for_selector(".messagelist")
     messages = page.locator(".messagelist")
     assert page.locator(".messagelist .success").count() == 1, messages.all_inner_texts()
     deadline = time.monotonic() + 120
@@ -88,6 +89,7 @@ def test_an_officer_approves_an_overdue_request_and_verifies_its_receipt(
     assert "Overdue; the evaluation set" in page.locator("#timeline").inner_text()
     assert "compliance_officer" in page.locator("#timeline").inner_text()
     page.locator("form.receipt-verify input[type=submit]").first.click()
+    page.wait_for_selector(".messagelist .success")
     assert "verifies" in page.locator(".messagelist .success").inner_text()
     page.screenshot(path=ARTIFACTS / "admin-request-page.png", full_page=True)
     assert overdue["email"].lower() not in page.content()
