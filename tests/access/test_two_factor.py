@@ -34,6 +34,8 @@ def test_without_the_setting_a_password_signs_in(officer, settings):
 
 def test_with_the_setting_the_device_code_is_needed(officer, settings):
     settings.LUP_ADMIN_REQUIRE_OTP = True
+    # A minute's back-off after a wrong code, so a slow machine cannot outwait it mid-test.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
     device = TOTPDevice.objects.create(user=officer, name="phone", confirmed=True)
     client = Client()
     form = client.get("/admin/login/").content.decode()
