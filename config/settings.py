@@ -4,6 +4,7 @@ With neither `DATABASE_URL` nor `REDIS_URL` set, Lup runs in its embedded defaul
 generated development secrets in the data folder, Celery tasks executed in-process.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -40,8 +41,22 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-DATABASE_URL = env("DATABASE_URL")
-REDIS_URL = env("REDIS_URL")
+def env_secret(name: str) -> str:
+    """`NAME`, or else the contents of the file `NAME_FILE` names (a mounted secret), so that
+    no secret has to sit in the process environment."""
+    value = env(name)
+    path = env(f"{name}_FILE")
+    if value or not path:
+        return value
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE: cannot read {path} ({exc.strerror})") from exc
+
+
+# Both may hold a password, so both have a *_FILE form too.
+DATABASE_URL = env_secret("DATABASE_URL")
+REDIS_URL = env_secret("REDIS_URL")
 # Embedded mode: nothing configured. Any configured database or broker means a real deployment,
 # where missing secrets are an error rather than something to invent.
 EMBEDDED = not DATABASE_URL and not REDIS_URL
@@ -49,16 +64,19 @@ DATA_DIR = embedded.data_dir(BASE_DIR)
 
 DEBUG = env_bool("DEBUG", default=False)
 
-SECRET_KEY = env("SECRET_KEY")
+SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
     if not EMBEDDED:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL or REDIS_URL is set")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DATABASE_URL or REDIS_URL is set (or SECRET_KEY_FILE)"
+        )
     SECRET_KEY = embedded.generated_secret(DATA_DIR / "secret_key", nbytes=50)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "django_prometheus",  # /metrics: HTTP and database metrics (config.metrics adds Lup's own)
     "config.apps.LupAdminConfig",  # django.contrib.admin with Lup's site (dashboard, registers)
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -81,8 +99,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last, so the HTTP metrics time and count everything the others do.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "config.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A default Content-Security-Policy for responses that set none (the admin, the API docs).
+    "config.security.DefaultContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -94,6 +116,7 @@ MIDDLEWARE = [
     "access.middleware.StaffAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -118,11 +141,23 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{DATA_DIR / 'lup.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A kept connection that a failover or pg_terminate_backend ended is noticed before use,
+        # instead of answering one request per thread with a 500.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a bulk import writes.
     DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;"}
+# The same backends, wrapped by django-prometheus to count connections, queries and errors
+# (labelled by alias and vendor only). Other engines are left as they are, without metrics.
+_instrumented_engines = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _instrumented_engines.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -177,10 +212,38 @@ STORAGES = {
 # Serve straight from the apps' folders, so `make run` needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("LUP_BEHIND_TLS_PROXY") else None
+# --- HTTPS and browser hardening (`manage.py check --deploy` is clean with production's) -----
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto. Only turn it on when the proxy
+# overwrites that header: a client could otherwise claim HTTPS.
+LUP_BEHIND_TLS_PROXY = env_bool("LUP_BEHIND_TLS_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if LUP_BEHIND_TLS_PROXY else None
+# Cookies only over HTTPS; by default whenever Lup sits behind a TLS proxy.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=LUP_BEHIND_TLS_PROXY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+# Plain HTTP is redirected to HTTPS, by default whenever Lup sits behind a TLS proxy. The probes
+# and the metrics scrape are exempt: orchestrators and Prometheus call the pod directly.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=LUP_BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# HSTS: a year outside embedded mode and DEBUG. Browsers only heed it on an HTTPS response, and
+# Django only sends it on one, so a plain-HTTP deployment is unaffected. Subdomains and preload
+# commit the whole domain to HTTPS, so they are the operator's explicit choice (check --deploy
+# warns until they are made: security.W005, W021).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if EMBEDDED or DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Django's defaults, stated because the deploy check and the pages depend on them.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Sent by config.security on every response that has no policy of its own (the subject pages
+# set a stricter one). The admin and the API docs load scripts from this origin only; their
+# templates have inline styles, and Swagger UI draws its icons as data: images. Empty: none.
+LUP_CONTENT_SECURITY_POLICY = env(
+    "LUP_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
 )
 
 # Email: one-time codes to subjects. The embedded default writes messages to files in the data
@@ -190,7 +253,7 @@ if env("EMAIL_HOST"):
     EMAIL_HOST = env("EMAIL_HOST")
     EMAIL_PORT = env_int("EMAIL_PORT", 587)
     EMAIL_HOST_USER = env("EMAIL_HOST_USER")
-    EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+    EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
     EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 else:
@@ -208,7 +271,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasScope"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -244,6 +307,8 @@ CELERY_TASK_TIME_LIMIT = env_int("LUP_TASK_TIME_LIMIT", 360)
 # longest task so a running task is not handed to a second worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("LUP_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How often (seconds) beat runs the sweeper that finds erasure work lost from the broker.
+LUP_SWEEP_INTERVAL_SECONDS = env_int("LUP_SWEEP_INTERVAL_SECONDS", 60)
 # Celery beat signs a checkpoint of the log this often (seconds) when it has grown.
 CELERY_BEAT_SCHEDULE = {
     "ledger-checkpoint": {
@@ -253,15 +318,13 @@ CELERY_BEAT_SCHEDULE = {
     # Crypto-shredding of closed requests past their retention: hourly is precise enough.
     "erasure-shred": {"task": "erasure.shred_due", "schedule": 3600.0},
     # Re-enqueue erasure work that is unfinished in the database but lost from the broker.
-    "erasure-sweep": {"task": "erasure.sweep", "schedule": 60.0},
+    "erasure-sweep": {"task": "erasure.sweep", "schedule": float(LUP_SWEEP_INTERVAL_SECONDS)},
 }
 
 # --- Lup ------------------------------------------------------------------------------------
 # The pepper of subject keys (HMAC-SHA256). Losing it orphans every key; leaking it lets anyone
 # with a list of identifiers test membership, so it never lives in the repository.
-LUP_SUBJECT_PEPPER = env("LUP_SUBJECT_PEPPER")
-if not LUP_SUBJECT_PEPPER and env("LUP_SUBJECT_PEPPER_FILE"):
-    LUP_SUBJECT_PEPPER = Path(env("LUP_SUBJECT_PEPPER_FILE")).read_text().strip()
+LUP_SUBJECT_PEPPER = env_secret("LUP_SUBJECT_PEPPER")
 if not LUP_SUBJECT_PEPPER:
     if not EMBEDDED:
         raise ImproperlyConfigured(
@@ -271,10 +334,12 @@ if not LUP_SUBJECT_PEPPER:
 
 # Key-encryption key (64 hex) wrapping each erasure request's data key. Requests' raw identifiers
 # are sealed under those data keys; destroying a data key shreds its identifiers.
-LUP_REQUEST_KEK = env("LUP_REQUEST_KEK")
+LUP_REQUEST_KEK = env_secret("LUP_REQUEST_KEK")
 if not LUP_REQUEST_KEK:
     if not EMBEDDED:
-        raise ImproperlyConfigured("LUP_REQUEST_KEK must be set outside embedded mode")
+        raise ImproperlyConfigured(
+            "LUP_REQUEST_KEK must be set outside embedded mode (or LUP_REQUEST_KEK_FILE)"
+        )
     LUP_REQUEST_KEK = embedded.generated_secret(DATA_DIR / "request_kek")
 # One-time codes that confirm a subject's identity: lifetime, wrong guesses allowed, and the
 # sender per identifier type (e-mail by default; add e.g. an SMS sender for "phone").
@@ -357,6 +422,31 @@ LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
 LUP_ADMIN_DASHBOARD = "erasure.dashboard.dashboard"
 # Pages the apps add to the admin site: functions taking the site and returning URL patterns.
 LUP_ADMIN_URLS = ["erasure.admin_registers.admin_urls"]
+
+# --- Metrics (/metrics, README "Metrics") ----------------------------------------------------
+# Who may scrape: with LUP_METRICS_TOKEN set, a scrape must send `Authorization: Bearer <token>`;
+# with LUP_METRICS_ALLOW_NETWORKS set, it must come from one of them (as Django sees the client
+# address: behind a proxy, the proxy's). Both must hold when both are set. With neither, nobody
+# may: the embedded default allows loopback, a real deployment nothing until one is set.
+LUP_METRICS_TOKEN = env_secret("LUP_METRICS_TOKEN")
+LUP_METRICS_ALLOW_NETWORKS = env_list(
+    "LUP_METRICS_ALLOW_NETWORKS", "127.0.0.0/8,::1/128" if EMBEDDED else ""
+)
+for _network in LUP_METRICS_ALLOW_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"LUP_METRICS_ALLOW_NETWORKS: {_network!r} is not a network (e.g. 10.0.0.0/8)"
+        ) from exc
+# Lup's own metrics are counted in the database at scrape time, so every web process reports
+# the same figures; a process reuses its last answer for this many seconds, so a burst of
+# scrapes costs the database one round of queries.
+LUP_METRICS_CACHE_SECONDS = env_int("LUP_METRICS_CACHE_SECONDS", 5)
+# Requests closed within this many days make up the time-to-close summary.
+LUP_METRICS_WINDOW_DAYS = env_int("LUP_METRICS_WINDOW_DAYS", 30)
+# The functions, by path, that compute Lup's metric families (config imports no app).
+LUP_METRICS_SOURCES = ["erasure.metrics.erasure_metrics", "ledger.metrics.ledger_metrics"]
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 LUP_LOG_FILE = env("LUP_LOG_FILE")
