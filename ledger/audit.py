@@ -4,13 +4,15 @@ Reads leaves, level-0 nodes and receipts in index order, in chunks, so memory st
 whatever the log's size.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ledger import selectors, verify
 from ledger.models import Checkpoint, LogLeaf, LogNode, Receipt, SigningKey
 
 CHUNK = 10_000
+# Leaves between calls of an audit's `progress` callback.
+PROGRESS_EVERY = 1000
 
 
 @dataclass
@@ -45,7 +47,9 @@ def _fold(stack: list[tuple[int, bytes]]) -> bytes:
     return root
 
 
-def audit_log() -> AuditReport:
+def audit_log(*, progress: Callable[[int], None] | None = None) -> AuditReport:
+    """Audit the whole log. `progress`, if given, is called with the number of leaves checked
+    so far, every PROGRESS_EVERY leaves and once at the end of the leaves."""
     report = AuditReport(size=selectors.log_size())
     keys = {k.key_id: verify.parse_verifier_key(k.verifier_key) for k in SigningKey.objects.all()}
     checkpoints = list(Checkpoint.objects.order_by("size"))
@@ -84,6 +88,10 @@ def audit_log() -> AuditReport:
         while next_checkpoint is not None and next_checkpoint.size == expected:
             roots[expected] = _fold(stack)
             next_checkpoint = next(due, None)
+        if progress is not None and expected % PROGRESS_EVERY == 0:
+            progress(expected)
+    if progress is not None:
+        progress(expected)
     _audit_inner_nodes(inner, report)
     if expected != report.size:
         report.problems.append(f"index {expected}: the log head says {report.size} leaves")

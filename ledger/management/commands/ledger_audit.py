@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from config.progress import add_progress_argument, command_progress
+from ledger.selectors import log_size
 from ledger.services import log_audit_run
 
 
@@ -7,11 +9,18 @@ class Command(BaseCommand):
     help = (
         "Recompute the transparency log from its stored leaves; check every checkpoint (root, "
         "signature, consistency with the latest) and every receipt (signature, leaf). Records "
-        "the outcome for the admin dashboard. Exits non-zero on any mismatch, naming the index."
+        "the outcome for the admin dashboard. Exits non-zero on any mismatch, naming the index. "
+        "Progress (leaves checked, rate) goes to stderr."
     )
 
+    def add_arguments(self, parser):
+        add_progress_argument(parser)
+
     def handle(self, *args, **options):
-        report, _ = log_audit_run()
+        progress = command_progress(self, options, label="ledger_audit", unit="leaves",
+                                    total=log_size())
+        report, _ = log_audit_run(progress=progress.update)
+        progress.finish()
         self.stdout.write(
             f"Audited {report.size} leaves, {report.checkpoints} checkpoints, "
             f"{report.receipts} receipts."
