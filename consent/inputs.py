@@ -7,7 +7,7 @@ offending value (it may be an identifier).
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pycountry
@@ -108,11 +108,21 @@ def _time(data: dict, field: str, *, required: bool) -> datetime | None:
             raise InvalidEvent(field, f"missing_{field}", f"{field} is required.")
         return None
     parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None or parsed.tzinfo is None:
+    if parsed is None or parsed.tzinfo is None or not _in_utc_range(parsed):
         raise InvalidEvent(
             field, f"invalid_{field}", f"{field} must be an RFC 3339 time with a time zone."
         )
     return parsed
+
+
+def _in_utc_range(moment: datetime) -> bool:
+    """Whether the time is in years 1 to 9999 in UTC too (0001-01-01T00:00+14:00 is not), as
+    receipts and the database write it."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def jurisdiction_code(value: Any) -> str:

@@ -102,7 +102,7 @@ def erasure_request_create(
     body, it is refused. A second open request for the same subject is linked to the first, so
     the subject is never erased twice in parallel.
     """
-    parsed = _identifiers(list(identifiers))
+    parsed = _identifiers(identifiers)
     subject_country = _country(country)
     now = now or timezone.now()
     if idempotency_key is not None:

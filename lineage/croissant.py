@@ -216,7 +216,8 @@ def croissant_import(*, document: Any, namespace: str) -> DatasetVersion:
 
     The same card again returns the same version; a card with other content for an existing
     version is refused, as any change to a version is (`version_immutable`)."""
-    if not isinstance(namespace, str) or not namespace.strip() or len(namespace) > 500:
+    if (not isinstance(namespace, str) or not namespace.strip() or len(namespace) > 500
+            or "\x00" in namespace):
         raise ApplicationError("namespace is required, at most 500 characters.",
                                code="invalid_dataset", fields={"namespace": "invalid_namespace"})
     if not isinstance(document, dict):

@@ -35,6 +35,7 @@ from referencing.jsonschema import DRAFT202012
 from rest_framework import status
 
 from config.errors import ApplicationError, PayloadTooLarge
+from config.parsers import storable
 from lineage import services
 from lineage.models import (
     Dataset,
@@ -152,32 +153,11 @@ def _parse(body: bytes) -> Any:
     except (ValueError, RecursionError):
         # ValueError covers bad UTF-8, bad JSON and NaN/Infinity, which JSON does not have.
         raise ApplicationError("The body is not valid JSON.", code="invalid_json") from None
-    if not _storable(parsed):
+    if not storable(parsed):
         raise ApplicationError(
             "Strings may not hold NUL characters or unpaired surrogates.", code="invalid_json"
         )
     return parsed
-
-
-def _storable(parsed: Any) -> bool:
-    """PostgreSQL's jsonb holds neither NUL characters nor unpaired surrogates, both of which
-    JSON's \\u escapes can spell; unpaired surrogates cannot be hashed as UTF-8 either."""
-    pending = [parsed]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return False
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                return False
-    return True
 
 
 # Validation

@@ -18,7 +18,7 @@ def node_object(node_id: str) -> Dataset | Job | Model:
     Namespaces hold colons (`postgres://db:5432`), so every split is tried."""
     kind, _, rest = node_id.partition(":")
     model = NODE_TYPES.get(kind)
-    if model is None or ":" not in rest:
+    if model is None or ":" not in rest or "\x00" in rest:  # no column holds a NUL
         raise ApplicationError(
             "nodeId is dataset:, job: or model: followed by <namespace>:<name>.",
             code="invalid_node_id",

@@ -82,3 +82,24 @@ class CheckOutSerializer(serializers.Serializer):
         choices=["given", "withdrawn", "refused", "expired", "no_consent"]
     )
     decided_by = DecidedBySerializer(allow_null=True)
+
+
+class IdentifierKeySerializer(serializers.Serializer):
+    id_type = serializers.CharField()
+    key = serializers.CharField()
+
+
+class SubjectIdentifiersSerializer(serializers.Serializer):
+    identifiers = IdentifierKeySerializer(many=True)
+
+
+class SubjectResolvedSerializer(SubjectIdentifiersSerializer):
+    key = serializers.CharField()
+
+
+class SubjectStateSerializer(SubjectIdentifiersSerializer):
+    states = StateOutSerializer(many=True)
+
+
+class SubjectHistorySerializer(serializers.Serializer):
+    events = EventOutSerializer(many=True)

@@ -2,7 +2,12 @@ import io
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,13 +15,18 @@ from rest_framework.views import APIView
 from access import scopes
 from config import subject_keys as keys
 from config.errors import ApplicationError
+from config.openapi import ERROR
 from consent import clock
 from consent.api.serializers import (
     CheckOutSerializer,
     EventInputSerializer,
     EventOutSerializer,
     StateOutSerializer,
+    SubjectHistorySerializer,
+    SubjectIdentifiersSerializer,
     SubjectRefSerializer,
+    SubjectResolvedSerializer,
+    SubjectStateSerializer,
 )
 from consent.filtering import KEY, filter_prepare, filter_stream
 from consent.imports import consent_import
@@ -72,6 +82,7 @@ class ConsentImportApi(APIView):
     required_scope = scopes.CONSENT_WRITE
     parser_classes: list = []
 
+    @extend_schema_serializer(component_name="ConsentImportResult")
     class OutputSerializer(serializers.Serializer):
         imported = serializers.IntegerField()
         subjects_created = serializers.IntegerField()
@@ -93,11 +104,12 @@ class ConsentCheckApi(APIView):
 
     required_scope = scopes.CONSENT_READ
 
+    @extend_schema_serializer(component_name="ConsentCheckInput")
     class InputSerializer(serializers.Serializer):
         subject = SubjectRefSerializer()
         purpose = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: CheckOutSerializer})
+    @extend_schema(request=InputSerializer, responses={200: CheckOutSerializer, 404: ERROR})
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         subject = subject_ref(data.get("subject"))
@@ -122,7 +134,7 @@ class ConsentFilterApi(APIView):
             OpenApiParameter("id_type", str, description="`key`, `email`, `phone`, …"),
         ],
         request={"text/plain": OpenApiTypes.BINARY},
-        responses={(200, "text/plain"): OpenApiTypes.BINARY},
+        responses={(200, "text/plain"): OpenApiTypes.BINARY, 404: ERROR},
     )
     def post(self, request):
         purpose = request.query_params.get("purpose", "")
@@ -142,7 +154,8 @@ class SubjectResolveApi(APIView):
 
     required_scope = scopes.CONSENT_READ
 
-    @extend_schema(request=SubjectRefSerializer)
+    @extend_schema(request=SubjectRefSerializer,
+                   responses={200: SubjectResolvedSerializer, 404: ERROR})
     def post(self, request):
         ref = subject_ref(request.data)
         subject_id = access_subject_id(key=ref.key)
@@ -154,11 +167,13 @@ class SubjectLinkApi(APIView):
 
     required_scope = scopes.CONSENT_WRITE
 
+    @extend_schema_serializer(component_name="SubjectLinkInput")
     class InputSerializer(serializers.Serializer):
         subject = SubjectRefSerializer()
         identifier = SubjectRefSerializer()
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer,
+                   responses={200: SubjectIdentifiersSerializer, 404: ERROR, 409: ERROR})
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         subject = subject_link(
@@ -172,7 +187,7 @@ class SubjectStateApi(APIView):
 
     required_scope = scopes.CONSENT_READ
 
-    @extend_schema(responses={200: StateOutSerializer(many=True)})
+    @extend_schema(responses=SubjectStateSerializer)
     def get(self, request, key: str):
         subject_id = _subject_from_path(key)
         return Response(
@@ -188,7 +203,7 @@ class SubjectHistoryApi(APIView):
 
     required_scope = scopes.CONSENT_READ
 
-    @extend_schema(responses={200: EventOutSerializer(many=True)})
+    @extend_schema(responses=SubjectHistorySerializer)
     def get(self, request, key: str):
         subject_id = _subject_from_path(key)
         events = subject_history(subject_id=subject_id)
@@ -210,11 +225,14 @@ class PurposeApi(APIView):
             # Uniqueness is the service's to refuse, with its own code (purpose_exists).
             extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
+    @extend_schema(responses=inline_serializer(
+        "PurposeTree", {"purposes": PurposeSerializer(many=True)}))
     def get(self, request):
         purposes = Purpose.objects.select_related("parent").order_by("key")
         return Response({"purposes": self.PurposeSerializer(purposes, many=True).data})
 
-    @extend_schema(request=PurposeSerializer, responses={201: PurposeSerializer})
+    @extend_schema(request=PurposeSerializer,
+                   responses={201: PurposeSerializer, 404: ERROR, 409: ERROR})
     def post(self, request):
         data = self.PurposeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -233,19 +251,21 @@ class NoticeApi(APIView):
     required_scope = {"GET": scopes.CONSENT_READ, "POST": scopes.CONSENT_WRITE}
 
     class NoticeSerializer(serializers.ModelSerializer):
-        version = serializers.IntegerField(min_value=1, required=False)
-
         class Meta:
             model = Notice
             fields = ("key", "version", "language", "title", "text", "digest", "published_at")
             read_only_fields = ("digest", "published_at")
+            # Built from the model field, so the column's upper bound is checked too.
+            extra_kwargs = {"version": {"min_value": 1, "required": False}}
             validators: list = []  # the service refuses duplicates as notice_exists
 
+    @extend_schema(responses=inline_serializer(
+        "Notices", {"notices": NoticeSerializer(many=True)}))
     def get(self, request):
         notices = Notice.objects.all()
         return Response({"notices": self.NoticeSerializer(notices, many=True).data})
 
-    @extend_schema(request=NoticeSerializer, responses={201: NoticeSerializer})
+    @extend_schema(request=NoticeSerializer, responses={201: NoticeSerializer, 409: ERROR})
     def post(self, request):
         data = self.NoticeSerializer(data=request.data)
         data.is_valid(raise_exception=True)

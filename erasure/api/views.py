@@ -1,7 +1,14 @@
 import json
 from collections.abc import Callable
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
@@ -11,6 +18,7 @@ from rest_framework.views import APIView
 from access import scopes
 from access.authentication import ServicePrincipal
 from config.errors import ApplicationError, NotFound
+from config.openapi import ERROR, ErrorSerializer
 from erasure import selectors
 from erasure.bundle_links import request_for_token
 from erasure.connectors import connector_for
@@ -79,6 +87,7 @@ class ErasureRequestApi(APIView):
 
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
 
+    @extend_schema_serializer(component_name="ErasureRequestInput")
     class InputSerializer(serializers.Serializer):
         identifiers = serializers.ListField(child=serializers.DictField())
         country = serializers.CharField(required=False, allow_blank=True)
@@ -87,9 +96,11 @@ class ErasureRequestApi(APIView):
         ordering = "-received_at"
         page_size = 50
 
+    pagination_class = Pagination  # so the schema shows the page and its cursor
+
     @extend_schema(
         request=InputSerializer,
-        responses={201: RequestOutSerializer, 200: RequestOutSerializer},
+        responses={201: RequestOutSerializer, 200: RequestOutSerializer, 409: ERROR},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request):
@@ -111,9 +122,12 @@ class ErasureRequestApi(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(responses=RequestOutSerializer(many=True))
+    @extend_schema(responses={
+        200: RequestOutSerializer(many=True),
+        404: OpenApiResponse(ErrorSerializer, description="Invalid cursor."),
+    })
     def get(self, request):
-        paginator = self.Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.erasure_requests(), request, view=self)
         return paginator.get_paginated_response(RequestOutSerializer(page, many=True).data)
 
@@ -135,6 +149,11 @@ class VerificationStartApi(APIView):
 
     required_scope = scopes.ERASURE_WRITE
 
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("VerificationSent", {"sent_to": serializers.CharField()}),
+                   409: ERROR},
+    )
     def post(self, request, request_id):
         erasure_request = selectors.erasure_request_get(request_id=request_id)
         channel = erasure_verification_start(request=erasure_request, actor=actor_of(request))
@@ -146,10 +165,11 @@ class VerificationConfirmApi(APIView):
 
     required_scope = scopes.ERASURE_WRITE
 
+    @extend_schema_serializer(component_name="VerificationCode")
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=12)
 
-    @extend_schema(request=InputSerializer, responses=RequestOutSerializer)
+    @extend_schema(request=InputSerializer, responses={200: RequestOutSerializer, 409: ERROR})
     def post(self, request, request_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -166,10 +186,11 @@ class VerifiedManuallyApi(APIView):
 
     required_scope = scopes.ERASURE_WRITE
 
+    @extend_schema_serializer(component_name="ManualVerification")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses=RequestOutSerializer)
+    @extend_schema(request=InputSerializer, responses={200: RequestOutSerializer, 409: ERROR})
     def post(self, request, request_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -218,11 +239,13 @@ class TargetApi(APIView):
 
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
 
+    @extend_schema(operation_id="v1_erasure_targets_list", responses=inline_serializer(
+        "Targets", {"targets": TargetSerializer(many=True)}))
     def get(self, request):
         targets = Target.objects.prefetch_related("versions")
         return Response({"targets": TargetSerializer(targets, many=True).data})
 
-    @extend_schema(request=TargetInputSerializer, responses={201: TargetSerializer})
+    @extend_schema(request=TargetInputSerializer, responses={201: TargetSerializer, 409: ERROR})
     def post(self, request):
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -234,16 +257,18 @@ class TargetDetailApi(APIView):
     required_scope = {"GET": scopes.ERASURE_READ, "PUT": scopes.ERASURE_WRITE,
                       "DELETE": scopes.ERASURE_WRITE}
 
+    @extend_schema(responses=TargetSerializer)
     def get(self, request, target_id: int):
         return Response(TargetSerializer(_target(target_id)).data)
 
-    @extend_schema(request=TargetInputSerializer, responses=TargetSerializer)
+    @extend_schema(request=TargetInputSerializer, responses={200: TargetSerializer, 409: ERROR})
     def put(self, request, target_id: int):
         target = _target(target_id)
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(TargetSerializer(target_save(target=target, **data.validated_data)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, target_id: int):
         target_delete(target=_target(target_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -271,6 +296,15 @@ class AffectedModelSerializer(serializers.ModelSerializer):
         return f"{obj.model_version.model}@{obj.model_version.version}"
 
 
+class PlanSerializer(serializers.Serializer):
+    request = serializers.UUIDField()
+    state = serializers.CharField()
+    deadline = serializers.DateTimeField(allow_null=True)
+    rules = serializers.JSONField()
+    targets = PlanEntrySerializer(many=True)
+    affected_models = AffectedModelSerializer(many=True)
+
+
 class ErasurePlanApi(APIView):
     """GET: the plan, each entry with its reasons, and the affected models.
     POST: plan a verified request."""
@@ -289,9 +323,11 @@ class ErasurePlanApi(APIView):
             "affected_models": AffectedModelSerializer(models, many=True).data,
         }
 
+    @extend_schema(responses=PlanSerializer)
     def get(self, request, request_id):
         return Response(self._body(selectors.erasure_request_get(request_id=request_id)))
 
+    @extend_schema(request=None, responses={201: PlanSerializer, 409: ERROR})
     def post(self, request, request_id):
         actor = actor_of(request)
         planned = erasure_request_plan(
@@ -311,7 +347,7 @@ class ReasonedDecisionApi(APIView):
     required_scope = scopes.ERASURE_WRITE
     decide: Callable[..., ErasureRequest]  # the service: (request, actor, reason) -> request
 
-    @extend_schema(request=ReasonSerializer, responses=RequestOutSerializer)
+    @extend_schema(request=ReasonSerializer, responses={200: RequestOutSerializer, 409: ERROR})
     def post(self, request, request_id):
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -340,12 +376,13 @@ class ModelDecisionApi(APIView):
 
     required_scope = scopes.ERASURE_WRITE
 
+    @extend_schema_serializer(component_name="ModelDecisionInput")
     class InputSerializer(serializers.Serializer):
         model_version = serializers.UUIDField()
         decision = serializers.CharField()
         justification = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses=AffectedModelSerializer)
+    @extend_schema(request=InputSerializer, responses={200: AffectedModelSerializer, 409: ERROR})
     def post(self, request, request_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -364,6 +401,7 @@ class BundleApi(APIView):
 
     required_scope = scopes.ERASURE_READ
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 409: ERROR})
     def get(self, request, request_id):
         return Response(erasure_request_bundle(
             request=selectors.erasure_request_get(request_id=request_id)
@@ -384,6 +422,8 @@ class LegalHoldApi(APIView):
 
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
 
+    @extend_schema(responses=inline_serializer(
+        "LegalHolds", {"holds": LegalHoldSerializer(many=True)}))
     def get(self, request):
         holds = LegalHold.objects.filter(released_at=None).order_by("until")
         return Response({"holds": LegalHoldSerializer(holds, many=True).data})
@@ -402,6 +442,7 @@ class PublicBundleApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 409: ERROR})
     def get(self, request, token: str):
         request_id = request_for_token(token)
         if request_id is None:
@@ -418,6 +459,12 @@ class WebhookCallbackApi(APIView):
     authentication_classes: list = []
     parser_classes: list = []
 
+    @extend_schema(
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={200: inline_serializer("CallbackAccepted", {
+            "run": serializers.IntegerField(), "outcome": serializers.CharField()}),
+            403: ERROR, 409: ERROR},
+    )
     def post(self, request, run_id: int):
         run = TargetRun.objects.select_related("target").filter(
             pk=run_id, target__kind="webhook").first()

@@ -7,7 +7,8 @@ and leaves are public; receipts themselves need a token.
 import uuid
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 
 from access import scopes
 from config.errors import ApplicationError, NotFound
+from config.openapi import ERROR
 from ledger import selectors
 from ledger.keys import signer
 from ledger.services import checkpoint_create, receipt_document
@@ -35,7 +37,7 @@ class PublicLogApi(APIView):
 class CheckpointApi(PublicLogApi):
     """The latest signed checkpoint (C2SP tlog-checkpoint note)."""
 
-    @extend_schema(responses={(200, "text/plain"): str})
+    @extend_schema(responses={(200, "text/plain"): str, 404: ERROR})
     def get(self, request):
         checkpoint = checkpoint_create() or selectors.latest_checkpoint()
         if checkpoint is None:
@@ -54,6 +56,10 @@ class VerifierKeyApi(PublicLogApi):
 class KeysApi(PublicLogApi):
     """Every key that signed the log, with the range of indexes it signed."""
 
+    @extend_schema(responses=inline_serializer("LogKeys", {"keys": inline_serializer(
+        "LogKey", {"verifier_key": serializers.CharField(), "key_id": serializers.CharField(),
+                   "first_index": serializers.IntegerField(),
+                   "last_index": serializers.IntegerField(allow_null=True)}, many=True)}))
     def get(self, request):
         return Response({"keys": selectors.published_keys()})
 
@@ -92,6 +98,8 @@ class LeavesApi(PublicLogApi):
     @extend_schema(
         parameters=[OpenApiParameter("start", int, required=True),
                     OpenApiParameter("end", int, required=True)],
+        responses=inline_serializer("Leaves", {"leaves": serializers.ListField(
+            child=serializers.CharField(help_text="base64"))}),
     )
     def get(self, request):
         leaves = selectors.leaves(start=_int(request, "start"), end=_int(request, "end"))
@@ -103,6 +111,7 @@ class ReceiptGetApi(APIView):
 
     required_scope = scopes.LEDGER_READ
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, receipt_id: uuid.UUID):
         receipt = selectors.receipt_get(receipt_id=receipt_id)
         return Response(receipt_document(receipt))

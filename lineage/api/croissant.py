@@ -3,13 +3,14 @@
 from urllib.parse import urlencode
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
 from config.errors import ApplicationError, NotFound
+from config.openapi import ERROR
 from config.parsers import LimitedJSONParser
 from lineage.croissant import croissant_export, croissant_import
 from lineage.models import DatasetVersion
@@ -33,7 +34,8 @@ def _dataset_version(*, dataset: str, version: str | None) -> DatasetVersion:
         dataset=node_object(f"dataset:{dataset}")
     ).select_related("dataset")
     if version:
-        versions = versions.filter(version=version)
+        # PostgreSQL text holds no NUL, so no version has one; asking for it would fail.
+        versions = versions.filter(version=version) if "\x00" not in version else versions.none()
     chosen = versions.order_by("-created_at").first()
     if chosen is None:
         raise NotFound("No such dataset version.", code="unknown_version")
@@ -51,7 +53,7 @@ class CroissantExportApi(APIView):
                              description="`<namespace>:<name>`"),
             OpenApiParameter("version", str, description="the latest when omitted"),
         ],
-        responses={(200, JSON_LD): OpenApiTypes.OBJECT},
+        responses={(200, JSON_LD): OpenApiTypes.OBJECT, 404: ERROR},
     )
     def get(self, request):
         dataset = request.query_params.get("dataset")
@@ -74,6 +76,7 @@ class CroissantImportApi(APIView):
     required_scope = scopes.LINEAGE_WRITE
     parser_classes = [LimitedJSONParser, LimitedJSONLDParser]
 
+    @extend_schema_serializer(component_name="CroissantImported")
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         dataset = serializers.CharField(source="dataset.node_id")
@@ -84,7 +87,7 @@ class CroissantImportApi(APIView):
         parameters=[OpenApiParameter("namespace", str, required=True,
                                      description="the namespace the dataset is registered in")],
         request={"application/json": OpenApiTypes.OBJECT, JSON_LD: OpenApiTypes.OBJECT},
-        responses={201: OutputSerializer},
+        responses={201: OutputSerializer, 409: ERROR},
     )
     def post(self, request):
         version = croissant_import(document=request.data,

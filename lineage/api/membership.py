@@ -4,7 +4,7 @@ import io
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -42,6 +42,7 @@ class MembershipUploadApi(APIView):
     required_scope = scopes.LINEAGE_WRITE
     parser_classes: list = []
 
+    @extend_schema_serializer(component_name="MembershipUploaded")
     class OutputSerializer(serializers.Serializer):
         version_id = serializers.UUIDField()
         members = serializers.IntegerField()
@@ -74,11 +75,12 @@ class SubjectLocationsApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
+    @extend_schema_serializer(component_name="SubjectLocateInput")
     class InputSerializer(serializers.Serializer):
         subject = serializers.DictField(required=False)
         keys = serializers.ListField(child=serializers.CharField(), required=False)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         more = data.get("keys", [])
@@ -98,7 +100,8 @@ class PurposeCheckApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(parameters=[OpenApiParameter("purpose", str, required=True)])
+    @extend_schema(parameters=[OpenApiParameter("purpose", str, required=True)],
+                   responses=OpenApiTypes.OBJECT)
     def get(self, request, version_id):
         version = _version(version_id)
         purpose = request.query_params.get("purpose", "")

@@ -1,12 +1,19 @@
+from django.db import models
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
 from config.errors import ApplicationError, NotFound
+from config.openapi import ERROR
 from lineage import selectors, services
 from lineage.models import DatasetVersion
 from lineage.openlineage import ingest_event
@@ -45,12 +52,13 @@ class LineageApi(APIView):
     required_scope = {"GET": scopes.LINEAGE_READ, "POST": scopes.LINEAGE_WRITE}
     parser_classes: list = []
 
-    @extend_schema(parameters=NODE_PARAMETERS)
+    @extend_schema(parameters=NODE_PARAMETERS, responses={200: OpenApiTypes.OBJECT, 404: ERROR})
     def get(self, request):
         node_id, depth = _node_query(request)
         return Response(selectors.graph(node_id=node_id, depth=depth))
 
-    @extend_schema(request={"application/json": OpenApiTypes.OBJECT})
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT},
+                   responses={201: OpenApiTypes.OBJECT, 409: ERROR})
     def post(self, request):
         summary = ingest_event(
             raw=request.body, content_encoding=request.headers.get("Content-Encoding", "")
@@ -63,7 +71,8 @@ class ProvExportApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(parameters=NODE_PARAMETERS, responses={(200, "application/json"): dict})
+    @extend_schema(parameters=NODE_PARAMETERS,
+                   responses={(200, "application/json"): OpenApiTypes.OBJECT, 404: ERROR})
     def get(self, request):
         node_id, depth = _node_query(request)
         document = prov_document(node_id=node_id, depth=depth)
@@ -75,7 +84,7 @@ class PictureApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(parameters=NODE_PARAMETERS, responses={(200, "image/svg+xml"): str})
+    @extend_schema(parameters=NODE_PARAMETERS, responses={(200, "image/svg+xml"): str, 404: ERROR})
     def get(self, request):
         node_id, depth = _node_query(request, default_depth=2)
         return HttpResponse(
@@ -88,6 +97,7 @@ class TransferReportApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(transfer_report())
 
@@ -95,13 +105,17 @@ class TransferReportApi(APIView):
 class DatasetCreateApi(APIView):
     required_scope = scopes.LINEAGE_WRITE
 
+    @extend_schema_serializer(component_name="DatasetInput")
     class InputSerializer(serializers.Serializer):
         namespace = serializers.CharField(max_length=500)
         name = serializers.CharField(max_length=500)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         license = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={201: inline_serializer(
+        "Dataset", {"id": serializers.CharField(), "namespace": serializers.CharField(),
+                    "name": serializers.CharField(), "description": serializers.CharField(),
+                    "license": serializers.CharField()})})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -150,12 +164,16 @@ class VersionCreateApi(APIView):
 
     required_scope = scopes.LINEAGE_WRITE
 
+    @extend_schema_serializer(component_name="VersionInput")
     class InputSerializer(serializers.Serializer):
         namespace = serializers.CharField(max_length=500)
         name = serializers.CharField(max_length=500)
         version = serializers.CharField(max_length=200)
         digest = serializers.RegexField(r"^sha256:[0-9a-f]{64}$", required=False, default="")
-        record_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        record_count = serializers.IntegerField(
+            min_value=0, max_value=models.BigIntegerField.MAX_BIGINT, required=False,
+            allow_null=True,
+        )
         schema_fields = serializers.ListField(
             child=serializers.DictField(), required=False, default=list
         )
@@ -167,7 +185,7 @@ class VersionCreateApi(APIView):
         )
         locations = LocationSerializer(many=True, required=False, default=list)
 
-    @extend_schema(request=InputSerializer, responses={201: VersionOutSerializer})
+    @extend_schema(request=InputSerializer, responses={201: VersionOutSerializer, 409: ERROR})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -218,6 +236,7 @@ class ModelVersionCreateApi(APIView):
 
     required_scope = scopes.LINEAGE_WRITE
 
+    @extend_schema_serializer(component_name="ModelVersionInput")
     class InputSerializer(serializers.Serializer):
         namespace = serializers.CharField(max_length=500)
         name = serializers.CharField(max_length=500)
@@ -227,7 +246,11 @@ class ModelVersionCreateApi(APIView):
         evaluated_on = serializers.ListField(child=serializers.UUIDField(), default=list)
         fine_tuned_from = serializers.UUIDField(required=False, allow_null=True)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={
+        201: inline_serializer("ModelVersion", {"id": serializers.UUIDField(),
+                                                "model": serializers.CharField(),
+                                                "version": serializers.CharField()}),
+        404: ERROR, 409: ERROR})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
