@@ -1,0 +1,142 @@
+"""Gunicorn settings for Lup's web process: `gunicorn -c deploy/gunicorn.conf.py config.wsgi`.
+
+Every value can be changed from the environment; the defaults suit one container with one to
+two CPUs. The access log is one JSON object a line on stdout, like the application's own log.
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+# PORT as in deploy/Procfile (honcho, foreman); containers keep 8000.
+bind = [f"0.0.0.0:{_env_int('PORT', 8000)}"]
+
+# Threads, not more processes: requests mostly wait on PostgreSQL and Redis, and the streaming
+# endpoints (consent filter, membership uploads) hold a thread for their whole upload. With the
+# gthread worker, a long request does not stop its process from reporting to the arbiter, so
+# `timeout` only ends a process that is truly stuck.
+worker_class = "gthread"
+workers = _env_int("WEB_CONCURRENCY", 2)
+threads = _env_int("GUNICORN_THREADS", 4)
+timeout = _env_int("GUNICORN_TIMEOUT", 60)
+# On SIGTERM (a rolling update, a scale-down) in-flight requests get this long to finish. The
+# orchestrator's own grace period must be longer (k8s: terminationGracePeriodSeconds).
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+# Recycle processes now and then so slow leaks never accumulate; the jitter keeps them from
+# restarting all at once.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 2000)
+max_requests_jitter = max_requests // 10
+
+# The heartbeat file of each worker process (nothing a request sends goes there): a tmpfs where
+# there is one, so a read-only root filesystem is enough and a slow disk never makes a worker
+# look dead.
+_SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
+
+# Addresses whose X-Forwarded-* headers gunicorn believes: the TLS proxy or ingress in front.
+# "*" is right only where nothing but that proxy can reach the port (a NetworkPolicy, a private
+# network). Django's own view of the scheme comes from LUP_BEHIND_TLS_PROXY.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
+# django-prometheus' counters live in each worker process. With PROMETHEUS_MULTIPROC_DIR set
+# (README, Metrics) every process writes them to files there and /metrics merges them; the
+# folder must start empty, or a restarted server would add its predecessor's counts.
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# One JSON object a line. No query string (%(q)s), request line (%(r)s) or referer (%(f)s):
+# query strings carry identifiers (`?id_type=email`, searches, `nodeId`), and so can a referer.
+# No client address or user agent either: both are personal data and the proxy logs them if
+# anyone must. The path is redacted and escaped by `AccessLogger` below.
+access_log_format = (
+    '{"event": "http.access", "method": "%(m)s", "path": "%(U)s", "status": "%(s)s", '
+    '"bytes": "%(b)s", "duration_ms": "%(M)s", "request_id": "%({x-request-id}o)s"}'
+)
+
+REDACTED = "[scrubbed]"
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
+_DIGIT_RUN = re.compile(r"\d{9,}")
+
+
+def redact_segment(segment: str) -> str:
+    """A path segment as it may be logged.
+
+    Paths carry secrets of their own: subject keys (`/consent/subjects/<64 hex>`), signed
+    status and bundle links (`/requests/<token>/`, `/bundles/<token>`) that open a subject's
+    records, one-time handles, and whatever a client mistakenly puts there (an e-mail, a phone
+    number). Kept: words, numbers and UUIDs (erasure request ids hold nothing personal).
+    """
+    if _UUID.fullmatch(segment):
+        return segment
+    if "@" in segment or ":" in segment or _HEX_RUN.search(segment) or _DIGIT_RUN.search(segment):
+        return REDACTED
+    # Random tokens (base64) mix upper and lower case; route words and file names do not.
+    if len(segment) >= 16 and re.search("[a-z]", segment) and re.search("[A-Z]", segment):
+        return REDACTED
+    return segment
+
+
+def redact_path(path: str) -> str:
+    return "/".join(redact_segment(segment) for segment in path.split("/"))
+
+
+def _json_text(value: object) -> str:
+    """`value` escaped to sit between the quotes of the JSON format above: backslashes and
+    control characters here, quotes by gunicorn itself (it escapes `"` in every atom)."""
+    return json.dumps(str(value))[1:-1].replace('\\"', '"')
+
+
+class AccessLogger(Logger):
+    """Gunicorn's logger, with the request's path redacted and nothing of its query string.
+
+    The atoms that could carry the query string or a full URL are blanked too, so a format
+    changed later to use them still logs no identifier.
+    """
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        path = _json_text(redact_path(environ.get("PATH_INFO") or "/"))
+        method = _json_text(environ.get("REQUEST_METHOD", "-"))
+        atoms.update({
+            "U": path,
+            "m": method,
+            "q": "",
+            "r": f"{method} {path} {_json_text(environ.get('SERVER_PROTOCOL', '-'))}",
+            "f": "-",
+            "{raw_uri}e": "-",
+            "{query_string}e": "-",
+            "{http_referer}i": "-",
+            "{referer}i": "-",
+        })
+        return atoms
+
+
+logger_class = AccessLogger
