@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint worker bench catalogues
+.PHONY: run test lint worker bench catalogues stack
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -41,3 +41,8 @@ lint: $(BIN)/.installed-dev
 
 worker: $(BIN)/.installed
 	$(BIN)/celery -A config worker --loglevel=INFO
+
+# The production topology as processes on this machine (gunicorn, two Celery workers, beat)
+# in the foreground until Ctrl-C; see "Running the stack" in README.md.
+stack: $(BIN)/.installed catalogues
+	PORT=$(PORT) bash scripts/stack.sh run

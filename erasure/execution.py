@@ -426,6 +426,12 @@ def target_run_fail(*, run_id: int, code: str) -> None:
 # --- closing ----------------------------------------------------------------------------------
 
 
+def erasure_request_close_if_done(*, request_id) -> None:
+    """Close an executing request whose runs have all ended (a no-op otherwise). The sweeper's
+    way in: the task that ends the last run closes its request only after its own commit."""
+    _close_if_done(request_id)
+
+
 def _close_if_done(request_id) -> None:
     with transaction.atomic():
         request = ErasureRequest.objects.select_for_update().get(pk=request_id)
