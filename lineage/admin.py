@@ -50,7 +50,8 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     inlines = (StorageLocationInline,)
     # Versions are immutable once registered: a correction is a new version.
     readonly_fields = ("dataset", "version", "digest", "record_count", "schema_fields",
-                       "data_categories", "purposes", "facets", "created_by_run",
+                       "data_categories", "purposes", "languages", "origin", "facets",
+                       "created_by_run",
                        "membership_declared", "created_at", "neighbourhood")
 
     @admin.display(description="neighbourhood")
@@ -107,7 +108,7 @@ class ModelAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("model", "version", "fine_tuned_from", "created_at")
+    list_display = ("model", "version", "fine_tuned_from", "markets", "created_at")
     list_select_related = ("model",)
     readonly_fields = ("model", "version", "fine_tuned_from", "created_by_run", "facets")
     inlines = (ModelDataInline,)

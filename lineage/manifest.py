@@ -36,7 +36,7 @@ from lineage.models import (
     RunState,
     StorageLocation,
 )
-from lineage.services import LocationInput, VersionInput
+from lineage.services import LocationInput, VersionInput, is_language_code
 
 MANIFEST_VERSIONS = (1,)  # the values `manifest_version` may take; 1 when omitted
 
@@ -146,6 +146,7 @@ class _ModelVersionPlan:
     data: dict[str, list[tuple[str, Ref]]]  # trained_on, fine_tuned_on, evaluated_on
     fine_tuned_from: tuple[str, Ref] | None
     created_by_run: tuple[str, uuid.UUID] | None
+    markets: list[str] | None = None
 
 
 @dataclass
@@ -323,7 +324,7 @@ def _version(reader: _Reader, value: Any, path: str) -> _VersionPlan | None:
     entry = reader.mapping(
         value, path, required=("version",),
         optional=("digest", "record_count", "schema", "data_categories", "purposes",
-                  "locations"),
+                  "languages", "origin", "locations"),
     )
     if entry is None:
         return None
@@ -358,13 +359,21 @@ def _version(reader: _Reader, value: Any, path: str) -> _VersionPlan | None:
             categories.append(item)
     purposes = [reader.text(item, item_path) for item_path, item in
                 reader.items(entry.get("purposes", _MISSING), f"{path}.purposes")]
+    languages = []
+    for item_path, item in reader.items(entry.get("languages", _MISSING), f"{path}.languages"):
+        if not isinstance(item, str) or not is_language_code(item):
+            reader.problem(item_path, "invalid_language",
+                           "expected an ISO 639-1 or 639-3 code, e.g. km or fil")
+        else:
+            languages.append(item)
+    origin = reader.text(entry.get("origin", _MISSING), f"{path}.origin", required=False)
     locations = [location for item_path, item in
                  reader.items(entry.get("locations", _MISSING), f"{path}.locations")
                  if (location := _location(reader, item, item_path)) is not None]
     return _VersionPlan(path=path, data=VersionInput(
         version=label or "", digest=digest or "", record_count=record_count,
         schema_fields=schema, data_categories=categories, purposes=purposes,
-        locations=locations,
+        languages=languages, origin=origin or "", locations=locations,
     ))
 
 
@@ -449,12 +458,20 @@ def _model(reader: _Reader, value: Any, path: str) -> _ModelPlan | None:
         version = reader.mapping(
             item, version_path, required=("version",),
             optional=("trained_on", "fine_tuned_on", "evaluated_on", "fine_tuned_from",
-                      "created_by_run"),
+                      "created_by_run", "markets"),
         )
         if version is None:
             continue
         parent = version.get("fine_tuned_from")
         run_id = version.get("created_by_run")
+        markets = None
+        if "markets" in version:
+            markets = []
+            for item_path, item in reader.items(version["markets"], f"{version_path}.markets"):
+                try:
+                    markets.append(services.country_code(item))
+                except ApplicationError as exc:
+                    reader.problem(item_path, exc.code, exc.detail)
         plan.versions.append(_ModelVersionPlan(
             path=version_path,
             version=reader.label(version.get("version"), f"{version_path}.version"),
@@ -468,6 +485,7 @@ def _model(reader: _Reader, value: Any, path: str) -> _ModelPlan | None:
                 f"{version_path}.created_by_run",
                 _uuid(reader, run_id, f"{version_path}.created_by_run"),
             ),
+            markets=markets,
         ))
     return plan
 
@@ -563,7 +581,8 @@ def _register_model(plan: _ModelPlan, runs: dict[uuid.UUID, Run]) -> None:
         try:
             services.model_version_register(
                 namespace=plan.namespace, name=plan.name, version=version_plan.version,
-                fine_tuned_from=parent, created_by_run=run, **data,
+                fine_tuned_from=parent, created_by_run=run, markets=version_plan.markets,
+                **data,
             )
         except ApplicationError as exc:
             raise _refused(version_plan.path, exc) from None

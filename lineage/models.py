@@ -42,6 +42,11 @@ class DatasetVersion(models.Model):
     schema_fields = models.JSONField(default=list, blank=True)
     data_categories = models.JSONField(default=list, blank=True)  # fideslang keys
     purposes = models.JSONField(default=list, blank=True)  # declared purposes of use
+    # ISO 639 codes of the languages its text is in: what an eval set covers (readiness report).
+    languages = models.JSONField(default=list, blank=True)
+    # Where data not derived by a recorded run came from (a URL, a vendor and licence): with
+    # `created_by_run` or an upstream version, its declared provenance.
+    origin = models.CharField(max_length=500, blank=True)
     facets = models.JSONField(default=dict, blank=True)  # OpenLineage facets, unknown ones kept
     created_by_run = models.ForeignKey(
         "Run", null=True, blank=True, on_delete=models.PROTECT, related_name="created_versions"
@@ -167,6 +172,8 @@ class ModelVersion(models.Model):
     created_by_run = models.ForeignKey(
         Run, null=True, blank=True, on_delete=models.PROTECT, related_name="created_models"
     )
+    # ISO 3166-1 alpha-2 codes of the markets it is deployed to (serves users in).
+    markets = models.JSONField(default=list, blank=True)
     facets = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -46,16 +46,39 @@ class VersionInput:
     schema_fields: Sequence[dict[str, Any]] = ()
     data_categories: Sequence[str] = ()
     purposes: Sequence[str] = ()
+    languages: Sequence[str] = ()
+    origin: str = ""
     facets: dict[str, Any] = field(default_factory=dict)
     locations: Sequence[LocationInput] = ()
 
 
 def country_code(value: str) -> str:
-    if not isinstance(value, str) or pycountry.countries.get(alpha_2=value) is None:
+    # pycountry matches case-insensitively; stored codes are upper case, as ISO writes them.
+    if (not isinstance(value, str) or len(value) != 2 or not value.isupper()
+            or pycountry.countries.get(alpha_2=value) is None):
         raise ApplicationError(
             "country is an ISO 3166-1 alpha-2 code.",
             code="invalid_country",
             fields={"country": "invalid_country"},
+        )
+    return value
+
+
+def is_language_code(value: object) -> bool:
+    """An ISO 639-1 or 639-3 code in lower case (`km`, `fil`)."""
+    return isinstance(value, str) and value == value.lower() and (
+        pycountry.languages.get(alpha_2=value) is not None
+        or pycountry.languages.get(alpha_3=value) is not None
+    )
+
+
+def language_code(value: str) -> str:
+    """`value`, when it is a language code; otherwise refused."""
+    if not is_language_code(value):
+        raise ApplicationError(
+            "languages are ISO 639-1 or 639-3 codes, such as km or fil.",
+            code="invalid_language",
+            fields={"languages": "invalid_language"},
         )
     return value
 
@@ -87,6 +110,8 @@ def _version_content(data: VersionInput) -> dict[str, Any]:
         "schema_fields": list(data.schema_fields),
         "data_categories": sorted(set(data.data_categories)),
         "purposes": sorted(set(data.purposes)),
+        "languages": sorted({language_code(code) for code in data.languages}),
+        "origin": data.origin,
     }
 
 
@@ -251,12 +276,15 @@ def model_version_register(
     fine_tuned_from: ModelVersion | None = None,
     created_by_run: Run | None = None,
     facets: dict[str, Any] | None = None,
+    markets: Sequence[str] | None = None,
 ) -> ModelVersion:
     """Register a model version and the data it was trained, fine-tuned or evaluated on.
 
     Adding an evaluation later is allowed (evaluations follow training); the training data of
-    an existing version cannot change.
+    an existing version cannot change. `markets`, when given, replaces the markets it is
+    deployed to (a deployment changes; its training does not).
     """
+    deployed = sorted({country_code(code) for code in markets}) if markets is not None else None
     with transaction.atomic():
         model, _ = Model.objects.get_or_create(namespace=namespace, name=name)
         model_version, created = ModelVersion.objects.get_or_create(
@@ -266,8 +294,12 @@ def model_version_register(
                 "fine_tuned_from": fine_tuned_from,
                 "created_by_run": created_by_run,
                 "facets": facets or {},
+                "markets": deployed or [],
             },
         )
+        if not created and deployed is not None and deployed != model_version.markets:
+            model_version.markets = deployed
+            model_version.save(update_fields=["markets"])
         training = {(v.pk, "trained_on") for v in trained_on} | {
             (v.pk, "fine_tuned_on") for v in fine_tuned_on
         }

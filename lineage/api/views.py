@@ -149,6 +149,8 @@ class VersionOutSerializer(serializers.ModelSerializer):
             "schema_fields",
             "data_categories",
             "purposes",
+            "languages",
+            "origin",
             "membership_declared",
             "created_at",
             "locations",
@@ -183,6 +185,14 @@ class VersionCreateApi(APIView):
         purposes = serializers.ListField(
             child=serializers.CharField(), required=False, default=list
         )
+        languages = serializers.ListField(
+            child=serializers.CharField(max_length=3), required=False, default=list,
+            help_text="ISO 639-1 or 639-3 codes of the languages its text is in (km, vi, fil).",
+        )
+        origin = serializers.CharField(
+            max_length=500, required=False, default="",
+            help_text="Where it came from, when no recorded run made it: a URL, a vendor.",
+        )
         locations = LocationSerializer(many=True, required=False, default=list)
 
     @extend_schema(request=InputSerializer, responses={201: VersionOutSerializer, 409: ERROR})
@@ -200,6 +210,8 @@ class VersionCreateApi(APIView):
                 schema_fields=values["schema_fields"],
                 data_categories=values["data_categories"],
                 purposes=values["purposes"],
+                languages=values["languages"],
+                origin=values["origin"],
                 locations=[LocationInput(**loc) for loc in values["locations"]],
             ),
         )
@@ -245,6 +257,10 @@ class ModelVersionCreateApi(APIView):
         fine_tuned_on = serializers.ListField(child=serializers.UUIDField(), default=list)
         evaluated_on = serializers.ListField(child=serializers.UUIDField(), default=list)
         fine_tuned_from = serializers.UUIDField(required=False, allow_null=True)
+        markets = serializers.ListField(
+            child=serializers.CharField(max_length=2), required=False,
+            help_text="ISO 3166-1 alpha-2 codes of the markets it serves; replaces the last.",
+        )
 
     @extend_schema(request=InputSerializer, responses={
         201: inline_serializer("ModelVersion", {"id": serializers.UUIDField(),
@@ -263,6 +279,7 @@ class ModelVersionCreateApi(APIView):
             fine_tuned_on=[_version(v) for v in values["fine_tuned_on"]],
             evaluated_on=[_version(v) for v in values["evaluated_on"]],
             fine_tuned_from=services.model_version_get(values.get("fine_tuned_from")),
+            markets=values.get("markets"),
         )
         body = {
             "id": str(model_version.pk),

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from prov.model import ProvDocument
 
-from lineage.models import Dataset, DatasetVersion, Edge, StorageLocation
+from lineage.models import Dataset, DatasetVersion, Edge, ModelVersion, StorageLocation
 
 pytestmark = pytest.mark.django_db
 DIGEST = "sha256:" + "ab" * 32
@@ -71,6 +71,27 @@ def test_registration_records_version_locations_and_is_immutable(writer, pipelin
     assert (changed.status_code, changed.json()["code"]) == (409, "version_immutable")
 
 
+def test_versions_declare_languages_and_origin_and_models_their_markets(writer):
+    version = register(writer, "s3://eval", "support-qa", languages=["km", "fil", "km"],
+                       origin="written by our support staff, 2026")
+    assert version["languages"] == ["fil", "km"]
+    assert version["origin"] == "written by our support staff, 2026"
+    body = {"namespace": "models", "name": "assistant", "version": "8",
+            "evaluated_on": [version["id"]], "markets": ["KH", "PH"]}
+    assert writer.post("/api/v1/lineage/models", body, format="json").status_code == 201
+    model = ModelVersion.objects.get(version="8")
+    assert model.markets == ["KH", "PH"]
+    # A deployment changes: registering again with other markets replaces them.
+    body["markets"] = ["KH"]
+    assert writer.post("/api/v1/lineage/models", body, format="json").status_code == 201
+    model.refresh_from_db()
+    assert model.markets == ["KH"]
+    refused = writer.post("/api/v1/lineage/models", {**body, "markets": ["kh"]}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_country")
+    model.refresh_from_db()
+    assert model.markets == ["KH"]
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
@@ -78,6 +99,12 @@ def test_registration_records_version_locations_and_is_immutable(writer, pipelin
         ({"namespace": "n", "name": "x", "version": "1",
           "locations": [{"system": "s3", "uri": "s3://x", "country": "XX"}]}, "invalid_country"),
         ({"name": "x", "version": "1"}, "invalid"),
+        ({"namespace": "n", "name": "x", "version": "1", "languages": ["khmer"]},
+         "invalid"),
+        ({"namespace": "n", "name": "x", "version": "1", "languages": ["KM"]},
+         "invalid_language"),
+        ({"namespace": "n", "name": "x", "version": "1", "languages": ["zz"]},
+         "invalid_language"),
     ],
 )
 def test_bad_registrations_write_nothing(writer, body, code):

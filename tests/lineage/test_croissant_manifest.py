@@ -17,7 +17,7 @@ from config.errors import ApplicationError
 from lineage import services
 from lineage.croissant import CONFORMS_TO, CONTEXT, croissant_export, croissant_import
 from lineage.manifest import COUNTED, ManifestError, manifest_register
-from lineage.models import DatasetVersion, Edge
+from lineage.models import DatasetVersion, Edge, ModelVersion
 from lineage.services import LocationInput, VersionInput
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "lineage" / "examples" / "manifest.yaml"
@@ -83,6 +83,8 @@ def test_the_example_manifest_registers_the_pipeline_once(tmp_path):
     assert evals.schema_fields[0] == {"name": "question", "type": "string",
                                       "description": "Question in Khmer or Vietnamese"}
     assert evals.purposes == ["train_ai_system.evaluation"]
+    assert evals.languages == ["km", "vi"]
+    assert ModelVersion.objects.get(model__name="khm-vie-assistant").markets == ["KH", "VN"]
     clean = DatasetVersion.objects.get(dataset__name="chat.cleaned_messages", version="2024-06-02")
     assert sorted(clean.locations.values_list("country", flat=True)) == ["VN", "VN"]
 
@@ -157,6 +159,8 @@ def test_every_problem_is_reported_with_its_path():
     version["data_categories"].append("user.shoe_size")
     version["purposes"].append({"train": True})
     version["locations"][0]["contry"] = "SG"
+    version["languages"] = ["km", "Khmer"]
+    document["models"][0]["versions"][0]["markets"] = ["KH", "Cambodia"]
     document["jobs"][0]["runs"][0]["started_at"] = "2024-06-02T01:00:00"
     document["jobs"][0]["runs"][1]["state"] = "DONE"
     document["models"][0]["versions"][0]["trained_on"] = ["no-version-here"]
@@ -169,6 +173,8 @@ def test_every_problem_is_reported_with_its_path():
         "datasets[0].versions[0].data_categories[4]": "invalid_data_category",
         "datasets[0].versions[0].purposes[2]": "not_text",
         "datasets[0].versions[0].locations[0].contry": "unknown_key",
+        "datasets[0].versions[0].languages[1]": "invalid_language",
+        "models[0].versions[0].markets[1]": "invalid_country",
         "jobs[0].runs[0].started_at": "naive_datetime",
         "jobs[0].runs[1].state": "invalid_state",
         "models[0].versions[0].trained_on[0]": "invalid_reference",
