@@ -120,6 +120,29 @@ def receipts_issue(*, bodies: Sequence[dict[str, Any]], now: datetime | None = N
     return receipts
 
 
+def document_sign(
+    *, type: str, body: dict[str, Any], now: datetime | None = None
+) -> dict[str, str]:
+    """A signed document that attests no action, such as a report: the receipt envelope
+    (RECEIPTS.md §2) over `{"v", "type", "document_id", "issuer", "issued_at", **body}` in JCS,
+    signed with the log's key but not appended to the log. `ledger.verify report` checks it."""
+    key = signer()
+    payload = {
+        **body,
+        "v": VERSION,
+        "type": type,
+        "document_id": str(uuid.uuid4()),
+        "issuer": key.name,
+        "issued_at": utc_time(now or datetime.now(UTC)),
+    }
+    signed = rfc8785.dumps(payload)
+    return {
+        "payload": base64.b64encode(signed).decode(),
+        "sig": base64.b64encode(key.sign(signed)).decode(),
+        "kid": key.key_id_hex,
+    }
+
+
 def _register_key(key: Signer, first_index: int) -> None:
     """Publish the signing key the first time it signs; close the previous key's range."""
     if SigningKey.objects.filter(key_id=key.key_id_hex).exists():

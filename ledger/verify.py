@@ -825,8 +825,44 @@ def _parse_path(document: Any) -> list[bytes]:
     return [_b64decode(h, "proof.format", "a proof hash", HASH_SIZE) for h in document["path"]]
 
 
+def verify_document(envelope: object, key: VerifierKey, type: str) -> dict[str, Any]:
+    """A signed document of `type` (a report): its envelope verified as a receipt's is
+    (§2), outside the log. Its payload is returned."""
+    payload = _open(envelope, key)[1]
+    if payload.get("type") != type:
+        raise VerificationError(
+            "document.type", f"type is {_show(payload.get('type'))}, not {type}"
+        )
+    if payload.get("issuer") != key.name:
+        raise VerificationError(
+            "document.issuer", f"issued by {_show(payload.get('issuer'))}, not {key.name}"
+        )
+    return payload
+
+
+def _report_lines(payload: dict[str, Any]) -> list[str]:
+    report = payload.get("report") if isinstance(payload.get("report"), dict) else {}
+    period = report.get("period") if isinstance(report.get("period"), dict) else {}
+    lines = [
+        f"Report {_show(payload.get('document_id'))} issued at {_show(payload.get('issued_at'))} "
+        f"by {_show(payload.get('issuer'))}: signature and canonical form verified.",
+        f"Markets: {_show(', '.join(map(str, report.get('markets') or [])))}; period "
+        f"{_show(period.get('start'))} to {_show(period.get('end'))}.",
+    ]
+    sections = report.get("sections") if isinstance(report.get("sections"), dict) else {}
+    for name, section in sections.items():
+        missing = section.get("missing") if isinstance(section, dict) else None
+        count = len(missing) if isinstance(missing, list) else 0
+        lines.append(f"  {_show(name)}: {count} gap{'s' if count != 1 else ''} listed")
+    return lines
+
+
 def _run(args: argparse.Namespace) -> list[str]:
     key = _load_key(args.key)
+    if args.command == "report":
+        return _report_lines(
+            verify_document(_read_json(args.file, "document.format"), key, "report")
+        )
     if args.command == "bundle":
         bundle = _read_json(args.file, "bundle.format")
         identifier = args.identifier
@@ -864,6 +900,9 @@ def _parser() -> argparse.ArgumentParser:
     checkpoint = commands.add_parser("checkpoint", help="verify a checkpoint note")
     checkpoint.add_argument("file", help="the checkpoint file")
     checkpoint.add_argument("--key", required=True, help=key_help)
+    report = commands.add_parser("report", help="verify a signed report (its envelope, JSON)")
+    report.add_argument("file", help="the signed report file")
+    report.add_argument("--key", required=True, help=key_help)
     consistency = commands.add_parser(
         "consistency", help="verify that an older checkpoint's tree is a prefix of a newer one's"
     )
