@@ -409,6 +409,28 @@ LUP_MARKETS = env_list("LUP_MARKETS", "SG,VN,TH,PH,ID,MY,KH,LA,MM,BN")
 # Days to act on an erasure request where no jurisdiction considered sets a statutory deadline:
 # the request is then honoured under the operator's policy, and its record says so.
 LUP_POLICY_DEADLINE_DAYS = env_int("LUP_POLICY_DEADLINE_DAYS", 30)
+
+
+# --- Governance readiness report (README "Readiness report") ---------------------------------
+# The main languages of each market (ISO 639), which the evaluations of a model deployed there
+# should cover. LUP_MARKET_LANGUAGES overrides markets one by one: "SG=en,zh,ms,ta;PH=fil,en".
+LUP_MARKET_LANGUAGES = {
+    "SG": ["en", "zh", "ms", "ta"], "VN": ["vi"], "TH": ["th"], "ID": ["id"], "MY": ["ms"],
+    "PH": ["fil"], "KH": ["km"], "LA": ["lo"], "MM": ["my"], "BN": ["ms"], "TL": ["tet", "pt"],
+}
+for _entry in filter(None, (part.strip() for part in env("LUP_MARKET_LANGUAGES").split(";"))):
+    _market, _, _languages = _entry.partition("=")
+    if not _languages.strip():
+        raise ImproperlyConfigured(
+            f"LUP_MARKET_LANGUAGES: {_entry!r} is not MARKET=language,language (e.g. PH=fil,en)"
+        )
+    LUP_MARKET_LANGUAGES[_market.strip().upper()] = [
+        code.strip() for code in _languages.split(",") if code.strip()
+    ]
+# The period a report covers when none is asked for (days up to now), and how many completed
+# requests its explainability section samples.
+LUP_READINESS_PERIOD_DAYS = env_int("LUP_READINESS_PERIOD_DAYS", 90)
+LUP_READINESS_SAMPLE = env_int("LUP_READINESS_SAMPLE", 20)
 # Directories file connectors may rewrite (comma-separated). A target's path must resolve,
 # symlinks followed, to somewhere under one of these; a relative path is taken from the first.
 LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
@@ -421,7 +443,7 @@ LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
 # Empty means Django's plain index.
 LUP_ADMIN_DASHBOARD = "erasure.dashboard.dashboard"
 # Pages the apps add to the admin site: functions taking the site and returning URL patterns.
-LUP_ADMIN_URLS = ["erasure.admin_registers.admin_urls"]
+LUP_ADMIN_URLS = ["erasure.admin_registers.admin_urls", "erasure.admin_readiness.admin_urls"]
 
 # --- Metrics (/metrics, README "Metrics") ----------------------------------------------------
 # Who may scrape: with LUP_METRICS_TOKEN set, a scrape must send `Authorization: Bearer <token>`;

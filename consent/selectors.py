@@ -280,3 +280,18 @@ def subject_receipt_document(*, subject_key: str, receipt_id) -> dict[str, Any] 
     if event is None:
         return None
     return receipt_document(Receipt.objects.get(receipt_id=event.receipt_id))
+
+
+def subject_jurisdictions(*, keys: Iterable[str]) -> dict[str, str]:
+    """The jurisdiction of each key's latest consent event (any purpose); keys whose subject
+    has no event are left out. In slices, so any number of keys stays under SQLite's limit."""
+    key_list = list(dict.fromkeys(keys))
+    latest: dict[str, tuple] = {}
+    for start in range(0, len(key_list), SQLITE_SLICE):
+        rows = ConsentEvent.objects.filter(
+            subject__identifiers__key__in=key_list[start : start + SQLITE_SLICE]
+        ).values_list("subject__identifiers__key", "event_time", "id", "jurisdiction")
+        for key, event_time, event_id, jurisdiction in rows:
+            if key not in latest or (event_time, event_id) > latest[key][:2]:
+                latest[key] = (event_time, event_id, jurisdiction)
+    return {key: found[2] for key, found in latest.items()}

@@ -104,6 +104,7 @@ class Dashboard:
     audit: AuditRun | None = None
     audit_url: str = ""
     registers_url: str = ""
+    readiness_url: str = ""
     show_ledger: bool = False
 
 
@@ -176,6 +177,8 @@ def dashboard(*, request: HttpRequest, now: datetime | None = None) -> Dashboard
         audit=ledger_selectors.latest_audit_run() if can_view_audits else None,
         audit_url=_changelist(request, "ledger.auditrun") if can_view_audits else "",
         registers_url=_registers_url(request),
+        readiness_url=_page_url(request, "readiness")
+        if _can_view(request, "erasure.erasurerequest") else "",
     )
 
 
@@ -183,7 +186,11 @@ def _registers_url(request: HttpRequest) -> str:
     if not (_can_view(request, "erasure.erasurerequest")
             or _can_view(request, "consent.consentevent")):
         return ""
+    return _page_url(request, "registers")
+
+
+def _page_url(request: HttpRequest, name: str) -> str:
     try:
-        return reverse("admin:registers", current_app=getattr(request, "current_app", None))
-    except NoReverseMatch:  # the registers are not among LUP_ADMIN_URLS
+        return reverse(f"admin:{name}", current_app=getattr(request, "current_app", None))
+    except NoReverseMatch:  # the page is not among LUP_ADMIN_URLS
         return ""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from erasure.api import views
+from erasure.api import readiness, views
 
 app_name = "erasure"
 
@@ -29,4 +29,7 @@ urlpatterns = [
     path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),
     path("erasure-requests/<uuid:request_id>/verified-manually",
          views.VerifiedManuallyApi.as_view(), name="verified-manually"),
+    path("reports/readiness", readiness.ReadinessReportApi.as_view(), name="readiness"),
+    path("reports/readiness/signed", readiness.ReadinessReportSignedApi.as_view(),
+         name="readiness-signed"),
 ]

@@ -118,6 +118,9 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/erasure/targets/{target_id}"): OFFICERS,
     ("GET", "/api/v1/erasure/legal-holds"): STAFF,
     ("POST", "/api/v1/erasure/legal-holds"): OFFICERS,
+    # The readiness report: evidence for clients and regulators, read by every staff role.
+    ("GET", "/api/v1/reports/readiness"): STAFF,
+    ("GET", "/api/v1/reports/readiness/signed"): STAFF,
 }
 
 # The admin's pages beyond Django's own, by URL name, and two of Django's for comparison.
@@ -136,6 +139,9 @@ ADMIN: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "registers"): STAFF,
     ("GET", "registers_requests_csv"): STAFF,
     ("GET", "registers_consent_csv"): STAFF,
+    ("GET", "readiness"): STAFF,
+    ("GET", "readiness_print"): STAFF,
+    ("GET", "readiness_signed"): STAFF,
     ("GET", "erasure_erasurerequest_change"): STAFF,
     # Targets: officers and engineers change them, auditors only look.
     ("POST", "erasure_target_change"): frozenset({COMPLIANCE_OFFICER, ENGINEER}),

@@ -1,0 +1,92 @@
+"""The report: every section for the served markets and a period, and its signed form."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from erasure.readiness.data import data_section
+from erasure.readiness.deletion import deletion_section
+from erasure.readiness.evaluations import evaluations_section
+from erasure.readiness.explainability import explainability_section
+from erasure.readiness.oversight import oversight_section
+from erasure.readiness.rules import rules_section
+from erasure.readiness.transfers import transfers_section
+from ledger.services import document_sign
+
+# Newest first would put a reader's eye on the figures; the checklist's order is the one a
+# procurement questionnaire asks in.
+SECTION_TITLES = {
+    "data": "Data",
+    "deletion": "Deletion",
+    "cross_border": "Cross-border transfers",
+    "evaluations": "Evaluations in the users' languages",
+    "oversight": "Human oversight",
+    "explainability": "Explainability",
+    "strictest_market": "Strictest market",
+}
+MAX_PERIOD_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class Period:
+    """Requests received, and receipts issued, from `start` (inclusive) to `end` (exclusive)."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of_dates(cls, *, start: date | None, end: date | None, now: datetime) -> "Period":
+        """Whole days in the server's time zone: `end` is the last day included. Without
+        dates, the `LUP_READINESS_PERIOD_DAYS` up to now."""
+        def midnight(day: date) -> datetime:
+            return timezone.make_aware(datetime.combine(day, time.min))
+
+        finish = midnight(end + timedelta(days=1)) if end else now
+        begin = (midnight(start) if start
+                 else finish - timedelta(days=settings.LUP_READINESS_PERIOD_DAYS))
+        if begin >= finish:
+            raise ApplicationError("The period's start is after its end.", code="invalid_period",
+                                   fields={"start": "invalid_period"})
+        if finish - begin > timedelta(days=MAX_PERIOD_DAYS):
+            raise ApplicationError("A report covers at most ten years.", code="invalid_period",
+                                   fields={"start": "invalid_period"})
+        return cls(start=begin, end=finish)
+
+
+def readiness_report(*, period: Period, markets: list[str] | None = None,
+                     now: datetime | None = None) -> dict[str, Any]:
+    """The report as a JSON-ready dict: for each section its question, figures, records (with
+    admin links) and what is missing. No personal data: records are named by their ids and
+    dataset, model and target names; staff appear by their actor name where they decided."""
+    now = now or timezone.now()
+    markets = list(markets if markets is not None else settings.LUP_MARKETS)
+    sections = {
+        "data": data_section(),
+        "deletion": deletion_section(start=period.start, end=period.end, now=now),
+        "cross_border": transfers_section(),
+        "evaluations": evaluations_section(markets=markets),
+        "oversight": oversight_section(start=period.start, end=period.end),
+        "explainability": explainability_section(start=period.start, end=period.end),
+        "strictest_market": rules_section(markets=markets),
+    }
+    for name, section in sections.items():
+        section["title"] = SECTION_TITLES[name]
+    return {
+        "format": "lup-readiness/1",
+        "operator": settings.LUP_OPERATOR_NAME,
+        "markets": markets,
+        "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
+        "generated_at": now.isoformat(),
+        "gaps": {name: len(section["missing"]) for name, section in sections.items()},
+        "sections": sections,
+    }
+
+
+def readiness_report_signed(*, report: dict[str, Any]) -> dict[str, str]:
+    """The report as a signed document (RECEIPTS.md envelope, `type: "report"`), which
+    `python -m ledger.verify report FILE --key KEY` checks."""
+    return document_sign(type="report", body={"report": report})
