@@ -16,7 +16,6 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
-from erasure import execution
 from erasure.connectors.jsonl_file import JsonlFile
 from erasure.execution import erasure_request_gate, target_run_execute
 from erasure.models import AffectedModel, ErasureRequest, LegalHold, Target, TargetRun
@@ -77,15 +76,6 @@ def auditor(django_user_model) -> Client:
 @pytest.fixture
 def engineer(django_user_model) -> Client:
     return logged_in(django_user_model, "engineer")
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[int]:
-    """Runs handed to the broker; the test runs them in-process where a worker would."""
-    runs: list[int] = []
-    monkeypatch.setattr(execution, "target_run_enqueue", lambda *, run, now=None:
-                        runs.append(run.pk))
-    return runs
 
 
 @pytest.fixture

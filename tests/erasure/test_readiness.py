@@ -65,14 +65,6 @@ def _members(version: DatasetVersion, emails: list[str]) -> None:
 
 
 @pytest.fixture
-def enqueued(monkeypatch) -> list[int]:
-    runs: list[int] = []
-    monkeypatch.setattr(execution, "target_run_enqueue", lambda *, run, now=None:
-                        runs.append(run.pk))
-    return runs
-
-
-@pytest.fixture
 def seeded(settings, tmp_path, enqueued, django_capture_on_commit_callbacks) -> Seeded:
     settings.LUP_MARKETS = ["KH", "VN"]
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
