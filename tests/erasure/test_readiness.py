@@ -7,9 +7,13 @@ holds no personal data."""
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -40,6 +44,7 @@ pytestmark = pytest.mark.django_db
 PURPOSE = "train_ai_system"
 EVAL_PURPOSE = "train_ai_system.evaluation"
 API = "/api/v1/reports/readiness"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -354,3 +359,22 @@ def test_the_admin_page_shows_each_section_its_gaps_and_links(seeded, django_use
     assert verify.verify_document(signed.json(), key, "report")["report"]["markets"] == [
         "KH", "VN"]
     assert client.get("/admin/readiness/", {"start": "2026-13-01"}).status_code == 400
+
+
+def _market_languages(value: str) -> subprocess.CompletedProcess:
+    code = ("import json, django; django.setup(); from django.conf import settings; "
+            "print(json.dumps(settings.LUP_MARKET_LANGUAGES))")
+    env = {**os.environ, "LUP_MARKET_LANGUAGES": value, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_market_languages_are_overridden_market_by_market_and_a_bad_one_stops_startup():
+    done = _market_languages("PH=fil,en; sg=en,zh")
+    assert done.returncode == 0, done.stderr
+    languages = json.loads(done.stdout)
+    assert (languages["PH"], languages["SG"], languages["KH"]) == (["fil", "en"], ["en", "zh"],
+                                                                   ["km"])
+    refused = _market_languages("PH")
+    assert refused.returncode != 0
+    assert "LUP_MARKET_LANGUAGES: 'PH' is not MARKET=language" in refused.stderr

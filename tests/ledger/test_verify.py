@@ -688,6 +688,36 @@ def test_cli_bundle(tmp_path):
     assert done.stderr.startswith("FAILED commitment:")
 
 
+def test_cli_report(tmp_path):
+    """A signed report (`type: "report"`): verified, and refused when it is another type, from
+    another issuer, or edited by one byte."""
+    report = {"markets": ["KH"], "period": {"start": "2026-09-01", "end": "2026-11-30"},
+              "sections": {"data": {"missing": [{"code": "no_location"}]},
+                           "deletion": {"missing": []}}}
+    header = {"v": "lup-receipt/1", "type": "report", "document_id": REQUEST_ID,
+              "issuer": NAME, "issued_at": "2026-11-27T10:00:00Z"}
+    envelope, data = sign_envelope({**header, "report": report})
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(envelope))
+    done = _run(["-m", "ledger.verify", "report", str(path), "--key", KEY_TEXT])
+    assert done.returncode == 0, done.stderr
+    assert "signature and canonical form verified" in done.stdout
+    assert "Markets: KH; period 2026-09-01 to 2026-11-30." in done.stdout
+    assert "  data: 1 gap listed" in done.stdout and "  deletion: 0 gaps listed" in done.stdout
+
+    for changed, check in (({"type": "erasure.request"}, "document.type"),
+                           ({"issuer": "elsewhere.example/receipts"}, "document.issuer")):
+        other, _ = sign_envelope({**header, **changed, "report": report})
+        path.write_text(json.dumps(other))
+        done = _run(["-m", "ledger.verify", "report", str(path), "--key", KEY_TEXT])
+        assert (done.returncode, done.stderr.split(":")[0]) == (1, f"FAILED {check}")
+
+    edited = data.replace(b'"KH"', b'"KX"')
+    path.write_text(json.dumps(envelope_with_payload(envelope, edited)))
+    done = _run(["-m", "ledger.verify", "report", str(path), "--key", KEY_TEXT])
+    assert (done.returncode, done.stderr.split(":")[0]) == (1, "FAILED envelope.signature")
+
+
 def test_cli_checkpoint_and_consistency(tmp_path):
     key_file = tmp_path / "key.txt"
     key_file.write_text(KEY_TEXT + "\n")
