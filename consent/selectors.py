@@ -284,8 +284,13 @@ def subject_receipt_document(*, subject_key: str, receipt_id) -> dict[str, Any] 
 
 def subject_jurisdictions(*, keys: Iterable[str]) -> dict[str, str]:
     """The jurisdiction of each key's latest consent event (any purpose); keys whose subject
-    has no event are left out. In slices, so any number of keys stays under SQLite's limit."""
+    has no event are left out."""
     key_list = list(dict.fromkeys(keys))
+    if connection.vendor == "postgresql":
+        # One query, the keys as one array parameter (as consent_filter_keys does).
+        with connection.cursor() as cursor:
+            cursor.execute(_LATEST_JURISDICTION_SQL, [key_list])
+            return dict(cursor.fetchall())
     latest: dict[str, tuple] = {}
     for start in range(0, len(key_list), SQLITE_SLICE):
         rows = ConsentEvent.objects.filter(
@@ -295,3 +300,12 @@ def subject_jurisdictions(*, keys: Iterable[str]) -> dict[str, str]:
             if key not in latest or (event_time, event_id) > latest[key][:2]:
                 latest[key] = (event_time, event_id, jurisdiction)
     return {key: found[2] for key, found in latest.items()}
+
+
+_LATEST_JURISDICTION_SQL = """
+SELECT DISTINCT ON (wanted.key) wanted.key, ce.jurisdiction
+FROM unnest(%s::varchar[]) AS wanted(key)
+JOIN consent_subjectidentifier si ON si.key = wanted.key
+JOIN consent_consentevent ce ON ce.subject_id = si.subject_id
+ORDER BY wanted.key, ce.event_time DESC, ce.id DESC
+"""

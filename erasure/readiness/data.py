@@ -97,27 +97,36 @@ def _consent_coverage(versions: list[DatasetVersion]) -> tuple[dict[str, Any], l
     Oversight), not a use without consent."""
     erased = set(RequestSubjectKey.objects.filter(request__state=State.COMPLETED)
                  .values_list("key", flat=True))
-    erased_seen: set[str] = set()
+    members: dict[Any, set[str]] = defaultdict(set)
+    for version_id, key in Membership.objects.filter(
+            version_id__in=[v.pk for v in versions]).values_list("version_id", "subject_key"):
+        members[version_id].add(key)
+    erased_seen = set().union(*members.values()) & erased
+    # Each purpose decided once for every subject any version uses it on: one pass of
+    # consent_filter_keys per purpose, not per version.
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for version in versions:
+        members[version.pk] -= erased
+        for purpose in version.purposes:
+            wanted[purpose] |= members[version.pk]
+    allowed = {purpose: _allowed(sorted(keys), purpose) for purpose, keys in wanted.items()}
+
     by_purpose: dict[str, dict[str, int]] = defaultdict(lambda: {"subjects": 0, "covered": 0})
     subject_ok: dict[str, bool] = {}
     uncovered: list[tuple[DatasetVersion, str, int]] = []
     for version in versions:
-        members = set(Membership.objects.filter(version=version)
-                      .values_list("subject_key", flat=True))
-        erased_seen |= members & erased
-        keys = sorted(members - erased)
+        keys = members[version.pk]
         for key in keys:
             subject_ok.setdefault(key, True)
         for purpose in version.purposes:
-            allowed = _allowed(keys, purpose)
+            covered = keys & allowed[purpose]
             counts = by_purpose[purpose]
             counts["subjects"] += len(keys)
-            counts["covered"] += len(allowed)
-            for key in keys:
-                if key not in allowed:
-                    subject_ok[key] = False
-            if len(allowed) < len(keys):
-                uncovered.append((version, purpose, len(keys) - len(allowed)))
+            counts["covered"] += len(covered)
+            for key in keys - covered:
+                subject_ok[key] = False
+            if len(covered) < len(keys):
+                uncovered.append((version, purpose, len(keys) - len(covered)))
 
     places = subject_jurisdictions(keys=subject_ok)
     by_place: dict[str, dict[str, int]] = defaultdict(lambda: {"subjects": 0, "covered": 0})

@@ -1,6 +1,7 @@
 """The embedded default: no database, broker or secret configured, and Lup still starts."""
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -129,3 +130,28 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
     with sqlite3.connect(demo / "app.db") as db:
         emails = {row[0] for row in db.execute("SELECT email FROM users")}
     assert "demo-subject-0@example.org" not in emails and len(emails) == 149
+
+
+def test_the_readiness_report_runs_on_sqlite(tmp_path):
+    """The report's queries have SQLite forms too, so `make run` shows it on the demo data."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    assert manage("load_demo", data_dir=tmp_path).returncode == 0
+    script = (
+        "import json;"
+        "from django.utils import timezone;"
+        "from consent.selectors import subject_jurisdictions;"
+        "from config.subject_keys import key_for;"
+        "from erasure.readiness import Period, readiness_report;"
+        "now = timezone.now();"
+        "r = readiness_report(period=Period.of_dates(start=None, end=None, now=now), now=now);"
+        "k = key_for('email', 'demo-subject-0@example.org');"
+        "places = subject_jurisdictions(keys=[k, 'f' * 64]);"
+        "print(json.dumps({'gaps': r['gaps'], 'places': places, 'key': k}))"
+    )
+    run = manage("shell", "-c", script, data_dir=tmp_path)
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(found["gaps"]) == {"data", "deletion", "cross_border", "evaluations",
+                                  "oversight", "explainability", "strictest_market"}
+    assert list(found["places"]) == [found["key"]]  # the demo subject has consent events
+    assert len(next(iter(found["places"].values()))) == 2
