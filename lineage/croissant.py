@@ -12,7 +12,8 @@ What maps to what:
   that name in the first file; Lup's free-form types map to schema.org data types
   (`FIELD_TYPES`), unknown ones to `sc:Text`. A version with no storage location has no file
   for its fields to come from: its card lists them, but validators refuse it;
-- purposes as `rai:dataUseCases`, data categories as `rai:personalSensitiveInformation`.
+- purposes as `rai:dataUseCases`, data categories as `rai:personalSensitiveInformation`,
+  languages as `inLanguage`.
 
 Import reads the compact form with Croissant's standard context (what Croissant tools write),
 not arbitrary JSON-LD. It creates the dataset and one version; it keeps a digest only when the
@@ -32,7 +33,7 @@ from fideslang import DEFAULT_TAXONOMY
 from config.errors import ApplicationError
 from lineage import services
 from lineage.models import DatasetVersion, StorageLocation
-from lineage.services import VersionInput
+from lineage.services import VersionInput, is_language_code
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 
@@ -149,6 +150,8 @@ def croissant_export(*, version: DatasetVersion, url: str = "") -> dict[str, Any
         del card["url"]
     if version.purposes:
         card["rai:dataUseCases"] = list(version.purposes)
+    if version.languages:
+        card["inLanguage"] = list(version.languages)
     if version.data_categories:
         card["rai:personalSensitiveInformation"] = list(version.data_categories)
     return card
@@ -239,6 +242,10 @@ def croissant_import(*, document: Any, namespace: str) -> DatasetVersion:
                          if value in DATA_CATEGORIES],
         purposes=[value for value in _strings(document, "rai:dataUseCases")
                   if PURPOSE_KEY.match(value)],
+        # schema.org's inLanguage is BCP 47 ("km", "zh-Hans"): its language subtag, where that
+        # is an ISO 639 code.
+        languages=sorted({tag.split("-")[0].lower() for tag in _strings(document, "inLanguage")
+                          if is_language_code(tag.split("-")[0].lower())}),
     )
     if len(name) > 500 or len(license) > 200 or len(data.version) > 200:
         too_long = "name" if len(name) > 500 else "license" if len(license) > 200 else "version"

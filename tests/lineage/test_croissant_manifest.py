@@ -213,6 +213,7 @@ def evals():
     return services.version_register(dataset=dataset, data=VersionInput(
         version="1.0.0", digest=DIGEST, record_count=4000, schema_fields=FIELDS,
         data_categories=["user.content.private"], purposes=["train_ai_system.evaluation"],
+        languages=["km", "vi"],
         locations=[
             LocationInput(system="minio", uri="s3://evals-kh/khm-vie-qa/v1.jsonl", country="KH",
                           region="phnom-penh", provider="on-premises"),
@@ -282,6 +283,7 @@ def test_export_then_import_keeps_the_card(evals):
     assert imported.schema_fields == FIELDS
     assert imported.data_categories == ["user.content.private"]
     assert imported.purposes == ["train_ai_system.evaluation"]
+    assert imported.languages == ["km", "vi"]  # schema.org inLanguage
     assert imported.locations.count() == 0  # a card does not say where the bytes are
     assert croissant_import(document=card, namespace="hf://datasets/lup") == imported
 
