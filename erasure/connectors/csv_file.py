@@ -56,20 +56,17 @@ the csv module's field limit (128 KiB by default).
 import codecs
 import contextlib
 import csv
-import errno
 import gzip
 import hashlib
 import io
 import os
-import stat
-import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import structlog
 
-from config.errors import ApplicationError, NotFound
+from config.errors import ApplicationError
 
 from .base import (
     Capability,
@@ -79,15 +76,19 @@ from .base import (
     Groups,
     GroupScanning,
 )
-from .jsonl_file import (
+from .files import (
     DEADLINE_EVERY,
-    PathOutsideRoots,
-    _digest,
-    _locked_directory,
-    _normalized,
-    _unavailable_on_os_error,
     confined_path,
+    digest,
+    discard,
+    locked_directory,
+    open_regular,
+    replace_atomically,
+    seal,
+    temporary_beside,
+    unavailable_on_os_error,
 )
+from .jsonl_file import _normalized
 
 log = structlog.get_logger(__name__)
 
@@ -150,8 +151,8 @@ class CsvFile(GroupScanning):
         path = self.resolved()
         with (
             _unreadable_on_csv_error(),
-            _unavailable_on_os_error(),
-            _locked_directory(path.parent, deadline) as dir_fd,
+            unavailable_on_os_error(),
+            locked_directory(path.parent, deadline) as dir_fd,
         ):
             with open_regular(path, compressed=self.gzip) as (source, st):
                 count, skipped, before, after, temp = self._rewrite(
@@ -194,7 +195,7 @@ class CsvFile(GroupScanning):
         deadline = self.deadline()
         with (
             _unreadable_on_csv_error(),
-            _unavailable_on_os_error(),
+            unavailable_on_os_error(),
             open_regular(self.resolved(), compressed=self.gzip) as (source, _),
         ):
             records = self._records(source, deadline)
@@ -252,19 +253,13 @@ class CsvFile(GroupScanning):
                         skipped += 1
                     writer.write(raw)
                     after.update(raw)
-            if writer is not temp:
-                writer.close()  # writes the gzip trailer; the temporary file stays open
-            temp.flush()
-            os.fsync(temp.fileno())
-            temp.close()
+            seal(temp, writer)
             if not count:
-                os.unlink(temp.name)
-                return 0, skipped, _digest(before), _digest(before), None
-            return count, skipped, _digest(before), _digest(after), temp.name
+                discard(temp)
+                return 0, skipped, digest(before), digest(before), None
+            return count, skipped, digest(before), digest(after), temp.name
         except BaseException:
-            temp.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp.name)
+            discard(temp)
             raise
 
     def _records(self, source: IO[bytes], deadline: Deadline) -> Iterator[tuple[list, bytes]]:
@@ -394,63 +389,6 @@ def mask_value_config(config: Mapping[str, Any]) -> str:
             fields={"mask_value": "invalid"},
         )
     return value
-
-
-@contextlib.contextmanager
-def open_regular(path: Path, *, compressed: bool = False) -> Iterator[tuple[IO[bytes], Any]]:
-    """The file for reading, decompressed if `compressed`. O_NOFOLLOW: a symlink swapped in
-    after the path was resolved is refused rather than followed."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise NotFound("The target file does not exist.", code="file_not_found") from None
-    except OSError as error:
-        if error.errno != errno.ELOOP:
-            raise
-        raise PathOutsideRoots(
-            "The path became a symbolic link.", fields={"path": "outside roots"}
-        ) from None
-    with open(fd, "rb") as raw:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConnectorConfigError(
-                "The path is not a regular file.", fields={"path": "not a file"}
-            )
-        if not compressed:
-            yield raw, st
-            return
-        with gzip.GzipFile(fileobj=raw, mode="rb") as reader:
-            yield reader, st
-
-
-def temporary_beside(path: Path, st: os.stat_result) -> Any:
-    """A new temporary file in `path`'s directory with the original's mode (and owner, when
-    allowed), so the renamed file is readable by the same people and no one else."""
-    temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the caller closes it; kept on success
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        os.fchmod(temp.fileno(), stat.S_IMODE(st.st_mode))
-        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-            with contextlib.suppress(PermissionError):
-                os.fchown(temp.fileno(), st.st_uid, st.st_gid)
-    except BaseException:
-        temp.close()
-        os.unlink(temp.name)
-        raise
-    return temp
-
-
-def replace_atomically(temp: str, path: Path, dir_fd: int) -> None:
-    """Rename the finished temporary file over `path`, then make the rename durable. If the
-    rename fails the temporary file is removed and the original is left as it was."""
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    os.fsync(dir_fd)
 
 
 def _hit(row: Sequence[str], match: list[tuple[str, int]], owners: Owners) -> set[Hashable]:

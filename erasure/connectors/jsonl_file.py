@@ -25,52 +25,44 @@ a connector at a file outside them.
 """
 
 import contextlib
-import errno
-import fcntl
 import functools
 import gzip
 import hashlib
 import json
-import os
-import stat
-import tempfile
-import time
-import zlib
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
-from django.conf import settings
 
 from config import subject_keys
-from config.errors import ApplicationError, NotFound
 
 from .base import (
     Capability,
     Connector,
     ConnectorConfigError,
-    Deadline,
     Erased,
     Groups,
     Identifiers,
     Located,
-    TargetUnavailable,
     Verified,
+)
+from .files import (
+    DEADLINE_EVERY,
+    confined_path,
+    digest,
+    discard,
+    locked_directory,
+    open_regular,
+    replace_atomically,
+    seal,
+    temporary_beside,
+    unavailable_on_os_error,
 )
 
 log = structlog.get_logger(__name__)
 
 MAX_PATH_SEGMENTS = 16
-# Lines between two looks at the clock.
-DEADLINE_EVERY = 1024
-LOCK_POLL_SECONDS = 0.05
-
-
-class PathOutsideRoots(ConnectorConfigError):
-    code = "path_outside_roots"
-
-
 class JsonlFile(Connector):
     kind = "jsonl_file"
     batches = True
@@ -152,19 +144,13 @@ class JsonlFile(Connector):
         deadline = self.deadline()
         started = self._now()
         path = self.resolved()
-        with _unavailable_on_os_error(), _locked_directory(path.parent, deadline) as dir_fd:
+        with unavailable_on_os_error(), locked_directory(path.parent, deadline) as dir_fd:
             with self._open(path) as (source, st):
                 removed, skipped, before, after, temp = self._rewrite(
                     source, st, path, matches, deadline
                 )
             if temp is not None:
-                try:
-                    os.replace(temp, path)
-                except BaseException:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temp)
-                    raise
-                os.fsync(dir_fd)
+                replace_atomically(temp, path, dir_fd)
         log.info("connector.erase", kind=self.kind, op=op, count=removed, skipped=skipped)
         return Erased(
             op=op if removed else "none",
@@ -183,31 +169,8 @@ class JsonlFile(Connector):
         """The target's real path, refused unless it lies under a configured root."""
         return confined_path(self.path)
 
-    @contextlib.contextmanager
-    def _open(self, path: Path) -> Iterator[tuple[Any, os.stat_result]]:
-        """The file for reading, decompressed if gzip. O_NOFOLLOW: a symlink swapped in after
-        `resolved()` is refused rather than followed."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise NotFound("The target file does not exist.", code="file_not_found") from None
-        except OSError as error:
-            if error.errno != errno.ELOOP:
-                raise
-            raise PathOutsideRoots(
-                "The path became a symbolic link.", fields={"path": "outside roots"}
-            ) from None
-        with open(fd, "rb") as raw:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise ConnectorConfigError(
-                    "The path is not a regular file.", fields={"path": "not a file"}
-                )
-            if not self.gzip:
-                yield raw, st
-                return
-            with gzip.GzipFile(fileobj=raw, mode="rb") as reader:
-                yield reader, st
+    def _open(self, path: Path) -> contextlib.AbstractContextManager[tuple[IO[bytes], Any]]:
+        return open_regular(path, compressed=self.gzip)
 
     # --- scanning -------------------------------------------------------------------------------
 
@@ -218,7 +181,7 @@ class JsonlFile(Connector):
         """Read the file once; the number of matching lines."""
         deadline = self.deadline()
         count = 0
-        with _unavailable_on_os_error(), self._open(self.resolved()) as (source, _):
+        with unavailable_on_os_error(), self._open(self.resolved()) as (source, _):
             for number, line in enumerate(source):
                 if number % DEADLINE_EVERY == 0:
                     deadline.check()
@@ -231,14 +194,8 @@ class JsonlFile(Connector):
         Returns (removed, skipped, before, after, temp path or None when nothing matched)."""
         before, after = hashlib.sha256(), hashlib.sha256()
         removed = skipped = 0
-        temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below; kept on success
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
+        temp = temporary_beside(path, st)
         try:
-            os.fchmod(temp.fileno(), stat.S_IMODE(st.st_mode))
-            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                with contextlib.suppress(PermissionError):
-                    os.fchown(temp.fileno(), st.st_uid, st.st_gid)
             writer = (
                 gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
                 if self.gzip
@@ -256,19 +213,13 @@ class JsonlFile(Connector):
                     skipped += 1
                 writer.write(line)
                 after.update(line)
-            if writer is not temp:
-                writer.close()  # writes the gzip trailer; the temporary file stays open
-            temp.flush()
-            os.fsync(temp.fileno())
-            temp.close()
+            seal(temp, writer)
             if not removed:
-                os.unlink(temp.name)
-                return 0, skipped, _digest(before), _digest(before), None
-            return removed, skipped, _digest(before), _digest(after), temp.name
+                discard(temp)
+                return 0, skipped, digest(before), digest(before), None
+            return removed, skipped, digest(before), digest(after), temp.name
         except BaseException:
-            temp.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp.name)
+            discard(temp)
             raise
 
     def _matcher(self, values: dict[str, list[str]]) -> Callable[[bytes], bool | None]:
@@ -335,60 +286,3 @@ def _phone(value: str) -> str | None:
         return subject_keys.normalize("phone", value).normalized
     except subject_keys.InvalidIdentifier:
         return None
-
-
-def _digest(h: "hashlib._Hash") -> str:
-    return f"sha256:{h.hexdigest()}"
-
-
-@contextlib.contextmanager
-def _locked_directory(directory: Path, deadline: Deadline) -> Iterator[int]:
-    """An exclusive lock on the file's directory for the rewrite, so two erasures of one file
-    cannot both start from the old content (the later rename would undo the earlier one)."""
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        while True:
-            try:
-                fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                deadline.check()
-                time.sleep(LOCK_POLL_SECONDS)
-        yield dir_fd
-    finally:
-        os.close(dir_fd)  # releases the lock
-
-
-@contextlib.contextmanager
-def _unavailable_on_os_error() -> Iterator[None]:
-    try:
-        yield
-    except (gzip.BadGzipFile, EOFError, zlib.error):
-        raise ApplicationError(
-            "The target file is not valid gzip.", code="file_unreadable"
-        ) from None
-    except OSError as error:
-        reason = errno.errorcode.get(error.errno or 0, "error")
-        raise TargetUnavailable(
-            f"The target file could not be read or rewritten ({reason})."
-        ) from None
-
-
-def confined_path(path: str) -> Path:
-    """`path` resolved (symlinks followed), refused unless it lies under a configured root;
-    a relative path is taken from the first root. Shared by every file-backed connector."""
-    roots = [Path(root).resolve() for root in settings.LUP_FILE_ROOTS]
-    if not roots:
-        raise PathOutsideRoots(
-            "No file roots are configured (LUP_FILE_ROOTS).", fields={"path": "outside roots"}
-        )
-    candidate = Path(path)
-    if not candidate.is_absolute():
-        candidate = roots[0] / candidate
-    resolved = candidate.resolve()
-    if not any(resolved != root and resolved.is_relative_to(root) for root in roots):
-        raise PathOutsideRoots(
-            "The path is not under a configured file root once resolved.",
-            fields={"path": "outside roots"},
-        )
-    return resolved

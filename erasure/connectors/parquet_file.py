@@ -74,21 +74,18 @@ from .base import (
     Groups,
     GroupScanning,
 )
-from .csv_file import (
-    mask_columns_config,
-    mask_value_config,
+from .csv_file import mask_columns_config, mask_value_config, valid_column
+from .files import (
+    confined_path,
+    digest,
+    discard,
+    locked_directory,
     open_regular,
     replace_atomically,
     temporary_beside,
-    valid_column,
+    unavailable_on_os_error,
 )
-from .jsonl_file import (
-    _digest,
-    _locked_directory,
-    _normalized,
-    _unavailable_on_os_error,
-    confined_path,
-)
+from .jsonl_file import _normalized
 
 log = structlog.get_logger(__name__)
 
@@ -161,11 +158,11 @@ class ParquetFile(GroupScanning):
         count, temp = 0, None
         with (
             _unreadable_on_arrow_error(),
-            _unavailable_on_os_error(),
-            _locked_directory(path.parent, deadline) as dir_fd,
+            unavailable_on_os_error(),
+            locked_directory(path.parent, deadline) as dir_fd,
         ):
             with open_regular(path) as (raw, st):
-                before = _file_digest(raw, deadline)
+                before = _filedigest(raw, deadline)
                 raw.seek(0)
                 parquet = pq.ParquetFile(raw)
                 plan = self._plan(parquet.schema_arrow, union, op)
@@ -203,7 +200,7 @@ class ParquetFile(GroupScanning):
         deadline = self.deadline()
         with (
             _unreadable_on_arrow_error(),
-            _unavailable_on_os_error(),
+            unavailable_on_os_error(),
             open_regular(self.resolved()) as (raw, _),
         ):
             parquet = pq.ParquetFile(raw)
@@ -260,13 +257,11 @@ class ParquetFile(GroupScanning):
             temp.flush()
             os.fsync(temp.fileno())
             temp.seek(0)
-            after = _file_digest(temp, deadline)
+            after = _filedigest(temp, deadline)
             temp.close()
             return count, after, temp.name
         except BaseException:
-            temp.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp.name)
+            discard(temp)
             raise
 
     def _masked(self, table: pa.Table, matched: pa.Array, columns: list[Path_]) -> pa.Table:
@@ -503,14 +498,14 @@ def _writer_options(parquet: pq.ParquetFile) -> dict[str, Any]:
     }
 
 
-def _file_digest(source: Any, deadline: Deadline) -> str:
+def _filedigest(source: Any, deadline: Deadline) -> str:
     """sha256 of the bytes from the current position to the end."""
-    digest = hashlib.sha256()
+    hashed = hashlib.sha256()
     for number, chunk in enumerate(iter(lambda: source.read(HASH_CHUNK_BYTES), b"")):
         if number % 64 == 0:
             deadline.check()
-        digest.update(chunk)
-    return _digest(digest)
+        hashed.update(chunk)
+    return digest(hashed)
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
-from .jsonl_file import confined_path
+from .files import confined_path
 from .sql_table import RowTally, chunked
 
 log = structlog.get_logger(__name__)

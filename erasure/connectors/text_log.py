@@ -60,20 +60,15 @@ redaction marker again.
 """
 
 import contextlib
-import errno
 import gzip
 import hashlib
 import os
 import re
-import stat
-import tempfile
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
-
-from config.errors import NotFound
 
 from .base import (
     ID_TYPE,
@@ -87,13 +82,18 @@ from .base import (
     Located,
     Verified,
 )
-from .jsonl_file import (
+from .files import (
     DEADLINE_EVERY,
     PathOutsideRoots,
-    _digest,
-    _locked_directory,
-    _unavailable_on_os_error,
     confined_path,
+    digest,
+    discard,
+    locked_directory,
+    open_regular,
+    replace_atomically,
+    seal,
+    temporary_beside,
+    unavailable_on_os_error,
 )
 
 log = structlog.get_logger(__name__)
@@ -194,9 +194,9 @@ class TextLog(Connector):
         total = 0
         befores: list[tuple[str, str]] = []
         afters: list[tuple[str, str]] = []
-        with _unavailable_on_os_error():
+        with unavailable_on_os_error():
             files = self.files()
-            with _locked_directory(files[0].parent, deadline) as dir_fd:
+            with locked_directory(files[0].parent, deadline) as dir_fd:
                 for path in files:
                     deadline.check()
                     with _open(path) as (source, st):
@@ -204,13 +204,7 @@ class TextLog(Connector):
                             source, st, path, pattern, deadline, tally
                         )
                     if temp is not None:
-                        try:
-                            os.replace(temp, path)
-                        except BaseException:
-                            with contextlib.suppress(FileNotFoundError):
-                                os.unlink(temp)
-                            raise
-                        os.fsync(dir_fd)
+                        replace_atomically(temp, path, dir_fd)
                     total += count
                     befores.append((path.name, before))
                     afters.append((path.name, after))
@@ -310,7 +304,7 @@ class TextLog(Connector):
         """Read every file once; the number of occurrences (or matching lines)."""
         deadline = self.deadline()
         count = 0
-        with _unavailable_on_os_error():
+        with unavailable_on_os_error():
             for path in self.files():
                 with _open(path) as (source, _):
                     for number, line in enumerate(source):
@@ -324,14 +318,8 @@ class TextLog(Connector):
         Returns (count, before, after, temp path or None when nothing matched)."""
         before, after = hashlib.sha256(), hashlib.sha256()
         total = 0
-        temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below; kept on success
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
+        temp = temporary_beside(path, st)
         try:
-            os.fchmod(temp.fileno(), stat.S_IMODE(st.st_mode))
-            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                with contextlib.suppress(PermissionError):
-                    os.fchown(temp.fileno(), st.st_uid, st.st_gid)
             writer = (
                 gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
                 if _is_gzip(path)
@@ -347,28 +335,22 @@ class TextLog(Connector):
                     continue
                 writer.write(new)
                 after.update(new)
-            if writer is not temp:
-                writer.close()  # writes the gzip trailer; the temporary file stays open
-            temp.flush()
-            os.fsync(temp.fileno())
-            temp.close()
+            seal(temp, writer)
             if not total:
-                os.unlink(temp.name)
-                return 0, _digest(before), _digest(before), None
-            return total, _digest(before), _digest(after), temp.name
+                discard(temp)
+                return 0, digest(before), digest(before), None
+            return total, digest(before), digest(after), temp.name
         except BaseException:
-            temp.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp.name)
+            discard(temp)
             raise
 
     def _combined(self, digests: list[tuple[str, str]]) -> str:
         if not self.rotated:
             return digests[0][1]
         combined = hashlib.sha256()
-        for name, digest in digests:
-            combined.update(f"{name} {digest}\n".encode("utf-8", "surrogateescape"))
-        return _digest(combined)
+        for name, value in digests:
+            combined.update(f"{name} {value}\n".encode("utf-8", "surrogateescape"))
+        return digest(combined)
 
 
 class _Tally:
@@ -432,28 +414,6 @@ def _is_gzip(path: Path) -> bool:
     return path.name.endswith(".gz")
 
 
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[tuple[Any, os.stat_result]]:
-    """The file for reading, decompressed if its name ends in ".gz". O_NOFOLLOW: a symlink
-    swapped in after the path was resolved is refused rather than followed."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise NotFound("The target file does not exist.", code="file_not_found") from None
-    except OSError as error:
-        if error.errno != errno.ELOOP:
-            raise
-        raise PathOutsideRoots(
-            "The path became a symbolic link.", fields={"path": "outside roots"}
-        ) from None
-    with open(fd, "rb") as raw:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConnectorConfigError(
-                "The path is not a regular file.", fields={"path": "not a file"}
-            )
-        if not _is_gzip(path):
-            yield raw, st
-            return
-        with gzip.GzipFile(fileobj=raw, mode="rb") as reader:
-            yield reader, st
+def _open(path: Path) -> contextlib.AbstractContextManager[tuple[IO[bytes], Any]]:
+    """The file for reading, decompressed if its name ends in ".gz"."""
+    return open_regular(path, compressed=_is_gzip(path))

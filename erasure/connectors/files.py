@@ -1,0 +1,163 @@
+"""What every file-backed connector shares: paths confined to the configured roots, files
+opened without following a swapped-in symlink, and rewrites that are atomic and durable (a
+temporary file beside the original with its mode and owner, fsynced, renamed over it, then the
+directory fsynced, all under an exclusive lock on the directory)."""
+
+import contextlib
+import errno
+import fcntl
+import gzip
+import hashlib
+import os
+import stat
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+
+from config.errors import ApplicationError, NotFound
+
+from .base import ConnectorConfigError, Deadline, TargetUnavailable
+
+# Lines between two looks at the clock.
+DEADLINE_EVERY = 1024
+LOCK_POLL_SECONDS = 0.05
+
+
+class PathOutsideRoots(ConnectorConfigError):
+    code = "path_outside_roots"
+
+
+def digest(h: "hashlib._Hash") -> str:
+    return f"sha256:{h.hexdigest()}"
+
+
+@contextlib.contextmanager
+def locked_directory(directory: Path, deadline: Deadline) -> Iterator[int]:
+    """An exclusive lock on the file's directory for the rewrite, so two erasures of one file
+    cannot both start from the old content (the later rename would undo the earlier one)."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        while True:
+            try:
+                fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                deadline.check()
+                time.sleep(LOCK_POLL_SECONDS)
+        yield dir_fd
+    finally:
+        os.close(dir_fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def unavailable_on_os_error() -> Iterator[None]:
+    try:
+        yield
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise ApplicationError(
+            "The target file is not valid gzip.", code="file_unreadable"
+        ) from None
+    except OSError as error:
+        reason = errno.errorcode.get(error.errno or 0, "error")
+        raise TargetUnavailable(
+            f"The target file could not be read or rewritten ({reason})."
+        ) from None
+
+
+def confined_path(path: str) -> Path:
+    """`path` resolved (symlinks followed), refused unless it lies under a configured root;
+    a relative path is taken from the first root. Shared by every file-backed connector."""
+    roots = [Path(root).resolve() for root in settings.LUP_FILE_ROOTS]
+    if not roots:
+        raise PathOutsideRoots(
+            "No file roots are configured (LUP_FILE_ROOTS).", fields={"path": "outside roots"}
+        )
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = roots[0] / candidate
+    resolved = candidate.resolve()
+    if not any(resolved != root and resolved.is_relative_to(root) for root in roots):
+        raise PathOutsideRoots(
+            "The path is not under a configured file root once resolved.",
+            fields={"path": "outside roots"},
+        )
+    return resolved
+
+
+@contextlib.contextmanager
+def open_regular(path: Path, *, compressed: bool = False) -> Iterator[tuple[IO[bytes], Any]]:
+    """The file for reading, decompressed if `compressed`. O_NOFOLLOW: a symlink swapped in
+    after the path was resolved is refused rather than followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound("The target file does not exist.", code="file_not_found") from None
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise PathOutsideRoots(
+            "The path became a symbolic link.", fields={"path": "outside roots"}
+        ) from None
+    with open(fd, "rb") as raw:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConnectorConfigError(
+                "The path is not a regular file.", fields={"path": "not a file"}
+            )
+        if not compressed:
+            yield raw, st
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as reader:
+            yield reader, st
+
+
+def temporary_beside(path: Path, st: os.stat_result) -> Any:
+    """A new temporary file in `path`'s directory with the original's mode (and owner, when
+    allowed), so the renamed file is readable by the same people and no one else."""
+    temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the caller closes it; kept on success
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        os.fchmod(temp.fileno(), stat.S_IMODE(st.st_mode))
+        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(PermissionError):
+                os.fchown(temp.fileno(), st.st_uid, st.st_gid)
+    except BaseException:
+        temp.close()
+        os.unlink(temp.name)
+        raise
+    return temp
+
+
+def replace_atomically(temp: str, path: Path, dir_fd: int) -> None:
+    """Rename the finished temporary file over `path`, then make the rename durable. If the
+    rename fails the temporary file is removed and the original is left as it was."""
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    os.fsync(dir_fd)
+
+
+def seal(temp: Any, writer: Any) -> None:
+    """Finish a rewrite's temporary file: the gzip trailer when `writer` wraps it, then flush,
+    fsync and close, so the rename that follows publishes complete, durable content."""
+    if writer is not temp:
+        writer.close()  # writes the gzip trailer; the temporary file stays open
+    temp.flush()
+    os.fsync(temp.fileno())
+    temp.close()
+
+
+def discard(temp: Any) -> None:
+    """Close and remove a temporary file that will not replace anything."""
+    temp.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp.name)
