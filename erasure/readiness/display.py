@@ -26,16 +26,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def figure_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per figure; a table of tables (by purpose, by jurisdiction) one row per entry."""
+def figure_rows(figures: dict[str, Any], depth: int = 0) -> list[dict[str, Any]]:
+    """One row per figure; a figure made of figures (consent by purpose, targets by place) is
+    a heading with its parts indented below it, two levels deep at most."""
     rows = []
     for name, value in figures.items():
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            rows.append({"name": _words(name), "value": "", "heading": True})
-            rows += [{"name": str(key), "value": _text(inner), "nested": True}
-                     for key, inner in value.items()]
+        label = _words(name) if depth == 0 else str(name)
+        if isinstance(value, dict) and value and depth < 2:
+            rows.append({"name": label, "value": "", "heading": True, "depth": depth})
+            rows += figure_rows(value, depth + 1)
         else:
-            rows.append({"name": _words(name), "value": _text(value)})
+            rows.append({"name": label, "value": _text(value), "depth": depth})
     return rows
 
 
