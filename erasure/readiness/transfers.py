@@ -3,6 +3,8 @@ governs it, and whether a transfer basis is recorded; flows without one first.""
 
 from typing import Any
 
+from erasure.readiness.links import admin_url
+from lineage.models import DatasetVersion
 from lineage.transfers import transfer_report
 
 QUESTION = (
@@ -14,14 +16,22 @@ def _describe(place: dict[str, str]) -> str:
     return f"{place['dataset']} @ {place['version']} ({place['country']})"
 
 
+def _version_url(place: dict[str, str]) -> str | None:
+    # Only the primary key goes into the URL, so an unsaved instance is enough.
+    return admin_url(DatasetVersion(pk=place["version_id"]))
+
+
 def transfers_section() -> dict[str, Any]:
-    flows = sorted(transfer_report()["flows"], key=lambda flow: flow["basis_recorded"])
+    flows = [
+        {**flow, "admin_url": _version_url(flow["to"])}
+        for flow in sorted(transfer_report()["flows"], key=lambda flow: flow["basis_recorded"])
+    ]
     missing = [
         {"code": "transfer_without_basis",
          "detail": f"{_describe(flow['from'])} to {_describe(flow['to'])}: no transfer basis "
                    "is recorded at the receiving location.",
          "record": {"label": _describe(flow["to"]), "id": flow["to"]["version_id"],
-                    "admin_url": None}}
+                    "admin_url": flow["admin_url"]}}
         for flow in flows if not flow["basis_recorded"]
     ]
     countries = sorted({(f["from"]["country"], f["to"]["country"]) for f in flows})

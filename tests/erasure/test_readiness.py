@@ -179,6 +179,9 @@ def test_the_report_names_exactly_the_seeded_gaps(seeded):
     strictest = report["sections"]["strictest_market"]
     assert strictest["figures"]["unconfirmed"] == unconfirmed
     assert report["gaps"] == {name: len(found) for name, found in gaps(report).items()}
+    transfer_gap = report["sections"]["cross_border"]["missing"][0]
+    assert transfer_gap["record"]["admin_url"] == (
+        f"/admin/lineage/datasetversion/{seeded.eval_vi.pk}/change/")
     evaluation_gap = report["sections"]["evaluations"]["missing"][0]
     assert "KH" in evaluation_gap["detail"] and "km" in evaluation_gap["detail"]
     assert evaluation_gap["record"]["admin_url"] == (
