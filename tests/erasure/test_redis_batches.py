@@ -1,6 +1,8 @@
 """The redis connector's batches against a real Redis (db 12): one look at the server serves
 every request of a batch, and each request still gets its own exact count."""
 
+import time
+
 import pytest
 import redis
 from structlog.testing import capture_logs
@@ -149,10 +151,21 @@ def test_fifty_groups_scan_the_keyspace_once(r, calls):
             pipe.set(f"other:{n}", "x")
             pipe.set(f"chat:bystander{n}:1", "x")
         pipe.execute()
-    cursor, one_pass = None, 0
-    while cursor != 0:
-        cursor, _ = r.scan(cursor or 0, match=b"chat:*:*", count=20)
-        one_pass += 1
+    def steps_of_one_pass() -> int:
+        cursor, steps = None, 0
+        while cursor != 0:
+            cursor, _ = r.scan(cursor or 0, match=b"chat:*:*", count=20)
+            steps += 1
+        return steps
+
+    # A pass over a table Redis is still rehashing (incrementally, after the last resize)
+    # visits both tables, so it is measured until two passes agree.
+    one_pass, previous = steps_of_one_pass(), None
+    for _ in range(50):
+        if one_pass == previous:
+            break
+        time.sleep(0.1)
+        one_pass, previous = steps_of_one_pass(), one_pass
     calls["scan"].clear()
     target = store(keys=["chat:{user_id}:*"], scan_count=20)
 
@@ -164,7 +177,9 @@ def test_fifty_groups_scan_the_keyspace_once(r, calls):
     assert [cursor for cursor, _, _ in scans[1:]] == [following for _, _, following in scans[:-1]]
     assert scans[-1][2] == 0
     assert {match for _, match, _ in scans} == {b"chat:*:*"}
-    assert len(scans) == one_pass
+    # As many steps as one pass (the chain above already shows a single pass); a step more or
+    # less where the keys the pass unlinks let Redis start a resize while it runs.
+    assert abs(len(scans) - one_pass) <= 1, (len(scans), one_pass)
     assert r.dbsize() == 1000
 
 
