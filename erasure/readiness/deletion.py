@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from erasure.models import ErasureRequest, State, Target, TargetRun
 from erasure.readiness.links import gap, record
+from erasure.registers import met_deadline
 from ledger.models import AuditRun, Receipt
 from lineage.models import DatasetVersion, ModelData
 
@@ -56,8 +57,9 @@ def deletion_section(*, start: datetime, end: datetime, now: datetime) -> dict[s
     requests = list(ErasureRequest.objects.filter(received_at__gte=start, received_at__lt=end)
                     .order_by("received_at"))
     closed = [r for r in requests if r.state in DONE and r.closed_at]
-    on_time = [r for r in closed if r.deadline is None or r.closed_at <= r.deadline]
-    late = [r for r in closed if r.deadline is not None and r.closed_at > r.deadline]
+    # As the request register counts them, so the two never disagree.
+    late = [r for r in closed if met_deadline(r) == "no"]
+    on_time = [r for r in closed if met_deadline(r) != "no"]
     overdue = [r for r in requests
                if r.state not in CLOSED and r.deadline is not None and r.deadline < now]
     days: dict[str, list[float]] = defaultdict(list)

@@ -1,7 +1,7 @@
 """The report: every section for the served markets and a period, and its signed form."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from erasure.readiness.explainability import explainability_section
 from erasure.readiness.oversight import oversight_section
 from erasure.readiness.rules import rules_section
 from erasure.readiness.transfers import transfers_section
+from erasure.registers import day_start
 from ledger.services import document_sign
 
 # Newest first would put a reader's eye on the figures; the checklist's order is the one a
@@ -42,11 +43,8 @@ class Period:
     def of_dates(cls, *, start: date | None, end: date | None, now: datetime) -> "Period":
         """Whole days in the server's time zone: `end` is the last day included. Without
         dates, the `LUP_READINESS_PERIOD_DAYS` up to now."""
-        def midnight(day: date) -> datetime:
-            return timezone.make_aware(datetime.combine(day, time.min))
-
-        finish = midnight(end + timedelta(days=1)) if end else now
-        begin = (midnight(start) if start
+        finish = day_start(end + timedelta(days=1)) if end else now
+        begin = (day_start(start) if start
                  else finish - timedelta(days=settings.LUP_READINESS_PERIOD_DAYS))
         if begin >= finish:
             raise ApplicationError("The period's start is after its end.", code="invalid_period",
