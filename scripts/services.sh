@@ -27,11 +27,13 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 pg_isready -q -h 127.0.0.1 -p 5432 || { echo "services: PostgreSQL does not answer" >&2; exit 1; }
 
+# The binary is needed even when a Redis already answers: the fault tests start, flush and
+# restart a private redis-server of their own.
+if ! command -v redis-server >/dev/null; then
+    echo "services: installing Redis"
+    apt_install redis-server
+fi
 if ! (redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG); then
-    if ! command -v redis-server >/dev/null; then
-        echo "services: installing Redis"
-        apt_install redis-server
-    fi
     echo "services: starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
     for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG && break; sleep 1; done
