@@ -2,11 +2,11 @@
 as its pseudonymous id (a random UUID), never as an identifier or an identifier's key."""
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
+from config.days import day_start
 from consent.models import ConsentEvent
 from ledger.services import utc_time
 
@@ -28,11 +28,6 @@ CONSENT_REGISTER_COLUMNS = (
 CHUNK = 2000
 
 
-def _day_start(day: date) -> datetime:
-    # Register dates are days in the current time zone.
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
 def consent_register(
     *,
     event_from: date | None = None,
@@ -47,9 +42,9 @@ def consent_register(
     purpose tree implies."""
     found = ConsentEvent.objects.order_by("id")
     if event_from:
-        found = found.filter(event_time__gte=_day_start(event_from))
+        found = found.filter(event_time__gte=day_start(event_from))
     if event_to:
-        found = found.filter(event_time__lt=_day_start(event_to + timedelta(days=1)))
+        found = found.filter(event_time__lt=day_start(event_to + timedelta(days=1)))
     if jurisdiction:
         found = found.filter(jurisdiction=jurisdiction.upper())
     if purpose:

@@ -3,11 +3,11 @@ outcome and deadline, and nothing that identifies the subject (no identifiers, n
 commitment, no note)."""
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, QuerySet
-from django.utils import timezone
 
+from config.days import day_start
 from erasure.models import ErasureRequest
 from ledger.services import utc_time
 
@@ -27,11 +27,6 @@ REQUEST_REGISTER_COLUMNS = (
     "closing_receipt_id",
 )
 CHUNK = 2000
-
-
-def day_start(day: date) -> datetime:
-    """Midnight at the start of `day` in the current time zone: register dates are local."""
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def erasure_request_register(

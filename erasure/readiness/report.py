@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from config.days import day_start
 from config.errors import ApplicationError
 from erasure.readiness.data import data_section
 from erasure.readiness.deletion import deletion_section
@@ -15,7 +16,6 @@ from erasure.readiness.explainability import explainability_section
 from erasure.readiness.oversight import oversight_section
 from erasure.readiness.rules import rules_section
 from erasure.readiness.transfers import transfers_section
-from erasure.registers import day_start
 from ledger.services import document_sign
 
 # Newest first would put a reader's eye on the figures; the checklist's order is the one a
