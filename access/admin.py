@@ -19,9 +19,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        token, text = api_token_create(
-            name=obj.name, scopes=obj.scopes, created_by=request.user
-        )
+        token, text = api_token_create(name=obj.name, scopes=obj.scopes, created_by=request.user)
         obj.pk = token.pk
         messages.warning(request, f"Copy this token now; it is not shown again: {text}")
 
@@ -36,11 +34,19 @@ class StaffActionAdmin(ReadOnlyAdmin):
     """The staff audit, for auditors (`access.view_staffaction`); nobody edits it, superusers
     included, and the database refuses it anyway."""
 
-    list_display = ("at", "username", "method", "kind", "model", "object_id", "status",
-                    "url_name")
+    list_display = ("at", "username", "method", "kind", "model", "object_id", "status", "url_name")
     list_filter = ("kind", "method", "model", "status")
     search_fields = ("username", "object_id")
     date_hierarchy = "at"
-    fields = ("at", "user_id", "username", "method", "kind", "url_name", "model", "object_id",
-              "status")
+    fields = (
+        "at",
+        "user_id",
+        "username",
+        "method",
+        "kind",
+        "url_name",
+        "model",
+        "object_id",
+        "status",
+    )
     readonly_fields = fields

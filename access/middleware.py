@@ -68,9 +68,15 @@ class StaffAuditMiddleware:
         user = self._staff(request) or before
         if user is not None:
             kind, model, object_id = admin_view_kind(match, request.method or "")
-            staff_action_record(user=user, method=request.method or "", kind=kind,
-                                url_name=match.url_name or "", model=model,
-                                object_id=object_id, status=response.status_code)
+            staff_action_record(
+                user=user,
+                method=request.method or "",
+                kind=kind,
+                url_name=match.url_name or "",
+                model=model,
+                object_id=object_id,
+                status=response.status_code,
+            )
         return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:

@@ -70,19 +70,25 @@ def sync_role_permissions(sender, using: str = "default", **kwargs) -> None:
     """Give each role group its admin permissions once they exist (after every migrate)."""
     from django.contrib.auth.models import Group, Permission
 
-    groups = {group.name: group for group in Group.objects.using(using).filter(
-        name__in=list(ROLE_SCOPES)
-    )}
+    groups = {
+        group.name: group for group in Group.objects.using(using).filter(name__in=list(ROLE_SCOPES))
+    }
     if not groups:
         return
-    permissions = Permission.objects.using(using).filter(
-        content_type__app_label__in=ROLE_VISIBLE_APPS
-    ).select_related("content_type")
+    permissions = (
+        Permission.objects.using(using)
+        .filter(content_type__app_label__in=ROLE_VISIBLE_APPS)
+        .select_related("content_type")
+    )
     for name, group in groups.items():
         wanted = [
             perm
             for perm in permissions
-            if role_grants(name, app_label=perm.content_type.app_label,
-                           model=perm.content_type.model, codename=perm.codename)
+            if role_grants(
+                name,
+                app_label=perm.content_type.app_label,
+                model=perm.content_type.model,
+                codename=perm.codename,
+            )
         ]
         group.permissions.set(wanted)

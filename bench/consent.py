@@ -117,9 +117,25 @@ def free_port() -> int:
 
 def start_server(port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
-         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     for _ in range(100):
         try:
@@ -185,8 +201,11 @@ def bench_check(args, chain: list[int], token: str, port: int) -> None:
         # What a new event for the subject does: its cached answers become unreachable.
         answer_cache.invalidate_subjects([subject_of[ref.key]])
 
-    report("service, answer not cached (after an event)",
-           time_calls(check, [(r,) for r in refs], before=invalidate), raw)
+    report(
+        "service, answer not cached (after an event)",
+        time_calls(check, [(r,) for r in refs], before=invalidate),
+        raw,
+    )
     for ref in refs:
         check(ref)
     report("service, cached", time_calls(check, [(r,) for r in refs]), raw)
@@ -195,20 +214,22 @@ def bench_check(args, chain: list[int], token: str, port: int) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def http_check(i):
-        body = json.dumps({"subject": {"id_type": "email", "value": email(i)},
-                           "purpose": PURPOSE})
+        body = json.dumps({"subject": {"id_type": "email", "value": email(i)}, "purpose": PURPOSE})
         conn.request("POST", "/api/v1/consent/check", body, headers)
         response = conn.getresponse()
         assert response.status == 200, response.read()
         return response.read()
 
     http_check(picks[0])
-    report("HTTP (gunicorn, keep-alive), cached", time_calls(http_check, [(i,) for i in picks]),
-           raw)
+    report(
+        "HTTP (gunicorn, keep-alive), cached", time_calls(http_check, [(i,) for i in picks]), raw
+    )
     http_refs = dict(zip(picks, refs, strict=True))
-    report("HTTP (gunicorn, keep-alive), answer not cached",
-           time_calls(http_check, [(i,) for i in picks],
-                      before=lambda i: invalidate(http_refs[i])), raw)
+    report(
+        "HTTP (gunicorn, keep-alive), answer not cached",
+        time_calls(http_check, [(i,) for i in picks], before=lambda i: invalidate(http_refs[i])),
+        raw,
+    )
 
 
 def bench_filter(args, chain: list[int], token: str, port: int) -> None:
@@ -234,16 +255,22 @@ def bench_filter(args, chain: list[int], token: str, port: int) -> None:
 
     def run_http():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        conn.request("POST", f"/api/v1/consent/filter?purpose={PURPOSE}&id_type=key", body,
-                     {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"})
+        conn.request(
+            "POST",
+            f"/api/v1/consent/filter?purpose={PURPOSE}&id_type=key",
+            body,
+            {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+        )
         response = conn.getresponse()
         assert response.status == 200
         return response.read().count(b"\n")
 
     results = {}
-    for name, fn in (("raw SQL (one query, all keys)", run_raw),
-                     ("service (consent_filter_keys)", run_service),
-                     ("HTTP (stream in, stream out)", run_http)):
+    for name, fn in (
+        ("raw SQL (one query, all keys)", run_raw),
+        ("service (consent_filter_keys)", run_service),
+        ("HTTP (stream in, stream out)", run_http),
+    ):
         times, allowed = [], None
         for _ in range(args.repeat):
             t = time.perf_counter()
@@ -252,8 +279,10 @@ def bench_filter(args, chain: list[int], token: str, port: int) -> None:
         results[name] = (statistics.median(times), allowed)
     base = results["raw SQL (one query, all keys)"][0]
     for name, (seconds, allowed) in results.items():
-        print(f"{name:<44} {seconds:7.2f} s  {args.keys / seconds:>10,.0f} keys/s  "
-              f"allowed {allowed:,}   x{seconds / base:4.1f} of raw SQL")
+        print(
+            f"{name:<44} {seconds:7.2f} s  {args.keys / seconds:>10,.0f} keys/s  "
+            f"allowed {allowed:,}   x{seconds / base:4.1f} of raw SQL"
+        )
 
 
 if __name__ == "__main__":

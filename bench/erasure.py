@@ -91,13 +91,17 @@ def table_build(rows: int) -> None:
         chunk = 200_000
         with cursor.copy(f"COPY {TABLE} (email, name) FROM STDIN") as copy:
             for lo in range(0, rows, chunk):
-                copy.write("".join(
-                    f"user-{i}@example.org\tName {i}\n" for i in range(lo, min(rows, lo + chunk))
-                ))
+                copy.write(
+                    "".join(
+                        f"user-{i}@example.org\tName {i}\n"
+                        for i in range(lo, min(rows, lo + chunk))
+                    )
+                )
         cursor.execute(f"CREATE INDEX {TABLE}_email ON {TABLE} (email)")
         cursor.execute(f"ANALYZE {TABLE}")
-    print(f"table: {rows:,} rows copied, indexed and analyzed in "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"table: {rows:,} rows copied, indexed and analyzed in {time.perf_counter() - start:.1f} s"
+    )
 
 
 def table_reinsert(indices: list[int]) -> None:
@@ -117,10 +121,16 @@ def bench_table(args, rng: random.Random) -> None:
     dsn = os.environ[DSN_ENV]
     indices = rng.sample(range(args.rows), args.subjects)
     emails = [user_row(i)[0] for i in indices]
-    connector = connector_for("postgres_table", {
-        "dsn_env": DSN_ENV, "table": TABLE, "match": {"email": "email"},
-        "batch_size": 1000, "timeout_seconds": TIMEOUT_SECONDS,
-    })
+    connector = connector_for(
+        "postgres_table",
+        {
+            "dsn_env": DSN_ENV,
+            "table": TABLE,
+            "match": {"email": "email"},
+            "batch_size": 1000,
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
 
     def via_connector() -> int:
         return connector.erase({"email": emails}).count
@@ -140,8 +150,10 @@ def bench_table(args, rng: random.Random) -> None:
     connector_ms = statistics.median(samples["connector"]) * 1000
     sql_ms = statistics.median(samples["sql"]) * 1000
     print(f"table: erase {args.subjects:,} of {args.rows:,} rows, median of {args.repeat} each")
-    print(f"  {'postgres_table connector':<40} {connector_ms:10.1f} ms   "
-          f"{ratio(connector_ms, sql_ms)}")
+    print(
+        f"  {'postgres_table connector':<40} {connector_ms:10.1f} ms   "
+        f"{ratio(connector_ms, sql_ms)}"
+    )
     print(f"  {'raw DELETE … WHERE email = ANY(%s)':<40} {sql_ms:10.1f} ms   (baseline)")
 
 
@@ -161,16 +173,21 @@ def jsonl_write(path: Path, size: int, targets: list[str], rng: random.Random) -
     chunk = 100_000
     with path.open("w") as out:
         for lo in range(0, lines, chunk):
-            out.write("".join(
-                jsonl_line(at.get(i) or f"keep-{i}@example.org", i)
-                for i in range(lo, min(lines, lo + chunk))
-            ))
+            out.write(
+                "".join(
+                    jsonl_line(at.get(i) or f"keep-{i}@example.org", i)
+                    for i in range(lo, min(lines, lo + chunk))
+                )
+            )
     return lines
 
 
 def count_lines(path: Path) -> int:
-    return int(subprocess.run(["wc", "-l", str(path)], check=True, capture_output=True,
-                              text=True).stdout.split()[0])
+    return int(
+        subprocess.run(
+            ["wc", "-l", str(path)], check=True, capture_output=True, text=True
+        ).stdout.split()[0]
+    )
 
 
 def bench_file(args, folder: Path, rng: random.Random) -> None:
@@ -184,9 +201,14 @@ def bench_file(args, folder: Path, rng: random.Random) -> None:
     patterns.write_text("".join(json.dumps({"email": e})[1:-1] + "\n" for e in emails))
 
     mine, theirs, kept = folder / "connector.jsonl", folder / "grep.jsonl", folder / "kept.jsonl"
-    connector = connector_for("jsonl_file", {
-        "path": str(mine), "match": {"email": "user.email"}, "timeout_seconds": TIMEOUT_SECONDS,
-    })
+    connector = connector_for(
+        "jsonl_file",
+        {
+            "path": str(mine),
+            "match": {"email": "user.email"},
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
     samples: dict[str, list[float]] = {"connector": [], "grep": []}
     removed: dict[str, int] = {}
     for _ in range(args.jsonl_repeat):
@@ -198,8 +220,12 @@ def bench_file(args, folder: Path, rng: random.Random) -> None:
         shutil.copyfile(original, theirs)
         t = time.perf_counter()
         with kept.open("wb") as out:
-            subprocess.run(["grep", "-vF", "-f", str(patterns), str(theirs)], stdout=out,
-                           env=dict(os.environ, LC_ALL="C"), check=True)
+            subprocess.run(
+                ["grep", "-vF", "-f", str(patterns), str(theirs)],
+                stdout=out,
+                env=dict(os.environ, LC_ALL="C"),
+                check=True,
+            )
         samples["grep"].append(time.perf_counter() - t)
         theirs.unlink()
         removed["grep"] = lines - count_lines(kept)
@@ -208,13 +234,19 @@ def bench_file(args, folder: Path, rng: random.Random) -> None:
     assert same, "the connector and grep kept different bytes"
     connector_s = statistics.median(samples["connector"])
     grep_s = statistics.median(samples["grep"])
-    print(f"file: remove {args.subjects:,} subjects' lines from {size_mb:,.0f} MB, "
-          f"median of {args.jsonl_repeat} each; both removed {removed['grep']:,} lines and kept "
-          f"identical bytes")
-    print(f"  {'jsonl_file connector':<40} {connector_s:10.2f} s    {ratio(connector_s, grep_s)}"
-          f"   {size_mb / connector_s:7.1f} MB/s")
-    print(f"  {'LC_ALL=C grep -vF -f patterns > out':<40} {grep_s:10.2f} s    (baseline)"
-          f"           {size_mb / grep_s:7.1f} MB/s")
+    print(
+        f"file: remove {args.subjects:,} subjects' lines from {size_mb:,.0f} MB, "
+        f"median of {args.jsonl_repeat} each; both removed {removed['grep']:,} lines and kept "
+        f"identical bytes"
+    )
+    print(
+        f"  {'jsonl_file connector':<40} {connector_s:10.2f} s    {ratio(connector_s, grep_s)}"
+        f"   {size_mb / connector_s:7.1f} MB/s"
+    )
+    print(
+        f"  {'LC_ALL=C grep -vF -f patterns > out':<40} {grep_s:10.2f} s    (baseline)"
+        f"           {size_mb / grep_s:7.1f} MB/s"
+    )
     for path in (original, mine, kept, patterns):
         path.unlink(missing_ok=True)
 
@@ -228,11 +260,24 @@ def start_worker(log_path: Path) -> subprocess.Popen:
     tag = f"bench-{os.getpid()}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-             "--concurrency=1", f"--hostname={tag}@%h", "--loglevel=WARNING",
-             "--queues=celery,erasure.jsonl_file,erasure.postgres_table",
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                f"--hostname={tag}@%h",
+                "--loglevel=WARNING",
+                "--queues=celery,erasure.jsonl_file,erasure.postgres_table",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -267,9 +312,14 @@ def bench_end_to_end(args, folder: Path) -> None:
         random.Random(n).shuffle(lines)
         path.write_text("".join(lines))
         name = f"bench-e2e-{n}"
-        target_save(target=Target.objects.filter(name=name).first(), name=name, kind="jsonl_file",
-                    config={"path": str(path), "match": {"email": "user.email"}},
-                    country="SG", always=True)
+        target_save(
+            target=Target.objects.filter(name=name).first(),
+            name=name,
+            kind="jsonl_file",
+            config={"path": str(path), "match": {"email": "user.email"}},
+            country="SG",
+            always=True,
+        )
     app.control.purge()
     worker = start_worker(folder / "worker.log")
     try:
@@ -277,11 +327,14 @@ def bench_end_to_end(args, folder: Path) -> None:
         start = time.perf_counter()
         for email in emails:
             request, _ = erasure_request_create(
-                identifiers=[{"id_type": "email", "value": email}], country="SG",
-                channel="api", actor=ACTOR,
+                identifiers=[{"id_type": "email", "value": email}],
+                country="SG",
+                channel="api",
+                actor=ACTOR,
             )
-            request = erasure_request_mark_verified(request=request, actor=ACTOR,
-                                                    reason="bench subject")
+            request = erasure_request_mark_verified(
+                request=request, actor=ACTOR, reason="bench subject"
+            )
             request = erasure_request_plan(request=request, actor=ACTOR)
             erasure_request_gate(request=request, actor=ACTOR)
             ids.append(request.pk)
@@ -289,30 +342,42 @@ def bench_end_to_end(args, folder: Path) -> None:
         timeout = time.monotonic() + args.e2e_timeout
         while ErasureRequest.objects.filter(pk__in=ids).exclude(state__in=CLOSED_STATES).exists():
             if time.monotonic() > timeout:
-                raise RuntimeError(f"requests still open after {args.e2e_timeout} s:\n"
-                                   f"{(folder / 'worker.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"requests still open after {args.e2e_timeout} s:\n"
+                    f"{(folder / 'worker.log').read_text()[-2000:]}"
+                )
             if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited:\n"
-                                   f"{(folder / 'worker.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"the worker exited:\n{(folder / 'worker.log').read_text()[-2000:]}"
+                )
             time.sleep(0.05)
         wall = time.perf_counter() - start
     finally:
         stop_worker(worker)
-    closed = list(ErasureRequest.objects.filter(pk__in=ids).values_list(
-        "state", "received_at", "closed_at"))
+    closed = list(
+        ErasureRequest.objects.filter(pk__in=ids).values_list("state", "received_at", "closed_at")
+    )
     states = {state for state, _, _ in closed}
     assert states == {State.COMPLETED}, f"not all requests completed: {states}"
     latencies = [(c - r).total_seconds() for _, r, c in closed]
-    print(f"end to end: {args.requests} requests x {E2E_TARGETS} jsonl_file targets "
-          f"({args.requests + E2E_FILLER_LINES} lines each), one worker (solo pool), "
-          f"{os.cpu_count()} cores")
-    print(f"  filed, verified, planned and gated all in {filed:.2f} s; "
-          f"all completed after {wall:.2f} s")
-    print(f"  {args.requests / wall * 60:8.1f} requests/min   "
-          f"{args.requests * E2E_TARGETS / wall:6.1f} targets/s")
-    print(f"  latency received -> closed: p50 {percentile(latencies, 50):.2f} s   "
-          f"p99 {percentile(latencies, 99):.2f} s   "
-          f"(wall / requests: {wall / args.requests:.2f} s)")
+    print(
+        f"end to end: {args.requests} requests x {E2E_TARGETS} jsonl_file targets "
+        f"({args.requests + E2E_FILLER_LINES} lines each), one worker (solo pool), "
+        f"{os.cpu_count()} cores"
+    )
+    print(
+        f"  filed, verified, planned and gated all in {filed:.2f} s; "
+        f"all completed after {wall:.2f} s"
+    )
+    print(
+        f"  {args.requests / wall * 60:8.1f} requests/min   "
+        f"{args.requests * E2E_TARGETS / wall:6.1f} targets/s"
+    )
+    print(
+        f"  latency received -> closed: p50 {percentile(latencies, 50):.2f} s   "
+        f"p99 {percentile(latencies, 99):.2f} s   "
+        f"(wall / requests: {wall / args.requests:.2f} s)"
+    )
 
 
 # --- redis ------------------------------------------------------------------------------------
@@ -348,7 +413,7 @@ def redis_raw_erase(client, ids: set[str]) -> int:
     removed = 0
     for lo in range(0, len(doomed), 500):
         pipe = client.pipeline(transaction=False)
-        for key in doomed[lo:lo + 500]:
+        for key in doomed[lo : lo + 500]:
             pipe.unlink(key)
         removed += sum(pipe.execute())
     return removed
@@ -366,10 +431,14 @@ def bench_redis(args, rng: random.Random) -> None:
     print(f"redis: {keys:,} keys written in {time.perf_counter() - t:.1f} s")
     chosen = rng.sample(range(users), args.subjects)
     ids = [f"u{n}" for n in chosen]
-    connector = connector_for("redis", {
-        "url_env": REDIS_URL_ENV, "keys": ["session:{user_id}", "chat:{user_id}:*"],
-        "timeout_seconds": TIMEOUT_SECONDS,
-    })
+    connector = connector_for(
+        "redis",
+        {
+            "url_env": REDIS_URL_ENV,
+            "keys": ["session:{user_id}", "chat:{user_id}:*"],
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
     groups = {n: {"user_id": [uid]} for n, uid in enumerate(ids)}
 
     def via_connector() -> int:
@@ -397,21 +466,28 @@ def bench_redis(args, rng: random.Random) -> None:
     connector_s = statistics.median(samples["connector"])
     raw_s = statistics.median(samples["raw"])
     one_s = statistics.median(one) * args.subjects
-    print(f"redis: erase {args.subjects:,} users' {3 * args.subjects:,} keys among {keys:,}, "
-          f"median of {args.repeat} each")
-    print(f"  {'redis connector, one batch':<40} {connector_s:10.2f} s    "
-          f"{ratio(connector_s, raw_s)}")
+    print(
+        f"redis: erase {args.subjects:,} users' {3 * args.subjects:,} keys among {keys:,}, "
+        f"median of {args.repeat} each"
+    )
+    print(
+        f"  {'redis connector, one batch':<40} {connector_s:10.2f} s    {ratio(connector_s, raw_s)}"
+    )
     print(f"  {'redis-py SCAN MATCH + UNLINK pipeline':<40} {raw_s:10.2f} s    (baseline)")
-    print(f"  {'redis connector, one by one':<40} {one_s:10.2f} s    {ratio(one_s, raw_s)}"
-          f"   (median of {args.one_by_one} single requests x {args.subjects:,})")
+    print(
+        f"  {'redis connector, one by one':<40} {one_s:10.2f} s    {ratio(one_s, raw_s)}"
+        f"   (median of {args.one_by_one} single requests x {args.subjects:,})"
+    )
 
 
 # --- text log and parquet -------------------------------------------------------------------
 
 
 def log_line(email: str, i: int) -> str:
-    return (f"2026-11-27T07:{i // 60 % 60:02d}:{i % 60:02d}Z INFO req={i:08x} user={email} "
-            f"path=/api/v1/chat status=200 took={i % 97}ms\n")
+    return (
+        f"2026-11-27T07:{i // 60 % 60:02d}:{i % 60:02d}Z INFO req={i:08x} user={email} "
+        f"path=/api/v1/chat status=200 took={i % 97}ms\n"
+    )
 
 
 def log_write(path: Path, size: int, targets: list[str], rng: random.Random) -> int:
@@ -421,8 +497,12 @@ def log_write(path: Path, size: int, targets: list[str], rng: random.Random) -> 
     chunk = 100_000
     with path.open("w") as out:
         for lo in range(0, lines, chunk):
-            out.write("".join(log_line(at.get(i) or f"keep-{i}@example.org", i)
-                              for i in range(lo, min(lines, lo + chunk))))
+            out.write(
+                "".join(
+                    log_line(at.get(i) or f"keep-{i}@example.org", i)
+                    for i in range(lo, min(lines, lo + chunk))
+                )
+            )
     return lines
 
 
@@ -452,26 +532,40 @@ def bench_text_log(args, folder: Path, rng: random.Random) -> None:
     t = time.perf_counter()
     lines = log_write(path, args.log_mb * 2**20, emails, rng)
     size_mb = path.stat().st_size / 2**20
-    print(f"text log: {lines:,} lines ({size_mb:,.0f} MB) written in "
-          f"{time.perf_counter() - t:.1f} s")
+    print(
+        f"text log: {lines:,} lines ({size_mb:,.0f} MB) written in {time.perf_counter() - t:.1f} s"
+    )
     read_s = statistics.median(sequential_read(path) for _ in range(3))
     lines_s = statistics.median(sequential_read(path, lines=True) for _ in range(3))
-    connector = connector_for("text_log", {
-        "path": str(path), "id_types": ["email"], "timeout_seconds": TIMEOUT_SECONDS,
-    })
+    connector = connector_for(
+        "text_log",
+        {
+            "path": str(path),
+            "id_types": ["email"],
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
     groups = {n: {"email": [e]} for n, e in enumerate(emails)}
     t = time.perf_counter()
     erased, remaining = batch_pass(connector, groups)
     batch_s = time.perf_counter() - t
     assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
-    print(f"text log: a batch of {args.subjects:,} requests over {size_mb:,.0f} MB "
-          f"(erase and post-check passes); {erased:,} occurrences redacted")
-    print(f"  {'text_log connector, one batch':<40} {batch_s:10.2f} s    "
-          f"{ratio(batch_s, read_s)}   {2 * size_mb / batch_s:7.1f} MB/s over two passes")
-    print(f"  {'one sequential read (1 MiB reads)':<40} {read_s:10.2f} s    (baseline)"
-          f"           {size_mb / read_s:7.1f} MB/s")
-    print(f"  {'one pass splitting lines in Python':<40} {lines_s:10.2f} s    "
-          f"{ratio(lines_s, read_s)}   {size_mb / lines_s:7.1f} MB/s")
+    print(
+        f"text log: a batch of {args.subjects:,} requests over {size_mb:,.0f} MB "
+        f"(erase and post-check passes); {erased:,} occurrences redacted"
+    )
+    print(
+        f"  {'text_log connector, one batch':<40} {batch_s:10.2f} s    "
+        f"{ratio(batch_s, read_s)}   {2 * size_mb / batch_s:7.1f} MB/s over two passes"
+    )
+    print(
+        f"  {'one sequential read (1 MiB reads)':<40} {read_s:10.2f} s    (baseline)"
+        f"           {size_mb / read_s:7.1f} MB/s"
+    )
+    print(
+        f"  {'one pass splitting lines in Python':<40} {lines_s:10.2f} s    "
+        f"{ratio(lines_s, read_s)}   {size_mb / lines_s:7.1f} MB/s"
+    )
     path.unlink()
 
 
@@ -479,9 +573,15 @@ def parquet_write(path: Path, size: int, targets: list[str], rng: random.Random)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("id", pa.int64()), ("email", pa.string()), ("prompt", pa.string()),
-                        ("expected", pa.string())],
-                       metadata={b"dataset": b"bench-eval", b"license": b"internal"})
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("email", pa.string()),
+            ("prompt", pa.string()),
+            ("expected", pa.string()),
+        ],
+        metadata={b"dataset": b"bench-eval", b"license": b"internal"},
+    )
     per_row = 30  # bytes per row on disk, about, for this text with snappy
     rows = max(size // per_row, len(targets) * 2)
     at = dict(zip(rng.sample(range(rows), len(targets)), targets, strict=True))
@@ -489,12 +589,19 @@ def parquet_write(path: Path, size: int, targets: list[str], rng: random.Random)
     with pq.ParquetWriter(path, schema) as writer:
         for lo in range(0, rows, chunk):
             ids = list(range(lo, min(rows, lo + chunk)))
-            writer.write_table(pa.table({
-                "id": ids,
-                "email": [at.get(i) or f"keep-{i}@example.org" for i in ids],
-                "prompt": [f"Translate sentence {i * 7919 % 1_000_003} into Khmer" for i in ids],
-                "expected": [f"answer {i % 9973} {rng.random():.6f}" for i in ids],
-            }, schema=schema))
+            writer.write_table(
+                pa.table(
+                    {
+                        "id": ids,
+                        "email": [at.get(i) or f"keep-{i}@example.org" for i in ids],
+                        "prompt": [
+                            f"Translate sentence {i * 7919 % 1_000_003} into Khmer" for i in ids
+                        ],
+                        "expected": [f"answer {i % 9973} {rng.random():.6f}" for i in ids],
+                    },
+                    schema=schema,
+                )
+            )
     return rows
 
 
@@ -516,19 +623,27 @@ def bench_parquet(args, folder: Path, rng: random.Random) -> None:
         return time.perf_counter() - t
 
     read_s = statistics.median(read_all() for _ in range(3))
-    connector = connector_for("parquet_file", {
-        "path": str(path), "match": {"email": "email"}, "timeout_seconds": TIMEOUT_SECONDS,
-    })
+    connector = connector_for(
+        "parquet_file",
+        {
+            "path": str(path),
+            "match": {"email": "email"},
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
     groups = {n: {"email": [e]} for n, e in enumerate(emails)}
     t = time.perf_counter()
     erased, remaining = batch_pass(connector, groups)
     batch_s = time.perf_counter() - t
     assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
     assert pq.ParquetFile(path).metadata.num_rows == rows - args.subjects
-    print(f"parquet: a batch of {args.subjects:,} requests over {size_mb:,.0f} MB "
-          f"(erase and post-check passes); {erased:,} rows removed")
-    print(f"  {'parquet_file connector, one batch':<40} {batch_s:10.2f} s    "
-          f"{ratio(batch_s, read_s)}")
+    print(
+        f"parquet: a batch of {args.subjects:,} requests over {size_mb:,.0f} MB "
+        f"(erase and post-check passes); {erased:,} rows removed"
+    )
+    print(
+        f"  {'parquet_file connector, one batch':<40} {batch_s:10.2f} s    {ratio(batch_s, read_s)}"
+    )
     print(f"  {'one sequential read (every row group)':<40} {read_s:10.2f} s    (baseline)")
     path.unlink()
 
@@ -539,9 +654,14 @@ def bench_batch_vs_one(args, folder: Path, rng: random.Random) -> None:
     lines = jsonl_write(original, args.batch_mb * 2**20, emails, rng)
     size_mb = original.stat().st_size / 2**20
     path = folder / "eval.jsonl"
-    connector = connector_for("jsonl_file", {
-        "path": str(path), "match": {"email": "user.email"}, "timeout_seconds": TIMEOUT_SECONDS,
-    })
+    connector = connector_for(
+        "jsonl_file",
+        {
+            "path": str(path),
+            "match": {"email": "user.email"},
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
     groups = {n: {"email": [e]} for n, e in enumerate(emails)}
     shutil.copyfile(original, path)
     t = time.perf_counter()
@@ -555,11 +675,12 @@ def bench_batch_vs_one(args, folder: Path, rng: random.Random) -> None:
         assert connector.verify({"email": [email]}).remaining == 0
     one_s = time.perf_counter() - t
     assert path.read_bytes() == batched, "batched and one-by-one results differ"
-    print(f"batch vs one by one: {args.subjects:,} requests on one {size_mb:,.1f} MB JSON Lines "
-          f"file ({lines:,} lines); both leave identical bytes")
+    print(
+        f"batch vs one by one: {args.subjects:,} requests on one {size_mb:,.1f} MB JSON Lines "
+        f"file ({lines:,} lines); both leave identical bytes"
+    )
     print(f"  {'one batch (erase_groups + verify_groups)':<40} {batch_s:10.2f} s    (baseline)")
-    print(f"  {'one by one (erase + verify each)':<40} {one_s:10.2f} s    "
-          f"{ratio(one_s, batch_s)}")
+    print(f"  {'one by one (erase + verify each)':<40} {one_s:10.2f} s    {ratio(one_s, batch_s)}")
     original.unlink()
     path.unlink()
 
@@ -574,12 +695,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--e2e-timeout", type=int, default=1800, help="seconds")
     parser.add_argument("--redis-keys", type=int, default=1_000_000)
-    parser.add_argument("--one-by-one", type=int, default=20,
-                        help="single redis requests timed to extrapolate one-by-one erasure")
+    parser.add_argument(
+        "--one-by-one",
+        type=int,
+        default=20,
+        help="single redis requests timed to extrapolate one-by-one erasure",
+    )
     parser.add_argument("--log-mb", type=int, default=1024)
     parser.add_argument("--parquet-mb", type=int, default=1024)
-    parser.add_argument("--batch-mb", type=int, default=2,
-                        help="small: one by one rewrites the file once per request")
+    parser.add_argument(
+        "--batch-mb",
+        type=int,
+        default=2,
+        help="small: one by one rewrites the file once per request",
+    )
     parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

@@ -34,8 +34,11 @@ def raw_rates(payload: bytes) -> dict[str, float]:
         ("Ed25519 sign", lambda: key.sign(payload), 20_000),
         ("Ed25519 verify", lambda: public.verify(signature, payload), 20_000),
         ("SHA-256 of a payload", lambda: hashlib.sha256(payload).digest(), 200_000),
-        ("SHA-256 of a leaf node", lambda: hashlib.sha256(b"\x00" + payload[:52]).digest(),
-         200_000),
+        (
+            "SHA-256 of a leaf node",
+            lambda: hashlib.sha256(b"\x00" + payload[:52]).digest(),
+            200_000,
+        ),
     ):
         start = time.perf_counter()
         for _ in range(n):
@@ -71,21 +74,26 @@ def main() -> None:
     start = time.perf_counter()
     append_one_by_one(args.single)
     single = args.single / (time.perf_counter() - start)
-    print(f"{'1 process, one receipt per transaction':<44}{single:>12,.0f}/s"
-          f"   {single / raw['Ed25519 sign']:6.1%} of raw sign rate")
+    print(
+        f"{'1 process, one receipt per transaction':<44}{single:>12,.0f}/s"
+        f"   {single / raw['Ed25519 sign']:6.1%} of raw sign rate"
+    )
 
     context = multiprocessing.get_context("fork")
     connections.close_all()
     start = time.perf_counter()
-    workers = [context.Process(target=append_one_by_one, args=(args.single // 2,))
-               for _ in range(2)]
+    workers = [
+        context.Process(target=append_one_by_one, args=(args.single // 2,)) for _ in range(2)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     double = (args.single // 2 * 2) / (time.perf_counter() - start)
-    print(f"{'2 processes, one receipt per transaction':<44}{double:>12,.0f}/s"
-          f"   x{double / single:4.2f} of 1 process")
+    print(
+        f"{'2 processes, one receipt per transaction':<44}{double:>12,.0f}/s"
+        f"   x{double / single:4.2f} of 1 process"
+    )
 
     batch = 10_000
     size = selectors.log_size()
@@ -97,8 +105,10 @@ def main() -> None:
         added += n
     if added:
         batched = added / (time.perf_counter() - start)
-        print(f"{'1 process, 10,000 receipts per transaction':<44}{batched:>12,.0f}/s"
-              f"   {batched / raw['Ed25519 sign']:6.1%} of raw sign rate")
+        print(
+            f"{'1 process, 10,000 receipts per transaction':<44}{batched:>12,.0f}/s"
+            f"   {batched / raw['Ed25519 sign']:6.1%} of raw sign rate"
+        )
 
     checkpoint = checkpoint_create()
     size = checkpoint.size
@@ -110,17 +120,21 @@ def main() -> None:
         t = time.perf_counter()
         path = selectors.inclusion_proof(index=index, size=size)
         timings.append((time.perf_counter() - t) * 1000)
-    print(f"{'inclusion proof (stored subtree hashes)':<44}"
-          f"p50 {percentile(timings, 50):7.3f} ms   p99 {percentile(timings, 99):7.3f} ms"
-          f"   ({len(path)} hashes)")
+    print(
+        f"{'inclusion proof (stored subtree hashes)':<44}"
+        f"p50 {percentile(timings, 50):7.3f} ms   p99 {percentile(timings, 99):7.3f} ms"
+        f"   ({len(path)} hashes)"
+    )
     timings = []
     for _ in range(args.proofs):
         first = rng.randrange(1, size)
         t = time.perf_counter()
         selectors.consistency_proof(first=first, second=size)
         timings.append((time.perf_counter() - t) * 1000)
-    print(f"{'consistency proof':<44}"
-          f"p50 {percentile(timings, 50):7.3f} ms   p99 {percentile(timings, 99):7.3f} ms")
+    print(
+        f"{'consistency proof':<44}"
+        f"p50 {percentile(timings, 50):7.3f} ms   p99 {percentile(timings, 99):7.3f} ms"
+    )
     t = time.perf_counter()
     selectors.root_at(size)
     print(f"{'root at full size':<44}{(time.perf_counter() - t) * 1000:7.3f} ms")
@@ -133,14 +147,18 @@ def main() -> None:
     for _ in range(n):
         verify.verify_receipt(document["envelope"], document["proof"], key)
     full = n / (time.perf_counter() - start)
-    print(f"{'receipt + proof + checkpoint verified':<44}{full:>12,.0f}/s"
-          f"   {full / raw['Ed25519 verify']:6.1%} of raw verify rate (2 signatures each)")
+    print(
+        f"{'receipt + proof + checkpoint verified':<44}{full:>12,.0f}/s"
+        f"   {full / raw['Ed25519 verify']:6.1%} of raw verify rate (2 signatures each)"
+    )
     start = time.perf_counter()
     for _ in range(n):
         verify.open_envelope(document["envelope"], key)
     envelope_rate = n / (time.perf_counter() - start)
-    print(f"{'envelope only (signature + JCS check)':<44}{envelope_rate:>12,.0f}/s"
-          f"   {envelope_rate / raw['Ed25519 verify']:6.1%} of raw verify rate")
+    print(
+        f"{'envelope only (signature + JCS check)':<44}{envelope_rate:>12,.0f}/s"
+        f"   {envelope_rate / raw['Ed25519 verify']:6.1%} of raw verify rate"
+    )
 
 
 if __name__ == "__main__":

@@ -52,34 +52,57 @@ def build(args, rng: random.Random) -> list[list[uuid.UUID]]:
     with transaction.atomic():
         job = Job.objects.create(namespace=NAMESPACE, name="derive")
         run = Run.objects.create(run_id=uuid.uuid4(), job=job, state="COMPLETE")
-        copy_rows("lineage_dataset", "namespace, name, description, license, created_at",
-                  ((NAMESPACE, f"p{p}-v{i}", "", "", "now") for p in range(args.pipelines)
-                   for i in range(args.length)))
+        copy_rows(
+            "lineage_dataset",
+            "namespace, name, description, license, created_at",
+            (
+                (NAMESPACE, f"p{p}-v{i}", "", "", "now")
+                for p in range(args.pipelines)
+                for i in range(args.length)
+            ),
+        )
         dataset_ids = dict(Dataset.objects.filter(namespace=NAMESPACE).values_list("name", "id"))
         ids = [[uuid.uuid4() for _ in range(args.length)] for _ in range(args.pipelines)]
         copy_rows(
             "lineage_datasetversion",
             "id, dataset_id, version, digest, schema_fields, data_categories, purposes, facets,"
             " membership_declared, created_at",
-            ((ids[p][i], dataset_ids[f"p{p}-v{i}"], "1", "", "[]", "[]", "[]", "{}", True,
-              "now") for p in range(args.pipelines) for i in range(args.length)),
+            (
+                (ids[p][i], dataset_ids[f"p{p}-v{i}"], "1", "", "[]", "[]", "[]", "{}", True, "now")
+                for p in range(args.pipelines)
+                for i in range(args.length)
+            ),
         )
-        pairs = [(p, i, j) for p in range(args.pipelines) for i in range(args.length)
-                 for j in range(i + 1, min(args.length, i + 1 + args.fanout))]
-        copy_rows("lineage_edge", "source, target",
-                  ((node(p, i), node(p, j)) for p, i, j in pairs))
-        copy_rows("lineage_versionedge", "source_id, target_id, run_id",
-                  ((ids[p][i], ids[p][j], run.pk) for p, i, j in pairs))
+        pairs = [
+            (p, i, j)
+            for p in range(args.pipelines)
+            for i in range(args.length)
+            for j in range(i + 1, min(args.length, i + 1 + args.fanout))
+        ]
+        copy_rows("lineage_edge", "source, target", ((node(p, i), node(p, j)) for p, i, j in pairs))
+        copy_rows(
+            "lineage_versionedge",
+            "source_id, target_id, run_id",
+            ((ids[p][i], ids[p][j], run.pk) for p, i, j in pairs),
+        )
         flat = [v for pipeline in ids for v in pipeline]
         per_version = args.members // len(flat)
         pool = args.members // 5
-        copy_rows("lineage_membership", "version_id, subject_key",
-                  ((v, f"{k:064x}") for v in flat
-                   for k in set(rng.randrange(pool) for _ in range(per_version))))
+        copy_rows(
+            "lineage_membership",
+            "version_id, subject_key",
+            (
+                (v, f"{k:064x}")
+                for v in flat
+                for k in set(rng.randrange(pool) for _ in range(per_version))
+            ),
+        )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    print(f"built: {len(flat):,} versions, {len(pairs):,} edges, "
-          f"{Membership.objects.count():,} membership rows in {time.perf_counter() - start:.0f} s")
+    print(
+        f"built: {len(flat):,} versions, {len(pairs):,} edges, "
+        f"{Membership.objects.count():,} membership rows in {time.perf_counter() - start:.0f} s"
+    )
     return ids
 
 
@@ -93,8 +116,9 @@ def timed(fn, inputs) -> list[float]:
 
 
 def line(name: str, samples: list[float], base: list[float] | None = None) -> str:
-    text = (f"{name:<48} p50 {percentile(samples, 50):8.2f} ms   "
-            f"p99 {percentile(samples, 99):8.2f} ms")
+    text = (
+        f"{name:<48} p50 {percentile(samples, 50):8.2f} ms   p99 {percentile(samples, 99):8.2f} ms"
+    )
     if base:
         text += f"   x{percentile(samples, 50) / percentile(base, 50):5.1f} of baseline p50"
     return text
@@ -115,28 +139,37 @@ def main() -> None:
     ids = build(args, rng)
 
     graph = nx.DiGraph()
-    graph.add_edges_from(Edge.objects.filter(source__startswith=f"dataset:{NAMESPACE}:")
-                         .values_list("source", "target").iterator(chunk_size=100_000))
-    starts = [node(rng.randrange(args.pipelines), rng.randrange(args.length // 2))
-              for _ in range(args.samples)]
-    print(f"\n== downstream closure at depth 20 ({graph.number_of_nodes():,} nodes, "
-          f"{graph.number_of_edges():,} edges)")
-    in_memory = timed(lambda s: nx.single_source_shortest_path_length(graph, s, cutoff=20),
-                      starts)
+    graph.add_edges_from(
+        Edge.objects.filter(source__startswith=f"dataset:{NAMESPACE}:")
+        .values_list("source", "target")
+        .iterator(chunk_size=100_000)
+    )
+    starts = [
+        node(rng.randrange(args.pipelines), rng.randrange(args.length // 2))
+        for _ in range(args.samples)
+    ]
+    print(
+        f"\n== downstream closure at depth 20 ({graph.number_of_nodes():,} nodes, "
+        f"{graph.number_of_edges():,} edges)"
+    )
+    in_memory = timed(lambda s: nx.single_source_shortest_path_length(graph, s, cutoff=20), starts)
     print(line("networkx, in memory (baseline)", in_memory))
     sizes = []
-    database = timed(lambda s: sizes.append(len(selectors.downstream(node_id=s, depth=20))),
-                     starts)
-    print(line("PostgreSQL recursive CTE", database, in_memory)
-          + f"   (median closure {sorted(sizes)[len(sizes) // 2]} nodes; goal <= 100 ms)")
+    database = timed(lambda s: sizes.append(len(selectors.downstream(node_id=s, depth=20))), starts)
+    print(
+        line("PostgreSQL recursive CTE", database, in_memory)
+        + f"   (median closure {sorted(sizes)[len(sizes) // 2]} nodes; goal <= 100 ms)"
+    )
 
     print("\n== where is subject X")
     pool = args.members // 5
     keys = [f"{rng.randrange(pool):064x}" for _ in range(args.samples)]
     found = []
     located = timed(lambda k: found.append(len(subject_locations(keys=[k])["versions"])), keys)
-    print(line("subject_locations (direct, derived, models)", located)
-          + f"   (median {sorted(found)[len(found) // 2]} versions; goal <= 20 ms)")
+    print(
+        line("subject_locations (direct, derived, models)", located)
+        + f"   (median {sorted(found)[len(found) // 2]} versions; goal <= 20 ms)"
+    )
 
     print(f"\n== membership ingest: {args.upload:,} subject keys")
     body = "".join(f"{rng.getrandbits(256):064x}\n" for _ in range(args.upload)).encode()
@@ -149,12 +182,15 @@ def main() -> None:
         raw = time.perf_counter() - t
         cursor.execute("DROP TABLE raw_copy")
     t = time.perf_counter()
-    membership_upload(version=target, stream=io.BytesIO(body), content_type="text/plain",
-                      id_type="key")
+    membership_upload(
+        version=target, stream=io.BytesIO(body), content_type="text/plain", id_type="key"
+    )
     ours = time.perf_counter() - t
     print(f"{'raw COPY into a bare table (baseline)':<48} {args.upload / raw:>12,.0f} rows/s")
-    print(f"{'membership_upload (validate, dedupe, index)':<48} {args.upload / ours:>12,.0f} "
-          f"rows/s   x{ours / raw:4.1f} of raw COPY time")
+    print(
+        f"{'membership_upload (validate, dedupe, index)':<48} {args.upload / ours:>12,.0f} "
+        f"rows/s   x{ours / raw:4.1f} of raw COPY time"
+    )
 
 
 if __name__ == "__main__":

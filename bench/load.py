@@ -29,15 +29,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
-SCENARIOS = {"healthz": "Healthz", "consent-check": "ConsentCheck",
-             "erasure-intake": "ErasureIntake"}
+SCENARIOS = {
+    "healthz": "Healthz",
+    "consent-check": "ConsentCheck",
+    "erasure-intake": "ErasureIntake",
+}
 PURPOSE = "train_ai_system"
-NOTICE = {"key": "load-bench", "version": 1, "language": "en", "title": "Load bench",
-          "text": "Subjects made up by bench/load.py."}
+NOTICE = {
+    "key": "load-bench",
+    "version": 1,
+    "language": "en",
+    "title": "Load bench",
+    "text": "Subjects made up by bench/load.py.",
+}
 
 
-def call(host: str, method: str, path: str, token: str = "", body: bytes | None = None,
-         content_type: str = "application/json") -> tuple[int, bytes]:
+def call(
+    host: str,
+    method: str,
+    path: str,
+    token: str = "",
+    body: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, bytes]:
     request = urllib.request.Request(host + path, data=body, method=method)  # noqa: S310
     request.add_header("Content-Type", content_type)
     if token:
@@ -51,10 +65,19 @@ def call(host: str, method: str, path: str, token: str = "", body: bytes | None 
 
 def make_token() -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", "create_api_token", "--name",
-         f"load-bench-{int(time.time())}", "--scopes",
-         "consent:read,consent:write,erasure:read,erasure:write"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "manage.py",
+            "create_api_token",
+            "--name",
+            f"load-bench-{int(time.time())}",
+            "--scopes",
+            "consent:read,consent:write,erasure:read,erasure:write",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return result.stdout.strip()
 
@@ -68,39 +91,73 @@ def import_subjects(host: str, token: str, n: int) -> list[str]:
     emails = [f"load-{tag}-{i}@example.org" for i in range(n)]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = b"".join(
-        json.dumps({
-            "subject": {"id_type": "email", "value": email}, "purpose": PURPOSE,
-            "status": "given", "legal_basis": "consent", "jurisdiction": "SG",
-            "notice": {k: NOTICE[k] for k in ("key", "version", "language")},
-            "event_time": now,
-        }).encode() + b"\n"
+        json.dumps(
+            {
+                "subject": {"id_type": "email", "value": email},
+                "purpose": PURPOSE,
+                "status": "given",
+                "legal_basis": "consent",
+                "jurisdiction": "SG",
+                "notice": {k: NOTICE[k] for k in ("key", "version", "language")},
+                "event_time": now,
+            }
+        ).encode()
+        + b"\n"
         for email in emails
     )
-    status, body = call(host, "POST", "/api/v1/consent/events/import", token, lines,
-                        "application/x-ndjson")
+    status, body = call(
+        host, "POST", "/api/v1/consent/events/import", token, lines, "application/x-ndjson"
+    )
     if status != 201:
         sys.exit(f"the consent import answered {status}: {body[:300]!r}")
     return emails
 
 
-def run_locust(host: str, scenario: str, users: int, seconds: int, out: Path,
-               env: dict[str, str]) -> dict[str, float]:
+def run_locust(
+    host: str, scenario: str, users: int, seconds: int, out: Path, env: dict[str, str]
+) -> dict[str, float]:
     """One locust run; its aggregated figures from the stats CSV."""
     locust = Path(sys.executable).parent / "locust"
     prefix = out / f"{scenario}-{time.monotonic_ns()}"
     result = subprocess.run(
-        [str(locust), "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(users),
-         "-t", f"{seconds}s", "--host", host, "--csv", str(prefix), "--only-summary",
-         "--loglevel", "WARNING", "--exit-code-on-error", "0", SCENARIOS[scenario]],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        [
+            str(locust),
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            host,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--exit-code-on-error",
+            "0",
+            SCENARIOS[scenario],
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         sys.exit(f"locust failed ({result.returncode}):\n{result.stderr[-2000:]}")
     with open(f"{prefix}_stats.csv", newline="") as handle:
         (row,) = [r for r in csv.DictReader(handle) if r["Name"] == "Aggregated"]
-    return {"rps": float(row["Requests/s"]), "p50": float(row["50%"]),
-            "p99": float(row["99%"]), "requests": int(row["Request Count"]),
-            "failures": int(row["Failure Count"])}
+    return {
+        "rps": float(row["Requests/s"]),
+        "p50": float(row["50%"]),
+        "p99": float(row["99%"]),
+        "requests": int(row["Request Count"]),
+        "failures": int(row["Failure Count"]),
+    }
 
 
 def main() -> None:
@@ -124,38 +181,53 @@ def main() -> None:
     token = make_token()
     started = time.perf_counter()
     emails = import_subjects(args.host, token, args.subjects)
-    print(f"setup: token, {len(emails):,} subjects imported in "
-          f"{time.perf_counter() - started:.1f} s")
-    print(f"{args.users} users, {args.repeat} run(s) of {args.seconds} s per scenario, "
-          f"against {args.host}")
+    print(
+        f"setup: token, {len(emails):,} subjects imported in {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        f"{args.users} users, {args.repeat} run(s) of {args.seconds} s per scenario, "
+        f"against {args.host}"
+    )
 
     results: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="lup-load-") as tmp:
         subjects = Path(tmp) / "subjects.txt"
         subjects.write_text("\n".join(emails))
-        env = dict(os.environ, LUP_LOAD_TOKEN=token, LUP_LOAD_SUBJECTS=str(subjects),
-                   LUP_LOAD_PURPOSE=PURPOSE)
+        env = dict(
+            os.environ,
+            LUP_LOAD_TOKEN=token,
+            LUP_LOAD_SUBJECTS=str(subjects),
+            LUP_LOAD_PURPOSE=PURPOSE,
+        )
         for scenario in scenarios:
             results[scenario] = []
             for n in range(args.repeat):
-                figures = run_locust(args.host, scenario, args.users, args.seconds, Path(tmp),
-                                     env)
+                figures = run_locust(args.host, scenario, args.users, args.seconds, Path(tmp), env)
                 results[scenario].append(figures)
-                print(f"  {scenario:<15} run {n + 1}: {figures['rps']:8.1f} req/s   "
-                      f"p50 {figures['p50']:6.0f} ms   p99 {figures['p99']:6.0f} ms   "
-                      f"{figures['failures']} failed of {figures['requests']}")
+                print(
+                    f"  {scenario:<15} run {n + 1}: {figures['rps']:8.1f} req/s   "
+                    f"p50 {figures['p50']:6.0f} ms   p99 {figures['p99']:6.0f} ms   "
+                    f"{figures['failures']} failed of {figures['requests']}"
+                )
 
     print()
-    print(f"{'scenario':<15} {'req/s (median)':>15} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'failed':>7}  of /healthz")
-    ceiling = statistics.median(r["rps"] for r in results.get("healthz", [])) \
-        if "healthz" in results else None
+    print(
+        f"{'scenario':<15} {'req/s (median)':>15} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'failed':>7}  of /healthz"
+    )
+    ceiling = (
+        statistics.median(r["rps"] for r in results.get("healthz", []))
+        if "healthz" in results
+        else None
+    )
     for scenario, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
         ratio = f"{rps / ceiling:6.0%}" if ceiling else "     -"
-        print(f"{scenario:<15} {rps:15.1f} {statistics.median(r['p50'] for r in runs):8.0f} "
-              f"{statistics.median(r['p99'] for r in runs):8.0f} "
-              f"{sum(r['failures'] for r in runs):7d}  {ratio}")
+        print(
+            f"{scenario:<15} {rps:15.1f} {statistics.median(r['p50'] for r in runs):8.0f} "
+            f"{statistics.median(r['p99'] for r in runs):8.0f} "
+            f"{sum(r['failures'] for r in runs):7d}  {ratio}"
+        )
 
 
 if __name__ == "__main__":

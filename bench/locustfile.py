@@ -16,8 +16,11 @@ from pathlib import Path
 from locust import FastHttpUser, constant, task
 
 TOKEN = os.environ.get("LUP_LOAD_TOKEN", "")
-SUBJECTS = (Path(os.environ["LUP_LOAD_SUBJECTS"]).read_text().split()
-            if os.environ.get("LUP_LOAD_SUBJECTS") else [])
+SUBJECTS = (
+    Path(os.environ["LUP_LOAD_SUBJECTS"]).read_text().split()
+    if os.environ.get("LUP_LOAD_SUBJECTS")
+    else []
+)
 PURPOSE = os.environ.get("LUP_LOAD_PURPOSE", "train_ai_system")
 
 
@@ -42,10 +45,13 @@ class ConsentCheck(LupUser):
 
     @task
     def check(self):
-        body = {"subject": {"id_type": "email", "value": random.choice(SUBJECTS)},
-                "purpose": PURPOSE}
-        self.client.post("/api/v1/consent/check", json=body, headers=self.headers,
-                         name="consent check")
+        body = {
+            "subject": {"id_type": "email", "value": random.choice(SUBJECTS)},
+            "purpose": PURPOSE,
+        }
+        self.client.post(
+            "/api/v1/consent/check", json=body, headers=self.headers, name="consent check"
+        )
 
 
 class ErasureIntake(LupUser):
@@ -53,9 +59,17 @@ class ErasureIntake(LupUser):
 
     @task
     def intake(self):
-        body = {"identifiers": [{"id_type": "email",
-                                 "value": f"load-{uuid.uuid4().hex[:16]}@example.org"}]}
-        with self.client.post("/api/v1/erasure-requests", json=body, headers=self.headers,
-                              name="erasure intake", catch_response=True) as response:
+        body = {
+            "identifiers": [
+                {"id_type": "email", "value": f"load-{uuid.uuid4().hex[:16]}@example.org"}
+            ]
+        }
+        with self.client.post(
+            "/api/v1/erasure-requests",
+            json=body,
+            headers=self.headers,
+            name="erasure intake",
+            catch_response=True,
+        ) as response:
             if response.status_code != 201:
                 response.failure(f"status {response.status_code}")

@@ -54,41 +54,94 @@ def seed(args: argparse.Namespace) -> None:
         subjects = [Subject(id=uuid.uuid4()) for _ in range(args.subjects)]
         Subject.objects.bulk_create(subjects, batch_size=5000)
         SubjectIdentifier.objects.bulk_create(
-            [SubjectIdentifier(key=key(n), id_type="email", subject=s)
-             for n, s in enumerate(subjects)], batch_size=5000)
-        events = ConsentEvent.objects.bulk_create([
-            ConsentEvent(subject=s, purpose=purpose,
-                         status="withdrawn" if n % args.withdrawn == 0 else "given",
-                         legal_basis="consent", jurisdiction=rng.choice(["KH", "VN", "TH"]),
-                         method="import", event_time=now - timedelta(days=1))
-            for n, s in enumerate(subjects)], batch_size=5000)
-        ConsentState.objects.bulk_create([
-            ConsentState(subject_id=e.subject_id, purpose=purpose, event=e, status=e.status,
-                         event_time=e.event_time) for e in events], batch_size=5000)
+            [
+                SubjectIdentifier(key=key(n), id_type="email", subject=s)
+                for n, s in enumerate(subjects)
+            ],
+            batch_size=5000,
+        )
+        events = ConsentEvent.objects.bulk_create(
+            [
+                ConsentEvent(
+                    subject=s,
+                    purpose=purpose,
+                    status="withdrawn" if n % args.withdrawn == 0 else "given",
+                    legal_basis="consent",
+                    jurisdiction=rng.choice(["KH", "VN", "TH"]),
+                    method="import",
+                    event_time=now - timedelta(days=1),
+                )
+                for n, s in enumerate(subjects)
+            ],
+            batch_size=5000,
+        )
+        ConsentState.objects.bulk_create(
+            [
+                ConsentState(
+                    subject_id=e.subject_id,
+                    purpose=purpose,
+                    event=e,
+                    status=e.status,
+                    event_time=e.event_time,
+                )
+                for e in events
+            ],
+            batch_size=5000,
+        )
 
         dataset = Dataset.objects.create(namespace=NAMESPACE, name="chats")
-        versions = DatasetVersion.objects.bulk_create([
-            DatasetVersion(dataset=dataset, version=str(i), purposes=[PURPOSE],
-                           languages=["km"], origin="bench", membership_declared=True)
-            for i in range(args.versions)])
-        copy_rows("lineage_membership", "version_id, subject_key", (
-            (version.pk, key(n))
-            for version in versions
-            for n in rng.sample(range(args.subjects), args.members)))
+        versions = DatasetVersion.objects.bulk_create(
+            [
+                DatasetVersion(
+                    dataset=dataset,
+                    version=str(i),
+                    purposes=[PURPOSE],
+                    languages=["km"],
+                    origin="bench",
+                    membership_declared=True,
+                )
+                for i in range(args.versions)
+            ]
+        )
+        copy_rows(
+            "lineage_membership",
+            "version_id, subject_key",
+            (
+                (version.pk, key(n))
+                for version in versions
+                for n in rng.sample(range(args.subjects), args.members)
+            ),
+        )
         model = ModelVersion.objects.create(
-            model=Model.objects.create(namespace=NAMESPACE, name="assistant"), version="1",
-            markets=["KH", "VN", "TH"])
-        ModelData.objects.bulk_create([
-            ModelData(model_version=model, version=v, kind="trained_on" if i % 2 else
-                      "evaluated_on") for i, v in enumerate(versions)])
-        ErasureRequest.objects.bulk_create([
-            ErasureRequest(state="completed", channel="api", subject_country="KH",
-                           sealed_identifiers=b"", requested_by="bench",
-                           received_at=now - timedelta(days=10),
-                           verified_at=now - timedelta(days=10),
-                           deadline=now + timedelta(days=20),
-                           closed_at=now - timedelta(days=10 - rng.random() * 9))
-            for _ in range(args.requests)], batch_size=5000)
+            model=Model.objects.create(namespace=NAMESPACE, name="assistant"),
+            version="1",
+            markets=["KH", "VN", "TH"],
+        )
+        ModelData.objects.bulk_create(
+            [
+                ModelData(
+                    model_version=model, version=v, kind="trained_on" if i % 2 else "evaluated_on"
+                )
+                for i, v in enumerate(versions)
+            ]
+        )
+        ErasureRequest.objects.bulk_create(
+            [
+                ErasureRequest(
+                    state="completed",
+                    channel="api",
+                    subject_country="KH",
+                    sealed_identifiers=b"",
+                    requested_by="bench",
+                    received_at=now - timedelta(days=10),
+                    verified_at=now - timedelta(days=10),
+                    deadline=now + timedelta(days=20),
+                    closed_at=now - timedelta(days=10 - rng.random() * 9),
+                )
+                for _ in range(args.requests)
+            ],
+            batch_size=5000,
+        )
 
 
 def baseline() -> None:
@@ -129,12 +182,15 @@ def main() -> None:
     else:
         seed(args)
     rows = Membership.objects.count()
-    print(f"holding {args.versions} versions, {rows:,} membership rows, {args.subjects:,} "
-          f"subjects, {args.requests:,} requests (ready in {time.perf_counter() - started:.1f} s)")
+    print(
+        f"holding {args.versions} versions, {rows:,} membership rows, {args.subjects:,} "
+        f"subjects, {args.requests:,} requests (ready in {time.perf_counter() - started:.1f} s)"
+    )
     now = timezone.now()
     period = Period(start=now - timedelta(days=90), end=now)
-    report_s = timed(lambda: readiness_report(period=period, markets=["KH", "VN", "TH"]),
-                     args.samples)
+    report_s = timed(
+        lambda: readiness_report(period=period, markets=["KH", "VN", "TH"]), args.samples
+    )
     data_s = timed(data_section, args.samples)
     base_s = timed(baseline, args.samples)
     print(f"whole report          median {report_s:8.2f} s  ({rows / report_s:,.0f} rows/s)")

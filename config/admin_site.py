@@ -40,8 +40,9 @@ class LupAdminSite(admin.AdminSite):
             return request.user.is_verified()
         return allowed
 
-    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-              ) -> TemplateResponse:
+    def index(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> TemplateResponse:
         request.current_app = self.name
         context = {"dashboard": self.dashboard(request), **(extra_context or {})}
         return super().index(request, context)

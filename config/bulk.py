@@ -47,6 +47,8 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
         for obj in objs:
             values = [f.pre_save(obj, add=True) for f in fields]
             copy.write_row(
-                [Jsonb(v) if json and v is not None else v
-                 for v, json in zip(values, is_json, strict=True)]
+                [
+                    Jsonb(v) if json and v is not None else v
+                    for v, json in zip(values, is_json, strict=True)
+                ]
             )

@@ -16,9 +16,13 @@ def check_admin_dashboard(app_configs, **kwargs) -> list[Error]:
     try:
         import_string(dotted)
     except ImportError as exc:
-        return [Error(f"LUP_ADMIN_DASHBOARD does not name a function: {exc}",
-                      hint="A dotted path such as erasure.dashboard.dashboard, or empty.",
-                      id="lup.E040")]
+        return [
+            Error(
+                f"LUP_ADMIN_DASHBOARD does not name a function: {exc}",
+                hint="A dotted path such as erasure.dashboard.dashboard, or empty.",
+                id="lup.E040",
+            )
+        ]
     return []
 
 
@@ -26,6 +30,11 @@ def check_admin_dashboard(app_configs, **kwargs) -> list[Error]:
 def check_admin_two_factor(app_configs, **kwargs) -> list[Warning]:
     if settings.LUP_ADMIN_REQUIRE_OTP:
         return []
-    return [Warning("Staff sign in to the admin with a password alone.",
-                    hint="Set LUP_ADMIN_REQUIRE_OTP=true once every staff member has a TOTP "
-                         "device (admin: TOTP devices).", id="lup.W050")]
+    return [
+        Warning(
+            "Staff sign in to the admin with a password alone.",
+            hint="Set LUP_ADMIN_REQUIRE_OTP=true once every staff member has a TOTP "
+            "device (admin: TOTP devices).",
+            id="lup.W050",
+        )
+    ]

@@ -53,5 +53,3 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         code = codes if isinstance(codes, str) else exc.default_code
         response.data = error_body(code, str(exc.detail))
     return response
-
-

@@ -119,8 +119,9 @@ def _digest(text: str) -> bytes:
 def token_matches(request: HttpRequest, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # Digests compared in constant time: neither the token nor its length leaks through timing.
-    return scheme.lower() == "bearer" and hmac.compare_digest(_digest(given.strip()),
-                                                              _digest(token))
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        _digest(given.strip()), _digest(token)
+    )
 
 
 def address_allowed(address: str, networks: list[str]) -> bool:
@@ -136,13 +137,17 @@ def scrape_refusal(request: HttpRequest) -> HttpResponse | None:
     token = settings.LUP_METRICS_TOKEN
     networks = settings.LUP_METRICS_ALLOW_NETWORKS
     if not token and not networks:
-        return HttpResponse("Metrics are off: set LUP_METRICS_TOKEN or LUP_METRICS_ALLOW_NETWORKS.",
-                            status=403, content_type="text/plain")
+        return HttpResponse(
+            "Metrics are off: set LUP_METRICS_TOKEN or LUP_METRICS_ALLOW_NETWORKS.",
+            status=403,
+            content_type="text/plain",
+        )
     if networks and not address_allowed(request.META.get("REMOTE_ADDR", ""), networks):
         return HttpResponse("Forbidden.", status=403, content_type="text/plain")
     if token and not token_matches(request, token):
-        response = HttpResponse("A bearer token is required.", status=401,
-                                content_type="text/plain")
+        response = HttpResponse(
+            "A bearer token is required.", status=401, content_type="text/plain"
+        )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return None

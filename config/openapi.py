@@ -60,10 +60,13 @@ class AutoSchema(openapi.AutoSchema):
             return None
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         for code in sorted(self.error_codes(operation)):
-            operation["responses"].setdefault(str(code), {
-                "description": ERROR_DESCRIPTIONS[code],
-                "content": {"application/json": {"schema": error}},
-            })
+            operation["responses"].setdefault(
+                str(code),
+                {
+                    "description": ERROR_DESCRIPTIONS[code],
+                    "content": {"application/json": {"schema": error}},
+                },
+            )
         return operation
 
     def error_codes(self, operation: dict) -> set[int]:

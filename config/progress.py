@@ -49,8 +49,15 @@ class Progress:
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
-    def __init__(self, *, label: str, write: Callable[[str], None] | None, unit: str = "lines",
-                 total: int | None = None, interval: float = 5.0):
+    def __init__(
+        self,
+        *,
+        label: str,
+        write: Callable[[str], None] | None,
+        unit: str = "lines",
+        total: int | None = None,
+        interval: float = 5.0,
+    ):
         self.label = label
         self.write = write
         self.unit = unit
@@ -109,8 +116,9 @@ class CountingReader:
     the limit arrives in pieces and counts once, when its newline (or the end) is read.
     """
 
-    def __init__(self, stream: IO[bytes], progress: Progress, *,
-                 at_end: Callable[[], None] | None = None):
+    def __init__(
+        self, stream: IO[bytes], progress: Progress, *, at_end: Callable[[], None] | None = None
+    ):
         self._stream = stream
         self._progress = progress
         self._at_end = at_end
@@ -150,13 +158,17 @@ def command_progress(command, options: dict, *, label: str, **kwargs) -> Progres
         command.stderr.write(line, style_func=lambda text: text)
 
     kwargs.setdefault("interval", options.get("progress_every", 5.0))
-    return Progress(label=label, write=None if options.get("verbosity", 1) == 0 else write,
-                    **kwargs)
+    return Progress(
+        label=label, write=None if options.get("verbosity", 1) == 0 else write, **kwargs
+    )
 
 
 def add_progress_argument(parser) -> None:
     parser.add_argument(
-        "--progress-every", type=float, default=5.0, metavar="SECONDS",
+        "--progress-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
         help="seconds between progress lines on stderr (default 5; -v 0 turns them off)",
     )
 

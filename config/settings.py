@@ -192,10 +192,12 @@ LANGUAGES = [
     ("zh-hans", "中文"),
 ]
 # Django knows no Filipino or Lao; tell it their names and direction.
-LANG_INFO.update({
-    "fil": {"bidi": False, "code": "fil", "name": "Filipino", "name_local": "Filipino"},
-    "lo": {"bidi": False, "code": "lo", "name": "Lao", "name_local": "ລາວ"},
-})
+LANG_INFO.update(
+    {
+        "fil": {"bidi": False, "code": "fil", "name": "Filipino", "name_local": "Filipino"},
+        "lo": {"bidi": False, "code": "lo", "name": "Lao", "name_local": "ລາວ"},
+    }
+)
 # The subject pages' catalogues (`manage.py makemessages -l km ...`, compiled at build).
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
@@ -284,9 +286,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-    },
+    "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     "SECURITY": [{"bearerAuth": []}],
 }
 
@@ -392,12 +392,24 @@ LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", "http://127.0.0.1:8000")
 # identifier, over an hour) on every form that sends a code or checks one.
 LUP_OPERATOR_NAME = env("LUP_OPERATOR_NAME", "Lup demo operator")
 LUP_PORTAL_COUNTRIES = env_list("LUP_PORTAL_COUNTRIES") or [
-    "SG", "MY", "TH", "VN", "KH", "LA", "MM", "ID", "PH", "BN", "TL",
+    "SG",
+    "MY",
+    "TH",
+    "VN",
+    "KH",
+    "LA",
+    "MM",
+    "ID",
+    "PH",
+    "BN",
+    "TL",
 ]
 LUP_PORTAL_NOTICE = env("LUP_PORTAL_NOTICE", "lup-demo-privacy")
 LUP_PORTAL_PURPOSES = env_list("LUP_PORTAL_PURPOSES") or [
-    "train_ai_system.fine_tuning", "train_ai_system.evaluation",
-    "essential.service.inference_logging", "marketing.advertising",
+    "train_ai_system.fine_tuning",
+    "train_ai_system.evaluation",
+    "essential.service.inference_logging",
+    "marketing.advertising",
 ]
 LUP_PORTAL_RATE_PER_IP = env_int("LUP_PORTAL_RATE_PER_IP", 20)
 LUP_PORTAL_RATE_PER_IDENTIFIER = env_int("LUP_PORTAL_RATE_PER_IDENTIFIER", 5)
@@ -415,8 +427,17 @@ LUP_POLICY_DEADLINE_DAYS = env_int("LUP_POLICY_DEADLINE_DAYS", 30)
 # The main languages of each market (ISO 639), which the evaluations of a model deployed there
 # should cover. LUP_MARKET_LANGUAGES overrides markets one by one: "SG=en,zh,ms,ta;PH=fil,en".
 LUP_MARKET_LANGUAGES = {
-    "SG": ["en", "zh", "ms", "ta"], "VN": ["vi"], "TH": ["th"], "ID": ["id"], "MY": ["ms"],
-    "PH": ["fil"], "KH": ["km"], "LA": ["lo"], "MM": ["my"], "BN": ["ms"], "TL": ["tet", "pt"],
+    "SG": ["en", "zh", "ms", "ta"],
+    "VN": ["vi"],
+    "TH": ["th"],
+    "ID": ["id"],
+    "MY": ["ms"],
+    "PH": ["fil"],
+    "KH": ["km"],
+    "LA": ["lo"],
+    "MM": ["my"],
+    "BN": ["ms"],
+    "TL": ["tet", "pt"],
 }
 for _entry in filter(None, (part.strip() for part in env("LUP_MARKET_LANGUAGES").split(";"))):
     _market, _, _languages = _entry.partition("=")

@@ -37,9 +37,7 @@ class IdentifierSearchMixin:
                 candidate_keys.add(keys.key_for(id_type, term))
             except keys.InvalidIdentifier:
                 continue
-        subject_ids = SubjectIdentifier.objects.filter(key__in=candidate_keys).values(
-            "subject_id"
-        )
+        subject_ids = SubjectIdentifier.objects.filter(key__in=candidate_keys).values("subject_id")
         return queryset.filter(**{f"{self.subject_field}__in": subject_ids}), False
 
 
@@ -114,8 +112,16 @@ class NoticeAdmin(admin.ModelAdmin):
 
 @admin.register(ConsentEvent)
 class ConsentEventAdmin(IdentifierSearchMixin, ReadOnlyAdmin):
-    list_display = ("id", "subject", "purpose", "status", "legal_basis", "jurisdiction",
-                    "method", "event_time")
+    list_display = (
+        "id",
+        "subject",
+        "purpose",
+        "status",
+        "legal_basis",
+        "jurisdiction",
+        "method",
+        "event_time",
+    )
     list_filter = ("status", "legal_basis", "jurisdiction", "method")
     list_select_related = ("purpose", "subject")
     date_hierarchy = "event_time"

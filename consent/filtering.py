@@ -47,9 +47,7 @@ def filter_prepare(*, stream: IO[bytes], id_type: str, purpose_key: str) -> IO[b
             text = raw.decode("utf-8").strip()
             if "\t" in text:
                 raise keys.InvalidIdentifier("Tabs are not allowed.")
-            key = (
-                keys.validate_subject_key(text) if id_type == KEY else keys.key_for(id_type, text)
-            )
+            key = keys.validate_subject_key(text) if id_type == KEY else keys.key_for(id_type, text)
         except UnicodeDecodeError:
             errors.append(LineError(number, "line", "invalid_utf8"))
             continue
@@ -69,8 +67,10 @@ def filter_stream(*, spool: IO[bytes], purpose_key: str) -> Iterator[bytes]:
     """Yield the allowed lines, as the caller wrote them, one per line."""
     try:
         while True:
-            batch = [line.rstrip(b"\n").split(b"\t", 1) for _, line in
-                     zip(range(FILTER_BATCH), spool, strict=False)]
+            batch = [
+                line.rstrip(b"\n").split(b"\t", 1)
+                for _, line in zip(range(FILTER_BATCH), spool, strict=False)
+            ]
             if not batch:
                 return
             allowed = {

@@ -51,9 +51,9 @@ class ParsedImport:
     errors: list[LineError]
 
 
-def read_lines(stream: IO[bytes], *, max_lines: int, max_line_bytes: int) -> Iterator[
-    tuple[int, bytes | None]
-]:
+def read_lines(
+    stream: IO[bytes], *, max_lines: int, max_line_bytes: int
+) -> Iterator[tuple[int, bytes | None]]:
     """Yield (line number, bytes) for each non-blank line; None for a line over the limit."""
     number = 0
     while True:

@@ -130,8 +130,12 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
     try:
         subject_id = access_subject_id(key=subject.key)
     except NotFound:
-        return {"allowed": False, "purpose": purpose_key, "reason": "no_consent",
-                "decided_by": None}
+        return {
+            "allowed": False,
+            "purpose": purpose_key,
+            "reason": "no_consent",
+            "decided_by": None,
+        }
     token = answer_cache.subject_token(subject_id)
     cache_key = answer_cache.answer_key(subject_id, token, purpose_key)
     cached = answer_cache.get(cache_key)
@@ -140,8 +144,9 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
 
     states = {
         state.purpose_id: state
-        for state in ConsentState.objects.filter(subject_id=subject_id, purpose_id__in=chain)
-        .select_related("event", "event__notice")
+        for state in ConsentState.objects.filter(
+            subject_id=subject_id, purpose_id__in=chain
+        ).select_related("event", "event__notice")
     }
     decision = decide(chain, {pid: _row(state) for pid, state in states.items()}, now)
     answer: dict[str, Any] = {
@@ -149,8 +154,9 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
         "purpose": purpose_key,
         "reason": decision.reason,
         "decided_by": (
-            _event_summary(states[decision.state.purpose_id].event,
-                           tree.keys[decision.state.purpose_id])
+            _event_summary(
+                states[decision.state.purpose_id].event, tree.keys[decision.state.purpose_id]
+            )
             if decision.state
             else None
         ),
@@ -208,7 +214,11 @@ def _states_of_keys(batch: list[str], chain: list[int]) -> Iterable[tuple]:
                 subject__identifiers__key__in=batch[start : start + SQLITE_SLICE],
                 purpose_id__in=chain,
             ).values_list(
-                "subject__identifiers__key", "purpose_id", "event_id", "status", "event_time",
+                "subject__identifiers__key",
+                "purpose_id",
+                "event_id",
+                "status",
+                "event_time",
                 "expires_at",
             )
         ]
@@ -244,28 +254,35 @@ def notice_for_language(*, key: str, language: str) -> Notice | None:
     if latest is None:
         return None
     same = versions.filter(version=latest.version)
-    return (same.filter(language=language).first() or same.filter(language="en").first()
-            or latest)
+    return same.filter(language=language).first() or same.filter(language="en").first() or latest
 
 
-def consent_portal_view(*, subject_key: str, purpose_keys: list[str], notice_key: str,
-                        language: str) -> dict[str, Any]:
+def consent_portal_view(
+    *, subject_key: str, purpose_keys: list[str], notice_key: str, language: str
+) -> dict[str, Any]:
     """What a verified subject sees: the notice in their language and, for each purpose the
     operator offers, its current state (None when the subject never chose)."""
     purposes = {p.key: p for p in Purpose.objects.filter(key__in=purpose_keys)}
     states: dict[str, ConsentState] = {}
-    found = SubjectIdentifier.objects.filter(key=subject_key).values_list("subject_id",
-                                                                          flat=True).first()
+    found = (
+        SubjectIdentifier.objects.filter(key=subject_key)
+        .values_list("subject_id", flat=True)
+        .first()
+    )
     if found is not None:
         states = {s.purpose.key: s for s in subject_states(subject_id=found)}
     return {
         "notice": notice_for_language(key=notice_key, language=language),
         "purposes": [
-            {"key": key, "name": purposes[key].name,
-             "status": states[key].status if key in states else None,
-             "since": states[key].event_time if key in states else None,
-             "receipt_id": states[key].event.receipt_id if key in states else None}
-            for key in purpose_keys if key in purposes
+            {
+                "key": key,
+                "name": purposes[key].name,
+                "status": states[key].status if key in states else None,
+                "since": states[key].event_time if key in states else None,
+                "receipt_id": states[key].event.receipt_id if key in states else None,
+            }
+            for key in purpose_keys
+            if key in purposes
         ],
     }
 
@@ -276,7 +293,8 @@ def subject_receipt_document(*, subject_key: str, receipt_id) -> dict[str, Any] 
     from ledger.services import receipt_document
 
     event = ConsentEvent.objects.filter(
-        receipt_id=receipt_id, subject__identifiers__key=subject_key).first()
+        receipt_id=receipt_id, subject__identifiers__key=subject_key
+    ).first()
     if event is None:
         return None
     return receipt_document(Receipt.objects.get(receipt_id=event.receipt_id))

@@ -102,8 +102,11 @@ def purpose_create(*, key: str, parent_key: str, name: str, description: str = "
     if parent is None:
         raise NotFound("No such parent purpose.", code="unknown_purpose")
     segment = key.removeprefix(parent_key + ".")
-    if segment == key or not segment or not all(c.islower() or c.isdigit() or c == "_"
-                                                for c in segment):
+    if (
+        segment == key
+        or not segment
+        or not all(c.islower() or c.isdigit() or c == "_" for c in segment)
+    ):
         raise ApplicationError(
             "A custom purpose key is its parent's key, a dot, and one lower-case word.",
             code="invalid_purpose_key",
@@ -112,7 +115,10 @@ def purpose_create(*, key: str, parent_key: str, name: str, description: str = "
     try:
         with transaction.atomic():
             purpose = Purpose.objects.create(
-                key=key, parent=parent, name=name or segment, description=description,
+                key=key,
+                parent=parent,
+                name=name or segment,
+                description=description,
                 is_custom=True,
             )
     except IntegrityError:
@@ -139,7 +145,11 @@ def notice_publish(
                 code="notice_exists",
             )
         return Notice.objects.create(
-            key=key, version=version, language=language, title=title, text=text,
+            key=key,
+            version=version,
+            language=language,
+            title=title,
+            text=text,
             digest=notice_digest(text),
         )
 
@@ -161,9 +171,7 @@ def subject_link(*, subject: SubjectRef, identifier: SubjectRef) -> Subject:
         if existing is not None:
             if existing.subject_id == owner.subject_id:
                 return owner.subject
-            raise Conflict(
-                "That identifier belongs to another subject.", code="identifier_in_use"
-            )
+            raise Conflict("That identifier belongs to another subject.", code="identifier_in_use")
         if identifier.id_type is None:
             raise ApplicationError(
                 "Link an identifier by type and value, not by key.", code="identifier_required"
@@ -243,9 +251,7 @@ class References:
     errors: list[LineError]
 
 
-def consent_references_check(
-    *, events: Sequence[EventInput], lines: Sequence[int]
-) -> References:
+def consent_references_check(*, events: Sequence[EventInput], lines: Sequence[int]) -> References:
     """Resolve the purposes and notices events name, and find references to nothing (including
     subject keys nobody has registered). Writes nothing."""
     purposes = dict(
@@ -443,8 +449,12 @@ def consent_state_rebuild(*, subject_ids: Iterable[uuid.UUID] | None = None) -> 
         ConsentState.objects.bulk_create(
             (
                 ConsentState(
-                    event_id=row[0], subject_id=row[1], purpose_id=row[2], status=row[3],
-                    event_time=row[4], expires_at=row[5],
+                    event_id=row[0],
+                    subject_id=row[1],
+                    purpose_id=row[2],
+                    status=row[3],
+                    event_time=row[4],
+                    expires_at=row[5],
                 )
                 for row in latest.values()
             ),
@@ -455,13 +465,20 @@ def consent_state_rebuild(*, subject_ids: Iterable[uuid.UUID] | None = None) -> 
     return len(latest)
 
 
-
 # --- the subject's own changes (the subject pages) --------------------------------------------
 
 
-def consent_portal_change(*, subject_key: str, id_type: str, purpose_key: str, status: str,
-                          jurisdiction: str, notice_key: str, language: str,
-                          at) -> dict[str, str]:
+def consent_portal_change(
+    *,
+    subject_key: str,
+    id_type: str,
+    purpose_key: str,
+    status: str,
+    jurisdiction: str,
+    notice_key: str,
+    language: str,
+    at,
+) -> dict[str, str]:
     """A verified subject gives or withdraws consent on their own page, under the notice they
     were shown (in their language when published in it). Returns the receipt's id."""
     from consent.selectors import notice_for_language
@@ -470,11 +487,19 @@ def consent_portal_change(*, subject_key: str, id_type: str, purpose_key: str, s
     notice = notice_for_language(key=notice_key, language=language)
     event = EventInput(
         subject=SubjectRef(subject_key, id_type, commit, opening),
-        purpose_key=purpose_key, status=status, legal_basis=LegalBasis.CONSENT,
+        purpose_key=purpose_key,
+        status=status,
+        legal_basis=LegalBasis.CONSENT,
         jurisdiction=jurisdiction,
         notice=NoticeRef(notice.key, notice.version, notice.language) if notice else None,
-        method="subject_portal", event_time=at, expires_at=None, data_categories=(),
+        method="subject_portal",
+        event_time=at,
+        expires_at=None,
+        data_categories=(),
     )
     result = consent_events_record(events=[event])
-    return {"receipt_id": str(result.receipts[0].receipt_id), "purpose": purpose_key,
-            "status": status}
+    return {
+        "receipt_id": str(result.receipts[0].receipt_id),
+        "purpose": purpose_key,
+        "status": status,
+    }

@@ -125,17 +125,19 @@ class AccessLogger(Logger):
         atoms = super().atoms(resp, req, environ, request_time)
         path = _json_text(redact_path(environ.get("PATH_INFO") or "/"))
         method = _json_text(environ.get("REQUEST_METHOD", "-"))
-        atoms.update({
-            "U": path,
-            "m": method,
-            "q": "",
-            "r": f"{method} {path} {_json_text(environ.get('SERVER_PROTOCOL', '-'))}",
-            "f": "-",
-            "{raw_uri}e": "-",
-            "{query_string}e": "-",
-            "{http_referer}i": "-",
-            "{referer}i": "-",
-        })
+        atoms.update(
+            {
+                "U": path,
+                "m": method,
+                "q": "",
+                "r": f"{method} {path} {_json_text(environ.get('SERVER_PROTOCOL', '-'))}",
+                "f": "-",
+                "{raw_uri}e": "-",
+                "{query_string}e": "-",
+                "{http_referer}i": "-",
+                "{referer}i": "-",
+            }
+        )
         return atoms
 
 

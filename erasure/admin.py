@@ -41,8 +41,11 @@ class IntakeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One per line, as type:value, e.g. email:sokha@example.com or phone:+855…",
     )
-    country = forms.CharField(required=False, max_length=2,
-                              help_text="The subject's country (ISO 3166-1 alpha-2), if known")
+    country = forms.CharField(
+        required=False,
+        max_length=2,
+        help_text="The subject's country (ISO 3166-1 alpha-2), if known",
+    )
 
     def clean_identifiers(self) -> list[dict[str, str]]:
         parsed = []
@@ -80,17 +83,39 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
             else:
                 messages.success(request, "The request was filed.")
                 return redirect("admin:erasure_erasurerequest_change", filed.pk)
-        context = {**self.admin_site.each_context(request), "form": form,
-                   "title": "File an erasure request", "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "File an erasure request",
+            "opts": self.model._meta,
+        }
         return render(request, "admin/erasure/intake.html", context)
 
-    list_display = ("id", "state", "channel", "subject_country", "received_at", "deadline",
-                    "linked_to")
+    list_display = (
+        "id",
+        "state",
+        "channel",
+        "subject_country",
+        "received_at",
+        "deadline",
+        "linked_to",
+    )
     list_filter = ("state", DeadlineFilter, "channel", "subject_country")
     date_hierarchy = "received_at"
-    fields = ("id", "state", "channel", "subject_country", "requested_by", "linked_to",
-              "received_at", "verified_at", "deadline", "closed_at", "retention_until",
-              "shredded_at")
+    fields = (
+        "id",
+        "state",
+        "channel",
+        "subject_country",
+        "requested_by",
+        "linked_to",
+        "received_at",
+        "verified_at",
+        "deadline",
+        "closed_at",
+        "retention_until",
+        "shredded_at",
+    )
     readonly_fields = fields
     # The page draws the timeline, plan, runs and receipts itself, and the action forms
     # (outside the read-only form) for roles that may act.
@@ -109,24 +134,44 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
 
         name = "erasure_erasurerequest"
         return [
-            path("<uuid:object_id>/approve/", wrap(admin_actions.approve_view, "POST"),
-                 name=f"{name}_approve"),
-            path("<uuid:object_id>/deny/", wrap(admin_actions.deny_view, "POST"),
-                 name=f"{name}_deny"),
-            path("<uuid:object_id>/legal-hold/", wrap(admin_actions.legal_hold_view, "POST"),
-                 name=f"{name}_legal_hold"),
-            path("<uuid:object_id>/model-decision/",
-                 wrap(admin_actions.model_decision_view, "POST"),
-                 name=f"{name}_model_decision"),
-            path("<uuid:object_id>/retry-failed/", wrap(admin_actions.retry_failed_view, "POST"),
-                 name=f"{name}_retry_failed"),
-            path("<uuid:object_id>/receipts/<uuid:receipt_id>.json",
-                 wrap(admin_actions.receipt_download_view, "GET"), name=f"{name}_receipt"),
-            path("<uuid:object_id>/receipts/<uuid:receipt_id>/verify/",
-                 wrap(admin_actions.receipt_verify_view, "POST"),
-                 name=f"{name}_receipt_verify"),
-            path("<uuid:object_id>/plan/<int:entry_id>/",
-                 wrap(admin_actions.plan_entry_view, "GET"), name=f"{name}_plan_entry"),
+            path(
+                "<uuid:object_id>/approve/",
+                wrap(admin_actions.approve_view, "POST"),
+                name=f"{name}_approve",
+            ),
+            path(
+                "<uuid:object_id>/deny/", wrap(admin_actions.deny_view, "POST"), name=f"{name}_deny"
+            ),
+            path(
+                "<uuid:object_id>/legal-hold/",
+                wrap(admin_actions.legal_hold_view, "POST"),
+                name=f"{name}_legal_hold",
+            ),
+            path(
+                "<uuid:object_id>/model-decision/",
+                wrap(admin_actions.model_decision_view, "POST"),
+                name=f"{name}_model_decision",
+            ),
+            path(
+                "<uuid:object_id>/retry-failed/",
+                wrap(admin_actions.retry_failed_view, "POST"),
+                name=f"{name}_retry_failed",
+            ),
+            path(
+                "<uuid:object_id>/receipts/<uuid:receipt_id>.json",
+                wrap(admin_actions.receipt_download_view, "GET"),
+                name=f"{name}_receipt",
+            ),
+            path(
+                "<uuid:object_id>/receipts/<uuid:receipt_id>/verify/",
+                wrap(admin_actions.receipt_verify_view, "POST"),
+                name=f"{name}_receipt_verify",
+            ),
+            path(
+                "<uuid:object_id>/plan/<int:entry_id>/",
+                wrap(admin_actions.plan_entry_view, "GET"),
+                name=f"{name}_plan_entry",
+            ),
             *super().get_urls(),
         ]
 
@@ -151,10 +196,12 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
             return {
                 "receipt": receipt,
                 "payload": selectors.receipt_payload(receipt),
-                "download_url": admin_url(self, "erasure_erasurerequest_receipt", obj.pk,
-                                          receipt.pk),
-                "verify_url": admin_url(self, "erasure_erasurerequest_receipt_verify", obj.pk,
-                                        receipt.pk),
+                "download_url": admin_url(
+                    self, "erasure_erasurerequest_receipt", obj.pk, receipt.pk
+                ),
+                "verify_url": admin_url(
+                    self, "erasure_erasurerequest_receipt_verify", obj.pk, receipt.pk
+                ),
             }
 
         can_act = request.user.has_perm(ACT_ON_REQUESTS)
@@ -168,8 +215,10 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
                 {
                     "entry": entry,
                     "explain_url": link("entry", entry.pk),
-                    "paths": [[{"version": v, "url": link("version", v.pk)}
-                               for v in lineage.path(end)] for end in ends],
+                    "paths": [
+                        [{"version": v, "url": link("version", v.pk)} for v in lineage.path(end)]
+                        for end in ends
+                    ],
                 }
                 for entry, ends in lineage.entries
             ],
@@ -177,20 +226,25 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
                 {
                     "model": model,
                     "url": link("model", model.model_version_id),
-                    "form": ModelDecisionForm(auto_id=False, initial={
-                        "model_version": model.model_version_id,
-                        "decision": "" if model.decision == "pending" else model.decision,
-                        "justification": model.justification,
-                    }),
+                    "form": ModelDecisionForm(
+                        auto_id=False,
+                        initial={
+                            "model_version": model.model_version_id,
+                            "decision": "" if model.decision == "pending" else model.decision,
+                            "justification": model.justification,
+                        },
+                    ),
                 }
                 for model, _ in lineage.models
             ],
             "runs": [{"run": run, "receipt": receipt_row(run.receipt_id)} for run in runs],
             "closing": receipt_row(obj.closing_receipt_id),
-            "subject_keys": [{"key": f"{key[:12]}…", "id_type": id_type}
-                             for key, id_type in keys],
-            "holds": list(LegalHold.objects.filter(subject_key__in=[key for key, _ in keys])
-                          .order_by("-created_at")),
+            "subject_keys": [{"key": f"{key[:12]}…", "id_type": id_type} for key, id_type in keys],
+            "holds": list(
+                LegalHold.objects.filter(subject_key__in=[key for key, _ in keys]).order_by(
+                    "-created_at"
+                )
+            ),
             "can_act": can_act,
             "actions": {
                 "approve": can_act and obj.state == State.AWAITING_APPROVAL,
@@ -216,8 +270,13 @@ def _moment(text: str | None) -> datetime | None:
 def _deadline_text(deadline: dict[str, Any] | None) -> str:
     if not deadline:
         return ""
-    return str(Deadline(amount=deadline["amount"], unit=deadline["unit"],
-                        business=deadline.get("business", False)))
+    return str(
+        Deadline(
+            amount=deadline["amount"],
+            unit=deadline["unit"],
+            business=deadline.get("business", False),
+        )
+    )
 
 
 def _deciding(part: dict[str, Any], page_url: str | None) -> list[dict[str, Any]]:
@@ -227,8 +286,10 @@ def _deciding(part: dict[str, Any], page_url: str | None) -> list[dict[str, Any]
         {
             "country": code,
             "sources": [
-                {"text": source,
-                 "url": source if source.startswith(("https://", "http://")) else None}
+                {
+                    "text": source,
+                    "url": source if source.startswith(("https://", "http://")) else None,
+                }
                 for source in rule.get("sources", [])
             ],
             "unconfirmed": rule.get("unconfirmed", False),
@@ -255,7 +316,8 @@ def rule_summary(rules: dict[str, Any], *, page_url: str | None) -> dict[str, An
         "unconfirmed": part.get("unconfirmed", False),
         "not_known_for": part.get("not_known_for", []),
         "decided_by": _deciding(part, page_url),
-        "alternative": alternative and {
+        "alternative": alternative
+        and {
             "deadline": _deadline_text(alternative.get("deadline")),
             "due_at": _moment(alternative.get("due_at")),
             "decided_by": _deciding(alternative, page_url),
@@ -268,8 +330,16 @@ def rule_summary(rules: dict[str, Any], *, page_url: str | None) -> dict[str, An
 class TargetForm(forms.ModelForm):
     class Meta:
         model = Target
-        fields = ("name", "kind", "config", "country", "always", "requires_approval",
-                  "identity_source", "versions")
+        fields = (
+            "name",
+            "kind",
+            "config",
+            "country",
+            "always",
+            "requires_approval",
+            "identity_source",
+            "versions",
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -284,8 +354,7 @@ class TargetForm(forms.ModelForm):
 @admin.register(Target)
 class TargetAdmin(admin.ModelAdmin):
     form = TargetForm
-    list_display = ("name", "kind", "country", "always", "requires_approval",
-                    "identity_source")
+    list_display = ("name", "kind", "country", "always", "requires_approval", "identity_source")
     list_filter = ("kind", "country", "always", "requires_approval")
     search_fields = ("name",)
     readonly_fields = ("id_types", "created_at", "updated_at")
@@ -306,8 +375,9 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
 class AttestForm(forms.ModelForm):
     erased = forms.IntegerField(min_value=0, help_text="Items you erased")
-    remaining = forms.IntegerField(min_value=0,
-                                   help_text="Items a second search still finds (0 if none)")
+    remaining = forms.IntegerField(
+        min_value=0, help_text="Items a second search still finds (0 if none)"
+    )
 
     class Meta:
         model = ManualTask
@@ -342,11 +412,16 @@ class ManualTaskAdmin(admin.ModelAdmin):
         if obj.status != TargetRun.Status.AWAITING_PERSON:
             return "—"
         wanted = set(obj.target.id_types)
-        return ", ".join(f"{i['id_type']}: {i['value']}"
-                         for i in erasure_request_identifiers(request=obj.request)
-                         if i["id_type"] in wanted)
+        return ", ".join(
+            f"{i['id_type']}: {i['value']}"
+            for i in erasure_request_identifiers(request=obj.request)
+            if i["id_type"] in wanted
+        )
 
     def save_model(self, request, obj, form, change):
-        target_run_attest(run=obj, erased=form.cleaned_data["erased"],
-                          remaining=form.cleaned_data["remaining"],
-                          actor=f"staff:{request.user.get_username()}")
+        target_run_attest(
+            run=obj,
+            erased=form.cleaned_data["erased"],
+            remaining=form.cleaned_data["remaining"],
+            actor=f"staff:{request.user.get_username()}",
+        )

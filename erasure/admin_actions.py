@@ -48,24 +48,36 @@ MAX_REASON = 2000
 class ReasonForm(forms.Form):
     """A decision with its reason; an empty reason is left to the service to refuse."""
 
-    reason = forms.CharField(max_length=MAX_REASON, required=False,
-                             widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    reason = forms.CharField(
+        max_length=MAX_REASON, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
 
 
 class LegalHoldForm(ReasonForm):
-    basis = forms.CharField(max_length=128,
-                            help_text="A short code written into receipts, e.g. litigation-2026-7")
-    until = forms.DateField(help_text="The hold ends at the start of this day (YYYY-MM-DD)",
-                            widget=forms.DateInput(attrs={"type": "date"}))
+    basis = forms.CharField(
+        max_length=128, help_text="A short code written into receipts, e.g. litigation-2026-7"
+    )
+    until = forms.DateField(
+        help_text="The hold ends at the start of this day (YYYY-MM-DD)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
 
 class ModelDecisionForm(forms.Form):
     model_version = forms.UUIDField(widget=forms.HiddenInput)
-    decision = forms.ChoiceField(choices=[("", "— decide —"), *(
-        (d.value, d.label) for d in AffectedModel.Decision if d != AffectedModel.Decision.PENDING
-    )])
-    justification = forms.CharField(max_length=MAX_REASON, required=False,
-                                    widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    decision = forms.ChoiceField(
+        choices=[
+            ("", "— decide —"),
+            *(
+                (d.value, d.label)
+                for d in AffectedModel.Decision
+                if d != AffectedModel.Decision.PENDING
+            ),
+        ]
+    )
+    justification = forms.CharField(
+        max_length=MAX_REASON, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
 
 
 def actor_of(request: HttpRequest) -> str:
@@ -73,8 +85,7 @@ def actor_of(request: HttpRequest) -> str:
 
 
 def change_url(model_admin: admin.ModelAdmin, obj: ErasureRequest) -> str:
-    return reverse(f"{model_admin.admin_site.name}:erasure_erasurerequest_change",
-                   args=[obj.pk])
+    return reverse(f"{model_admin.admin_site.name}:erasure_erasurerequest_change", args=[obj.pk])
 
 
 def admin_url(model_admin: admin.ModelAdmin, name: str, *args: Any) -> str | None:
@@ -85,32 +96,38 @@ def admin_url(model_admin: admin.ModelAdmin, name: str, *args: Any) -> str | Non
         return None
 
 
-def _request_or_404(model_admin: admin.ModelAdmin, request: HttpRequest,
-                    object_id: UUID) -> ErasureRequest:
+def _request_or_404(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID
+) -> ErasureRequest:
     obj = model_admin.get_object(request, object_id)
     if obj is None:
         raise Http404("No such erasure request.")
     return obj
 
 
-def _viewable(model_admin: admin.ModelAdmin, request: HttpRequest,
-              object_id: UUID) -> ErasureRequest:
+def _viewable(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID
+) -> ErasureRequest:
     obj = _request_or_404(model_admin, request, object_id)
     if not model_admin.has_view_permission(request, obj):
         raise PermissionDenied
     return obj
 
 
-def _acting(model_admin: admin.ModelAdmin, request: HttpRequest,
-            object_id: UUID) -> ErasureRequest:
+def _acting(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID) -> ErasureRequest:
     # Checked before the object is looked up, so a role without the permission learns nothing.
     if not request.user.has_perm(ACT_ON_REQUESTS):
         raise PermissionDenied
     return _request_or_404(model_admin, request, object_id)
 
 
-def _act(model_admin: admin.ModelAdmin, request: HttpRequest, obj: ErasureRequest,
-         form: forms.Form, do: Callable[[dict[str, Any]], str]) -> HttpResponseRedirect:
+def _act(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    obj: ErasureRequest,
+    form: forms.Form,
+    do: Callable[[dict[str, Any]], str],
+) -> HttpResponseRedirect:
     """Run `do` on the form's data; it returns the success message (also logged)."""
     if not form.is_valid():
         for field, errors in form.errors.items():
@@ -128,8 +145,9 @@ def _act(model_admin: admin.ModelAdmin, request: HttpRequest, obj: ErasureReques
     return HttpResponseRedirect(change_url(model_admin, obj))
 
 
-def approve_view(model_admin: admin.ModelAdmin, request: HttpRequest,
-                 object_id: UUID) -> HttpResponse:
+def approve_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID
+) -> HttpResponse:
     obj = _acting(model_admin, request, object_id)
 
     def do(data: dict[str, Any]) -> str:
@@ -139,8 +157,7 @@ def approve_view(model_admin: admin.ModelAdmin, request: HttpRequest,
     return _act(model_admin, request, obj, ReasonForm(request.POST), do)
 
 
-def deny_view(model_admin: admin.ModelAdmin, request: HttpRequest,
-              object_id: UUID) -> HttpResponse:
+def deny_view(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID) -> HttpResponse:
     obj = _acting(model_admin, request, object_id)
 
     def do(data: dict[str, Any]) -> str:
@@ -150,14 +167,14 @@ def deny_view(model_admin: admin.ModelAdmin, request: HttpRequest,
     return _act(model_admin, request, obj, ReasonForm(request.POST), do)
 
 
-def legal_hold_view(model_admin: admin.ModelAdmin, request: HttpRequest,
-                    object_id: UUID) -> HttpResponse:
+def legal_hold_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID
+) -> HttpResponse:
     obj = _acting(model_admin, request, object_id)
 
     def do(data: dict[str, Any]) -> str:
         if not data["reason"].strip():
-            raise ApplicationError("Say why the subject's data is held.",
-                                   code="reason_required")
+            raise ApplicationError("Say why the subject's data is held.", code="reason_required")
         keys = list(obj.subject_keys.values_list("key", flat=True))
         if not keys:
             raise ApplicationError("This request names no subject key.", code="no_subject_key")
@@ -165,22 +182,29 @@ def legal_hold_view(model_admin: admin.ModelAdmin, request: HttpRequest,
         # One hold per key of the subject, all or none.
         with transaction.atomic():
             for key in keys:
-                legal_hold_create(actor=actor_of(request), basis=data["basis"], until=until,
-                                  subject_key=key)
-        return (f"Legal hold {data['basis']} on this subject ({len(keys)} key(s)) until "
-                f"{data['until']:%Y-%m-%d}: {data['reason'].strip()}")
+                legal_hold_create(
+                    actor=actor_of(request), basis=data["basis"], until=until, subject_key=key
+                )
+        return (
+            f"Legal hold {data['basis']} on this subject ({len(keys)} key(s)) until "
+            f"{data['until']:%Y-%m-%d}: {data['reason'].strip()}"
+        )
 
     return _act(model_admin, request, obj, LegalHoldForm(request.POST), do)
 
 
-def model_decision_view(model_admin: admin.ModelAdmin, request: HttpRequest,
-                        object_id: UUID) -> HttpResponse:
+def model_decision_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID
+) -> HttpResponse:
     obj = _acting(model_admin, request, object_id)
 
     def do(data: dict[str, Any]) -> str:
         decided = affected_model_decide(
-            request=obj, model_version_id=data["model_version"], decision=data["decision"],
-            justification=data["justification"], actor=actor_of(request),
+            request=obj,
+            model_version_id=data["model_version"],
+            decision=data["decision"],
+            justification=data["justification"],
+            actor=actor_of(request),
         )
         why = f": {decided.justification}" if decided.justification else ""
         return f"Decided {decided.decision} for {decided.model_version}{why}"
@@ -188,14 +212,14 @@ def model_decision_view(model_admin: admin.ModelAdmin, request: HttpRequest,
     return _act(model_admin, request, obj, ModelDecisionForm(request.POST), do)
 
 
-def retry_failed_view(model_admin: admin.ModelAdmin, request: HttpRequest,
-                      object_id: UUID) -> HttpResponse:
+def retry_failed_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID
+) -> HttpResponse:
     obj = _acting(model_admin, request, object_id)
 
     def do(data: dict[str, Any]) -> str:
         failed = obj.runs.filter(status=TargetRun.Status.FAILED).count()
-        erasure_request_retry_failed(request=obj, actor=actor_of(request),
-                                     reason=data["reason"])
+        erasure_request_retry_failed(request=obj, actor=actor_of(request), reason=data["reason"])
         return f"{failed} failed target(s) run again: {data['reason'].strip()}"
 
     return _act(model_admin, request, obj, ReasonForm(request.POST), do)
@@ -204,25 +228,31 @@ def retry_failed_view(model_admin: admin.ModelAdmin, request: HttpRequest,
 # --- reading ----------------------------------------------------------------------------------
 
 
-def receipt_download_view(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID,
-                          receipt_id: UUID) -> HttpResponse:
+def receipt_download_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID, receipt_id: UUID
+) -> HttpResponse:
     """A receipt of this request as the JSON document the API serves (envelope and proof)."""
     obj = _viewable(model_admin, request, object_id)
     receipt = _receipt_or_404(obj, receipt_id)
-    response = HttpResponse(json.dumps(receipt_document(receipt), indent=2),
-                            content_type="application/json")
+    response = HttpResponse(
+        json.dumps(receipt_document(receipt), indent=2), content_type="application/json"
+    )
     response["Content-Disposition"] = f'attachment; filename="receipt-{receipt_id}.json"'
     return response
 
 
-def receipt_verify_view(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID,
-                        receipt_id: UUID) -> HttpResponse:
+def receipt_verify_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID, receipt_id: UUID
+) -> HttpResponse:
     obj = _viewable(model_admin, request, object_id)
     receipt = _receipt_or_404(obj, receipt_id)
     failure = selectors.receipt_check(receipt=receipt)
     if failure is None:
-        messages.success(request, f"Receipt {receipt_id} verifies: signature, log inclusion "
-                                  "and checkpoint, with this deployment's key.")
+        messages.success(
+            request,
+            f"Receipt {receipt_id} verifies: signature, log inclusion "
+            "and checkpoint, with this deployment's key.",
+        )
     else:
         messages.error(request, f"Receipt {receipt_id} does not verify: {failure}")
     return HttpResponseRedirect(change_url(model_admin, obj))
@@ -235,8 +265,9 @@ def _receipt_or_404(obj: ErasureRequest, receipt_id: UUID) -> Receipt:
         raise Http404("No such receipt for this request.") from None
 
 
-def linker(model_admin: admin.ModelAdmin, request: HttpRequest,
-           obj: ErasureRequest) -> Callable[[str, object], str | None]:
+def linker(
+    model_admin: admin.ModelAdmin, request: HttpRequest, obj: ErasureRequest
+) -> Callable[[str, object], str | None]:
     """Links from the plan's picture: versions and models to their lineage admin pages (for
     staff who may see them), targets to their plan entry's explanation."""
     pages = {"version": DatasetVersion, "model": ModelVersion}
@@ -252,8 +283,9 @@ def linker(model_admin: admin.ModelAdmin, request: HttpRequest,
     return link
 
 
-def plan_entry_view(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID,
-                    entry_id: int) -> HttpResponse:
+def plan_entry_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: UUID, entry_id: int
+) -> HttpResponse:
     """Why a target is in the plan: its reasons, the lineage path from the version holding the
     subject to the version the target stores, and the membership rows that started it."""
     obj = _viewable(model_admin, request, object_id)
@@ -267,14 +299,20 @@ def plan_entry_view(model_admin: admin.ModelAdmin, request: HttpRequest, object_
     paths = []
     for end in ends:
         path = lineage.path(end)
-        paths.append({
-            "versions": [{"version": v, "url": link("version", v.pk)} for v in path],
-            "memberships": [
-                {"row": row, "id_type": key_types.get(row.subject_key, ""),
-                 "key": f"{row.subject_key[:12]}…", "version": path[0]}
-                for row in lineage.memberships.get(path[0].pk, [])
-            ],
-        })
+        paths.append(
+            {
+                "versions": [{"version": v, "url": link("version", v.pk)} for v in path],
+                "memberships": [
+                    {
+                        "row": row,
+                        "id_type": key_types.get(row.subject_key, ""),
+                        "key": f"{row.subject_key[:12]}…",
+                        "version": path[0],
+                    }
+                    for row in lineage.memberships.get(path[0].pk, [])
+                ],
+            }
+        )
     context = {
         **model_admin.admin_site.each_context(request),
         "title": f"Why {entry.target.name} is in the plan",
@@ -283,8 +321,11 @@ def plan_entry_view(model_admin: admin.ModelAdmin, request: HttpRequest, object_
         "entry": entry,
         "paths": paths,
         "picture": plan_svg(lineage, link=link, entry_id=entry.pk),
-        "target_url": (admin_url(model_admin, "erasure_target_change", entry.target_id)
-                       if request.user.has_perm("erasure.view_target") else None),
+        "target_url": (
+            admin_url(model_admin, "erasure_target_change", entry.target_id)
+            if request.user.has_perm("erasure.view_target")
+            else None
+        ),
         "request_url": change_url(model_admin, obj),
     }
     return TemplateResponse(request, "admin/erasure/erasurerequest/plan_entry.html", context)

@@ -19,5 +19,6 @@ class DeadlineFilter(admin.SimpleListFilter):
         window = self.value()
         if window not in dashboard.DEADLINE_WINDOWS:
             return queryset
-        return dashboard.erasure_requests_due(window=window, now=dashboard.clock(),
-                                              queryset=queryset)
+        return dashboard.erasure_requests_due(
+            window=window, now=dashboard.clock(), queryset=queryset
+        )

@@ -22,10 +22,12 @@ PERMISSION = "erasure.view_erasurerequest"
 
 
 class PeriodForm(forms.Form):
-    start = forms.DateField(required=False, label="From",
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="to (included)",
-                          widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False, label="to (included)", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
 
 def _report(request: HttpRequest) -> tuple[PeriodForm, dict | None]:
@@ -58,16 +60,20 @@ def readiness_page(request: HttpRequest, *, site: AdminSite) -> TemplateResponse
         "sections": report_display(report) if report else [],
         "query": _query(request),
     }
-    return TemplateResponse(request, "admin/erasure/readiness.html", context,
-                            status=200 if report else 400)
+    return TemplateResponse(
+        request, "admin/erasure/readiness.html", context, status=200 if report else 400
+    )
 
 
 def readiness_print(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
     _, report = _report(request)
     if report is None:
         return readiness_page(request, site=site)
-    context = {"report": report, "sections": report_display(report), "site_header":
-               site.site_header}
+    context = {
+        "report": report,
+        "sections": report_display(report),
+        "site_header": site.site_header,
+    }
     return TemplateResponse(request, "admin/erasure/readiness_print.html", context)
 
 

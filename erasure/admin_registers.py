@@ -47,25 +47,32 @@ class _DateRangeForm(forms.Form):
 
 class RequestRegisterFilter(_DateRangeForm):
     date_fields = ("received_from", "received_to")
-    received_from = forms.DateField(required=False, label="Received from",
-                                    widget=forms.DateInput(attrs={"type": "date"}))
-    received_to = forms.DateField(required=False, label="to (included)",
-                                  widget=forms.DateInput(attrs={"type": "date"}))
-    country = forms.CharField(required=False, max_length=2, validators=[_country],
-                              label="Subject's country")
-    state = forms.ChoiceField(required=False, label="State or outcome",
-                              choices=[("", "any"), *State.choices])
+    received_from = forms.DateField(
+        required=False, label="Received from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    received_to = forms.DateField(
+        required=False, label="to (included)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    country = forms.CharField(
+        required=False, max_length=2, validators=[_country], label="Subject's country"
+    )
+    state = forms.ChoiceField(
+        required=False, label="State or outcome", choices=[("", "any"), *State.choices]
+    )
 
 
 class ConsentRegisterFilter(_DateRangeForm):
     date_fields = ("event_from", "event_to")
-    event_from = forms.DateField(required=False, label="Event time from",
-                                 widget=forms.DateInput(attrs={"type": "date"}))
-    event_to = forms.DateField(required=False, label="to (included)",
-                               widget=forms.DateInput(attrs={"type": "date"}))
+    event_from = forms.DateField(
+        required=False, label="Event time from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    event_to = forms.DateField(
+        required=False, label="to (included)", widget=forms.DateInput(attrs={"type": "date"})
+    )
     jurisdiction = forms.CharField(required=False, max_length=2, validators=[_country])
-    purpose = forms.ModelChoiceField(required=False, queryset=Purpose.objects.all(),
-                                     to_field_name="key", empty_label="any")
+    purpose = forms.ModelChoiceField(
+        required=False, queryset=Purpose.objects.all(), to_field_name="key", empty_label="any"
+    )
     status = forms.ChoiceField(required=False, choices=[("", "any"), *ConsentStatus.choices])
 
 
@@ -84,8 +91,9 @@ def _cell(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_START) else value
 
 
-def csv_stream(*, header: Sequence[str], rows: Iterable[Sequence[str]], filename: str
-               ) -> StreamingHttpResponse:
+def csv_stream(
+    *, header: Sequence[str], rows: Iterable[Sequence[str]], filename: str
+) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
@@ -104,9 +112,14 @@ def _filename(register: str) -> str:
     return f"{register}-register-{timezone.localdate():%Y-%m-%d}.csv"
 
 
-def registers_page(request: HttpRequest, *, site: AdminSite, status: int = 200,
-                   request_form: RequestRegisterFilter | None = None,
-                   consent_form: ConsentRegisterFilter | None = None) -> TemplateResponse:
+def registers_page(
+    request: HttpRequest,
+    *,
+    site: AdminSite,
+    status: int = 200,
+    request_form: RequestRegisterFilter | None = None,
+    consent_form: ConsentRegisterFilter | None = None,
+) -> TemplateResponse:
     can_requests = request.user.has_perm(REQUESTS_PERMISSION)
     can_consent = request.user.has_perm(CONSENT_PERMISSION)
     if not (can_requests or can_consent):
@@ -132,9 +145,11 @@ def request_register_csv(request: HttpRequest, *, site: AdminSite) -> HttpRespon
     if not form.is_valid():
         return registers_page(request, site=site, status=400, request_form=form)
     requests = erasure_request_register(**form.cleaned_data)
-    return csv_stream(header=REQUEST_REGISTER_COLUMNS,
-                      rows=erasure_request_register_rows(requests),
-                      filename=_filename("erasure-request"))
+    return csv_stream(
+        header=REQUEST_REGISTER_COLUMNS,
+        rows=erasure_request_register_rows(requests),
+        filename=_filename("erasure-request"),
+    )
 
 
 def consent_register_csv(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
@@ -145,9 +160,11 @@ def consent_register_csv(request: HttpRequest, *, site: AdminSite) -> HttpRespon
         return registers_page(request, site=site, status=400, consent_form=form)
     filters = dict(form.cleaned_data)
     filters["purpose"] = filters["purpose"].key if filters["purpose"] else ""
-    return csv_stream(header=CONSENT_REGISTER_COLUMNS,
-                      rows=consent_register_rows(consent_register(**filters)),
-                      filename=_filename("consent"))
+    return csv_stream(
+        header=CONSENT_REGISTER_COLUMNS,
+        rows=consent_register_rows(consent_register(**filters)),
+        filename=_filename("consent"),
+    )
 
 
 def admin_urls(site: AdminSite) -> list[URLPattern]:
@@ -164,8 +181,10 @@ def admin_urls(site: AdminSite) -> list[URLPattern]:
 
     return [
         path("registers/", site.admin_view(page), name="registers"),
-        path("registers/erasure-requests.csv", site.admin_view(requests_csv),
-             name="registers_requests_csv"),
-        path("registers/consent.csv", site.admin_view(consent_csv),
-             name="registers_consent_csv"),
+        path(
+            "registers/erasure-requests.csv",
+            site.admin_view(requests_csv),
+            name="registers_requests_csv",
+        ),
+        path("registers/consent.csv", site.admin_view(consent_csv), name="registers_consent_csv"),
     ]

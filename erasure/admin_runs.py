@@ -20,12 +20,28 @@ def _request_link(request: ErasureRequest, site_name: str) -> str:
 
 
 class TargetRunAdmin(ReadOnlyAdmin):
-    list_display = ("target", "request_link", "status", "outcome", "attempts", "last_error",
-                    "updated_at")
+    list_display = (
+        "target",
+        "request_link",
+        "status",
+        "outcome",
+        "attempts",
+        "last_error",
+        "updated_at",
+    )
     list_filter = ("status", "outcome", "target__kind")
     list_select_related = ("target", "request")
-    fields = ("request_link", "target", "status", "outcome", "attempts", "last_error",
-              "receipt_id", "enqueued_at", "updated_at")
+    fields = (
+        "request_link",
+        "target",
+        "status",
+        "outcome",
+        "attempts",
+        "last_error",
+        "receipt_id",
+        "enqueued_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="request", ordering="request__received_at")
@@ -34,12 +50,25 @@ class TargetRunAdmin(ReadOnlyAdmin):
 
 
 class AffectedModelAdmin(ReadOnlyAdmin):
-    list_display = ("model_version", "request_link", "kinds", "decision", "decided_by",
-                    "decided_at")
+    list_display = (
+        "model_version",
+        "request_link",
+        "kinds",
+        "decision",
+        "decided_by",
+        "decided_at",
+    )
     list_filter = ("decision",)
     list_select_related = ("model_version__model", "request")
-    fields = ("request_link", "model_version", "kinds", "decision", "justification",
-              "decided_by", "decided_at")
+    fields = (
+        "request_link",
+        "model_version",
+        "kinds",
+        "decision",
+        "justification",
+        "decided_by",
+        "decided_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="request", ordering="request__received_at")

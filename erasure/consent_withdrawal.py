@@ -14,8 +14,9 @@ def withdraw_all_consent(*, request: ErasureRequest) -> int:
     keys = list(request.subject_keys.values_list("key", flat=True))
     identifiers = SubjectIdentifier.objects.filter(key__in=keys).select_related("subject")
     by_subject = {i.subject_id: i.key for i in identifiers}
-    given = (ConsentState.objects.filter(subject_id__in=by_subject, status=Status.GIVEN)
-             .select_related("purpose"))
+    given = ConsentState.objects.filter(
+        subject_id__in=by_subject, status=Status.GIVEN
+    ).select_related("purpose")
     now = timezone.now()
     jurisdiction = request.subject_country or settings.LUP_MARKETS[0]
     events = [

@@ -54,9 +54,9 @@ def deadline_window(*, window: str, now: datetime) -> Q:
     return Q(deadline__gte=now, deadline__lt=start_of_today + timedelta(days=days))
 
 
-def erasure_requests_due(*, window: str, now: datetime,
-                         queryset: QuerySet[ErasureRequest] | None = None
-                         ) -> QuerySet[ErasureRequest]:
+def erasure_requests_due(
+    *, window: str, now: datetime, queryset: QuerySet[ErasureRequest] | None = None
+) -> QuerySet[ErasureRequest]:
     """Open requests whose deadline falls in `window` (closed ones are never due)."""
     base = queryset if queryset is not None else ErasureRequest.objects.all()
     return base.exclude(state__in=CLOSED_STATES).filter(deadline_window(window=window, now=now))
@@ -64,9 +64,7 @@ def erasure_requests_due(*, window: str, now: datetime,
 
 def erasure_request_counts_by_state() -> dict[str, int]:
     """Open requests per state, every open state present (zero included)."""
-    counts = dict(
-        open_erasure_requests().order_by().values_list("state").annotate(n=Count("id"))
-    )
+    counts = dict(open_erasure_requests().order_by().values_list("state").annotate(n=Count("id")))
     return {state.value: counts.get(state.value, 0) for state in OPEN_STATES}
 
 
@@ -108,11 +106,12 @@ class Dashboard:
     show_ledger: bool = False
 
 
-def _changelist(request: HttpRequest, model: str, params: Mapping[str, Any] | None = None
-                ) -> str:
+def _changelist(request: HttpRequest, model: str, params: Mapping[str, Any] | None = None) -> str:
     app_label, model_name = model.split(".")
-    url = reverse(f"admin:{app_label}_{model_name}_changelist",
-                  current_app=getattr(request, "current_app", None))
+    url = reverse(
+        f"admin:{app_label}_{model_name}_changelist",
+        current_app=getattr(request, "current_app", None),
+    )
     return f"{url}?{urlencode(params)}" if params else url
 
 
@@ -129,41 +128,78 @@ def dashboard(*, request: HttpRequest, now: datetime | None = None) -> Dashboard
     requests_model = "erasure.erasurerequest"
     if _can_view(request, requests_model):
         by_state = erasure_request_counts_by_state()
-        sections.append(Section("Open erasure requests by state", [
-            Tile(State(state).label, count,
-                 _changelist(request, requests_model, {"state__exact": state}))
-            for state, count in by_state.items()
-        ]))
-        sections.append(Section("Deadlines of open requests", [
-            Tile(label, erasure_requests_due(window=window, now=now).count(),
-                 _changelist(request, requests_model, {"deadline": window}),
-                 "overdue" if window == "overdue" else "")
-            for window, label in DEADLINE_WINDOWS.items()
-        ]))
-        attention.append(Tile(
-            "Awaiting approval", by_state[State.AWAITING_APPROVAL],
-            _changelist(request, requests_model, {"state__exact": State.AWAITING_APPROVAL}),
-        ))
+        sections.append(
+            Section(
+                "Open erasure requests by state",
+                [
+                    Tile(
+                        State(state).label,
+                        count,
+                        _changelist(request, requests_model, {"state__exact": state}),
+                    )
+                    for state, count in by_state.items()
+                ],
+            )
+        )
+        sections.append(
+            Section(
+                "Deadlines of open requests",
+                [
+                    Tile(
+                        label,
+                        erasure_requests_due(window=window, now=now).count(),
+                        _changelist(request, requests_model, {"deadline": window}),
+                        "overdue" if window == "overdue" else "",
+                    )
+                    for window, label in DEADLINE_WINDOWS.items()
+                ],
+            )
+        )
+        attention.append(
+            Tile(
+                "Awaiting approval",
+                by_state[State.AWAITING_APPROVAL],
+                _changelist(request, requests_model, {"state__exact": State.AWAITING_APPROVAL}),
+            )
+        )
     if _can_view(request, "erasure.targetrun"):
-        attention.append(Tile(
-            "Failed target runs", target_runs_failed().count(),
-            _changelist(request, "erasure.targetrun", {"status__exact": TargetRun.Status.FAILED}),
-        ))
+        attention.append(
+            Tile(
+                "Failed target runs",
+                target_runs_failed().count(),
+                _changelist(
+                    request, "erasure.targetrun", {"status__exact": TargetRun.Status.FAILED}
+                ),
+            )
+        )
     if _can_view(request, "erasure.affectedmodel"):
-        attention.append(Tile(
-            "Affected models awaiting a decision", affected_models_undecided().count(),
-            _changelist(request, "erasure.affectedmodel",
-                        {"decision__exact": AffectedModel.Decision.PENDING}),
-        ))
+        attention.append(
+            Tile(
+                "Affected models awaiting a decision",
+                affected_models_undecided().count(),
+                _changelist(
+                    request,
+                    "erasure.affectedmodel",
+                    {"decision__exact": AffectedModel.Decision.PENDING},
+                ),
+            )
+        )
     if _can_view(request, "consent.consentevent"):
         since = now - timedelta(days=WITHDRAWALS_DAYS)
-        attention.append(Tile(
-            f"Consent withdrawals in the last {WITHDRAWALS_DAYS} days",
-            consent_withdrawals_since(since=since).count(),
-            _changelist(request, "consent.consentevent",
-                        {"status__exact": ConsentStatus.WITHDRAWN,
-                         "recorded_at__gte": since.isoformat()}),
-        ))
+        attention.append(
+            Tile(
+                f"Consent withdrawals in the last {WITHDRAWALS_DAYS} days",
+                consent_withdrawals_since(since=since).count(),
+                _changelist(
+                    request,
+                    "consent.consentevent",
+                    {
+                        "status__exact": ConsentStatus.WITHDRAWN,
+                        "recorded_at__gte": since.isoformat(),
+                    },
+                ),
+            )
+        )
     if attention:
         sections.append(Section("Needs attention", attention))
 
@@ -178,13 +214,15 @@ def dashboard(*, request: HttpRequest, now: datetime | None = None) -> Dashboard
         audit_url=_changelist(request, "ledger.auditrun") if can_view_audits else "",
         registers_url=_registers_url(request),
         readiness_url=_page_url(request, "readiness")
-        if _can_view(request, "erasure.erasurerequest") else "",
+        if _can_view(request, "erasure.erasurerequest")
+        else "",
     )
 
 
 def _registers_url(request: HttpRequest) -> str:
-    if not (_can_view(request, "erasure.erasurerequest")
-            or _can_view(request, "consent.consentevent")):
+    if not (
+        _can_view(request, "erasure.erasurerequest") or _can_view(request, "consent.consentevent")
+    ):
         return ""
     return _page_url(request, "registers")
 

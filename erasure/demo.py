@@ -27,26 +27,56 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "khmer-qa-eval.jsonl", "w") as handle:
         for n, email in enumerate(emails):
-            handle.write(json.dumps({"question_id": n, "user": {"email": email},
-                                     "question": "សួស្តី", "answer": "xin chào"}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "question_id": n,
+                        "user": {"email": email},
+                        "question": "សួស្តី",
+                        "answer": "xin chào",
+                    }
+                )
+                + "\n"
+            )
     with gzip.open(root / "app-log.jsonl.gz", "wt") as handle:
         for n, email in enumerate(emails):
             handle.write(json.dumps({"event": "chat.turn", "seq": n, "email": email}) + "\n")
     with contextlib.closing(sqlite3.connect(root / "app.db")) as db, db:
         db.execute("CREATE TABLE IF NOT EXISTS users (id TEXT, email TEXT, plan TEXT)")
-        db.executemany("INSERT INTO users VALUES (?, ?, 'free')",
-                       [(f"u{n}", email) for n, email in enumerate(emails)])
+        db.executemany(
+            "INSERT INTO users VALUES (?, ?, 'free')",
+            [(f"u{n}", email) for n, email in enumerate(emails)],
+        )
     eval_version = DatasetVersion.objects.filter(
         dataset__namespace=EVAL_SET[0], dataset__name=EVAL_SET[1], version=EVAL_SET[2]
     ).first()
     with transaction.atomic():
-        target_save(name="khmer-qa-eval", kind="jsonl_file", country="KH",
-                    config={"path": "demo/khmer-qa-eval.jsonl", "match": {"email": "user.email"}},
-                    versions=[eval_version.pk] if eval_version else [], requires_approval=True)
-        target_save(name="app-log", kind="jsonl_file", country="SG", always=True,
-                    config={"path": "demo/app-log.jsonl.gz", "match": {"email": "email"}})
-        target_save(name="app-users", kind="sqlite_table", country="SG", always=True,
-                    identity_source=True,
-                    config={"path": "demo/app.db", "table": "users", "match": {"email": "email"},
-                            "resolve": {"user_id": "id"}})
+        target_save(
+            name="khmer-qa-eval",
+            kind="jsonl_file",
+            country="KH",
+            config={"path": "demo/khmer-qa-eval.jsonl", "match": {"email": "user.email"}},
+            versions=[eval_version.pk] if eval_version else [],
+            requires_approval=True,
+        )
+        target_save(
+            name="app-log",
+            kind="jsonl_file",
+            country="SG",
+            always=True,
+            config={"path": "demo/app-log.jsonl.gz", "match": {"email": "email"}},
+        )
+        target_save(
+            name="app-users",
+            kind="sqlite_table",
+            country="SG",
+            always=True,
+            identity_source=True,
+            config={
+                "path": "demo/app.db",
+                "table": "users",
+                "match": {"email": "email"},
+                "resolve": {"user_id": "id"},
+            },
+        )
     return 3

@@ -58,8 +58,12 @@ def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureReque
     """After planning: wait for a human where policy says so, or start."""
     reasons = approval_reasons(request)
     if reasons:
-        return erasure_request_transition(request=request, to_state=State.AWAITING_APPROVAL,
-                                          actor=actor, reason="; ".join(reasons))
+        return erasure_request_transition(
+            request=request,
+            to_state=State.AWAITING_APPROVAL,
+            actor=actor,
+            reason="; ".join(reasons),
+        )
     return _start(request=request, actor=actor, reason="no approval needed")
 
 
@@ -85,19 +89,26 @@ def erasure_request_proceed_later(*, request: ErasureRequest) -> None:
     transaction.on_commit(lambda: erasure_proceed.delay(str(request.pk)))
 
 
-def affected_model_decide(*, request: ErasureRequest, model_version_id, decision: str,
-                          justification: str, actor: str) -> AffectedModel:
-    if decision not in {AffectedModel.Decision.RETRAIN, AffectedModel.Decision.UNLEARN,
-                        AffectedModel.Decision.KEEP}:
+def affected_model_decide(
+    *, request: ErasureRequest, model_version_id, decision: str, justification: str, actor: str
+) -> AffectedModel:
+    if decision not in {
+        AffectedModel.Decision.RETRAIN,
+        AffectedModel.Decision.UNLEARN,
+        AffectedModel.Decision.KEEP,
+    }:
         raise ApplicationError("decision is retrain, unlearn or keep.", code="invalid_decision")
     if decision == AffectedModel.Decision.KEEP and not justification.strip():
-        raise ApplicationError("Keeping a model needs a written justification.",
-                               code="justification_required")
-    affected = AffectedModel.objects.filter(request=request,
-                                            model_version_id=model_version_id).first()
+        raise ApplicationError(
+            "Keeping a model needs a written justification.", code="justification_required"
+        )
+    affected = AffectedModel.objects.filter(
+        request=request, model_version_id=model_version_id
+    ).first()
     if affected is None:
-        raise ApplicationError("That model is not affected by this request.",
-                               code="unknown_model_version")
+        raise ApplicationError(
+            "That model is not affected by this request.", code="unknown_model_version"
+        )
     affected.decision = decision
     affected.justification = justification.strip()
     affected.decided_by = actor
@@ -106,8 +117,7 @@ def affected_model_decide(*, request: ErasureRequest, model_version_id, decision
     return affected
 
 
-def erasure_request_approve(*, request: ErasureRequest, actor: str,
-                            reason: str) -> ErasureRequest:
+def erasure_request_approve(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
     if not reason.strip():
         raise ApplicationError("Say why it is approved.", code="reason_required")
     if request.affected_models.filter(decision=AffectedModel.Decision.PENDING).exists():
@@ -121,19 +131,23 @@ def erasure_request_deny(*, request: ErasureRequest, actor: str, reason: str) ->
     if not reason.strip():
         raise ApplicationError("Say why it is denied.", code="reason_required")
     with transaction.atomic():
-        denied = erasure_request_transition(request=request, to_state=State.DENIED, actor=actor,
-                                            reason=reason.strip())
+        denied = erasure_request_transition(
+            request=request, to_state=State.DENIED, actor=actor, reason=reason.strip()
+        )
         _close(denied, outcome="denied")
     return denied
 
 
 def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
     with transaction.atomic():
-        started = erasure_request_transition(request=request, to_state=State.EXECUTING,
-                                             actor=actor, reason=reason)
+        started = erasure_request_transition(
+            request=request, to_state=State.EXECUTING, actor=actor, reason=reason
+        )
         runs = TargetRun.objects.bulk_create(
-            [TargetRun(request=started, target_id=entry.target_id, enqueued_at=timezone.now())
-             for entry in started.plan.all()]
+            [
+                TargetRun(request=started, target_id=entry.target_id, enqueued_at=timezone.now())
+                for entry in started.plan.all()
+            ]
         )
         if not runs:
             _close_if_done(started.pk)
@@ -142,8 +156,9 @@ def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureReques
     return started
 
 
-def erasure_request_retry_failed(*, request: ErasureRequest, actor: str, reason: str,
-                                 now: datetime | None = None) -> ErasureRequest:
+def erasure_request_retry_failed(
+    *, request: ErasureRequest, actor: str, reason: str, now: datetime | None = None
+) -> ErasureRequest:
     """Run the failed targets of a partial or failed request again, with who and why.
 
     Each failed run goes back to pending with its outcome, error, counts and receipt link
@@ -151,21 +166,24 @@ def erasure_request_retry_failed(*, request: ErasureRequest, actor: str, reason:
     request is open again until its runs end, when it closes with a new closing receipt.
     """
     if not reason.strip():
-        raise ApplicationError("Say why the failed targets are run again.",
-                               code="reason_required")
+        raise ApplicationError("Say why the failed targets are run again.", code="reason_required")
     now = now or timezone.now()
     with transaction.atomic():
         locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
         if locked.shredded_at is not None:
-            raise ApplicationError("This request's identifiers were shredded.",
-                                   code="identifiers_shredded")
-        failed = list(TargetRun.objects.select_for_update()
-                      .filter(request=locked, status=TargetRun.Status.FAILED)
-                      .select_related("target", "request"))
+            raise ApplicationError(
+                "This request's identifiers were shredded.", code="identifiers_shredded"
+            )
+        failed = list(
+            TargetRun.objects.select_for_update()
+            .filter(request=locked, status=TargetRun.Status.FAILED)
+            .select_related("target", "request")
+        )
         if not failed:
             raise Conflict("No target of this request has failed.", code="no_failed_targets")
-        reopened = erasure_request_transition(request=locked, to_state=State.EXECUTING,
-                                              actor=actor, reason=reason.strip(), now=now)
+        reopened = erasure_request_transition(
+            request=locked, to_state=State.EXECUTING, actor=actor, reason=reason.strip(), now=now
+        )
         # Open again: the earlier closing receipt stays in the ledger, and the retention
         # clock starts anew when the request closes again.
         reopened.closed_at = reopened.retention_until = reopened.closing_receipt_id = None
@@ -176,8 +194,17 @@ def erasure_request_retry_failed(*, request: ErasureRequest, actor: str, reason:
             run.erased = {}
             run.receipt_id = None
             run.enqueued_at = now
-            run.save(update_fields=["status", "outcome", "last_error", "erased", "receipt_id",
-                                    "enqueued_at", "updated_at"])
+            run.save(
+                update_fields=[
+                    "status",
+                    "outcome",
+                    "last_error",
+                    "erased",
+                    "receipt_id",
+                    "enqueued_at",
+                    "updated_at",
+                ]
+            )
             transaction.on_commit(lambda r=run: target_run_enqueue(run=r))
     log.info("erasure.failed_targets_retried", request=str(reopened.pk), runs=len(failed))
     return reopened
@@ -187,8 +214,11 @@ def target_run_enqueue(*, run: TargetRun, now: datetime | None = None) -> None:
     from erasure.tasks import erasure_run_target
 
     # A queue per connector kind, so slow targets do not starve fast ones.
-    erasure_run_target.apply_async(args=[run.pk], queue=f"erasure.{run.target.kind}",
-                                   countdown=batch_delay(run=run, now=now or timezone.now()))
+    erasure_run_target.apply_async(
+        args=[run.pk],
+        queue=f"erasure.{run.target.kind}",
+        countdown=batch_delay(run=run, now=now or timezone.now()),
+    )
 
 
 def batch_delay(*, run: TargetRun, now: datetime) -> float:
@@ -200,8 +230,9 @@ def batch_delay(*, run: TargetRun, now: datetime) -> float:
         return 0
     if not CONNECTORS.get(run.target.kind, Connector).batches:
         return 0
-    pending = TargetRun.objects.filter(target_id=run.target_id,
-                                       status=TargetRun.Status.PENDING).count()
+    pending = TargetRun.objects.filter(
+        target_id=run.target_id, status=TargetRun.Status.PENDING
+    ).count()
     if pending >= settings.LUP_BATCH_MAX:
         return 0
     deadline = run.request.deadline
@@ -216,8 +247,11 @@ def _holds(run: TargetRun, now: datetime) -> LegalHold | None:
     keys = list(run.request.subject_keys.values_list("key", flat=True))
     return (
         LegalHold.objects.filter(released_at=None, until__gt=now)
-        .filter(Q(target=run.target, subject_key="") | Q(target=None, subject_key__in=keys)
-                | Q(target=run.target, subject_key__in=keys))
+        .filter(
+            Q(target=run.target, subject_key="")
+            | Q(target=None, subject_key__in=keys)
+            | Q(target=run.target, subject_key__in=keys)
+        )
         .order_by("-until")
         .first()
     )
@@ -235,8 +269,12 @@ def _values(run: TargetRun) -> dict[str, list[str]]:
 def target_run_execute(*, run_id: int) -> TargetRun:
     """Erase, look again, and receipt one target of one request (idempotent)."""
     run = TargetRun.objects.select_related("request", "target").get(pk=run_id)
-    if run.status in (TargetRun.Status.DONE, TargetRun.Status.FAILED,
-                      TargetRun.Status.AWAITING_PERSON, TargetRun.Status.AWAITING_CALLBACK):
+    if run.status in (
+        TargetRun.Status.DONE,
+        TargetRun.Status.FAILED,
+        TargetRun.Status.AWAITING_PERSON,
+        TargetRun.Status.AWAITING_CALLBACK,
+    ):
         return run
     now = timezone.now()
     connector = connector_for(run.target.kind, run.target.config)
@@ -244,14 +282,29 @@ def target_run_execute(*, run_id: int) -> TargetRun:
     hold = _holds(run, now)
     if hold is not None:
         found = connector.locate(values).count if values else 0
-        action = {"op": "none", "method": "legal-hold", "count": "0",
-                  "started_at": utc_time(now), "completed_at": utc_time(now)}
+        action = {
+            "op": "none",
+            "method": "legal-hold",
+            "count": "0",
+            "started_at": utc_time(now),
+            "completed_at": utc_time(now),
+        }
         postcheck = {"method": "locate", "remaining": str(found), "at": utc_time(now)}
-        return _finish(run, outcome="held", action=action, postcheck=postcheck,
-                       exception={"basis": hold.basis, "until": utc_time(hold.until)})
+        return _finish(
+            run,
+            outcome="held",
+            action=action,
+            postcheck=postcheck,
+            exception={"basis": hold.basis, "until": utc_time(hold.until)},
+        )
     if not values:
-        action = {"op": "none", "method": "no-usable-identifier", "count": "0",
-                  "started_at": utc_time(now), "completed_at": utc_time(now)}
+        action = {
+            "op": "none",
+            "method": "no-usable-identifier",
+            "count": "0",
+            "started_at": utc_time(now),
+            "completed_at": utc_time(now),
+        }
         postcheck = {"method": "none", "remaining": "0", "at": utc_time(now)}
         return _finish(run, outcome="nothing_found", action=action, postcheck=postcheck)
     if run.target.kind == Manual.kind:
@@ -264,7 +317,9 @@ def target_run_execute(*, run_id: int) -> TargetRun:
     if run.target.kind == Webhook.kind:
         try:
             erased_count, remaining = connector.call(
-                identifiers=values, request_id=str(run.request_id), run_id=run.pk,
+                identifiers=values,
+                request_id=str(run.request_id),
+                run_id=run.pk,
                 callback=f"{settings.LUP_PUBLIC_URL}/api/v1/erasure/callbacks/{run.pk}",
             )
         except AwaitingCallback:
@@ -284,7 +339,8 @@ def target_run_execute(*, run_id: int) -> TargetRun:
         erased = connector.erase(values)
         # Recorded before the post-check: a crash after this point re-runs only the check.
         TargetRun.objects.filter(pk=run.pk).update(
-            status=TargetRun.Status.ERASED, erased=_recorded(erased),
+            status=TargetRun.Status.ERASED,
+            erased=_recorded(erased),
             attempts=run.attempts + 1,
         )
         run.refresh_from_db()
@@ -298,10 +354,18 @@ def _recorded(erased: Erased) -> dict:
 def _checked(run: TargetRun, checked: Verified) -> TargetRun:
     """Receipt an erased run with its post-check."""
     erased = run.erased
-    action = {"op": erased["op"], "method": erased["method"], "count": str(erased["count"]),
-              "started_at": erased["started_at"], "completed_at": erased["completed_at"]}
-    postcheck = {"method": checked.method, "remaining": str(checked.remaining),
-                 "at": utc_time(checked.at)}
+    action = {
+        "op": erased["op"],
+        "method": erased["method"],
+        "count": str(erased["count"]),
+        "started_at": erased["started_at"],
+        "completed_at": erased["completed_at"],
+    }
+    postcheck = {
+        "method": checked.method,
+        "remaining": str(checked.remaining),
+        "at": utc_time(checked.at),
+    }
     outcome = _outcome(remaining=checked.remaining, count=erased["count"])
     extra = {k: erased[k] for k in ("before", "after") if erased.get(k)}
     return _finish(run, outcome=outcome, action=action, postcheck=postcheck, **extra)
@@ -315,8 +379,11 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
     with transaction.atomic():
         batch = list(
             TargetRun.objects.select_for_update(skip_locked=True)
-            .filter(target_id=run.target_id, status=TargetRun.Status.PENDING,
-                    request__state=State.EXECUTING)
+            .filter(
+                target_id=run.target_id,
+                status=TargetRun.Status.PENDING,
+                request__state=State.EXECUTING,
+            )
             .select_related("request", "target")
             .order_by("pk")[: settings.LUP_BATCH_MAX]
         )
@@ -332,14 +399,13 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
         results = connector.erase_groups(groups)
         for pk, erased in results.items():
             TargetRun.objects.filter(pk=pk).update(
-                status=TargetRun.Status.ERASED, erased=_recorded(erased),
+                status=TargetRun.Status.ERASED,
+                erased=_recorded(erased),
                 attempts=models.F("attempts") + 1,
             )
     log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
     checks = connector.verify_groups(groups)
-    for member in TargetRun.objects.filter(pk__in=list(groups)).select_related(
-        "request", "target"
-    ):
+    for member in TargetRun.objects.filter(pk__in=list(groups)).select_related("request", "target"):
         _checked(member, checks[member.pk])
 
 
@@ -350,11 +416,19 @@ def _outcome(*, remaining: int, count: int) -> str:
     return "erased" if count else "nothing_found"
 
 
-def _finish(run: TargetRun, *, outcome: str, action: dict, postcheck: dict,
-            exception: dict | None = None, before: str = "", after: str = "") -> TargetRun:
+def _finish(
+    run: TargetRun,
+    *,
+    outcome: str,
+    action: dict,
+    postcheck: dict,
+    exception: dict | None = None,
+    before: str = "",
+    after: str = "",
+) -> TargetRun:
     with transaction.atomic():
-        locked = TargetRun.objects.select_for_update().select_related("request", "target").get(
-            pk=run.pk
+        locked = (
+            TargetRun.objects.select_for_update().select_related("request", "target").get(pk=run.pk)
         )
         if locked.receipt_id:  # another delivery of this task finished first
             return locked
@@ -363,8 +437,12 @@ def _finish(run: TargetRun, *, outcome: str, action: dict, postcheck: dict,
             "type": "erasure.target",
             "subject": {"commit": locked.request.subject_commit},
             "request": {"id": str(locked.request_id)},
-            "target": {"id": str(target.pk), "kind": target.kind, "name": target.name,
-                       "location": target.country},
+            "target": {
+                "id": str(target.pk),
+                "kind": target.kind,
+                "name": target.name,
+                "location": target.country,
+            },
             "outcome": outcome,
             "action": action,
             "postcheck": postcheck,
@@ -380,8 +458,7 @@ def _finish(run: TargetRun, *, outcome: str, action: dict, postcheck: dict,
         locked.save(update_fields=["receipt_id", "outcome", "status", "updated_at"])
         request_id = locked.request_id
         transaction.on_commit(lambda: _close_if_done(request_id))
-    log.info("erasure.target_done", request=str(request_id), target=target.name,
-             outcome=outcome)
+    log.info("erasure.target_done", request=str(request_id), target=target.name, outcome=outcome)
     return locked
 
 
@@ -406,11 +483,17 @@ def _reported(run: TargetRun, *, erased: int, remaining: int, method: str) -> Ta
     if erased < 0 or remaining < 0:
         raise ApplicationError("Counts are whole numbers.", code="invalid_count")
     now = utc_time(timezone.now())
-    action = {"op": "delete" if erased else "none", "method": method, "count": str(erased),
-              "started_at": now, "completed_at": now}
+    action = {
+        "op": "delete" if erased else "none",
+        "method": method,
+        "count": str(erased),
+        "started_at": now,
+        "completed_at": now,
+    }
     postcheck = {"method": method, "remaining": str(remaining), "at": now}
-    return _finish(run, outcome=_outcome(remaining=remaining, count=erased), action=action,
-                   postcheck=postcheck)
+    return _finish(
+        run, outcome=_outcome(remaining=remaining, count=erased), action=action, postcheck=postcheck
+    )
 
 
 def target_run_fail(*, run_id: int, code: str) -> None:
@@ -438,22 +521,21 @@ def _close_if_done(request_id) -> None:
         if request.state != State.EXECUTING:
             return
         runs = list(request.runs.all())
-        if any(run.status not in (TargetRun.Status.DONE, TargetRun.Status.FAILED)
-               for run in runs):
+        if any(run.status not in (TargetRun.Status.DONE, TargetRun.Status.FAILED) for run in runs):
             return
         complete = all(run.outcome in ("erased", "nothing_found") for run in runs)
         outcome = "completed" if complete else "partially_completed"
         closed = erasure_request_transition(
-            request=request, to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
-            actor="system", reason=f"{len(runs)} target(s) done",
+            request=request,
+            to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
+            actor="system",
+            reason=f"{len(runs)} target(s) done",
         )
         _close(closed, outcome=outcome)
 
 
 def _leaf_b64(receipt: Receipt) -> str:
-    return base64.b64encode(
-        verify.leaf_hash(verify.leaf_input(bytes(receipt.payload)))
-    ).decode()
+    return base64.b64encode(verify.leaf_hash(verify.leaf_input(bytes(receipt.payload)))).decode()
 
 
 def _close(request: ErasureRequest, *, outcome: str) -> None:
@@ -473,8 +555,10 @@ def _close(request: ErasureRequest, *, outcome: str) -> None:
         },
         "outcome": outcome,
         "targets": sorted(
-            ({"target_id": str(run.target_id), "leaf": _leaf_b64(receipts[run.receipt_id])}
-             for run in runs),
+            (
+                {"target_id": str(run.target_id), "leaf": _leaf_b64(receipts[run.receipt_id])}
+                for run in runs
+            ),
             key=lambda t: t["target_id"],
         ),
         "affected_models": [
@@ -486,9 +570,10 @@ def _close(request: ErasureRequest, *, outcome: str) -> None:
     ErasureRequest.objects.filter(pk=request.pk).update(closing_receipt_id=receipt.receipt_id)
     if outcome != "denied":
         withdraw_all_consent(request=request)
-        emails = [i["value"] for i in erasure_request_identifiers(request=request)
-                  if i["id_type"] == "email"]
+        emails = [
+            i["value"]
+            for i in erasure_request_identifiers(request=request)
+            if i["id_type"] == "email"
+        ]
         if emails:
-            transaction.on_commit(
-                lambda: send_bundle_link(request=request, address=emails[0])
-            )
+            transaction.on_commit(lambda: send_bundle_link(request=request, address=emails[0]))

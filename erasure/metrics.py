@@ -121,8 +121,10 @@ def close_times(*, since: datetime) -> dict[str, tuple[int, float, list[float]]]
         sql = _CLOSE_TIMES_SQL.format(table=table)
         with connection.cursor() as cursor:
             cursor.execute(sql, [list(QUANTILES), since, states])
-            return {state: (n, total, list(quantiles))
-                    for state, n, total, quantiles in cursor.fetchall()}
+            return {
+                state: (n, total, list(quantiles))
+                for state, n, total, quantiles in cursor.fetchall()
+            }
     # The embedded default's SQLite has no percentile_cont; its few requests are sorted here.
     seconds: dict[str, list[float]] = {}
     for state, received_at, closed_at in ErasureRequest.objects.filter(
@@ -202,8 +204,11 @@ def _runs() -> list[Metric]:
         .order_by()
     ):
         kind = _known(row["target__kind"], CONNECTORS)
-        labels = (kind, _known(row["status"], TargetRun.Status.values),
-                  _known(row["outcome"], RUN_OUTCOMES) if row["outcome"] else "none")
+        labels = (
+            kind,
+            _known(row["status"], TargetRun.Status.values),
+            _known(row["outcome"], RUN_OUTCOMES) if row["outcome"] else "none",
+        )
         counts[labels] = counts.get(labels, 0) + row["n"]
         repeated[kind] = repeated.get(kind, 0) + (row["retries"] or 0)
     for labels, n in sorted(counts.items()):

@@ -55,14 +55,17 @@ class ErasureRequest(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["requested_by", "idempotency_key"], name="erasure_idempotency_unique",
+                fields=["requested_by", "idempotency_key"],
+                name="erasure_idempotency_unique",
                 condition=models.Q(idempotency_key__isnull=False),
             )
         ]
         ordering = ["-received_at"]
         permissions = [
-            ("act_on_erasurerequest",
-             "Can approve, deny, hold, decide on models and retry erasure requests"),
+            (
+                "act_on_erasurerequest",
+                "Can approve, deny, hold, decide on models and retry erasure requests",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -91,8 +94,7 @@ class Target(models.Model):
     requires_approval = models.BooleanField(default=False)
     # It can map one identifier type to another (e.g. a users table: email -> user_id).
     identity_source = models.BooleanField(default=False)
-    versions = models.ManyToManyField("lineage.DatasetVersion", blank=True,
-                                      related_name="targets")
+    versions = models.ManyToManyField("lineage.DatasetVersion", blank=True, related_name="targets")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,21 +134,23 @@ class AffectedModel(models.Model):
         UNLEARN = "unlearn"
         KEEP = "keep"
 
-    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE,
-                                related_name="affected_models")
-    model_version = models.ForeignKey("lineage.ModelVersion", on_delete=models.PROTECT,
-                                      related_name="+")
+    request = models.ForeignKey(
+        ErasureRequest, on_delete=models.CASCADE, related_name="affected_models"
+    )
+    model_version = models.ForeignKey(
+        "lineage.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
     kinds = models.JSONField(default=list)  # trained_on, fine_tuned_on, evaluated_on, …
-    decision = models.CharField(max_length=16, choices=Decision.choices,
-                                default=Decision.PENDING)
+    decision = models.CharField(max_length=16, choices=Decision.choices, default=Decision.PENDING)
     justification = models.TextField(blank=True)
     decided_by = models.CharField(max_length=200, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["request", "model_version"],
-                                    name="affected_model_unique")
+            models.UniqueConstraint(
+                fields=["request", "model_version"], name="affected_model_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -199,8 +203,9 @@ class LegalHold(models.Model):
     """Keep data despite a request: for one subject (by key), one target, or both."""
 
     subject_key = models.CharField(max_length=64, blank=True, db_index=True)
-    target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="holds")
+    target = models.ForeignKey(
+        Target, null=True, blank=True, on_delete=models.CASCADE, related_name="holds"
+    )
     basis = models.CharField(max_length=128)  # e.g. "tax-record-retention", "litigation-2026-7"
     until = models.DateTimeField()
     created_by = models.CharField(max_length=200)
@@ -215,8 +220,9 @@ class RequestSubjectKey(models.Model):
     """A pseudonymous key of an identifier the request names: enough to link requests and plan
     the erasure, never to contact or re-identify the subject."""
 
-    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE,
-                                related_name="subject_keys")
+    request = models.ForeignKey(
+        ErasureRequest, on_delete=models.CASCADE, related_name="subject_keys"
+    )
     key = models.CharField(max_length=64, db_index=True)
     id_type = models.CharField(max_length=32)
 
@@ -232,8 +238,9 @@ class RequestSubjectKey(models.Model):
 class RequestKey(models.Model):
     """A request's data key, wrapped with the deployment's key-encryption key."""
 
-    request = models.OneToOneField(ErasureRequest, on_delete=models.CASCADE, primary_key=True,
-                                   related_name="key")
+    request = models.OneToOneField(
+        ErasureRequest, on_delete=models.CASCADE, primary_key=True, related_name="key"
+    )
     wrapped_key = models.BinaryField()
 
     def __str__(self) -> str:
@@ -244,8 +251,9 @@ class VerificationCode(models.Model):
     """A one-time code sent to the subject. Only a keyed hash is stored: a database reader
     cannot use a pending code."""
 
-    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE,
-                                related_name="verification_codes")
+    request = models.ForeignKey(
+        ErasureRequest, on_delete=models.CASCADE, related_name="verification_codes"
+    )
     code_hash = models.CharField(max_length=64)
     channel = models.CharField(max_length=16)  # the identifier type it went to
     expires_at = models.DateTimeField()
@@ -263,8 +271,9 @@ class VerificationCode(models.Model):
 class Transition(models.Model):
     """One step of a request's state machine: who, when, why. Append-only."""
 
-    request = models.ForeignKey(ErasureRequest, on_delete=models.PROTECT,
-                                related_name="transitions")
+    request = models.ForeignKey(
+        ErasureRequest, on_delete=models.PROTECT, related_name="transitions"
+    )
     from_state = models.CharField(max_length=32, blank=True)
     to_state = models.CharField(max_length=32)
     actor = models.CharField(max_length=200)

@@ -37,8 +37,9 @@ def _short(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def plan_nodes(lineage: PlanLineage, *, link: Linker,
-               entry_id: int | None = None) -> tuple[list[Node], list[tuple[str, str]]]:
+def plan_nodes(
+    lineage: PlanLineage, *, link: Linker, entry_id: int | None = None
+) -> tuple[list[Node], list[tuple[str, str]]]:
     """The boxes and arrows of the plan, or of one plan entry's part of it (`entry_id`)."""
     entries = [(e, ends) for e, ends in lineage.entries if entry_id in (None, e.pk)]
     models = lineage.models if entry_id is None else []
@@ -53,24 +54,42 @@ def plan_nodes(lineage: PlanLineage, *, link: Linker,
     for pk in sorted(wanted, key=lambda pk: str(lineage.versions[pk])):
         version = lineage.versions[pk]
         holds = pk in lineage.holding
-        nodes.append(Node(
-            key=f"v:{pk}", column=lineage.depth[pk], kind="dataset",
-            caption="dataset version · holds the subject" if holds else "derived version",
-            label=f"{version.dataset.name} @ {version.version}", href=link("version", pk),
-        ))
+        nodes.append(
+            Node(
+                key=f"v:{pk}",
+                column=lineage.depth[pk],
+                kind="dataset",
+                caption="dataset version · holds the subject" if holds else "derived version",
+                label=f"{version.dataset.name} @ {version.version}",
+                href=link("version", pk),
+            )
+        )
         if pk in lineage.parent:
             edges.append((f"v:{lineage.parent[pk]}", f"v:{pk}"))
     for entry, ends in entries:
         caption = f"target · {entry.target.kind}" + ("" if ends else " · always")
-        nodes.append(Node(key=f"t:{entry.pk}", column=last, kind="target", caption=caption,
-                          label=entry.target.name, href=link("entry", entry.pk)))
+        nodes.append(
+            Node(
+                key=f"t:{entry.pk}",
+                column=last,
+                kind="target",
+                caption=caption,
+                label=entry.target.name,
+                href=link("entry", entry.pk),
+            )
+        )
         edges += [(f"v:{end}", f"t:{entry.pk}") for end in ends]
     for model, ends in models:
-        nodes.append(Node(
-            key=f"m:{model.model_version_id}", column=last, kind="model",
-            caption=f"model · {model.decision}", label=str(model.model_version),
-            href=link("model", model.model_version_id),
-        ))
+        nodes.append(
+            Node(
+                key=f"m:{model.model_version_id}",
+                column=last,
+                kind="model",
+                caption=f"model · {model.decision}",
+                label=str(model.model_version),
+                href=link("model", model.model_version_id),
+            )
+        )
         edges += [(f"v:{end}", f"m:{model.model_version_id}") for end in ends]
     return nodes, edges
 
@@ -85,8 +104,10 @@ def plan_svg(lineage: PlanLineage, *, link: Linker, entry_id: int | None = None)
     for node in nodes:  # in order: versions by name, then targets, then models
         x_index, y_index = columns.index(node.column), rows.get(node.column, 0)
         rows[node.column] = y_index + 1
-        position[node.key] = (MARGIN + x_index * (BOX_W + GAP_X),
-                              MARGIN + y_index * (BOX_H + GAP_Y))
+        position[node.key] = (
+            MARGIN + x_index * (BOX_W + GAP_X),
+            MARGIN + y_index * (BOX_H + GAP_Y),
+        )
     width = MARGIN * 2 + len(columns) * BOX_W + (len(columns) - 1) * GAP_X
     height = MARGIN * 2 + max(rows.values()) * BOX_H + (max(rows.values()) - 1) * GAP_Y
 
@@ -114,7 +135,6 @@ def plan_svg(lineage: PlanLineage, *, link: Linker, entry_id: int | None = None)
             f"{escape(node.caption)}</text>"
             f'<text x="{x + 10}" y="{y + 34}" fill="#111">{escape(_short(node.label))}</text>'
         )
-        parts.append(f"<a href={quoteattr(node.href)}>{box}</a>" if node.href
-                     else f"<g>{box}</g>")
+        parts.append(f"<a href={quoteattr(node.href)}>{box}</a>" if node.href else f"<g>{box}</g>")
     parts.append("</svg>")
     return "\n".join(parts)

@@ -32,8 +32,9 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
         raise Conflict("Only a verified request is planned.", code="invalid_transition")
     if request.linked_to is not None and request.linked_to.is_open:
         # One subject is never erased by two requests at once: this one waits for the first.
-        raise Conflict("An earlier request for this subject is still open.",
-                       code="linked_to_open_request")
+        raise Conflict(
+            "An earlier request for this subject is still open.", code="linked_to_open_request"
+        )
     keys = list(request.subject_keys.values_list("key", "id_type"))
     given_types = {id_type for _, id_type in keys}
     found = subject_locations(keys=[key for key, _ in keys])
@@ -70,11 +71,15 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
     for model in found["models"]:
         kinds[model["model_version_id"]].add(model["kind"])
     AffectedModel.objects.bulk_create(
-        [AffectedModel(request=request, model_version_id=pk, kinds=sorted(k))
-         for pk, k in kinds.items()],
+        [
+            AffectedModel(request=request, model_version_id=pk, kinds=sorted(k))
+            for pk, k in kinds.items()
+        ],
         ignore_conflicts=True,
     )
     return erasure_request_transition(
-        request=request, to_state=State.PLANNED, actor=actor,
+        request=request,
+        to_state=State.PLANNED,
+        actor=actor,
         reason=f"{len(targets)} target(s), {len(kinds)} affected model(s)",
     )

@@ -40,8 +40,16 @@ def erasure_request_register(
     found = (
         # Only the register's fields: the sealed identifiers never leave the database here.
         ErasureRequest.objects.only(
-            "id", "channel", "subject_country", "received_at", "verified_at", "deadline",
-            "closed_at", "state", "rules", "closing_receipt_id",
+            "id",
+            "channel",
+            "subject_country",
+            "received_at",
+            "verified_at",
+            "deadline",
+            "closed_at",
+            "state",
+            "rules",
+            "closing_receipt_id",
         )
         .annotate(target_count=Count("plan"))
         .order_by("received_at", "id")

@@ -38,6 +38,7 @@ def erasure_request_resolve(*, request: ErasureRequest, wanted: set[str]) -> set
                     continue  # a malformed value in the source is not the subject's
     added = erasure_request_add_identifiers(request=request, identifiers=found)
     types = {identifier.id_type for identifier in found}
-    log.info("erasure.identifiers_resolved", request=str(request.pk), types=sorted(types),
-             added=added)
+    log.info(
+        "erasure.identifiers_resolved", request=str(request.pk), types=sorted(types), added=added
+    )
     return types

@@ -41,12 +41,18 @@ def erasure_request_bundle(*, request: ErasureRequest) -> dict[str, Any]:
     the subject commitment (gone once the identifiers are shredded)."""
     if request.closing_receipt_id is None:
         raise Conflict("The request is not closed yet.", code="not_closed")
-    ids = [*request.runs.exclude(receipt_id=None).values_list("receipt_id", flat=True),
-           request.closing_receipt_id]
+    ids = [
+        *request.runs.exclude(receipt_id=None).values_list("receipt_id", flat=True),
+        request.closing_receipt_id,
+    ]
     receipts = list(Receipt.objects.filter(receipt_id__in=ids).order_by("leaf_index"))
     checkpoint = checkpoint_covering(receipts[-1].leaf_index)
-    return bundle(receipts=receipts, checkpoint=checkpoint, verifier_key=signer().verifier_key,
-                  opening=erasure_request_opening(request=request))
+    return bundle(
+        receipts=receipts,
+        checkpoint=checkpoint,
+        verifier_key=signer().verifier_key,
+        opening=erasure_request_opening(request=request),
+    )
 
 
 # The steps a subject sees on their status page, in order.
@@ -117,9 +123,11 @@ def erasure_request_lineage(*, request: ErasureRequest) -> PlanLineage:
     while frontier and step < MAX_DEPTH:
         step += 1
         reached = []
-        for source, target in (VersionEdge.objects.filter(source_id__in=frontier)
-                               .order_by("source_id", "target_id")
-                               .values_list("source_id", "target_id")):
+        for source, target in (
+            VersionEdge.objects.filter(source_id__in=frontier)
+            .order_by("source_id", "target_id")
+            .values_list("source_id", "target_id")
+        ):
             if target not in found.depth:
                 found.depth[target], found.parent[target] = step, source
                 reached.append(target)
@@ -128,17 +136,26 @@ def erasure_request_lineage(*, request: ErasureRequest) -> PlanLineage:
     # Every version reached, and those the planner counts: a derived version whose membership
     # was declared without the subject is known not to hold it (lineage.membership).
     found.versions = DatasetVersion.objects.select_related("dataset").in_bulk(list(found.depth))
-    counted = {pk for pk, version in found.versions.items()
-               if pk in found.holding or not version.membership_declared}
+    counted = {
+        pk
+        for pk, version in found.versions.items()
+        if pk in found.holding or not version.membership_declared
+    }
 
-    entries = list(request.plan.select_related("target").prefetch_related("target__versions")
-                   .order_by("target__name"))
+    entries = list(
+        request.plan.select_related("target")
+        .prefetch_related("target__versions")
+        .order_by("target__name")
+    )
     found.entries = [
         (entry, sorted(v.pk for v in entry.target.versions.all() if v.pk in counted))
         for entry in entries
     ]
-    models = list(request.affected_models.select_related("model_version__model")
-                  .order_by("model_version__model__name", "model_version__version"))
+    models = list(
+        request.affected_models.select_related("model_version__model").order_by(
+            "model_version__model__name", "model_version__version"
+        )
+    )
     made_from: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     pairs = ModelData.objects.filter(
         model_version_id__in=[model.model_version_id for model in models],

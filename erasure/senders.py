@@ -14,14 +14,16 @@ class CodeSender:
     `about` says what the code confirms: "erasure" (a deletion request) or "consent" (access
     to the subject's consent choices)."""
 
-    def send(self, *, address: str, code: str, language: str = "en",
-             about: str = "erasure") -> None:
+    def send(
+        self, *, address: str, code: str, language: str = "en", about: str = "erasure"
+    ) -> None:
         raise NotImplementedError
 
 
 class EmailCodeSender(CodeSender):
-    def send(self, *, address: str, code: str, language: str = "en",
-             about: str = "erasure") -> None:
+    def send(
+        self, *, address: str, code: str, language: str = "en", about: str = "erasure"
+    ) -> None:
         minutes = settings.LUP_CODE_TTL_MINUTES
         with translation.override(language):
             if about == "consent":
@@ -31,10 +33,16 @@ class EmailCodeSender(CodeSender):
                 subject = _("Your code to confirm your deletion request")
                 ignore = _("If you did not ask us to delete your data, ignore this message.")
             body = _("Your code is %(code)s. It expires in %(minutes)d minutes.") % {
-                "code": code, "minutes": minutes,
+                "code": code,
+                "minutes": minutes,
             }
-        send_mail(subject, f"{body}\n{ignore}\n", settings.DEFAULT_FROM_EMAIL, [address],
-                  fail_silently=False)
+        send_mail(
+            subject,
+            f"{body}\n{ignore}\n",
+            settings.DEFAULT_FROM_EMAIL,
+            [address],
+            fail_silently=False,
+        )
 
 
 def sender_for(id_type: str) -> CodeSender | None:

@@ -42,9 +42,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.VERIFIED: frozenset({State.PLANNED, State.DENIED}),
     State.PLANNED: frozenset({State.AWAITING_APPROVAL, State.EXECUTING, State.DENIED}),
     State.AWAITING_APPROVAL: frozenset({State.EXECUTING, State.DENIED}),
-    State.EXECUTING: frozenset(
-        {State.COMPLETED, State.PARTIALLY_COMPLETED, State.FAILED}
-    ),
+    State.EXECUTING: frozenset({State.COMPLETED, State.PARTIALLY_COMPLETED, State.FAILED}),
     State.PARTIALLY_COMPLETED: frozenset({State.EXECUTING}),
     State.FAILED: frozenset({State.EXECUTING}),
 }
@@ -67,13 +65,17 @@ def _identifiers(raw: Any) -> list[subject_keys.Identifier]:
     found = []
     for position, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise ApplicationError("Each identifier is {id_type, value}.",
-                                   code="invalid_identifiers", fields={str(position): "invalid"})
+            raise ApplicationError(
+                "Each identifier is {id_type, value}.",
+                code="invalid_identifiers",
+                fields={str(position): "invalid"},
+            )
         try:
             found.append(subject_keys.normalize(item.get("id_type"), item.get("value")))
         except subject_keys.InvalidIdentifier as exc:
-            raise ApplicationError(exc.detail, code=exc.code,
-                                   fields={f"identifiers.{position}": exc.code}) from None
+            raise ApplicationError(
+                exc.detail, code=exc.code, fields={f"identifiers.{position}": exc.code}
+            ) from None
     return list(dict.fromkeys(found))
 
 
@@ -106,8 +108,9 @@ def erasure_request_create(
     subject_country = _country(country)
     now = now or timezone.now()
     if idempotency_key is not None:
-        existing = ErasureRequest.objects.filter(requested_by=actor,
-                                                 idempotency_key=idempotency_key).first()
+        existing = ErasureRequest.objects.filter(
+            requested_by=actor, idempotency_key=idempotency_key
+        ).first()
         if existing is not None:
             return _replayed(existing, digest)
     keys = {subject_keys.subject_key(i): i.id_type for i in parsed}
@@ -120,19 +123,24 @@ def erasure_request_create(
                 .first()
             )
             request = ErasureRequest(
-                channel=channel, subject_country=subject_country, requested_by=actor,
-                idempotency_key=idempotency_key, idempotency_digest=digest,
-                received_at=now, linked_to=open_request,
+                channel=channel,
+                subject_country=subject_country,
+                requested_by=actor,
+                idempotency_key=idempotency_key,
+                idempotency_digest=digest,
+                received_at=now,
+                linked_to=open_request,
             )
             data_key, wrapped = sealing.new_data_key()
-            commit, opening = subject_commitment(id_type=parsed[0].id_type,
-                                                 normalized=parsed[0].normalized)
+            commit, opening = subject_commitment(
+                id_type=parsed[0].id_type, normalized=parsed[0].normalized
+            )
             request.subject_commit = commit
             request.sealed_identifiers = sealing.seal(
-                key=data_key, request_id=str(request.id),
+                key=data_key,
+                request_id=str(request.id),
                 identifiers={
-                    "identifiers": [{"id_type": i.id_type, "value": i.normalized}
-                                    for i in parsed],
+                    "identifiers": [{"id_type": i.id_type, "value": i.normalized} for i in parsed],
                     "opening": opening.as_dict(),
                     **({"note": note} if note else {}),
                 },
@@ -143,26 +151,42 @@ def erasure_request_create(
                 [RequestSubjectKey(request=request, key=k, id_type=t) for k, t in keys.items()]
             )
             reason = f"linked to open request {open_request.id}" if open_request else ""
-            Transition.objects.create(request=request, from_state="", to_state=State.RECEIVED,
-                                      actor=actor, reason=reason, at=now)
+            Transition.objects.create(
+                request=request,
+                from_state="",
+                to_state=State.RECEIVED,
+                actor=actor,
+                reason=reason,
+                at=now,
+            )
     except IntegrityError:
         # The same idempotency key raced in from another process: theirs stands.
         existing = ErasureRequest.objects.get(requested_by=actor, idempotency_key=idempotency_key)
         return _replayed(existing, digest)
-    log.info("erasure.request_received", request=str(request.id), channel=channel,
-             linked=bool(open_request))
+    log.info(
+        "erasure.request_received",
+        request=str(request.id),
+        channel=channel,
+        linked=bool(open_request),
+    )
     return request, True
 
 
 def _replayed(existing: ErasureRequest, digest: str) -> tuple[ErasureRequest, bool]:
     if existing.idempotency_digest != digest:
-        raise Conflict("That Idempotency-Key was used with another request body.",
-                       code="idempotency_key_reused")
+        raise Conflict(
+            "That Idempotency-Key was used with another request body.",
+            code="idempotency_key_reused",
+        )
     return existing, False
 
 
 def erasure_request_transition(
-    *, request: ErasureRequest, to_state: str, actor: str, reason: str = "",
+    *,
+    request: ErasureRequest,
+    to_state: str,
+    actor: str,
+    reason: str = "",
     now: datetime | None = None,
 ) -> ErasureRequest:
     """Move a request to its next state, with who and why, or refuse with `invalid_transition`."""
@@ -170,10 +194,17 @@ def erasure_request_transition(
     with transaction.atomic():
         locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
         if to_state not in TRANSITIONS.get(locked.state, frozenset()):
-            raise Conflict(f"A request cannot go from {locked.state} to {to_state}.",
-                           code="invalid_transition")
-        Transition.objects.create(request=locked, from_state=locked.state, to_state=to_state,
-                                  actor=actor, reason=reason, at=now)
+            raise Conflict(
+                f"A request cannot go from {locked.state} to {to_state}.", code="invalid_transition"
+            )
+        Transition.objects.create(
+            request=locked,
+            from_state=locked.state,
+            to_state=to_state,
+            actor=actor,
+            reason=reason,
+            at=now,
+        )
         locked.state = to_state
         fields = ["state"]
         if to_state == State.VERIFIED:
@@ -191,14 +222,22 @@ def erasure_request_transition(
 def _deadline(request: ErasureRequest, verified_at: datetime) -> tuple[datetime, dict]:
     """The strictest erasure deadline of the deployment's markets and the subject's country,
     counted from verification, with the rules it came from (kept on the request)."""
-    rules = effective_rules(markets=settings.LUP_MARKETS,
-                            subject_country=request.subject_country or None,
-                            received_at=verified_at)
+    rules = effective_rules(
+        markets=settings.LUP_MARKETS,
+        subject_country=request.subject_country or None,
+        received_at=verified_at,
+    )
     erasure = rules["rules"]["erasure_deadline"]
-    snapshot = json.loads(json.dumps(
-        {"considered": rules["considered"], "erasure_right": rules["rules"]["erasure_right"],
-         "erasure_deadline": erasure}, default=str,
-    ))
+    snapshot = json.loads(
+        json.dumps(
+            {
+                "considered": rules["considered"],
+                "erasure_right": rules["rules"]["erasure_right"],
+                "erasure_deadline": erasure,
+            },
+            default=str,
+        )
+    )
     return datetime.fromisoformat(str(erasure["due_at"])), snapshot
 
 
@@ -217,14 +256,18 @@ def _data_key(request: ErasureRequest) -> bytes:
     wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
     wrapped = wrapped.first()
     if wrapped is None:
-        raise ApplicationError("This request's identifiers were shredded.",
-                               code="identifiers_shredded")
+        raise ApplicationError(
+            "This request's identifiers were shredded.", code="identifiers_shredded"
+        )
     return sealing.unwrap(bytes(wrapped))
 
 
 def _unsealed(request: ErasureRequest, key: bytes | None = None) -> dict:
-    return sealing.unseal(key=key or _data_key(request), request_id=str(request.pk),
-                          sealed=bytes(request.sealed_identifiers))
+    return sealing.unseal(
+        key=key or _data_key(request),
+        request_id=str(request.pk),
+        sealed=bytes(request.sealed_identifiers),
+    )
 
 
 def erasure_requests_shred_due(*, now: datetime | None = None) -> int:
@@ -252,64 +295,86 @@ def _code_hash(request: ErasureRequest, code: str) -> str:
     return salted_hmac("lup.erasure.code", f"{request.pk}:{code}").hexdigest()
 
 
-def erasure_verification_start(*, request: ErasureRequest, actor: str,
-                               now: datetime | None = None, language: str = "en") -> str:
+def erasure_verification_start(
+    *, request: ErasureRequest, actor: str, now: datetime | None = None, language: str = "en"
+) -> str:
     """Send a one-time code to the subject; returns the identifier type it went to."""
     now = now or timezone.now()
     if request.state not in (State.RECEIVED, State.VERIFYING):
         raise Conflict("This request is past verification.", code="invalid_transition")
     identifiers = erasure_request_identifiers(request=request)
-    target = next(((i, sender_for(i["id_type"])) for i in identifiers
-                   if sender_for(i["id_type"]) is not None), None)
+    target = next(
+        (
+            (i, sender_for(i["id_type"]))
+            for i in identifiers
+            if sender_for(i["id_type"]) is not None
+        ),
+        None,
+    )
     if target is None:
         raise ApplicationError(
-            "No identifier of this request can receive a code; staff can verify it by other "
-            "means.", code="no_code_channel",
+            "No identifier of this request can receive a code; staff can verify it by other means.",
+            code="no_code_channel",
         )
     identifier, sender = target
     code = f"{secrets.randbelow(10**6):06d}"
     with transaction.atomic():
         VerificationCode.objects.create(
-            request=request, code_hash=_code_hash(request, code), channel=identifier["id_type"],
+            request=request,
+            code_hash=_code_hash(request, code),
+            channel=identifier["id_type"],
             expires_at=now + timedelta(minutes=settings.LUP_CODE_TTL_MINUTES),
         )
         if request.state == State.RECEIVED:
-            erasure_request_transition(request=request, to_state=State.VERIFYING, actor=actor,
-                                       reason=f"code sent by {identifier['id_type']}", now=now)
+            erasure_request_transition(
+                request=request,
+                to_state=State.VERIFYING,
+                actor=actor,
+                reason=f"code sent by {identifier['id_type']}",
+                now=now,
+            )
         # Sent inside the transaction: if sending fails, no unusable code is left behind.
         sender.send(address=identifier["value"], code=code, language=language)
     return identifier["id_type"]
 
 
-def erasure_verification_confirm(*, request: ErasureRequest, code: str, actor: str,
-                                 now: datetime | None = None) -> ErasureRequest:
+def erasure_verification_confirm(
+    *, request: ErasureRequest, code: str, actor: str, now: datetime | None = None
+) -> ErasureRequest:
     """Check a one-time code. The latest code counts; each wrong guess uses an attempt."""
     now = now or timezone.now()
     with transaction.atomic():
-        pending = (VerificationCode.objects.select_for_update()
-                   .filter(request=request, consumed_at=None).first())
+        pending = (
+            VerificationCode.objects.select_for_update()
+            .filter(request=request, consumed_at=None)
+            .first()
+        )
         if pending is None or request.state != State.VERIFYING:
             raise Conflict("No code is pending for this request.", code="no_pending_code")
         if pending.expires_at <= now:
-            raise ApplicationError("The code has expired; ask for a new one.",
-                                   code="code_expired")
+            raise ApplicationError("The code has expired; ask for a new one.", code="code_expired")
         if pending.attempts >= settings.LUP_CODE_MAX_ATTEMPTS:
-            raise ApplicationError("Too many wrong codes; ask for a new one.",
-                                   code="too_many_attempts")
+            raise ApplicationError(
+                "Too many wrong codes; ask for a new one.", code="too_many_attempts"
+            )
         supplied = code if isinstance(code, str) else ""
         if constant_time_compare(pending.code_hash, _code_hash(request, supplied)):
             pending.consumed_at = now
             pending.save(update_fields=["consumed_at"])
             return erasure_request_transition(
-                request=request, to_state=State.VERIFIED, actor=actor,
-                reason="one-time code confirmed", now=now,
+                request=request,
+                to_state=State.VERIFIED,
+                actor=actor,
+                reason="one-time code confirmed",
+                now=now,
             )
         # The used attempt must outlive the refusal, so it commits before the error is raised.
         pending.attempts += 1
         pending.save(update_fields=["attempts"])
     left = settings.LUP_CODE_MAX_ATTEMPTS - pending.attempts
-    raise WrongCode(f"That code is not right; {left} attempt(s) left.",
-                    fields={"attempts_left": left})
+    raise WrongCode(
+        f"That code is not right; {left} attempt(s) left.", fields={"attempts_left": left}
+    )
 
 
 class WrongCode(ApplicationError):
@@ -319,37 +384,44 @@ class WrongCode(ApplicationError):
         super().__init__(detail, fields=fields)
 
 
-def erasure_request_mark_verified(*, request: ErasureRequest, actor: str, reason: str,
-                                  now: datetime | None = None) -> ErasureRequest:
+def erasure_request_mark_verified(
+    *, request: ErasureRequest, actor: str, reason: str, now: datetime | None = None
+) -> ErasureRequest:
     """Staff confirmed the subject's identity some other way; the reason is required."""
     if not reason or not reason.strip():
         raise ApplicationError("Say how the identity was verified.", code="reason_required")
-    return erasure_request_transition(request=request, to_state=State.VERIFIED, actor=actor,
-                                      reason=reason.strip(), now=now)
+    return erasure_request_transition(
+        request=request, to_state=State.VERIFIED, actor=actor, reason=reason.strip(), now=now
+    )
 
 
-def legal_hold_create(*, actor: str, basis: str, until: datetime, subject_key: str = "",
-                      target=None) -> LegalHold:
+def legal_hold_create(
+    *, actor: str, basis: str, until: datetime, subject_key: str = "", target=None
+) -> LegalHold:
     """Hold data despite requests: scoped to a target, a subject (by key), or both."""
     if not subject_key and target is None:
-        raise ApplicationError("A hold names a target, a subject key, or both.",
-                               code="hold_scope_required")
+        raise ApplicationError(
+            "A hold names a target, a subject key, or both.", code="hold_scope_required"
+        )
     if not receipts.TOKEN.fullmatch(basis):
         # The basis is written into receipts, which accept a code, not free text.
         raise ApplicationError(
             "basis is a short code such as 'litigation-2026-7': letters, digits and . _ : / + -.",
-            fields={"basis": "not a code"}, code="invalid_basis",
+            fields={"basis": "not a code"},
+            code="invalid_basis",
         )
     if subject_key:
         subject_keys.validate_subject_key(subject_key)
     if until <= timezone.now():
         raise ApplicationError("until is in the future.", code="invalid_until")
-    return LegalHold.objects.create(subject_key=subject_key, target=target, basis=basis,
-                                    until=until, created_by=actor)
+    return LegalHold.objects.create(
+        subject_key=subject_key, target=target, basis=basis, until=until, created_by=actor
+    )
 
 
-def erasure_request_add_identifiers(*, request: ErasureRequest,
-                                    identifiers: Sequence[subject_keys.Identifier]) -> int:
+def erasure_request_add_identifiers(
+    *, request: ErasureRequest, identifiers: Sequence[subject_keys.Identifier]
+) -> int:
     """Seal identifiers found for the subject after intake (by identity resolution) with the
     ones given; returns how many were new."""
     key = _data_key(request)
@@ -359,12 +431,15 @@ def erasure_request_add_identifiers(*, request: ErasureRequest,
     if not new:
         return 0
     sealed["identifiers"] += [{"id_type": i.id_type, "value": i.normalized} for i in new]
-    request.sealed_identifiers = sealing.seal(key=key, request_id=str(request.pk),
-                                              identifiers=sealed)
+    request.sealed_identifiers = sealing.seal(
+        key=key, request_id=str(request.pk), identifiers=sealed
+    )
     request.save(update_fields=["sealed_identifiers"])
     RequestSubjectKey.objects.bulk_create(
-        [RequestSubjectKey(request=request, key=subject_keys.subject_key(i), id_type=i.id_type)
-         for i in new],
+        [
+            RequestSubjectKey(request=request, key=subject_keys.subject_key(i), id_type=i.id_type)
+            for i in new
+        ],
         ignore_conflicts=True,
     )
     return len(new)

@@ -41,7 +41,8 @@ def _sweep_verified(now) -> int:
     from erasure.tasks import erasure_proceed
 
     stale = ErasureRequest.objects.filter(
-        state=State.VERIFIED, channel="portal",
+        state=State.VERIFIED,
+        channel="portal",
         verified_at__lt=now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS),
     ).values_list("pk", flat=True)
     for pk in stale:
@@ -59,8 +60,9 @@ def _sweep_unclosed(now) -> int:
     stale = (
         ErasureRequest.objects.filter(state=State.EXECUTING)
         .annotate(last_run=Max("runs__updated_at"))
-        .filter(~Exists(unended),
-                last_run__lt=now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS))
+        .filter(
+            ~Exists(unended), last_run__lt=now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS)
+        )
         .values_list("pk", flat=True)
     )
     closed = 0

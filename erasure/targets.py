@@ -18,8 +18,11 @@ FLAGS = ("always", "requires_approval", "identity_source")
 def _versions(ids: Sequence[Any]) -> list[DatasetVersion]:
     found = list(DatasetVersion.objects.filter(pk__in=list(ids)))
     if len(found) != len(set(ids)):
-        raise ApplicationError("A listed dataset version does not exist.",
-                               code="unknown_version", fields={"versions": "unknown_version"})
+        raise ApplicationError(
+            "A listed dataset version does not exist.",
+            code="unknown_version",
+            fields={"versions": "unknown_version"},
+        )
     return found
 
 
@@ -37,8 +40,11 @@ def target_save(
     """Create (or, given `target`, replace) a target after its connector accepted the config."""
     unknown = set(flags) - set(FLAGS)
     if unknown:
-        raise ApplicationError("Unknown target flags.", code="invalid_target",
-                               fields={f: "unknown" for f in sorted(unknown)})
+        raise ApplicationError(
+            "Unknown target flags.",
+            code="invalid_target",
+            fields={f: "unknown" for f in sorted(unknown)},
+        )
     connector = connector_for(kind, config)
     target = target or Target()
     target.name = name

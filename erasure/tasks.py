@@ -8,15 +8,16 @@ from erasure.sweeper import erasure_sweep
 RETRYABLE = {"target_unavailable", "connector_timeout"}
 
 
-@shared_task(name="erasure.run_target", bind=True, acks_late=True,
-             reject_on_worker_lost=True, max_retries=5)
+@shared_task(
+    name="erasure.run_target", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5
+)
 def erasure_run_target(self, run_id: int) -> str:
     """One (request, target): fetch by id, and let the service decide whether work is left."""
     try:
         return target_run_execute(run_id=run_id).status
     except ApplicationError as exc:
         if exc.code in RETRYABLE and self.request.retries < self.max_retries:
-            raise self.retry(countdown=2 ** self.request.retries) from None
+            raise self.retry(countdown=2**self.request.retries) from None
         target_run_fail(run_id=run_id, code=exc.code)
         return "failed"
 

@@ -59,14 +59,16 @@ def _with_rules_entry(get_app_list):
             "app_label": "jurisdictions",
             "app_url": url,
             "has_module_perms": True,
-            "models": [{
-                "name": "Rules by country",
-                "object_name": "Rules",
-                "admin_url": url,
-                "add_url": None,
-                "view_only": True,
-                "perms": {"view": True},
-            }],
+            "models": [
+                {
+                    "name": "Rules by country",
+                    "object_name": "Rules",
+                    "admin_url": url,
+                    "add_url": None,
+                    "view_only": True,
+                    "perms": {"view": True},
+                }
+            ],
         }
         return sorted([*apps, entry], key=lambda app: app["name"].lower())
 

@@ -85,8 +85,9 @@ def effective_rules(
     def sooner(rule: Rule) -> float | None:
         if rule.deadline is None:
             return None
-        return -(due_at(received_at=received_at, deadline=rule.deadline) - received_at) \
-            .total_seconds()
+        return -(
+            due_at(received_at=received_at, deadline=rule.deadline) - received_at
+        ).total_seconds()
 
     def deadline_body(rule: Rule) -> dict[str, Any]:
         assert rule.deadline is not None
@@ -102,31 +103,48 @@ def effective_rules(
             body=lambda r: {"value": r.value},
         ),
         "erasure_deadline": _erasure_deadline(
-            candidates("erasure_right"), candidates("erasure_deadline"),
-            sooner=sooner, body=deadline_body, received_at=received_at,
+            candidates("erasure_right"),
+            candidates("erasure_deadline"),
+            sooner=sooner,
+            body=deadline_body,
+            received_at=received_at,
             policy_days=(
                 settings.LUP_POLICY_DEADLINE_DAYS
-                if policy_deadline_days is None else policy_deadline_days
+                if policy_deadline_days is None
+                else policy_deadline_days
             ),
         ),
         "consent": _strictest(
-            candidates("consent"), key=lambda r: r.level,
+            candidates("consent"),
+            key=lambda r: r.level,
             body=lambda r: {"level": r.level, "label": CONSENT_LEVELS[r.level]},
         ),
         "child_age": _strictest(
             candidates("child_age"), key=lambda r: r.age, body=lambda r: {"age": r.age}
         ),
         "cross_border": _strictest(
-            candidates("cross_border"), key=lambda r: r.level,
-            body=lambda r: {"mechanism": r.mechanism, "level": r.level,
-                            "label": CROSS_BORDER_LEVELS[r.level]},
+            candidates("cross_border"),
+            key=lambda r: r.level,
+            body=lambda r: {
+                "mechanism": r.mechanism,
+                "level": r.level,
+                "label": CROSS_BORDER_LEVELS[r.level],
+            },
         ),
     }
     for name in DEADLINE_RULES:
         if name != "erasure_deadline":
             parts[name] = _strictest(candidates(name), key=sooner, body=deadline_body)
-    order = ("erasure_right", "erasure_deadline", "request_deadline", "access_deadline",
-             "consent", "child_age", "cross_border", "breach_notification")
+    order = (
+        "erasure_right",
+        "erasure_deadline",
+        "request_deadline",
+        "access_deadline",
+        "consent",
+        "child_age",
+        "cross_border",
+        "breach_notification",
+    )
     return {
         "markets": served,
         "subject_country": subject_country,
@@ -152,9 +170,12 @@ def _strictest(
     not_known = [code for k, code, rule in ranked if k is None and rule.unconfirmed]
     if not valued:
         return {
-            "value": None, "from": [], "unconfirmed": bool(not_known),
+            "value": None,
+            "from": [],
+            "unconfirmed": bool(not_known),
             "summary": "No rule for this dimension in the jurisdictions considered.",
-            "not_known_for": not_known, "rules": {},
+            "not_known_for": not_known,
+            "rules": {},
         }
     best = max(k for k, _, _ in valued)
     tied = sorted(
@@ -190,9 +211,9 @@ def _erasure_deadline(
     statutory = [(code, rule) for code, rule in deadlines if code in with_right]
     part = _strictest(statutory, key=sooner, body=body)
     # A country with an erasure right whose deadline is unknown is named, whatever applies.
-    part["not_known_for"] = [
-        code for code, rule in statutory if rule.deadline is None
-    ] + [code for code, rule in rights if rule.value == "unknown"]
+    part["not_known_for"] = [code for code, rule in statutory if rule.deadline is None] + [
+        code for code, rule in rights if rule.value == "unknown"
+    ]
     if part["from"]:
         return {"basis": "statutory", **part}
     deadline = Deadline(amount=policy_days, unit="days")

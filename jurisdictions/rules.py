@@ -35,14 +35,26 @@ CROSS_BORDER_LEVELS: dict[int, str] = {
     5: "a transfer impact assessment filed with the regulator",
 }
 CROSS_BORDER_MECHANISMS = (
-    "none", "unknown", "accountability", "consent", "comparable_protection",
-    "adequacy_or_safeguards", "ordered_test", "filed_impact_assessment",
+    "none",
+    "unknown",
+    "accountability",
+    "consent",
+    "comparable_protection",
+    "adequacy_or_safeguards",
+    "ordered_test",
+    "filed_impact_assessment",
 )
 
 DEADLINE_RULES = ("erasure_deadline", "request_deadline", "access_deadline", "breach_notification")
 RULE_NAMES = (
-    "erasure_right", "erasure_deadline", "request_deadline", "access_deadline", "consent",
-    "child_age", "cross_border", "breach_notification",
+    "erasure_right",
+    "erasure_deadline",
+    "request_deadline",
+    "access_deadline",
+    "consent",
+    "child_age",
+    "cross_border",
+    "breach_notification",
 )
 
 
@@ -76,7 +88,8 @@ class Deadline:
             "business": self.business,
             "extension": (
                 {"amount": self.extension.amount, "unit": self.extension.unit}
-                if self.extension else None
+                if self.extension
+                else None
             ),
         }
 
@@ -202,9 +215,18 @@ def load_file(path: Path) -> Jurisdiction:
     if country != path.stem or len(country) != 2 or not country.isupper():
         raise RulesError(path.name, "country", f"must be the file's name, {path.stem!r}")
     law = reader.mapping(
-        data.get("law"), "law",
-        {"title", "status", "in_force", "comprehensive", "summary", "sources", "unconfirmed",
-         "note"},
+        data.get("law"),
+        "law",
+        {
+            "title",
+            "status",
+            "in_force",
+            "comprehensive",
+            "summary",
+            "sources",
+            "unconfirmed",
+            "note",
+        },
     )
     in_force = law.get("in_force")
     if in_force is not None and not isinstance(in_force, datetime.date):
@@ -342,8 +364,7 @@ class _Reader:
         if name in DEADLINE_RULES:
             return Rule(**common, deadline=self.deadline(data["deadline"], prefix + "deadline"))
         if name == "consent":
-            return Rule(**common, level=self.level(data["level"], prefix + "level",
-                                                   CONSENT_LEVELS))
+            return Rule(**common, level=self.level(data["level"], prefix + "level", CONSENT_LEVELS))
         if name == "cross_border":
             return Rule(
                 **common,

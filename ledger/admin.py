@@ -33,9 +33,16 @@ class SigningKeyAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditRun)
 class AuditRunAdmin(ReadOnlyAdmin):
-    list_display = ("finished_at", "ok", "leaves", "checkpoints", "receipts", "problems",
-                    "problem")
+    list_display = ("finished_at", "ok", "leaves", "checkpoints", "receipts", "problems", "problem")
     list_filter = ("ok",)
-    fields = ("started_at", "finished_at", "ok", "leaves", "checkpoints", "receipts", "problems",
-              "problem")
+    fields = (
+        "started_at",
+        "finished_at",
+        "ok",
+        "leaves",
+        "checkpoints",
+        "receipts",
+        "problems",
+        "problem",
+    )
     readonly_fields = fields

@@ -74,8 +74,9 @@ def audit_log(*, progress: Callable[[int], None] | None = None) -> AuditReport:
             report.problems.append(f"index {index}: leaf does not match its stored hash")
         while receipt is not None and receipt.leaf_index <= index:
             report.receipts += 1
-            _audit_receipt(receipt, bytes(leaf) if receipt.leaf_index == index else None, keys,
-                           report)
+            _audit_receipt(
+                receipt, bytes(leaf) if receipt.leaf_index == index else None, keys, report
+            )
             receipt = next(receipts, None)
         stack.append((1, value))
         while len(stack) > 1 and stack[-1][0] == stack[-2][0]:

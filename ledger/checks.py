@@ -26,9 +26,7 @@ def check_signing_key(app_configs, **kwargs) -> list[Error]:
     except (ValueError, TypeError):
         return [Error("LUP_SIGNING_KEY_FILE is not an Ed25519 PEM key.", id="lup.E011")]
     if path.stat().st_mode & 0o077:
-        return [
-            Error("LUP_SIGNING_KEY_FILE is readable by others; chmod 600 it.", id="lup.E012")
-        ]
+        return [Error("LUP_SIGNING_KEY_FILE is readable by others; chmod 600 it.", id="lup.E012")]
     return []
 
 

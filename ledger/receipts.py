@@ -24,7 +24,11 @@ LABEL = re.compile(r"^[\w .:/()+-]{1,128}$")
 
 STATUS = {"given", "withdrawn", "refused"}
 LEGAL_BASIS = {
-    "consent", "contract", "legal_obligation", "vital_interests", "public_task",
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
     "legitimate_interests",
 }
 TARGET_OUTCOME = {"erased", "nothing_found", "held", "failed"}
@@ -99,7 +103,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "target": {"id": "token", "kind": "token", "name": "label", "location": "country"},
         "outcome": TARGET_OUTCOME,
         "action": {
-            "op": OPS, "method": "token", "count": "count", "started_at": "time",
+            "op": OPS,
+            "method": "token",
+            "count": "count",
+            "started_at": "time",
             "completed_at": "time",
         },
         "postcheck": {"method": "token", "remaining": "count", "at": "time"},
@@ -110,7 +117,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "erasure.request": {
         **COMMON,
         "request": {
-            "id": "token", "received_at": "time", "verified_at": "time", "deadline": "time",
+            "id": "token",
+            "received_at": "time",
+            "verified_at": "time",
+            "deadline": "time",
             "jurisdictions": ["country"],
         },
         "outcome": REQUEST_OUTCOME,

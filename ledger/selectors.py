@@ -96,7 +96,10 @@ def published_keys() -> list[dict[str, Any]]:
 
 
 def bundle(
-    *, receipts: Sequence[Receipt], checkpoint: Checkpoint, verifier_key: str,
+    *,
+    receipts: Sequence[Receipt],
+    checkpoint: Checkpoint,
+    verifier_key: str,
     opening: dict[str, str],
 ) -> dict[str, Any]:
     """What a subject receives: receipts with proofs against one checkpoint, and the opening

@@ -59,9 +59,9 @@ def subject_commitment(*, id_type: str, normalized: str) -> tuple[str, Opening]:
     return verify.commitment(nonce, id_type, normalized), Opening(nonce=nonce, id_type=id_type)
 
 
-def receipts_issue(*, bodies: Sequence[dict[str, Any]], now: datetime | None = None) -> list[
-    Receipt
-]:
+def receipts_issue(
+    *, bodies: Sequence[dict[str, Any]], now: datetime | None = None
+) -> list[Receipt]:
     """Sign receipts and append them to the log, in the caller's transaction.
 
     Each body is a receipt without the common header (`v`, `receipt_id`, `issuer`,
@@ -173,8 +173,9 @@ def checkpoint_store(*, size: int, root: bytes, note: str, key_id: str) -> Check
     if existing is not None:
         if bytes(existing.root) != root:
             log.error("ledger.checkpoint_fork_refused", size=size)
-            raise Conflict("A checkpoint of this size with another root exists.",
-                           code="checkpoint_fork")
+            raise Conflict(
+                "A checkpoint of this size with another root exists.", code="checkpoint_fork"
+            )
         return existing
     try:
         with transaction.atomic():
@@ -221,8 +222,9 @@ def receipt_document(receipt: Receipt) -> dict[str, Any]:
     }
 
 
-def log_audit_run(*, clock: Callable[[], datetime] = timezone.now,
-                  progress: Callable[[int], None] | None = None) -> tuple[AuditReport, AuditRun]:
+def log_audit_run(
+    *, clock: Callable[[], datetime] = timezone.now, progress: Callable[[int], None] | None = None
+) -> tuple[AuditReport, AuditRun]:
     """Audit the log and record the outcome, so staff see when it last passed. `progress` is
     handed to `audit_log` (leaves checked so far).
 
@@ -234,8 +236,13 @@ def log_audit_run(*, clock: Callable[[], datetime] = timezone.now,
         # Passed only when given, so a stand-in audit_log (tests) need not take it.
         report = audit_log() if progress is None else audit_log(progress=progress)
     except Exception as exc:
-        AuditRun.objects.create(started_at=started_at, finished_at=clock(), ok=False,
-                                problems=1, problem=f"error: {type(exc).__name__}")
+        AuditRun.objects.create(
+            started_at=started_at,
+            finished_at=clock(),
+            ok=False,
+            problems=1,
+            problem=f"error: {type(exc).__name__}",
+        )
         raise
     run = AuditRun.objects.create(
         started_at=started_at,

@@ -95,9 +95,7 @@ def fetch_nodes(wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], byte
 
 def frontier(size: int) -> list[tuple[int, int]]:
     """The complete subtrees along the right edge of a tree of `size` leaves."""
-    return [
-        (level, (size >> level) - 1) for level in range(size.bit_length()) if size >> level & 1
-    ]
+    return [(level, (size >> level) - 1) for level in range(size.bit_length()) if size >> level & 1]
 
 
 def new_nodes(size: int, leaf_hashes: Sequence[bytes], get: Getter) -> list[tuple[int, int, bytes]]:

@@ -271,9 +271,7 @@ def _show(value: object, limit: int = 80) -> str:
     # Signed does not mean harmless: escape control characters so a payload cannot drive the
     # auditor's terminal (escape sequences, carriage returns overwriting earlier lines).
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = "".join(
-        c if unicodedata.category(c)[0] != "C" else f"\\u{ord(c):04x}" for c in text
-    )
+    text = "".join(c if unicodedata.category(c)[0] != "C" else f"\\u{ord(c):04x}" for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -694,9 +692,7 @@ def verify_bundle(bundle: dict, key: VerifierKey, identifier: str | None = None)
     verified: list[VerifiedReceipt] = []
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict) or set(item) != {"envelope", "proof"}:
-            raise VerificationError(
-                "bundle.format", f"receipt {number} is not {{envelope, proof}}"
-            )
+            raise VerificationError("bundle.format", f"receipt {number} is not {{envelope, proof}}")
         try:
             receipt = verify_receipt(item["envelope"], item["proof"], key)
         except VerificationError as error:

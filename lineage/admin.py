@@ -49,10 +49,22 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     list_select_related = ("dataset",)
     inlines = (StorageLocationInline,)
     # Versions are immutable once registered: a correction is a new version.
-    readonly_fields = ("dataset", "version", "digest", "record_count", "schema_fields",
-                       "data_categories", "purposes", "languages", "origin", "facets",
-                       "created_by_run",
-                       "membership_declared", "created_at", "neighbourhood")
+    readonly_fields = (
+        "dataset",
+        "version",
+        "digest",
+        "record_count",
+        "schema_fields",
+        "data_categories",
+        "purposes",
+        "languages",
+        "origin",
+        "facets",
+        "created_by_run",
+        "membership_declared",
+        "created_at",
+        "neighbourhood",
+    )
 
     @admin.display(description="neighbourhood")
     def neighbourhood(self, obj: DatasetVersion) -> str:

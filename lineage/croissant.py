@@ -85,18 +85,38 @@ RECORD_SET = "records"
 # varchar.
 FIELD_TYPES: dict[str, tuple[str, ...]] = {
     "sc:Text": ("string", "str", "text", "varchar", "char", "character varying", "uuid"),
-    "sc:Integer": ("integer", "int", "int8", "int16", "int32", "int64", "bigint", "smallint",
-                   "long", "short"),
-    "sc:Float": ("float", "float32", "float64", "double", "double precision", "real",
-                 "decimal", "numeric", "number"),
+    "sc:Integer": (
+        "integer",
+        "int",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "bigint",
+        "smallint",
+        "long",
+        "short",
+    ),
+    "sc:Float": (
+        "float",
+        "float32",
+        "float64",
+        "double",
+        "double precision",
+        "real",
+        "decimal",
+        "numeric",
+        "number",
+    ),
     "sc:Boolean": ("boolean", "bool"),
     "sc:Date": ("date",),
     "sc:DateTime": ("datetime", "timestamp", "timestamptz", "timestamp with time zone"),
     "sc:URL": ("url", "uri"),
     "sc:ImageObject": ("image",),
 }
-_TYPE_OF = {synonym: data_type for data_type, synonyms in FIELD_TYPES.items()
-            for synonym in synonyms}
+_TYPE_OF = {
+    synonym: data_type for data_type, synonyms in FIELD_TYPES.items() for synonym in synonyms
+}
 
 ENCODING_FORMATS = {
     ".parquet": "application/x-parquet",
@@ -115,8 +135,7 @@ ENCODING_FORMATS = {
 DATA_CATEGORIES = frozenset(category.fides_key for category in DEFAULT_TAXONOMY.data_category)
 PURPOSE_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-DATASET_TYPES = {"sc:Dataset", "Dataset", "https://schema.org/Dataset",
-                 "http://schema.org/Dataset"}
+DATASET_TYPES = {"sc:Dataset", "Dataset", "https://schema.org/Dataset", "http://schema.org/Dataset"}
 
 
 def croissant_export(*, version: DatasetVersion, url: str = "") -> dict[str, Any]:
@@ -124,8 +143,9 @@ def croissant_export(*, version: DatasetVersion, url: str = "") -> dict[str, Any
     the first storage location stands in for it."""
     dataset = version.dataset
     locations = list(StorageLocation.objects.filter(version=version).order_by("id"))
-    distribution = [_file(location, index, version.digest)
-                    for index, location in enumerate(locations, start=1)]
+    distribution = [
+        _file(location, index, version.digest) for index, location in enumerate(locations, start=1)
+    ]
     card: dict[str, Any] = {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
@@ -136,13 +156,17 @@ def croissant_export(*, version: DatasetVersion, url: str = "") -> dict[str, Any
         "version": version.version,
         "datePublished": version.created_at.date().isoformat(),
         "distribution": distribution,
-        "recordSet": [{
-            "@type": "cr:RecordSet",
-            "@id": RECORD_SET,
-            "name": RECORD_SET,
-            "field": [_field(column, distribution[0] if distribution else None)
-                      for column in version.schema_fields],
-        }],
+        "recordSet": [
+            {
+                "@type": "cr:RecordSet",
+                "@id": RECORD_SET,
+                "name": RECORD_SET,
+                "field": [
+                    _field(column, distribution[0] if distribution else None)
+                    for column in version.schema_fields
+                ],
+            }
+        ],
     }
     if dataset.license:
         card["license"] = dataset.license
@@ -163,7 +187,7 @@ def _file(location: StorageLocation, index: int, digest: str) -> dict[str, Any]:
         "@id": f"{location.system}-{index}",
         "name": f"{location.system}-{index}",
         "description": f"{location.system} in {location.country}"
-                       + (f" ({where})" if where else ""),
+        + (f" ({where})" if where else ""),
         "encodingFormat": _encoding_format(location.uri),
     }
     if any(char in urlsplit(location.uri).path for char in "*?["):  # a glob, not a query
@@ -210,8 +234,9 @@ class InvalidCroissant(ApplicationError):
     code = "invalid_croissant"
 
     def __init__(self, path: str, problem: str, detail: str):
-        super().__init__(f"Not a Croissant card Lup can read: {path}: {detail}",
-                         fields={path: problem})
+        super().__init__(
+            f"Not a Croissant card Lup can read: {path}: {detail}", fields={path: problem}
+        )
 
 
 def croissant_import(*, document: Any, namespace: str) -> DatasetVersion:
@@ -219,10 +244,17 @@ def croissant_import(*, document: Any, namespace: str) -> DatasetVersion:
 
     The same card again returns the same version; a card with other content for an existing
     version is refused, as any change to a version is (`version_immutable`)."""
-    if (not isinstance(namespace, str) or not namespace.strip() or len(namespace) > 500
-            or "\x00" in namespace):
-        raise ApplicationError("namespace is required, at most 500 characters.",
-                               code="invalid_dataset", fields={"namespace": "invalid_namespace"})
+    if (
+        not isinstance(namespace, str)
+        or not namespace.strip()
+        or len(namespace) > 500
+        or "\x00" in namespace
+    ):
+        raise ApplicationError(
+            "namespace is required, at most 500 characters.",
+            code="invalid_dataset",
+            fields={"namespace": "invalid_namespace"},
+        )
     if not isinstance(document, dict):
         raise InvalidCroissant("$", "not_an_object", "a card is a JSON object")
     if not _types(document) & DATASET_TYPES:
@@ -231,28 +263,41 @@ def croissant_import(*, document: Any, namespace: str) -> DatasetVersion:
     description = _text(document, "description", "")
     license = _license(document.get("license"))
     version = document.get("version", "1")
-    if isinstance(version, bool) or not isinstance(version, str | int | float) or not str(
-            version).strip():
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, str | int | float)
+        or not str(version).strip()
+    ):
         raise InvalidCroissant("version", "invalid_version", "version is a string")
     data = VersionInput(
         version=str(version),
         digest=_digest(_many(document.get("distribution"))),
         schema_fields=_fields(_many(document.get("recordSet"))),
-        data_categories=[value for value in _strings(document, "rai:personalSensitiveInformation")
-                         if value in DATA_CATEGORIES],
-        purposes=[value for value in _strings(document, "rai:dataUseCases")
-                  if PURPOSE_KEY.match(value)],
+        data_categories=[
+            value
+            for value in _strings(document, "rai:personalSensitiveInformation")
+            if value in DATA_CATEGORIES
+        ],
+        purposes=[
+            value for value in _strings(document, "rai:dataUseCases") if PURPOSE_KEY.match(value)
+        ],
         # schema.org's inLanguage is BCP 47 ("km", "zh-Hans"): its language subtag, where that
         # is an ISO 639 code.
-        languages=sorted({tag.split("-")[0].lower() for tag in _strings(document, "inLanguage")
-                          if is_language_code(tag.split("-")[0].lower())}),
+        languages=sorted(
+            {
+                tag.split("-")[0].lower()
+                for tag in _strings(document, "inLanguage")
+                if is_language_code(tag.split("-")[0].lower())
+            }
+        ),
     )
     if len(name) > 500 or len(license) > 200 or len(data.version) > 200:
         too_long = "name" if len(name) > 500 else "license" if len(license) > 200 else "version"
         raise InvalidCroissant(too_long, "too_long", f"{too_long} is too long")
     with transaction.atomic():
-        dataset = services.dataset_register(namespace=namespace, name=name,
-                                            description=description, license=license)
+        dataset = services.dataset_register(
+            namespace=namespace, name=name, description=description, license=license
+        )
         return services.version_register(dataset=dataset, data=data)
 
 
@@ -298,8 +343,11 @@ def _license(value: Any) -> str:
         if isinstance(item, dict):
             item = item.get("url") or item.get("name") or item.get("@id")
         if not isinstance(item, str):
-            raise InvalidCroissant(f"license[{index}]", "invalid_license",
-                                   "a license is a URL, a name or a CreativeWork")
+            raise InvalidCroissant(
+                f"license[{index}]",
+                "invalid_license",
+                "a license is a URL, a name or a CreativeWork",
+            )
         names.append(item)
     return ", ".join(names)
 
@@ -315,14 +363,16 @@ def _digest(files: list[Any]) -> str:
         if not isinstance(file, dict):
             raise InvalidCroissant(path, "not_an_object", "a file is a JSON object")
         if not _types(file) & {"cr:FileObject", "cr:FileSet", "sc:FileObject", "sc:FileSet"}:
-            raise InvalidCroissant(f"{path}.@type", "invalid_type",
-                                   "@type is cr:FileObject or cr:FileSet")
+            raise InvalidCroissant(
+                f"{path}.@type", "invalid_type", "@type is cr:FileObject or cr:FileSet"
+            )
         checksum = file.get("sha256")
         if checksum is None or (isinstance(checksum, str) and checksum.startswith("http")):
             continue
         if not isinstance(checksum, str) or not SHA256_HEX.match(checksum):
-            raise InvalidCroissant(f"{path}.sha256", "invalid_sha256",
-                                   "sha256 is 64 hexadecimal digits")
+            raise InvalidCroissant(
+                f"{path}.sha256", "invalid_sha256", "sha256 is 64 hexadecimal digits"
+            )
         found.add(checksum.lower())
     return f"sha256:{found.pop()}" if len(found) == 1 else ""
 
@@ -343,11 +393,13 @@ def _fields(record_sets: list[Any]) -> list[dict[str, str]]:
             field_path = f"{path}.field[{position}]"
             if not isinstance(field, dict):
                 raise InvalidCroissant(field_path, "not_an_object", "a field is a JSON object")
-            fields.append({
-                "name": prefix + _text(field, "name", field_path, required=True),
-                "type": _field_type(field.get("dataType"), f"{field_path}.dataType"),
-                "description": _text(field, "description", field_path),
-            })
+            fields.append(
+                {
+                    "name": prefix + _text(field, "name", field_path, required=True),
+                    "type": _field_type(field.get("dataType"), f"{field_path}.dataType"),
+                    "description": _text(field, "description", field_path),
+                }
+            )
     return fields
 
 

@@ -21,8 +21,11 @@ def load_demo_lineage(*, member_emails: Sequence[str]) -> dict[str, int]:
         return {}
     with transaction.atomic():
         added = manifest_register(document=manifest_load(text=EXAMPLE.read_text()))
-        raw = DatasetVersion.objects.filter(dataset__namespace=RAW[0],
-                                            dataset__name=RAW[1]).order_by("created_at").first()
+        raw = (
+            DatasetVersion.objects.filter(dataset__namespace=RAW[0], dataset__name=RAW[1])
+            .order_by("created_at")
+            .first()
+        )
         body = "".join(f"{email}\n" for email in member_emails).encode()
         added["members"] = membership_upload(
             version=raw, stream=io.BytesIO(body), content_type="text/plain", id_type="email"

@@ -97,10 +97,12 @@ class Ref:
         condition = Q()
         for position, char in enumerate(self.qualified_name):
             if char == ":":
-                condition |= Q(**{
-                    f"{prefix}namespace": self.qualified_name[:position],
-                    f"{prefix}name": self.qualified_name[position + 1 :],
-                })
+                condition |= Q(
+                    **{
+                        f"{prefix}namespace": self.qualified_name[:position],
+                        f"{prefix}name": self.qualified_name[position + 1 :],
+                    }
+                )
         return condition
 
 
@@ -179,15 +181,19 @@ class _Reader:
     def problem(self, path: str, code: str, message: str) -> None:
         self.problems.append(Problem(path or "manifest", code, message))
 
-    def mapping(self, value: Any, path: str, *, required: tuple[str, ...],
-                optional: tuple[str, ...]) -> dict[str, Any] | None:
+    def mapping(
+        self, value: Any, path: str, *, required: tuple[str, ...], optional: tuple[str, ...]
+    ) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             self.problem(path, "not_a_mapping", "expected a mapping of keys to values")
             return None
         for key in value:
             if key not in required and key not in optional:
-                self.problem(_join(path, str(key)), "unknown_key",
-                             f"allowed keys are {', '.join(required + optional)}")
+                self.problem(
+                    _join(path, str(key)),
+                    "unknown_key",
+                    f"allowed keys are {', '.join(required + optional)}",
+                )
         for key in required:
             if key not in value:
                 self.problem(_join(path, key), "required", "this key is required")
@@ -202,8 +208,15 @@ class _Reader:
             return []
         return [(f"{path}[{index}]", item) for index, item in enumerate(value)]
 
-    def text(self, value: Any, path: str, *, required: bool = True, max_length: int = 0,
-             default: str = "") -> str | None:
+    def text(
+        self,
+        value: Any,
+        path: str,
+        *,
+        required: bool = True,
+        max_length: int = 0,
+        default: str = "",
+    ) -> str | None:
         if value is _MISSING or value is None:
             if required:
                 self.problem(path, "required", "a value is required")
@@ -255,8 +268,11 @@ class _Reader:
         return None
 
     def refs(self, value: Any, path: str) -> list[tuple[str, Ref]]:
-        return [(item_path, ref) for item_path, item in self.items(value, path)
-                if (ref := self.ref(item, item_path)) is not None]
+        return [
+            (item_path, ref)
+            for item_path, item in self.items(value, path)
+            if (ref := self.ref(item, item_path)) is not None
+        ]
 
 
 def _join(path: str, key: str) -> str:
@@ -270,29 +286,40 @@ def manifest_load(*, text: str | bytes) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
-        raise ManifestError([Problem(where, "invalid_yaml", str(getattr(exc, "problem", exc)))]
-                            ) from None
+        raise ManifestError(
+            [Problem(where, "invalid_yaml", str(getattr(exc, "problem", exc)))]
+        ) from None
 
 
 def manifest_check(*, document: Any) -> _Plan:
     """Check a manifest's shape and values without the database; raise `ManifestError`
     listing every problem found."""
     reader = _Reader()
-    top = reader.mapping(document, "", required=(),
-                         optional=("manifest_version", "datasets", "jobs", "models"))
+    top = reader.mapping(
+        document, "", required=(), optional=("manifest_version", "datasets", "jobs", "models")
+    )
     if top is None:
         raise ManifestError(reader.problems)
     manifest_version = top.get("manifest_version", 1)
     if manifest_version not in MANIFEST_VERSIONS:
-        reader.problem("manifest_version", "unsupported_version",
-                       f"supported: {', '.join(map(str, MANIFEST_VERSIONS))}")
+        reader.problem(
+            "manifest_version",
+            "unsupported_version",
+            f"supported: {', '.join(map(str, MANIFEST_VERSIONS))}",
+        )
     plan = _Plan(
-        datasets=[_dataset(reader, item, path)
-                  for path, item in reader.items(top.get("datasets", _MISSING), "datasets")],
-        jobs=[_job(reader, item, path)
-              for path, item in reader.items(top.get("jobs", _MISSING), "jobs")],
-        models=[_model(reader, item, path)
-                for path, item in reader.items(top.get("models", _MISSING), "models")],
+        datasets=[
+            _dataset(reader, item, path)
+            for path, item in reader.items(top.get("datasets", _MISSING), "datasets")
+        ],
+        jobs=[
+            _job(reader, item, path)
+            for path, item in reader.items(top.get("jobs", _MISSING), "jobs")
+        ],
+        models=[
+            _model(reader, item, path)
+            for path, item in reader.items(top.get("models", _MISSING), "models")
+        ],
     )
     if reader.problems:
         raise ManifestError(reader.problems)
@@ -300,18 +327,21 @@ def manifest_check(*, document: Any) -> _Plan:
 
 
 def _dataset(reader: _Reader, value: Any, path: str) -> _DatasetPlan | None:
-    entry = reader.mapping(value, path, required=("namespace", "name"),
-                           optional=("description", "license", "versions"))
+    entry = reader.mapping(
+        value, path, required=("namespace", "name"), optional=("description", "license", "versions")
+    )
     if entry is None:
         return None
     plan = _DatasetPlan(
         path=path,
         namespace=reader.text(entry.get("namespace"), f"{path}.namespace", max_length=500),
         name=reader.text(entry.get("name"), f"{path}.name", max_length=500),
-        description=reader.text(entry.get("description", _MISSING), f"{path}.description",
-                                required=False),
-        license=reader.text(entry.get("license", _MISSING), f"{path}.license",
-                            required=False, max_length=200),
+        description=reader.text(
+            entry.get("description", _MISSING), f"{path}.description", required=False
+        ),
+        license=reader.text(
+            entry.get("license", _MISSING), f"{path}.license", required=False, max_length=200
+        ),
     )
     for version_path, item in reader.items(entry.get("versions", _MISSING), f"{path}.versions"):
         version = _version(reader, item, version_path)
@@ -322,9 +352,19 @@ def _dataset(reader: _Reader, value: Any, path: str) -> _DatasetPlan | None:
 
 def _version(reader: _Reader, value: Any, path: str) -> _VersionPlan | None:
     entry = reader.mapping(
-        value, path, required=("version",),
-        optional=("digest", "record_count", "schema", "data_categories", "purposes",
-                  "languages", "origin", "locations"),
+        value,
+        path,
+        required=("version",),
+        optional=(
+            "digest",
+            "record_count",
+            "schema",
+            "data_categories",
+            "purposes",
+            "languages",
+            "origin",
+            "locations",
+        ),
     )
     if entry is None:
         return None
@@ -339,53 +379,85 @@ def _version(reader: _Reader, value: Any, path: str) -> _VersionPlan | None:
         reader.problem(f"{path}.record_count", "invalid_count", "expected a whole number >= 0")
     schema = []
     for field_path, item in reader.items(entry.get("schema", _MISSING), f"{path}.schema"):
-        column = reader.mapping(item, field_path, required=("name",),
-                                optional=("type", "description"))
+        column = reader.mapping(
+            item, field_path, required=("name",), optional=("type", "description")
+        )
         if column is not None:
-            schema.append({
-                "name": reader.text(column.get("name"), f"{field_path}.name"),
-                "type": reader.text(column.get("type", _MISSING), f"{field_path}.type",
-                                    required=False),
-                "description": reader.text(column.get("description", _MISSING),
-                                           f"{field_path}.description", required=False),
-            })
+            schema.append(
+                {
+                    "name": reader.text(column.get("name"), f"{field_path}.name"),
+                    "type": reader.text(
+                        column.get("type", _MISSING), f"{field_path}.type", required=False
+                    ),
+                    "description": reader.text(
+                        column.get("description", _MISSING),
+                        f"{field_path}.description",
+                        required=False,
+                    ),
+                }
+            )
     categories = []
-    for item_path, item in reader.items(entry.get("data_categories", _MISSING),
-                                        f"{path}.data_categories"):
+    for item_path, item in reader.items(
+        entry.get("data_categories", _MISSING), f"{path}.data_categories"
+    ):
         if not isinstance(item, str) or item not in DATA_CATEGORIES:
-            reader.problem(item_path, "invalid_data_category",
-                           "expected a fideslang data category key, e.g. user.contact.email")
+            reader.problem(
+                item_path,
+                "invalid_data_category",
+                "expected a fideslang data category key, e.g. user.contact.email",
+            )
         else:
             categories.append(item)
-    purposes = [reader.text(item, item_path) for item_path, item in
-                reader.items(entry.get("purposes", _MISSING), f"{path}.purposes")]
+    purposes = [
+        reader.text(item, item_path)
+        for item_path, item in reader.items(entry.get("purposes", _MISSING), f"{path}.purposes")
+    ]
     languages = []
     for item_path, item in reader.items(entry.get("languages", _MISSING), f"{path}.languages"):
         if not isinstance(item, str) or not is_language_code(item):
-            reader.problem(item_path, "invalid_language",
-                           "expected an ISO 639-1 or 639-3 code, e.g. km or fil")
+            reader.problem(
+                item_path, "invalid_language", "expected an ISO 639-1 or 639-3 code, e.g. km or fil"
+            )
         else:
             languages.append(item)
     origin = reader.text(entry.get("origin", _MISSING), f"{path}.origin", required=False)
-    locations = [location for item_path, item in
-                 reader.items(entry.get("locations", _MISSING), f"{path}.locations")
-                 if (location := _location(reader, item, item_path)) is not None]
-    return _VersionPlan(path=path, data=VersionInput(
-        version=label or "", digest=digest or "", record_count=record_count,
-        schema_fields=schema, data_categories=categories, purposes=purposes,
-        languages=languages, origin=origin or "", locations=locations,
-    ))
+    locations = [
+        location
+        for item_path, item in reader.items(entry.get("locations", _MISSING), f"{path}.locations")
+        if (location := _location(reader, item, item_path)) is not None
+    ]
+    return _VersionPlan(
+        path=path,
+        data=VersionInput(
+            version=label or "",
+            digest=digest or "",
+            record_count=record_count,
+            schema_fields=schema,
+            data_categories=categories,
+            purposes=purposes,
+            languages=languages,
+            origin=origin or "",
+            locations=locations,
+        ),
+    )
 
 
 def _is_sha256(digest: str) -> bool:
     algorithm, _, hexdigest = digest.partition(":")
-    return (algorithm == "sha256" and len(hexdigest) == 64
-            and all(c in "0123456789abcdef" for c in hexdigest))
+    return (
+        algorithm == "sha256"
+        and len(hexdigest) == 64
+        and all(c in "0123456789abcdef" for c in hexdigest)
+    )
 
 
 def _location(reader: _Reader, value: Any, path: str) -> LocationInput | None:
-    entry = reader.mapping(value, path, required=("system", "uri", "country"),
-                           optional=("region", "provider", "transfer_basis"))
+    entry = reader.mapping(
+        value,
+        path,
+        required=("system", "uri", "country"),
+        optional=("region", "provider", "transfer_basis"),
+    )
     if entry is None:
         return None
     country = entry.get("country")
@@ -395,8 +467,9 @@ def _location(reader: _Reader, value: Any, path: str) -> LocationInput | None:
         reader.problem(f"{path}.country", exc.code, exc.detail)
 
     def optional(key: str, max_length: int) -> str | None:
-        return reader.text(entry.get(key, _MISSING), f"{path}.{key}", required=False,
-                           max_length=max_length)
+        return reader.text(
+            entry.get(key, _MISSING), f"{path}.{key}", required=False, max_length=max_length
+        )
 
     return LocationInput(
         system=reader.text(entry.get("system"), f"{path}.system", max_length=100) or "",
@@ -418,22 +491,31 @@ def _job(reader: _Reader, value: Any, path: str) -> _JobPlan | None:
         name=reader.text(entry.get("name"), f"{path}.name", max_length=500),
     )
     for run_path, item in reader.items(entry.get("runs", _MISSING), f"{path}.runs"):
-        run = reader.mapping(item, run_path, required=("run_id", "state"),
-                             optional=("started_at", "ended_at", "inputs", "outputs"))
+        run = reader.mapping(
+            item,
+            run_path,
+            required=("run_id", "state"),
+            optional=("started_at", "ended_at", "inputs", "outputs"),
+        )
         if run is None:
             continue
         run_id = _uuid(reader, run.get("run_id"), f"{run_path}.run_id")
         state = run.get("state")
         if state not in RunState.values:
-            reader.problem(f"{run_path}.state", "invalid_state",
-                           f"one of {', '.join(RunState.values)}")
-        plan.runs.append(_RunPlan(
-            path=run_path, run_id=run_id, state=state,
-            started_at=reader.moment(run.get("started_at", _MISSING), f"{run_path}.started_at"),
-            ended_at=reader.moment(run.get("ended_at", _MISSING), f"{run_path}.ended_at"),
-            inputs=reader.refs(run.get("inputs", _MISSING), f"{run_path}.inputs"),
-            outputs=reader.refs(run.get("outputs", _MISSING), f"{run_path}.outputs"),
-        ))
+            reader.problem(
+                f"{run_path}.state", "invalid_state", f"one of {', '.join(RunState.values)}"
+            )
+        plan.runs.append(
+            _RunPlan(
+                path=run_path,
+                run_id=run_id,
+                state=state,
+                started_at=reader.moment(run.get("started_at", _MISSING), f"{run_path}.started_at"),
+                ended_at=reader.moment(run.get("ended_at", _MISSING), f"{run_path}.ended_at"),
+                inputs=reader.refs(run.get("inputs", _MISSING), f"{run_path}.inputs"),
+                outputs=reader.refs(run.get("outputs", _MISSING), f"{run_path}.outputs"),
+            )
+        )
     return plan
 
 
@@ -456,9 +538,17 @@ def _model(reader: _Reader, value: Any, path: str) -> _ModelPlan | None:
     )
     for version_path, item in reader.items(entry.get("versions", _MISSING), f"{path}.versions"):
         version = reader.mapping(
-            item, version_path, required=("version",),
-            optional=("trained_on", "fine_tuned_on", "evaluated_on", "fine_tuned_from",
-                      "created_by_run", "markets"),
+            item,
+            version_path,
+            required=("version",),
+            optional=(
+                "trained_on",
+                "fine_tuned_on",
+                "evaluated_on",
+                "fine_tuned_from",
+                "created_by_run",
+                "markets",
+            ),
         )
         if version is None:
             continue
@@ -472,21 +562,29 @@ def _model(reader: _Reader, value: Any, path: str) -> _ModelPlan | None:
                     markets.append(services.country_code(item))
                 except ApplicationError as exc:
                     reader.problem(item_path, exc.code, exc.detail)
-        plan.versions.append(_ModelVersionPlan(
-            path=version_path,
-            version=reader.label(version.get("version"), f"{version_path}.version"),
-            data={kind: reader.refs(version.get(kind, _MISSING), f"{version_path}.{kind}")
-                  for kind in ModelData.Kind.values},
-            fine_tuned_from=None if parent is None else (
-                f"{version_path}.fine_tuned_from",
-                reader.ref(parent, f"{version_path}.fine_tuned_from"),
-            ),
-            created_by_run=None if run_id is None else (
-                f"{version_path}.created_by_run",
-                _uuid(reader, run_id, f"{version_path}.created_by_run"),
-            ),
-            markets=markets,
-        ))
+        plan.versions.append(
+            _ModelVersionPlan(
+                path=version_path,
+                version=reader.label(version.get("version"), f"{version_path}.version"),
+                data={
+                    kind: reader.refs(version.get(kind, _MISSING), f"{version_path}.{kind}")
+                    for kind in ModelData.Kind.values
+                },
+                fine_tuned_from=None
+                if parent is None
+                else (
+                    f"{version_path}.fine_tuned_from",
+                    reader.ref(parent, f"{version_path}.fine_tuned_from"),
+                ),
+                created_by_run=None
+                if run_id is None
+                else (
+                    f"{version_path}.created_by_run",
+                    _uuid(reader, run_id, f"{version_path}.created_by_run"),
+                ),
+                markets=markets,
+            )
+        )
     return plan
 
 
@@ -509,15 +607,20 @@ def manifest_register(*, document: Any) -> dict[str, int]:
 def _refused(path: str, exc: ApplicationError) -> ManifestError:
     """A service's refusal, named by the manifest entry that caused it."""
     if exc.fields:
-        return ManifestError([Problem(_join(path, key), str(code), exc.detail)
-                              for key, code in exc.fields.items()])
+        return ManifestError(
+            [Problem(_join(path, key), str(code), exc.detail) for key, code in exc.fields.items()]
+        )
     return ManifestError([Problem(path, exc.code, exc.detail)])
 
 
 def _register_dataset(plan: _DatasetPlan) -> None:
     try:
-        dataset = services.dataset_register(namespace=plan.namespace, name=plan.name,
-                                            description=plan.description, license=plan.license)
+        dataset = services.dataset_register(
+            namespace=plan.namespace,
+            name=plan.name,
+            description=plan.description,
+            license=plan.license,
+        )
     except ApplicationError as exc:
         raise _refused(plan.path, exc) from None
     for version_plan in plan.versions:
@@ -528,15 +631,25 @@ def _register_dataset(plan: _DatasetPlan) -> None:
 
 
 def _dataset_version(path: str, ref: Ref) -> DatasetVersion:
-    found = list(DatasetVersion.objects.filter(ref.name_condition("dataset__"),
-                                               version=ref.version)
-                 .select_related("dataset")[:2])
+    found = list(
+        DatasetVersion.objects.filter(
+            ref.name_condition("dataset__"), version=ref.version
+        ).select_related("dataset")[:2]
+    )
     if not found:
-        raise ManifestError([Problem(path, "unknown_dataset_version",
-                                     f"no dataset version {ref} is declared or registered")])
+        raise ManifestError(
+            [
+                Problem(
+                    path,
+                    "unknown_dataset_version",
+                    f"no dataset version {ref} is declared or registered",
+                )
+            ]
+        )
     if len(found) > 1:
-        raise ManifestError([Problem(path, "ambiguous_reference",
-                                     f"{ref} names more than one dataset version")])
+        raise ManifestError(
+            [Problem(path, "ambiguous_reference", f"{ref} names more than one dataset version")]
+        )
     return found[0]
 
 
@@ -547,8 +660,13 @@ def _register_job(plan: _JobPlan, runs: dict[uuid.UUID, Run]) -> None:
         outputs = [_dataset_version(path, ref) for path, ref in run_plan.outputs]
         try:
             runs[run_plan.run_id] = services.run_record(
-                run_id=run_plan.run_id, job=job, state=run_plan.state, inputs=inputs,
-                outputs=outputs, started_at=run_plan.started_at, ended_at=run_plan.ended_at,
+                run_id=run_plan.run_id,
+                job=job,
+                state=run_plan.state,
+                inputs=inputs,
+                outputs=outputs,
+                started_at=run_plan.started_at,
+                ended_at=run_plan.ended_at,
             )
         except ApplicationError as exc:
             raise _refused(run_plan.path, exc) from None
@@ -556,32 +674,47 @@ def _register_job(plan: _JobPlan, runs: dict[uuid.UUID, Run]) -> None:
 
 def _register_model(plan: _ModelPlan, runs: dict[uuid.UUID, Run]) -> None:
     for version_plan in plan.versions:
-        data = {kind: [_dataset_version(path, ref) for path, ref in refs]
-                for kind, refs in version_plan.data.items()}
+        data = {
+            kind: [_dataset_version(path, ref) for path, ref in refs]
+            for kind, refs in version_plan.data.items()
+        }
         parent = None
         if version_plan.fine_tuned_from is not None:
             path, ref = version_plan.fine_tuned_from
-            found = list(ModelVersion.objects.filter(ref.name_condition("model__"),
-                                                     version=ref.version)
-                         .select_related("model")[:2])
+            found = list(
+                ModelVersion.objects.filter(
+                    ref.name_condition("model__"), version=ref.version
+                ).select_related("model")[:2]
+            )
             if len(found) != 1:
-                raise ManifestError([Problem(
-                    path, "unknown_model_version" if not found else "ambiguous_reference",
-                    f"{ref} must name one model version declared earlier or registered",
-                )])
+                raise ManifestError(
+                    [
+                        Problem(
+                            path,
+                            "unknown_model_version" if not found else "ambiguous_reference",
+                            f"{ref} must name one model version declared earlier or registered",
+                        )
+                    ]
+                )
             parent = found[0]
         run = None
         if version_plan.created_by_run is not None:
             path, run_id = version_plan.created_by_run
-            run = runs.get(run_id) or Run.objects.select_related("job").filter(
-                run_id=run_id).first()
+            run = (
+                runs.get(run_id) or Run.objects.select_related("job").filter(run_id=run_id).first()
+            )
             if run is None:
-                raise ManifestError([Problem(path, "unknown_run",
-                                             f"no run {run_id} is declared or recorded")])
+                raise ManifestError(
+                    [Problem(path, "unknown_run", f"no run {run_id} is declared or recorded")]
+                )
         try:
             services.model_version_register(
-                namespace=plan.namespace, name=plan.name, version=version_plan.version,
-                fine_tuned_from=parent, created_by_run=run, markets=version_plan.markets,
+                namespace=plan.namespace,
+                name=plan.name,
+                version=version_plan.version,
+                fine_tuned_from=parent,
+                created_by_run=run,
+                markets=version_plan.markets,
                 **data,
             )
         except ApplicationError as exc:

@@ -84,7 +84,9 @@ def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
             # Inserted first: a concurrent copy of this event waits on the unique digest and
             # then fails, instead of applying the event a second time.
             OpenLineageEvent.objects.create(
-                digest=digest, event_type=kind, event_time=_time(event["eventTime"]),
+                digest=digest,
+                event_type=kind,
+                event_time=_time(event["eventTime"]),
                 payload=event,
             )
             APPLY[kind](event)
@@ -129,9 +131,7 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
         try:
             chunk = decompressor.decompress(data, limit + 1 - total)
         except zlib.error:
-            raise ApplicationError(
-                "The body is not valid gzip.", code="invalid_encoding"
-            ) from None
+            raise ApplicationError("The body is not valid gzip.", code="invalid_encoding") from None
         total += len(chunk)
         if total > limit:
             raise PayloadTooLarge(f"Events are limited to {limit} bytes once decompressed.")
@@ -173,7 +173,8 @@ def _event_kind(event: Any) -> str:
             return "job"
     raise ApplicationError(
         "An event is a RunEvent (run and job), a DatasetEvent (dataset) or a JobEvent (job).",
-        code="schema_violation", fields={"$": "oneOf"},
+        code="schema_violation",
+        fields={"$": "oneOf"},
     )
 
 
@@ -230,9 +231,7 @@ def _registry() -> tuple[Registry, dict[str, str]]:
 @functools.cache
 def _validator(ref: str) -> Draft202012Validator:
     registry, _ = _registry()
-    return Draft202012Validator(
-        {"$ref": ref}, registry=registry, format_checker=_format_checker()
-    )
+    return Draft202012Validator({"$ref": ref}, registry=registry, format_checker=_format_checker())
 
 
 def _validate(event: dict, kind: str) -> None:
@@ -243,7 +242,8 @@ def _validate(event: dict, kind: str) -> None:
     if problems:
         fields = dict(sorted(problems.items())[:MAX_REPORTED_ERRORS])
         raise ApplicationError(
-            "The event does not follow the OpenLineage schema.", code="schema_violation",
+            "The event does not follow the OpenLineage schema.",
+            code="schema_violation",
             fields=fields,
         )
     _check_lengths(event)
@@ -271,9 +271,11 @@ def _problems(validator: Draft202012Validator, instance: Any, prefix: str) -> di
 
 def _facet_maps(event: dict) -> list[tuple[str, Any]]:
     """(JSON path, facets object) for every place an event carries facets."""
-    maps = [("$.run.facets", (event.get("run") or {}).get("facets")),
-            ("$.job.facets", (event.get("job") or {}).get("facets")),
-            ("$.dataset.facets", (event.get("dataset") or {}).get("facets"))]
+    maps = [
+        ("$.run.facets", (event.get("run") or {}).get("facets")),
+        ("$.job.facets", (event.get("job") or {}).get("facets")),
+        ("$.dataset.facets", (event.get("dataset") or {}).get("facets")),
+    ]
     for direction, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
         for index, dataset in enumerate(event.get(direction) or []):
             maps.append((f"$.{direction}[{index}].facets", dataset.get("facets")))
@@ -316,7 +318,8 @@ def _check_lengths(event: dict) -> None:
     if too_long:
         raise ApplicationError(
             f"Names are at most {MAX_NAME} characters, versions {MAX_VERSION}.",
-            code="value_too_long", fields=too_long,
+            code="value_too_long",
+            fields=too_long,
         )
 
 
@@ -344,7 +347,8 @@ def _time(value: str) -> datetime:
 def _dataset(node: dict) -> Dataset:
     description = _facet(node, "documentation").get("description")
     return services.dataset_register(
-        namespace=node["namespace"], name=node["name"],
+        namespace=node["namespace"],
+        name=node["name"],
         description=description if isinstance(description, str) else "",
     )
 
@@ -369,8 +373,9 @@ def _version_data(node: dict, version: str) -> VersionInput:
     )
 
 
-def _version_get_or_register(dataset: Dataset, data: VersionInput,
-                             created_by_run: Run | None = None) -> DatasetVersion:
+def _version_get_or_register(
+    dataset: Dataset, data: VersionInput, created_by_run: Run | None = None
+) -> DatasetVersion:
     """Versions are immutable: one that exists is taken as it is."""
     existing = DatasetVersion.objects.filter(dataset=dataset, version=data.version).first()
     if existing is not None:
@@ -385,13 +390,14 @@ def _input_version(node: dict, run_id: str) -> DatasetVersion:
         return _version_get_or_register(dataset, _version_data(node, named))
     # Between START and COMPLETE the dataset may gain versions (this run's own output among
     # them): the version the run already read stays its input.
-    already = (RunDataset.objects.filter(run__run_id=run_id, direction="input",
-                                         version__dataset=dataset)
-               .select_related("version").first())
+    already = (
+        RunDataset.objects.filter(run__run_id=run_id, direction="input", version__dataset=dataset)
+        .select_related("version")
+        .first()
+    )
     if already is not None:
         return already.version
-    latest = (dataset.versions.exclude(created_by_run__run_id=run_id)
-              .order_by("-created_at").first())
+    latest = dataset.versions.exclude(created_by_run__run_id=run_id).order_by("-created_at").first()
     if latest is not None:
         return latest
     return _version_get_or_register(dataset, _version_data(node, "1"))
@@ -401,13 +407,19 @@ def _model_version(node: dict) -> ModelVersion:
     """The model version a run read: the one its version facet names, else the latest."""
     named = _version_name(node)
     if named is None:
-        latest = (ModelVersion.objects.filter(model__namespace=node["namespace"],
-                                              model__name=node["name"])
-                  .order_by("-created_at").first())
+        latest = (
+            ModelVersion.objects.filter(
+                model__namespace=node["namespace"], model__name=node["name"]
+            )
+            .order_by("-created_at")
+            .first()
+        )
         if latest is not None:
             return latest
     return services.model_version_register(
-        namespace=node["namespace"], name=node["name"], version=named or "1",
+        namespace=node["namespace"],
+        name=node["name"],
+        version=named or "1",
     )
 
 
@@ -430,13 +442,20 @@ def _apply_run(event: dict) -> None:
         times["started_at"] = at
     elif event_type in TERMINAL_STATES:
         times["ended_at"] = at
-    job = services.job_register(namespace=job_node["namespace"], name=job_node["name"],
-                                facets=job_node.get("facets") or {})
+    job = services.job_register(
+        namespace=job_node["namespace"], name=job_node["name"], facets=job_node.get("facets") or {}
+    )
     inputs = event.get("inputs") or []
     data_inputs = [_input_version(node, run_id) for node in inputs if not _is_model(node)]
     state = _next_state(run_id, event_type)
-    run = services.run_record(run_id=run_id, job=job, state=state, inputs=data_inputs,
-                              facets=run_node.get("facets") or {}, **times)
+    run = services.run_record(
+        run_id=run_id,
+        job=job,
+        state=state,
+        inputs=data_inputs,
+        facets=run_node.get("facets") or {},
+        **times,
+    )
     if event_type != "COMPLETE":
         return
     model_inputs = [_model_version(node) for node in inputs if _is_model(node)]
@@ -447,19 +466,28 @@ def _apply_run(event: dict) -> None:
         version = _version_name(node) or f"run-{run_id}"
         if _is_model(node):
             services.model_version_register(
-                namespace=node["namespace"], name=node["name"], version=version,
+                namespace=node["namespace"],
+                name=node["name"],
+                version=version,
                 trained_on=() if evaluating else data_inputs,
                 fine_tuned_from=None if evaluating or not model_inputs else model_inputs[0],
-                created_by_run=run, facets=_kept_facets(node),
+                created_by_run=run,
+                facets=_kept_facets(node),
             )
             continue
-        outputs.append(_version_get_or_register(_dataset(node), _version_data(node, version),
-                                                created_by_run=run))
+        outputs.append(
+            _version_get_or_register(
+                _dataset(node), _version_data(node, version), created_by_run=run
+            )
+        )
     if evaluating:
         for model_version in model_inputs:
             services.model_version_register(
-                namespace=model_version.model.namespace, name=model_version.model.name,
-                version=model_version.version, evaluated_on=data_inputs, created_by_run=run,
+                namespace=model_version.model.namespace,
+                name=model_version.model.name,
+                version=model_version.version,
+                evaluated_on=data_inputs,
+                created_by_run=run,
             )
     if outputs:
         services.run_record(run_id=run_id, job=job, state=state, outputs=outputs)
@@ -470,8 +498,12 @@ def _apply_dataset(event: dict) -> None:
     named = _version_name(node)
     if _is_model(node):
         if named is not None:
-            services.model_version_register(namespace=node["namespace"], name=node["name"],
-                                            version=named, facets=node.get("facets") or {})
+            services.model_version_register(
+                namespace=node["namespace"],
+                name=node["name"],
+                version=named,
+                facets=node.get("facets") or {},
+            )
         return
     dataset = _dataset(node)
     if named is not None:
@@ -483,8 +515,9 @@ def _apply_dataset(event: dict) -> None:
 def _apply_job(event: dict) -> None:
     """A job's declared (static) lineage: the job, its datasets and the edges between them."""
     job_node = event["job"]
-    job = services.job_register(namespace=job_node["namespace"], name=job_node["name"],
-                                facets=job_node.get("facets") or {})
+    job = services.job_register(
+        namespace=job_node["namespace"], name=job_node["name"], facets=job_node.get("facets") or {}
+    )
     inputs = [_dataset(n) for n in event.get("inputs") or [] if not _is_model(n)]
     outputs = [_dataset(n) for n in event.get("outputs") or [] if not _is_model(n)]
     services.job_lineage_declare(job=job, inputs=inputs, outputs=outputs)
@@ -502,4 +535,3 @@ def _summary(event: dict, kind: str, digest: str) -> dict[str, Any]:
         node = event[kind]
         summary["namespace"], summary["name"] = node["namespace"], node["name"]
     return summary
-

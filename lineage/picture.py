@@ -27,13 +27,16 @@ def neighbourhood_svg(*, node_id: str, depth: int = 2) -> str:
     for node, distance in downstream(node_id=node_id, depth=depth).items():
         column.setdefault(node, distance)
     columns = sorted(set(column.values()))
-    by_column: dict[int, list[str]] = {c: sorted(n for n in column if column[n] == c)
-                                       for c in columns}
+    by_column: dict[int, list[str]] = {
+        c: sorted(n for n in column if column[n] == c) for c in columns
+    }
     position: dict[str, tuple[int, int]] = {}
     for x_index, c in enumerate(columns):
         for y_index, node in enumerate(by_column[c]):
-            position[node] = (MARGIN + x_index * (BOX_W + GAP_X),
-                              MARGIN + y_index * (BOX_H + GAP_Y))
+            position[node] = (
+                MARGIN + x_index * (BOX_W + GAP_X),
+                MARGIN + y_index * (BOX_H + GAP_Y),
+            )
     width = MARGIN * 2 + len(columns) * BOX_W + (len(columns) - 1) * GAP_X
     rows = max(len(nodes) for nodes in by_column.values())
     height = MARGIN * 2 + rows * BOX_H + (rows - 1) * GAP_Y
@@ -58,7 +61,7 @@ def neighbourhood_svg(*, node_id: str, depth: int = 2) -> str:
         short = name if len(name) <= 30 else name[:29] + "…"
         weight = ' stroke-width="3"' if node == node_id else ""
         parts.append(
-            f'<g><title>{escape(node)}</title>'
+            f"<g><title>{escape(node)}</title>"
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
             f'fill="{COLOURS[kind]}" stroke="{STROKES[kind]}"{weight}/>'
             f'<text x="{x + 10}" y="{y + 17}" fill="#555" font-size="10">{kind}</text>'

@@ -27,11 +27,15 @@ def prov_document(*, node_id: str, depth: int) -> ProvDocument:
     document = ProvDocument()
     document.add_namespace("lup", NAMESPACE)
 
-    versions = list(
-        DatasetVersion.objects.filter(_pairs_query("dataset__", datasets)).select_related(
-            "dataset"
+    versions = (
+        list(
+            DatasetVersion.objects.filter(_pairs_query("dataset__", datasets)).select_related(
+                "dataset"
+            )
         )
-    ) if datasets else []
+        if datasets
+        else []
+    )
     by_pk = {}
     for version in versions:
         dataset = f"{version.dataset.namespace}:{version.dataset.name}"
@@ -50,11 +54,14 @@ def prov_document(*, node_id: str, depth: int) -> ProvDocument:
         if f"job:{run.job.namespace}:{run.job.name}" not in jobs:
             continue
         activity = document.activity(
-            _id("run", str(run.run_id)), run.started_at, run.ended_at,
+            _id("run", str(run.run_id)),
+            run.started_at,
+            run.ended_at,
             {"prov:label": f"{run.job.namespace}:{run.job.name}", "lup:state": run.state},
         )
-        agent = document.agent(_id("job", f"{run.job.namespace}:{run.job.name}"),
-                               {"prov:type": "prov:Plan"})
+        agent = document.agent(
+            _id("job", f"{run.job.namespace}:{run.job.name}"), {"prov:type": "prov:Plan"}
+        )
         document.wasAssociatedWith(activity, agent)
         inputs, outputs = [], []
         for link in RunDataset.objects.filter(run=run, version__in=by_pk):
@@ -65,18 +72,24 @@ def prov_document(*, node_id: str, depth: int) -> ProvDocument:
             document.wasGeneratedBy(entity, activity)
             for source in inputs:
                 document.wasDerivedFrom(entity, source, activity)
-    model_versions = ModelVersion.objects.filter(
-        _pairs_query("model__", models)
-    ).select_related("model") if models else []
+    model_versions = (
+        ModelVersion.objects.filter(_pairs_query("model__", models)).select_related("model")
+        if models
+        else []
+    )
     for model_version in model_versions:
         entity = document.entity(
             _id("model", str(model_version.pk)),
-            {"prov:label": f"{model_version.model.namespace}:{model_version.model.name}"
-                           f"@{model_version.version}", "prov:type": "lup:Model"},
+            {
+                "prov:label": f"{model_version.model.namespace}:{model_version.model.name}"
+                f"@{model_version.version}",
+                "prov:type": "lup:Model",
+            },
         )
         for link in ModelData.objects.filter(model_version=model_version, version__in=by_pk):
-            document.wasDerivedFrom(entity, by_pk[link.version_id],
-                                    other_attributes={"lup:kind": link.kind})
+            document.wasDerivedFrom(
+                entity, by_pk[link.version_id], other_attributes={"lup:kind": link.kind}
+            )
     return document
 
 

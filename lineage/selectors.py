@@ -142,8 +142,7 @@ def _objects(node_ids) -> dict[str, dict[str, Any]]:
         for namespace, name in pairs:
             condition |= Q(namespace=namespace, name=name)
         for obj in NODE_TYPES[kind].objects.filter(condition):
-            data[obj.node_id] = {"namespace": obj.namespace, "name": obj.name,
-                                 "type": kind.upper()}
+            data[obj.node_id] = {"namespace": obj.namespace, "name": obj.name, "type": kind.upper()}
     return data
 
 

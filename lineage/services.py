@@ -54,8 +54,12 @@ class VersionInput:
 
 def country_code(value: str) -> str:
     # pycountry matches case-insensitively; stored codes are upper case, as ISO writes them.
-    if (not isinstance(value, str) or len(value) != 2 or not value.isupper()
-            or pycountry.countries.get(alpha_2=value) is None):
+    if (
+        not isinstance(value, str)
+        or len(value) != 2
+        or not value.isupper()
+        or pycountry.countries.get(alpha_2=value) is None
+    ):
         raise ApplicationError(
             "country is an ISO 3166-1 alpha-2 code.",
             code="invalid_country",
@@ -66,9 +70,13 @@ def country_code(value: str) -> str:
 
 def is_language_code(value: object) -> bool:
     """An ISO 639-1 or 639-3 code in lower case (`km`, `fil`)."""
-    return isinstance(value, str) and value == value.lower() and (
-        pycountry.languages.get(alpha_2=value) is not None
-        or pycountry.languages.get(alpha_3=value) is not None
+    return (
+        isinstance(value, str)
+        and value == value.lower()
+        and (
+            pycountry.languages.get(alpha_2=value) is not None
+            or pycountry.languages.get(alpha_3=value) is not None
+        )
     )
 
 
@@ -185,9 +193,7 @@ def job_lineage_declare(
     *, job: Job, inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()
 ) -> None:
     """Edges a job declares before (or without) running: dataset -> job -> dataset."""
-    _edges(
-        [(d.node_id, job.node_id) for d in inputs] + [(job.node_id, d.node_id) for d in outputs]
-    )
+    _edges([(d.node_id, job.node_id) for d in inputs] + [(job.node_id, d.node_id) for d in outputs])
 
 
 def _edges(pairs: Iterable[tuple[str, str]]) -> None:

@@ -13,16 +13,27 @@ urlpatterns = [
     path("lineage/datasets", views.DatasetCreateApi.as_view(), name="dataset-create"),
     path("lineage/versions", views.VersionCreateApi.as_view(), name="version-create"),
     path("lineage/versions/<uuid:version_id>", views.VersionGetApi.as_view(), name="version"),
-    path("lineage/versions/<uuid:version_id>/locations", views.LocationCreateApi.as_view(),
-         name="location-create"),
+    path(
+        "lineage/versions/<uuid:version_id>/locations",
+        views.LocationCreateApi.as_view(),
+        name="location-create",
+    ),
     path("lineage/models", views.ModelVersionCreateApi.as_view(), name="model-create"),
-    path("lineage/versions/<uuid:version_id>/members", membership.MembershipUploadApi.as_view(),
-         name="members"),
-    path("lineage/versions/<uuid:version_id>/purpose-check",
-         membership.PurposeCheckApi.as_view(), name="purpose-check"),
-    path("lineage/subjects/locate", membership.SubjectLocationsApi.as_view(),
-         name="subject-locate"),
+    path(
+        "lineage/versions/<uuid:version_id>/members",
+        membership.MembershipUploadApi.as_view(),
+        name="members",
+    ),
+    path(
+        "lineage/versions/<uuid:version_id>/purpose-check",
+        membership.PurposeCheckApi.as_view(),
+        name="purpose-check",
+    ),
+    path(
+        "lineage/subjects/locate", membership.SubjectLocationsApi.as_view(), name="subject-locate"
+    ),
     path("lineage/croissant", croissant.CroissantExportApi.as_view(), name="croissant-export"),
-    path("lineage/croissant/import", croissant.CroissantImportApi.as_view(),
-         name="croissant-import"),
+    path(
+        "lineage/croissant/import", croissant.CroissantImportApi.as_view(), name="croissant-import"
+    ),
 ]

@@ -33,14 +33,21 @@ def consent_code_send(*, identifier: subject_keys.Identifier, value: str, langua
     """Send a code to the identifier's owner; returns the handle of the confirmation page."""
     sender = sender_for(identifier.id_type)
     if sender is None:
-        raise ApplicationError("No code can be sent to this kind of identifier.",
-                               code="no_code_channel")
+        raise ApplicationError(
+            "No code can be sent to this kind of identifier.", code="no_code_channel"
+        )
     handle = secrets.token_urlsafe(24)
     code = f"{secrets.randbelow(10**6):06d}"
-    cache.set(_key(handle), {"hash": _hash(handle, code),
-                             "subject": subject_keys.subject_key(identifier),
-                             "id_type": identifier.id_type, "attempts": 0},
-              timeout=settings.LUP_CODE_TTL_MINUTES * 60)
+    cache.set(
+        _key(handle),
+        {
+            "hash": _hash(handle, code),
+            "subject": subject_keys.subject_key(identifier),
+            "id_type": identifier.id_type,
+            "attempts": 0,
+        },
+        timeout=settings.LUP_CODE_TTL_MINUTES * 60,
+    )
     sender.send(address=value, code=code, language=language, about="consent")
     return handle
 
@@ -58,6 +65,8 @@ def consent_code_confirm(*, handle: str, code: str) -> tuple[str, str]:
         return pending["subject"], pending["id_type"]
     pending["attempts"] += 1
     cache.set(_key(handle), pending, timeout=settings.LUP_CODE_TTL_MINUTES * 60)
-    raise CodeRefused("That code is not right.", code="invalid_code",
-                      fields={"attempts_left": settings.LUP_CODE_MAX_ATTEMPTS
-                              - pending["attempts"]})
+    raise CodeRefused(
+        "That code is not right.",
+        code="invalid_code",
+        fields={"attempts_left": settings.LUP_CODE_MAX_ATTEMPTS - pending["attempts"]},
+    )

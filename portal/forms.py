@@ -18,9 +18,17 @@ def id_type_choices() -> list[tuple[str, str]]:
 
 def country_choices() -> list[tuple[str, str]]:
     names = {
-        "SG": _("Singapore"), "MY": _("Malaysia"), "TH": _("Thailand"), "VN": _("Vietnam"),
-        "KH": _("Cambodia"), "LA": _("Laos"), "MM": _("Myanmar"), "ID": _("Indonesia"),
-        "PH": _("Philippines"), "BN": _("Brunei"), "TL": _("Timor-Leste"),
+        "SG": _("Singapore"),
+        "MY": _("Malaysia"),
+        "TH": _("Thailand"),
+        "VN": _("Vietnam"),
+        "KH": _("Cambodia"),
+        "LA": _("Laos"),
+        "MM": _("Myanmar"),
+        "ID": _("Indonesia"),
+        "PH": _("Philippines"),
+        "BN": _("Brunei"),
+        "TL": _("Timor-Leste"),
     }
     return [("", _("Choose your country"))] + [
         (code, names.get(code, code)) for code in settings.LUP_PORTAL_COUNTRIES
@@ -29,8 +37,9 @@ def country_choices() -> list[tuple[str, str]]:
 
 class IdentifierForm(forms.Form):
     id_type = forms.ChoiceField(label=_("How we know you"), error_messages=REQUIRED)
-    value = forms.CharField(label=_("Your e-mail address or phone number"), max_length=254,
-                            error_messages=REQUIRED)
+    value = forms.CharField(
+        label=_("Your e-mail address or phone number"), max_length=254, error_messages=REQUIRED
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,8 +55,10 @@ class IdentifierForm(forms.Form):
         except subject_keys.InvalidIdentifier as exc:
             message = {
                 "invalid_email": _("This is not a valid e-mail address."),
-                "invalid_phone": _("This is not a valid phone number. Write it with its country "
-                                   "code, for example +855 12 345 678."),
+                "invalid_phone": _(
+                    "This is not a valid phone number. Write it with its country "
+                    "code, for example +855 12 345 678."
+                ),
             }.get(exc.code, _("This is not a valid e-mail address or phone number."))
             self.add_error("value", message)
         return data
@@ -55,10 +66,13 @@ class IdentifierForm(forms.Form):
 
 class DeletionForm(IdentifierForm):
     country = forms.ChoiceField(label=_("Your country"), error_messages=REQUIRED)
-    note = forms.CharField(label=_("Anything we should know (optional)"), required=False,
-                           max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
-                           error_messages={"max_length": _("Please keep the note under 500 "
-                                                           "characters.")})
+    note = forms.CharField(
+        label=_("Anything we should know (optional)"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"max_length": _("Please keep the note under 500 characters.")},
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,13 +81,17 @@ class DeletionForm(IdentifierForm):
 
 
 class CodeForm(forms.Form):
-    code = forms.RegexField(label=_("The 6-digit code we sent you"), regex=r"^\s*[0-9]{6}\s*$",
-                            max_length=12, error_messages={
-                                **REQUIRED, "invalid": _("The code is 6 digits."),
-                                "max_length": _("The code is 6 digits."),
-                            },
-                            widget=forms.TextInput(attrs={"inputmode": "numeric",
-                                                          "autocomplete": "one-time-code"}))
+    code = forms.RegexField(
+        label=_("The 6-digit code we sent you"),
+        regex=r"^\s*[0-9]{6}\s*$",
+        max_length=12,
+        error_messages={
+            **REQUIRED,
+            "invalid": _("The code is 6 digits."),
+            "max_length": _("The code is 6 digits."),
+        },
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
 
     def clean_code(self) -> str:
         return self.cleaned_data["code"].strip()

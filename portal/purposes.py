@@ -10,13 +10,17 @@ LABELS = {
     ),
     "train_ai_system.evaluation": (
         _("Testing our AI models"),
-        _("Your conversations may be used in test sets that check the quality and safety of "
-          "our models."),
+        _(
+            "Your conversations may be used in test sets that check the quality and safety of "
+            "our models."
+        ),
     ),
     "essential.service.inference_logging": (
         _("Keeping logs of your requests"),
-        _("What you ask and what the service answers is kept in logs for a limited time, to "
-          "find faults and abuse."),
+        _(
+            "What you ask and what the service answers is kept in logs for a limited time, to "
+            "find faults and abuse."
+        ),
     ),
     "marketing.advertising": (
         _("Advertising"),

@@ -10,15 +10,17 @@ from functools import wraps
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
-POLICY = "; ".join([
-    "default-src 'none'",
-    "style-src 'self'",
-    "font-src 'self'",
-    "img-src 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-])
+POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'self'",
+        "font-src 'self'",
+        "img-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
 
 
 def subject_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

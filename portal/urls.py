@@ -13,7 +13,6 @@ urlpatterns = [
     path("consents/", views.consent_start, name="consent-start"),
     path("consents/confirm/<str:handle>/", views.consent_confirm, name="consent-confirm"),
     path("consents/mine/", views.consents, name="consents"),
-    path("consents/receipts/<uuid:receipt_id>.json", views.consent_receipt,
-         name="consent-receipt"),
+    path("consents/receipts/<uuid:receipt_id>.json", views.consent_receipt, name="consent-receipt"),
     path("consents/leave/", views.consent_leave, name="consent-leave"),
 ]

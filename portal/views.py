@@ -58,15 +58,18 @@ def _request_for(token: str) -> ErasureRequest:
 
 def _rate_limited(request: HttpRequest, scope: str, subject: str | None) -> bool:
     """True when this client or this identifier has used `scope` too often this hour."""
-    ip_ok = ratelimit.allow(f"{scope}:ip", ratelimit.client_address(request),
-                            limit=settings.LUP_PORTAL_RATE_PER_IP)
+    ip_ok = ratelimit.allow(
+        f"{scope}:ip", ratelimit.client_address(request), limit=settings.LUP_PORTAL_RATE_PER_IP
+    )
     subject_ok = subject is None or ratelimit.allow(
-        f"{scope}:subject", subject, limit=settings.LUP_PORTAL_RATE_PER_IDENTIFIER)
+        f"{scope}:subject", subject, limit=settings.LUP_PORTAL_RATE_PER_IDENTIFIER
+    )
     return not (ip_ok and subject_ok)
 
 
-TOO_MANY_MESSAGE = gettext_noop("Too many attempts from here or for this identifier. Please "
-                                "wait an hour and try again.")
+TOO_MANY_MESSAGE = gettext_noop(
+    "Too many attempts from here or for this identifier. Please wait an hour and try again."
+)
 
 
 def _code_message(code: str) -> str:
@@ -99,14 +102,20 @@ def deletion_new(request: HttpRequest) -> HttpResponse:
             return render(request, "portal/delete.html", {"form": form}, status=429)
         filed, _new = erasure_request_create(
             identifiers=[{"id_type": identifier.id_type, "value": identifier.normalized}],
-            country=form.cleaned_data["country"], channel="portal", actor="subject:portal",
+            country=form.cleaned_data["country"],
+            channel="portal",
+            actor="subject:portal",
             note=form.cleaned_data["note"],
         )
         erasure_verification_start(request=filed, actor="subject:portal", language=_language())
         token = _status_token(filed.pk)
         return redirect("portal:deletion-confirm", token=token)
-    return render(request, "portal/delete.html", {"form": form},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "portal/delete.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @subject_page
@@ -120,8 +129,7 @@ def deletion_confirm(request: HttpRequest, token: str) -> HttpResponse:
             form.add_error(None, _(TOO_MANY_MESSAGE))
             return render(request, "portal/confirm.html", {"form": form}, status=429)
         try:
-            erasure_verification_start(request=filed, actor="subject:portal",
-                                       language=_language())
+            erasure_verification_start(request=filed, actor="subject:portal", language=_language())
         except ApplicationError:
             return redirect("portal:status", token=token)  # already past verification
         return render(request, "portal/confirm.html", {"form": CodeForm(), "resent": True})
@@ -130,8 +138,9 @@ def deletion_confirm(request: HttpRequest, token: str) -> HttpResponse:
             form.add_error(None, _(TOO_MANY_MESSAGE))
             return render(request, "portal/confirm.html", {"form": form}, status=429)
         try:
-            verified = erasure_verification_confirm(request=filed, code=form.cleaned_data["code"],
-                                                    actor="subject:portal")
+            verified = erasure_verification_confirm(
+                request=filed, code=form.cleaned_data["code"], actor="subject:portal"
+            )
         except ApplicationError as exc:
             form.add_error("code", _code_message(exc.code))
             return render(request, "portal/confirm.html", {"form": form}, status=400)
@@ -139,27 +148,39 @@ def deletion_confirm(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("portal:status", token=token)
     if filed.state not in ("received", "verifying"):
         return redirect("portal:status", token=token)
-    return render(request, "portal/confirm.html", {"form": form},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "portal/confirm.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @subject_page
 def status(request: HttpRequest, token: str) -> HttpResponse:
     filed = _request_for(token)
     progress = erasure_selectors.erasure_request_progress(request=filed)
-    return render(request, "portal/status.html", {
-        "progress": progress, "token": token, "reference": str(filed.pk)[:8],
-        "public_url": settings.LUP_PUBLIC_URL,
-        "key_url": reverse("ledger:key"),
-    })
+    return render(
+        request,
+        "portal/status.html",
+        {
+            "progress": progress,
+            "token": token,
+            "reference": str(filed.pk)[:8],
+            "public_url": settings.LUP_PUBLIC_URL,
+            "key_url": reverse("ledger:key"),
+        },
+    )
 
 
 def bundle(request: HttpRequest, token: str) -> HttpResponse:
     filed = _request_for(token)
     if not erasure_selectors.erasure_request_progress(request=filed)["has_bundle"]:
         raise Http404
-    response = JsonResponse(erasure_selectors.erasure_request_bundle(request=filed),
-                            json_dumps_params={"ensure_ascii": False, "indent": 1})
+    response = JsonResponse(
+        erasure_selectors.erasure_request_bundle(request=filed),
+        json_dumps_params={"ensure_ascii": False, "indent": 1},
+    )
     response["Content-Disposition"] = 'attachment; filename="receipts-bundle.json"'
     response["Cache-Control"] = "no-store"
     return response
@@ -177,11 +198,16 @@ def consent_start(request: HttpRequest) -> HttpResponse:
         if _rate_limited(request, "consent", subject_keys.subject_key(identifier)):
             form.add_error(None, _(TOO_MANY_MESSAGE))
             return render(request, "portal/consent_start.html", {"form": form}, status=429)
-        handle = codes.consent_code_send(identifier=identifier, value=identifier.normalized,
-                                         language=_language())
+        handle = codes.consent_code_send(
+            identifier=identifier, value=identifier.normalized, language=_language()
+        )
         return redirect("portal:consent-confirm", handle=handle)
-    return render(request, "portal/consent_start.html", {"form": form},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "portal/consent_start.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @subject_page
@@ -193,18 +219,22 @@ def consent_confirm(request: HttpRequest, handle: str) -> HttpResponse:
             form.add_error(None, _(TOO_MANY_MESSAGE))
             return render(request, "portal/confirm.html", {"form": form}, status=429)
         try:
-            key, id_type = codes.consent_code_confirm(handle=handle,
-                                                      code=form.cleaned_data["code"])
+            key, id_type = codes.consent_code_confirm(handle=handle, code=form.cleaned_data["code"])
         except codes.CodeRefused as exc:
             form.add_error("code", _code_message(exc.code))
-            return render(request, "portal/confirm.html", {"form": form, "consent": True},
-                          status=400)
+            return render(
+                request, "portal/confirm.html", {"form": form, "consent": True}, status=400
+            )
         request.session.cycle_key()  # a new session for the verified subject
         request.session[SESSION_KEY] = {"key": key, "id_type": id_type}
         request.session.set_expiry(settings.LUP_PORTAL_SESSION_MINUTES * 60)
         return redirect("portal:consents")
-    return render(request, "portal/confirm.html", {"form": form, "consent": True},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "portal/confirm.html",
+        {"form": form, "consent": True},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @subject_page
@@ -220,9 +250,13 @@ def consents(request: HttpRequest) -> HttpResponse:
         if not form.is_valid():
             return _consents_page(request, key, form, status=400)
         recorded = consent_services.consent_portal_change(
-            subject_key=key, id_type=subject["id_type"], purpose_key=form.cleaned_data["purpose"],
-            status=form.cleaned_data["status"], jurisdiction=form.cleaned_data["country"],
-            notice_key=settings.LUP_PORTAL_NOTICE, language=_language(),
+            subject_key=key,
+            id_type=subject["id_type"],
+            purpose_key=form.cleaned_data["purpose"],
+            status=form.cleaned_data["status"],
+            jurisdiction=form.cleaned_data["country"],
+            notice_key=settings.LUP_PORTAL_NOTICE,
+            language=_language(),
             at=timezone.now(),
         )
         receipt = recorded
@@ -231,21 +265,30 @@ def consents(request: HttpRequest) -> HttpResponse:
 
 def _consents_page(request, key, form, *, receipt=None, status=200) -> HttpResponse:
     view = consent_selectors.consent_portal_view(
-        subject_key=key, purpose_keys=settings.LUP_PORTAL_PURPOSES,
-        notice_key=settings.LUP_PORTAL_NOTICE, language=_language(),
+        subject_key=key,
+        purpose_keys=settings.LUP_PORTAL_PURPOSES,
+        notice_key=settings.LUP_PORTAL_NOTICE,
+        language=_language(),
     )
     for purpose in view["purposes"]:
-        purpose["label"], purpose["explanation"] = purposes.label(purpose["key"],
-                                                                  purpose["name"])
-    return render(request, "portal/consents.html", {
-        "view": view, "form": form, "receipt": receipt,
-    }, status=status)
+        purpose["label"], purpose["explanation"] = purposes.label(purpose["key"], purpose["name"])
+    return render(
+        request,
+        "portal/consents.html",
+        {
+            "view": view,
+            "form": form,
+            "receipt": receipt,
+        },
+        status=status,
+    )
 
 
 def consent_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
     subject = request.session.get(SESSION_KEY)
     document = subject and consent_selectors.subject_receipt_document(
-        subject_key=subject["key"], receipt_id=receipt_id)
+        subject_key=subject["key"], receipt_id=receipt_id
+    )
     if not document:
         raise Http404
     response = JsonResponse(document, json_dumps_params={"indent": 1})

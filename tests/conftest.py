@@ -95,14 +95,31 @@ def _start_worker(tag: str) -> subprocess.Popen:
     """A real `celery -A config worker` process on the test database and the real broker."""
     from config.celery import app
 
-    env = dict(os.environ, DATABASE_URL=_database_url(settings.DATABASES["default"]["NAME"]),
-               LUP_BATCH_WINDOW_SECONDS="0")
+    env = dict(
+        os.environ,
+        DATABASE_URL=_database_url(settings.DATABASES["default"]["NAME"]),
+        LUP_BATCH_WINDOW_SECONDS="0",
+    )
     hostname = f"test-{os.getpid()}-{tag}@%h"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-         "--concurrency=1", f"--hostname={hostname}", "--loglevel=WARNING",
-         "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            f"--hostname={hostname}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -4,31 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('access', '0002_roles'),
+        ("access", "0002_roles"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StaffAction',
+            name="StaffAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True)),
-                ('user_id', models.BigIntegerField()),
-                ('username', models.CharField(max_length=150)),
-                ('method', models.CharField(max_length=10)),
-                ('kind', models.CharField(choices=[('changelist', 'Changelist'), ('view', 'View'), ('change', 'Change'), ('add', 'Add'), ('delete', 'Delete'), ('history', 'History'), ('other', 'Other')], max_length=16)),
-                ('url_name', models.CharField(blank=True, max_length=200)),
-                ('model', models.CharField(blank=True, max_length=200)),
-                ('object_id', models.CharField(blank=True, max_length=200)),
-                ('status', models.PositiveSmallIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True)),
+                ("user_id", models.BigIntegerField()),
+                ("username", models.CharField(max_length=150)),
+                ("method", models.CharField(max_length=10)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("changelist", "Changelist"),
+                            ("view", "View"),
+                            ("change", "Change"),
+                            ("add", "Add"),
+                            ("delete", "Delete"),
+                            ("history", "History"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("url_name", models.CharField(blank=True, max_length=200)),
+                ("model", models.CharField(blank=True, max_length=200)),
+                ("object_id", models.CharField(blank=True, max_length=200)),
+                ("status", models.PositiveSmallIntegerField()),
             ],
             options={
-                'verbose_name': 'staff action',
-                'ordering': ['-at', '-id'],
-                'default_permissions': ('view',),
-                'indexes': [models.Index(fields=['model', 'object_id'], name='access_staf_model_ea8d56_idx'), models.Index(fields=['user_id', 'at'], name='access_staf_user_id_bee68f_idx')],
+                "verbose_name": "staff action",
+                "ordering": ["-at", "-id"],
+                "default_permissions": ("view",),
+                "indexes": [
+                    models.Index(
+                        fields=["model", "object_id"], name="access_staf_model_ea8d56_idx"
+                    ),
+                    models.Index(fields=["user_id", "at"], name="access_staf_user_id_bee68f_idx"),
+                ],
             },
         ),
     ]

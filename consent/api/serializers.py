@@ -46,8 +46,18 @@ class EventOutSerializer(serializers.ModelSerializer):
     class Meta:
         model = ConsentEvent
         fields = (
-            "id", "purpose", "status", "legal_basis", "jurisdiction", "notice", "method",
-            "event_time", "expires_at", "data_categories", "recorded_at", "receipt_id",
+            "id",
+            "purpose",
+            "status",
+            "legal_basis",
+            "jurisdiction",
+            "notice",
+            "method",
+            "event_time",
+            "expires_at",
+            "data_categories",
+            "recorded_at",
+            "receipt_id",
         )
 
 
@@ -59,8 +69,16 @@ class StateOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ConsentState
-        fields = ("purpose", "status", "legal_basis", "jurisdiction", "notice", "event",
-                  "event_time", "expires_at")
+        fields = (
+            "purpose",
+            "status",
+            "legal_basis",
+            "jurisdiction",
+            "notice",
+            "event",
+            "event_time",
+            "expires_at",
+        )
 
 
 class DecidedBySerializer(serializers.Serializer):

@@ -154,8 +154,9 @@ class SubjectResolveApi(APIView):
 
     required_scope = scopes.CONSENT_READ
 
-    @extend_schema(request=SubjectRefSerializer,
-                   responses={200: SubjectResolvedSerializer, 404: ERROR})
+    @extend_schema(
+        request=SubjectRefSerializer, responses={200: SubjectResolvedSerializer, 404: ERROR}
+    )
     def post(self, request):
         ref = subject_ref(request.data)
         subject_id = access_subject_id(key=ref.key)
@@ -172,8 +173,10 @@ class SubjectLinkApi(APIView):
         subject = SubjectRefSerializer()
         identifier = SubjectRefSerializer()
 
-    @extend_schema(request=InputSerializer,
-                   responses={200: SubjectIdentifiersSerializer, 404: ERROR, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: SubjectIdentifiersSerializer, 404: ERROR, 409: ERROR},
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         subject = subject_link(
@@ -225,14 +228,16 @@ class PurposeApi(APIView):
             # Uniqueness is the service's to refuse, with its own code (purpose_exists).
             extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
-    @extend_schema(responses=inline_serializer(
-        "PurposeTree", {"purposes": PurposeSerializer(many=True)}))
+    @extend_schema(
+        responses=inline_serializer("PurposeTree", {"purposes": PurposeSerializer(many=True)})
+    )
     def get(self, request):
         purposes = Purpose.objects.select_related("parent").order_by("key")
         return Response({"purposes": self.PurposeSerializer(purposes, many=True).data})
 
-    @extend_schema(request=PurposeSerializer,
-                   responses={201: PurposeSerializer, 404: ERROR, 409: ERROR})
+    @extend_schema(
+        request=PurposeSerializer, responses={201: PurposeSerializer, 404: ERROR, 409: ERROR}
+    )
     def post(self, request):
         data = self.PurposeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -259,8 +264,7 @@ class NoticeApi(APIView):
             extra_kwargs = {"version": {"min_value": 1, "required": False}}
             validators: list = []  # the service refuses duplicates as notice_exists
 
-    @extend_schema(responses=inline_serializer(
-        "Notices", {"notices": NoticeSerializer(many=True)}))
+    @extend_schema(responses=inline_serializer("Notices", {"notices": NoticeSerializer(many=True)}))
     def get(self, request):
         notices = Notice.objects.all()
         return Response({"notices": self.NoticeSerializer(notices, many=True).data})
@@ -271,4 +275,3 @@ class NoticeApi(APIView):
         data.is_valid(raise_exception=True)
         notice = notice_publish(**data.validated_data)
         return Response(self.NoticeSerializer(notice).data, status=status.HTTP_201_CREATED)
-

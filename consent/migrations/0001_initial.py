@@ -7,95 +7,221 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Subject',
+            name="Subject",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Notice',
+            name="Notice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=100)),
-                ('version', models.PositiveIntegerField()),
-                ('language', models.CharField(max_length=16)),
-                ('title', models.CharField(max_length=300)),
-                ('text', models.TextField()),
-                ('digest', models.CharField(editable=False, max_length=71)),
-                ('published_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=100)),
+                ("version", models.PositiveIntegerField()),
+                ("language", models.CharField(max_length=16)),
+                ("title", models.CharField(max_length=300)),
+                ("text", models.TextField()),
+                ("digest", models.CharField(editable=False, max_length=71)),
+                ("published_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['key', '-version', 'language'],
-                'constraints': [models.UniqueConstraint(fields=('key', 'version', 'language'), name='notice_unique_version_language')],
+                "ordering": ["key", "-version", "language"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("key", "version", "language"), name="notice_unique_version_language"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Purpose',
+            name="Purpose",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=200, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('is_custom', models.BooleanField(default=False)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='consent.purpose')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=200, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("is_custom", models.BooleanField(default=False)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="consent.purpose",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentEvent',
+            name="ConsentEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('given', 'Given'), ('withdrawn', 'Withdrawn'), ('refused', 'Refused')], max_length=16)),
-                ('legal_basis', models.CharField(choices=[('consent', 'Consent'), ('contract', 'Contract'), ('legal_obligation', 'Legal Obligation'), ('vital_interests', 'Vital Interests'), ('public_task', 'Public Task'), ('legitimate_interests', 'Legitimate Interests')], max_length=32)),
-                ('jurisdiction', models.CharField(max_length=2)),
-                ('method', models.CharField(max_length=32)),
-                ('event_time', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('data_categories', models.JSONField(blank=True, default=list)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('notice', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='consent.notice')),
-                ('purpose', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='consent.purpose')),
-                ('subject', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='consent.subject')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("given", "Given"),
+                            ("withdrawn", "Withdrawn"),
+                            ("refused", "Refused"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "legal_basis",
+                    models.CharField(
+                        choices=[
+                            ("consent", "Consent"),
+                            ("contract", "Contract"),
+                            ("legal_obligation", "Legal Obligation"),
+                            ("vital_interests", "Vital Interests"),
+                            ("public_task", "Public Task"),
+                            ("legitimate_interests", "Legitimate Interests"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("jurisdiction", models.CharField(max_length=2)),
+                ("method", models.CharField(max_length=32)),
+                ("event_time", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("data_categories", models.JSONField(blank=True, default=list)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "notice",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="consent.notice",
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="consent.purpose",
+                    ),
+                ),
+                (
+                    "subject",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="consent.subject",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SubjectIdentifier',
+            name="SubjectIdentifier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64, unique=True)),
-                ('id_type', models.CharField(max_length=32)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('subject', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='identifiers', to='consent.subject')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64, unique=True)),
+                ("id_type", models.CharField(max_length=32)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "subject",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="identifiers",
+                        to="consent.subject",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ConsentState',
+            name="ConsentState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('given', 'Given'), ('withdrawn', 'Withdrawn'), ('refused', 'Refused')], max_length=16)),
-                ('event_time', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='consent.consentevent')),
-                ('purpose', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='consent.purpose')),
-                ('subject', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='states', to='consent.subject')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("given", "Given"),
+                            ("withdrawn", "Withdrawn"),
+                            ("refused", "Refused"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("event_time", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="consent.consentevent",
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="consent.purpose",
+                    ),
+                ),
+                (
+                    "subject",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="states",
+                        to="consent.subject",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('subject', 'purpose'), name='consent_state_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("subject", "purpose"), name="consent_state_unique"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='consentevent',
-            index=models.Index(fields=['subject', 'purpose', 'event_time', 'id'], name='consent_con_subject_1284da_idx'),
+            model_name="consentevent",
+            index=models.Index(
+                fields=["subject", "purpose", "event_time", "id"],
+                name="consent_con_subject_1284da_idx",
+            ),
         ),
     ]

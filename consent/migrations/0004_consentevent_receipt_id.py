@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consent', '0003_purposes'),
+        ("consent", "0003_purposes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='consentevent',
-            name='receipt_id',
+            model_name="consentevent",
+            name="receipt_id",
             field=models.UUIDField(blank=True, editable=False, null=True, unique=True),
         ),
     ]

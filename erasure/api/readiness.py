@@ -11,36 +11,49 @@ from erasure.readiness import Period, readiness_report, readiness_report_signed
 
 
 class PeriodSerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, help_text="First day (default: the period "
-                                  "LUP_READINESS_PERIOD_DAYS before `end`).")
+    start = serializers.DateField(
+        required=False,
+        help_text="First day (default: the period LUP_READINESS_PERIOD_DAYS before `end`).",
+    )
     end = serializers.DateField(required=False, help_text="Last day, included (default: now).")
 
 
-REPORT = inline_serializer("ReadinessReport", {
-    "format": serializers.CharField(),
-    "operator": serializers.CharField(),
-    "markets": serializers.ListField(child=serializers.CharField()),
-    "period": serializers.DictField(child=serializers.CharField()),
-    "generated_at": serializers.DateTimeField(),
-    "gaps": serializers.DictField(child=serializers.IntegerField(),
-                                  help_text="Gaps found, by section."),
-    "sections": serializers.DictField(
-        help_text="data, deletion, cross_border, evaluations, oversight, explainability, "
-                  "strictest_market: each with question, figures, records and missing."),
-})
-SIGNED = inline_serializer("SignedReport", {
-    "payload": serializers.CharField(help_text="base64 of the JCS bytes of the report document"),
-    "sig": serializers.CharField(help_text="base64 Ed25519 signature over those bytes"),
-    "kid": serializers.CharField(help_text="key ID, 8 hex"),
-})
+REPORT = inline_serializer(
+    "ReadinessReport",
+    {
+        "format": serializers.CharField(),
+        "operator": serializers.CharField(),
+        "markets": serializers.ListField(child=serializers.CharField()),
+        "period": serializers.DictField(child=serializers.CharField()),
+        "generated_at": serializers.DateTimeField(),
+        "gaps": serializers.DictField(
+            child=serializers.IntegerField(), help_text="Gaps found, by section."
+        ),
+        "sections": serializers.DictField(
+            help_text="data, deletion, cross_border, evaluations, oversight, explainability, "
+            "strictest_market: each with question, figures, records and missing."
+        ),
+    },
+)
+SIGNED = inline_serializer(
+    "SignedReport",
+    {
+        "payload": serializers.CharField(
+            help_text="base64 of the JCS bytes of the report document"
+        ),
+        "sig": serializers.CharField(help_text="base64 Ed25519 signature over those bytes"),
+        "kid": serializers.CharField(help_text="key ID, 8 hex"),
+    },
+)
 
 
 def _report(request) -> dict:
     query = PeriodSerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     now = timezone.now()
-    period = Period.of_dates(start=query.validated_data.get("start"),
-                             end=query.validated_data.get("end"), now=now)
+    period = Period.of_dates(
+        start=query.validated_data.get("start"), end=query.validated_data.get("end"), now=now
+    )
     return readiness_report(period=period, now=now)
 
 

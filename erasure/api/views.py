@@ -74,9 +74,20 @@ class RequestOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ErasureRequest
-        fields = ("id", "state", "channel", "subject_country", "linked_to", "received_at",
-                  "verified_at", "deadline", "closed_at", "retention_until",
-                  "identifiers_shredded", "transitions")
+        fields = (
+            "id",
+            "state",
+            "channel",
+            "subject_country",
+            "linked_to",
+            "received_at",
+            "verified_at",
+            "deadline",
+            "closed_at",
+            "retention_until",
+            "identifiers_shredded",
+            "transitions",
+        )
 
     def get_identifiers_shredded(self, obj: ErasureRequest) -> bool:
         return obj.shredded_at is not None
@@ -107,8 +118,9 @@ class ErasureRequestApi(APIView):
         data = request.data if isinstance(request.data, dict) else {}
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-            raise ApplicationError("Idempotency-Key is 1 to 200 characters.",
-                                   code="invalid_idempotency_key")
+            raise ApplicationError(
+                "Idempotency-Key is 1 to 200 characters.", code="invalid_idempotency_key"
+            )
         erasure_request, created = erasure_request_create(
             identifiers=data.get("identifiers"),
             country=data.get("country"),
@@ -122,10 +134,12 @@ class ErasureRequestApi(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(responses={
-        200: RequestOutSerializer(many=True),
-        404: OpenApiResponse(ErrorSerializer, description="Invalid cursor."),
-    })
+    @extend_schema(
+        responses={
+            200: RequestOutSerializer(many=True),
+            404: OpenApiResponse(ErrorSerializer, description="Invalid cursor."),
+        }
+    )
     def get(self, request):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.erasure_requests(), request, view=self)
@@ -151,8 +165,10 @@ class VerificationStartApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: inline_serializer("VerificationSent", {"sent_to": serializers.CharField()}),
-                   409: ERROR},
+        responses={
+            202: inline_serializer("VerificationSent", {"sent_to": serializers.CharField()}),
+            409: ERROR,
+        },
     )
     def post(self, request, request_id):
         erasure_request = selectors.erasure_request_get(request_id=request_id)
@@ -175,10 +191,12 @@ class VerificationConfirmApi(APIView):
         data.is_valid(raise_exception=True)
         erasure_request = erasure_verification_confirm(
             request=selectors.erasure_request_get(request_id=request_id),
-            code=data.validated_data["code"], actor=actor_of(request),
+            code=data.validated_data["code"],
+            actor=actor_of(request),
         )
-        return Response(RequestOutSerializer(selectors.erasure_request_get(
-            request_id=erasure_request.pk)).data)
+        return Response(
+            RequestOutSerializer(selectors.erasure_request_get(request_id=erasure_request.pk)).data
+        )
 
 
 class VerifiedManuallyApi(APIView):
@@ -196,10 +214,12 @@ class VerifiedManuallyApi(APIView):
         data.is_valid(raise_exception=True)
         erasure_request = erasure_request_mark_verified(
             request=selectors.erasure_request_get(request_id=request_id),
-            actor=actor_of(request), reason=data.validated_data["reason"],
+            actor=actor_of(request),
+            reason=data.validated_data["reason"],
         )
-        return Response(RequestOutSerializer(selectors.erasure_request_get(
-            request_id=erasure_request.pk)).data)
+        return Response(
+            RequestOutSerializer(selectors.erasure_request_get(request_id=erasure_request.pk)).data
+        )
 
 
 class TargetSerializer(serializers.ModelSerializer):
@@ -210,9 +230,20 @@ class TargetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Target
-        fields = ("id", "name", "kind", "config", "id_types", "country", "always",
-                  "requires_approval", "identity_source", "versions", "created_at",
-                  "updated_at")
+        fields = (
+            "id",
+            "name",
+            "kind",
+            "config",
+            "id_types",
+            "country",
+            "always",
+            "requires_approval",
+            "identity_source",
+            "versions",
+            "created_at",
+            "updated_at",
+        )
 
 
 class TargetInputSerializer(serializers.Serializer):
@@ -220,8 +251,7 @@ class TargetInputSerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=50)
     config = serializers.DictField()
     country = serializers.CharField()  # checked by the service: invalid_country
-    versions = serializers.ListField(child=serializers.UUIDField(), required=False,
-                                     default=list)
+    versions = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
     always = serializers.BooleanField(required=False, default=False)
     requires_approval = serializers.BooleanField(required=False, default=False)
     identity_source = serializers.BooleanField(required=False, default=False)
@@ -239,8 +269,10 @@ class TargetApi(APIView):
 
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
 
-    @extend_schema(operation_id="v1_erasure_targets_list", responses=inline_serializer(
-        "Targets", {"targets": TargetSerializer(many=True)}))
+    @extend_schema(
+        operation_id="v1_erasure_targets_list",
+        responses=inline_serializer("Targets", {"targets": TargetSerializer(many=True)}),
+    )
     def get(self, request):
         targets = Target.objects.prefetch_related("versions")
         return Response({"targets": TargetSerializer(targets, many=True).data})
@@ -254,8 +286,11 @@ class TargetApi(APIView):
 
 
 class TargetDetailApi(APIView):
-    required_scope = {"GET": scopes.ERASURE_READ, "PUT": scopes.ERASURE_WRITE,
-                      "DELETE": scopes.ERASURE_WRITE}
+    required_scope = {
+        "GET": scopes.ERASURE_READ,
+        "PUT": scopes.ERASURE_WRITE,
+        "DELETE": scopes.ERASURE_WRITE,
+    }
 
     @extend_schema(responses=TargetSerializer)
     def get(self, request, target_id: int):
@@ -281,8 +316,15 @@ class PlanEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PlanEntry
-        fields = ("target", "kind", "country", "reasons", "id_types", "needs_resolution",
-                  "requires_approval")
+        fields = (
+            "target",
+            "kind",
+            "country",
+            "reasons",
+            "id_types",
+            "needs_resolution",
+            "requires_approval",
+        )
 
 
 class AffectedModelSerializer(serializers.ModelSerializer):
@@ -353,10 +395,12 @@ class ReasonedDecisionApi(APIView):
         data.is_valid(raise_exception=True)
         decided = self.decide(
             request=selectors.erasure_request_get(request_id=request_id),
-            actor=actor_of(request), reason=data.validated_data["reason"],
+            actor=actor_of(request),
+            reason=data.validated_data["reason"],
         )
-        return Response(RequestOutSerializer(selectors.erasure_request_get(
-            request_id=decided.pk)).data)
+        return Response(
+            RequestOutSerializer(selectors.erasure_request_get(request_id=decided.pk)).data
+        )
 
 
 class ApproveApi(ReasonedDecisionApi):
@@ -403,16 +447,24 @@ class BundleApi(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 409: ERROR})
     def get(self, request, request_id):
-        return Response(erasure_request_bundle(
-            request=selectors.erasure_request_get(request_id=request_id)
-        ))
+        return Response(
+            erasure_request_bundle(request=selectors.erasure_request_get(request_id=request_id))
+        )
 
 
 class LegalHoldSerializer(serializers.ModelSerializer):
     class Meta:
         model = LegalHold
-        fields = ("id", "subject_key", "target", "basis", "until", "created_by", "created_at",
-                  "released_at")
+        fields = (
+            "id",
+            "subject_key",
+            "target",
+            "basis",
+            "until",
+            "created_by",
+            "created_at",
+            "released_at",
+        )
         read_only_fields = ("created_by", "created_at", "released_at")
 
 
@@ -422,8 +474,9 @@ class LegalHoldApi(APIView):
 
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
 
-    @extend_schema(responses=inline_serializer(
-        "LegalHolds", {"holds": LegalHoldSerializer(many=True)}))
+    @extend_schema(
+        responses=inline_serializer("LegalHolds", {"holds": LegalHoldSerializer(many=True)})
+    )
     def get(self, request):
         holds = LegalHold.objects.filter(released_at=None).order_by("until")
         return Response({"holds": LegalHoldSerializer(holds, many=True).data})
@@ -447,9 +500,9 @@ class PublicBundleApi(APIView):
         request_id = request_for_token(token)
         if request_id is None:
             raise NotFound("No such bundle.", code="unknown_bundle")
-        return Response(erasure_request_bundle(
-            request=selectors.erasure_request_get(request_id=request_id)
-        ))
+        return Response(
+            erasure_request_bundle(request=selectors.erasure_request_get(request_id=request_id))
+        )
 
 
 class WebhookCallbackApi(APIView):
@@ -461,20 +514,31 @@ class WebhookCallbackApi(APIView):
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={200: inline_serializer("CallbackAccepted", {
-            "run": serializers.IntegerField(), "outcome": serializers.CharField()}),
-            403: ERROR, 409: ERROR},
+        responses={
+            200: inline_serializer(
+                "CallbackAccepted",
+                {"run": serializers.IntegerField(), "outcome": serializers.CharField()},
+            ),
+            403: ERROR,
+            409: ERROR,
+        },
     )
     def post(self, request, run_id: int):
-        run = TargetRun.objects.select_related("target").filter(
-            pk=run_id, target__kind="webhook").first()
+        run = (
+            TargetRun.objects.select_related("target")
+            .filter(pk=run_id, target__kind="webhook")
+            .first()
+        )
         if run is None:
             raise NotFound("No such webhook run.", code="unknown_run")
         body = request.body
         connector = connector_for(run.target.kind, run.target.config)
-        check_signature(secret=connector.secret(),
-                        timestamp=request.headers.get("X-Lup-Timestamp", ""),
-                        signature=request.headers.get("X-Lup-Signature", ""), body=body)
+        check_signature(
+            secret=connector.secret(),
+            timestamp=request.headers.get("X-Lup-Timestamp", ""),
+            signature=request.headers.get("X-Lup-Signature", ""),
+            body=body,
+        )
         try:
             document = json.loads(body)
         except ValueError:

@@ -245,9 +245,16 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     def split(shared: Erased, counts: Mapping[Hashable, int]) -> dict[Hashable, Erased]:
         """Per group, the shared result of one batched erase with the group's own count."""
         return {
-            key: Erased(op=shared.op if count else "none", method=shared.method, count=count,
-                        started_at=shared.started_at, completed_at=shared.completed_at,
-                        before=shared.before, after=shared.after, skipped=shared.skipped)
+            key: Erased(
+                op=shared.op if count else "none",
+                method=shared.method,
+                count=count,
+                started_at=shared.started_at,
+                completed_at=shared.completed_at,
+                before=shared.before,
+                after=shared.after,
+                skipped=shared.skipped,
+            )
             for key, count in counts.items()
         }
 

@@ -49,12 +49,14 @@ class DjangoCache(Connector):
         try:
             self.cache = caches[alias]
         except (InvalidCacheBackendError, TypeError):
-            raise ConnectorConfigError("alias is not a configured cache.",
-                                       fields={"alias": "unknown cache"}) from None
+            raise ConnectorConfigError(
+                "alias is not a configured cache.", fields={"alias": "unknown cache"}
+            ) from None
         templates = self.config.get("keys")
         if not isinstance(templates, list) or not templates:
-            raise ConnectorConfigError("keys is a list of key templates.",
-                                       fields={"keys": "required"})
+            raise ConnectorConfigError(
+                "keys is a list of key templates.", fields={"keys": "required"}
+            )
         types: set[str] = set()
         for position, template in enumerate(templates):
             names = PLACEHOLDER.findall(template) if isinstance(template, str) else []
@@ -96,8 +98,13 @@ class DjangoCache(Connector):
         if found:
             self.cache.delete_many(keys)
         log.info("connector.erase", kind=self.kind, count=found)
-        return Erased(op="delete" if found else "none", method=self.erase_method, count=found,
-                      started_at=started, completed_at=self._now())
+        return Erased(
+            op="delete" if found else "none",
+            method=self.erase_method,
+            count=found,
+            started_at=started,
+            completed_at=self._now(),
+        )
 
     def verify(self, identifiers: Identifiers) -> Verified:
         remaining = self._present(self._keys(identifiers))

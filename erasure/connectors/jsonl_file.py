@@ -63,6 +63,8 @@ from .files import (
 log = structlog.get_logger(__name__)
 
 MAX_PATH_SEGMENTS = 16
+
+
 class JsonlFile(Connector):
     kind = "jsonl_file"
     batches = True

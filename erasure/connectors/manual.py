@@ -35,14 +35,19 @@ class Manual(Connector):
         super().__init__(config=config)
         instructions = self.config.get("instructions")
         if not isinstance(instructions, str) or not instructions.strip():
-            raise ConnectorConfigError("instructions tell the person what to do.",
-                                       fields={"instructions": "required"})
+            raise ConnectorConfigError(
+                "instructions tell the person what to do.", fields={"instructions": "required"}
+            )
         id_types = self.config.get("id_types")
-        if not isinstance(id_types, list) or not id_types or not all(
-            isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types
+        if (
+            not isinstance(id_types, list)
+            or not id_types
+            or not all(isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types)
         ):
-            raise ConnectorConfigError("id_types lists the identifier types the person needs.",
-                                       fields={"id_types": "required"})
+            raise ConnectorConfigError(
+                "id_types lists the identifier types the person needs.",
+                fields={"id_types": "required"},
+            )
         self.instructions = instructions.strip()
         self.id_types = frozenset(id_types)
 

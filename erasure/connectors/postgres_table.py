@@ -103,8 +103,9 @@ class PostgresTable(Connector):
         self.mask = self._mask_config(self.config.get("mask"))
         # The same rules as `match` (errors name `match.…`, as the two share a shape).
         resolve = self.config.get("resolve")
-        self.resolvable = (self._match_config({"match": resolve}, NAME.fullmatch, "column")
-                           if resolve else {})
+        self.resolvable = (
+            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
+        )
         if self.resolvable:
             self.capabilities = self.capabilities | {Capability.RESOLVE}
         self.batch_size = self._batch_size(self.config.get("batch_size"))
@@ -167,10 +168,21 @@ class PostgresTable(Connector):
                 for row in cur.fetchall():
                     tally.add(row, index)
                     total += 1
-        log.info("connector.erase", kind=self.kind, op=op, count=total, groups=len(groups),
-                 batches=len(chunks))
-        shared = Erased(op=op, method=self.erase_method, count=total, started_at=started,
-                        completed_at=self._now())
+        log.info(
+            "connector.erase",
+            kind=self.kind,
+            op=op,
+            count=total,
+            groups=len(groups),
+            batches=len(chunks),
+        )
+        shared = Erased(
+            op=op,
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
         return self.split(shared, tally.counts)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
@@ -181,8 +193,9 @@ class PostgresTable(Connector):
         chunks = list(self._batches(union))
         types = list(union)
         with self._session() as (cur, catalog, deadline):
-            tally = RowTally(groups, owners, chunks, types,
-                             self._canonical(cur, catalog, deadline, union))
+            tally = RowTally(
+                groups, owners, chunks, types, self._canonical(cur, catalog, deadline, union)
+            )
             for index, chunk in enumerate(chunks):
                 where, params = self._where(catalog, chunk)
                 if self.mask:
@@ -215,7 +228,9 @@ class PostgresTable(Connector):
             self._statement_timeout(cur, deadline)
             cur.execute(
                 sql.SQL("SELECT DISTINCT {}::text FROM {} WHERE {} AND {} IS NOT NULL").format(
-                    sql.Identifier(column), self._table_sql(catalog), where,
+                    sql.Identifier(column),
+                    self._table_sql(catalog),
+                    where,
                     sql.Identifier(column),
                 ),
                 params,
@@ -326,7 +341,11 @@ class PostgresTable(Connector):
                 sql.SQL("{} AS {}").format(sql.Identifier(self.match[t]), sql.Identifier(f"m{i}"))
                 for i, t in enumerate(types)
             ),
-            table, where, unmasked, table, assignments,
+            table,
+            where,
+            unmasked,
+            table,
+            assignments,
             sql.SQL(", ").join(
                 sql.SQL("lup_hit.{}::text").format(sql.Identifier(f"m{i}"))
                 for i in range(len(types))
@@ -397,9 +416,11 @@ class PostgresTable(Connector):
                 fields={"table": "unknown table"},
                 code="unknown_table",
             )
-        for key, column in [*((f"match.{t}", c) for t, c in self.match.items()),
-                            *((f"mask.{c}", c) for c in self.mask),
-                            *((f"resolve.{t}", c) for t, c in self.resolvable.items())]:
+        for key, column in [
+            *((f"match.{t}", c) for t, c in self.match.items()),
+            *((f"mask.{c}", c) for c in self.mask),
+            *((f"resolve.{t}", c) for t, c in self.resolvable.items()),
+        ]:
             if column not in types:
                 raise ConnectorConfigError(
                     f"The table has no column named in {key}.",

@@ -285,8 +285,13 @@ class RedisStore(Connector):
             answers = self._pipelined(client, (("unlink", k) for k in keys), deadline)
             removed += _tally(counts, keys.values(), (bool(a) for a in answers))
         log.info("connector.erase", kind=self.kind, op=op, count=removed, groups=len(counts))
-        shared = Erased(op=op, method=self.erase_method, count=removed, started_at=started,
-                        completed_at=self._now())
+        shared = Erased(
+            op=op,
+            method=self.erase_method,
+            count=removed,
+            started_at=started,
+            completed_at=self._now(),
+        )
         return self.split(shared, counts)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
@@ -294,8 +299,9 @@ class RedisStore(Connector):
         group."""
         self.require(Capability.VERIFY)
         counts = self._present(groups)
-        log.info("connector.verify", kind=self.kind, groups=len(counts),
-                 remaining=sum(counts.values()))
+        log.info(
+            "connector.verify", kind=self.kind, groups=len(counts), remaining=sum(counts.values())
+        )
         return self.checked(self.verify_method, counts)
 
     # --- counting -------------------------------------------------------------------------------
@@ -326,8 +332,9 @@ class RedisStore(Connector):
                 _tally(counts, entries.values(), (True for _ in entries))
         return counts
 
-    def _named_keys(self, client: redis.Redis, union: dict[str, list[str]], owners: Owners,
-                    deadline: Deadline) -> tuple[dict[bytes, set], dict[bytes, set]]:
+    def _named_keys(
+        self, client: redis.Redis, union: dict[str, list[str]], owners: Owners, deadline: Deadline
+    ) -> tuple[dict[bytes, set], dict[bytes, set]]:
         """The keys the key templates name, each once with its groups: those a SCAN found
         (so they existed), and the exact keys it did not find (which may not exist)."""
         found: dict[bytes, set] = {}
@@ -348,8 +355,9 @@ class RedisStore(Connector):
             found[key].update(exact.pop(key))
         return found, exact
 
-    def _scan(self, client: redis.Redis, template: Template, values: list[str],
-              deadline: Deadline) -> Iterator[tuple[bytes, str]]:
+    def _scan(
+        self, client: redis.Redis, template: Template, values: list[str], deadline: Deadline
+    ) -> Iterator[tuple[bytes, str]]:
         """(key, value) for every existing key the template names for one of the values, in one
         SCAN pass whatever the number of values."""
         if len(values) == 1:
@@ -368,8 +376,9 @@ class RedisStore(Connector):
             if not cursor:
                 break
 
-    def _members(self, union: dict[str, list[str]],
-                 owners: Owners) -> dict[tuple[str, bytes, bytes], set]:
+    def _members(
+        self, union: dict[str, list[str]], owners: Owners
+    ) -> dict[tuple[str, bytes, bytes], set]:
         """(kind, key, field or member) of the hash, set and sorted-set entries, each once with
         its groups."""
         pairs: dict[tuple[str, bytes, bytes], set] = {}
@@ -378,13 +387,17 @@ class RedisStore(Connector):
                 continue
             second = entry.parts["field" if entry.kind == "hash_fields" else "member"]
             for value in union.get(entry.id_type, []):
-                item = (entry.kind, entry.parts["key"].render(value).encode(),
-                        second.render(value).encode())
+                item = (
+                    entry.kind,
+                    entry.parts["key"].render(value).encode(),
+                    second.render(value).encode(),
+                )
                 pairs.setdefault(item, set()).update(owners[(entry.id_type, value)])
         return pairs
 
-    def _stream_matches(self, client: redis.Redis, union: dict[str, list[str]], owners: Owners,
-                        deadline: Deadline) -> Iterator[tuple[bytes, dict[bytes, set]]]:
+    def _stream_matches(
+        self, client: redis.Redis, union: dict[str, list[str]], owners: Owners, deadline: Deadline
+    ) -> Iterator[tuple[bytes, dict[bytes, set]]]:
         """For each stream key, the ids of the entries holding one of the wanted values, with
         their groups: one XRANGE pass per key for the whole batch and every entry naming it."""
         # stream key -> field -> the field's wanted value -> its groups
@@ -419,8 +432,9 @@ class RedisStore(Connector):
 
     # --- commands -------------------------------------------------------------------------------
 
-    def _pipelined(self, client: redis.Redis, commands: Iterable[tuple],
-                   deadline: Deadline) -> list[Any]:
+    def _pipelined(
+        self, client: redis.Redis, commands: Iterable[tuple], deadline: Deadline
+    ) -> list[Any]:
         """Answers to single-key commands, sent PIPELINE_SIZE at a time without MULTI."""
         answers: list[Any] = []
         batch: list[tuple] = []
@@ -483,8 +497,10 @@ class RedisStore(Connector):
     def _scan_count(value: Any) -> int:
         if value is None:
             return DEFAULT_SCAN_COUNT
-        if isinstance(value, bool) or not isinstance(value, int) or not (
-            1 <= value <= MAX_SCAN_COUNT
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not (1 <= value <= MAX_SCAN_COUNT)
         ):
             raise ConnectorConfigError(
                 f"scan_count is a whole number from 1 to {MAX_SCAN_COUNT}.",
@@ -511,8 +527,9 @@ class RedisStore(Connector):
             templates.append(template)
         return templates
 
-    def _entries(self, name: str, templated: tuple[str, ...],
-                 plain: tuple[str, ...]) -> list[Entry]:
+    def _entries(
+        self, name: str, templated: tuple[str, ...], plain: tuple[str, ...]
+    ) -> list[Entry]:
         given = self.config.get(name)
         if given is None:
             return []

@@ -82,8 +82,14 @@ class RowTally:
     chunk: a count may then be too high, never too low, which keeps a post-check safe.
     """
 
-    def __init__(self, groups: Groups, owners: Mapping[Pair, list], chunks: list[dict],
-                 types: list[str], canonical: Mapping[Pair, str] | None = None):
+    def __init__(
+        self,
+        groups: Groups,
+        owners: Mapping[Pair, list],
+        chunks: list[dict],
+        types: list[str],
+        canonical: Mapping[Pair, str] | None = None,
+    ):
         self.counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
         self.types = types
         self.owners = owners
@@ -162,12 +168,15 @@ class SqlTable(Connector):
         try:
             connections[self.alias]
         except (ConnectionDoesNotExist, TypeError):
-            raise ConnectorConfigError("alias is not a configured database.",
-                                       fields={"alias": "unknown database"}) from None
+            raise ConnectorConfigError(
+                "alias is not a configured database.", fields={"alias": "unknown database"}
+            ) from None
         table = self.config.get("table")
         if not isinstance(table, str) or not NAME.fullmatch(table):
-            raise ConnectorConfigError("table is a plain name (letters, digits, underscores).",
-                                       fields={"table": "not a valid table name"})
+            raise ConnectorConfigError(
+                "table is a plain name (letters, digits, underscores).",
+                fields={"table": "not a valid table name"},
+            )
         self.table = table
         self.match = self._match_config(self.config, NAME.fullmatch, "column")
         self.id_types = frozenset(self.match)
@@ -176,14 +185,16 @@ class SqlTable(Connector):
             isinstance(c, str) and NAME.fullmatch(c) and (v is None or isinstance(v, str))
             for c, v in mask.items()
         ):
-            raise ConnectorConfigError("mask maps columns to constant values.",
-                                       fields={"mask": "invalid"})
+            raise ConnectorConfigError(
+                "mask maps columns to constant values.", fields={"mask": "invalid"}
+            )
         self.mask = mask
         if not self.mask:
             self.capabilities = self.capabilities - {Capability.MASK}
         resolve = self.config.get("resolve")
-        self.resolvable = (self._match_config({"match": resolve}, NAME.fullmatch, "column")
-                           if resolve else {})
+        self.resolvable = (
+            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
+        )
         if self.resolvable:
             self.capabilities = self.capabilities | {Capability.RESOLVE}
         self.batch_size = int(self.config.get("batch_size") or 500)
@@ -215,8 +226,13 @@ class SqlTable(Connector):
                     cursor.execute(sql, [*self.mask.values(), *batch])
                 total += max(cursor.rowcount, 0)
         log.info("connector.erase", kind=self.kind, op=op, count=total)
-        return Erased(op=op if total else "none", method=self.erase_method, count=total,
-                      started_at=started, completed_at=self._now())
+        return Erased(
+            op=op if total else "none",
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Erase several requests' rows with one read and one write per batch of values; each
@@ -242,14 +258,27 @@ class SqlTable(Connector):
                     cursor.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
                 else:
                     sets = ", ".join(f"{q(c)} = %s" for c in self.mask)
-                    cursor.execute(f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
-                                   [*self.mask.values(), *params])
+                    cursor.execute(
+                        f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
+                        [*self.mask.values(), *params],
+                    )
                 tally.unattributed(index, cursor.rowcount - len(found))
                 total += len(found)
-        log.info("connector.erase", kind=self.kind, op=op, count=total, groups=len(groups),
-                 batches=len(chunks))
-        shared = Erased(op=op, method=self.erase_method, count=total, started_at=started,
-                        completed_at=self._now())
+        log.info(
+            "connector.erase",
+            kind=self.kind,
+            op=op,
+            count=total,
+            groups=len(groups),
+            batches=len(chunks),
+        )
+        shared = Erased(
+            op=op,
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
         return self.split(shared, tally.counts)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
@@ -297,10 +326,14 @@ class SqlTable(Connector):
             params = list(batch)
             if masked and self.mask:
                 # After masking, rows still match but hold nothing of the subject's any more.
-                where += " AND NOT (" + " AND ".join(
-                    f"{q(c)} IS NULL" if v is None else f"{q(c)} = %s"
-                    for c, v in self.mask.items()
-                ) + ")"
+                where += (
+                    " AND NOT ("
+                    + " AND ".join(
+                        f"{q(c)} IS NULL" if v is None else f"{q(c)} = %s"
+                        for c, v in self.mask.items()
+                    )
+                    + ")"
+                )
                 params += [v for v in self.mask.values() if v is not None]
             cursor.execute(f"SELECT count(*) FROM {q(self.table)} WHERE {where}", params)  # noqa: S608
             total += cursor.fetchone()[0]
@@ -348,19 +381,29 @@ class _Session:
             self.cursor = self.connection.cursor()
             tables = self.connection.introspection.table_names(self.cursor)
             if connector.table not in tables:
-                raise ConnectorConfigError("The table is not in the database.",
-                                           fields={"table": "unknown table"},
-                                           code="unknown_table")
-            columns = {c.name for c in self.connection.introspection.get_table_description(
-                self.cursor, connector.table)}
-            needed = [*((f"match.{t}", c) for t, c in connector.match.items()),
-                      *((f"mask.{c}", c) for c in connector.mask),
-                      *((f"resolve.{t}", c) for t, c in connector.resolvable.items())]
+                raise ConnectorConfigError(
+                    "The table is not in the database.",
+                    fields={"table": "unknown table"},
+                    code="unknown_table",
+                )
+            columns = {
+                c.name
+                for c in self.connection.introspection.get_table_description(
+                    self.cursor, connector.table
+                )
+            }
+            needed = [
+                *((f"match.{t}", c) for t, c in connector.match.items()),
+                *((f"mask.{c}", c) for c in connector.mask),
+                *((f"resolve.{t}", c) for t, c in connector.resolvable.items()),
+            ]
             for key, column in needed:
                 if column not in columns:
-                    raise ConnectorConfigError(f"The table has no column named in {key}.",
-                                               fields={key: "unknown column"},
-                                               code="unknown_column")
+                    raise ConnectorConfigError(
+                        f"The table has no column named in {key}.",
+                        fields={key: "unknown column"},
+                        code="unknown_column",
+                    )
         except DatabaseError:
             self.atomic.__exit__(*sys.exc_info())
             raise TargetUnavailable("The target database could not be reached.") from None

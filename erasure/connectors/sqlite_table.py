@@ -64,14 +64,17 @@ class SqliteTable(Connector):
         self.path = path
         table = self.config.get("table")
         if not isinstance(table, str) or not NAME.fullmatch(table):
-            raise ConnectorConfigError("table is a plain name (letters, digits, underscores).",
-                                       fields={"table": "not a valid table name"})
+            raise ConnectorConfigError(
+                "table is a plain name (letters, digits, underscores).",
+                fields={"table": "not a valid table name"},
+            )
         self.table = table
         self.match = self._match_config(self.config, NAME.fullmatch, "column")
         self.id_types = frozenset(self.match)
         resolve = self.config.get("resolve")
-        self.resolvable = (self._match_config({"match": resolve}, NAME.fullmatch, "column")
-                           if resolve else {})
+        self.resolvable = (
+            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
+        )
         if self.resolvable:
             self.capabilities = self.capabilities | {Capability.RESOLVE}
         self.batch_size = int(self.config.get("batch_size") or 500)
@@ -94,12 +97,16 @@ class SqliteTable(Connector):
             for column, batch in self._batches(values):
                 marks = ", ".join("?" * len(batch))
                 # Names are checked against the table's columns; only they are interpolated.
-                total += db.execute(
-                    f'DELETE FROM "{self.table}" WHERE "{column}" IN ({marks})', batch  # noqa: S608
-                ).rowcount
+                sql = f'DELETE FROM "{self.table}" WHERE "{column}" IN ({marks})'  # noqa: S608
+                total += db.execute(sql, batch).rowcount
         log.info("connector.erase", kind=self.kind, count=total)
-        return Erased(op="delete" if total else "none", method=self.erase_method, count=total,
-                      started_at=started, completed_at=self._now())
+        return Erased(
+            op="delete" if total else "none",
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Erase several requests' rows with one read and one delete per batch of values; each
@@ -124,10 +131,16 @@ class SqliteTable(Connector):
                     tally.add(row, index)
                 db.execute(f'DELETE FROM "{self.table}" WHERE {where}', params)  # noqa: S608
                 total += len(found)
-        log.info("connector.erase", kind=self.kind, count=total, groups=len(groups),
-                 batches=len(chunks))
-        shared = Erased(op="delete", method=self.erase_method, count=total, started_at=started,
-                        completed_at=self._now())
+        log.info(
+            "connector.erase", kind=self.kind, count=total, groups=len(groups), batches=len(chunks)
+        )
+        shared = Erased(
+            op="delete",
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
         return self.split(shared, tally.counts)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
@@ -162,7 +175,8 @@ class SqliteTable(Connector):
                 marks = ", ".join("?" * len(batch))
                 rows = db.execute(
                     f'SELECT "{column}" FROM "{self.table}" '  # noqa: S608
-                    f'WHERE "{match_column}" IN ({marks}) AND "{column}" IS NOT NULL', batch
+                    f'WHERE "{match_column}" IN ({marks}) AND "{column}" IS NOT NULL',
+                    batch,
                 )
                 found.update(str(row[0]) for row in rows)
         return sorted(found)
@@ -198,8 +212,11 @@ class SqliteTable(Connector):
     def _session(self) -> Iterator[sqlite3.Connection]:
         path = confined_path(self.path)
         if not path.is_file():
-            raise ConnectorConfigError("The database file does not exist.",
-                                       fields={"path": "not found"}, code="file_not_found")
+            raise ConnectorConfigError(
+                "The database file does not exist.",
+                fields={"path": "not found"},
+                code="file_not_found",
+            )
         try:
             db = sqlite3.connect(path, timeout=self.timeout_seconds)
         except sqlite3.Error:
@@ -207,15 +224,21 @@ class SqliteTable(Connector):
         try:
             columns = {row[1] for row in db.execute(f'PRAGMA table_info("{self.table}")')}
             if not columns:
-                raise ConnectorConfigError("The table is not in the database.",
-                                           fields={"table": "unknown table"},
-                                           code="unknown_table")
-            for key, column in [*((f"match.{t}", c) for t, c in self.match.items()),
-                                *((f"resolve.{t}", c) for t, c in self.resolvable.items())]:
+                raise ConnectorConfigError(
+                    "The table is not in the database.",
+                    fields={"table": "unknown table"},
+                    code="unknown_table",
+                )
+            for key, column in [
+                *((f"match.{t}", c) for t, c in self.match.items()),
+                *((f"resolve.{t}", c) for t, c in self.resolvable.items()),
+            ]:
                 if column not in columns:
-                    raise ConnectorConfigError(f"The table has no column named in {key}.",
-                                               fields={key: "unknown column"},
-                                               code="unknown_column")
+                    raise ConnectorConfigError(
+                        f"The table has no column named in {key}.",
+                        fields={key: "unknown column"},
+                        code="unknown_column",
+                    )
             with db:  # one transaction, committed on success
                 yield db
         finally:

@@ -52,12 +52,14 @@ class InvalidSignature(ApplicationError):
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body,
-                                hashlib.sha256).hexdigest()
+    return (
+        "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    )
 
 
-def check_signature(*, secret: bytes, timestamp: str, signature: str, body: bytes,
-                    now: float | None = None) -> None:
+def check_signature(
+    *, secret: bytes, timestamp: str, signature: str, body: bytes, now: float | None = None
+) -> None:
     now = time.time() if now is None else now
     if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
         raise InvalidSignature("The signature's timestamp is missing or stale.")
@@ -70,8 +72,9 @@ def result_counts(document: Any) -> tuple[int, int]:
     try:
         erased, remaining = int(document["erased"]), int(document["remaining"])
     except (KeyError, TypeError, ValueError):
-        raise ApplicationError("The system's answer has no erased/remaining counts.",
-                               code="invalid_webhook_answer") from None
+        raise ApplicationError(
+            "The system's answer has no erased/remaining counts.", code="invalid_webhook_answer"
+        ) from None
     if erased < 0 or remaining < 0:
         raise ApplicationError("Counts are whole numbers.", code="invalid_webhook_answer")
     return erased, remaining
@@ -87,36 +90,54 @@ class Webhook(Connector):
         super().__init__(config=config)
         url = self.config.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^\s]+$", url):
-            raise ConnectorConfigError("url is the system's http(s) endpoint.",
-                                       fields={"url": "required"})
+            raise ConnectorConfigError(
+                "url is the system's http(s) endpoint.", fields={"url": "required"}
+            )
         secret_env = self.config.get("secret_env")
         if not isinstance(secret_env, str) or not ENV_NAME.fullmatch(secret_env):
-            raise ConnectorConfigError("secret_env names the variable holding the HMAC key.",
-                                       fields={"secret_env": "required"})
+            raise ConnectorConfigError(
+                "secret_env names the variable holding the HMAC key.",
+                fields={"secret_env": "required"},
+            )
         id_types = self.config.get("id_types")
-        if not isinstance(id_types, list) or not id_types or not all(
-            isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types
+        if (
+            not isinstance(id_types, list)
+            or not id_types
+            or not all(isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types)
         ):
-            raise ConnectorConfigError("id_types lists the identifier types the system takes.",
-                                       fields={"id_types": "required"})
+            raise ConnectorConfigError(
+                "id_types lists the identifier types the system takes.",
+                fields={"id_types": "required"},
+            )
         self.url, self.secret_env, self.id_types = url, secret_env, frozenset(id_types)
 
     def secret(self) -> bytes:
         value = os.environ.get(self.secret_env, "")
         if not value:
-            raise ConnectorConfigError("The webhook secret's variable is not set.",
-                                       fields={"secret_env": "unset"})
+            raise ConnectorConfigError(
+                "The webhook secret's variable is not set.", fields={"secret_env": "unset"}
+            )
         return value.encode()
 
-    def call(self, *, identifiers: Identifiers, request_id: str, run_id: int,
-             callback: str) -> tuple[int, int]:
+    def call(
+        self, *, identifiers: Identifiers, request_id: str, run_id: int, callback: str
+    ) -> tuple[int, int]:
         """POST the erasure; returns (erased, remaining), or raises AwaitingCallback."""
-        body = json.dumps({"request": request_id, "run": run_id, "callback": callback,
-                           "identifiers": self.usable(identifiers)},
-                          separators=(",", ":")).encode()
+        body = json.dumps(
+            {
+                "request": request_id,
+                "run": run_id,
+                "callback": callback,
+                "identifiers": self.usable(identifiers),
+            },
+            separators=(",", ":"),
+        ).encode()
         timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-Lup-Timestamp": timestamp,
-                   "X-Lup-Signature": sign(self.secret(), timestamp, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Lup-Timestamp": timestamp,
+            "X-Lup-Signature": sign(self.secret(), timestamp, body),
+        }
         http = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310
         try:
             with urllib.request.urlopen(http, timeout=self.timeout_seconds) as response:  # noqa: S310
@@ -130,5 +151,6 @@ class Webhook(Connector):
         try:
             return result_counts(json.loads(answer))
         except json.JSONDecodeError:
-            raise ApplicationError("The system's answer is not JSON.",
-                                   code="invalid_webhook_answer") from None
+            raise ApplicationError(
+                "The system's answer is not JSON.", code="invalid_webhook_answer"
+            ) from None

@@ -7,73 +7,142 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ErasureRequest',
+            name="ErasureRequest",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('state', models.CharField(choices=[('received', 'Received'), ('verifying', 'Verifying'), ('verified', 'Verified'), ('planned', 'Planned'), ('awaiting_approval', 'Awaiting Approval'), ('executing', 'Executing'), ('completed', 'Completed'), ('partially_completed', 'Partially Completed'), ('denied', 'Denied'), ('failed', 'Failed')], default='received', max_length=32)),
-                ('channel', models.CharField(max_length=16)),
-                ('subject_country', models.CharField(blank=True, max_length=2)),
-                ('sealed_identifiers', models.BinaryField()),
-                ('idempotency_key', models.CharField(blank=True, max_length=200, null=True)),
-                ('idempotency_digest', models.CharField(blank=True, max_length=64)),
-                ('requested_by', models.CharField(max_length=200)),
-                ('received_at', models.DateTimeField()),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('deadline', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('retention_until', models.DateTimeField(blank=True, null=True)),
-                ('shredded_at', models.DateTimeField(blank=True, null=True)),
-                ('linked_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='linked_requests', to='erasure.erasurerequest')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("verifying", "Verifying"),
+                            ("verified", "Verified"),
+                            ("planned", "Planned"),
+                            ("awaiting_approval", "Awaiting Approval"),
+                            ("executing", "Executing"),
+                            ("completed", "Completed"),
+                            ("partially_completed", "Partially Completed"),
+                            ("denied", "Denied"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=32,
+                    ),
+                ),
+                ("channel", models.CharField(max_length=16)),
+                ("subject_country", models.CharField(blank=True, max_length=2)),
+                ("sealed_identifiers", models.BinaryField()),
+                ("idempotency_key", models.CharField(blank=True, max_length=200, null=True)),
+                ("idempotency_digest", models.CharField(blank=True, max_length=64)),
+                ("requested_by", models.CharField(max_length=200)),
+                ("received_at", models.DateTimeField()),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("deadline", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("retention_until", models.DateTimeField(blank=True, null=True)),
+                ("shredded_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "linked_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="linked_requests",
+                        to="erasure.erasurerequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='RequestKey',
+            name="RequestKey",
             fields=[
-                ('request', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='key', serialize=False, to='erasure.erasurerequest')),
-                ('wrapped_key', models.BinaryField()),
+                (
+                    "request",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="key",
+                        serialize=False,
+                        to="erasure.erasurerequest",
+                    ),
+                ),
+                ("wrapped_key", models.BinaryField()),
             ],
         ),
         migrations.CreateModel(
-            name='RequestSubjectKey',
+            name="RequestSubjectKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(db_index=True, max_length=64)),
-                ('id_type', models.CharField(max_length=32)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='subject_keys', to='erasure.erasurerequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(db_index=True, max_length=64)),
+                ("id_type", models.CharField(max_length=32)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subject_keys",
+                        to="erasure.erasurerequest",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Transition',
+            name="Transition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_state', models.CharField(blank=True, max_length=32)),
-                ('to_state', models.CharField(max_length=32)),
-                ('actor', models.CharField(max_length=200)),
-                ('reason', models.TextField(blank=True)),
-                ('at', models.DateTimeField()),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transitions', to='erasure.erasurerequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("from_state", models.CharField(blank=True, max_length=32)),
+                ("to_state", models.CharField(max_length=32)),
+                ("actor", models.CharField(max_length=200)),
+                ("reason", models.TextField(blank=True)),
+                ("at", models.DateTimeField()),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transitions",
+                        to="erasure.erasurerequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='erasurerequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('requested_by', 'idempotency_key'), name='erasure_idempotency_unique'),
+            model_name="erasurerequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("requested_by", "idempotency_key"),
+                name="erasure_idempotency_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestsubjectkey',
-            constraint=models.UniqueConstraint(fields=('request', 'key'), name='request_key_unique'),
+            model_name="requestsubjectkey",
+            constraint=models.UniqueConstraint(
+                fields=("request", "key"), name="request_key_unique"
+            ),
         ),
     ]

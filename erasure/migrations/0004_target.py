@@ -4,31 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erasure', '0003_verificationcode'),
-        ('lineage', '0001_initial'),
+        ("erasure", "0003_verificationcode"),
+        ("lineage", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Target',
+            name="Target",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=100, unique=True)),
-                ('kind', models.CharField(max_length=50)),
-                ('config', models.JSONField(default=dict)),
-                ('id_types', models.JSONField(default=list, editable=False)),
-                ('country', models.CharField(max_length=2)),
-                ('always', models.BooleanField(default=False)),
-                ('requires_approval', models.BooleanField(default=False)),
-                ('identity_source', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('versions', models.ManyToManyField(blank=True, related_name='targets', to='lineage.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=100, unique=True)),
+                ("kind", models.CharField(max_length=50)),
+                ("config", models.JSONField(default=dict)),
+                ("id_types", models.JSONField(default=list, editable=False)),
+                ("country", models.CharField(max_length=2)),
+                ("always", models.BooleanField(default=False)),
+                ("requires_approval", models.BooleanField(default=False)),
+                ("identity_source", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "versions",
+                    models.ManyToManyField(
+                        blank=True, related_name="targets", to="lineage.datasetversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
     ]

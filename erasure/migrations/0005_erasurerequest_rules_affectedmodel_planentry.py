@@ -5,47 +5,102 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erasure', '0004_target'),
-        ('lineage', '0001_initial'),
+        ("erasure", "0004_target"),
+        ("lineage", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='erasurerequest',
-            name='rules',
+            model_name="erasurerequest",
+            name="rules",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.CreateModel(
-            name='AffectedModel',
+            name="AffectedModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kinds', models.JSONField(default=list)),
-                ('decision', models.CharField(choices=[('pending', 'Pending'), ('retrain', 'Retrain'), ('unlearn', 'Unlearn'), ('keep', 'Keep')], default='pending', max_length=16)),
-                ('justification', models.TextField(blank=True)),
-                ('decided_by', models.CharField(blank=True, max_length=200)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='lineage.modelversion')),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='affected_models', to='erasure.erasurerequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kinds", models.JSONField(default=list)),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("retrain", "Retrain"),
+                            ("unlearn", "Unlearn"),
+                            ("keep", "Keep"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("justification", models.TextField(blank=True)),
+                ("decided_by", models.CharField(blank=True, max_length=200)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="lineage.modelversion",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="affected_models",
+                        to="erasure.erasurerequest",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('request', 'model_version'), name='affected_model_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("request", "model_version"), name="affected_model_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PlanEntry',
+            name="PlanEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reasons', models.JSONField(default=list)),
-                ('id_types', models.JSONField(default=list)),
-                ('needs_resolution', models.BooleanField(default=False)),
-                ('requires_approval', models.BooleanField(default=False)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='plan', to='erasure.erasurerequest')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='plan_entries', to='erasure.target')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reasons", models.JSONField(default=list)),
+                ("id_types", models.JSONField(default=list)),
+                ("needs_resolution", models.BooleanField(default=False)),
+                ("requires_approval", models.BooleanField(default=False)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="plan",
+                        to="erasure.erasurerequest",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="plan_entries",
+                        to="erasure.target",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('request', 'target'), name='plan_entry_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("request", "target"), name="plan_entry_unique")
+                ],
             },
         ),
     ]

@@ -5,52 +5,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erasure', '0005_erasurerequest_rules_affectedmodel_planentry'),
+        ("erasure", "0005_erasurerequest_rules_affectedmodel_planentry"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='erasurerequest',
-            name='closing_receipt_id',
+            model_name="erasurerequest",
+            name="closing_receipt_id",
             field=models.UUIDField(blank=True, null=True, unique=True),
         ),
         migrations.AddField(
-            model_name='erasurerequest',
-            name='subject_commit',
+            model_name="erasurerequest",
+            name="subject_commit",
             field=models.CharField(blank=True, max_length=44),
         ),
         migrations.CreateModel(
-            name='LegalHold',
+            name="LegalHold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('basis', models.CharField(max_length=128)),
-                ('until', models.DateTimeField()),
-                ('created_by', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('released_at', models.DateTimeField(blank=True, null=True)),
-                ('target', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='holds', to='erasure.target')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("subject_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("basis", models.CharField(max_length=128)),
+                ("until", models.DateTimeField()),
+                ("created_by", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("released_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "target",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="holds",
+                        to="erasure.target",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TargetRun',
+            name="TargetRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('erased', 'Erased'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('outcome', models.CharField(blank=True, max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('erased', models.JSONField(blank=True, default=dict)),
-                ('last_error', models.CharField(blank=True, max_length=100)),
-                ('receipt_id', models.UUIDField(blank=True, null=True, unique=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='erasure.erasurerequest')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='erasure.target')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("erased", "Erased"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("outcome", models.CharField(blank=True, max_length=16)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("erased", models.JSONField(blank=True, default=dict)),
+                ("last_error", models.CharField(blank=True, max_length=100)),
+                ("receipt_id", models.UUIDField(blank=True, null=True, unique=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="erasure.erasurerequest",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="erasure.target",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('request', 'target'), name='target_run_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("request", "target"), name="target_run_unique")
+                ],
             },
         ),
     ]

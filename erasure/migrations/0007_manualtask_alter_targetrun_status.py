@@ -4,27 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erasure', '0006_erasurerequest_closing_receipt_id_and_more'),
+        ("erasure", "0006_erasurerequest_closing_receipt_id_and_more"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ManualTask',
-            fields=[
-            ],
+            name="ManualTask",
+            fields=[],
             options={
-                'verbose_name': 'manual erasure task',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "manual erasure task",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('erasure.targetrun',),
+            bases=("erasure.targetrun",),
         ),
         migrations.AlterField(
-            model_name='targetrun',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('erased', 'Erased'), ('awaiting_person', 'Awaiting Person'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=16),
+            model_name="targetrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("erased", "Erased"),
+                    ("awaiting_person", "Awaiting Person"),
+                    ("done", "Done"),
+                    ("failed", "Failed"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
         ),
     ]

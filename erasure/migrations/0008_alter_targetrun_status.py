@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erasure', '0007_manualtask_alter_targetrun_status'),
+        ("erasure", "0007_manualtask_alter_targetrun_status"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='targetrun',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('erased', 'Erased'), ('awaiting_person', 'Awaiting Person'), ('awaiting_callback', 'Awaiting Callback'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=24),
+            model_name="targetrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("erased", "Erased"),
+                    ("awaiting_person", "Awaiting Person"),
+                    ("awaiting_callback", "Awaiting Callback"),
+                    ("done", "Done"),
+                    ("failed", "Failed"),
+                ],
+                default="pending",
+                max_length=24,
+            ),
         ),
     ]

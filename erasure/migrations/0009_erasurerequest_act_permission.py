@@ -8,14 +8,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erasure', '0008_alter_targetrun_status'),
+        ("erasure", "0008_alter_targetrun_status"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='erasurerequest',
-            options={'ordering': ['-received_at'], 'permissions': [('act_on_erasurerequest', 'Can approve, deny, hold, decide on models and retry erasure requests')]},
+            name="erasurerequest",
+            options={
+                "ordering": ["-received_at"],
+                "permissions": [
+                    (
+                        "act_on_erasurerequest",
+                        "Can approve, deny, hold, decide on models and retry erasure requests",
+                    )
+                ],
+            },
         ),
     ]

@@ -30,7 +30,8 @@ def _provenance(version: DatasetVersion, derived: set) -> str | None:
 def data_section() -> dict[str, Any]:
     versions = list(
         DatasetVersion.objects.select_related("dataset")
-        .prefetch_related("locations").order_by("dataset__namespace", "dataset__name", "version")
+        .prefetch_related("locations")
+        .order_by("dataset__namespace", "dataset__name", "version")
     )
     derived = set(VersionEdge.objects.values_list("target_id", flat=True))
     uses: dict[Any, set[str]] = defaultdict(set)
@@ -43,32 +44,47 @@ def data_section() -> dict[str, Any]:
         provenance = _provenance(version, derived)
         countries = sorted({location.country for location in version.locations.all()})
         has_index = version.membership_declared or version.pk in indexed
-        rows.append(record(
-            version, str(version),
-            provenance=provenance, origin=version.origin or None, countries=countries,
-            purposes=list(version.purposes), languages=list(version.languages),
-            used_for=sorted(uses.get(version.pk, ())), membership_index=has_index,
-        ))
+        rows.append(
+            record(
+                version,
+                str(version),
+                provenance=provenance,
+                origin=version.origin or None,
+                countries=countries,
+                purposes=list(version.purposes),
+                languages=list(version.languages),
+                used_for=sorted(uses.get(version.pk, ())),
+                membership_index=has_index,
+            )
+        )
         if provenance is None:
-            missing.append(gap("no_provenance", "No run made it and no origin is registered.",
-                               version))
+            missing.append(
+                gap("no_provenance", "No run made it and no origin is registered.", version)
+            )
         if not countries:
             missing.append(gap("no_location", "No storage location is recorded.", version))
         if not version.purposes:
             missing.append(gap("no_purpose", "No purpose of use is declared.", version))
         if version.pk in uses and not has_index:
-            missing.append(gap("no_membership_index",
-                               "Used by a model, but which subjects it holds is not indexed.",
-                               version))
+            missing.append(
+                gap(
+                    "no_membership_index",
+                    "Used by a model, but which subjects it holds is not indexed.",
+                    version,
+                )
+            )
 
     used = [v for v in versions if v.pk in uses]
     with_index = [v for v in used if v.membership_declared or v.pk in indexed]
     consent, uncovered = _consent_coverage([v for v in used if v.pk in indexed])
     for version, purpose, count in uncovered:
-        missing.append(gap(
-            "purpose_without_consent",
-            f"Used for {purpose}, which {count} of its subjects did not consent to.", version,
-        ))
+        missing.append(
+            gap(
+                "purpose_without_consent",
+                f"Used for {purpose}, which {count} of its subjects did not consent to.",
+                version,
+            )
+        )
     return {
         "question": QUESTION,
         "figures": {
@@ -95,11 +111,15 @@ def _consent_coverage(versions: list[DatasetVersion]) -> tuple[dict[str, Any], l
     Subjects whose erasure completed are counted apart: erasure withdrew their consent and
     erased what the targets reach, and what remains is the affected-model decision (section
     Oversight), not a use without consent."""
-    erased = set(RequestSubjectKey.objects.filter(request__state=State.COMPLETED)
-                 .values_list("key", flat=True))
+    erased = set(
+        RequestSubjectKey.objects.filter(request__state=State.COMPLETED).values_list(
+            "key", flat=True
+        )
+    )
     members: dict[Any, set[str]] = defaultdict(set)
     for version_id, key in Membership.objects.filter(
-            version_id__in=[v.pk for v in versions]).values_list("version_id", "subject_key"):
+        version_id__in=[v.pk for v in versions]
+    ).values_list("version_id", "subject_key"):
         members[version_id].add(key)
     erased_seen = set().union(*members.values()) & erased
     # Each purpose decided once for every subject any version uses it on: one pass of
@@ -136,8 +156,10 @@ def _consent_coverage(versions: list[DatasetVersion]) -> tuple[dict[str, Any], l
         counts["covered"] += ok
 
     def with_shares(table: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
-        return {name: {**c, "share": _share(c["covered"], c["subjects"])}
-                for name, c in sorted(table.items())}
+        return {
+            name: {**c, "share": _share(c["covered"], c["subjects"])}
+            for name, c in sorted(table.items())
+        }
 
     covered = sum(subject_ok.values())
     return {
@@ -154,7 +176,10 @@ def _allowed(keys: list[str], purpose: str) -> set[str]:
     """The keys whose consent allows `purpose`; none for a purpose the registry does not know
     (nobody can have consented to it)."""
     try:
-        return {key for key, decision in consent_filter_keys(keys=keys, purpose_key=purpose)
-                if decision.allowed}
+        return {
+            key
+            for key, decision in consent_filter_keys(keys=keys, purpose_key=purpose)
+            if decision.allowed
+        }
     except ApplicationError:
         return set()

@@ -54,14 +54,18 @@ def _days(request: ErasureRequest) -> float:
 
 
 def deletion_section(*, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
-    requests = list(ErasureRequest.objects.filter(received_at__gte=start, received_at__lt=end)
-                    .order_by("received_at"))
+    requests = list(
+        ErasureRequest.objects.filter(received_at__gte=start, received_at__lt=end).order_by(
+            "received_at"
+        )
+    )
     closed = [r for r in requests if r.state in DONE and r.closed_at]
     # As the request register counts them, so the two never disagree.
     late = [r for r in closed if met_deadline(r) == "no"]
     on_time = [r for r in closed if met_deadline(r) != "no"]
-    overdue = [r for r in requests
-               if r.state not in CLOSED and r.deadline is not None and r.deadline < now]
+    overdue = [
+        r for r in requests if r.state not in CLOSED and r.deadline is not None and r.deadline < now
+    ]
     days: dict[str, list[float]] = defaultdict(list)
     for request in closed:
         days[request.subject_country or UNKNOWN].append(_days(request))
@@ -70,20 +74,35 @@ def deletion_section(*, start: datetime, end: datetime, now: datetime) -> dict[s
     missing = [gap("request_overdue", "Open past its deadline.", r) for r in overdue]
     missing += [gap("request_closed_late", "Completed after its deadline.", r) for r in late]
     targets, target_gaps = _targets()
-    runs = list(TargetRun.objects.filter(request__received_at__gte=start,
-                                         request__received_at__lt=end)
-                .filter(Q(status=TargetRun.Status.FAILED) | Q(outcome="held"))
-                .select_related("request").order_by("pk"))
+    runs = list(
+        TargetRun.objects.filter(request__received_at__gte=start, request__received_at__lt=end)
+        .filter(Q(status=TargetRun.Status.FAILED) | Q(outcome="held"))
+        .select_related("request")
+        .order_by("pk")
+    )
     failed = [run for run in runs if run.status == TargetRun.Status.FAILED]
     held = [run for run in runs if run.outcome == "held"]
     missing += target_gaps
-    missing += [gap("target_failed", f"Erasure failed ({run.last_error or 'no code'}).",
-                    run.request, f"{run.request} at target {run.target_id}") for run in failed]
+    missing += [
+        gap(
+            "target_failed",
+            f"Erasure failed ({run.last_error or 'no code'}).",
+            run.request,
+            f"{run.request} at target {run.target_id}",
+        )
+        for run in failed
+    ]
 
     audit = AuditRun.objects.order_by("-finished_at", "-pk").first()
     if audit is None or not audit.ok:
-        missing.append(gap("ledger_audit", "The receipt log has no clean audit on record."
-                           if audit is None else "The latest audit of the receipt log failed."))
+        missing.append(
+            gap(
+                "ledger_audit",
+                "The receipt log has no clean audit on record."
+                if audit is None
+                else "The latest audit of the receipt log failed.",
+            )
+        )
     receipts = Receipt.objects.filter(issued_at__gte=start, issued_at__lt=end)
     return {
         "question": QUESTION,
@@ -96,9 +115,11 @@ def deletion_section(*, start: datetime, end: datetime, now: datetime) -> dict[s
             "open": sum(1 for r in requests if r.state not in CLOSED),
             "denied": sum(1 for r in requests if r.state == State.DENIED),
             "days_to_complete": {
-                place: {"requests": len(values),
-                        "median": round(statistics.median(values), 2),
-                        "p95": round(percentile(values, 0.95), 2)}
+                place: {
+                    "requests": len(values),
+                    "median": round(statistics.median(values), 2),
+                    "p95": round(percentile(values, 0.95), 2),
+                }
                 for place, values in sorted(days.items())
             },
             "targets": targets,
@@ -108,18 +129,31 @@ def deletion_section(*, start: datetime, end: datetime, now: datetime) -> dict[s
                 kind: receipts.filter(type=kind).count()
                 for kind in sorted(set(receipts.values_list("type", flat=True)))
             },
-            "latest_ledger_audit": None if audit is None else {
-                "ok": audit.ok, "finished_at": audit.finished_at.isoformat(),
-                "leaves": audit.leaves, "receipts": audit.receipts, "problems": audit.problems,
+            "latest_ledger_audit": None
+            if audit is None
+            else {
+                "ok": audit.ok,
+                "finished_at": audit.finished_at.isoformat(),
+                "leaves": audit.leaves,
+                "receipts": audit.receipts,
+                "problems": audit.problems,
             },
         },
-        "records": [record(r, str(r), state=r.state,
-                           received_at=r.received_at.isoformat(),
-                           deadline=r.deadline.isoformat() if r.deadline else None,
-                           closed_at=r.closed_at.isoformat() if r.closed_at else None)
-                    for r in requests]
-                   + [record(run.request, f"{run.request}: held at target {run.target_id}",
-                             held=True) for run in held],
+        "records": [
+            record(
+                r,
+                str(r),
+                state=r.state,
+                received_at=r.received_at.isoformat(),
+                deadline=r.deadline.isoformat() if r.deadline else None,
+                closed_at=r.closed_at.isoformat() if r.closed_at else None,
+            )
+            for r in requests
+        ]
+        + [
+            record(run.request, f"{run.request}: held at target {run.target_id}", held=True)
+            for run in held
+        ],
         "missing": missing,
     }
 
@@ -127,8 +161,9 @@ def deletion_section(*, start: datetime, end: datetime, now: datetime) -> dict[s
 def _targets() -> tuple[dict[str, int], list[dict]]:
     """Targets by the kind of place they erase, and the places no target reaches."""
     targets = list(Target.objects.prefetch_related("versions").order_by("name"))
-    evaluated = set(ModelData.objects.filter(kind="evaluated_on")
-                    .values_list("version_id", flat=True))
+    evaluated = set(
+        ModelData.objects.filter(kind="evaluated_on").values_list("version_id", flat=True)
+    )
     counts = dict.fromkeys(sorted({*KIND_CATEGORY.values(), "eval_sets"}), 0)
     reached: set = set()
     for target in targets:
@@ -139,10 +174,17 @@ def _targets() -> tuple[dict[str, int], list[dict]]:
         reached |= stored
         if stored & evaluated:
             counts["eval_sets"] += 1
-    missing = [gap("no_target_of_kind", f"No erasure target reaches {category.replace('_', ' ')}.")
-               for category in REQUIRED_CATEGORIES if not counts[category]]
-    for version in DatasetVersion.objects.filter(pk__in=evaluated - reached).select_related(
-            "dataset").order_by("dataset__name", "version"):
-        missing.append(gap("eval_set_without_target",
-                           "An evaluation set no erasure target reaches.", version))
+    missing = [
+        gap("no_target_of_kind", f"No erasure target reaches {category.replace('_', ' ')}.")
+        for category in REQUIRED_CATEGORIES
+        if not counts[category]
+    ]
+    for version in (
+        DatasetVersion.objects.filter(pk__in=evaluated - reached)
+        .select_related("dataset")
+        .order_by("dataset__name", "version")
+    ):
+        missing.append(
+            gap("eval_set_without_target", "An evaluation set no erasure target reaches.", version)
+        )
     return counts, missing

@@ -56,17 +56,22 @@ def _detail(key: str, value: Any) -> str:
 
 def record_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {"label": item.get("label") or _flow_label(item), "url": item.get("admin_url"),
-         "details": "; ".join(_detail(k, v) for k, v in item.items() if _shown(k, v))}
+        {
+            "label": item.get("label") or _flow_label(item),
+            "url": item.get("admin_url"),
+            "details": "; ".join(_detail(k, v) for k, v in item.items() if _shown(k, v)),
+        }
         for item in records
     ]
 
 
 def _flow_label(flow: dict[str, Any]) -> str:
     if "from" in flow and "to" in flow:
-        return (f"{flow['from']['dataset']} @ {flow['from']['version']} "
-                f"({flow['from']['country']}) → {flow['to']['dataset']} @ "
-                f"{flow['to']['version']} ({flow['to']['country']})")
+        return (
+            f"{flow['from']['dataset']} @ {flow['from']['version']} "
+            f"({flow['from']['country']}) → {flow['to']['dataset']} @ "
+            f"{flow['to']['version']} ({flow['to']['country']})"
+        )
     return json.dumps(flow, sort_keys=True)[:200]
 
 

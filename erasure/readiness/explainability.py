@@ -23,8 +23,9 @@ def _explained(request: ErasureRequest) -> tuple[list[dict[str, Any]], list[str]
     entries, problems = [], []
     for entry, versions in lineage.entries:
         paths = [[str(step) for step in lineage.path(pk)] for pk in versions]
-        entries.append({"target": entry.target.name, "reasons": list(entry.reasons),
-                        "paths": paths})
+        entries.append(
+            {"target": entry.target.name, "reasons": list(entry.reasons), "paths": paths}
+        )
         if not entry.reasons:
             problems.append(f"{entry.target.name}: no reason recorded")
         elif not entry.target.always and not paths:
@@ -36,7 +37,8 @@ def _explained(request: ErasureRequest) -> tuple[list[dict[str, Any]], list[str]
 
 def explainability_section(*, start: datetime, end: datetime) -> dict[str, Any]:
     completed = ErasureRequest.objects.filter(
-        received_at__gte=start, received_at__lt=end,
+        received_at__gte=start,
+        received_at__lt=end,
         state__in=[State.COMPLETED, State.PARTIALLY_COMPLETED],
     )
     sample = list(completed.order_by("-closed_at", "pk")[: settings.LUP_READINESS_SAMPLE])

@@ -22,5 +22,8 @@ def record(obj: models.Model, label: str, **extra: Any) -> dict[str, Any]:
 
 def gap(code: str, detail: str, obj: models.Model | None = None, label: str = "") -> dict:
     """Something the report found missing: a stable code, words for people, and the record."""
-    return {"code": code, "detail": detail,
-            "record": record(obj, label or str(obj)) if obj is not None else None}
+    return {
+        "code": code,
+        "detail": detail,
+        "record": record(obj, label or str(obj)) if obj is not None else None,
+    }

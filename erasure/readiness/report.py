@@ -44,19 +44,29 @@ class Period:
         """Whole days in the server's time zone: `end` is the last day included. Without
         dates, the `LUP_READINESS_PERIOD_DAYS` up to now."""
         finish = day_start(end + timedelta(days=1)) if end else now
-        begin = (day_start(start) if start
-                 else finish - timedelta(days=settings.LUP_READINESS_PERIOD_DAYS))
+        begin = (
+            day_start(start)
+            if start
+            else finish - timedelta(days=settings.LUP_READINESS_PERIOD_DAYS)
+        )
         if begin >= finish:
-            raise ApplicationError("The period's start is after its end.", code="invalid_period",
-                                   fields={"start": "invalid_period"})
+            raise ApplicationError(
+                "The period's start is after its end.",
+                code="invalid_period",
+                fields={"start": "invalid_period"},
+            )
         if finish - begin > timedelta(days=MAX_PERIOD_DAYS):
-            raise ApplicationError("A report covers at most ten years.", code="invalid_period",
-                                   fields={"start": "invalid_period"})
+            raise ApplicationError(
+                "A report covers at most ten years.",
+                code="invalid_period",
+                fields={"start": "invalid_period"},
+            )
         return cls(start=begin, end=finish)
 
 
-def readiness_report(*, period: Period, markets: list[str] | None = None,
-                     now: datetime | None = None) -> dict[str, Any]:
+def readiness_report(
+    *, period: Period, markets: list[str] | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """The report as a JSON-ready dict: for each section its question, figures, records (with
     admin links) and what is missing. No personal data: records are named by their ids and
     dataset, model and target names; staff appear by their actor name where they decided."""

@@ -7,9 +7,7 @@ from erasure.readiness.links import admin_url
 from lineage.models import DatasetVersion
 from lineage.transfers import transfer_report
 
-QUESTION = (
-    "Which data crosses borders, under which country's rule, and on what recorded basis?"
-)
+QUESTION = "Which data crosses borders, under which country's rule, and on what recorded basis?"
 
 
 def _describe(place: dict[str, str]) -> str:
@@ -27,12 +25,18 @@ def transfers_section() -> dict[str, Any]:
         for flow in sorted(transfer_report()["flows"], key=lambda flow: flow["basis_recorded"])
     ]
     missing = [
-        {"code": "transfer_without_basis",
-         "detail": f"{_describe(flow['from'])} to {_describe(flow['to'])}: no transfer basis "
-                   "is recorded at the receiving location.",
-         "record": {"label": _describe(flow["to"]), "id": flow["to"]["version_id"],
-                    "admin_url": flow["admin_url"]}}
-        for flow in flows if not flow["basis_recorded"]
+        {
+            "code": "transfer_without_basis",
+            "detail": f"{_describe(flow['from'])} to {_describe(flow['to'])}: no transfer basis "
+            "is recorded at the receiving location.",
+            "record": {
+                "label": _describe(flow["to"]),
+                "id": flow["to"]["version_id"],
+                "admin_url": flow["admin_url"],
+            },
+        }
+        for flow in flows
+        if not flow["basis_recorded"]
     ]
     countries = sorted({(f["from"]["country"], f["to"]["country"]) for f in flows})
     return {

@@ -45,11 +45,13 @@ class JurisdictionListApi(PublicRulesApi):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        return Response({
-            "markets": settings.LUP_MARKETS,
-            "scales": scales(),
-            "jurisdictions": [j.as_dict() for j in jurisdictions().values()],
-        })
+        return Response(
+            {
+                "markets": settings.LUP_MARKETS,
+                "scales": scales(),
+                "jurisdictions": [j.as_dict() for j in jurisdictions().values()],
+            }
+        )
 
 
 class JurisdictionEffectiveApi(PublicRulesApi):
@@ -61,6 +63,4 @@ class JurisdictionEffectiveApi(PublicRulesApi):
     )
     def get(self, request):
         country = country_param(request.query_params.get("country"))
-        return Response(
-            effective_rules(markets=settings.LUP_MARKETS, subject_country=country)
-        )
+        return Response(effective_rules(markets=settings.LUP_MARKETS, subject_country=country))

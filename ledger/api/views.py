@@ -56,10 +56,23 @@ class VerifierKeyApi(PublicLogApi):
 class KeysApi(PublicLogApi):
     """Every key that signed the log, with the range of indexes it signed."""
 
-    @extend_schema(responses=inline_serializer("LogKeys", {"keys": inline_serializer(
-        "LogKey", {"verifier_key": serializers.CharField(), "key_id": serializers.CharField(),
-                   "first_index": serializers.IntegerField(),
-                   "last_index": serializers.IntegerField(allow_null=True)}, many=True)}))
+    @extend_schema(
+        responses=inline_serializer(
+            "LogKeys",
+            {
+                "keys": inline_serializer(
+                    "LogKey",
+                    {
+                        "verifier_key": serializers.CharField(),
+                        "key_id": serializers.CharField(),
+                        "first_index": serializers.IntegerField(),
+                        "last_index": serializers.IntegerField(allow_null=True),
+                    },
+                    many=True,
+                )
+            },
+        )
+    )
     def get(self, request):
         return Response({"keys": selectors.published_keys()})
 
@@ -70,8 +83,10 @@ class PathSerializer(serializers.Serializer):
 
 class InclusionProofApi(PublicLogApi):
     @extend_schema(
-        parameters=[OpenApiParameter("index", int, required=True),
-                    OpenApiParameter("size", int, required=True)],
+        parameters=[
+            OpenApiParameter("index", int, required=True),
+            OpenApiParameter("size", int, required=True),
+        ],
         responses=PathSerializer,
     )
     def get(self, request):
@@ -81,8 +96,10 @@ class InclusionProofApi(PublicLogApi):
 
 class ConsistencyProofApi(PublicLogApi):
     @extend_schema(
-        parameters=[OpenApiParameter("first", int, required=True),
-                    OpenApiParameter("second", int, required=True)],
+        parameters=[
+            OpenApiParameter("first", int, required=True),
+            OpenApiParameter("second", int, required=True),
+        ],
         responses=PathSerializer,
     )
     def get(self, request):
@@ -96,10 +113,14 @@ class LeavesApi(PublicLogApi):
     """Leaf inputs in [start, end), base64, for independent monitors."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("start", int, required=True),
-                    OpenApiParameter("end", int, required=True)],
-        responses=inline_serializer("Leaves", {"leaves": serializers.ListField(
-            child=serializers.CharField(help_text="base64"))}),
+        parameters=[
+            OpenApiParameter("start", int, required=True),
+            OpenApiParameter("end", int, required=True),
+        ],
+        responses=inline_serializer(
+            "Leaves",
+            {"leaves": serializers.ListField(child=serializers.CharField(help_text="base64"))},
+        ),
     )
     def get(self, request):
         leaves = selectors.leaves(start=_int(request, "start"), end=_int(request, "end"))

@@ -6,90 +6,127 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Checkpoint',
+            name="Checkpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('size', models.BigIntegerField(unique=True)),
-                ('root', models.BinaryField(max_length=32)),
-                ('note', models.TextField()),
-                ('key_id', models.CharField(max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("size", models.BigIntegerField(unique=True)),
+                ("root", models.BinaryField(max_length=32)),
+                ("note", models.TextField()),
+                ("key_id", models.CharField(max_length=8)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-size'],
-                'get_latest_by': 'size',
+                "ordering": ["-size"],
+                "get_latest_by": "size",
             },
         ),
         migrations.CreateModel(
-            name='LogLeaf',
+            name="LogLeaf",
             fields=[
-                ('index', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('leaf', models.BinaryField(max_length=52)),
-                ('appended_at', models.DateTimeField(auto_now_add=True)),
+                ("index", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("leaf", models.BinaryField(max_length=52)),
+                ("appended_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['index'],
+                "ordering": ["index"],
             },
         ),
         migrations.CreateModel(
-            name='Receipt',
+            name="Receipt",
             fields=[
-                ('receipt_id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('type', models.CharField(choices=[('consent', 'Consent'), ('erasure.target', 'Erasure Target'), ('erasure.request', 'Erasure Request')], max_length=32)),
-                ('leaf_index', models.BigIntegerField(unique=True)),
-                ('payload', models.BinaryField()),
-                ('signature', models.BinaryField(max_length=64)),
-                ('key_id', models.CharField(max_length=8)),
-                ('issued_at', models.DateTimeField()),
+                (
+                    "receipt_id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("consent", "Consent"),
+                            ("erasure.target", "Erasure Target"),
+                            ("erasure.request", "Erasure Request"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("leaf_index", models.BigIntegerField(unique=True)),
+                ("payload", models.BinaryField()),
+                ("signature", models.BinaryField(max_length=64)),
+                ("key_id", models.CharField(max_length=8)),
+                ("issued_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['leaf_index'],
+                "ordering": ["leaf_index"],
             },
         ),
         migrations.CreateModel(
-            name='SigningKey',
+            name="SigningKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_id', models.CharField(max_length=8, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('public_key', models.BinaryField(max_length=32)),
-                ('verifier_key', models.CharField(max_length=300)),
-                ('first_index', models.BigIntegerField()),
-                ('last_index', models.BigIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key_id", models.CharField(max_length=8, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("public_key", models.BinaryField(max_length=32)),
+                ("verifier_key", models.CharField(max_length=300)),
+                ("first_index", models.BigIntegerField()),
+                ("last_index", models.BigIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['first_index'],
+                "ordering": ["first_index"],
             },
         ),
         migrations.CreateModel(
-            name='LogHead',
+            name="LogHead",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, editable=False, primary_key=True, serialize=False)),
-                ('size', models.BigIntegerField(default=0)),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(
+                        default=1, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("size", models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='log_head_singleton')],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("id", 1)), name="log_head_singleton")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LogNode',
+            name="LogNode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField()),
-                ('index', models.BigIntegerField()),
-                ('hash', models.BinaryField(max_length=32)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("level", models.PositiveSmallIntegerField()),
+                ("index", models.BigIntegerField()),
+                ("hash", models.BinaryField(max_length=32)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('level', 'index'), name='log_node_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("level", "index"), name="log_node_unique")
+                ],
             },
         ),
     ]

@@ -32,8 +32,9 @@ def backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for table in TABLES:
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
-                              params=None)
+        schema_editor.execute(
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};", params=None
+        )
     schema_editor.execute("DROP FUNCTION IF EXISTS ledger_refuse_change();", params=None)
 
 

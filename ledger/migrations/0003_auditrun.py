@@ -4,29 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0002_append_only'),
+        ("ledger", "0002_append_only"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditRun',
+            name="AuditRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('ok', models.BooleanField()),
-                ('leaves', models.BigIntegerField(default=0)),
-                ('checkpoints', models.PositiveIntegerField(default=0)),
-                ('receipts', models.BigIntegerField(default=0)),
-                ('problems', models.PositiveIntegerField(default=0)),
-                ('problem', models.CharField(blank=True, max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                ("ok", models.BooleanField()),
+                ("leaves", models.BigIntegerField(default=0)),
+                ("checkpoints", models.PositiveIntegerField(default=0)),
+                ("receipts", models.BigIntegerField(default=0)),
+                ("problems", models.PositiveIntegerField(default=0)),
+                ("problem", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'ordering': ['-finished_at', '-id'],
-                'get_latest_by': 'finished_at',
-                'default_permissions': ('view',),
+                "ordering": ["-finished_at", "-id"],
+                "get_latest_by": "finished_at",
+                "default_permissions": ("view",),
             },
         ),
     ]

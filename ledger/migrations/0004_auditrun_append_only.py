@@ -17,8 +17,9 @@ def forward(apps, schema_editor):
 
 def backward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE};",
-                              params=None)
+        schema_editor.execute(
+            f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE};", params=None
+        )
 
 
 class Migration(migrations.Migration):

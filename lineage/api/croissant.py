@@ -28,8 +28,11 @@ class LimitedJSONLDParser(LimitedJSONParser):
 def _dataset_version(*, dataset: str, version: str | None) -> DatasetVersion:
     """`<namespace>:<name>` (namespaces may hold colons), at `version` or its latest."""
     if ":" not in dataset:
-        raise ApplicationError("dataset is <namespace>:<name>.", code="invalid_dataset",
-                               fields={"dataset": "invalid_dataset"})
+        raise ApplicationError(
+            "dataset is <namespace>:<name>.",
+            code="invalid_dataset",
+            fields={"dataset": "invalid_dataset"},
+        )
     versions = DatasetVersion.objects.filter(
         dataset=node_object(f"dataset:{dataset}")
     ).select_related("dataset")
@@ -49,8 +52,7 @@ class CroissantExportApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("dataset", str, required=True,
-                             description="`<namespace>:<name>`"),
+            OpenApiParameter("dataset", str, required=True, description="`<namespace>:<name>`"),
             OpenApiParameter("version", str, description="the latest when omitted"),
         ],
         responses={(200, JSON_LD): OpenApiTypes.OBJECT, 404: ERROR},
@@ -58,10 +60,12 @@ class CroissantExportApi(APIView):
     def get(self, request):
         dataset = request.query_params.get("dataset")
         if not dataset:
-            raise ApplicationError("dataset is required.", code="invalid_dataset",
-                                   fields={"dataset": "required"})
-        version = _dataset_version(dataset=dataset,
-                                   version=request.query_params.get("version") or None)
+            raise ApplicationError(
+                "dataset is required.", code="invalid_dataset", fields={"dataset": "required"}
+            )
+        version = _dataset_version(
+            dataset=dataset, version=request.query_params.get("version") or None
+        )
         # The card's url names this version, even when the request asked for the latest.
         url = request.build_absolute_uri(
             f"{request.path}?{urlencode({'dataset': dataset, 'version': version.version})}"
@@ -84,12 +88,19 @@ class CroissantImportApi(APIView):
         digest = serializers.CharField()
 
     @extend_schema(
-        parameters=[OpenApiParameter("namespace", str, required=True,
-                                     description="the namespace the dataset is registered in")],
+        parameters=[
+            OpenApiParameter(
+                "namespace",
+                str,
+                required=True,
+                description="the namespace the dataset is registered in",
+            )
+        ],
         request={"application/json": OpenApiTypes.OBJECT, JSON_LD: OpenApiTypes.OBJECT},
         responses={201: OutputSerializer, 409: ERROR},
     )
     def post(self, request):
-        version = croissant_import(document=request.data,
-                                   namespace=request.query_params.get("namespace", ""))
+        version = croissant_import(
+            document=request.data, namespace=request.query_params.get("namespace", "")
+        )
         return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)

@@ -100,8 +100,9 @@ class PurposeCheckApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(parameters=[OpenApiParameter("purpose", str, required=True)],
-                   responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("purpose", str, required=True)], responses=OpenApiTypes.OBJECT
+    )
     def get(self, request, version_id):
         version = _version(version_id)
         purpose = request.query_params.get("purpose", "")

@@ -57,8 +57,10 @@ class LineageApi(APIView):
         node_id, depth = _node_query(request)
         return Response(selectors.graph(node_id=node_id, depth=depth))
 
-    @extend_schema(request={"application/json": OpenApiTypes.OBJECT},
-                   responses={201: OpenApiTypes.OBJECT, 409: ERROR})
+    @extend_schema(
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, 409: ERROR},
+    )
     def post(self, request):
         summary = ingest_event(
             raw=request.body, content_encoding=request.headers.get("Content-Encoding", "")
@@ -71,8 +73,10 @@ class ProvExportApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(parameters=NODE_PARAMETERS,
-                   responses={(200, "application/json"): OpenApiTypes.OBJECT, 404: ERROR})
+    @extend_schema(
+        parameters=NODE_PARAMETERS,
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, 404: ERROR},
+    )
     def get(self, request):
         node_id, depth = _node_query(request)
         document = prov_document(node_id=node_id, depth=depth)
@@ -112,10 +116,21 @@ class DatasetCreateApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         license = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: inline_serializer(
-        "Dataset", {"id": serializers.CharField(), "namespace": serializers.CharField(),
-                    "name": serializers.CharField(), "description": serializers.CharField(),
-                    "license": serializers.CharField()})})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "Dataset",
+                {
+                    "id": serializers.CharField(),
+                    "namespace": serializers.CharField(),
+                    "name": serializers.CharField(),
+                    "description": serializers.CharField(),
+                    "license": serializers.CharField(),
+                },
+            )
+        },
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -173,7 +188,9 @@ class VersionCreateApi(APIView):
         version = serializers.CharField(max_length=200)
         digest = serializers.RegexField(r"^sha256:[0-9a-f]{64}$", required=False, default="")
         record_count = serializers.IntegerField(
-            min_value=0, max_value=models.BigIntegerField.MAX_BIGINT, required=False,
+            min_value=0,
+            max_value=models.BigIntegerField.MAX_BIGINT,
+            required=False,
             allow_null=True,
         )
         schema_fields = serializers.ListField(
@@ -186,11 +203,15 @@ class VersionCreateApi(APIView):
             child=serializers.CharField(), required=False, default=list
         )
         languages = serializers.ListField(
-            child=serializers.CharField(max_length=3), required=False, default=list,
+            child=serializers.CharField(max_length=3),
+            required=False,
+            default=list,
             help_text="ISO 639-1 or 639-3 codes of the languages its text is in (km, vi, fil).",
         )
         origin = serializers.CharField(
-            max_length=500, required=False, default="",
+            max_length=500,
+            required=False,
+            default="",
             help_text="Where it came from, when no recorded run made it: a URL, a vendor.",
         )
         locations = LocationSerializer(many=True, required=False, default=list)
@@ -258,15 +279,26 @@ class ModelVersionCreateApi(APIView):
         evaluated_on = serializers.ListField(child=serializers.UUIDField(), default=list)
         fine_tuned_from = serializers.UUIDField(required=False, allow_null=True)
         markets = serializers.ListField(
-            child=serializers.CharField(max_length=2), required=False,
+            child=serializers.CharField(max_length=2),
+            required=False,
             help_text="ISO 3166-1 alpha-2 codes of the markets it serves; replaces the last.",
         )
 
-    @extend_schema(request=InputSerializer, responses={
-        201: inline_serializer("ModelVersion", {"id": serializers.UUIDField(),
-                                                "model": serializers.CharField(),
-                                                "version": serializers.CharField()}),
-        404: ERROR, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "ModelVersion",
+                {
+                    "id": serializers.UUIDField(),
+                    "model": serializers.CharField(),
+                    "version": serializers.CharField(),
+                },
+            ),
+            404: ERROR,
+            409: ERROR,
+        },
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

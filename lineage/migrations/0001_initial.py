@@ -7,198 +7,428 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='OpenLineageEvent',
+            name="OpenLineageEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digest', models.CharField(max_length=64, unique=True)),
-                ('event_type', models.CharField(max_length=16)),
-                ('event_time', models.DateTimeField()),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("digest", models.CharField(max_length=64, unique=True)),
+                ("event_type", models.CharField(max_length=16)),
+                ("event_time", models.DateTimeField()),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=500)),
-                ('name', models.CharField(max_length=500)),
-                ('description', models.TextField(blank=True)),
-                ('license', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=500)),
+                ("name", models.CharField(max_length=500)),
+                ("description", models.TextField(blank=True)),
+                ("license", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['namespace', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('namespace', 'name'), name='dataset_unique_name')],
+                "ordering": ["namespace", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("namespace", "name"), name="dataset_unique_name"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Edge',
+            name="Edge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=1100)),
-                ('target', models.CharField(max_length=1100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=1100)),
+                ("target", models.CharField(max_length=1100)),
             ],
             options={
-                'indexes': [models.Index(fields=['target'], name='lineage_edg_target_acbc85_idx')],
-                'constraints': [models.UniqueConstraint(fields=('source', 'target'), name='edge_unique')],
+                "indexes": [models.Index(fields=["target"], name="lineage_edg_target_acbc85_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("source", "target"), name="edge_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=500)),
-                ('name', models.CharField(max_length=500)),
-                ('facets', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=500)),
+                ("name", models.CharField(max_length=500)),
+                ("facets", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['namespace', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('namespace', 'name'), name='job_unique')],
+                "ordering": ["namespace", "name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("namespace", "name"), name="job_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Model',
+            name="Model",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=500)),
-                ('name', models.CharField(max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=500)),
+                ("name", models.CharField(max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['namespace', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('namespace', 'name'), name='model_unique')],
+                "ordering": ["namespace", "name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("namespace", "name"), name="model_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run_id', models.UUIDField(unique=True)),
-                ('state', models.CharField(choices=[('START', 'Start'), ('RUNNING', 'Running'), ('COMPLETE', 'Complete'), ('ABORT', 'Abort'), ('FAIL', 'Fail'), ('OTHER', 'Other')], max_length=16)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('facets', models.JSONField(blank=True, default=dict)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='lineage.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("run_id", models.UUIDField(unique=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("START", "Start"),
+                            ("RUNNING", "Running"),
+                            ("COMPLETE", "Complete"),
+                            ("ABORT", "Abort"),
+                            ("FAIL", "Fail"),
+                            ("OTHER", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("facets", models.JSONField(blank=True, default=dict)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="lineage.job",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('version', models.CharField(max_length=200)),
-                ('facets', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('fine_tuned_from', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='fine_tunes', to='lineage.modelversion')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='lineage.model')),
-                ('created_by_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='created_models', to='lineage.run')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("version", models.CharField(max_length=200)),
+                ("facets", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "fine_tuned_from",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="fine_tunes",
+                        to="lineage.modelversion",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="lineage.model",
+                    ),
+                ),
+                (
+                    "created_by_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="created_models",
+                        to="lineage.run",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DatasetVersion',
+            name="DatasetVersion",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('version', models.CharField(max_length=200)),
-                ('digest', models.CharField(blank=True, max_length=71)),
-                ('record_count', models.BigIntegerField(blank=True, null=True)),
-                ('schema_fields', models.JSONField(blank=True, default=list)),
-                ('data_categories', models.JSONField(blank=True, default=list)),
-                ('purposes', models.JSONField(blank=True, default=list)),
-                ('facets', models.JSONField(blank=True, default=dict)),
-                ('membership_declared', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='lineage.dataset')),
-                ('created_by_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='created_versions', to='lineage.run')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("version", models.CharField(max_length=200)),
+                ("digest", models.CharField(blank=True, max_length=71)),
+                ("record_count", models.BigIntegerField(blank=True, null=True)),
+                ("schema_fields", models.JSONField(blank=True, default=list)),
+                ("data_categories", models.JSONField(blank=True, default=list)),
+                ("purposes", models.JSONField(blank=True, default=list)),
+                ("facets", models.JSONField(blank=True, default=dict)),
+                ("membership_declared", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="lineage.dataset",
+                    ),
+                ),
+                (
+                    "created_by_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="created_versions",
+                        to="lineage.run",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', 'created_at'],
+                "ordering": ["dataset", "created_at"],
             },
         ),
         migrations.CreateModel(
-            name='RunDataset',
+            name="RunDataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(choices=[('input', 'Input'), ('output', 'Output')], max_length=8)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='lineage.run')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='lineage.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("input", "Input"), ("output", "Output")], max_length=8
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="datasets",
+                        to="lineage.run",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="lineage.datasetversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='StorageLocation',
+            name="StorageLocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('system', models.CharField(max_length=100)),
-                ('uri', models.CharField(max_length=1000)),
-                ('country', models.CharField(max_length=2)),
-                ('region', models.CharField(blank=True, max_length=100)),
-                ('provider', models.CharField(blank=True, max_length=100)),
-                ('transfer_basis', models.CharField(blank=True, max_length=200)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='locations', to='lineage.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("system", models.CharField(max_length=100)),
+                ("uri", models.CharField(max_length=1000)),
+                ("country", models.CharField(max_length=2)),
+                ("region", models.CharField(blank=True, max_length=100)),
+                ("provider", models.CharField(blank=True, max_length=100)),
+                ("transfer_basis", models.CharField(blank=True, max_length=200)),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="locations",
+                        to="lineage.datasetversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='VersionEdge',
+            name="VersionEdge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lineage.run')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lineage.datasetversion')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lineage.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="lineage.run",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="lineage.datasetversion",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="lineage.datasetversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject_key', models.CharField(max_length=64)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lineage.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("subject_key", models.CharField(max_length=64)),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="lineage.datasetversion",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('subject_key', 'version'), name='membership_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("subject_key", "version"), name="membership_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ModelData',
+            name="ModelData",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('trained_on', 'Trained On'), ('fine_tuned_on', 'Fine Tuned On'), ('evaluated_on', 'Evaluated On')], max_length=16)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='models', to='lineage.datasetversion')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='data', to='lineage.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("trained_on", "Trained On"),
+                            ("fine_tuned_on", "Fine Tuned On"),
+                            ("evaluated_on", "Evaluated On"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="models",
+                        to="lineage.datasetversion",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="data",
+                        to="lineage.modelversion",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('model_version', 'version', 'kind'), name='model_data_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("model_version", "version", "kind"), name="model_data_unique"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('model', 'version'), name='model_version_unique'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                fields=("model", "version"), name="model_version_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datasetversion',
-            constraint=models.UniqueConstraint(fields=('dataset', 'version'), name='version_unique'),
+            model_name="datasetversion",
+            constraint=models.UniqueConstraint(
+                fields=("dataset", "version"), name="version_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rundataset',
-            constraint=models.UniqueConstraint(fields=('run', 'version', 'direction'), name='run_dataset_unique'),
+            model_name="rundataset",
+            constraint=models.UniqueConstraint(
+                fields=("run", "version", "direction"), name="run_dataset_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='storagelocation',
-            constraint=models.UniqueConstraint(fields=('version', 'uri'), name='location_unique_uri'),
+            model_name="storagelocation",
+            constraint=models.UniqueConstraint(
+                fields=("version", "uri"), name="location_unique_uri"
+            ),
         ),
         migrations.AddIndex(
-            model_name='versionedge',
-            index=models.Index(fields=['source'], name='lineage_ver_source__e4cd22_idx'),
+            model_name="versionedge",
+            index=models.Index(fields=["source"], name="lineage_ver_source__e4cd22_idx"),
         ),
         migrations.AddConstraint(
-            model_name='versionedge',
-            constraint=models.UniqueConstraint(fields=('source', 'target', 'run'), name='version_edge_unique'),
+            model_name="versionedge",
+            constraint=models.UniqueConstraint(
+                fields=("source", "target", "run"), name="version_edge_unique"
+            ),
         ),
     ]

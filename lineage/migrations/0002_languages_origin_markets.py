@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lineage', '0001_initial'),
+        ("lineage", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='datasetversion',
-            name='languages',
+            model_name="datasetversion",
+            name="languages",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='datasetversion',
-            name='origin',
+            model_name="datasetversion",
+            name="origin",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='markets',
+            model_name="modelversion",
+            name="markets",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

@@ -25,8 +25,12 @@ def language_links(context) -> list[dict[str, str]]:
     request = context["request"]
     current = translation.get_language()
     return [
-        {"code": code, "name": name, "url": translate_url(request.path, code),
-         "current": code == current}
+        {
+            "code": code,
+            "name": name,
+            "url": translate_url(request.path, code),
+            "current": code == current,
+        }
         for code, name in settings.LANGUAGES
     ]
 

@@ -19,7 +19,8 @@ def granted(role: str) -> set[str]:
     return {
         f"{app}.{codename}"
         for app, codename in Group.objects.get(name=role).permissions.values_list(
-            "content_type__app_label", "codename")
+            "content_type__app_label", "codename"
+        )
     }
 
 
@@ -30,8 +31,9 @@ def member(django_user_model, role: str):
 
 
 def test_only_compliance_officers_may_act_on_erasure_requests(django_user_model):
-    assert Permission.objects.filter(codename="act_on_erasurerequest",
-                                     content_type__app_label="erasure").exists()
+    assert Permission.objects.filter(
+        codename="act_on_erasurerequest", content_type__app_label="erasure"
+    ).exists()
     assert ACT_ON_REQUESTS in granted(COMPLIANCE_OFFICER)
     assert ACT_ON_REQUESTS not in granted(AUDITOR)
     assert ACT_ON_REQUESTS not in granted(ENGINEER)
@@ -60,20 +62,33 @@ def test_auditors_see_every_app_including_staff_access_and_change_nothing():
 
 def test_engineers_add_and_change_targets_and_lineage_but_nothing_else_of_erasure():
     perms = granted(ENGINEER)
-    assert {"erasure.add_target", "erasure.change_target", "lineage.change_dataset",
-            "lineage.add_modelversion"} <= perms
-    writable_erasure = {p for p in perms if p.startswith("erasure.")
-                        and not p.startswith("erasure.view_")}
+    assert {
+        "erasure.add_target",
+        "erasure.change_target",
+        "lineage.change_dataset",
+        "lineage.add_modelversion",
+    } <= perms
+    writable_erasure = {
+        p for p in perms if p.startswith("erasure.") and not p.startswith("erasure.view_")
+    }
     assert writable_erasure == {"erasure.add_target", "erasure.change_target"}
-    assert not any(p.startswith(("consent.", "ledger.", "access."))
-                   and not p.split(".", 1)[1].startswith("view_") for p in perms)
+    assert not any(
+        p.startswith(("consent.", "ledger.", "access."))
+        and not p.split(".", 1)[1].startswith("view_")
+        for p in perms
+    )
 
 
-def test_an_auditor_gets_read_only_change_views_and_a_refused_post(django_user_model,
-                                                                  tmp_path, settings):
+def test_an_auditor_gets_read_only_change_views_and_a_refused_post(
+    django_user_model, tmp_path, settings
+):
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
-    target = target_save(name="app-logs", kind="jsonl_file", country="KH",
-                         config={"path": "app.jsonl", "match": {"email": "email"}})
+    target = target_save(
+        name="app-logs",
+        kind="jsonl_file",
+        country="KH",
+        config={"path": "app.jsonl", "match": {"email": "email"}},
+    )
     client = Client()
     client.force_login(member(django_user_model, AUDITOR))
     url = f"/admin/erasure/target/{target.pk}/change/"
@@ -81,8 +96,16 @@ def test_an_auditor_gets_read_only_change_views_and_a_refused_post(django_user_m
     assert page.status_code == 200
     html = page.content.decode()
     assert 'name="_save"' not in html and "app-logs" in html
-    forged = client.post(url, {"name": "renamed", "kind": "jsonl_file", "country": "KH",
-                               "config": json.dumps(target.config), "_save": "Save"})
+    forged = client.post(
+        url,
+        {
+            "name": "renamed",
+            "kind": "jsonl_file",
+            "country": "KH",
+            "config": json.dumps(target.config),
+            "_save": "Save",
+        },
+    )
     assert forged.status_code == 403
     target.refresh_from_db()
     assert target.name == "app-logs"

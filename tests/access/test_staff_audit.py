@@ -31,8 +31,12 @@ def auditor(client):
 @pytest.fixture
 def filed():
     email = identifiers.email()
-    request, _ = erasure_request_create(identifiers=[{"id_type": "email", "value": email}],
-                                        country="KH", channel="admin", actor="staff:test")
+    request, _ = erasure_request_create(
+        identifiers=[{"id_type": "email", "value": email}],
+        country="KH",
+        channel="admin",
+        actor="staff:test",
+    )
     return request, email
 
 
@@ -46,10 +50,24 @@ def test_viewing_a_request_records_who_viewed_which_request(client, auditor, fil
     response = client.get(url, {"_changelist_filters": f"q={email}"})
     assert response.status_code == 200
     action = StaffAction.objects.get()
-    assert (action.user_id, action.username, action.method, action.kind, action.model,
-            action.object_id, action.status, action.url_name) == (
-        auditor.pk, "ana-auditor", "GET", "view", "erasure.erasurerequest", str(request.pk),
-        200, "erasure_erasurerequest_change",
+    assert (
+        action.user_id,
+        action.username,
+        action.method,
+        action.kind,
+        action.model,
+        action.object_id,
+        action.status,
+        action.url_name,
+    ) == (
+        auditor.pk,
+        "ana-auditor",
+        "GET",
+        "view",
+        "erasure.erasurerequest",
+        str(request.pk),
+        200,
+        "erasure_erasurerequest_change",
     )
     assert email.lower() not in fields_of(action).lower()
     assert "?" not in fields_of(action) and "q=" not in fields_of(action)
@@ -60,7 +78,10 @@ def test_a_changelist_search_is_recorded_without_its_terms(client, auditor, file
     assert client.get("/admin/erasure/erasurerequest/", {"q": email}).status_code == 200
     action = StaffAction.objects.get()
     assert (action.kind, action.model, action.object_id, action.status) == (
-        "changelist", "erasure.erasurerequest", "", 200
+        "changelist",
+        "erasure.erasurerequest",
+        "",
+        200,
     )
     assert email.lower() not in fields_of(action).lower()
 
@@ -69,14 +90,24 @@ def test_a_submitted_form_is_recorded_without_its_data(client):
     officer = staff_user("olga-officer", "compliance_officer")
     client.force_login(officer)
     secret_text = f"Write to {identifiers.email()} for questions."
-    response = client.post("/admin/consent/notice/add/", {
-        "key": "staff-audit", "version": 1, "language": "en", "title": "Notice",
-        "text": secret_text,
-    })
+    response = client.post(
+        "/admin/consent/notice/add/",
+        {
+            "key": "staff-audit",
+            "version": 1,
+            "language": "en",
+            "title": "Notice",
+            "text": secret_text,
+        },
+    )
     assert response.status_code == 302
     action = StaffAction.objects.get()
     assert (action.username, action.method, action.kind, action.model, action.status) == (
-        "olga-officer", "POST", "add", "consent.notice", 302
+        "olga-officer",
+        "POST",
+        "add",
+        "consent.notice",
+        302,
     )
     assert secret_text not in fields_of(action)
 
@@ -87,14 +118,21 @@ def test_a_submitted_form_is_recorded_without_its_data(client):
         ("/admin/", "other", "", "index"),
         ("/admin/erasure/", "other", "", "app_list"),
         ("/admin/registers/", "other", "", "registers"),
-        ("/admin/erasure/erasurerequest/{pk}/history/", "history", "erasure.erasurerequest",
-         "erasure_erasurerequest_history"),
-        ("/admin/erasure/erasurerequest/{pk}/delete/", "delete", "erasure.erasurerequest",
-         "erasure_erasurerequest_delete"),
+        (
+            "/admin/erasure/erasurerequest/{pk}/history/",
+            "history",
+            "erasure.erasurerequest",
+            "erasure_erasurerequest_history",
+        ),
+        (
+            "/admin/erasure/erasurerequest/{pk}/delete/",
+            "delete",
+            "erasure.erasurerequest",
+            "erasure_erasurerequest_delete",
+        ),
     ],
 )
-def test_each_admin_view_is_named_by_its_kind(client, auditor, filed, path, kind, model,
-                                              url_name):
+def test_each_admin_view_is_named_by_its_kind(client, auditor, filed, path, kind, model, url_name):
     request, _ = filed
     client.get(path.format(pk=request.pk))
     action = StaffAction.objects.get()
@@ -132,8 +170,10 @@ def test_logging_out_is_recorded_for_the_user_who_left(client, auditor):
     assert (action.username, action.url_name, action.kind) == ("ana-auditor", "logout", "other")
 
 
-@pytest.mark.parametrize("statement", ["UPDATE access_staffaction SET username = 'someone'",
-                                       "DELETE FROM access_staffaction"])
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE access_staffaction SET username = 'someone'", "DELETE FROM access_staffaction"],
+)
 def test_postgres_refuses_to_rewrite_the_audit(client, auditor, statement):
     client.get("/admin/")
     assert connection.vendor == "postgresql"
@@ -155,10 +195,14 @@ def test_auditors_read_the_audit_and_nobody_edits_it(client, auditor):
     root = User.objects.create_superuser("root-audit")
     client.force_login(root)
     assert client.get("/admin/access/staffaction/add/").status_code == 403
-    assert client.post(f"/admin/access/staffaction/{action.pk}/change/",
-                       {"username": "x"}).status_code == 403
-    assert client.post(f"/admin/access/staffaction/{action.pk}/delete/",
-                       {"post": "yes"}).status_code == 403
+    assert (
+        client.post(f"/admin/access/staffaction/{action.pk}/change/", {"username": "x"}).status_code
+        == 403
+    )
+    assert (
+        client.post(f"/admin/access/staffaction/{action.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     changelist = client.get("/admin/access/staffaction/")
     assert "delete_selected" not in changelist.content.decode()
     assert StaffAction.objects.filter(pk=action.pk, username="ana-auditor").exists()

@@ -20,8 +20,9 @@ def bearer(text: str) -> APIClient:
 
 
 def test_create_api_token_prints_the_token_once_and_stores_only_its_hash(capsys):
-    call_command("create_api_token", "--name", "training-pipeline", "--scopes",
-                 "consent:read,lineage:read")
+    call_command(
+        "create_api_token", "--name", "training-pipeline", "--scopes", "consent:read,lineage:read"
+    )
     out, err = capsys.readouterr()
     text = out.strip()
     token = ApiToken.objects.get(name="training-pipeline")
@@ -72,7 +73,9 @@ def test_a_revoked_token_stops_working():
 
 def test_roles_are_groups_with_scopes_for_staff_sessions():
     assert set(Group.objects.values_list("name", flat=True)) >= {
-        "compliance_officer", "auditor", "engineer"
+        "compliance_officer",
+        "auditor",
+        "engineer",
     }
     auditor = User.objects.create_user("audra", password="pw-not-used-1")
     auditor.groups.add(Group.objects.get(name="auditor"))
@@ -85,5 +88,9 @@ def test_roles_are_groups_with_scopes_for_staff_sessions():
     officer = User.objects.create_user("ofelia", password="pw-not-used-2")
     officer.groups.add(Group.objects.get(name="compliance_officer"))
     client.force_login(officer)
-    assert client.post(STATE, {"key": "marketing.x_y", "parent": "marketing"},
-                       format="json").status_code == 201
+    assert (
+        client.post(
+            STATE, {"key": "marketing.x_y", "parent": "marketing"}, format="json"
+        ).status_code
+        == 201
+    )

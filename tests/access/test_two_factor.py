@@ -26,8 +26,9 @@ def current_code(device: TOTPDevice) -> str:
 def test_without_the_setting_a_password_signs_in(officer, settings):
     settings.LUP_ADMIN_REQUIRE_OTP = False
     client = Client()
-    response = client.post("/admin/login/?next=/admin/",
-                           {"username": "officer", "password": PASSWORD})
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "officer", "password": PASSWORD}
+    )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
 
@@ -40,25 +41,51 @@ def test_with_the_setting_the_device_code_is_needed(officer, settings):
     client = Client()
     form = client.get("/admin/login/").content.decode()
     assert 'name="otp_token"' in form
-    refused = client.post("/admin/login/?next=/admin/",
-                          {"username": "officer", "password": PASSWORD})
+    refused = client.post(
+        "/admin/login/?next=/admin/", {"username": "officer", "password": PASSWORD}
+    )
     assert refused.status_code == 200  # the form again, with an error
     assert client.get("/admin/").status_code == 302
     wrong = f"{(int(current_code(device)) + 1) % 10**6:06d}"
-    assert client.post("/admin/login/?next=/admin/", {
-        "username": "officer", "password": PASSWORD, "otp_device": device.persistent_id,
-        "otp_token": wrong}).status_code == 200
+    assert (
+        client.post(
+            "/admin/login/?next=/admin/",
+            {
+                "username": "officer",
+                "password": PASSWORD,
+                "otp_device": device.persistent_id,
+                "otp_token": wrong,
+            },
+        ).status_code
+        == 200
+    )
     assert client.get("/admin/").status_code == 302
     # A wrong code slows the device down: even the right one is refused at once...
-    assert client.post("/admin/login/?next=/admin/", {
-        "username": "officer", "password": PASSWORD, "otp_device": device.persistent_id,
-        "otp_token": current_code(device)}).status_code == 200
+    assert (
+        client.post(
+            "/admin/login/?next=/admin/",
+            {
+                "username": "officer",
+                "password": PASSWORD,
+                "otp_device": device.persistent_id,
+                "otp_token": current_code(device),
+            },
+        ).status_code
+        == 200
+    )
     # ...until the back-off has passed.
-    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None,
-                                                   throttling_failure_count=0)
-    signed_in = client.post("/admin/login/?next=/admin/", {
-        "username": "officer", "password": PASSWORD, "otp_device": device.persistent_id,
-        "otp_token": current_code(device)})
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        throttling_failure_timestamp=None, throttling_failure_count=0
+    )
+    signed_in = client.post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": "officer",
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": current_code(device),
+        },
+    )
     assert signed_in.status_code == 302
     assert client.get("/admin/").status_code == 200
 

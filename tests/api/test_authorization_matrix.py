@@ -202,7 +202,8 @@ def test_the_schema_documents_every_api_endpoint():
     """So the schema fuzzing (test_schema_fuzz) reaches every operation too."""
     documented = {
         (method.upper(), path)
-        for path, operations in schema.raw_schema["paths"].items() for method in operations
+        for path, operations in schema.raw_schema["paths"].items()
+        for method in operations
     }
     assert documented == {(m, p) for m, p in served_endpoints() if p.startswith("/api/v1/")}
 
@@ -220,16 +221,29 @@ def world(settings, tmp_path):
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
     email = identifiers.email()
     request, _ = erasure_request_create(
-        identifiers=[{"id_type": "email", "value": email}], country="KH", channel="api",
-        actor="test")
-    target = Target.objects.create(name="eval-set", kind="jsonl_file", country="KH",
-                                   config={"path": "eval.jsonl", "match": {"email": "email"}})
-    version = dataset_version_register(namespace="s3://ml-data", name="chats",
-                                       data=VersionInput(version="1"))
+        identifiers=[{"id_type": "email", "value": email}],
+        country="KH",
+        channel="api",
+        actor="test",
+    )
+    target = Target.objects.create(
+        name="eval-set",
+        kind="jsonl_file",
+        country="KH",
+        config={"path": "eval.jsonl", "match": {"email": "email"}},
+    )
+    version = dataset_version_register(
+        namespace="s3://ml-data", name="chats", data=VersionInput(version="1")
+    )
     return {
-        "request_id": request.pk, "object_id": request.pk, "target_id": target.pk,
-        "version_id": version.pk, "receipt_id": uuid.uuid4(), "run_id": 2**31 - 1,
-        "token": "no-such-link", "entry_id": 1,
+        "request_id": request.pk,
+        "object_id": request.pk,
+        "target_id": target.pk,
+        "version_id": version.pk,
+        "receipt_id": uuid.uuid4(),
+        "run_id": 2**31 - 1,
+        "token": "no-such-link",
+        "entry_id": 1,
         "key": subject_keys.key_for("email", email),
     }
 
@@ -268,7 +282,8 @@ def fingerprint() -> tuple:
     """The rows of every table of Lup's apps and the state of what requests change. The staff
     audit is left out: it records refused admin requests too, by design."""
     counts = [
-        (model._meta.label, model.objects.count()) for model in apps.get_models()
+        (model._meta.label, model.objects.count())
+        for model in apps.get_models()
         if model._meta.app_label in LUP_APPS and model is not StaffAction
     ]
     return (
@@ -304,8 +319,11 @@ def test_api(method, path, world, api_callers):
             wrong.append(f"{caller} got {response.status_code}{' and changed data' * changed}")
         elif refused and path.startswith("/api/"):
             # No credential: 401; a token without the scope: 403. Each with its stable code.
-            expected = ((401, "not_authenticated") if caller in (ANONYMOUS, SUBJECT)
-                        else (403, "insufficient_scope"))
+            expected = (
+                (401, "not_authenticated")
+                if caller in (ANONYMOUS, SUBJECT)
+                else (403, "insufficient_scope")
+            )
             if (response.status_code, response.json()["code"]) != expected:
                 wrong.append(f"{caller} got {response.status_code} {response.json()['code']}")
     assert not wrong, f"{method} {path}, allowed to {sorted(allowed)}: " + "; ".join(wrong)
@@ -313,8 +331,7 @@ def test_api(method, path, world, api_callers):
 
 @pytest.mark.parametrize(("method", "name"), sorted(ADMIN))
 def test_admin(method, name, world, admin_callers):
-    kwargs = {part: world[part] for part in re.findall(r"<(?:\w+:)?(\w+)>",
-                                                       _route(name))}
+    kwargs = {part: world[part] for part in re.findall(r"<(?:\w+:)?(\w+)>", _route(name))}
     if name.startswith("erasure_target_"):
         kwargs["object_id"] = world["target_id"]
     url = reverse(f"admin:{name}", kwargs=kwargs)
@@ -323,12 +340,14 @@ def test_admin(method, name, world, admin_callers):
         denied = caller not in ADMIN[(method, name)]
         response, changed = _try(admin_callers[caller], method, url, denied)
         to_login = response.status_code == 302 and response["Location"].startswith(
-            reverse("admin:login"))
+            reverse("admin:login")
+        )
         refused = response.status_code == 403 or (caller in (ANONYMOUS, SUBJECT) and to_login)
         if denied != refused or changed:
             wrong.append(f"{caller} got {response.status_code}{' and changed data' * changed}")
-    assert not wrong, (f"{method} admin:{name}, allowed to {sorted(ADMIN[(method, name)])}: "
-                       + "; ".join(wrong))
+    assert not wrong, (
+        f"{method} admin:{name}, allowed to {sorted(ADMIN[(method, name)])}: " + "; ".join(wrong)
+    )
 
 
 def _route(name: str) -> str:

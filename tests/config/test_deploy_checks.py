@@ -27,10 +27,13 @@ def production(tmp_path) -> dict[str, str]:
     """The environment of a production web process: real secrets, HTTPS behind a TLS proxy,
     two-factor sign-in for staff, a metrics token. Nothing inherited from the test run."""
     key = tmp_path / "signing_key.pem"
-    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     key.chmod(0o600)
     return {
         "PATH": os.environ["PATH"],
@@ -57,7 +60,11 @@ def production(tmp_path) -> dict[str, str]:
 def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -70,8 +77,14 @@ def test_production_settings_pass_the_deploy_check(production):
 
 def test_every_secret_can_come_from_a_file(production, tmp_path):
     env = dict(production)
-    for name in ("SECRET_KEY", "LUP_SUBJECT_PEPPER", "LUP_REQUEST_KEK", "LUP_METRICS_TOKEN",
-                 "DATABASE_URL", "REDIS_URL"):
+    for name in (
+        "SECRET_KEY",
+        "LUP_SUBJECT_PEPPER",
+        "LUP_REQUEST_KEK",
+        "LUP_METRICS_TOKEN",
+        "DATABASE_URL",
+        "REDIS_URL",
+    ):
         path = tmp_path / name.lower()
         path.write_text(env.pop(name) + "\n")
         env[f"{name}_FILE"] = str(path)
@@ -145,7 +158,9 @@ def staff_member(transactional_db):
     user = User.objects.create_superuser("csp-admin", password=PASSWORD)
     request, _ = erasure_request_create(
         identifiers=[{"id_type": "email", "value": identifiers.email()}],
-        country="KH", channel="admin", actor="staff:test",
+        country="KH",
+        channel="admin",
+        actor="staff:test",
     )
     return user, request
 
@@ -155,8 +170,12 @@ def test_the_admin_and_the_api_docs_run_under_the_policy(staff_member, live_serv
     context = new_context(browser)
     page = context.new_page()
     refused: list[str] = []
-    page.on("console", lambda message: refused.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.on("pageerror", lambda error: refused.append(str(error)))
     try:
         page.goto(f"{live_server.url}/admin/login/?next=/admin/")

@@ -15,8 +15,12 @@ def manage(*args: str, data_dir: Path, **extra: str) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if k not in CONFIG}
     env.update(LUP_DATA_DIR=str(data_dir), **extra)
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=300,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -47,8 +51,9 @@ def test_the_server_announces_embedded_mode_in_one_line(tmp_path):
     code = "import config.wsgi"
     env = {k: v for k, v in os.environ.items() if k not in CONFIG}
     env["LUP_DATA_DIR"] = str(tmp_path)
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     lines = [line for line in run.stdout.splitlines() if "embedded_mode" in line]
     assert len(lines) == 1
@@ -98,25 +103,27 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
     first = manage("load_demo", data_dir=tmp_path)
     assert "Demo erasure targets added: 3." in first.stdout, first.stdout + first.stderr
     assert "Demo erasure targets added: 0." in manage("load_demo", data_dir=tmp_path).stdout
-    script = "\n".join([
-        "from erasure.execution import affected_model_decide, erasure_request_approve,"
-        " erasure_request_gate",
-        "from erasure.planning import erasure_request_plan",
-        "from erasure.services import erasure_request_create, erasure_request_mark_verified",
-        "from erasure.models import ErasureRequest",
-        "r, _ = erasure_request_create(identifiers=[{'id_type': 'email',"
-        " 'value': 'demo-subject-0@example.org'}], country='KH', channel='admin',"
-        " actor='staff:admin')",
-        "r = erasure_request_mark_verified(request=r, actor='staff:admin', reason='demo')",
-        "r = erasure_request_gate(request=erasure_request_plan(request=r, actor='staff:admin'),"
-        " actor='staff:admin')",
-        "for m in r.affected_models.all():",
-        "    affected_model_decide(request=r, model_version_id=m.model_version_id,"
-        " decision='retrain', justification='', actor='staff:admin')",
-        "erasure_request_approve(request=r, actor='staff:admin', reason='demo')",
-        "r = ErasureRequest.objects.get(pk=r.pk)",
-        "print('STATE', r.state, r.plan.count(), r.runs.filter(outcome='erased').count())",
-    ])
+    script = "\n".join(
+        [
+            "from erasure.execution import affected_model_decide, erasure_request_approve,"
+            " erasure_request_gate",
+            "from erasure.planning import erasure_request_plan",
+            "from erasure.services import erasure_request_create, erasure_request_mark_verified",
+            "from erasure.models import ErasureRequest",
+            "r, _ = erasure_request_create(identifiers=[{'id_type': 'email',"
+            " 'value': 'demo-subject-0@example.org'}], country='KH', channel='admin',"
+            " actor='staff:admin')",
+            "r = erasure_request_mark_verified(request=r, actor='staff:admin', reason='demo')",
+            "r = erasure_request_gate(request=erasure_request_plan(request=r, actor='staff:admin'),"
+            " actor='staff:admin')",
+            "for m in r.affected_models.all():",
+            "    affected_model_decide(request=r, model_version_id=m.model_version_id,"
+            " decision='retrain', justification='', actor='staff:admin')",
+            "erasure_request_approve(request=r, actor='staff:admin', reason='demo')",
+            "r = ErasureRequest.objects.get(pk=r.pk)",
+            "print('STATE', r.state, r.plan.count(), r.runs.filter(outcome='erased').count())",
+        ]
+    )
     run = manage("shell", "-c", script, data_dir=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "STATE completed 3 3" in run.stdout, run.stdout[-2000:]
@@ -151,7 +158,14 @@ def test_the_readiness_report_runs_on_sqlite(tmp_path):
     run = manage("shell", "-c", script, data_dir=tmp_path)
     assert run.returncode == 0, run.stderr
     found = json.loads(run.stdout.strip().splitlines()[-1])
-    assert set(found["gaps"]) == {"data", "deletion", "cross_border", "evaluations",
-                                  "oversight", "explainability", "strictest_market"}
+    assert set(found["gaps"]) == {
+        "data",
+        "deletion",
+        "cross_border",
+        "evaluations",
+        "oversight",
+        "explainability",
+        "strictest_market",
+    }
     assert list(found["places"]) == [found["key"]]  # the demo subject has consent events
     assert len(next(iter(found["places"].values()))) == 2

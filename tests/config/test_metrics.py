@@ -68,10 +68,14 @@ def value(found: dict, name: str, **labels) -> float:
 def filed(state: str, *, deadline=None, received=None, closed=None) -> ErasureRequest:
     request, _ = erasure_request_create(
         identifiers=[{"id_type": "email", "value": identifiers.email()}],
-        country="KH", channel="api", actor="staff:test",
+        country="KH",
+        channel="api",
+        actor="staff:test",
     )
     ErasureRequest.objects.filter(pk=request.pk).update(
-        state=state, deadline=deadline, received_at=received or NOW - timedelta(hours=1),
+        state=state,
+        deadline=deadline,
+        received_at=received or NOW - timedelta(hours=1),
         closed_at=closed,
     )
     return ErasureRequest.objects.get(pk=request.pk)
@@ -90,36 +94,62 @@ def seeded(db):
         "executing": filed("executing", deadline=NOW + 40 * d),
         "overdue": filed("executing", deadline=NOW - 2 * d),
         # Closed in the last 30 days: 6 days (deadline met), 4 days (missed), 1 day (met).
-        "six_days": filed("completed", received=NOW - 10 * d, closed=NOW - 4 * d,
-                          deadline=NOW - 3 * d),
-        "four_days": filed("completed", received=NOW - 5 * d, closed=NOW - 1 * d,
-                           deadline=NOW - 2 * d),
-        "partial": filed("partially_completed", received=NOW - 3 * d, closed=NOW - 2 * d,
-                         deadline=NOW),
+        "six_days": filed(
+            "completed", received=NOW - 10 * d, closed=NOW - 4 * d, deadline=NOW - 3 * d
+        ),
+        "four_days": filed(
+            "completed", received=NOW - 5 * d, closed=NOW - 1 * d, deadline=NOW - 2 * d
+        ),
+        "partial": filed(
+            "partially_completed", received=NOW - 3 * d, closed=NOW - 2 * d, deadline=NOW
+        ),
         # Denied before verification: no deadline.
         "denied": filed("denied", received=NOW - 1 * d, closed=NOW - timedelta(hours=1)),
         # Closed before the window: counted by state, not in the summary.
-        "old": filed("completed", received=NOW - 100 * d, closed=NOW - 60 * d,
-                     deadline=NOW - 70 * d),
+        "old": filed(
+            "completed", received=NOW - 100 * d, closed=NOW - 60 * d, deadline=NOW - 70 * d
+        ),
     }
     crm = Target.objects.create(name=f"crm-{uuid.uuid4().hex[:8]}", kind="manual", country="SG")
-    evals = Target.objects.create(name=f"evals-{uuid.uuid4().hex[:8]}", kind="jsonl_file",
-                                  country="SG")
-    TargetRun.objects.create(request=requests["overdue"], target=crm, status="failed",
-                             outcome="failed", attempts=3, last_error="target_unavailable")
-    TargetRun.objects.create(request=requests["overdue"], target=evals, status="done",
-                             outcome="erased", attempts=1)
-    TargetRun.objects.create(request=requests["six_days"], target=evals, status="done",
-                             outcome="nothing_found", attempts=2)
+    evals = Target.objects.create(
+        name=f"evals-{uuid.uuid4().hex[:8]}", kind="jsonl_file", country="SG"
+    )
+    TargetRun.objects.create(
+        request=requests["overdue"],
+        target=crm,
+        status="failed",
+        outcome="failed",
+        attempts=3,
+        last_error="target_unavailable",
+    )
+    TargetRun.objects.create(
+        request=requests["overdue"], target=evals, status="done", outcome="erased", attempts=1
+    )
+    TargetRun.objects.create(
+        request=requests["six_days"],
+        target=evals,
+        status="done",
+        outcome="nothing_found",
+        attempts=2,
+    )
     TargetRun.objects.create(request=requests["executing"], target=crm)
     return requests, [crm, evals]
 
 
 def test_the_erasure_figures_are_right(client, seeded):
     found = samples(scrape(client))
-    by_state = {"received": 1, "verifying": 0, "verified": 1, "planned": 1,
-                "awaiting_approval": 1, "executing": 2, "completed": 3,
-                "partially_completed": 1, "denied": 1, "failed": 0}
+    by_state = {
+        "received": 1,
+        "verifying": 0,
+        "verified": 1,
+        "planned": 1,
+        "awaiting_approval": 1,
+        "executing": 2,
+        "completed": 3,
+        "partially_completed": 1,
+        "denied": 1,
+        "failed": 0,
+    }
     for state, count in by_state.items():
         assert value(found, "lup_erasure_requests", state=state) == count, state
 
@@ -148,7 +178,8 @@ def test_the_erasure_figures_are_right(client, seeded):
 def test_target_runs_by_outcome_and_retries(client, seeded):
     found = samples(scrape(client))
     runs = {
-        labels: count for (name, labels), count in found.items()
+        labels: count
+        for (name, labels), count in found.items()
         if name == "lup_erasure_target_runs"
     }
     assert runs == {
@@ -197,14 +228,25 @@ def test_no_label_and_no_line_holds_personal_data_or_an_id(client, seeded):
 def test_django_prometheus_http_and_database_metrics_are_there(client, db):
     client.get("/healthz")
     found = samples(scrape(client))
-    assert value(found, "django_http_requests_total_by_view_transport_method_total",
-                 view="healthz", transport="http", method="GET") >= 1
+    assert (
+        value(
+            found,
+            "django_http_requests_total_by_view_transport_method_total",
+            view="healthz",
+            transport="http",
+            method="GET",
+        )
+        >= 1
+    )
     assert value(found, "django_db_execute_total", alias="default", vendor="postgresql") >= 1
 
 
 def test_a_scrape_without_the_token_is_refused(client, db):
-    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"},
-                    {"HTTP_AUTHORIZATION": f"Basic {TOKEN}"}):
+    for headers in (
+        {},
+        {"HTTP_AUTHORIZATION": "Bearer wrong"},
+        {"HTTP_AUTHORIZATION": f"Basic {TOKEN}"},
+    ):
         response = client.get("/metrics", **headers)
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("Bearer")
@@ -249,8 +291,10 @@ def broken_source():
 
 
 def test_a_failing_source_is_reported_and_the_rest_still_answers(client, db, settings):
-    settings.LUP_METRICS_SOURCES = [*settings.LUP_METRICS_SOURCES,
-                                    "tests.config.test_metrics.broken_source"]
+    settings.LUP_METRICS_SOURCES = [
+        *settings.LUP_METRICS_SOURCES,
+        "tests.config.test_metrics.broken_source",
+    ]
     found = samples(scrape(client))
     assert value(found, "lup_metrics_source_up", source="tests") == 0
     assert value(found, "lup_metrics_source_up", source="erasure") == 1
@@ -262,8 +306,7 @@ def test_the_sqlite_way_of_counting_close_times_matches_postgresql(seeded, monke
     in_postgres = erasure_metrics.close_times(since=since)
     monkeypatch.setattr(connection, "vendor", "sqlite")
     in_python = erasure_metrics.close_times(since=since)
-    assert in_python.keys() == in_postgres.keys() == {"completed", "partially_completed",
-                                                      "denied"}
+    assert in_python.keys() == in_postgres.keys() == {"completed", "partially_completed", "denied"}
     for state, (n, total, quantiles) in in_postgres.items():
         assert in_python[state][:2] == (n, pytest.approx(total))
         assert in_python[state][2] == pytest.approx(quantiles)
@@ -272,12 +315,25 @@ def test_the_sqlite_way_of_counting_close_times_matches_postgresql(seeded, monke
 def test_the_embedded_default_serves_metrics_on_loopback_from_sqlite(tmp_path):
     """No settings at all: SQLite through django-prometheus' backend, and /metrics open to
     this machine only."""
-    config = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "LUP_SUBJECT_PEPPER", "LUP_LOG_FILE",
-              "LUP_REQUEST_KEK", "LUP_SIGNING_KEY_FILE")
+    config = (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "LUP_SUBJECT_PEPPER",
+        "LUP_LOG_FILE",
+        "LUP_REQUEST_KEK",
+        "LUP_SIGNING_KEY_FILE",
+    )
     env = {k: v for k, v in os.environ.items() if k not in config}
     env["LUP_DATA_DIR"] = str(tmp_path)
-    migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
-                             env=env, capture_output=True, text=True, timeout=300)
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     out = tmp_path / "scrape.json"
     code = (
@@ -289,8 +345,14 @@ def test_the_embedded_default_serves_metrics_on_loopback_from_sqlite(tmp_path):
         "           'remote': Client(REMOTE_ADDR='203.0.113.9').get('/metrics').status_code},\n"
         f"          open({str(out)!r}, 'w'))\n"
     )
-    run = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["engine"] == "django_prometheus.db.backends.sqlite3"

@@ -33,8 +33,12 @@ def test_openapi_schema_and_docs(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ("/api/v1/consent/events", "/api/v1/consent/events/import",
-                 "/api/v1/consent/check", "/api/v1/consent/filter"):
+    for path in (
+        "/api/v1/consent/events",
+        "/api/v1/consent/events/import",
+        "/api/v1/consent/check",
+        "/api/v1/consent/filter",
+    ):
         assert path in paths
     assert schema.json()["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     docs = client.get("/api/docs/")

@@ -60,9 +60,10 @@ def test_same_number_in_two_spellings_has_one_key():
 
 
 def test_national_number_without_region_is_refused_rather_than_guessed():
-    with override_settings(LUP_PHONE_DEFAULT_REGION=None), pytest.raises(
-        keys.InvalidIdentifier
-    ) as err:
+    with (
+        override_settings(LUP_PHONE_DEFAULT_REGION=None),
+        pytest.raises(keys.InvalidIdentifier) as err,
+    ):
         keys.normalize("phone", "012 345 678")
     assert err.value.code == "invalid_phone"
 

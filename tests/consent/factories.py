@@ -15,7 +15,10 @@ def notice(language: str = "en", version: int = 1):
     """The test notice (published once per test database)."""
     existing = Notice.objects.filter(key="privacy", language=language, version=version).first()
     return existing or notice_publish(
-        key="privacy", language=language, version=version, title="Notice",
+        key="privacy",
+        language=language,
+        version=version,
+        title="Notice",
         text=f"How we use your data, v{version} ({language}).",
     )
 

@@ -67,19 +67,33 @@ def test_an_event_recorded_through_the_api_invalidates_too(reader, api):
         "notice": {"key": "privacy", "version": 1, "language": "en"},
     }
     ago = (timezone.now() - timedelta(minutes=5)).isoformat()
-    assert writer.post("/api/v1/consent/events", {**event, "status": "given", "event_time": ago},
-                       format="json").status_code == 201
+    assert (
+        writer.post(
+            "/api/v1/consent/events", {**event, "status": "given", "event_time": ago}, format="json"
+        ).status_code
+        == 201
+    )
     assert check(reader, email)["allowed"] is True
-    assert writer.post("/api/v1/consent/events", {**event, "status": "withdrawn"},
-                       format="json").status_code == 201
+    assert (
+        writer.post(
+            "/api/v1/consent/events", {**event, "status": "withdrawn"}, format="json"
+        ).status_code
+        == 201
+    )
     assert check(reader, email)["allowed"] is False
 
 
 def test_a_cached_grant_is_not_served_past_its_expiry(reader, monkeypatch):
     email = identifiers.email()
     now = timezone.now()
-    f.record(f.event(f.subject(email), "train_ai_system", at=now - timedelta(days=1),
-                     expires_at=now + timedelta(hours=1)))
+    f.record(
+        f.event(
+            f.subject(email),
+            "train_ai_system",
+            at=now - timedelta(days=1),
+            expires_at=now + timedelta(hours=1),
+        )
+    )
     assert check(reader, email)["allowed"] is True
     monkeypatch.setattr(clock, "now", lambda: now + timedelta(hours=2))
     answer = check(reader, email)
@@ -94,15 +108,22 @@ def test_check_by_key_and_unknown_subjects(reader):
     )
     assert response.json()["allowed"] is True
     stranger = check(reader, identifiers.email(), "marketing")
-    assert stranger == {"allowed": False, "purpose": "marketing", "reason": "no_consent",
-                        "decided_by": None}
+    assert stranger == {
+        "allowed": False,
+        "purpose": "marketing",
+        "reason": "no_consent",
+        "decided_by": None,
+    }
 
 
 @pytest.mark.parametrize(
     ("payload", "status", "code"),
     [
-        ({"subject": {"id_type": "email", "value": "x"}, "purpose": "marketing"}, 400,
-         "invalid_email"),
+        (
+            {"subject": {"id_type": "email", "value": "x"}, "purpose": "marketing"},
+            400,
+            "invalid_email",
+        ),
         ({"subject": {"key": "xyz"}, "purpose": "marketing"}, 400, "invalid_key"),
         ({"subject": {"key": "a" * 64}, "purpose": "no.such"}, 404, "unknown_purpose"),
         ({"subject": {"key": "a" * 64}}, 400, "missing_purpose"),

@@ -39,7 +39,6 @@ def test_concurrent_imports_with_overlapping_new_subjects():
     assert Subject.objects.count() == 200  # the losing import's extra subjects were removed
     assert ConsentEvent.objects.count() == 400
     per_subject = {
-        s.id: set(s.events.values_list("purpose__key", flat=True))
-        for s in Subject.objects.all()
+        s.id: set(s.events.values_list("purpose__key", flat=True)) for s in Subject.objects.all()
     }
     assert all(p == {"marketing", "train_ai_system"} for p in per_subject.values())

@@ -116,8 +116,12 @@ def test_error_messages_never_echo_the_identifier(writer):
 def test_deeply_nested_json_is_a_parse_error_not_a_crash(writer):
     response = writer.post(URL, b"[" * 100_000, content_type="application/json")
     assert (response.status_code, response.json()["code"]) == (400, "parse_error")
-    imported = writer.generic("POST", "/api/v1/consent/events/import", b"[" * 5000 + b"\n",
-                              content_type="application/x-ndjson")
+    imported = writer.generic(
+        "POST",
+        "/api/v1/consent/events/import",
+        b"[" * 5000 + b"\n",
+        content_type="application/x-ndjson",
+    )
     assert imported.status_code == 400
     assert imported.json()["fields"]["lines"] == [
         {"line": 1, "field": "line", "code": "invalid_json"}

@@ -52,12 +52,19 @@ def test_a_million_keys_in_the_allowed_subset_out_in_input_order(reader):
         elif kind == 3:  # another purpose only
             events.append(f.event(ref, "marketing", at=now - timedelta(days=3)))
         elif kind == 4:  # expired
-            events.append(f.event(ref, "train_ai_system", at=now - timedelta(days=3),
-                                  expires_at=now - timedelta(days=1)))
+            events.append(
+                f.event(
+                    ref,
+                    "train_ai_system",
+                    at=now - timedelta(days=3),
+                    expires_at=now - timedelta(days=1),
+                )
+            )
         else:  # refused the narrow purpose under a broad grant
             events.append(f.event(ref, "train_ai_system", at=now - timedelta(days=3)))
-            events.append(f.event(ref, "train_ai_system.evaluation", "refused",
-                                  at=now - timedelta(days=2)))
+            events.append(
+                f.event(ref, "train_ai_system.evaluation", "refused", at=now - timedelta(days=2))
+            )
     f.record(*events)
     assert ConsentState.objects.count() == 3000 + 1000
 
@@ -100,8 +107,12 @@ def test_phone_numbers_in_any_spelling(reader, settings):
     [
         (b"a" * 64 + b"\n", {"purpose": "no.such", "id_type": "key"}, 404, "unknown_purpose"),
         (b"a" * 64 + b"\n", {"id_type": "key"}, 400, "missing_purpose"),
-        (b"a" * 64 + b"\n", {"purpose": "marketing", "id_type": "Bad Type"}, 400,
-         "invalid_id_type"),
+        (
+            b"a" * 64 + b"\n",
+            {"purpose": "marketing", "id_type": "Bad Type"},
+            400,
+            "invalid_id_type",
+        ),
         (b"nothex\n", {"purpose": "marketing", "id_type": "key"}, 400, "filter_rejected"),
         (b"\xff\xfe\n", {"purpose": "marketing", "id_type": "email"}, 400, "filter_rejected"),
     ],
@@ -126,7 +137,8 @@ def test_the_rejection_report_names_lines_and_codes_only(reader):
 
 def test_a_filter_over_the_line_limit_gets_413(reader, settings):
     settings.LUP_CONSENT_FILTER_MAX_LINES = 10
-    response = post(reader, b"".join(b"a" * 64 + b"\n" for _ in range(11)),
-                    purpose="marketing", id_type="key")
+    response = post(
+        reader, b"".join(b"a" * 64 + b"\n" for _ in range(11)), purpose="marketing", id_type="key"
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"

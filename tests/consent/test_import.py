@@ -54,8 +54,7 @@ def test_one_hundred_thousand_events_in_one_call(writer):
         for i, email in enumerate(emails):
             yield line(email, "train_ai_system")
             if i % 5 == 0:
-                yield line(email, "train_ai_system", "withdrawn",
-                           event_time="2026-03-02T00:00:00Z")
+                yield line(email, "train_ai_system", "withdrawn", event_time="2026-03-02T00:00:00Z")
             else:
                 yield line(email, "marketing")
 
@@ -65,9 +64,10 @@ def test_one_hundred_thousand_events_in_one_call(writer):
     assert response.status_code == 201, response.content[:500]
     assert response.json() == {"imported": 100_000, "subjects_created": 50_000}
     assert counts() == (50_000, 100_000, 90_000)
-    assert consent_check(subject=f.subject(emails[0]), purpose_key="train_ai_system")[
-        "reason"
-    ] == "withdrawn"
+    assert (
+        consent_check(subject=f.subject(emails[0]), purpose_key="train_ai_system")["reason"]
+        == "withdrawn"
+    )
     assert consent_check(subject=f.subject(emails[1]), purpose_key="train_ai_system")["allowed"]
 
 
@@ -162,6 +162,7 @@ def test_malformed_imports_are_refused(writer, payload, content_type, code):
 def test_the_service_reads_a_stream_without_django(writer):
     from consent.imports import consent_import
 
-    result = consent_import(stream=io.BytesIO(jsonl([line(identifiers.email())])),
-                            content_type=JSONL)
+    result = consent_import(
+        stream=io.BytesIO(jsonl([line(identifiers.email())])), content_type=JSONL
+    )
     assert len(result.events) == 1

@@ -27,7 +27,10 @@ PROGRESS = re.compile(
 def event(email: str, purpose: str = "train_ai_system") -> dict:
     return {
         "subject": {"id_type": "email", "value": email},
-        "purpose": purpose, "status": "given", "legal_basis": "consent", "jurisdiction": "VN",
+        "purpose": purpose,
+        "status": "given",
+        "legal_basis": "consent",
+        "jurisdiction": "VN",
         "notice": {"key": "privacy", "version": 1, "language": "en"},
         "event_time": "2026-03-01T00:00:00Z",
     }
@@ -88,10 +91,13 @@ def test_quiet_with_verbosity_zero(events_file):
 
 
 def test_csv_and_standard_input(tmp_path, emails, monkeypatch):
-    rows = "".join(f"email,{email},train_ai_system,given,consent,TH,privacy,1,en\n"
-                   for email in emails[:5])
-    data = ("id_type,identifier,purpose,status,legal_basis,jurisdiction,notice_key,"
-            "notice_version,notice_language\n" + rows).encode()
+    rows = "".join(
+        f"email,{email},train_ai_system,given,consent,TH,privacy,1,en\n" for email in emails[:5]
+    )
+    data = (
+        "id_type,identifier,purpose,status,legal_basis,jurisdiction,notice_key,"
+        "notice_version,notice_language\n" + rows
+    ).encode()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     out, err = run("-", fmt="csv")
     assert out.strip() == "Imported 5 events; 5 new subjects."

@@ -38,7 +38,10 @@ def test_fideslang_uses_and_ai_purposes_form_one_tree():
 def test_nobody_is_allowed_without_an_event():
     ref = f.subject()
     assert check(ref, TRAIN) == {
-        "allowed": False, "purpose": TRAIN, "reason": "no_consent", "decided_by": None
+        "allowed": False,
+        "purpose": TRAIN,
+        "reason": "no_consent",
+        "decided_by": None,
     }
 
 

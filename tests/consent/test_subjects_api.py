@@ -22,7 +22,8 @@ def test_state_and_history_of_a_subject(client):
     f.record(f.event(ref, "marketing", "withdrawn"))
     state = client.get(f"/api/v1/consent/subjects/{ref.key}").json()
     assert {s["purpose"]: s["status"] for s in state["states"]} == {
-        "marketing": "withdrawn", "train_ai_system": "given"
+        "marketing": "withdrawn",
+        "train_ai_system": "given",
     }
     assert state["identifiers"] == [{"id_type": "email", "key": ref.key}]
     history = client.get(f"/api/v1/consent/subjects/{ref.key}/history").json()["events"]
@@ -42,8 +43,10 @@ def test_linking_a_phone_to_a_subject_known_by_email(client, settings):
     f.record(f.event(ref, "marketing"))
     response = client.post(
         "/api/v1/consent/subjects/link",
-        {"subject": {"id_type": "email", "value": email},
-         "identifier": {"id_type": "phone", "value": phone}},
+        {
+            "subject": {"id_type": "email", "value": email},
+            "identifier": {"id_type": "phone", "value": phone},
+        },
         format="json",
     )
     assert response.status_code == 200, response.json()
@@ -55,8 +58,9 @@ def test_linking_a_phone_to_a_subject_known_by_email(client, settings):
         format="json",
     ).json()
     assert check["allowed"] is True
-    resolved = client.post("/api/v1/consent/subjects/resolve",
-                           {"id_type": "phone", "value": phone}, format="json").json()
+    resolved = client.post(
+        "/api/v1/consent/subjects/resolve", {"id_type": "phone", "value": phone}, format="json"
+    ).json()
     assert {i["key"] for i in resolved["identifiers"]} >= {ref.key}
 
 
@@ -66,8 +70,10 @@ def test_an_identifier_of_another_subject_is_not_merged(client):
     before = SubjectIdentifier.objects.count()
     response = client.post(
         "/api/v1/consent/subjects/link",
-        {"subject": {"id_type": "email", "value": a}, "identifier": {"id_type": "email",
-                                                                      "value": b}},
+        {
+            "subject": {"id_type": "email", "value": a},
+            "identifier": {"id_type": "email", "value": b},
+        },
         format="json",
     )
     assert (response.status_code, response.json()["code"]) == (409, "identifier_in_use")
@@ -77,8 +83,11 @@ def test_an_identifier_of_another_subject_is_not_merged(client):
 def test_custom_purposes_extend_the_tree(client):
     response = client.post(
         "/api/v1/consent/purposes",
-        {"key": "train_ai_system.fine_tuning.khmer_asr", "parent": "train_ai_system.fine_tuning",
-         "name": "Khmer speech recognition"},
+        {
+            "key": "train_ai_system.fine_tuning.khmer_asr",
+            "parent": "train_ai_system.fine_tuning",
+            "name": "Khmer speech recognition",
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -88,17 +97,24 @@ def test_custom_purposes_extend_the_tree(client):
     f.record(f.event(f.subject(email), "train_ai_system"))
     check = client.post(
         "/api/v1/consent/check",
-        {"subject": {"id_type": "email", "value": email},
-         "purpose": "train_ai_system.fine_tuning.khmer_asr"},
+        {
+            "subject": {"id_type": "email", "value": email},
+            "purpose": "train_ai_system.fine_tuning.khmer_asr",
+        },
         format="json",
     ).json()
     assert check["allowed"] is True
-    again = client.post("/api/v1/consent/purposes",
-                        {"key": "train_ai_system.fine_tuning.khmer_asr",
-                         "parent": "train_ai_system.fine_tuning"}, format="json")
+    again = client.post(
+        "/api/v1/consent/purposes",
+        {"key": "train_ai_system.fine_tuning.khmer_asr", "parent": "train_ai_system.fine_tuning"},
+        format="json",
+    )
     assert (again.status_code, again.json()["code"]) == (409, "purpose_exists"), again.json()
-    bad = client.post("/api/v1/consent/purposes",
-                      {"key": "marketing.x", "parent": "train_ai_system"}, format="json")
+    bad = client.post(
+        "/api/v1/consent/purposes",
+        {"key": "marketing.x", "parent": "train_ai_system"},
+        format="json",
+    )
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_purpose_key")
     listed = client.get("/api/v1/consent/purposes").json()["purposes"]
     assert {"key": "train_ai_system.evaluation", "parent": "train_ai_system"}.items() <= next(
@@ -123,7 +139,9 @@ def test_notices_are_versioned_and_immutable(client):
         format="json",
     )
     assert (again.status_code, again.json()["code"]) == (409, "notice_exists")
-    new = client.post("/api/v1/consent/notices",
-                      {"key": "privacy", "language": "en", "title": "v2", "text": "second"},
-                      format="json").json()
+    new = client.post(
+        "/api/v1/consent/notices",
+        {"key": "privacy", "language": "en", "title": "v2", "text": "second"},
+        format="json",
+    ).json()
     assert new["version"] == 2

@@ -50,11 +50,18 @@ COMPOSE_SPEC_SHA256 = "bc50c2d79102aed8df21b3a13e56c9396c7a06da6cff5ce37629f2ee7
 # Settings without which a deployment (DATABASE_URL or REDIS_URL set) refuses to start, or
 # signs nothing. Each may come as NAME or, where the settings read one, as NAME_FILE.
 REQUIRED = (
-    "SECRET_KEY", "LUP_SUBJECT_PEPPER", "LUP_REQUEST_KEK", "DATABASE_URL", "REDIS_URL",
+    "SECRET_KEY",
+    "LUP_SUBJECT_PEPPER",
+    "LUP_REQUEST_KEK",
+    "DATABASE_URL",
+    "REDIS_URL",
     "LUP_SIGNING_KEY_FILE",
 )
 SECRET_SETTINGS = (
-    "SECRET_KEY", "LUP_SUBJECT_PEPPER", "LUP_REQUEST_KEK", "EMAIL_HOST_PASSWORD",
+    "SECRET_KEY",
+    "LUP_SUBJECT_PEPPER",
+    "LUP_REQUEST_KEK",
+    "EMAIL_HOST_PASSWORD",
     "LUP_METRICS_TOKEN",
 )
 # Names the Python runtime reads, which the image may set.
@@ -62,8 +69,14 @@ RUNTIME_ENV = {"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
 # `check --deploy` findings that production settings must not produce. HSTS for subdomains
 # and preload (security.W005, W021) are the operator's own decision.
 FORBIDDEN_DEPLOY_WARNINGS = (
-    "security.W004", "security.W008", "security.W009", "security.W012", "security.W016",
-    "security.W018", "security.W020", "lup.W050",
+    "security.W004",
+    "security.W008",
+    "security.W009",
+    "security.W012",
+    "security.W016",
+    "security.W018",
+    "security.W020",
+    "lup.W050",
 )
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 # The writable scratch directory every Lup container needs on its read-only root filesystem.
@@ -73,12 +86,15 @@ APP_ROLES = ("web", "worker", "beat", "migrate")
 
 # --- What the code reads and declares ---------------------------------------------------------
 
+
 def _literal_calls(path: Path) -> list[tuple[str, ast.Call]]:
     tree = ast.parse(path.read_text())
     return [
         (ast.unparse(node.func), node)
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+        if isinstance(node, ast.Call)
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
         and isinstance(node.args[0].value, str)
     ]
 
@@ -101,8 +117,11 @@ def settings_env() -> dict[str, ast.expr | None]:
     for func, call in _literal_calls(path):
         if func in readers:
             name = call.args[0].value
-            default = call.args[1] if len(call.args) > 1 else next(
-                (k.value for k in call.keywords if k.arg == "default"), None)
+            default = (
+                call.args[1]
+                if len(call.args) > 1
+                else next((k.value for k in call.keywords if k.arg == "default"), None)
+            )
             names.setdefault(name, default)
             if readers[func]:
                 names.setdefault(f"{name}_FILE", None)
@@ -113,15 +132,22 @@ def _environ_reads(path: Path) -> set[str]:
     """Variables a module reads with os.environ / os.getenv, or a local `_env*` helper."""
     direct = {"os.environ.get", "os.getenv", "os.environ.setdefault"}
     names = {
-        call.args[0].value for func, call in _literal_calls(path)
+        call.args[0].value
+        for func, call in _literal_calls(path)
         if func in direct or func.startswith("_env")
     }
     for node in ast.walk(ast.parse(path.read_text())):
-        if (isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ"
-                and isinstance(node.slice, ast.Constant)):
+        if (
+            isinstance(node, ast.Subscript)
+            and ast.unparse(node.value) == "os.environ"
+            and isinstance(node.slice, ast.Constant)
+        ):
             names.add(node.slice.value)
-        if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Constant)
-                and [ast.unparse(c) for c in node.comparators] == ["os.environ"]):
+        if (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Constant)
+            and [ast.unparse(c) for c in node.comparators] == ["os.environ"]
+        ):
             names.add(node.left.value)
     return {name for name in names if ENV_NAME.fullmatch(name)}
 
@@ -150,12 +176,14 @@ def file_queues() -> set[str]:
     from erasure.connectors import CONNECTORS
 
     return {
-        f"erasure.{kind}" for kind, cls in CONNECTORS.items()
+        f"erasure.{kind}"
+        for kind, cls in CONNECTORS.items()
         if "confined_path(" in inspect.getsource(sys.modules[cls.__module__])
     }
 
 
 # --- deploy/Dockerfile --------------------------------------------------------------------
+
 
 @cache
 def dockerfile() -> tuple[tuple[str, str], ...]:
@@ -198,6 +226,7 @@ def image_uid() -> str:
 
 # --- Roles of processes -----------------------------------------------------------------
 
+
 def role(command: list[str] | str | None) -> str:
     words = shlex.split(command) if isinstance(command, str) else list(command or image_cmd())
     if words and words[0] == "gunicorn":
@@ -225,12 +254,15 @@ def worker_hostname(command: list[str]) -> str:
 
 # --- Kubernetes ---------------------------------------------------------------------------
 
+
 @cache
 def k8s_documents() -> tuple[tuple[str, dict], ...]:
     return tuple(
         (path.name, doc)
-        for path in sorted(K8S.glob("*.yaml")) if path.name != "kustomization.yaml"
-        for doc in yaml.safe_load_all(path.read_text()) if doc
+        for path in sorted(K8S.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
     )
 
 
@@ -252,8 +284,9 @@ def k8s_pods() -> list[tuple[dict, dict]]:
 
 
 def lup_image() -> str:
-    return next(iter(k8s_objects("Deployment").values()))["spec"]["template"]["spec"][
-        "containers"][0]["image"]
+    return next(iter(k8s_objects("Deployment").values()))["spec"]["template"]["spec"]["containers"][
+        0
+    ]["image"]
 
 
 def k8s_processes() -> list[tuple[dict, dict, dict, str]]:
@@ -286,7 +319,7 @@ def k8s_file_provided(pod: dict, container: dict, path: str) -> bool:
         directory = mount["mountPath"].rstrip("/")
         if not path.startswith(directory + "/"):
             continue
-        filename, volume = path[len(directory) + 1:], volumes[mount["name"]]
+        filename, volume = path[len(directory) + 1 :], volumes[mount["name"]]
         if "secret" in volume:
             items = volume["secret"].get("items")
             secret = k8s_objects("Secret")[volume["secret"]["secretName"]]
@@ -303,6 +336,7 @@ def k8s_file_provided(pod: dict, container: dict, path: str) -> bool:
 
 
 # --- Compose ------------------------------------------------------------------------------
+
 
 @cache
 def compose() -> dict:
@@ -370,8 +404,10 @@ def setting(env: dict[str, str], name: str) -> int:
 
 # --- Schemas ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
-    "document", [doc for _, doc in k8s_documents()],
+    "document",
+    [doc for _, doc in k8s_documents()],
     ids=[f"{file}:{doc['kind']}/{doc['metadata']['name']}" for file, doc in k8s_documents()],
 )
 def test_every_kubernetes_manifest_validates_against_the_published_schema(document):
@@ -412,6 +448,7 @@ def test_the_vendored_compose_specification_is_the_recorded_version():
 
 # --- Settings reach the processes ----------------------------------------------------------
 
+
 def test_the_required_settings_are_ones_the_settings_read():
     missing = [name for name in REQUIRED if name not in settings_env()]
     assert missing == [], "config/settings.py no longer reads these; update REQUIRED and deploy/"
@@ -436,8 +473,9 @@ def test_every_variable_the_deployment_sets_is_one_lup_reads():
 def test_every_process_gets_the_settings_a_deployment_requires(platform):
     problems = []
     if platform == "kubernetes":
-        processes = [(w["metadata"]["name"], k8s_env(c), r, (pod, c))
-                     for w, pod, c, r in k8s_processes()]
+        processes = [
+            (w["metadata"]["name"], k8s_env(c), r, (pod, c)) for w, pod, c, r in k8s_processes()
+        ]
     else:
         processes = [(name, compose_env(s), r, s) for name, s, r in compose_processes()]
     assert {r for _, _, r, _ in processes} >= set(APP_ROLES)
@@ -503,8 +541,12 @@ def test_the_settings_load_and_pass_the_deploy_checks_with_the_deployment_enviro
         "call_command('check', deploy=True, fail_level='ERROR')\n"
     )
     run = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=_deployment_env(platform, tmp_path),
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_deployment_env(platform, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     assert [w for w in FORBIDDEN_DEPLOY_WARNINGS if w in run.stderr] == [], run.stderr
@@ -531,17 +573,24 @@ def test_no_secret_is_committed_with_the_templates():
 
 # --- Queues and workers ---------------------------------------------------------------------
 
+
 def _workers(platform: str) -> list[tuple[str, list[str], dict, set[str]]]:
     """(name, command, env, mounted paths) of every worker."""
     if platform == "kubernetes":
         return [
-            (w["metadata"]["name"], c["command"], k8s_env(c),
-             {m["mountPath"].rstrip("/") for m in c.get("volumeMounts", [])})
-            for w, _, c, r in k8s_processes() if r == "worker"
+            (
+                w["metadata"]["name"],
+                c["command"],
+                k8s_env(c),
+                {m["mountPath"].rstrip("/") for m in c.get("volumeMounts", [])},
+            )
+            for w, _, c, r in k8s_processes()
+            if r == "worker"
         ]
     return [
         (name, s["command"], compose_env(s), compose_mount_targets(s))
-        for name, s, r in compose_processes() if r == "worker"
+        for name, s, r in compose_processes()
+        if r == "worker"
     ]
 
 
@@ -558,8 +607,12 @@ def test_every_queue_the_app_declares_is_consumed_and_no_worker_names_another(pl
 
 @pytest.mark.parametrize("platform", ["kubernetes", "compose"])
 def test_file_kinds_run_only_on_workers_that_mount_the_file_roots(platform):
-    assert {"erasure.jsonl_file", "erasure.text_log", "erasure.csv_file",
-            "erasure.parquet_file"} <= file_queues()
+    assert {
+        "erasure.jsonl_file",
+        "erasure.text_log",
+        "erasure.csv_file",
+        "erasure.parquet_file",
+    } <= file_queues()
     files_workers = 0
     for name, command, env, mounts in _workers(platform):
         if not worker_queues(command) & file_queues():
@@ -578,8 +631,9 @@ def test_there_is_exactly_one_beat():
     assert workload["kind"] == "Deployment" and workload["spec"]["replicas"] == 1
     # Recreate: an update never runs the old beat beside the new one.
     assert workload["spec"]["strategy"]["type"] == "Recreate"
-    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in k8s_objects("HorizontalPodAutoscaler")
-              .values()}
+    scaled = {
+        h["spec"]["scaleTargetRef"]["name"] for h in k8s_objects("HorizontalPodAutoscaler").values()
+    }
     assert workload["metadata"]["name"] not in scaled
 
     compose_beats = [(name, s) for name, s, r in compose_processes() if r == "beat"]
@@ -610,6 +664,7 @@ def test_redis_redelivers_only_after_a_task_may_have_ended(platform):
 
 # --- Kubernetes: probes, objects and references ----------------------------------------------
 
+
 def test_web_probes_ask_lups_health_urls_with_a_host_django_accepts():
     web = [(c, k8s_env(c)) for _, _, c, r in k8s_processes() if r == "web"]
     assert web
@@ -634,19 +689,26 @@ def test_selectors_and_references_find_what_they_name():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items(), name
     web_labels = deployments["lup-web"]["spec"]["template"]["metadata"]["labels"]
-    others = [d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()
-              if n != "lup-web"]
-    for selector in (k8s_objects("Service")["lup-web"]["spec"]["selector"],
-                     k8s_objects("PodDisruptionBudget")["lup-web"]["spec"]["selector"][
-                         "matchLabels"]):
+    others = [
+        d["spec"]["template"]["metadata"]["labels"]
+        for n, d in deployments.items()
+        if n != "lup-web"
+    ]
+    for selector in (
+        k8s_objects("Service")["lup-web"]["spec"]["selector"],
+        k8s_objects("PodDisruptionBudget")["lup-web"]["spec"]["selector"]["matchLabels"],
+    ):
         assert selector.items() <= web_labels.items()
         assert not any(selector.items() <= labels.items() for labels in others)
     port = k8s_objects("Service")["lup-web"]["spec"]["ports"][0]["targetPort"]
-    assert port in {p["name"] for p in deployments["lup-web"]["spec"]["template"]["spec"][
-        "containers"][0]["ports"]}
+    assert port in {
+        p["name"]
+        for p in deployments["lup-web"]["spec"]["template"]["spec"]["containers"][0]["ports"]
+    }
 
-    autoscaled = {h["spec"]["scaleTargetRef"]["name"]
-                  for h in k8s_objects("HorizontalPodAutoscaler").values()}
+    autoscaled = {
+        h["spec"]["scaleTargetRef"]["name"] for h in k8s_objects("HorizontalPodAutoscaler").values()
+    }
     workers = {w["metadata"]["name"] for w, _, _, r in k8s_processes() if r == "worker"}
     assert autoscaled == workers, "one autoscaler for each worker Deployment, and only those"
 
@@ -718,6 +780,7 @@ def test_every_lup_container_runs_one_image_as_its_non_root_user():
 
 # --- Compose: start order and health -------------------------------------------------------
 
+
 def test_compose_starts_lup_after_its_migrations_and_healthy_dependencies():
     services = compose()["services"]
     for name in ("postgres", "redis"):
@@ -755,6 +818,7 @@ def test_only_web_keeps_the_images_http_health_check():
 
 # --- The image ------------------------------------------------------------------------------
 
+
 def test_the_image_is_multi_stage_and_runs_gunicorn_with_its_config():
     stages = [a for k, a in dockerfile() if k == "FROM"]
     assert len(stages) >= 2
@@ -783,7 +847,8 @@ def test_the_build_time_dummy_secrets_stay_on_the_collectstatic_line():
 
 def test_the_build_context_leaves_out_secrets_and_local_state():
     patterns = [
-        line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
 
@@ -791,24 +856,39 @@ def test_the_build_context_leaves_out_secrets_and_local_state():
         prefixes = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 2)]
         return any(
             fnmatch.fnmatch(prefix, pattern)
-            or (pattern.startswith("**/") and fnmatch.fnmatch(prefix.split("/")[-1],
-                                                              pattern[3:]))
-            for pattern in patterns for prefix in prefixes
+            or (pattern.startswith("**/") and fnmatch.fnmatch(prefix.split("/")[-1], pattern[3:]))
+            for pattern in patterns
+            for prefix in prefixes
         )
 
-    for path in (".env", "deploy/.env", "deploy/secrets/signing_key", "data/signing_key",
-                 "data/lup.sqlite3", ".git/config", ".venv/bin/python", "keys/old.pem",
-                 "locale/km/LC_MESSAGES/django.mo"):
+    for path in (
+        ".env",
+        "deploy/.env",
+        "deploy/secrets/signing_key",
+        "data/signing_key",
+        "data/lup.sqlite3",
+        ".git/config",
+        ".venv/bin/python",
+        "keys/old.pem",
+        "locale/km/LC_MESSAGES/django.mo",
+    ):
         assert ignored(path), path
-    for path in ("pyproject.toml", "README.md", "manage.py", "config/settings.py",
-                 "deploy/gunicorn.conf.py", "locale/km/LC_MESSAGES/django.po",
-                 "portal/static/portal/portal.css"):
+    for path in (
+        "pyproject.toml",
+        "README.md",
+        "manage.py",
+        "config/settings.py",
+        "deploy/gunicorn.conf.py",
+        "locale/km/LC_MESSAGES/django.po",
+        "portal/static/portal/portal.css",
+    ):
         assert not ignored(path), path
 
 
 def test_the_procfile_runs_the_same_processes():
     processes = dict(
-        line.split(": ", 1) for line in (DEPLOY / "Procfile").read_text().splitlines()
+        line.split(": ", 1)
+        for line in (DEPLOY / "Procfile").read_text().splitlines()
         if line and not line.startswith("#")
     )
     assert shlex.split(processes["web"]) == image_cmd()
@@ -818,9 +898,15 @@ def test_the_procfile_runs_the_same_processes():
 
 # --- gunicorn -------------------------------------------------------------------------------
 
+
 def gunicorn_config(monkeypatch, **env: str) -> dict:
-    for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "FORWARDED_ALLOW_IPS",
-                 "PROMETHEUS_MULTIPROC_DIR"):
+    for name in (
+        "PORT",
+        "WEB_CONCURRENCY",
+        "GUNICORN_THREADS",
+        "FORWARDED_ALLOW_IPS",
+        "PROMETHEUS_MULTIPROC_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -830,8 +916,9 @@ def gunicorn_config(monkeypatch, **env: str) -> dict:
 def test_gunicorn_takes_its_size_and_trusted_proxies_from_the_environment(monkeypatch):
     default = gunicorn_config(monkeypatch)
     assert default["bind"] == ["0.0.0.0:8000"]
-    sized = gunicorn_config(monkeypatch, WEB_CONCURRENCY="5", GUNICORN_THREADS="8",
-                            FORWARDED_ALLOW_IPS="10.0.0.1")
+    sized = gunicorn_config(
+        monkeypatch, WEB_CONCURRENCY="5", GUNICORN_THREADS="8", FORWARDED_ALLOW_IPS="10.0.0.1"
+    )
     assert (sized["workers"], sized["threads"]) == (5, 8)
     assert sized["forwarded_allow_ips"] == "10.0.0.1"
     # The web pods stop within their grace period.
@@ -881,8 +968,9 @@ def test_an_access_log_line_is_json_with_no_identifier_or_capability(monkeypatch
     paths = {  # requested path: the path the log line holds once decoded
         f"/api/v1/consent/subjects/{key}/history": "/api/v1/consent/subjects/[scrubbed]/history",
         "/api/v1/bundles/eyJyIjoiMSJ9:1tAbCd:Zm9vYmFyYmF6cXV4": "/api/v1/bundles/[scrubbed]",
-        "/km/consents/confirm/Xk3pQ9vLm2Rt7Wz1Bc4Nf6Hj8Ds0Ga5E/":
-            "/km/consents/confirm/[scrubbed]/",
+        "/km/consents/confirm/Xk3pQ9vLm2Rt7Wz1Bc4Nf6Hj8Ds0Ga5E/": (
+            "/km/consents/confirm/[scrubbed]/"
+        ),
         "/km/requests/+85512345678/": "/km/requests/[scrubbed]/",
         request: request,
         font: font,
@@ -890,13 +978,16 @@ def test_an_access_log_line_is_json_with_no_identifier_or_capability(monkeypatch
     }
     for path, logged in paths.items():
         environ = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": path,
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
             "QUERY_STRING": "id_type=email&value=sokha@example.com",
-            "RAW_URI": f"{path}?value=sokha@example.com", "SERVER_PROTOCOL": "HTTP/1.1",
+            "RAW_URI": f"{path}?value=sokha@example.com",
+            "SERVER_PROTOCOL": "HTTP/1.1",
             "HTTP_REFERER": "https://lup.example.org/?email=sokha@example.com",
         }
         atoms = logger.atoms_wrapper_class(
-            logger.atoms(Response(), Request(), environ, timedelta(milliseconds=7)))
+            logger.atoms(Response(), Request(), environ, timedelta(milliseconds=7))
+        )
         line = conf["access_log_format"] % atoms
         entry = json.loads(line)
         assert entry["path"] == logged, line

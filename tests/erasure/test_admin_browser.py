@@ -30,19 +30,32 @@ def overdue(tmp_path, settings, monkeypatch, transactional_db):
     monkeypatch.setenv("LUP_FILE_ROOTS", str(tmp_path))
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
     email, other = identifiers.email(), identifiers.email()
-    (tmp_path / "eval.jsonl").write_text(json.dumps({"email": email.lower()}) + "\n"
-                                         + json.dumps({"email": other.lower()}) + "\n")
-    target_save(target=None, name="support-eval", kind="jsonl_file", country="SG", always=True,
-                requires_approval=True, config={"path": "eval.jsonl", "match": {"email": "email"}})
-    request, _ = erasure_request_create(identifiers=[{"id_type": "email", "value": email}],
-                                        country="KH", channel="api", actor="staff:intake")
-    request = erasure_request_transition(request=request, to_state="verified",
-                                         actor="staff:intake", reason="checked by phone")
-    request = erasure_request_gate(request=erasure_request_plan(request=request, actor="t"),
-                                   actor="t")
+    (tmp_path / "eval.jsonl").write_text(
+        json.dumps({"email": email.lower()}) + "\n" + json.dumps({"email": other.lower()}) + "\n"
+    )
+    target_save(
+        target=None,
+        name="support-eval",
+        kind="jsonl_file",
+        country="SG",
+        always=True,
+        requires_approval=True,
+        config={"path": "eval.jsonl", "match": {"email": "email"}},
+    )
+    request, _ = erasure_request_create(
+        identifiers=[{"id_type": "email", "value": email}],
+        country="KH",
+        channel="api",
+        actor="staff:intake",
+    )
+    request = erasure_request_transition(
+        request=request, to_state="verified", actor="staff:intake", reason="checked by phone"
+    )
+    request = erasure_request_gate(
+        request=erasure_request_plan(request=request, actor="t"), actor="t"
+    )
     assert request.state == "awaiting_approval"
-    ErasureRequest.objects.filter(pk=request.pk).update(
-        deadline=timezone.now() - timedelta(days=1))
+    ErasureRequest.objects.filter(pk=request.pk).update(deadline=timezone.now() - timedelta(days=1))
     return {"request": request, "email": email, "file": tmp_path / "eval.jsonl"}
 
 
@@ -101,7 +114,8 @@ def test_an_officer_approves_an_overdue_request_and_verifies_its_receipt(
     text = download.value.path().read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(row["request_id"], row["state"], row["met_deadline"]) for row in rows] == [
-        (str(overdue["request"].pk), "completed", "no")]
+        (str(overdue["request"].pk), "completed", "no")
+    ]
     assert overdue["email"].lower() not in text.lower()
     context.close()
 

@@ -87,30 +87,62 @@ def filed(tmp_path, settings) -> Filed:
     other = identifiers.email()
     for name in ("raw", "train"):
         (tmp_path / f"{name}.jsonl").write_text(
-            json.dumps({"email": email.lower()}) + "\n" + json.dumps({"email": other.lower()})
+            json.dumps({"email": email.lower()})
+            + "\n"
+            + json.dumps({"email": other.lower()})
             + "\n"
         )
     raw = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://raw", name="chats"),
-        data=VersionInput(version="1"))
+        data=VersionInput(version="1"),
+    )
     train = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://train", name="chats-clean"),
-        data=VersionInput(version="2"))
-    lineage.run_record(run_id=uuid.uuid4(), job=lineage.job_register(namespace="j", name="clean"),
-                       state="COMPLETE", inputs=[raw], outputs=[train])
-    membership_upload(version=raw, stream=io.BytesIO(f"{email}\n".encode()),
-                      content_type="text/plain", id_type="email")
-    model = lineage.model_version_register(namespace="models", name="assistant", version="7",
-                                           trained_on=[train])
-    target_save(name="raw-chats", kind="jsonl_file", country="TH", versions=[raw.pk],
-                config={"path": "raw.jsonl", "match": {"email": "email"}})
-    target_save(name="training-set", kind="jsonl_file", country="SG", versions=[train.pk],
-                config={"path": "train.jsonl", "match": {"email": "email"}},
-                requires_approval=True)
-    request, _ = erasure_request_create(identifiers=[{"id_type": "email", "value": email}],
-                                        country="TH", channel="admin", actor="staff:intake")
-    erasure_request_transition(request=request, to_state="verified", actor="staff:intake",
-                               reason="identity checked at the counter")
+        data=VersionInput(version="2"),
+    )
+    lineage.run_record(
+        run_id=uuid.uuid4(),
+        job=lineage.job_register(namespace="j", name="clean"),
+        state="COMPLETE",
+        inputs=[raw],
+        outputs=[train],
+    )
+    membership_upload(
+        version=raw,
+        stream=io.BytesIO(f"{email}\n".encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
+    model = lineage.model_version_register(
+        namespace="models", name="assistant", version="7", trained_on=[train]
+    )
+    target_save(
+        name="raw-chats",
+        kind="jsonl_file",
+        country="TH",
+        versions=[raw.pk],
+        config={"path": "raw.jsonl", "match": {"email": "email"}},
+    )
+    target_save(
+        name="training-set",
+        kind="jsonl_file",
+        country="SG",
+        versions=[train.pk],
+        config={"path": "train.jsonl", "match": {"email": "email"}},
+        requires_approval=True,
+    )
+    request, _ = erasure_request_create(
+        identifiers=[{"id_type": "email", "value": email}],
+        country="TH",
+        channel="admin",
+        actor="staff:intake",
+    )
+    erasure_request_transition(
+        request=request,
+        to_state="verified",
+        actor="staff:intake",
+        reason="identity checked at the counter",
+    )
     planned = erasure_request_plan(request=request, actor="system")
     gated = erasure_request_gate(request=planned, actor="system")
     assert gated.state == "awaiting_approval"
@@ -122,14 +154,20 @@ def messages_of(response) -> list[str]:
 
 
 def decide(client: Client, filed: Filed, decision: str = "retrain", justification: str = ""):
-    return client.post(filed.url("model-decision"), {
-        "model_version": str(filed.model.pk), "decision": decision,
-        "justification": justification,
-    }, follow=True)
+    return client.post(
+        filed.url("model-decision"),
+        {
+            "model_version": str(filed.model.pk),
+            "decision": decision,
+            "justification": justification,
+        },
+        follow=True,
+    )
 
 
-def approved_and_run(officer: Client, filed: Filed, enqueued: list[int],
-                     django_capture_on_commit_callbacks) -> None:
+def approved_and_run(
+    officer: Client, filed: Filed, enqueued: list[int], django_capture_on_commit_callbacks
+) -> None:
     decide(officer, filed)
     with django_capture_on_commit_callbacks(execute=True):
         officer.post(filed.url("approve"), {"reason": "DPO approved"})
@@ -160,8 +198,14 @@ def test_the_page_shows_the_rule_the_timeline_and_the_plan_with_its_picture(offi
     assert "s3://train:chats-clean version 2 derives from data holding this subject" in html
     assert f'href="/admin/lineage/datasetversion/{filed.raw.pk}/change/"' in html
     svg = re.search(r'<svg [^>]*aria-label="The plan.*?</svg>', html, re.S).group(0)
-    for label in ("chats @ 1", "chats-clean @ 2", "raw-chats", "training-set",
-                  "models:assistant @ 7", "holds the subject"):
+    for label in (
+        "chats @ 1",
+        "chats-clean @ 2",
+        "raw-chats",
+        "training-set",
+        "models:assistant @ 7",
+        "holds the subject",
+    ):
         assert label in svg
     assert svg.count("<line ") == 4  # raw → train, raw → raw-chats, train → set, train → model
     # Read-only fields, and the officer's decisions.
@@ -173,8 +217,11 @@ def test_the_page_shows_the_rule_the_timeline_and_the_plan_with_its_picture(offi
 
 def test_a_request_not_yet_verified_has_its_page_and_refuses_approval(officer):
     request, _ = erasure_request_create(
-        identifiers=[{"id_type": "email", "value": identifiers.email()}], country=None,
-        channel="admin", actor="staff:intake")
+        identifiers=[{"id_type": "email", "value": identifiers.email()}],
+        country=None,
+        channel="admin",
+        actor="staff:intake",
+    )
     page = officer.get(f"{ADMIN}/{request.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -199,11 +246,16 @@ def test_approving_with_a_reason_starts_the_request_as_the_officer(
     assert request.state == "executing"
     last = request.transitions.last()
     assert (last.from_state, last.to_state, last.actor, last.reason) == (
-        "awaiting_approval", "executing", "staff:compliance_officer-1", "DPO approved by phone")
+        "awaiting_approval",
+        "executing",
+        "staff:compliance_officer-1",
+        "DPO approved by phone",
+    )
     runs = TargetRun.objects.filter(request=request)
     assert sorted(enqueued) == sorted(runs.values_list("pk", flat=True)) and len(enqueued) == 2
-    assert LogEntry.objects.filter(object_id=str(request.pk),
-                                   change_message="Approved: DPO approved by phone").exists()
+    assert LogEntry.objects.filter(
+        object_id=str(request.pk), change_message="Approved: DPO approved by phone"
+    ).exists()
     shown = officer.get(filed.page)
     assert "Approved: DPO approved by phone" in messages_of(shown)
     assert f'action="{filed.url("approve")}"' not in shown.content.decode()
@@ -223,14 +275,16 @@ def test_approving_without_a_reason_shows_an_error_and_changes_nothing(officer, 
 
 
 def test_denying_closes_the_request_with_the_reason(officer, filed):
-    response = officer.post(filed.url("deny"), {"reason": "not the account holder"},
-                            follow=True)
+    response = officer.post(filed.url("deny"), {"reason": "not the account holder"}, follow=True)
     assert "Denied: not the account holder" in messages_of(response)
     request = filed.fresh()
     assert request.state == "denied" and request.closing_receipt_id is not None
     last = request.transitions.last()
     assert (last.to_state, last.actor, last.reason) == (
-        "denied", "staff:compliance_officer-1", "not the account holder")
+        "denied",
+        "staff:compliance_officer-1",
+        "not the account holder",
+    )
     html = response.content.decode()
     assert f"/receipts/{request.closing_receipt_id}.json" in html  # the closing receipt
     assert f'action="{filed.url("deny")}"' not in html  # closed: nothing left to deny
@@ -238,20 +292,27 @@ def test_denying_closes_the_request_with_the_reason(officer, filed):
 
 def test_a_legal_hold_is_placed_on_the_requests_subject(officer, filed):
     until = (timezone.localdate() + timedelta(days=365)).isoformat()
-    prose = officer.post(filed.url("legal-hold"), {
-        "basis": "court order of 3 May", "until": until, "reason": "litigation"}, follow=True)
+    prose = officer.post(
+        filed.url("legal-hold"),
+        {"basis": "court order of 3 May", "until": until, "reason": "litigation"},
+        follow=True,
+    )
     assert any("(invalid_basis)" in m for m in messages_of(prose))
     assert not LegalHold.objects.exists()
-    held = officer.post(filed.url("legal-hold"), {
-        "basis": "litigation-2026-7", "until": until, "reason": "court asked us to keep it"},
-        follow=True)
-    assert any(m.startswith("Legal hold litigation-2026-7 on this subject") for m in
-               messages_of(held))
+    held = officer.post(
+        filed.url("legal-hold"),
+        {"basis": "litigation-2026-7", "until": until, "reason": "court asked us to keep it"},
+        follow=True,
+    )
+    assert any(
+        m.startswith("Legal hold litigation-2026-7 on this subject") for m in messages_of(held)
+    )
     keys = set(filed.request.subject_keys.values_list("key", flat=True))
     holds = LegalHold.objects.all()
     assert {h.subject_key for h in holds} == keys
     assert {(h.basis, h.created_by, h.target_id) for h in holds} == {
-        ("litigation-2026-7", "staff:compliance_officer-1", None)}
+        ("litigation-2026-7", "staff:compliance_officer-1", None)
+    }
     assert all(h.until.date().isoformat() == until for h in holds)
     assert '<tr class="hold"><td>litigation-2026-7</td>' in held.content.decode()
 
@@ -259,13 +320,17 @@ def test_a_legal_hold_is_placed_on_the_requests_subject(officer, filed):
 def test_a_decision_on_an_affected_model_is_recorded(officer, filed):
     refused = decide(officer, filed, "keep")
     assert "Keeping a model needs a written justification. (justification_required)" in (
-        messages_of(refused))
+        messages_of(refused)
+    )
     affected = AffectedModel.objects.get(request=filed.request)
     assert affected.decision == "pending"
     decide(officer, filed, "keep", "a retrain is scheduled for next month anyway")
     affected.refresh_from_db()
     assert (affected.decision, affected.justification, affected.decided_by) == (
-        "keep", "a retrain is scheduled for next month anyway", "staff:compliance_officer-1")
+        "keep",
+        "a retrain is scheduled for next month anyway",
+        "staff:compliance_officer-1",
+    )
 
 
 def test_retrying_failed_targets_resets_them_and_runs_them_again(
@@ -294,20 +359,32 @@ def test_retrying_failed_targets_resets_them_and_runs_them_again(
 
     enqueued.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        response = officer.post(filed.url("retry-failed"), {"reason": "the writer is stopped"},
-                                follow=True)
+        response = officer.post(
+            filed.url("retry-failed"), {"reason": "the writer is stopped"}, follow=True
+        )
     assert "1 failed target(s) run again: the writer is stopped" in messages_of(response)
     failed.refresh_from_db()
-    assert (failed.status, failed.outcome, failed.last_error, failed.receipt_id,
-            failed.attempts) == ("pending", "", "", None, 1)
+    assert (
+        failed.status,
+        failed.outcome,
+        failed.last_error,
+        failed.receipt_id,
+        failed.attempts,
+    ) == ("pending", "", "", None, 1)
     assert enqueued == [failed.pk]
     request = filed.fresh()
     assert (request.state, request.closed_at, request.closing_receipt_id) == (
-        "executing", None, None)
+        "executing",
+        None,
+        None,
+    )
     last = request.transitions.last()
     assert (last.from_state, last.to_state, last.actor, last.reason) == (
-        "partially_completed", "executing", "staff:compliance_officer-1",
-        "the writer is stopped")
+        "partially_completed",
+        "executing",
+        "staff:compliance_officer-1",
+        "the writer is stopped",
+    )
     # The failed receipt and the first closing receipt stay in the ledger as history.
     assert Receipt.objects.filter(receipt_id__in=[failed_receipt, first_closing]).count() == 2
 
@@ -343,14 +420,21 @@ def test_the_runs_show_their_receipts_which_download_and_verify_offline(
         assert checked.payload["postcheck"]["remaining"] == "0"
     assert "delete 1 by " in html and "0 remaining" in html
     # Only this request's receipts are served here.
-    other = Receipt.objects.exclude(
-        receipt_id__in=TargetRun.objects.values_list("receipt_id", flat=True)
-    ).exclude(receipt_id=filed.fresh().closing_receipt_id).first()
+    other = (
+        Receipt.objects.exclude(
+            receipt_id__in=TargetRun.objects.values_list("receipt_id", flat=True)
+        )
+        .exclude(receipt_id=filed.fresh().closing_receipt_id)
+        .first()
+    )
     if other is not None:
-        assert officer.get(
-            f"{ADMIN}/{filed.request.pk}/receipts/{other.receipt_id}.json").status_code == 404
-    assert officer.get(f"{ADMIN}/{filed.request.pk}/receipts/{uuid.uuid4()}.json"
-                       ).status_code == 404
+        assert (
+            officer.get(f"{ADMIN}/{filed.request.pk}/receipts/{other.receipt_id}.json").status_code
+            == 404
+        )
+    assert (
+        officer.get(f"{ADMIN}/{filed.request.pk}/receipts/{uuid.uuid4()}.json").status_code == 404
+    )
 
 
 def test_verify_reports_ok_and_names_the_failed_check_of_a_tampered_receipt(
@@ -368,8 +452,10 @@ def test_verify_reports_ok_and_names_the_failed_check_of_a_tampered_receipt(
     assert tampered != bytes(receipt.payload)
     Receipt.objects.filter(pk=receipt.pk).update(payload=tampered)
     bad = officer.post(url, follow=True)
-    assert f"Receipt {run.receipt_id} does not verify: envelope.signature: the Ed25519 " \
-           "signature is not valid" in messages_of(bad)
+    assert (
+        f"Receipt {run.receipt_id} does not verify: envelope.signature: the Ed25519 "
+        "signature is not valid" in messages_of(bad)
+    )
 
 
 def test_each_plan_entry_explains_itself_with_its_path_and_membership(officer, filed):
@@ -383,16 +469,15 @@ def test_each_plan_entry_explains_itself_with_its_path_and_membership(officer, f
     assert entry.reasons[0] in explained
     path = re.search(r'<ol class="path">.*?</ol>', explained, re.S).group(0)
     assert path.index(f"/admin/lineage/datasetversion/{filed.raw.pk}/change/") < path.index(
-        f"/admin/lineage/datasetversion/{filed.train.pk}/change/")
+        f"/admin/lineage/datasetversion/{filed.train.pk}/change/"
+    )
     membership = Membership.objects.get(version=filed.raw)
     assert f"membership #{membership.pk}" in explained
     assert f"<code>{membership.subject_key[:12]}…</code>" in explained
     assert officer.get(f"{ADMIN}/{filed.request.pk}/plan/999999/").status_code == 404
 
 
-def test_an_auditor_sees_the_page_but_no_decision_and_every_forged_post_is_refused(
-    auditor, filed
-):
+def test_an_auditor_sees_the_page_but_no_decision_and_every_forged_post_is_refused(auditor, filed):
     page = auditor.get(filed.page)
     assert page.status_code == 200
     html = page.content.decode()
@@ -419,11 +504,16 @@ def test_an_auditor_sees_the_page_but_no_decision_and_every_forged_post_is_refus
 
 def test_an_engineer_adds_a_target_but_cannot_approve(engineer, filed, tmp_path):
     assert engineer.get("/admin/erasure/target/add/").status_code == 200
-    added = engineer.post("/admin/erasure/target/add/", {
-        "name": "eval-logs", "kind": "jsonl_file", "country": "KH",
-        "config": json.dumps({"path": "evals.jsonl", "match": {"email": "email"}}),
-        "_save": "Save",
-    })
+    added = engineer.post(
+        "/admin/erasure/target/add/",
+        {
+            "name": "eval-logs",
+            "kind": "jsonl_file",
+            "country": "KH",
+            "config": json.dumps({"path": "evals.jsonl", "match": {"email": "email"}}),
+            "_save": "Save",
+        },
+    )
     assert added.status_code == 302, added.content.decode()[:2000]
     assert Target.objects.get(name="eval-logs").id_types == ["email"]
     assert "request-action" not in engineer.get(filed.page).content.decode()

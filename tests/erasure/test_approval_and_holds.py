@@ -29,25 +29,43 @@ def planned_request(staff, tmp_path, *, with_model: bool):
     (tmp_path / "train.jsonl").write_text(json.dumps({"email": email.lower()}) + "\n")
     version = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://train", name="chats"),
-        data=VersionInput(version="1"))
+        data=VersionInput(version="1"),
+    )
     if with_model:
-        lineage.model_version_register(namespace="m", name="assistant", version="1",
-                                       trained_on=[version])
-    staff.post("/api/v1/erasure/targets", {
-        "name": "training-set", "kind": "jsonl_file", "country": "VN", "always": True,
-        "requires_approval": True,
-        "config": {"path": "train.jsonl", "match": {"email": "email"}},
-    }, format="json")
+        lineage.model_version_register(
+            namespace="m", name="assistant", version="1", trained_on=[version]
+        )
+    staff.post(
+        "/api/v1/erasure/targets",
+        {
+            "name": "training-set",
+            "kind": "jsonl_file",
+            "country": "VN",
+            "always": True,
+            "requires_approval": True,
+            "config": {"path": "train.jsonl", "match": {"email": "email"}},
+        },
+        format="json",
+    )
     import io
 
     from lineage.membership import membership_upload
 
-    membership_upload(version=version, stream=io.BytesIO(f"{email}\n".encode()),
-                      content_type="text/plain", id_type="email")
-    created = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}]},
-                         format="json").json()
-    erasure_request_transition(request=ErasureRequest.objects.get(pk=created["id"]),
-                               to_state="verified", actor="staff:t", reason="checked")
+    membership_upload(
+        version=version,
+        stream=io.BytesIO(f"{email}\n".encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
+    created = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
+    ).json()
+    erasure_request_transition(
+        request=ErasureRequest.objects.get(pk=created["id"]),
+        to_state="verified",
+        actor="staff:t",
+        reason="checked",
+    )
     plan = staff.post(f"{URL}/{created['id']}/plan").json()
     assert plan["state"] == "awaiting_approval"
     return created["id"], email
@@ -57,24 +75,29 @@ def test_approval_needs_every_affected_model_decided(staff, tmp_path):
     request_id, _ = planned_request(staff, tmp_path, with_model=True)
     early = staff.post(f"{URL}/{request_id}/approve", {"reason": "ok"}, format="json")
     assert (early.status_code, early.json()["code"]) == (409, "models_undecided")
-    model_id = str(ErasureRequest.objects.get(pk=request_id).affected_models.get()
-                   .model_version_id)
-    keep = staff.post(f"{URL}/{request_id}/model-decisions",
-                      {"model_version": model_id, "decision": "keep"}, format="json")
+    model_id = str(ErasureRequest.objects.get(pk=request_id).affected_models.get().model_version_id)
+    keep = staff.post(
+        f"{URL}/{request_id}/model-decisions",
+        {"model_version": model_id, "decision": "keep"},
+        format="json",
+    )
     assert (keep.status_code, keep.json()["code"]) == (400, "justification_required")
-    decided = staff.post(f"{URL}/{request_id}/model-decisions",
-                         {"model_version": model_id, "decision": "retrain"}, format="json")
+    decided = staff.post(
+        f"{URL}/{request_id}/model-decisions",
+        {"model_version": model_id, "decision": "retrain"},
+        format="json",
+    )
     assert decided.json()["decision"] == "retrain"
-    approved = staff.post(f"{URL}/{request_id}/approve", {"reason": "DPO approved"},
-                          format="json")
+    approved = staff.post(f"{URL}/{request_id}/approve", {"reason": "DPO approved"}, format="json")
     assert approved.json()["state"] == "executing", approved.json()
     assert TargetRun.objects.filter(request_id=request_id).count() == 1
 
 
 def test_a_denied_request_closes_with_a_receipt(staff, tmp_path):
     request_id, _ = planned_request(staff, tmp_path, with_model=False)
-    denied = staff.post(f"{URL}/{request_id}/deny", {"reason": "not the account holder"},
-                        format="json").json()
+    denied = staff.post(
+        f"{URL}/{request_id}/deny", {"reason": "not the account holder"}, format="json"
+    ).json()
     assert denied["state"] == "denied"
     closing = Receipt.objects.get(type="erasure.request")
     payload = json.loads(bytes(closing.payload))
@@ -82,12 +105,17 @@ def test_a_denied_request_closes_with_a_receipt(staff, tmp_path):
     assert not TargetRun.objects.exists()
 
 
-def test_a_legal_hold_keeps_the_data_and_says_why(staff, tmp_path,
-                                                 django_capture_on_commit_callbacks):
+def test_a_legal_hold_keeps_the_data_and_says_why(
+    staff, tmp_path, django_capture_on_commit_callbacks
+):
     request_id, email = planned_request(staff, tmp_path, with_model=False)
     until = timezone.now() + timedelta(days=365)
-    LegalHold.objects.create(target=Target.objects.get(name="training-set"),
-                             basis="litigation-2026-07", until=until, created_by="staff:t")
+    LegalHold.objects.create(
+        target=Target.objects.get(name="training-set"),
+        basis="litigation-2026-07",
+        until=until,
+        created_by="staff:t",
+    )
     staff.post(f"{URL}/{request_id}/approve", {"reason": "approved"}, format="json")
     with django_capture_on_commit_callbacks(execute=True):
         run = target_run_execute(run_id=TargetRun.objects.get(request_id=request_id).pk)
@@ -102,20 +130,28 @@ def test_a_legal_hold_keeps_the_data_and_says_why(staff, tmp_path,
 
 def test_legal_holds_through_the_api(staff):
     until = (timezone.now() + timedelta(days=30)).isoformat()
-    scopeless = staff.post("/api/v1/erasure/legal-holds", {"basis": "x", "until": until},
-                           format="json")
+    scopeless = staff.post(
+        "/api/v1/erasure/legal-holds", {"basis": "x", "until": until}, format="json"
+    )
     assert (scopeless.status_code, scopeless.json()["code"]) == (400, "hold_scope_required")
-    bad_key = staff.post("/api/v1/erasure/legal-holds",
-                         {"basis": "x", "until": until, "subject_key": "nope"}, format="json")
+    bad_key = staff.post(
+        "/api/v1/erasure/legal-holds",
+        {"basis": "x", "until": until, "subject_key": "nope"},
+        format="json",
+    )
     assert (bad_key.status_code, bad_key.json()["code"]) == (400, "invalid_key")
     # The basis goes into receipts as a code: free text would be refused when the hold applies.
-    prose = staff.post("/api/v1/erasure/legal-holds",
-                       {"basis": "court order of 3 May", "until": until, "subject_key": "a" * 64},
-                       format="json")
+    prose = staff.post(
+        "/api/v1/erasure/legal-holds",
+        {"basis": "court order of 3 May", "until": until, "subject_key": "a" * 64},
+        format="json",
+    )
     assert (prose.status_code, prose.json()["code"]) == (400, "invalid_basis")
-    made = staff.post("/api/v1/erasure/legal-holds",
-                      {"basis": "tax-retention", "until": until, "subject_key": "a" * 64},
-                      format="json")
+    made = staff.post(
+        "/api/v1/erasure/legal-holds",
+        {"basis": "tax-retention", "until": until, "subject_key": "a" * 64},
+        format="json",
+    )
     assert made.status_code == 201, made.json()
     assert made.json()["created_by"].startswith("token:")
     assert [h["basis"] for h in staff.get("/api/v1/erasure/legal-holds").json()["holds"]] == [
@@ -129,17 +165,29 @@ def test_an_unreachable_target_is_retried_then_failed_with_its_reason(
     from erasure.tasks import erasure_run_target
 
     monkeypatch.setenv("DOWN_DSN", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
-    staff.post("/api/v1/erasure/targets", {
-        "name": "down-db", "kind": "postgres_table", "country": "SG", "always": True,
-        "config": {"dsn_env": "DOWN_DSN", "table": "users", "match": {"email": "email"},
-                   "timeout_seconds": 3},
-    }, format="json")
-    created = staff.post(URL, {"identifiers": [{"id_type": "email",
-                                                "value": identifiers.email()}]},
-                         format="json").json()
+    staff.post(
+        "/api/v1/erasure/targets",
+        {
+            "name": "down-db",
+            "kind": "postgres_table",
+            "country": "SG",
+            "always": True,
+            "config": {
+                "dsn_env": "DOWN_DSN",
+                "table": "users",
+                "match": {"email": "email"},
+                "timeout_seconds": 3,
+            },
+        },
+        format="json",
+    )
+    created = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": identifiers.email()}]}, format="json"
+    ).json()
     request = ErasureRequest.objects.get(pk=created["id"])
-    erasure_request_transition(request=request, to_state="verified", actor="staff:t",
-                               reason="checked")
+    erasure_request_transition(
+        request=request, to_state="verified", actor="staff:t", reason="checked"
+    )
     with django_capture_on_commit_callbacks(execute=False):
         assert staff.post(f"{URL}/{request.pk}/plan").json()["state"] == "executing"
     run = TargetRun.objects.get(request=request)

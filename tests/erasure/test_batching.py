@@ -27,20 +27,33 @@ pytestmark = pytest.mark.django_db
 
 def eval_target(api, kind="jsonl_file", name="eval-set"):
     staff = api("erasure:write")
-    response = staff.post("/api/v1/erasure/targets", {
-        "name": name, "kind": kind, "country": "KH", "always": True,
-        "config": {"path": "eval.jsonl", "match": {"email": "email"}},
-    }, format="json")
+    response = staff.post(
+        "/api/v1/erasure/targets",
+        {
+            "name": name,
+            "kind": kind,
+            "country": "KH",
+            "always": True,
+            "config": {"path": "eval.jsonl", "match": {"email": "email"}},
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
 
 
 def file_request(email: str) -> ErasureRequest:
-    request, _ = erasure_request_create(identifiers=[{"id_type": "email", "value": email}],
-                                        country="KH", channel="api", actor="staff:t")
-    request = erasure_request_transition(request=request, to_state="verified",
-                                         actor="staff:t", reason="checked")
-    return erasure_request_gate(request=erasure_request_plan(request=request, actor="staff:t"),
-                                actor="staff:t")
+    request, _ = erasure_request_create(
+        identifiers=[{"id_type": "email", "value": email}],
+        country="KH",
+        channel="api",
+        actor="staff:t",
+    )
+    request = erasure_request_transition(
+        request=request, to_state="verified", actor="staff:t", reason="checked"
+    )
+    return erasure_request_gate(
+        request=erasure_request_plan(request=request, actor="staff:t"), actor="staff:t"
+    )
 
 
 def receipts() -> list[dict]:
@@ -64,8 +77,9 @@ def test_a_hundred_requests_rewrite_the_file_once_and_read_it_once_more(
     renames, reads = [], []
     real_replace, real_scan = os.replace, JsonlFile._scan
     monkeypatch.setattr(os, "replace", lambda a, b: (renames.append(b), real_replace(a, b)))
-    monkeypatch.setattr(JsonlFile, "_scan",
-                        lambda self, m: (reads.append(1), real_scan(self, m))[1])
+    monkeypatch.setattr(
+        JsonlFile, "_scan", lambda self, m: (reads.append(1), real_scan(self, m))[1]
+    )
     runs = list(TargetRun.objects.order_by("pk"))
     with django_capture_on_commit_callbacks(execute=True):
         target_run_execute(run_id=runs[0].pk)
@@ -92,12 +106,16 @@ def test_a_held_subject_is_left_out_of_the_batch(api, tmp_path, settings):
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
     held, free = identifiers.email().lower(), identifiers.email().lower()
     (tmp_path / "eval.jsonl").write_text(
-        json.dumps({"email": held}) + "\n" + json.dumps({"email": free}) + "\n")
+        json.dumps({"email": held}) + "\n" + json.dumps({"email": free}) + "\n"
+    )
     eval_target(api)
     held_request, free_request = file_request(held), file_request(free)
-    legal_hold_create(subject_key=held_request.subject_keys.values_list("key", flat=True)[0],
-                      basis="litigation-2026-17", until=timezone.now() + timedelta(days=30),
-                      actor="staff:t")
+    legal_hold_create(
+        subject_key=held_request.subject_keys.values_list("key", flat=True)[0],
+        basis="litigation-2026-17",
+        until=timezone.now() + timedelta(days=30),
+        actor="staff:t",
+    )
     target_run_execute(run_id=free_request.runs.get().pk)
     assert held_request.runs.get().status == "pending"  # its own task sees the hold
     target_run_execute(run_id=held_request.runs.get().pk)

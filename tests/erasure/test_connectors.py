@@ -34,9 +34,19 @@ def test_an_unknown_kind_is_refused_and_told_where_to_add_it():
         connector_for("s3_bucket", {})
     assert refused(excinfo) == "unknown_connector_kind"
     assert "CONNECTORS" in excinfo.value.detail
-    assert set(CONNECTORS) == {"postgres_table", "sqlite_table", "jsonl_file", "django_cache",
-                              "sql_table", "manual", "webhook", "text_log", "redis", "csv_file",
-                              "parquet_file"}
+    assert set(CONNECTORS) == {
+        "postgres_table",
+        "sqlite_table",
+        "jsonl_file",
+        "django_cache",
+        "sql_table",
+        "manual",
+        "webhook",
+        "text_log",
+        "redis",
+        "csv_file",
+        "parquet_file",
+    }
 
 
 def test_an_ability_a_connector_lacks_is_refused_plainly(roots):
@@ -83,8 +93,11 @@ def people(transactional_db, monkeypatch):
     db = settings.DATABASES["default"]
     assert db["NAME"] == connection.settings_dict["NAME"]
     dsn = psycopg.conninfo.make_conninfo(
-        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None,
-        host=db["HOST"] or None, port=str(db["PORT"]) if db["PORT"] else None,
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        host=db["HOST"] or None,
+        port=str(db["PORT"]) if db["PORT"] else None,
     )
     monkeypatch.setenv(DSN_ENV, dsn)
     with connection.cursor() as cur:
@@ -116,8 +129,12 @@ def rows():
 
 
 def table_config(**extra):
-    return {"dsn_env": DSN_ENV, "table": f"public.{TABLE}",
-            "match": {"email": "email", "user_id": "uid", "account_id": "account"}, **extra}
+    return {
+        "dsn_env": DSN_ENV,
+        "table": f"public.{TABLE}",
+        "match": {"email": "email", "user_id": "uid", "account_id": "account"},
+        **extra,
+    }
 
 
 def subjects(n):
@@ -127,8 +144,10 @@ def subjects(n):
 def test_postgres_delete_removes_exactly_the_matching_rows(people):
     (a_email, _), (b_email, b_uid), (c_email, c_uid) = subjects(3)
     insert(
-        (a_email.lower(), "other-1", 1, "A"), (None, b_uid, 2, "B"),
-        (a_email.lower(), None, 3, "A2"), (c_email.lower(), c_uid, 4, "C"),
+        (a_email.lower(), "other-1", 1, "A"),
+        (None, b_uid, 2, "B"),
+        (a_email.lower(), None, 3, "A2"),
+        (c_email.lower(), c_uid, 4, "C"),
         (b_email.lower() + ".x", "other-2", 5, "D"),
     )
     untouched = [r for r in rows() if r[4] in ("C", "D")]
@@ -147,8 +166,11 @@ def test_postgres_delete_removes_exactly_the_matching_rows(people):
 
 def test_postgres_mask_rewrites_only_the_configured_columns_of_matching_rows(people):
     (a_email, a_uid), (b_email, b_uid) = subjects(2)
-    insert((a_email.lower(), a_uid, 1, "A"), (b_email.lower(), b_uid, 2, "B"),
-           (None, a_uid, 3, "A again"))
+    insert(
+        (a_email.lower(), a_uid, 1, "A"),
+        (b_email.lower(), b_uid, 2, "B"),
+        (None, a_uid, 3, "A again"),
+    )
     before = rows()
     target = connector_for(
         "postgres_table", table_config(mask={"email": "redacted@invalid", "name": None})

@@ -37,20 +37,30 @@ def start_request(api, roots, email: str, *, files: int, lines) -> str:
     staff = api("erasure:write", "erasure:read")
     version = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://logs", name="chat"),
-        data=VersionInput(version="1"))
-    membership_upload(version=version, stream=io.BytesIO(f"{email}\n".encode()),
-                      content_type="text/plain", id_type="email")
+        data=VersionInput(version="1"),
+    )
+    membership_upload(
+        version=version,
+        stream=io.BytesIO(f"{email}\n".encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
     filler = json.dumps({"user": {"email": "someone@example.org"}, "text": "x" * 200}) + "\n"
     for n in range(files):
         with open(roots / f"log-{n}.jsonl", "w") as handle:
             handle.write(json.dumps({"user": {"email": email.lower()}}) + "\n")
             handle.write(filler * counts[n])
-        body = {"name": f"log-{n}", "kind": "jsonl_file", "country": "SG",
-                "config": {"path": f"log-{n}.jsonl", "match": {"email": "user.email"}},
-                "versions": [str(version.pk)]}
+        body = {
+            "name": f"log-{n}",
+            "kind": "jsonl_file",
+            "country": "SG",
+            "config": {"path": f"log-{n}.jsonl", "match": {"email": "user.email"}},
+            "versions": [str(version.pk)],
+        }
         assert staff.post("/api/v1/erasure/targets", body, format="json").status_code == 201
-    request_id = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}]},
-                            format="json").json()["id"]
+    request_id = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
+    ).json()["id"]
     staff.post(f"{URL}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
     assert staff.post(f"{URL}/{request_id}/plan").json()["state"] == "executing"
     return request_id
@@ -116,6 +126,7 @@ def test_a_worker_killed_mid_fan_out_loses_nothing(api, roots, celery_workers):
     assert unfinished > 0, "the worker finished before it was killed; make the files larger"
     celery_workers()
     erasure_sweep(now=later())
-    assert wait_for(lambda: ErasureRequest.objects.get(pk=request_id).state == "completed",
-                    seconds=120)
+    assert wait_for(
+        lambda: ErasureRequest.objects.get(pk=request_id).state == "completed", seconds=120
+    )
     assert_finished_once(request_id, roots, 3, email)

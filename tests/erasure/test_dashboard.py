@@ -37,8 +37,7 @@ def deadline_filter_installed(monkeypatch):
 
     model_admin = admin.site.get_model_admin(ErasureRequest)
     if DeadlineFilter not in model_admin.list_filter:
-        monkeypatch.setattr(model_admin, "list_filter",
-                            (*model_admin.list_filter, DeadlineFilter))
+        monkeypatch.setattr(model_admin, "list_filter", (*model_admin.list_filter, DeadlineFilter))
 
 
 @pytest.fixture
@@ -55,7 +54,9 @@ def staff(client):
 def filed(state: str, deadline=None) -> ErasureRequest:
     request, _ = erasure_request_create(
         identifiers=[{"id_type": "email", "value": identifiers.email()}],
-        country="KH", channel="admin", actor="staff:test",
+        country="KH",
+        channel="admin",
+        actor="staff:test",
     )
     ErasureRequest.objects.filter(pk=request.pk).update(state=state, deadline=deadline)
     return ErasureRequest.objects.get(pk=request.pk)
@@ -76,8 +77,9 @@ def seeded():
     }
     crm = Target.objects.create(name="crm", kind="manual", country="SG")
     logs = Target.objects.create(name="logs", kind="manual", country="SG")
-    failed = TargetRun.objects.create(request=requests["overdue"], target=crm, status="failed",
-                                      last_error="timeout")
+    failed = TargetRun.objects.create(
+        request=requests["overdue"], target=crm, status="failed", last_error="timeout"
+    )
     TargetRun.objects.create(request=requests["overdue"], target=logs, status="done")
     pending = AffectedModel.objects.create(
         request=requests["approval"],
@@ -86,7 +88,9 @@ def seeded():
     AffectedModel.objects.create(
         request=requests["approval"],
         model_version=lineage.model_version_register(namespace="m", name="chat", version="2"),
-        decision="retrain", decided_by="staff:test", decided_at=NOW,
+        decision="retrain",
+        decided_by="staff:test",
+        decided_at=NOW,
     )
     f.notice()
     withdrawn = f.record(f.event(f.subject(), "marketing", "withdrawn")).events[0]
@@ -95,8 +99,11 @@ def seeded():
 
 
 def tiles(response) -> dict[str, tuple[int, str, str]]:
-    return {tile.label: (tile.count, tile.url, tile.css_class)
-            for section in response.context["dashboard"].sections for tile in section.tiles}
+    return {
+        tile.label: (tile.count, tile.url, tile.css_class)
+        for section in response.context["dashboard"].sections
+        for tile in section.tiles
+    }
 
 
 def listed(client, url: str) -> set:

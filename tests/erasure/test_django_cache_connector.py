@@ -10,8 +10,14 @@ from tests import identifiers
 
 def test_named_keys_are_found_erased_and_checked():
     uid, other, email = identifiers.user_id(), identifiers.user_id(), identifiers.email()
-    cache.set_many({f"profile:{uid}": 1, f"profile:{other}": 2,
-                    f"banner:{email.lower()}": 3, f"banner:{email.lower()}x": 4})
+    cache.set_many(
+        {
+            f"profile:{uid}": 1,
+            f"profile:{other}": 2,
+            f"banner:{email.lower()}": 3,
+            f"banner:{email.lower()}x": 4,
+        }
+    )
     target = DjangoCache(config={"keys": ["profile:{user_id}", "banner:{email}"]})
     values = {"user_id": [uid], "email": [email.lower()]}
     assert target.id_types == {"user_id", "email"}

@@ -33,8 +33,9 @@ def world(tmp_path, monkeypatch, settings, transactional_db):
     monkeypatch.setenv("LUP_FILE_ROOTS", str(tmp_path))
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
     db = settings.DATABASES["default"]
-    monkeypatch.setenv("CRM_DSN", f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/"
-                                  f"{db['NAME']}")
+    monkeypatch.setenv(
+        "CRM_DSN", f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
     return tmp_path
 
 
@@ -51,37 +52,56 @@ def test_a_request_runs_to_a_verifiable_bundle(world, celery_worker_process, api
     email, other = identifiers.email(), identifiers.email()
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE crm_contacts (email text, name text)")
-        cursor.execute("INSERT INTO crm_contacts VALUES (%s, 'Sokha'), (%s, 'Dara'), (%s, 'x')",
-                       [email.lower(), other.lower(), email.lower()])
-    lines = [{"id": 1, "user": {"email": email.lower()}, "q": "a"},
-             {"id": 2, "user": {"email": other.lower()}, "q": "b"},
-             {"id": 3, "user": {"email": email.lower()}, "q": "c"}]
+        cursor.execute(
+            "INSERT INTO crm_contacts VALUES (%s, 'Sokha'), (%s, 'Dara'), (%s, 'x')",
+            [email.lower(), other.lower(), email.lower()],
+        )
+    lines = [
+        {"id": 1, "user": {"email": email.lower()}, "q": "a"},
+        {"id": 2, "user": {"email": other.lower()}, "q": "b"},
+        {"id": 3, "user": {"email": email.lower()}, "q": "c"},
+    ]
     (tmp_path / "khmer-qa.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     version = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://evals", name="khmer-qa"),
-        data=VersionInput(version="3"))
-    membership_upload(version=version, stream=__import__("io").BytesIO(
-        f"{email}\n".encode()), content_type="text/plain", id_type="email")
+        data=VersionInput(version="3"),
+    )
+    membership_upload(
+        version=version,
+        stream=__import__("io").BytesIO(f"{email}\n".encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
     f.notice()
     f.record(f.event(f.subject(email), "train_ai_system"))
 
     staff = api("erasure:write", "erasure:read")
     for body in (
-        {"name": "khmer-qa-eval", "kind": "jsonl_file", "country": "KH",
-         "config": {"path": "khmer-qa.jsonl", "match": {"email": "user.email"}},
-         "versions": [str(version.pk)]},
-        {"name": "crm-contacts", "kind": "postgres_table", "country": "SG", "always": True,
-         "config": {"dsn_env": "CRM_DSN", "table": "crm_contacts", "match": {"email": "email"}}},
+        {
+            "name": "khmer-qa-eval",
+            "kind": "jsonl_file",
+            "country": "KH",
+            "config": {"path": "khmer-qa.jsonl", "match": {"email": "user.email"}},
+            "versions": [str(version.pk)],
+        },
+        {
+            "name": "crm-contacts",
+            "kind": "postgres_table",
+            "country": "SG",
+            "always": True,
+            "config": {"dsn_env": "CRM_DSN", "table": "crm_contacts", "match": {"email": "email"}},
+        },
     ):
         assert staff.post("/api/v1/erasure/targets", body, format="json").status_code == 201
 
-    request_id = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}],
-                                  "country": "KH"}, format="json").json()["id"]
+    request_id = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": email}], "country": "KH"}, format="json"
+    ).json()["id"]
     staff.post(f"{URL}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
     planned = staff.post(f"{URL}/{request_id}/plan").json()
     assert planned["state"] == "executing", planned
-    assert wait_for(lambda: ErasureRequest.objects.get(pk=request_id).state == "completed"), (
-        list(TargetRun.objects.values("status", "outcome", "last_error"))
+    assert wait_for(lambda: ErasureRequest.objects.get(pk=request_id).state == "completed"), list(
+        TargetRun.objects.values("status", "outcome", "last_error")
     )
 
     with connection.cursor() as cursor:
@@ -107,15 +127,41 @@ def test_a_request_runs_to_a_verifiable_bundle(world, celery_worker_process, api
     path.write_text(json.dumps(bundle))
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     checked = subprocess.run(
-        [sys.executable, "-m", "ledger.verify", "bundle", str(path), "--key",
-         signer().verifier_key, "--identifier", email],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "ledger.verify",
+            "bundle",
+            str(path),
+            "--key",
+            signer().verifier_key,
+            "--identifier",
+            email,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     wrong = subprocess.run(
-        [sys.executable, "-m", "ledger.verify", "bundle", str(path), "--key",
-         signer().verifier_key, "--identifier", other],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "ledger.verify",
+            "bundle",
+            str(path),
+            "--key",
+            signer().verifier_key,
+            "--identifier",
+            other,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert wrong.returncode != 0
     assert [str(tmp_path)] == settings.LUP_FILE_ROOTS

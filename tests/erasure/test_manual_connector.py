@@ -20,17 +20,28 @@ URL = "/api/v1/erasure-requests"
 def test_a_person_erases_and_attests(api, django_user_model, django_capture_on_commit_callbacks):
     staff = api("erasure:write", "erasure:read")
     email = identifiers.email()
-    made = staff.post("/api/v1/erasure/targets", {
-        "name": "support-archive", "kind": "manual", "country": "TH", "always": True,
-        "config": {"instructions": "Delete every ticket of this e-mail in the support tool.",
-                   "id_types": ["email"]},
-    }, format="json")
+    made = staff.post(
+        "/api/v1/erasure/targets",
+        {
+            "name": "support-archive",
+            "kind": "manual",
+            "country": "TH",
+            "always": True,
+            "config": {
+                "instructions": "Delete every ticket of this e-mail in the support tool.",
+                "id_types": ["email"],
+            },
+        },
+        format="json",
+    )
     assert made.status_code == 201, made.json()
-    created = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}]},
-                         format="json").json()
+    created = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
+    ).json()
     request = ErasureRequest.objects.get(pk=created["id"])
-    erasure_request_transition(request=request, to_state="verified", actor="staff:t",
-                               reason="checked")
+    erasure_request_transition(
+        request=request, to_state="verified", actor="staff:t", reason="checked"
+    )
     with django_capture_on_commit_callbacks(execute=False):
         staff.post(f"{URL}/{request.pk}/plan")
     run = TargetRun.objects.get(request=request)
@@ -45,8 +56,9 @@ def test_a_person_erases_and_attests(api, django_user_model, django_capture_on_c
     assert page.status_code == 200
     assert b"Delete every ticket" in page.content and email.lower().encode() in page.content
     with django_capture_on_commit_callbacks(execute=True):
-        done = browser.post(f"/admin/erasure/manualtask/{run.pk}/change/",
-                            {"erased": "4", "remaining": "0"})
+        done = browser.post(
+            f"/admin/erasure/manualtask/{run.pk}/change/", {"erased": "4", "remaining": "0"}
+        )
     assert done.status_code == 302, done.content[:2000]
     run.refresh_from_db()
     assert (run.status, run.outcome) == ("done", "erased")

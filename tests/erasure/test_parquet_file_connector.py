@@ -32,9 +32,16 @@ EMAILS = [
 ]
 PHONES = [None, "+855 12 987 654", None, "(+855) 12-345-678", None, "", "85512345678", None, "x"]
 identifiers.USED.update(
-    {EMAIL, THIRD_EMAIL, PHONE, OTHER_PHONE, USER_ID, *filter(None, EMAILS),
-     # "x" is not a phone number, and would match every log.
-     *(p for p in PHONES if p and any(c.isdigit() for c in p))}
+    {
+        EMAIL,
+        THIRD_EMAIL,
+        PHONE,
+        OTHER_PHONE,
+        USER_ID,
+        *filter(None, EMAILS),
+        # "x" is not a phone number, and would match every log.
+        *(p for p in PHONES if p and any(c.isdigit() for c in p)),
+    }
 )
 NOTES = ["សួស្តី", "สวัสดีครับ", "Xin chào", "ghi chú", "ខ្មែរ", "ไทย", "Tiếng Việt", "", None]
 A = {"email": [EMAIL], "phone": [PHONE]}

@@ -25,38 +25,60 @@ def client(api, tmp_path, settings):
 
 
 def target(client, name, *, versions=(), **extra):
-    body = {"name": name, "kind": "jsonl_file", "country": "KH",
-            "config": {"path": f"{name}.jsonl", "match": {"email": "email"}},
-            "versions": [str(v.pk) for v in versions], **extra}
+    body = {
+        "name": name,
+        "kind": "jsonl_file",
+        "country": "KH",
+        "config": {"path": f"{name}.jsonl", "match": {"email": "email"}},
+        "versions": [str(v.pk) for v in versions],
+        **extra,
+    }
     response = client.post("/api/v1/erasure/targets", body, format="json")
     assert response.status_code == 201, response.json()
 
 
 def verified_request(client, email, country="KH") -> ErasureRequest:
-    created = client.post(URL, {"identifiers": [{"id_type": "email", "value": email}],
-                                "country": country}, format="json").json()
+    created = client.post(
+        URL,
+        {"identifiers": [{"id_type": "email", "value": email}], "country": country},
+        format="json",
+    ).json()
     request = ErasureRequest.objects.get(pk=created["id"])
-    return erasure_request_transition(request=request, to_state="verified", actor="staff:test",
-                                      reason="checked in person")
+    return erasure_request_transition(
+        request=request, to_state="verified", actor="staff:test", reason="checked in person"
+    )
 
 
 def test_the_plan_follows_lineage_and_explains_itself(client):
     email = identifiers.email()
     raw = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://raw", name="chats"),
-        data=VersionInput(version="1"))
+        data=VersionInput(version="1"),
+    )
     evals = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://evals", name="khmer-qa"),
-        data=VersionInput(version="3"))
+        data=VersionInput(version="3"),
+    )
     other = lineage.version_register(
         dataset=lineage.dataset_register(namespace="s3://other", name="unrelated"),
-        data=VersionInput(version="1"))
-    lineage.run_record(run_id=uuid.uuid4(), job=lineage.job_register(namespace="j", name="split"),
-                       state="COMPLETE", inputs=[raw], outputs=[evals])
-    membership_upload(version=raw, stream=io.BytesIO(f"{email}\n".encode()),
-                      content_type="text/plain", id_type="email")
-    lineage.model_version_register(namespace="models", name="assistant", version="7",
-                                   trained_on=[raw], evaluated_on=[evals])
+        data=VersionInput(version="1"),
+    )
+    lineage.run_record(
+        run_id=uuid.uuid4(),
+        job=lineage.job_register(namespace="j", name="split"),
+        state="COMPLETE",
+        inputs=[raw],
+        outputs=[evals],
+    )
+    membership_upload(
+        version=raw,
+        stream=io.BytesIO(f"{email}\n".encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
+    lineage.model_version_register(
+        namespace="models", name="assistant", version="7", trained_on=[raw], evaluated_on=[evals]
+    )
     target(client, "raw-chats", versions=[raw])
     target(client, "khmer-eval", versions=[evals], requires_approval=True)
     target(client, "unrelated-set", versions=[other])
@@ -77,12 +99,17 @@ def test_the_plan_follows_lineage_and_explains_itself(client):
     assert "will be scanned" in entries["khmer-eval"]["reasons"][0]
     assert entries["khmer-eval"]["requires_approval"] is True
     assert entries["app-logs"]["reasons"] == ["always: every request touches this target"]
-    assert all(e["id_types"] == ["email"] and not e["needs_resolution"]
-               for e in entries.values())
-    assert plan["affected_models"] == [{
-        "model": "models:assistant@7", "kinds": ["evaluated_on", "trained_on"],
-        "decision": "pending", "justification": "", "decided_by": "", "decided_at": None,
-    }]
+    assert all(e["id_types"] == ["email"] and not e["needs_resolution"] for e in entries.values())
+    assert plan["affected_models"] == [
+        {
+            "model": "models:assistant@7",
+            "kinds": ["evaluated_on", "trained_on"],
+            "decision": "pending",
+            "justification": "",
+            "decided_by": "",
+            "decided_at": None,
+        }
+    ]
     assert client.get(f"{URL}/{request.pk}/plan").json()["targets"] == plan["targets"]
     again = client.post(f"{URL}/{request.pk}/plan")
     assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
@@ -92,8 +119,13 @@ def test_the_plan_follows_lineage_and_explains_itself(client):
 
 
 def test_a_target_keyed_by_other_identifier_types_needs_resolution(client):
-    body = {"name": "users-by-id", "kind": "jsonl_file", "country": "SG", "always": True,
-            "config": {"path": "users.jsonl", "match": {"user_id": "uid"}}}
+    body = {
+        "name": "users-by-id",
+        "kind": "jsonl_file",
+        "country": "SG",
+        "always": True,
+        "config": {"path": "users.jsonl", "match": {"user_id": "uid"}},
+    }
     assert client.post("/api/v1/erasure/targets", body, format="json").status_code == 201
     request = verified_request(client, identifiers.email())
     entry = client.post(f"{URL}/{request.pk}/plan").json()["targets"][0]
@@ -101,9 +133,9 @@ def test_a_target_keyed_by_other_identifier_types_needs_resolution(client):
 
 
 def test_an_unverified_request_is_not_planned(client):
-    created = client.post(URL, {"identifiers": [{"id_type": "email",
-                                                 "value": identifiers.email()}]},
-                          format="json").json()
+    created = client.post(
+        URL, {"identifiers": [{"id_type": "email", "value": identifiers.email()}]}, format="json"
+    ).json()
     response = client.post(f"{URL}/{created['id']}/plan")
     assert (response.status_code, response.json()["code"]) == (409, "invalid_transition")
 

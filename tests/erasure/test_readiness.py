@@ -61,12 +61,17 @@ class Seeded:
 def _version(namespace, name, version, **fields) -> DatasetVersion:
     return lineage.version_register(
         dataset=lineage.dataset_register(namespace=namespace, name=name),
-        data=VersionInput(version=version, **fields))
+        data=VersionInput(version=version, **fields),
+    )
 
 
 def _members(version: DatasetVersion, emails: list[str]) -> None:
-    membership_upload(version=version, stream=io.BytesIO("\n".join(emails).encode()),
-                      content_type="text/plain", id_type="email")
+    membership_upload(
+        version=version,
+        stream=io.BytesIO("\n".join(emails).encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
 
 
 @pytest.fixture
@@ -81,53 +86,97 @@ def seeded(settings, tmp_path, enqueued, django_capture_on_commit_callbacks) -> 
         factories.event(factories.subject(emails[2]), PURPOSE, jurisdiction="KH"),
     )
     vn = LocationInput(system="s3", uri="s3://lup-vn/raw", country="VN")
-    raw = _version("s3://raw", "chats", "1", purposes=[PURPOSE], origin="support chats, 2026",
-                   locations=[vn])
-    train = _version("s3://train", "chats-clean", "2", purposes=[PURPOSE], locations=[
-        LocationInput(system="s3", uri="s3://lup-kh/train", country="KH",
-                      transfer_basis="contract-clauses")])
-    lineage.run_record(run_id=uuid.uuid4(), job=lineage.job_register(namespace="j", name="clean"),
-                       state="COMPLETE", inputs=[raw], outputs=[train])
-    eval_vi = _version("s3://eval", "support-vi", "1", purposes=[EVAL_PURPOSE],
-                       languages=["vi"], origin="written by staff", locations=[
-                           LocationInput(system="s3", uri="s3://lup-vn/eval", country="VN")])
+    raw = _version(
+        "s3://raw", "chats", "1", purposes=[PURPOSE], origin="support chats, 2026", locations=[vn]
+    )
+    train = _version(
+        "s3://train",
+        "chats-clean",
+        "2",
+        purposes=[PURPOSE],
+        locations=[
+            LocationInput(
+                system="s3",
+                uri="s3://lup-kh/train",
+                country="KH",
+                transfer_basis="contract-clauses",
+            )
+        ],
+    )
+    lineage.run_record(
+        run_id=uuid.uuid4(),
+        job=lineage.job_register(namespace="j", name="clean"),
+        state="COMPLETE",
+        inputs=[raw],
+        outputs=[train],
+    )
+    eval_vi = _version(
+        "s3://eval",
+        "support-vi",
+        "1",
+        purposes=[EVAL_PURPOSE],
+        languages=["vi"],
+        origin="written by staff",
+        locations=[LocationInput(system="s3", uri="s3://lup-vn/eval", country="VN")],
+    )
     # A copy kept in Singapore with no basis recorded: the cross-border gap.
-    lineage.location_add(version=eval_vi, location=LocationInput(
-        system="s3", uri="s3://lup-sg/eval", country="SG"))
+    lineage.location_add(
+        version=eval_vi, location=LocationInput(system="s3", uri="s3://lup-sg/eval", country="SG")
+    )
     # Stored nowhere on record: the data gap.
-    unplaced = _version("s3://notes", "labelling-notes", "1", purposes=[PURPOSE],
-                        origin="annotators")
+    unplaced = _version(
+        "s3://notes", "labelling-notes", "1", purposes=[PURPOSE], origin="annotators"
+    )
     _members(raw, emails[:2])
     _members(train, emails[:2])
     _members(eval_vi, [emails[0], emails[2]])
     # Deployed to both markets, evaluated in Vietnamese only: the evaluation gap (no Khmer).
-    model = lineage.model_version_register(namespace="models", name="assistant", version="7",
-                                           trained_on=[train], evaluated_on=[eval_vi],
-                                           markets=["KH", "VN"])
+    model = lineage.model_version_register(
+        namespace="models",
+        name="assistant",
+        version="7",
+        trained_on=[train],
+        evaluated_on=[eval_vi],
+        markets=["KH", "VN"],
+    )
 
     for name, version in (("train", train), ("eval", eval_vi)):
         (tmp_path / f"{name}.jsonl").write_text(
-            "".join(json.dumps({"email": e.lower()}) + "\n" for e in emails))
-        target_save(name=f"{name}-set", kind="jsonl_file", country=version.locations.first()
-                    .country, versions=[version.pk],
-                    config={"path": f"{name}.jsonl", "match": {"email": "email"}})
+            "".join(json.dumps({"email": e.lower()}) + "\n" for e in emails)
+        )
+        target_save(
+            name=f"{name}-set",
+            kind="jsonl_file",
+            country=version.locations.first().country,
+            versions=[version.pk],
+            config={"path": f"{name}.jsonl", "match": {"email": "email"}},
+        )
     # One target for each other kind of place the checklist names.
     Target.objects.create(name="app-log", kind="text_log", country="KH", config={})
     Target.objects.create(name="answer-cache", kind="redis", country="KH", config={})
     Target.objects.create(name="accounts", kind="postgres_table", country="KH", config={})
 
     def filed(email: str, country: str) -> ErasureRequest:
-        request, _ = erasure_request_create(identifiers=[{"id_type": "email", "value": email}],
-                                            country=country, channel="admin",
-                                            actor="staff:intake")
-        return erasure_request_transition(request=request, to_state="verified",
-                                          actor="staff:intake", reason="checked")
+        request, _ = erasure_request_create(
+            identifiers=[{"id_type": "email", "value": email}],
+            country=country,
+            channel="admin",
+            actor="staff:intake",
+        )
+        return erasure_request_transition(
+            request=request, to_state="verified", actor="staff:intake", reason="checked"
+        )
 
     completed = erasure_request_plan(request=filed(emails[0], "KH"), actor="system")
     completed = execution.erasure_request_gate(request=completed, actor="system")
     assert completed.state == "awaiting_approval"  # a model was trained on the subject's data
-    affected_model_decide(request=completed, model_version_id=model.pk, decision="retrain",
-                          justification="next release", actor="staff:dpo")
+    affected_model_decide(
+        request=completed,
+        model_version_id=model.pk,
+        decision="retrain",
+        justification="next release",
+        actor="staff:dpo",
+    )
     with django_capture_on_commit_callbacks(execute=True):
         erasure_request_approve(request=completed, actor="staff:dpo", reason="checked")
     for run_id in enqueued:
@@ -137,15 +186,21 @@ def seeded(settings, tmp_path, enqueued, django_capture_on_commit_callbacks) -> 
     assert completed.state == "completed"
     # Three days from receipt to completion, well within the deadline.
     ErasureRequest.objects.filter(pk=completed.pk).update(
-        received_at=completed.closed_at - timedelta(days=3))
+        received_at=completed.closed_at - timedelta(days=3)
+    )
 
     overdue = filed(emails[1], "VN")
-    ErasureRequest.objects.filter(pk=overdue.pk).update(
-        deadline=timezone.now() - timedelta(days=1))
+    ErasureRequest.objects.filter(pk=overdue.pk).update(deadline=timezone.now() - timedelta(days=1))
     log_audit_run()
-    return Seeded(emails=emails, train=train, eval_vi=eval_vi, unplaced=unplaced, model=model,
-                  completed=ErasureRequest.objects.get(pk=completed.pk),
-                  overdue=ErasureRequest.objects.get(pk=overdue.pk))
+    return Seeded(
+        emails=emails,
+        train=train,
+        eval_vi=eval_vi,
+        unplaced=unplaced,
+        model=model,
+        completed=ErasureRequest.objects.get(pk=completed.pk),
+        overdue=ErasureRequest.objects.get(pk=overdue.pk),
+    )
 
 
 def report_now() -> dict:
@@ -155,17 +210,23 @@ def report_now() -> dict:
 
 def gaps(report: dict) -> dict[str, list[tuple[str, str | None]]]:
     return {
-        name: sorted((gap["code"], gap["record"]["id"] if gap["record"] else None)
-                     for gap in section["missing"])
+        name: sorted(
+            (gap["code"], gap["record"]["id"] if gap["record"] else None)
+            for gap in section["missing"]
+        )
         for name, section in report["sections"].items()
     }
 
 
 def test_the_report_names_exactly_the_seeded_gaps(seeded):
     report = report_now()
-    unconfirmed = sorted(name for name, rule in
-                         effective_rules(markets=["KH", "VN"], subject_country=None)["rules"]
-                         .items() if rule["unconfirmed"])
+    unconfirmed = sorted(
+        name
+        for name, rule in effective_rules(markets=["KH", "VN"], subject_country=None)[
+            "rules"
+        ].items()
+        if rule["unconfirmed"]
+    )
     assert unconfirmed, "the rules data has unconfirmed rules for KH and VN"
     assert gaps(report) == {
         "data": [("no_location", str(seeded.unplaced.pk))],
@@ -181,11 +242,13 @@ def test_the_report_names_exactly_the_seeded_gaps(seeded):
     assert report["gaps"] == {name: len(found) for name, found in gaps(report).items()}
     transfer_gap = report["sections"]["cross_border"]["missing"][0]
     assert transfer_gap["record"]["admin_url"] == (
-        f"/admin/lineage/datasetversion/{seeded.eval_vi.pk}/change/")
+        f"/admin/lineage/datasetversion/{seeded.eval_vi.pk}/change/"
+    )
     evaluation_gap = report["sections"]["evaluations"]["missing"][0]
     assert "KH" in evaluation_gap["detail"] and "km" in evaluation_gap["detail"]
     assert evaluation_gap["record"]["admin_url"] == (
-        f"/admin/lineage/modelversion/{seeded.model.pk}/change/")
+        f"/admin/lineage/modelversion/{seeded.model.pk}/change/"
+    )
 
 
 def test_the_figures_match_the_records(seeded):
@@ -211,14 +274,26 @@ def test_the_figures_match_the_records(seeded):
     }
 
     deletion = report["sections"]["deletion"]["figures"]
-    assert (deletion["received"], deletion["completed"], deletion["completed_within_deadline"],
-            deletion["overdue"], deletion["open"]) == (2, 1, 1, 1, 1)
+    assert (
+        deletion["received"],
+        deletion["completed"],
+        deletion["completed_within_deadline"],
+        deletion["overdue"],
+        deletion["open"],
+    ) == (2, 1, 1, 1, 1)
     assert deletion["days_to_complete"] == {
         "KH": {"requests": 1, "median": 3.0, "p95": 3.0},
         "all": {"requests": 1, "median": 3.0, "p95": 3.0},
     }
-    assert deletion["targets"] == {"by_hand": 0, "caches": 1, "databases": 1, "eval_sets": 1,
-                                   "files": 2, "logs": 1, "services": 0}
+    assert deletion["targets"] == {
+        "by_hand": 0,
+        "caches": 1,
+        "databases": 1,
+        "eval_sets": 1,
+        "files": 2,
+        "logs": 1,
+        "services": 0,
+    }
     assert deletion["latest_ledger_audit"]["ok"] is True
     assert deletion["receipts_issued"]["erasure.target"] == 2  # the training and eval sets
     assert deletion["receipts_issued"]["erasure.request"] == 1
@@ -226,52 +301,73 @@ def test_the_figures_match_the_records(seeded):
 
     flows = report["sections"]["cross_border"]["records"]
     assert [flow["basis_recorded"] for flow in flows] == [False, True]  # the gap first
-    assert {(f["from"]["country"], f["to"]["country"]) for f in flows} == {("VN", "SG"),
-                                                                         ("VN", "KH")}
+    assert {(f["from"]["country"], f["to"]["country"]) for f in flows} == {
+        ("VN", "SG"),
+        ("VN", "KH"),
+    }
     assert flows[0]["rule"]["country"] == "VN"
 
     model = report["sections"]["evaluations"]["records"][0]
-    assert model["by_market"] == {"KH": {"languages": ["km"], "missing": ["km"]},
-                                  "VN": {"languages": ["vi"], "missing": []}}
+    assert model["by_market"] == {
+        "KH": {"languages": ["km"], "missing": ["km"]},
+        "VN": {"languages": ["vi"], "missing": []},
+    }
 
     oversight = report["sections"]["oversight"]["figures"]
     assert (oversight["approved"], oversight["denied"]) == (1, 0)
     assert oversight["model_decisions"]["retrain"] == 1
     approvals = [r for r in report["sections"]["oversight"]["records"] if "decision" in r]
-    assert approvals == [{**approvals[0], "id": str(seeded.completed.pk), "decision": "approved",
-                          "by": "staff:dpo"}]
+    assert approvals == [
+        {**approvals[0], "id": str(seeded.completed.pk), "decision": "approved", "by": "staff:dpo"}
+    ]
 
     explained = report["sections"]["explainability"]
     assert explained["figures"] == {"completed": 1, "sampled": 1, "explained": 1}
     plan = explained["records"][0]["plan"]
     assert [entry["target"] for entry in plan] == ["eval-set", "train-set"]
-    assert [entry["paths"] for entry in plan] == [[["s3://eval:support-vi @ 1"]],
-                                                  [["s3://train:chats-clean @ 2"]]]
+    assert [entry["paths"] for entry in plan] == [
+        [["s3://eval:support-vi @ 1"]],
+        [["s3://train:chats-clean @ 2"]],
+    ]
     assert all(entry["reasons"] for entry in plan)
 
 
 def test_gaps_close_when_the_records_are_completed(seeded, settings):
     """The same deployment after the team fixes what the report named."""
-    lineage.location_add(version=seeded.unplaced, location=LocationInput(
-        system="s3", uri="s3://lup-kh/notes", country="KH"))
+    lineage.location_add(
+        version=seeded.unplaced,
+        location=LocationInput(system="s3", uri="s3://lup-kh/notes", country="KH"),
+    )
     seeded.eval_vi.locations.filter(country="SG").update(transfer_basis="asean-mcc")
-    eval_km = _version("s3://eval", "support-km", "1", purposes=[EVAL_PURPOSE],
-                       languages=["km"], origin="written by staff", locations=[
-                           LocationInput(system="s3", uri="s3://lup-kh/eval", country="KH")])
+    eval_km = _version(
+        "s3://eval",
+        "support-km",
+        "1",
+        purposes=[EVAL_PURPOSE],
+        languages=["km"],
+        origin="written by staff",
+        locations=[LocationInput(system="s3", uri="s3://lup-kh/eval", country="KH")],
+    )
     _members(eval_km, [seeded.emails[2]])
     Target.objects.get(name="eval-set").versions.add(eval_km)
-    lineage.model_version_register(namespace="models", name="assistant", version="7",
-                                   evaluated_on=[eval_km])
+    lineage.model_version_register(
+        namespace="models", name="assistant", version="7", evaluated_on=[eval_km]
+    )
     ErasureRequest.objects.filter(pk=seeded.overdue.pk).update(
-        deadline=timezone.now() + timedelta(days=5))
+        deadline=timezone.now() + timedelta(days=5)
+    )
     report = report_now()
-    assert {name: codes for name, codes in gaps(report).items() if name != "strictest_market"} \
-        == {name: [] for name in report["sections"] if name != "strictest_market"}
+    assert {name: codes for name, codes in gaps(report).items() if name != "strictest_market"} == {
+        name: [] for name in report["sections"] if name != "strictest_market"
+    }
 
 
 def test_a_version_used_for_a_purpose_its_subjects_did_not_consent_to_is_named(seeded):
-    factories.record(factories.event(factories.subject(seeded.emails[1]), PURPOSE, "withdrawn",
-                                     jurisdiction="VN"))
+    factories.record(
+        factories.event(
+            factories.subject(seeded.emails[1]), PURPOSE, "withdrawn", jurisdiction="VN"
+        )
+    )
     data = report_now()["sections"]["data"]
     assert [(g["code"], g["record"]["id"]) for g in data["missing"]] == [
         ("no_location", str(seeded.unplaced.pk)),
@@ -294,7 +390,7 @@ def test_the_signed_report_verifies_and_a_one_byte_edit_fails(seeded, tmp_path):
 
     signed = base64.b64decode(envelope["payload"])
     at = signed.index(b'"received":2') + len(b'"received":')
-    edited = signed[:at] + b"3" + signed[at + 1:]
+    edited = signed[:at] + b"3" + signed[at + 1 :]
     forged = {**envelope, "payload": base64.b64encode(edited).decode()}
     with pytest.raises(verify.VerificationError) as failed:
         verify.verify_document(forged, key, "report")
@@ -349,8 +445,15 @@ def test_the_admin_page_shows_each_section_its_gaps_and_links(seeded, django_use
     page = client.get("/admin/readiness/")
     assert page.status_code == 200
     html = page.content.decode()
-    for section in ("data", "deletion", "cross_border", "evaluations", "oversight",
-                    "explainability", "strictest_market"):
+    for section in (
+        "data",
+        "deletion",
+        "cross_border",
+        "evaluations",
+        "oversight",
+        "explainability",
+        "strictest_market",
+    ):
         assert f'id="section-{section}"' in html
     assert f'href="/admin/lineage/datasetversion/{seeded.unplaced.pk}/change/"' in html
     assert f'href="/admin/erasure/erasurerequest/{seeded.overdue.pk}/change/"' in html
@@ -359,25 +462,30 @@ def test_the_admin_page_shows_each_section_its_gaps_and_links(seeded, django_use
     assert printable.status_code == 200 and b"<h1>Governance readiness</h1>" in printable.content
     signed = client.get("/admin/readiness/signed.json")
     key = verify.parse_verifier_key(signer().verifier_key)
-    assert verify.verify_document(signed.json(), key, "report")["report"]["markets"] == [
-        "KH", "VN"]
+    assert verify.verify_document(signed.json(), key, "report")["report"]["markets"] == ["KH", "VN"]
     assert client.get("/admin/readiness/", {"start": "2026-13-01"}).status_code == 400
 
 
 def _market_languages(value: str) -> subprocess.CompletedProcess:
-    code = ("import json, django; django.setup(); from django.conf import settings; "
-            "print(json.dumps(settings.LUP_MARKET_LANGUAGES))")
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.LUP_MARKET_LANGUAGES))"
+    )
     env = {**os.environ, "LUP_MARKET_LANGUAGES": value, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_market_languages_are_overridden_market_by_market_and_a_bad_one_stops_startup():
     done = _market_languages("PH=fil,en; sg=en,zh")
     assert done.returncode == 0, done.stderr
     languages = json.loads(done.stdout)
-    assert (languages["PH"], languages["SG"], languages["KH"]) == (["fil", "en"], ["en", "zh"],
-                                                                   ["km"])
+    assert (languages["PH"], languages["SG"], languages["KH"]) == (
+        ["fil", "en"],
+        ["en", "zh"],
+        ["km"],
+    )
     refused = _market_languages("PH")
     assert refused.returncode != 0
     assert "LUP_MARKET_LANGUAGES: 'PH' is not MARKET=language" in refused.stderr

@@ -16,8 +16,11 @@ from tests.erasure.test_readiness import seeded  # noqa: F401 (a fixture)
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_officer_reads_prints_and_downloads_the_signed_report(seeded, live_server,  # noqa: F811
-                                                                  browser):
+def test_an_officer_reads_prints_and_downloads_the_signed_report(
+    seeded,  # noqa: F811
+    live_server,
+    browser,
+):
     context, page = sign_in(browser, live_server, staff("compliance_officer"))
     page.click("#lup-readiness")  # from the dashboard
     page.wait_for_selector("#section-strictest_market")

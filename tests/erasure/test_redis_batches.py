@@ -60,13 +60,17 @@ def calls(monkeypatch):
 def every_structure() -> RedisStore:
     return store(
         keys=["session:{user_id}", "chat:{user_id}:*", "mail:{email}:*"],
-        hash_fields=[{"key": "profiles", "field": "{email}"},
-                     {"key": "user:{user_id}", "field": "email"}],
+        hash_fields=[
+            {"key": "profiles", "field": "{email}"},
+            {"key": "user:{user_id}", "field": "email"},
+        ],
         set_members=[{"key": "newsletter", "member": "{email}"}],
         zset_members=[{"key": "leaderboard", "member": "{user_id}"}],
-        stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"},
-                        {"key": "events", "field": "by", "value": "{user_id}"},
-                        {"key": "audit:{user_id}", "field": "actor", "value": "{user_id}"}],
+        stream_entries=[
+            {"key": "events", "field": "user_id", "value": "{user_id}"},
+            {"key": "events", "field": "by", "value": "{user_id}"},
+            {"key": "audit:{user_id}", "field": "actor", "value": "{user_id}"},
+        ],
         scan_count=7,
     )
 
@@ -151,6 +155,7 @@ def test_fifty_groups_scan_the_keyspace_once(r, calls):
             pipe.set(f"other:{n}", "x")
             pipe.set(f"chat:bystander{n}:1", "x")
         pipe.execute()
+
     def steps_of_one_pass() -> int:
         cursor, steps = None, 0
         while cursor != 0:
@@ -188,8 +193,9 @@ def test_one_xrange_pass_per_stream_for_the_batch(r, calls):
     for n in range(4):
         for u in [*users, "bystander"]:
             r.xadd("events", {"user_id": u, "n": n})
-    target = store(stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"}],
-                   scan_count=6)
+    target = store(
+        stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"}], scan_count=6
+    )
     erased = target.erase_groups({u: {"user_id": [u]} for u in users})
     assert {e.count for e in erased.values()} == {4}
     starts = [start for key, start in calls["xrange"] if key == b"events"]
@@ -210,13 +216,21 @@ def test_glob_characters_and_prefixes_are_attributed_exactly(r, template):
         r.set(f"session:{v}", "x")
         r.zadd("leaderboard", {v: 1})
         r.hset("profiles", v, "1")
-    bystanders = [f"{prefix}chat:abc:1", f"{prefix}chat:bbc:1", f"{prefix}chat:u100:1",
-                  f"{prefix}chat:xu1:1", f"{prefix}chat:u1", "session:u100"]
+    bystanders = [
+        f"{prefix}chat:abc:1",
+        f"{prefix}chat:bbc:1",
+        f"{prefix}chat:u100:1",
+        f"{prefix}chat:xu1:1",
+        f"{prefix}chat:u1",
+        "session:u100",
+    ]
     for key in bystanders:
         r.set(key, "x")
-    target = store(keys=[template, "session:{user_id}"],
-                   hash_fields=[{"key": "profiles", "field": "{user_id}"}],
-                   zset_members=[{"key": "leaderboard", "member": "{user_id}"}])
+    target = store(
+        keys=[template, "session:{user_id}"],
+        hash_fields=[{"key": "profiles", "field": "{user_id}"}],
+        zset_members=[{"key": "leaderboard", "member": "{user_id}"}],
+    )
     groups = {v: {"user_id": [v]} for v in values}
     erased = target.erase_groups(groups)
     assert {v: e.count for v, e in erased.items()} == dict.fromkeys(values, 4)
@@ -242,8 +256,9 @@ def test_repeated_placeholders_and_keys_with_newlines(r):
     for key in ("x:u1:y:u1:1", "x:u1:y:u2:1", "x:u2:y:u2:\n", "x:u3:y:u3"):
         r.set(key, "x")
     target = store(keys=["x:{user_id}:y:{user_id}:*"])
-    erased = target.erase_groups({1: {"user_id": ["u1"]}, 2: {"user_id": ["u2"]},
-                                  3: {"user_id": ["u3"]}})
+    erased = target.erase_groups(
+        {1: {"user_id": ["u1"]}, 2: {"user_id": ["u2"]}, 3: {"user_id": ["u3"]}}
+    )
     assert {key: e.count for key, e in erased.items()} == {1: 1, 2: 1, 3: 0}
     assert sorted(r.scan_iter()) == [b"x:u1:y:u2:1", b"x:u3:y:u3"]
 
@@ -255,9 +270,11 @@ def test_verify_groups_counts_what_remains_per_group(r, calls):
         r.zadd("leaderboard", {u: 0})
         r.xadd("events", {"user_id": u})
     r.set("chat:u2:2", "x")
-    target = store(keys=["session:{user_id}", "chat:{user_id}:*"],
-                   zset_members=[{"key": "leaderboard", "member": "{user_id}"}],
-                   stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"}])
+    target = store(
+        keys=["session:{user_id}", "chat:{user_id}:*"],
+        zset_members=[{"key": "leaderboard", "member": "{user_id}"}],
+        stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"}],
+    )
     groups = {1: {"user_id": ["u1"]}, 2: {"user_id": ["u2"]}, 4: {"user_id": ["u4"]}}
     checks = target.verify_groups(groups)
     assert {key: c.remaining for key, c in checks.items()} == {1: 4, 2: 5, 4: 0}

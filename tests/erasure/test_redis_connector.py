@@ -105,9 +105,13 @@ def test_hash_fields(r):
     r.hset("profiles", mapping={email: "1", other: "2"})
     uid = identifiers.user_id()
     r.hset(f"user:{uid}", mapping={"email": email, "name": "n"})
-    target = store(hash_fields=[{"key": "profiles", "field": "{email}"},
-                                {"key": "user:{user_id}", "field": "email"},
-                                {"key": "absent", "field": "{email}"}])
+    target = store(
+        hash_fields=[
+            {"key": "profiles", "field": "{email}"},
+            {"key": "user:{user_id}", "field": "email"},
+            {"key": "absent", "field": "{email}"},
+        ]
+    )
     assert target.id_types == frozenset({"email", "user_id"})
     cycle(target, {"email": [email], "user_id": [uid]}, 2)
     assert r.hgetall("profiles") == {other.encode(): b"2"}
@@ -119,8 +123,10 @@ def test_set_and_sorted_set_members(r):
     uid, uid2 = identifiers.user_id(), identifiers.user_id()
     r.sadd("newsletter", email, other)
     r.zadd("leaderboard", {uid: 0, uid2: 5})  # a score of 0 still counts as present
-    target = store(set_members=[{"key": "newsletter", "member": "{email}"}],
-                   zset_members=[{"key": "leaderboard", "member": "{user_id}"}])
+    target = store(
+        set_members=[{"key": "newsletter", "member": "{email}"}],
+        zset_members=[{"key": "leaderboard", "member": "{user_id}"}],
+    )
     cycle(target, {"email": [email], "user_id": [uid]}, 2)
     assert r.smembers("newsletter") == {other.encode()}
     assert r.zrange("leaderboard", 0, -1) == [uid2.encode()]
@@ -134,9 +140,13 @@ def test_stream_entries_in_chunks(r):
         kept.append(r.xadd("events", {"user_id": other, "n": n}))
     kept.append(r.xadd("events", {"account": uid}))  # another field: not a match
     r.set("not-a-stream-key-for-others", "x")
-    target = store(stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"},
-                                   {"key": "absent", "field": "user_id", "value": "{user_id}"}],
-                   scan_count=5)
+    target = store(
+        stream_entries=[
+            {"key": "events", "field": "user_id", "value": "{user_id}"},
+            {"key": "absent", "field": "user_id", "value": "{user_id}"},
+        ],
+        scan_count=5,
+    )
     cycle(target, {"user_id": [uid]}, 23)
     assert [entry_id for entry_id, _ in r.xrange("events")] == kept
 
@@ -146,8 +156,9 @@ def test_several_subjects_in_one_call(r):
     for u in (a, b, c):
         r.set(f"session:{u}", "x")
         r.zadd("leaderboard", {u: 1})
-    target = store(keys=["session:{user_id}"],
-                   zset_members=[{"key": "leaderboard", "member": "{user_id}"}])
+    target = store(
+        keys=["session:{user_id}"], zset_members=[{"key": "leaderboard", "member": "{user_id}"}]
+    )
     cycle(target, {"user_id": [a, b, a]}, 4)
     assert r.exists(f"session:{c}") == 1
     assert r.zrange("leaderboard", 0, -1) == [c.encode()]
@@ -160,9 +171,11 @@ def test_an_email_that_is_a_substring_of_another(r):
     r.set(f"mail:{short}:1", "x")
     r.set(f"mail:{longer}:1", "x")
     r.set(f"mail:x{short}:1", "x")
-    target = store(keys=["mail:{email}:*"],
-                   hash_fields=[{"key": "profiles", "field": "{email}"}],
-                   set_members=[{"key": "newsletter", "member": "{email}"}])
+    target = store(
+        keys=["mail:{email}:*"],
+        hash_fields=[{"key": "profiles", "field": "{email}"}],
+        set_members=[{"key": "newsletter", "member": "{email}"}],
+    )
     cycle(target, {"email": [short]}, 3)
     assert r.smembers("newsletter") == {longer.encode()}
     assert r.hkeys("profiles") == [longer.encode()]
@@ -175,9 +188,11 @@ def test_khmer_values(r):
         r.set(f"chat:{v}:1", "x")
         r.hset("profiles", v, "1")
         r.xadd("events", {"user_id": v})
-    target = store(keys=["chat:{user_id}:*"],
-                   hash_fields=[{"key": "profiles", "field": "{user_id}"}],
-                   stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"}])
+    target = store(
+        keys=["chat:{user_id}:*"],
+        hash_fields=[{"key": "profiles", "field": "{user_id}"}],
+        stream_entries=[{"key": "events", "field": "user_id", "value": "{user_id}"}],
+    )
     cycle(target, {"user_id": [name]}, 3)
     assert r.exists(f"chat:{other}:1") == 1
     assert r.hkeys("profiles") == [other.encode()]
@@ -263,10 +278,11 @@ def test_url_env_not_set(monkeypatch):
         ({"hash_fields": [{"key": "profiles"}]}, "hash_fields[0]"),
         ({"set_members": [{"key": "n", "member": "{email", "x": 1}]}, "set_members[0]"),
         ({"zset_members": [{"key": "l", "member": "{Email}"}]}, "zset_members[0].member"),
-        ({"stream_entries": [{"key": "e", "field": "", "value": "{user_id}"}]},
-         "stream_entries[0].field"),
-        ({"stream_entries": [{"key": "e", "field": "f", "value": 3}]},
-         "stream_entries[0].value"),
+        (
+            {"stream_entries": [{"key": "e", "field": "", "value": "{user_id}"}]},
+            "stream_entries[0].field",
+        ),
+        ({"stream_entries": [{"key": "e", "field": "f", "value": 3}]}, "stream_entries[0].value"),
         ({"keys": ["s:{user_id}"], "scan_count": 0}, "scan_count"),
         ({"keys": ["s:{user_id}"], "scan_count": True}, "scan_count"),
         ({"keys": ["s:{user_id}"], "timeout_seconds": -1}, "timeout_seconds"),

@@ -48,15 +48,25 @@ def raw(client, url: str, **params) -> str:
     return b"".join(client.get(url, params).streaming_content).decode()
 
 
-def file_request(email: str, country: str, received: str, *, steps: list[tuple[str, str]] = (),
-                 deadline: str | None = None) -> ErasureRequest:
+def file_request(
+    email: str,
+    country: str,
+    received: str,
+    *,
+    steps: list[tuple[str, str]] = (),
+    deadline: str | None = None,
+) -> ErasureRequest:
     request, _ = erasure_request_create(
-        identifiers=[{"id_type": "email", "value": email}], country=country, channel="portal",
-        actor="portal", now=at(received),
+        identifiers=[{"id_type": "email", "value": email}],
+        country=country,
+        channel="portal",
+        actor="portal",
+        now=at(received),
     )
     for state, when in steps:
-        request = erasure_request_transition(request=request, to_state=state, actor="staff:t",
-                                             now=at(when))
+        request = erasure_request_transition(
+            request=request, to_state=state, actor="staff:t", now=at(when)
+        )
     if deadline:
         ErasureRequest.objects.filter(pk=request.pk).update(deadline=at(deadline))
     return ErasureRequest.objects.get(pk=request.pk)
@@ -66,9 +76,15 @@ def file_request(email: str, country: str, received: str, *, steps: list[tuple[s
 def requests():
     emails = [identifiers.email() for _ in range(4)]
     on_time = file_request(
-        emails[0], "KH", "2026-03-10T06:00:00",
-        steps=[("verified", "2026-03-11T06:00:00"), ("planned", "2026-03-11T07:00:00"),
-               ("executing", "2026-03-11T08:00:00"), ("completed", "2026-03-13T18:00:00")],
+        emails[0],
+        "KH",
+        "2026-03-10T06:00:00",
+        steps=[
+            ("verified", "2026-03-11T06:00:00"),
+            ("planned", "2026-03-11T07:00:00"),
+            ("executing", "2026-03-11T08:00:00"),
+            ("completed", "2026-03-13T18:00:00"),
+        ],
         deadline="2026-03-20T00:00:00",
     )
     receipt = uuid.uuid4()
@@ -77,17 +93,31 @@ def requests():
         target = Target.objects.create(name=name, kind="manual", country="SG")
         PlanEntry.objects.create(request=on_time, target=target)
     late = file_request(
-        emails[1], "VN", "2026-04-02T00:00:00",
-        steps=[("verified", "2026-04-03T00:00:00"), ("planned", "2026-04-03T01:00:00"),
-               ("executing", "2026-04-03T02:00:00"), ("completed", "2026-05-20T00:00:00")],
+        emails[1],
+        "VN",
+        "2026-04-02T00:00:00",
+        steps=[
+            ("verified", "2026-04-03T00:00:00"),
+            ("planned", "2026-04-03T01:00:00"),
+            ("executing", "2026-04-03T02:00:00"),
+            ("completed", "2026-05-20T00:00:00"),
+        ],
         deadline="2026-05-01T00:00:00",
     )
-    still_open = file_request(emails[2], "TH", "2026-04-15T09:00:00",
-                              steps=[("verified", "2026-04-16T09:00:00")])
-    denied = file_request(emails[3], "KH", "2026-05-05T00:00:00",
-                          steps=[("denied", "2026-05-06T12:00:00")])
-    return {"on_time": on_time, "late": late, "open": still_open, "denied": denied,
-            "emails": emails, "receipt": receipt}
+    still_open = file_request(
+        emails[2], "TH", "2026-04-15T09:00:00", steps=[("verified", "2026-04-16T09:00:00")]
+    )
+    denied = file_request(
+        emails[3], "KH", "2026-05-05T00:00:00", steps=[("denied", "2026-05-06T12:00:00")]
+    )
+    return {
+        "on_time": on_time,
+        "late": late,
+        "open": still_open,
+        "denied": denied,
+        "emails": emails,
+        "receipt": receipt,
+    }
 
 
 def ids(rows) -> set[str]:
@@ -97,31 +127,53 @@ def ids(rows) -> set[str]:
 def test_the_request_register_has_every_column_and_the_right_figures(officer, requests):
     rows = {row["request_id"]: row for row in download(officer, REQUESTS_CSV)}
     assert list(next(iter(rows.values()))) == [
-        "request_id", "channel", "subject_country", "received_at", "verified_at", "deadline",
-        "closed_at", "state", "days_taken", "met_deadline", "jurisdictions_considered",
-        "targets", "closing_receipt_id",
+        "request_id",
+        "channel",
+        "subject_country",
+        "received_at",
+        "verified_at",
+        "deadline",
+        "closed_at",
+        "state",
+        "days_taken",
+        "met_deadline",
+        "jurisdictions_considered",
+        "targets",
+        "closing_receipt_id",
     ]
     on_time = rows[str(requests["on_time"].pk)]
     considered = requests["on_time"].rules["considered"]
     assert "KH" in considered
     assert on_time == {
-        "request_id": str(requests["on_time"].pk), "channel": "portal", "subject_country": "KH",
-        "received_at": "2026-03-10T06:00:00Z", "verified_at": "2026-03-11T06:00:00Z",
-        "deadline": "2026-03-20T00:00:00Z", "closed_at": "2026-03-13T18:00:00Z",
-        "state": "completed", "days_taken": "3.5", "met_deadline": "yes",
-        "jurisdictions_considered": " ".join(sorted(considered)), "targets": "2",
+        "request_id": str(requests["on_time"].pk),
+        "channel": "portal",
+        "subject_country": "KH",
+        "received_at": "2026-03-10T06:00:00Z",
+        "verified_at": "2026-03-11T06:00:00Z",
+        "deadline": "2026-03-20T00:00:00Z",
+        "closed_at": "2026-03-13T18:00:00Z",
+        "state": "completed",
+        "days_taken": "3.5",
+        "met_deadline": "yes",
+        "jurisdictions_considered": " ".join(sorted(considered)),
+        "targets": "2",
         "closing_receipt_id": str(requests["receipt"]),
     }
     late = rows[str(requests["late"].pk)]
     assert (late["days_taken"], late["met_deadline"], late["targets"]) == ("48.0", "no", "0")
     still_open = rows[str(requests["open"].pk)]
     assert (still_open["days_taken"], still_open["met_deadline"], still_open["closed_at"]) == (
-        "", "open", ""
+        "",
+        "open",
+        "",
     )
     assert still_open["deadline"]  # set at verification, from the jurisdictions
     denied = rows[str(requests["denied"].pk)]
-    assert (denied["state"], denied["days_taken"], denied["met_deadline"]) == ("denied", "1.5",
-                                                                               "n/a")
+    assert (denied["state"], denied["days_taken"], denied["met_deadline"]) == (
+        "denied",
+        "1.5",
+        "n/a",
+    )
     assert denied["jurisdictions_considered"] == ""  # never verified: no rules were applied
 
 
@@ -164,12 +216,21 @@ def events():
     first, second, third = (f.subject(email) for email in emails)
     recorded = {
         "given": f.record(f.event(first, "train_ai_system", at=at("2026-03-10T10:00:00"))),
-        "withdrawn": f.record(f.event(first, "train_ai_system", "withdrawn",
-                                      at=at("2026-04-05T10:00:00"))),
-        "marketing": f.record(f.event(second, "marketing", at=at("2026-04-06T23:30:00"),
-                                      jurisdiction="VN", legal_basis="legitimate_interests")),
-        "refused": f.record(f.event(third, "marketing", "refused", at=at("2026-05-01T00:00:00"),
-                                    jurisdiction="TH")),
+        "withdrawn": f.record(
+            f.event(first, "train_ai_system", "withdrawn", at=at("2026-04-05T10:00:00"))
+        ),
+        "marketing": f.record(
+            f.event(
+                second,
+                "marketing",
+                at=at("2026-04-06T23:30:00"),
+                jurisdiction="VN",
+                legal_basis="legitimate_interests",
+            )
+        ),
+        "refused": f.record(
+            f.event(third, "marketing", "refused", at=at("2026-05-01T00:00:00"), jurisdiction="TH")
+        ),
     }
     return {name: result.events[0] for name, result in recorded.items()} | {"emails": emails}
 
@@ -182,10 +243,17 @@ def test_the_consent_register_has_every_column(officer, events):
     rows = {row["event_id"]: row for row in download(officer, CONSENT_CSV)}
     marketing = ConsentEvent.objects.select_related("notice").get(id=events["marketing"].id)
     assert rows[str(marketing.id)] == {
-        "event_id": str(marketing.id), "subject_id": str(marketing.subject_id),
-        "purpose": "marketing", "status": "given", "legal_basis": "legitimate_interests",
-        "jurisdiction": "VN", "notice_key": "privacy", "notice_version": "1",
-        "notice_language": "en", "method": "api", "event_time": "2026-04-06T23:30:00Z",
+        "event_id": str(marketing.id),
+        "subject_id": str(marketing.subject_id),
+        "purpose": "marketing",
+        "status": "given",
+        "legal_basis": "legitimate_interests",
+        "jurisdiction": "VN",
+        "notice_key": "privacy",
+        "notice_version": "1",
+        "notice_language": "en",
+        "method": "api",
+        "event_time": "2026-04-06T23:30:00Z",
         "recorded_at": rows[str(marketing.id)]["recorded_at"],
         "receipt_id": str(marketing.receipt_id),
     }
@@ -270,8 +338,9 @@ def test_anonymous_visitors_are_sent_to_the_login(client):
 
 
 def test_cells_a_spreadsheet_would_run_are_kept_as_text():
-    response = csv_stream(header=["a", "b"], rows=[["=1+1", "ok"], ["@SUM(A1)", "-3"]],
-                          filename="x.csv")
+    response = csv_stream(
+        header=["a", "b"], rows=[["=1+1", "ok"], ["@SUM(A1)", "-3"]], filename="x.csv"
+    )
     text = b"".join(response.streaming_content).decode()
     assert text.splitlines() == ["a,b", "'=1+1,ok", "'@SUM(A1),'-3"]
     assert response["Cache-Control"] == "private, no-store"

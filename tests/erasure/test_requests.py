@@ -29,8 +29,12 @@ def body(*values, country="KH"):
 
 
 def counts():
-    return (ErasureRequest.objects.count(), RequestKey.objects.count(),
-            RequestSubjectKey.objects.count(), Transition.objects.count())
+    return (
+        ErasureRequest.objects.count(),
+        RequestKey.objects.count(),
+        RequestSubjectKey.objects.count(),
+        Transition.objects.count(),
+    )
 
 
 def test_a_request_is_received_sealed_and_audited(client):
@@ -60,8 +64,9 @@ def test_the_same_idempotency_key_returns_the_same_request(client):
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"]
     before = counts()
-    other = client.post(URL, body(("email", identifiers.email())), format="json",
-                        HTTP_IDEMPOTENCY_KEY="retry-1")
+    other = client.post(
+        URL, body(("email", identifiers.email())), format="json", HTTP_IDEMPOTENCY_KEY="retry-1"
+    )
     assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
     assert counts() == before
 
@@ -69,8 +74,9 @@ def test_the_same_idempotency_key_returns_the_same_request(client):
 def test_a_second_open_request_for_the_same_subject_is_linked(client):
     email, phone = identifiers.email(), identifiers.khmer_phone()
     first = client.post(URL, body(("email", email)), format="json").json()
-    second = client.post(URL, body(("phone", phone), ("email", email.upper())),
-                         format="json").json()
+    second = client.post(
+        URL, body(("phone", phone), ("email", email.upper())), format="json"
+    ).json()
     assert second["linked_to"] == first["id"]
     assert "linked to open request" in second["transitions"][0]["reason"]
     stranger = client.post(URL, body(("email", identifiers.email())), format="json").json()
@@ -100,8 +106,12 @@ def test_state_machine_records_who_when_why_and_refuses_skips(client):
     created = client.post(URL, body(("email", identifiers.email())), format="json").json()
     request = ErasureRequest.objects.get(pk=created["id"])
     erasure_request_transition(request=request, to_state="verifying", actor="system")
-    erasure_request_transition(request=request, to_state="verified", actor="staff:ofelia",
-                               reason="identity checked by phone call")
+    erasure_request_transition(
+        request=request,
+        to_state="verified",
+        actor="staff:ofelia",
+        reason="identity checked by phone call",
+    )
     from config.errors import Conflict
 
     with pytest.raises(Conflict) as err:
@@ -109,11 +119,16 @@ def test_state_machine_records_who_when_why_and_refuses_skips(client):
     assert err.value.code == "invalid_transition"
     trail = client.get(f"{URL}/{request.pk}").json()["transitions"]
     assert [(t["from_state"], t["to_state"]) for t in trail] == [
-        ("", "received"), ("received", "verifying"), ("verifying", "verified")
+        ("", "received"),
+        ("received", "verifying"),
+        ("verifying", "verified"),
     ]
     assert trail[-1]["reason"] == "identity checked by phone call"
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
-            connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("UPDATE erasure_transition SET reason = 'rewritten'")
 
 
@@ -121,8 +136,12 @@ def test_after_retention_the_identifiers_cannot_be_decrypted(client, settings):
     settings.LUP_REQUEST_RETENTION_DAYS = 30
     created = client.post(URL, body(("email", identifiers.email())), format="json").json()
     request = ErasureRequest.objects.get(pk=created["id"])
-    closed = erasure_request_transition(request=request, to_state="denied", actor="staff:x",
-                                        reason="duplicate of an earlier request")
+    closed = erasure_request_transition(
+        request=request,
+        to_state="denied",
+        actor="staff:x",
+        reason="duplicate of an earlier request",
+    )
     assert erasure_requests_shred_due(now=timezone.now()) == 0  # retention not over
     assert erasure_request_identifiers(request=closed)
     assert erasure_requests_shred_due(now=closed.retention_until + timedelta(seconds=1)) == 1

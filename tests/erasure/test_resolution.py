@@ -18,35 +18,55 @@ URL = "/api/v1/erasure-requests"
 def setup(api, tmp_path, monkeypatch, settings, transactional_db):
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
     db = settings.DATABASES["default"]
-    monkeypatch.setenv("USERS_DSN", f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/"
-                                    f"{db['NAME']}")
+    monkeypatch.setenv(
+        "USERS_DSN", f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
     return api("erasure:write", "erasure:read")
 
 
-def test_user_id_is_resolved_from_the_users_table(setup, tmp_path,
-                                                  django_capture_on_commit_callbacks):
+def test_user_id_is_resolved_from_the_users_table(
+    setup, tmp_path, django_capture_on_commit_callbacks
+):
     staff = setup
     email, uid = identifiers.email(), identifiers.user_id()
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE app_users (email text, uid text)")
-        cursor.execute("INSERT INTO app_users VALUES (%s, %s), ('x@example.org', 'u-other')",
-                       [email.lower(), uid])
+        cursor.execute(
+            "INSERT INTO app_users VALUES (%s, %s), ('x@example.org', 'u-other')",
+            [email.lower(), uid],
+        )
     (tmp_path / "events.jsonl").write_text(
         json.dumps({"uid": uid, "e": 1}) + "\n" + json.dumps({"uid": "u-other", "e": 2}) + "\n"
     )
     for body in (
-        {"name": "app-users", "kind": "postgres_table", "country": "SG", "identity_source": True,
-         "config": {"dsn_env": "USERS_DSN", "table": "app_users", "match": {"email": "email"},
-                    "resolve": {"user_id": "uid"}}},
-        {"name": "events", "kind": "jsonl_file", "country": "SG", "always": True,
-         "config": {"path": "events.jsonl", "match": {"user_id": "uid"}}},
+        {
+            "name": "app-users",
+            "kind": "postgres_table",
+            "country": "SG",
+            "identity_source": True,
+            "config": {
+                "dsn_env": "USERS_DSN",
+                "table": "app_users",
+                "match": {"email": "email"},
+                "resolve": {"user_id": "uid"},
+            },
+        },
+        {
+            "name": "events",
+            "kind": "jsonl_file",
+            "country": "SG",
+            "always": True,
+            "config": {"path": "events.jsonl", "match": {"user_id": "uid"}},
+        },
     ):
         assert staff.post("/api/v1/erasure/targets", body, format="json").status_code == 201
-    created = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}]},
-                         format="json").json()
+    created = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
+    ).json()
     request = ErasureRequest.objects.get(pk=created["id"])
-    erasure_request_transition(request=request, to_state="verified", actor="staff:t",
-                               reason="checked")
+    erasure_request_transition(
+        request=request, to_state="verified", actor="staff:t", reason="checked"
+    )
     with django_capture_on_commit_callbacks(execute=False):
         plan = staff.post(f"{URL}/{request.pk}/plan").json()
     entry = next(e for e in plan["targets"] if e["target"] == "events")

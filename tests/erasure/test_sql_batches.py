@@ -76,15 +76,22 @@ DSN_ENV = "LUP_TEST_BATCH_DSN"
 def pg_table(transactional_db, monkeypatch):
     """A real table on the test database (committed, as the connector connects on its own)."""
     db = settings.DATABASES["default"]
-    monkeypatch.setenv(DSN_ENV, psycopg.conninfo.make_conninfo(
-        dbname=connection.settings_dict["NAME"], user=db["USER"],
-        password=db["PASSWORD"] or None, host=db["HOST"] or None,
-        port=str(db["PORT"]) if db["PORT"] else None,
-    ))
+    monkeypatch.setenv(
+        DSN_ENV,
+        psycopg.conninfo.make_conninfo(
+            dbname=connection.settings_dict["NAME"],
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            host=db["HOST"] or None,
+            port=str(db["PORT"]) if db["PORT"] else None,
+        ),
+    )
     groups, rows = people()
     with connection.cursor() as cur:
-        cur.execute(f"CREATE TABLE {PG_TABLE} (n integer PRIMARY KEY, email text, "
-                    "uid varchar(80), account integer, name text)")
+        cur.execute(
+            f"CREATE TABLE {PG_TABLE} (n integer PRIMARY KEY, email text, "
+            "uid varchar(80), account integer, name text)"
+        )
         cur.executemany("INSERT INTO lup_batch_people VALUES (%s, %s, %s, %s, %s)", rows)
     yield groups, rows
     with connection.cursor() as cur:
@@ -98,10 +105,16 @@ def pg_rows():
 
 
 def pg_target(**extra):
-    return connector_for("postgres_table", {
-        "dsn_env": DSN_ENV, "table": PG_TABLE, "batch_size": 2,
-        "match": {"email": "email", "user_id": "uid", "account_id": "account"}, **extra,
-    })
+    return connector_for(
+        "postgres_table",
+        {
+            "dsn_env": DSN_ENV,
+            "table": PG_TABLE,
+            "batch_size": 2,
+            "match": {"email": "email", "user_id": "uid", "account_id": "account"},
+            **extra,
+        },
+    )
 
 
 @pytest.fixture
@@ -130,8 +143,7 @@ def test_postgres_batch_delete_counts_each_group_with_one_statement_per_batch(
     deletes = [s for s in pg_statements if s.startswith("DELETE")]
     assert len(deletes) == STATEMENTS
     assert counts(results) == EXPECTED
-    assert ops(results) == {"a": "delete", "b": "delete", "c": "delete", "d": "none",
-                            "e": "delete"}
+    assert ops(results) == {"a": "delete", "b": "delete", "c": "delete", "d": "none", "e": "delete"}
     assert len({(r.started_at, r.completed_at) for r in results.values()}) == 1
     assert pg_rows() == rows[7:]
     assert remaining(target.verify_groups(groups)) == NONE_LEFT
@@ -152,8 +164,11 @@ def test_postgres_batch_mask_counts_each_group_by_the_values_before_masking(
     assert len(updates) == STATEMENTS
     assert counts(results) == EXPECTED
     assert results["c"].op == "mask" and results["d"].op == "none"
-    assert pg_rows() == [(n, "redacted@invalid", uid, account, None)
-                         for n, _, uid, account, _ in rows[:7]] + rows[7:]
+    assert (
+        pg_rows()
+        == [(n, "redacted@invalid", uid, account, None) for n, _, uid, account, _ in rows[:7]]
+        + rows[7:]
+    )
     assert remaining(target.verify_groups(groups)) == NONE_LEFT
     assert counts(target.erase_groups(groups, op="mask")) == NONE_LEFT  # masked rows are skipped
 
@@ -171,10 +186,19 @@ def alias(request, tmp_path):
         yield "default"
         return
     connections.settings[LITE_ALIAS] = {
-        "ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "crm.sqlite3"),
-        "ATOMIC_REQUESTS": False, "AUTOCOMMIT": True, "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": False, "OPTIONS": {}, "TIME_ZONE": None,
-        "USER": "", "PASSWORD": "", "HOST": "", "PORT": "", "TEST": {},
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(tmp_path / "crm.sqlite3"),
+        "ATOMIC_REQUESTS": False,
+        "AUTOCOMMIT": True,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "OPTIONS": {},
+        "TIME_ZONE": None,
+        "USER": "",
+        "PASSWORD": "",
+        "HOST": "",
+        "PORT": "",
+        "TEST": {},
     }
     # Connected here: the test case refuses to open aliases it did not know when it started.
     connections[LITE_ALIAS].connect()
@@ -190,8 +214,10 @@ def alias(request, tmp_path):
 def crm(alias):
     groups, rows = people()
     with connections[alias].cursor() as cursor:
-        cursor.execute("CREATE TABLE crm_batch (n integer PRIMARY KEY, email text, ext text, "
-                       "account integer, name text)")
+        cursor.execute(
+            "CREATE TABLE crm_batch (n integer PRIMARY KEY, email text, ext text, "
+            "account integer, name text)"
+        )
         cursor.executemany("INSERT INTO crm_batch VALUES (%s, %s, %s, %s, %s)", rows)
     return alias, groups, rows
 
@@ -203,11 +229,16 @@ def crm_rows(alias):
 
 
 def crm_target(alias):
-    return connector_for("sql_table", {
-        "alias": alias, "table": "crm_batch", "batch_size": 2,
-        "match": {"email": "email", "user_id": "ext", "account_id": "account"},
-        "mask": {"name": "[erased]", "email": None},
-    })
+    return connector_for(
+        "sql_table",
+        {
+            "alias": alias,
+            "table": "crm_batch",
+            "batch_size": 2,
+            "match": {"email": "email", "user_id": "ext", "account_id": "account"},
+            "mask": {"name": "[erased]", "email": None},
+        },
+    )
 
 
 def test_sql_table_batch_delete_counts_each_group_with_one_statement_per_batch(crm):
@@ -235,8 +266,10 @@ def test_sql_table_batch_mask_counts_each_group_once(crm):
     assert len(updates) == STATEMENTS
     assert counts(results) == EXPECTED
     assert results["e"].op == "mask" and results["d"].op == "none"
-    assert crm_rows(alias) == [(n, None, ext, account, "[erased]")
-                               for n, _, ext, account, _ in rows[:7]] + rows[7:]
+    assert (
+        crm_rows(alias)
+        == [(n, None, ext, account, "[erased]") for n, _, ext, account, _ in rows[:7]] + rows[7:]
+    )
     assert remaining(target.verify_groups(groups)) == NONE_LEFT
     assert counts(target.erase_groups(groups, op="mask")) == NONE_LEFT  # masked rows are skipped
 
@@ -250,8 +283,10 @@ def app_db(tmp_path, settings):
     path = tmp_path / "app.db"
     groups, rows = people()
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE users (n INTEGER PRIMARY KEY, email TEXT, uid TEXT, "
-                   "account INTEGER, name TEXT)")
+        db.execute(
+            "CREATE TABLE users (n INTEGER PRIMARY KEY, email TEXT, uid TEXT, "
+            "account INTEGER, name TEXT)"
+        )
         db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?)", rows)
     db.close()
     return path, groups, rows
@@ -269,10 +304,15 @@ def test_sqlite_table_batch_delete_counts_each_group_with_one_statement_per_batc
     app_db, monkeypatch
 ):
     path, groups, rows = app_db
-    target = connector_for("sqlite_table", {
-        "path": "app.db", "table": "users", "batch_size": 2,
-        "match": {"email": "email", "user_id": "uid", "account_id": "account"},
-    })
+    target = connector_for(
+        "sqlite_table",
+        {
+            "path": "app.db",
+            "table": "users",
+            "batch_size": 2,
+            "match": {"email": "email", "user_id": "uid", "account_id": "account"},
+        },
+    )
     assert remaining(target.verify_groups(groups)) == EXPECTED
 
     traced: list[str] = []

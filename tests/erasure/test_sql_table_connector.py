@@ -24,17 +24,22 @@ def rows():
 
 
 def config(**overrides):
-    return {"table": "crm_people", "match": {"email": "email"},
-            "mask": {"name": "[erased]", "email": None}, "resolve": {"user_id": "ext"},
-            **overrides}
+    return {
+        "table": "crm_people",
+        "match": {"email": "email"},
+        "mask": {"name": "[erased]", "email": None},
+        "resolve": {"user_id": "ext"},
+        **overrides,
+    }
 
 
 def test_delete_mask_verify_and_resolve(contacts):
     email = identifiers.email().lower()
     with connection.cursor() as cursor:
-        cursor.executemany("INSERT INTO crm_people VALUES (%s, %s, %s)",
-                           [(email, "Sokha", "e1"), ("x" + email, "Dara", "e2"),
-                            (email, "Sokha", "e3")])
+        cursor.executemany(
+            "INSERT INTO crm_people VALUES (%s, %s, %s)",
+            [(email, "Sokha", "e1"), ("x" + email, "Dara", "e2"), (email, "Sokha", "e3")],
+        )
     table = connector_for("sql_table", config())
     values = {"email": [email]}
     assert table.locate(values).count == 2
@@ -42,8 +47,11 @@ def test_delete_mask_verify_and_resolve(contacts):
     masked = table.erase(values, op="mask")
     assert (masked.op, masked.count) == ("mask", 2)
     assert table.verify(values).remaining == 0
-    assert rows() == [(None, "[erased]", "e1"), ("x" + email, "Dara", "e2"),
-                      (None, "[erased]", "e3")]
+    assert rows() == [
+        (None, "[erased]", "e1"),
+        ("x" + email, "Dara", "e2"),
+        (None, "[erased]", "e3"),
+    ]
     other = {"email": ["x" + email]}
     assert table.erase(other).count == 1
     assert table.verify(other).remaining == 0

@@ -19,15 +19,22 @@ def database(tmp_path, settings):
 
 
 def config(**overrides):
-    return {"path": "app.db", "table": "users", "match": {"email": "email"},
-            "resolve": {"user_id": "id"}, **overrides}
+    return {
+        "path": "app.db",
+        "table": "users",
+        "match": {"email": "email"},
+        "resolve": {"user_id": "id"},
+        **overrides,
+    }
 
 
 def test_erase_verify_and_resolve(database):
     email = identifiers.email().lower()
     with sqlite3.connect(database) as db:
-        db.executemany("INSERT INTO users VALUES (?, ?)",
-                       [("u1", email), ("u2", "other@example.org"), ("u3", email)])
+        db.executemany(
+            "INSERT INTO users VALUES (?, ?)",
+            [("u1", email), ("u2", "other@example.org"), ("u3", email)],
+        )
     table = connector_for("sqlite_table", config())
     values = {"email": [email]}
     assert table.locate(values).count == 2

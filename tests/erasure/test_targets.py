@@ -25,7 +25,9 @@ def roots(tmp_path, settings):
 
 def jsonl_target(**overrides):
     body = {
-        "name": "khmer-qa-eval", "kind": "jsonl_file", "country": "KH",
+        "name": "khmer-qa-eval",
+        "kind": "jsonl_file",
+        "country": "KH",
         "config": {"path": "evals/khmer-qa.jsonl", "match": {"email": "user.email"}},
         "requires_approval": True,
     }
@@ -44,11 +46,17 @@ def test_register_read_replace_and_delete_a_target(client, roots):
     assert target["requires_approval"] is True and target["always"] is False
     assert client.get(URL).json()["targets"][0]["name"] == "khmer-qa-eval"
 
-    replaced = client.put(f"{URL}/{target['id']}", jsonl_target(
-        config={"path": "evals/khmer-qa.jsonl", "match": {"email": "user.email",
-                                                          "user_id": "uid"}},
-        always=True,
-    ), format="json")
+    replaced = client.put(
+        f"{URL}/{target['id']}",
+        jsonl_target(
+            config={
+                "path": "evals/khmer-qa.jsonl",
+                "match": {"email": "user.email", "user_id": "uid"},
+            },
+            always=True,
+        ),
+        format="json",
+    )
     assert replaced.status_code == 200, replaced.json()
     assert replaced.json()["id_types"] == ["email", "user_id"]
     assert replaced.json()["versions"] == []
@@ -57,9 +65,17 @@ def test_register_read_replace_and_delete_a_target(client, roots):
 
 
 def test_secrets_are_referenced_by_environment_variable(client):
-    body = {"name": "crm-contacts", "kind": "postgres_table", "country": "SG",
-            "config": {"dsn_env": "CRM_DATABASE_URL", "table": "crm.contacts",
-                       "match": {"email": "email"}}, "identity_source": True}
+    body = {
+        "name": "crm-contacts",
+        "kind": "postgres_table",
+        "country": "SG",
+        "config": {
+            "dsn_env": "CRM_DATABASE_URL",
+            "table": "crm.contacts",
+            "match": {"email": "email"},
+        },
+        "identity_source": True,
+    }
     created = client.post(URL, body, format="json")
     assert created.status_code == 201, created.json()
     assert created.json()["config"]["dsn_env"] == "CRM_DATABASE_URL"
@@ -72,12 +88,24 @@ def test_secrets_are_referenced_by_environment_variable(client):
         ({"config": {"path": "../../etc/passwd", "match": {"email": "e"}}}, "path_outside_roots"),
         ({"config": {"path": "/etc/passwd", "match": {"email": "e"}}}, "path_outside_roots"),
         ({"kind": "ftp_server"}, "unknown_connector_kind"),
-        ({"kind": "postgres_table", "config": {"dsn_env": "X", "table": "users; DROP TABLE x",
-                                               "match": {"email": "email"}}},
-         "invalid_target_config"),
-        ({"kind": "postgres_table", "config": {"dsn_env": "X", "table": "users",
-                                               "match": {"email": "email = 1 OR 1"}}},
-         "invalid_target_config"),
+        (
+            {
+                "kind": "postgres_table",
+                "config": {
+                    "dsn_env": "X",
+                    "table": "users; DROP TABLE x",
+                    "match": {"email": "email"},
+                },
+            },
+            "invalid_target_config",
+        ),
+        (
+            {
+                "kind": "postgres_table",
+                "config": {"dsn_env": "X", "table": "users", "match": {"email": "email = 1 OR 1"}},
+            },
+            "invalid_target_config",
+        ),
         ({"country": "Khmer"}, "invalid_country"),
         ({"versions": ["00000000-0000-4000-8000-000000000000"]}, "unknown_version"),
         ({"name": "Not A Slug!"}, "invalid"),
@@ -106,10 +134,16 @@ def test_staff_see_the_queue_and_targets_in_the_admin(client, roots, django_user
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    assert api("erasure:write").post(
-        "/api/v1/erasure-requests",
-        {"identifiers": [{"id_type": "user_id", "value": ADMIN_VIEW_USER}]}, format="json",
-    ).status_code == 201
+    assert (
+        api("erasure:write")
+        .post(
+            "/api/v1/erasure-requests",
+            {"identifiers": [{"id_type": "user_id", "value": ADMIN_VIEW_USER}]},
+            format="json",
+        )
+        .status_code
+        == 201
+    )
     officer = django_user_model.objects.create_user("officer", is_staff=True)
     officer.groups.add(Group.objects.get(name="compliance_officer"))
     browser = Client()
@@ -119,10 +153,15 @@ def test_staff_see_the_queue_and_targets_in_the_admin(client, roots, django_user
     page = browser.get(f"/admin/erasure/erasurerequest/{request_id}/change/")
     assert page.status_code == 200 and b"received" in page.content
     assert ADMIN_VIEW_USER.encode() not in page.content
-    bad = browser.post("/admin/erasure/target/add/", {
-        "name": "escape", "kind": "jsonl_file", "country": "KH",
-        "config": '{"path": "../outside.jsonl", "match": {"email": "e"}}',
-    })
+    bad = browser.post(
+        "/admin/erasure/target/add/",
+        {
+            "name": "escape",
+            "kind": "jsonl_file",
+            "country": "KH",
+            "config": '{"path": "../outside.jsonl", "match": {"email": "e"}}',
+        },
+    )
     assert bad.status_code == 200 and b"path_outside_roots" in bad.content
     assert not Target.objects.exists()
 
@@ -139,15 +178,20 @@ def test_staff_file_a_request_in_the_admin(django_user_model):
     browser = Client()
     browser.force_login(officer)
     assert browser.get("/admin/erasure/erasurerequest/add/").status_code == 200
-    bad = browser.post("/admin/erasure/erasurerequest/add/",
-                       {"identifiers": "email:not-an-address", "country": "KH"})
+    bad = browser.post(
+        "/admin/erasure/erasurerequest/add/",
+        {"identifiers": "email:not-an-address", "country": "KH"},
+    )
     assert b"invalid_email" in bad.content and not ErasureRequest.objects.exists()
-    done = browser.post("/admin/erasure/erasurerequest/add/",
-                        {"identifiers": f"email:{email}\n", "country": "kh"})
+    done = browser.post(
+        "/admin/erasure/erasurerequest/add/", {"identifiers": f"email:{email}\n", "country": "kh"}
+    )
     assert done.status_code == 302
     filed = ErasureRequest.objects.get()
     assert (filed.channel, filed.subject_country, filed.requested_by) == (
-        "admin", "KH", "staff:intake"
+        "admin",
+        "KH",
+        "staff:intake",
     )
     auditor = django_user_model.objects.create_user("aud", is_staff=True)
     auditor.groups.add(Group.objects.get(name="auditor"))

@@ -41,13 +41,13 @@ def test_a_code_by_email_verifies_the_request(client, mailoutbox, settings):
     stored = VerificationCode.objects.get(request_id=request_id)
     assert code not in stored.code_hash  # only a keyed hash is kept
     assert client.get(f"{URL}/{request_id}").json()["state"] == "verifying"
-    confirmed = client.post(f"{URL}/{request_id}/verification/confirm", {"code": code},
-                            format="json")
+    confirmed = client.post(
+        f"{URL}/{request_id}/verification/confirm", {"code": code}, format="json"
+    )
     assert confirmed.status_code == 200, confirmed.json()
     assert confirmed.json()["state"] == "verified"
     assert confirmed.json()["verified_at"] is not None
-    again = client.post(f"{URL}/{request_id}/verification/confirm", {"code": code},
-                        format="json")
+    again = client.post(f"{URL}/{request_id}/verification/confirm", {"code": code}, format="json")
     assert (again.status_code, again.json()["code"]) == (409, "no_pending_code")
 
 
@@ -58,18 +58,19 @@ def test_wrong_codes_are_limited(client, mailoutbox, settings):
     code = sent_code(mailoutbox)
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for left in (2, 1, 0):
-        response = client.post(f"{URL}/{request_id}/verification/confirm", {"code": wrong},
-                                format="json")
+        response = client.post(
+            f"{URL}/{request_id}/verification/confirm", {"code": wrong}, format="json"
+        )
         assert response.json()["code"] == "invalid_code"
         assert response.json()["fields"]["attempts_left"] == left
-    blocked = client.post(f"{URL}/{request_id}/verification/confirm", {"code": code},
-                          format="json")
+    blocked = client.post(f"{URL}/{request_id}/verification/confirm", {"code": code}, format="json")
     assert blocked.json()["code"] == "too_many_attempts"
     assert ErasureRequest.objects.get(pk=request_id).state == "verifying"
     # A new code starts over.
     client.post(f"{URL}/{request_id}/verification")
-    ok = client.post(f"{URL}/{request_id}/verification/confirm",
-                     {"code": sent_code(mailoutbox)}, format="json")
+    ok = client.post(
+        f"{URL}/{request_id}/verification/confirm", {"code": sent_code(mailoutbox)}, format="json"
+    )
     assert ok.json()["state"] == "verified"
 
 
@@ -80,8 +81,12 @@ def test_an_expired_code_is_refused(client, mailoutbox, settings):
     from config.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as err:
-        erasure_verification_confirm(request=ErasureRequest.objects.get(pk=request_id),
-                                     code=sent_code(mailoutbox), actor="portal", now=later)
+        erasure_verification_confirm(
+            request=ErasureRequest.objects.get(pk=request_id),
+            code=sent_code(mailoutbox),
+            actor="portal",
+            now=later,
+        )
     assert err.value.code == "code_expired"
 
 
@@ -90,10 +95,12 @@ def test_without_an_email_staff_verify_by_other_means(client, mailoutbox):
     no_channel = client.post(f"{URL}/{request_id}/verification")
     assert (no_channel.status_code, no_channel.json()["code"]) == (400, "no_code_channel")
     assert mailoutbox == []
-    missing = client.post(f"{URL}/{request_id}/verified-manually", {"reason": " "},
-                          format="json")
+    missing = client.post(f"{URL}/{request_id}/verified-manually", {"reason": " "}, format="json")
     assert missing.status_code == 400
-    done = client.post(f"{URL}/{request_id}/verified-manually",
-                       {"reason": "ID card checked at the Phnom Penh office"}, format="json")
+    done = client.post(
+        f"{URL}/{request_id}/verified-manually",
+        {"reason": "ID card checked at the Phnom Penh office"},
+        format="json",
+    )
     assert done.json()["state"] == "verified"
     assert done.json()["transitions"][-1]["reason"] == "ID card checked at the Phnom Penh office"

@@ -31,8 +31,12 @@ def endpoint(monkeypatch):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            check_signature(secret=SECRET.encode(), timestamp=self.headers["X-Lup-Timestamp"],
-                            signature=self.headers["X-Lup-Signature"], body=body)
+            check_signature(
+                secret=SECRET.encode(),
+                timestamp=self.headers["X-Lup-Timestamp"],
+                signature=self.headers["X-Lup-Signature"],
+                body=body,
+            )
             received.append(json.loads(body))
             self.send_response(answer["status"])
             self.send_header("Content-Type", "application/json")
@@ -51,16 +55,25 @@ def endpoint(monkeypatch):
 
 def planned_run(api, url, email) -> TargetRun:
     staff = api("erasure:write", "erasure:read")
-    made = staff.post("/api/v1/erasure/targets", {
-        "name": "crm-hook", "kind": "webhook", "country": "MY", "always": True,
-        "config": {"url": url, "secret_env": "CRM_HOOK_SECRET", "id_types": ["email"]},
-    }, format="json")
+    made = staff.post(
+        "/api/v1/erasure/targets",
+        {
+            "name": "crm-hook",
+            "kind": "webhook",
+            "country": "MY",
+            "always": True,
+            "config": {"url": url, "secret_env": "CRM_HOOK_SECRET", "id_types": ["email"]},
+        },
+        format="json",
+    )
     assert made.status_code == 201, made.json()
-    created = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}]},
-                         format="json").json()
+    created = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
+    ).json()
     request = ErasureRequest.objects.get(pk=created["id"])
-    erasure_request_transition(request=request, to_state="verified", actor="staff:t",
-                               reason="checked")
+    erasure_request_transition(
+        request=request, to_state="verified", actor="staff:t", reason="checked"
+    )
     staff.post(f"{URL}/{request.pk}/plan")
     return TargetRun.objects.get(request=request)
 
@@ -86,20 +99,32 @@ def test_an_answer_on_the_signed_callback(api, endpoint, django_capture_on_commi
     callback = f"/api/v1/erasure/callbacks/{run.pk}"
     body = json.dumps({"erased": 1, "remaining": 0}).encode()
     now = str(int(time.time()))
-    forged = Client().post(callback, body, content_type="application/json",
-                           HTTP_X_LUP_TIMESTAMP=now,
-                           HTTP_X_LUP_SIGNATURE=sign(b"wrong-secret", now, body))
+    forged = Client().post(
+        callback,
+        body,
+        content_type="application/json",
+        HTTP_X_LUP_TIMESTAMP=now,
+        HTTP_X_LUP_SIGNATURE=sign(b"wrong-secret", now, body),
+    )
     assert (forged.status_code, forged.json()["code"]) == (403, "invalid_signature")
     stale = str(int(time.time()) - 3600)
-    replayed = Client().post(callback, body, content_type="application/json",
-                             HTTP_X_LUP_TIMESTAMP=stale,
-                             HTTP_X_LUP_SIGNATURE=sign(SECRET.encode(), stale, body))
+    replayed = Client().post(
+        callback,
+        body,
+        content_type="application/json",
+        HTTP_X_LUP_TIMESTAMP=stale,
+        HTTP_X_LUP_SIGNATURE=sign(SECRET.encode(), stale, body),
+    )
     assert replayed.status_code == 403
     assert TargetRun.objects.get(pk=run.pk).status == "awaiting_callback"
     with django_capture_on_commit_callbacks(execute=True):
-        good = Client().post(callback, body, content_type="application/json",
-                             HTTP_X_LUP_TIMESTAMP=now,
-                             HTTP_X_LUP_SIGNATURE=sign(SECRET.encode(), now, body))
+        good = Client().post(
+            callback,
+            body,
+            content_type="application/json",
+            HTTP_X_LUP_TIMESTAMP=now,
+            HTTP_X_LUP_SIGNATURE=sign(SECRET.encode(), now, body),
+        )
     assert good.status_code == 200, good.json()
     assert TargetRun.objects.get(pk=run.pk).outcome == "erased"
     assert ErasureRequest.objects.get(pk=run.request_id).state == "completed"

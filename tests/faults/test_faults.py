@@ -60,7 +60,6 @@ WORKERS = ("worker-fast", "worker-files")
 URL = "/api/v1/erasure-requests"
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,9 +102,23 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         assert wait_for(self._answers, seconds=10), "the private redis-server did not start"
 
@@ -132,8 +145,14 @@ class Stack:
         self.connections_ended = False
 
     def script(self, *args: str, check: bool = True) -> None:
-        result = subprocess.run(["bash", str(STACK), *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=240)
+        result = subprocess.run(
+            ["bash", str(STACK), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         if check:
             assert result.returncode == 0, (
                 f"stack.sh {' '.join(args)} failed:\n{result.stderr[-2000:]}\n{self.logs()}"
@@ -169,9 +188,15 @@ class Stack:
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            conn.request(method, path, body=json.dumps(body or {}).encode(),
-                         headers={"Authorization": f"Bearer {self.token}",
-                                  "Content-Type": "application/json"})
+            conn.request(
+                method,
+                path,
+                body=json.dumps(body or {}).encode(),
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                },
+            )
             response = conn.getresponse()
             text = response.read()
         finally:
@@ -195,11 +220,15 @@ class Workload:
     def file(self, email: str) -> str:
         """File a request through the API, verify it and start it: it is `executing`."""
         status, body = self.stack.call(
-            "POST", URL, {"identifiers": [{"id_type": "email", "value": email}]})
+            "POST", URL, {"identifiers": [{"id_type": "email", "value": email}]}
+        )
         assert status == 201, body
         request_id = body["id"]
-        status, body = self.stack.call("POST", f"{URL}/{request_id}/verified-manually",
-                                       {"reason": "identity checked by the fault test"})
+        status, body = self.stack.call(
+            "POST",
+            f"{URL}/{request_id}/verified-manually",
+            {"reason": "identity checked by the fault test"},
+        )
         assert status == 200, body
         status, body = self.stack.call("POST", f"{URL}/{request_id}/plan")
         assert status == 201 and body["state"] == "executing", body
@@ -212,8 +241,11 @@ class Workload:
             list(pool.map(self.file, self.emails))
 
     def unfinished_runs(self) -> int:
-        return TargetRun.objects.filter(request_id__in=self.request_ids).exclude(
-            status=TargetRun.Status.DONE).count()
+        return (
+            TargetRun.objects.filter(request_id__in=self.request_ids)
+            .exclude(status=TargetRun.Status.DONE)
+            .count()
+        )
 
     def completed(self) -> int:
         return ErasureRequest.objects.filter(pk__in=self.request_ids, state="completed").count()
@@ -221,12 +253,20 @@ class Workload:
     def wait_until_completed(self, seconds: float = 150) -> None:
         done = wait_for(lambda: self.completed() == SUBJECTS, seconds)
         if not done:
-            states = Counter(ErasureRequest.objects.filter(pk__in=self.request_ids)
-                             .values_list("state", flat=True))
-            runs = Counter(TargetRun.objects.filter(request_id__in=self.request_ids)
-                           .values_list("target__kind", "status", "last_error"))
-            pytest.fail(f"not every request completed: {dict(states)}; runs {dict(runs)}\n"
-                        f"{self.stack.logs()}")
+            states = Counter(
+                ErasureRequest.objects.filter(pk__in=self.request_ids).values_list(
+                    "state", flat=True
+                )
+            )
+            runs = Counter(
+                TargetRun.objects.filter(request_id__in=self.request_ids).values_list(
+                    "target__kind", "status", "last_error"
+                )
+            )
+            pytest.fail(
+                f"not every request completed: {dict(states)}; runs {dict(runs)}\n"
+                f"{self.stack.logs()}"
+            )
 
     def assert_erased_once(self) -> None:
         """Invariants 2 and 3 after the fault: nothing lost, nothing done twice."""
@@ -250,8 +290,11 @@ class Workload:
         runs = TargetRun.objects.filter(request_id__in=self.request_ids)
         assert set(runs.values_list("status", flat=True)) == {"done"}
         assert {str(r) for r in runs.values_list("receipt_id", flat=True)} == {
-            str(r) for r in Receipt.objects.filter(type="erasure.target")
-            .values_list("receipt_id", flat=True)}
+            str(r)
+            for r in Receipt.objects.filter(type="erasure.target").values_list(
+                "receipt_id", flat=True
+            )
+        }
 
         # No subject is left in either target, and everyone else still is.
         lines = (self.roots / "eval.jsonl").read_text().splitlines()
@@ -264,8 +307,14 @@ class Workload:
         assert len(left) == FILLER_ROWS
         assert not left & {e.lower() for e in self.emails}
 
-        audit = subprocess.run([sys.executable, "manage.py", "ledger_audit"], cwd=ROOT,
-                               env=self.stack.env, capture_output=True, text=True, timeout=120)
+        audit = subprocess.run(
+            [sys.executable, "manage.py", "ledger_audit"],
+            cwd=ROOT,
+            env=self.stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert audit.returncode == 0, audit.stderr[-2000:]
 
 
@@ -280,12 +329,19 @@ def write_targets(roots: Path, emails: list[str]) -> None:
         handle.write(filler * (FILLER_LINES - every * len(emails)))
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        cursor.execute(f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, email text NOT NULL,"
-                       " plan text NOT NULL)")
-        cursor.execute(f"INSERT INTO {TABLE} (email, plan) SELECT 'filler-' || g || "  # noqa: S608
-                       "'@example.org', 'free' FROM generate_series(1, %s) AS g", [FILLER_ROWS])
-        cursor.executemany(f"INSERT INTO {TABLE} (email, plan) VALUES (%s, 'pro')",  # noqa: S608
-                           [(e.lower(),) for e in emails])
+        cursor.execute(
+            f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, email text NOT NULL,"
+            " plan text NOT NULL)"
+        )
+        cursor.execute(
+            f"INSERT INTO {TABLE} (email, plan) SELECT 'filler-' || g || "  # noqa: S608
+            "'@example.org', 'free' FROM generate_series(1, %s) AS g",
+            [FILLER_ROWS],
+        )
+        cursor.executemany(
+            f"INSERT INTO {TABLE} (email, plan) VALUES (%s, 'pro')",  # noqa: S608
+            [(e.lower(),) for e in emails],
+        )
         cursor.execute(f"CREATE INDEX ON {TABLE} (email)")
 
 
@@ -316,20 +372,22 @@ def stack(django_db_setup, private_redis, tmp_path_factory):
     roots = base / "roots"
     roots.mkdir()
     database_url = _database_url(settings.DATABASES["default"]["NAME"])
-    stack = Stack(dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        REDIS_URL=private_redis.url,
-        PORT=str(free_port()),
-        LUP_STACK_DIR=str(base / "run"),
-        LUP_STACK_NAME=f"faults-{os.getpid()}",
-        LUP_STACK_MIGRATE="0",  # pytest-django migrated the test database
-        LUP_SWEEP_AFTER_SECONDS=str(SWEEP_AFTER_SECONDS),
-        LUP_SWEEP_INTERVAL_SECONDS=str(SWEEP_EVERY_SECONDS),
-        LUP_BATCH_WINDOW_SECONDS="0",
-        LUP_FILE_ROOTS=str(roots),
-        **{DSN_ENV: database_url},
-    ))
+    stack = Stack(
+        dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            REDIS_URL=private_redis.url,
+            PORT=str(free_port()),
+            LUP_STACK_DIR=str(base / "run"),
+            LUP_STACK_NAME=f"faults-{os.getpid()}",
+            LUP_STACK_MIGRATE="0",  # pytest-django migrated the test database
+            LUP_SWEEP_AFTER_SECONDS=str(SWEEP_AFTER_SECONDS),
+            LUP_SWEEP_INTERVAL_SECONDS=str(SWEEP_EVERY_SECONDS),
+            LUP_BATCH_WINDOW_SECONDS="0",
+            LUP_FILE_ROOTS=str(roots),
+            **{DSN_ENV: database_url},
+        )
+    )
     try:
         stack.script("start")
         yield stack
@@ -357,12 +415,17 @@ def workload(transactional_db, stack, private_redis):
     try:
         for name, kind, config in (
             ("eval-set", "jsonl_file", {"path": "eval.jsonl", "match": {"email": "email"}}),
-            ("contacts", "postgres_table",
-             {"dsn_env": DSN_ENV, "table": TABLE, "match": {"email": "email"}}),
+            (
+                "contacts",
+                "postgres_table",
+                {"dsn_env": DSN_ENV, "table": TABLE, "match": {"email": "email"}},
+            ),
         ):
-            status, body = stack.call("POST", "/api/v1/erasure/targets",
-                                      {"name": name, "kind": kind, "config": config,
-                                       "country": "SG", "always": True})
+            status, body = stack.call(
+                "POST",
+                "/api/v1/erasure/targets",
+                {"name": name, "kind": kind, "config": config, "country": "SG", "always": True},
+            )
             assert status == 201, body
             work.target_ids.append(str(body["id"]))
         yield work
@@ -376,8 +439,10 @@ def test_workers_killed_at_random_moments_lose_nothing(workload):
     (its task is delivered again) or the whole worker (its unacknowledged task waits in Redis
     for an hour, so the sweeper enqueues it again). Every request completes, once."""
     rng = random.Random(SEED)
-    kills = [(rng.uniform(1.0, 4.0), rng.choice(WORKERS), rng.random() < 0.4)
-             for _ in range(rng.randint(3, 5))]
+    kills = [
+        (rng.uniform(1.0, 4.0), rng.choice(WORKERS), rng.random() < 0.4)
+        for _ in range(rng.randint(3, 5))
+    ]
     pace = random.Random(SEED + 1)
     killing = threading.Event()
     killing.set()
@@ -463,8 +528,9 @@ def test_the_api_answers_once_its_database_connections_were_ended(workload):
     assert set(statuses) == {200}, dict(statuses)
 
 
-def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(api, tmp_path, monkeypatch,
-                                                                    settings, transactional_db):
+def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
+    api, tmp_path, monkeypatch, settings, transactional_db
+):
     """The task that ends a request's last run closes the request after its own commit. Should
     its database connection be cut just then, every run is done and the request still
     executing: the sweeper closes it, with one closing receipt."""
@@ -480,12 +546,23 @@ def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(api, tmp_path
     email = identifiers.email()
     (tmp_path / "eval.jsonl").write_text(json.dumps({"email": email.lower()}) + "\n")
     staff = api("erasure:write", "erasure:read")
-    assert staff.post("/api/v1/erasure/targets", {
-        "name": "eval-set", "kind": "jsonl_file", "country": "SG", "always": True,
-        "config": {"path": "eval.jsonl", "match": {"email": "email"}},
-    }, format="json").status_code == 201
-    request_id = staff.post(URL, {"identifiers": [{"id_type": "email", "value": email}]},
-                            format="json").json()["id"]
+    assert (
+        staff.post(
+            "/api/v1/erasure/targets",
+            {
+                "name": "eval-set",
+                "kind": "jsonl_file",
+                "country": "SG",
+                "always": True,
+                "config": {"path": "eval.jsonl", "match": {"email": "email"}},
+            },
+            format="json",
+        ).status_code
+        == 201
+    )
+    request_id = staff.post(
+        URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
+    ).json()["id"]
     staff.post(f"{URL}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
     assert staff.post(f"{URL}/{request_id}/plan").json()["state"] == "executing"
 

@@ -16,8 +16,9 @@ RECEIVED = datetime.datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 
 
 def compose(markets, country=None, **kwargs):
-    return effective_rules(markets=markets, subject_country=country, received_at=RECEIVED,
-                           **kwargs)["rules"]
+    return effective_rules(
+        markets=markets, subject_country=country, received_at=RECEIVED, **kwargs
+    )["rules"]
 
 
 def test_every_market_has_a_file_and_every_rule_its_sources():
@@ -73,8 +74,12 @@ def test_all_ten_markets_compose_to_the_strictest_rule_per_dimension():
     effective = compose(TEN)
     request = effective["request_deadline"]
     assert request["from"] == ["ID"] and not request["unconfirmed"]
-    assert request["deadline"] == {"amount": 72, "unit": "hours", "business": False,
-                                   "extension": None}
+    assert request["deadline"] == {
+        "amount": 72,
+        "unit": "hours",
+        "business": False,
+        "extension": None,
+    }
     assert (effective["consent"]["from"], effective["consent"]["level"]) == (["VN"], 6)
     assert (effective["child_age"]["from"], effective["child_age"]["age"]) == (["TH"], 20)
     transfer = effective["cross_border"]
@@ -94,7 +99,10 @@ def test_all_ten_markets_compose_to_the_strictest_rule_per_dimension():
 def test_the_strictest_erasure_deadline_is_flagged_when_it_is_unconfirmed():
     erasure = compose(TEN)["erasure_deadline"]
     assert (erasure["basis"], erasure["from"], erasure["unconfirmed"]) == (
-        "statutory", ["ID"], True)
+        "statutory",
+        ["ID"],
+        True,
+    )
     confirmed = erasure["strictest_confirmed"]
     assert confirmed["from"] == ["PH"] and confirmed["deadline"]["business"] is True
     assert erasure["not_known_for"] == ["VN", "LA", "BN"]
@@ -104,11 +112,17 @@ def test_markets_without_a_statutory_erasure_right_fall_back_to_the_operator_pol
     settings.LUP_POLICY_DEADLINE_DAYS = 30
     erasure = compose(["SG", "MY"])["erasure_deadline"]
     assert (erasure["basis"], erasure["from"]) == ("policy", "policy")
-    assert erasure["deadline"] == {"amount": 30, "unit": "days", "business": False,
-                                   "extension": None}
+    assert erasure["deadline"] == {
+        "amount": 30,
+        "unit": "days",
+        "business": False,
+        "extension": None,
+    }
     assert "operator's policy and consent withdrawal" in erasure["summary"]
-    assert compose(["SG"], "KH", policy_deadline_days=14)["erasure_deadline"]["deadline"][
-        "amount"] == 14
+    assert (
+        compose(["SG"], "KH", policy_deadline_days=14)["erasure_deadline"]["deadline"]["amount"]
+        == 14
+    )
     # Vietnam has a right, but its deletion period is unconfirmed: the policy applies, and says so.
     vietnam = compose(["VN"])["erasure_deadline"]
     assert (vietnam["from"], vietnam["not_known_for"]) == ("policy", ["VN"])
@@ -117,7 +131,10 @@ def test_markets_without_a_statutory_erasure_right_fall_back_to_the_operator_pol
 def test_a_thailand_only_deployment_owes_thailands_ninety_days():
     erasure = compose(["TH"])["erasure_deadline"]
     assert (erasure["basis"], erasure["from"], erasure["unconfirmed"]) == (
-        "statutory", ["TH"], False)
+        "statutory",
+        ["TH"],
+        False,
+    )
     assert erasure["deadline"]["amount"] == 90 and erasure["deadline"]["unit"] == "days"
 
 
@@ -140,15 +157,19 @@ def test_due_at_counts_business_days_mon_to_fri_and_hours_as_hours():
     saturday = friday + datetime.timedelta(days=1)
     one = Deadline(amount=1, unit="days", business=True)
     assert due_at(received_at=friday, deadline=one) == datetime.datetime(
-        2026, 3, 9, 17, 30, tzinfo=UTC)
+        2026, 3, 9, 17, 30, tzinfo=UTC
+    )
     assert due_at(received_at=saturday, deadline=one).weekday() == 0
     ten = Deadline(amount=10, unit="days", business=True)
     assert due_at(received_at=RECEIVED, deadline=ten) == datetime.datetime(
-        2026, 3, 18, 9, 0, tzinfo=UTC)
+        2026, 3, 18, 9, 0, tzinfo=UTC
+    )
     assert due_at(received_at=friday, deadline=Deadline(amount=72, unit="hours")) == (
-        datetime.datetime(2026, 3, 9, 17, 30, tzinfo=UTC))
+        datetime.datetime(2026, 3, 9, 17, 30, tzinfo=UTC)
+    )
     assert due_at(received_at=friday, deadline=Deadline(amount=3, unit="days")) == (
-        friday + datetime.timedelta(hours=72))
+        friday + datetime.timedelta(hours=72)
+    )
 
 
 @pytest.fixture
@@ -167,18 +188,20 @@ def data_copy(tmp_path, monkeypatch):
     ("old", "new", "field"),
     [
         ("  consent:\n    level: 1\n", "  consent:\n    level: 9\n", "rules.consent.level"),
-        ("    deadline: {amount: 30, unit: days, business: false, extension: null}\n",
-         "    deadline: {amount: 30, unit: weeks, business: false, extension: null}\n",
-         "rules.request_deadline.deadline.unit"),
-        ("      - PDPC Advisory Guidelines on children's personal data (2024, non-binding)\n",
-         "      - ''\n", "rules.child_age.sources[0]"),
-        ("  child_age:\n    age: 13\n", "  child_age:\n    years: 13\n",
-         "rules.child_age.years"),
+        (
+            "    deadline: {amount: 30, unit: days, business: false, extension: null}\n",
+            "    deadline: {amount: 30, unit: weeks, business: false, extension: null}\n",
+            "rules.request_deadline.deadline.unit",
+        ),
+        (
+            "      - PDPC Advisory Guidelines on children's personal data (2024, non-binding)\n",
+            "      - ''\n",
+            "rules.child_age.sources[0]",
+        ),
+        ("  child_age:\n    age: 13\n", "  child_age:\n    years: 13\n", "rules.child_age.years"),
     ],
 )
-def test_a_malformed_file_fails_the_startup_check_naming_file_and_field(
-    data_copy, old, new, field
-):
+def test_a_malformed_file_fails_the_startup_check_naming_file_and_field(data_copy, old, new, field):
     from django.core.checks import run_checks
 
     path = data_copy / "SG.yaml"
@@ -196,7 +219,8 @@ def test_a_malformed_file_fails_the_startup_check_naming_file_and_field(
 def test_a_missing_rule_or_broken_yaml_is_named_too(data_copy):
     (data_copy / "MM.yaml").write_text("country: MM\nname: [unclosed\n")
     assert "MM.yaml: (file)" in str(checks.check_data_files(None)[0].msg).replace(
-        " is malformed at ", ": ")
+        " is malformed at ", ": "
+    )
     (data_copy / "MM.yaml").unlink()
     text = (data_copy / "KH.yaml").read_text()
     (data_copy / "KH.yaml").write_text(text.split("  breach_notification:")[0])

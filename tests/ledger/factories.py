@@ -15,8 +15,11 @@ def target_body(n: int = 0, **overrides) -> dict:
         "target": {"id": f"t{n}", "kind": "jsonl_file", "name": f"eval set {n}", "location": "SG"},
         "outcome": "erased",
         "action": {
-            "op": "delete", "method": "jsonl-rewrite", "count": str(n + 1),
-            "started_at": "2026-11-26T09:59:59Z", "completed_at": "2026-11-26T10:00:00Z",
+            "op": "delete",
+            "method": "jsonl-rewrite",
+            "count": str(n + 1),
+            "started_at": "2026-11-26T09:59:59Z",
+            "completed_at": "2026-11-26T10:00:00Z",
         },
         "postcheck": {"method": "jsonl-scan", "remaining": "0", "at": "2026-11-26T10:00:00Z"},
     }

@@ -35,13 +35,13 @@ def test_checkpoint_key_and_proofs_verify_with_the_offline_verifier(client):
     assert verify.verify_inclusion(3, 7, hashes[3], b64list(path), checkpoint.root)
 
     issue(4)
-    newer = verify.parse_checkpoint(client.get("/api/v1/ledger/checkpoint").content.decode(),
-                                    [key])
+    newer = verify.parse_checkpoint(client.get("/api/v1/ledger/checkpoint").content.decode(), [key])
     proof = client.get("/api/v1/ledger/proof/consistency", {"first": 7, "second": 11}).json()
     assert verify.verify_consistency(7, 11, checkpoint.root, newer.root, b64list(proof["path"]))
     keys = client.get("/api/v1/ledger/keys").json()["keys"]
-    assert keys == [{"verifier_key": key_text, "key_id": key.key_id.hex(), "first_index": 0,
-                     "last_index": None}]
+    assert keys == [
+        {"verifier_key": key_text, "key_id": key.key_id.hex(), "first_index": 0, "last_index": None}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -111,14 +111,27 @@ def test_openssl_verifies_a_receipt_signature_as_the_format_promises(tmp_path):
     openssl = shutil.which("openssl")
     assert openssl, "openssl is part of the base system"
     (receipt,) = issue(1)
-    public = signer().private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    public = (
+        signer()
+        .private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     (tmp_path / "key.pem").write_bytes(public)
     (tmp_path / "payload.bin").write_bytes(bytes(receipt.payload))
     (tmp_path / "sig.bin").write_bytes(bytes(receipt.signature))
-    command = [openssl, "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin",
-               "-in", "payload.bin", "-sigfile", "sig.bin"]
+    command = [
+        openssl,
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        "key.pem",
+        "-rawin",
+        "-in",
+        "payload.bin",
+        "-sigfile",
+        "sig.bin",
+    ]
     good = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
     (tmp_path / "payload.bin").write_bytes(bytes(receipt.payload).replace(b'"v"', b'"w"'))

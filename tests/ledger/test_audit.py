@@ -32,8 +32,11 @@ def _tamper(sql: str, params: list, table: str) -> None:
 def test_a_leaf_altered_behind_the_services_back_is_named(capsys):
     issue(8)
     checkpoint_create()
-    _tamper("UPDATE ledger_logleaf SET leaf = %s WHERE index = 5",
-            [b"lup-receipt-leaf/v1\n" + bytes(32)], "ledger_logleaf")
+    _tamper(
+        "UPDATE ledger_logleaf SET leaf = %s WHERE index = 5",
+        [b"lup-receipt-leaf/v1\n" + bytes(32)],
+        "ledger_logleaf",
+    )
     with pytest.raises(CommandError, match="mismatch"):
         call_command("ledger_audit")
     err = capsys.readouterr().err
@@ -45,8 +48,11 @@ def test_a_leaf_altered_behind_the_services_back_is_named(capsys):
 def test_a_rewritten_subtree_hash_is_found(capsys):
     issue(8)
     checkpoint_create()
-    _tamper("UPDATE ledger_lognode SET hash = %s WHERE level = 2 AND index = 1",
-            [bytes(32)], "ledger_lognode")
+    _tamper(
+        "UPDATE ledger_lognode SET hash = %s WHERE level = 2 AND index = 1",
+        [bytes(32)],
+        "ledger_lognode",
+    )
     with pytest.raises(CommandError):
         call_command("ledger_audit")
     assert "MISMATCH index 4: stored subtree hash 2/1 differs" in capsys.readouterr().err

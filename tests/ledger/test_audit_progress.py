@@ -21,8 +21,9 @@ def test_progress_lines_count_leaves_against_the_log_size():
     call_command("ledger_audit", progress_every=0, stdout=out, stderr=err)
     assert "Audited 2500 leaves" in out.getvalue()
     lines = err.getvalue().splitlines()
-    counted = [re.match(r"^ledger_audit: ([\d,]+) of 2,500 leaves in \d+ s", line)
-               for line in lines]
+    counted = [
+        re.match(r"^ledger_audit: ([\d,]+) of 2,500 leaves in \d+ s", line) for line in lines
+    ]
     assert all(counted), lines
     assert [m.group(1) for m in counted] == ["1,000", "2,000", "2,500", "2,500"]
     assert "(100%" in lines[-1] and lines[-1].endswith(", done")

@@ -22,7 +22,12 @@ def test_a_passing_audit_is_recorded_with_its_counts():
     call_command("ledger_audit")
     run = latest_audit_run()
     assert (run.ok, run.leaves, run.checkpoints, run.receipts, run.problems, run.problem) == (
-        True, 6, 1, 6, 0, ""
+        True,
+        6,
+        1,
+        6,
+        0,
+        "",
     )
     assert run.started_at <= run.finished_at
 
@@ -32,8 +37,10 @@ def test_a_failing_audit_is_recorded_with_its_first_problem():
     checkpoint_create()
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE ledger_logleaf DISABLE TRIGGER ledger_logleaf_append_only")
-        cursor.execute("UPDATE ledger_logleaf SET leaf = %s WHERE index = 5",
-                       [b"lup-receipt-leaf/v1\n" + bytes(32)])
+        cursor.execute(
+            "UPDATE ledger_logleaf SET leaf = %s WHERE index = 5",
+            [b"lup-receipt-leaf/v1\n" + bytes(32)],
+        )
         cursor.execute("ALTER TABLE ledger_logleaf ENABLE TRIGGER ledger_logleaf_append_only")
     with pytest.raises(CommandError):
         call_command("ledger_audit")
@@ -61,8 +68,9 @@ def test_the_latest_run_is_the_one_shown():
     assert AuditRun.objects.count() == 2
 
 
-@pytest.mark.parametrize("statement", ["UPDATE ledger_auditrun SET ok = false",
-                                       "DELETE FROM ledger_auditrun"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE ledger_auditrun SET ok = false", "DELETE FROM ledger_auditrun"]
+)
 def test_postgres_refuses_to_rewrite_an_audit_run(statement):
     call_command("ledger_audit")
     with (
@@ -84,5 +92,6 @@ def test_auditors_read_audit_runs_in_the_admin_and_nobody_edits_them(client):
     assert client.get(f"/admin/ledger/auditrun/{run.pk}/change/").status_code == 200
     client.force_login(User.objects.create_superuser("root-runs"))
     assert client.get("/admin/ledger/auditrun/add/").status_code == 403
-    assert client.post(f"/admin/ledger/auditrun/{run.pk}/delete/",
-                       {"post": "yes"}).status_code == 403
+    assert (
+        client.post(f"/admin/ledger/auditrun/{run.pk}/delete/", {"post": "yes"}).status_code == 403
+    )

@@ -55,8 +55,7 @@ def test_the_api_returns_a_receipt_that_verifies_and_opens_for_the_subject(write
         "jurisdiction": "KH",
         "method": "api",
         "event_time": payload["consent"]["event_time"],
-        "notice": {"id": "privacy/km", "version": "1",
-                   "digest": f.notice(language="km").digest},
+        "notice": {"id": "privacy/km", "version": "1", "digest": f.notice(language="km").digest},
     }
     with pytest.raises(verify.VerificationError) as err:
         verify.verify_bundle(document, key, identifier=identifiers.email())
@@ -72,8 +71,9 @@ def test_the_api_returns_a_receipt_that_verifies_and_opens_for_the_subject(write
 def test_withdrawals_and_imports_are_receipted_too(writer):
     email = identifiers.email()
     writer.post("/api/v1/consent/events", event_body(email), format="json")
-    withdrawal = writer.post("/api/v1/consent/events", event_body(email, "withdrawn"),
-                             format="json").json()
+    withdrawal = writer.post(
+        "/api/v1/consent/events", event_body(email, "withdrawn"), format="json"
+    ).json()
     key = verify.parse_verifier_key(signer().verifier_key)
     payload = verify.open_envelope(withdrawal["receipt"]["envelope"], key)
     assert payload["consent"]["status"] == "withdrawn"
@@ -95,7 +95,11 @@ def test_a_subject_bundle_of_several_consent_receipts(writer):
 
     checkpoint_create()
     # Both events share the subject's commitment and its one opening.
-    document = bundle(receipts=result.receipts, checkpoint=latest_checkpoint(),
-                      verifier_key=signer().verifier_key, opening=ref.opening.as_dict())
+    document = bundle(
+        receipts=result.receipts,
+        checkpoint=latest_checkpoint(),
+        verifier_key=signer().verifier_key,
+        opening=ref.opening.as_dict(),
+    )
     key = verify.parse_verifier_key(signer().verifier_key)
     assert verify.verify_bundle(document, key, identifier=email)

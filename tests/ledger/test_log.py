@@ -16,8 +16,10 @@ pytestmark = pytest.mark.django_db
 
 
 def leaf_hashes() -> list[bytes]:
-    return [verify.leaf_hash(bytes(leaf)) for leaf in
-            LogLeaf.objects.order_by("index").values_list("leaf", flat=True)]
+    return [
+        verify.leaf_hash(bytes(leaf))
+        for leaf in LogLeaf.objects.order_by("index").values_list("leaf", flat=True)
+    ]
 
 
 def test_roots_and_proofs_from_stored_nodes_match_the_reference_at_every_size():
@@ -30,13 +32,15 @@ def test_roots_and_proofs_from_stored_nodes_match_the_reference_at_every_size():
         for index in range(size):
             path = selectors.inclusion_proof(index=index, size=size)
             assert path == verify.inclusion_path(hashes[:size], index)
-            assert verify.verify_inclusion(index, size, hashes[index], path,
-                                           verify.root_hash(hashes[:size]))
+            assert verify.verify_inclusion(
+                index, size, hashes[index], path, verify.root_hash(hashes[:size])
+            )
         for first in range(1, size + 1):
             path = selectors.consistency_proof(first=first, second=size)
             assert path == verify.consistency_path(hashes[:size], first)
-            assert verify.verify_consistency(first, size, verify.root_hash(hashes[:first]),
-                                             verify.root_hash(hashes[:size]), path)
+            assert verify.verify_consistency(
+                first, size, verify.root_hash(hashes[:first]), verify.root_hash(hashes[:size]), path
+            )
 
 
 def test_a_proof_reads_a_logarithmic_number_of_nodes(django_assert_max_num_queries):
@@ -55,8 +59,11 @@ def test_postgres_refuses_to_rewrite_the_log(table, statement):
     issue(3)
     checkpoint_create()
     column = {"ledger_logleaf": "leaf", "ledger_lognode": "hash", "ledger_checkpoint": "root"}
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
-            connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(statement.format(t=table, c=column[table]))
 
 
@@ -70,8 +77,12 @@ def test_a_checkpoint_for_an_existing_size_with_another_root_is_refused():
     assert err.value.code == "checkpoint_fork"
     assert Checkpoint.objects.get(size=4).root == checkpoint.root
     # Same root again is the same checkpoint, not a second one.
-    assert checkpoint_store(size=4, root=bytes(checkpoint.root), note=checkpoint.note,
-                            key_id=checkpoint.key_id).pk == checkpoint.pk
+    assert (
+        checkpoint_store(
+            size=4, root=bytes(checkpoint.root), note=checkpoint.note, key_id=checkpoint.key_id
+        ).pk
+        == checkpoint.pk
+    )
 
 
 def test_checkpoint_note_verifies_with_the_published_key():
@@ -79,8 +90,9 @@ def test_checkpoint_note_verifies_with_the_published_key():
     checkpoint = checkpoint_create()
     from ledger.keys import signer
 
-    note = verify.parse_checkpoint(checkpoint.note,
-                                   [verify.parse_verifier_key(signer().verifier_key)])
+    note = verify.parse_checkpoint(
+        checkpoint.note, [verify.parse_verifier_key(signer().verifier_key)]
+    )
     assert (note.origin, note.size, note.root) == (signer().name, 5, bytes(checkpoint.root))
 
 

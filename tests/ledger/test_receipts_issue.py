@@ -85,12 +85,18 @@ def test_erasure_request_targets_must_be_sorted():
     body = {
         "type": "erasure.request",
         "subject": copy.deepcopy(target_body()["subject"]),
-        "request": {"id": "r1", "received_at": "2026-11-01T00:00:00Z",
-                    "verified_at": "2026-11-01T00:05:00Z", "deadline": "2026-11-04T00:05:00Z",
-                    "jurisdictions": ["ID", "TH"]},
+        "request": {
+            "id": "r1",
+            "received_at": "2026-11-01T00:00:00Z",
+            "verified_at": "2026-11-01T00:05:00Z",
+            "deadline": "2026-11-04T00:05:00Z",
+            "jurisdictions": ["ID", "TH"],
+        },
         "outcome": "completed",
-        "targets": [{"target_id": "t2", "leaf": target_body()["subject"]["commit"]},
-                    {"target_id": "t1", "leaf": target_body()["subject"]["commit"]}],
+        "targets": [
+            {"target_id": "t2", "leaf": target_body()["subject"]["commit"]},
+            {"target_id": "t1", "leaf": target_body()["subject"]["commit"]},
+        ],
         "affected_models": [],
     }
     with pytest.raises(ReceiptRefused):

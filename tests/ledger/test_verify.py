@@ -52,8 +52,9 @@ def sign_envelope(payload: dict, *, raw: bytes | None = None) -> tuple[dict, byt
     return envelope, data
 
 
-def sign_checkpoint(size: int, root: bytes, *, origin: str = NAME, private=PRIVATE,
-                    name: str = NAME) -> str:
+def sign_checkpoint(
+    size: int, root: bytes, *, origin: str = NAME, private=PRIVATE, name: str = NAME
+) -> str:
     body = verify.checkpoint_body(origin, size, root)
     public = private.public_key().public_bytes_raw()
     blob = verify.key_id(name, public) + private.sign(body)
@@ -399,8 +400,10 @@ PAYLOAD_DICT_3 = json.loads(PAYLOAD_3)
     [
         (PAYLOAD_3.replace(b'{"action"', b'{ "action"'), "envelope.canonical"),
         (PAYLOAD_3 + b"\n", "envelope.canonical"),
-        (PAYLOAD_3.replace(b'"v":"lup-receipt/1"}', b'"v":"lup-receipt/1","v":"x"}'),
-         "envelope.canonical"),
+        (
+            PAYLOAD_3.replace(b'"v":"lup-receipt/1"}', b'"v":"lup-receipt/1","v":"x"}'),
+            "envelope.canonical",
+        ),
         (b'{"n":NaN,"v":"lup-receipt/1"}', "envelope.canonical"),
         (b'{"n":9007199254740993,"v":"lup-receipt/1"}', "envelope.canonical"),
         (b"[1]", "envelope.canonical"),
@@ -443,9 +446,10 @@ def test_checkpoint_signatures():
     other_key = verify.parse_verifier_key(
         verify.verifier_key_text(other_name, other.public_key().public_bytes_raw())
     )
-    cosigned = VECTORS["checkpoint"] + sign_checkpoint(
-        7, root, private=other, name=other_name
-    ).split("\n\n")[1]
+    cosigned = (
+        VECTORS["checkpoint"]
+        + sign_checkpoint(7, root, private=other, name=other_name).split("\n\n")[1]
+    )
     # A line by a key the verifier does not know is skipped, whichever key it is.
     assert verify.parse_checkpoint(cosigned, [KEY]).size == 7
     with pytest.raises(VerificationError) as error:
@@ -557,8 +561,9 @@ def _bundle(listed: list[int], included: list[int], *, order=None) -> dict:
         }
         for i in included
     ]
-    items.append({"envelope": envelope, "proof": proof_text(7, verify.inclusion_path(leaves, 7),
-                                                             checkpoint)})
+    items.append(
+        {"envelope": envelope, "proof": proof_text(7, verify.inclusion_path(leaves, 7), checkpoint)}
+    )
     return {**copy.deepcopy(VECTORS["bundle"]), "receipts": items}
 
 
@@ -598,8 +603,10 @@ def test_bundle_structure():
         ({**bundle, "format": "lup-bundle/2"}, "bundle.format"),
         ({**bundle, "receipts": []}, "bundle.format"),
         ({**bundle, "receipts": [{"envelope": ENVELOPE_3}]}, "bundle.format"),
-        ({**bundle, "verifier_key": verify.verifier_key_text("other.example/log", PUBLIC)},
-         "bundle.key"),
+        (
+            {**bundle, "verifier_key": verify.verifier_key_text("other.example/log", PUBLIC)},
+            "bundle.key",
+        ),
         ([bundle], "bundle.format"),
     ]
     for value, check in cases:
@@ -607,8 +614,9 @@ def test_bundle_structure():
             verify.verify_bundle(value, KEY)
         assert error.value.check == check
     with pytest.raises(VerificationError) as error:
-        verify.verify_bundle({**bundle, "opening": {"nonce": b64(bytes(16)), "id_type": "email"}},
-                             KEY, IDENTIFIER)
+        verify.verify_bundle(
+            {**bundle, "opening": {"nonce": b64(bytes(16)), "id_type": "email"}}, KEY, IDENTIFIER
+        )
     assert error.value.check == "bundle.opening"
     tampered = copy.deepcopy(bundle)
     tampered["receipts"][0]["proof"] = PROOF_3.replace("index 3", "index 2")
@@ -655,8 +663,18 @@ def _run(args: list[str], cwd: Path = ROOT, *prefix: str) -> subprocess.Complete
 def test_cli_bundle(tmp_path):
     bundle_file = tmp_path / "bundle.json"
     bundle_file.write_text(json.dumps(VECTORS["bundle"]))
-    done = _run(["-m", "ledger.verify", "bundle", str(bundle_file), "--key", KEY_TEXT,
-                 "--identifier", " SOKHA@example.com "])
+    done = _run(
+        [
+            "-m",
+            "ledger.verify",
+            "bundle",
+            str(bundle_file),
+            "--key",
+            KEY_TEXT,
+            "--identifier",
+            " SOKHA@example.com ",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     assert "index 3 of a tree of size 7" in done.stdout
     assert "Subject commitment of all 1 receipt(s) opens" in done.stdout
@@ -672,8 +690,18 @@ def test_cli_bundle(tmp_path):
     assert done.stderr.startswith("FAILED proof.inclusion: receipt 1:")
     assert done.stdout == ""
 
-    done = _run(["-m", "ledger.verify", "bundle", str(bundle_file), "--key", KEY_TEXT,
-                 "--identifier", "sokha@example.com"])
+    done = _run(
+        [
+            "-m",
+            "ledger.verify",
+            "bundle",
+            str(bundle_file),
+            "--key",
+            KEY_TEXT,
+            "--identifier",
+            "sokha@example.com",
+        ]
+    )
     assert done.returncode == 1
     # As a script inside the tree, ledger/ comes first on sys.path, where ledger/selectors.py
     # would shadow the standard library's `selectors` if anything imported it.
@@ -682,8 +710,18 @@ def test_cli_bundle(tmp_path):
     assert done.stderr.startswith("FAILED proof.inclusion:")
 
     bundle_file.write_text(json.dumps(VECTORS["bundle"]))
-    done = _run(["-m", "ledger.verify", "bundle", str(bundle_file), "--key", KEY_TEXT,
-                 "--identifier", "someone@example.com"])
+    done = _run(
+        [
+            "-m",
+            "ledger.verify",
+            "bundle",
+            str(bundle_file),
+            "--key",
+            KEY_TEXT,
+            "--identifier",
+            "someone@example.com",
+        ]
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("FAILED commitment:")
 
@@ -691,11 +729,18 @@ def test_cli_bundle(tmp_path):
 def test_cli_report(tmp_path):
     """A signed report (`type: "report"`): verified, and refused when it is another type, from
     another issuer, or edited by one byte."""
-    report = {"markets": ["KH"], "period": {"start": "2026-09-01", "end": "2026-11-30"},
-              "sections": {"data": {"missing": [{"code": "no_location"}]},
-                           "deletion": {"missing": []}}}
-    header = {"v": "lup-receipt/1", "type": "report", "document_id": REQUEST_ID,
-              "issuer": NAME, "issued_at": "2026-11-27T10:00:00Z"}
+    report = {
+        "markets": ["KH"],
+        "period": {"start": "2026-09-01", "end": "2026-11-30"},
+        "sections": {"data": {"missing": [{"code": "no_location"}]}, "deletion": {"missing": []}},
+    }
+    header = {
+        "v": "lup-receipt/1",
+        "type": "report",
+        "document_id": REQUEST_ID,
+        "issuer": NAME,
+        "issued_at": "2026-11-27T10:00:00Z",
+    }
     envelope, data = sign_envelope({**header, "report": report})
     path = tmp_path / "report.json"
     path.write_text(json.dumps(envelope))
@@ -705,8 +750,10 @@ def test_cli_report(tmp_path):
     assert "Markets: KH; period 2026-09-01 to 2026-11-30." in done.stdout
     assert "  data: 1 gap listed" in done.stdout and "  deletion: 0 gaps listed" in done.stdout
 
-    for changed, check in (({"type": "erasure.request"}, "document.type"),
-                           ({"issuer": "elsewhere.example/receipts"}, "document.issuer")):
+    for changed, check in (
+        ({"type": "erasure.request"}, "document.type"),
+        ({"issuer": "elsewhere.example/receipts"}, "document.issuer"),
+    ):
         other, _ = sign_envelope({**header, **changed, "report": report})
         path.write_text(json.dumps(other))
         done = _run(["-m", "ledger.verify", "report", str(path), "--key", KEY_TEXT])
@@ -734,14 +781,36 @@ def test_cli_checkpoint_and_consistency(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "tree size 7" in done.stdout
 
-    done = _run(["-m", "ledger.verify", "consistency", str(old), str(new), "--proof", str(proof),
-                 "--key", f"@{key_file}"])
+    done = _run(
+        [
+            "-m",
+            "ledger.verify",
+            "consistency",
+            str(old),
+            str(new),
+            "--proof",
+            str(proof),
+            "--key",
+            f"@{key_file}",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     assert "Consistent" in done.stdout
 
     proof.write_text(json.dumps({"path": [b64(h) for h in [*path, path[0]]]}))
-    done = _run(["-m", "ledger.verify", "consistency", str(old), str(new), "--proof", str(proof),
-                 "--key", f"@{key_file}"])
+    done = _run(
+        [
+            "-m",
+            "ledger.verify",
+            "consistency",
+            str(old),
+            str(new),
+            "--proof",
+            str(proof),
+            "--key",
+            f"@{key_file}",
+        ]
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("FAILED consistency:")
 
@@ -772,8 +841,13 @@ def test_cli_runs_as_a_lone_copied_file(tmp_path):
     package (the editable install would otherwise make them importable)."""
     shutil.copy(ROOT / "ledger" / "verify.py", tmp_path / "verify.py")
     (tmp_path / "bundle.json").write_text(json.dumps(VECTORS["bundle"]))
-    done = _run(["verify.py", "bundle", "bundle.json", "--key", KEY_TEXT,
-                 "--identifier", IDENTIFIER], tmp_path, "-I", "-X", "importtime")
+    done = _run(
+        ["verify.py", "bundle", "bundle.json", "--key", KEY_TEXT, "--identifier", IDENTIFIER],
+        tmp_path,
+        "-I",
+        "-X",
+        "importtime",
+    )
     assert done.returncode == 0, done.stderr
     assert "All checks passed for 1 receipt(s)" in done.stdout
     imported = {
@@ -782,8 +856,18 @@ def test_cli_runs_as_a_lone_copied_file(tmp_path):
         if line.startswith("import time:") and "|" in line
     }
     assert "rfc8785" in imported and "cryptography" in imported
-    project = {"ledger", "config", "access", "consent", "lineage", "erasure", "jurisdictions",
-               "portal", "django", "rest_framework"}
+    project = {
+        "ledger",
+        "config",
+        "access",
+        "consent",
+        "lineage",
+        "erasure",
+        "jurisdictions",
+        "portal",
+        "django",
+        "rest_framework",
+    }
     assert not imported & project
 
 

@@ -66,22 +66,38 @@ def test_the_example_manifest_registers_the_pipeline_once(tmp_path):
     out = register_file(tmp_path, example())
 
     assert counts() == {
-        "datasets": 3, "versions": 4, "locations": 5, "jobs": 3, "runs": 4, "run_datasets": 7,
-        "models": 2, "model_versions": 2, "model_data": 4, "edges": 10,
+        "datasets": 3,
+        "versions": 4,
+        "locations": 5,
+        "jobs": 3,
+        "runs": 4,
+        "run_datasets": 7,
+        "models": 2,
+        "model_versions": 2,
+        "model_data": 4,
+        "edges": 10,
     }
     assert "added 3 datasets, 4 versions, 5 locations" in out
     assert set(Edge.objects.values_list("source", "target")) == {
-        (RAW, "job:sea-chat:clean-chats"), ("job:sea-chat:clean-chats", CLEAN),
-        (CLEAN, "job:sea-chat:build-eval-set"), ("job:sea-chat:build-eval-set", EVALS),
+        (RAW, "job:sea-chat:clean-chats"),
+        ("job:sea-chat:clean-chats", CLEAN),
+        (CLEAN, "job:sea-chat:build-eval-set"),
+        ("job:sea-chat:build-eval-set", EVALS),
         # The assistant was trained (and evaluated) by the training run's job.
-        (CLEAN, "job:sea-chat:train-assistant"), (EVALS, "job:sea-chat:train-assistant"),
+        (CLEAN, "job:sea-chat:train-assistant"),
+        (EVALS, "job:sea-chat:train-assistant"),
         ("job:sea-chat:train-assistant", ASSISTANT),
-        (CLEAN, SUPPORT), (EVALS, SUPPORT), (ASSISTANT, SUPPORT),
+        (CLEAN, SUPPORT),
+        (EVALS, SUPPORT),
+        (ASSISTANT, SUPPORT),
     }
     evals = DatasetVersion.objects.get(dataset__name="khm-vie-qa", version="v1")
     assert evals.locations.get().country == "KH"
-    assert evals.schema_fields[0] == {"name": "question", "type": "string",
-                                      "description": "Question in Khmer or Vietnamese"}
+    assert evals.schema_fields[0] == {
+        "name": "question",
+        "type": "string",
+        "description": "Question in Khmer or Vietnamese",
+    }
     assert evals.purposes == ["train_ai_system.evaluation"]
     assert evals.languages == ["km", "vi"]
     assert ModelVersion.objects.get(model__name="khm-vie-assistant").markets == ["KH", "VN"]
@@ -100,12 +116,23 @@ def test_entries_may_refer_to_what_is_already_registered():
     dataset = services.dataset_register(namespace="postgres://db:5432", name="crm.contacts")
     services.version_register(dataset=dataset, data=VersionInput(version="3"))
 
-    added = manifest_register(document={
-        "jobs": [{"namespace": "etl", "name": "export", "runs": [{
-            "run_id": str(uuid.uuid4()), "state": "COMPLETE",
-            "inputs": ["postgres://db:5432:crm.contacts@3"],
-        }]}],
-    })
+    added = manifest_register(
+        document={
+            "jobs": [
+                {
+                    "namespace": "etl",
+                    "name": "export",
+                    "runs": [
+                        {
+                            "run_id": str(uuid.uuid4()),
+                            "state": "COMPLETE",
+                            "inputs": ["postgres://db:5432:crm.contacts@3"],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
 
     assert added["runs"] == 1
     assert Edge.objects.filter(source="dataset:postgres://db:5432:crm.contacts").exists()
@@ -207,22 +234,40 @@ FIELDS = [
 @pytest.fixture
 def evals():
     dataset = services.dataset_register(
-        namespace="s3://sea-evals-kh", name="khm-vie-qa",
-        description="Question-answer pairs written in Phnom Penh.", license="CC-BY-NC-4.0",
+        namespace="s3://sea-evals-kh",
+        name="khm-vie-qa",
+        description="Question-answer pairs written in Phnom Penh.",
+        license="CC-BY-NC-4.0",
     )
-    return services.version_register(dataset=dataset, data=VersionInput(
-        version="1.0.0", digest=DIGEST, record_count=4000, schema_fields=FIELDS,
-        data_categories=["user.content.private"], purposes=["train_ai_system.evaluation"],
-        languages=["km", "vi"],
-        locations=[
-            LocationInput(system="minio", uri="s3://evals-kh/khm-vie-qa/v1.jsonl", country="KH",
-                          region="phnom-penh", provider="on-premises"),
-            LocationInput(system="s3", uri="s3://evals-sg/khm-vie-qa/part-*.parquet",
-                          country="SG"),
-            LocationInput(system="postgres", uri="postgres://pg.kh:5432/evals/qa?version=1.0.0",
-                          country="KH"),
-        ],
-    ))
+    return services.version_register(
+        dataset=dataset,
+        data=VersionInput(
+            version="1.0.0",
+            digest=DIGEST,
+            record_count=4000,
+            schema_fields=FIELDS,
+            data_categories=["user.content.private"],
+            purposes=["train_ai_system.evaluation"],
+            languages=["km", "vi"],
+            locations=[
+                LocationInput(
+                    system="minio",
+                    uri="s3://evals-kh/khm-vie-qa/v1.jsonl",
+                    country="KH",
+                    region="phnom-penh",
+                    provider="on-premises",
+                ),
+                LocationInput(
+                    system="s3", uri="s3://evals-sg/khm-vie-qa/part-*.parquet", country="SG"
+                ),
+                LocationInput(
+                    system="postgres",
+                    uri="postgres://pg.kh:5432/evals/qa?version=1.0.0",
+                    country="KH",
+                ),
+            ],
+        ),
+    )
 
 
 def test_export_is_a_croissant_card(evals):
@@ -241,10 +286,13 @@ def test_export_is_a_croissant_card(evals):
     assert card["url"] == "s3://evals-kh/khm-vie-qa/v1.jsonl"
     file_object, file_set, table = card["distribution"]
     assert file_object == {
-        "@type": "cr:FileObject", "@id": "minio-1", "name": "minio-1",
+        "@type": "cr:FileObject",
+        "@id": "minio-1",
+        "name": "minio-1",
         "description": "minio in KH (phnom-penh, on-premises)",
         "encodingFormat": "application/jsonlines",
-        "contentUrl": "s3://evals-kh/khm-vie-qa/v1.jsonl", "sha256": "ab" * 32,
+        "contentUrl": "s3://evals-kh/khm-vie-qa/v1.jsonl",
+        "sha256": "ab" * 32,
     }
     assert file_set["@type"] == "cr:FileSet"
     assert file_set["includes"] == "s3://evals-sg/khm-vie-qa/part-*.parquet"
@@ -260,10 +308,10 @@ def test_export_is_a_croissant_card(evals):
         ("cr:Field", "records/asked_at", "asked_at", "sc:DateTime"),
     ]
     assert record_set["field"][0]["source"] == {
-        "fileObject": {"@id": "minio-1"}, "extract": {"column": "question"},
+        "fileObject": {"@id": "minio-1"},
+        "extract": {"column": "question"},
     }
-    ids = [node["@id"] for node in card["distribution"] + card["recordSet"]
-           + record_set["field"]]
+    ids = [node["@id"] for node in card["distribution"] + card["recordSet"] + record_set["field"]]
     assert len(ids) == len(set(ids))
     assert card["rai:personalSensitiveInformation"] == ["user.content.private"]
     json.dumps(card)  # plain JSON
@@ -292,24 +340,47 @@ def test_import_reads_cards_other_tools_write():
     """A card as Hugging Face writes it: a git repository whose sha256 is a URL, two record
     sets, schema.org types by their full IRI, a CreativeWork license and no version."""
     card = {
-        "@context": CONTEXT, "@type": "sc:Dataset", "conformsTo": CONFORMS_TO,
-        "name": "mnist", "description": {"en": "Handwritten digits."},
+        "@context": CONTEXT,
+        "@type": "sc:Dataset",
+        "conformsTo": CONFORMS_TO,
+        "name": "mnist",
+        "description": {"en": "Handwritten digits."},
         "license": {"@type": "sc:CreativeWork", "url": "https://spdx.org/licenses/MIT"},
         "distribution": [
-            {"@type": "cr:FileObject", "@id": "repo", "contentUrl": "https://hf.co/mnist",
-             "encodingFormat": "git+https", "sha256": "https://github.com/mlcommons/croissant"},
-            {"@type": "cr:FileSet", "@id": "parquet", "includes": "*/*.parquet",
-             "containedIn": {"@id": "repo"}, "encodingFormat": "application/x-parquet"},
+            {
+                "@type": "cr:FileObject",
+                "@id": "repo",
+                "contentUrl": "https://hf.co/mnist",
+                "encodingFormat": "git+https",
+                "sha256": "https://github.com/mlcommons/croissant",
+            },
+            {
+                "@type": "cr:FileSet",
+                "@id": "parquet",
+                "includes": "*/*.parquet",
+                "containedIn": {"@id": "repo"},
+                "encodingFormat": "application/x-parquet",
+            },
         ],
         "recordSet": [
-            {"@type": "cr:RecordSet", "name": "splits",
-             "field": {"@type": "cr:Field", "name": "name", "dataType": "sc:Text"}},
-            {"@type": "cr:RecordSet", "name": "default", "field": [
-                {"@type": "cr:Field", "name": "image", "dataType": "sc:ImageObject"},
-                {"@type": "cr:Field", "name": "label",
-                 "dataType": ["https://schema.org/Integer", "cr:Label"]},
-                {"@type": "cr:Field", "name": "box", "dataType": "cr:BoundingBox"},
-            ]},
+            {
+                "@type": "cr:RecordSet",
+                "name": "splits",
+                "field": {"@type": "cr:Field", "name": "name", "dataType": "sc:Text"},
+            },
+            {
+                "@type": "cr:RecordSet",
+                "name": "default",
+                "field": [
+                    {"@type": "cr:Field", "name": "image", "dataType": "sc:ImageObject"},
+                    {
+                        "@type": "cr:Field",
+                        "name": "label",
+                        "dataType": ["https://schema.org/Integer", "cr:Label"],
+                    },
+                    {"@type": "cr:Field", "name": "box", "dataType": "cr:BoundingBox"},
+                ],
+            },
         ],
     }
 
@@ -320,15 +391,21 @@ def test_import_reads_cards_other_tools_write():
     assert imported.dataset.description == "Handwritten digits."
     assert imported.dataset.license == "https://spdx.org/licenses/MIT"
     assert [(f["name"], f["type"]) for f in imported.schema_fields] == [
-        ("splits/name", "string"), ("default/image", "image"), ("default/label", "integer"),
+        ("splits/name", "string"),
+        ("default/image", "image"),
+        ("default/label", "integer"),
         ("default/box", "cr:BoundingBox"),
     ]
 
 
 def _card(**changes) -> dict:
-    card = {"@context": CONTEXT, "@type": "sc:Dataset", "name": "chats",
-            "distribution": [{"@type": "cr:FileObject", "sha256": "ab" * 32}],
-            "recordSet": [{"@type": "cr:RecordSet", "field": [{"name": "text"}]}]}
+    card = {
+        "@context": CONTEXT,
+        "@type": "sc:Dataset",
+        "name": "chats",
+        "distribution": [{"@type": "cr:FileObject", "sha256": "ab" * 32}],
+        "recordSet": [{"@type": "cr:RecordSet", "field": [{"name": "text"}]}],
+    }
     for key, value in changes.items():
         card[key] = value
     return card
@@ -342,15 +419,30 @@ def _card(**changes) -> dict:
         (_card(**{"@type": {"@id": "sc:Dataset"}}), "@type", "not_a_dataset"),
         (_card(name=""), "name", "required"),
         (_card(name=["chats"]), "name", "not_text"),
-        (_card(distribution=[{"@type": "cr:FileObject", "sha256": "abc"}]),
-         "distribution[0].sha256", "invalid_sha256"),
+        (
+            _card(distribution=[{"@type": "cr:FileObject", "sha256": "abc"}]),
+            "distribution[0].sha256",
+            "invalid_sha256",
+        ),
         (_card(distribution=["file.csv"]), "distribution[0]", "not_an_object"),
-        (_card(recordSet=[{"field": [{"name": "a"}, {"dataType": "sc:Text"}]}]),
-         "recordSet[0].field[1].name", "required"),
+        (
+            _card(recordSet=[{"field": [{"name": "a"}, {"dataType": "sc:Text"}]}]),
+            "recordSet[0].field[1].name",
+            "required",
+        ),
         (_card(license=[7]), "license[0]", "invalid_license"),
     ],
-    ids=["not-an-object", "not-a-dataset", "type-not-text", "no-name", "name-not-text",
-         "bad-sha256", "file-not-object", "field-without-name", "bad-license"],
+    ids=[
+        "not-an-object",
+        "not-a-dataset",
+        "type-not-text",
+        "no-name",
+        "name-not-text",
+        "bad-sha256",
+        "file-not-object",
+        "field-without-name",
+        "bad-license",
+    ],
 )
 def test_a_bad_card_is_refused_naming_the_path(document, path, problem):
     with pytest.raises(ApplicationError) as refused:
@@ -369,10 +461,10 @@ def test_api_exports_a_card_as_json_ld(api, evals):
     services.version_register(dataset=evals.dataset, data=VersionInput(version="1.1.0"))
     client = api("lineage:read")
 
-    latest = client.get("/api/v1/lineage/croissant",
-                        {"dataset": "s3://sea-evals-kh:khm-vie-qa"})
-    pinned = client.get("/api/v1/lineage/croissant",
-                        {"dataset": "s3://sea-evals-kh:khm-vie-qa", "version": "1.0.0"})
+    latest = client.get("/api/v1/lineage/croissant", {"dataset": "s3://sea-evals-kh:khm-vie-qa"})
+    pinned = client.get(
+        "/api/v1/lineage/croissant", {"dataset": "s3://sea-evals-kh:khm-vie-qa", "version": "1.0.0"}
+    )
 
     assert latest.status_code == 200
     assert latest["Content-Type"] == "application/ld+json"
@@ -388,8 +480,9 @@ def test_api_export_names_what_is_missing(api, evals):
     client = api("lineage:read")
 
     unknown = client.get("/api/v1/lineage/croissant", {"dataset": "s3://nowhere:x"})
-    no_version = client.get("/api/v1/lineage/croissant",
-                            {"dataset": "s3://sea-evals-kh:khm-vie-qa", "version": "9"})
+    no_version = client.get(
+        "/api/v1/lineage/croissant", {"dataset": "s3://sea-evals-kh:khm-vie-qa", "version": "9"}
+    )
     malformed = client.get("/api/v1/lineage/croissant", {"dataset": "khm-vie-qa"})
 
     assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_node")
@@ -401,30 +494,39 @@ def test_api_imports_a_card(api, evals):
     card = croissant_export(version=evals)
     client = api("lineage:write")
 
-    response = client.post("/api/v1/lineage/croissant/import?namespace=hf://datasets/lup",
-                           data=json.dumps(card), content_type="application/ld+json")
-    bad = client.post("/api/v1/lineage/croissant/import?namespace=hf",
-                      data={"@type": "sc:Dataset"}, format="json")
+    response = client.post(
+        "/api/v1/lineage/croissant/import?namespace=hf://datasets/lup",
+        data=json.dumps(card),
+        content_type="application/ld+json",
+    )
+    bad = client.post(
+        "/api/v1/lineage/croissant/import?namespace=hf", data={"@type": "sc:Dataset"}, format="json"
+    )
 
     assert response.status_code == 201
     imported = DatasetVersion.objects.get(pk=response.json()["id"])
     assert response.json() == {
-        "id": str(imported.pk), "dataset": "dataset:hf://datasets/lup:khm-vie-qa",
-        "version": "1.0.0", "digest": DIGEST,
+        "id": str(imported.pk),
+        "dataset": "dataset:hf://datasets/lup:khm-vie-qa",
+        "version": "1.0.0",
+        "digest": DIGEST,
     }
     assert bad.status_code == 400
-    assert bad.json() == {"code": "invalid_croissant", "detail": bad.json()["detail"],
-                          "fields": {"name": "required"}}
+    assert bad.json() == {
+        "code": "invalid_croissant",
+        "detail": bad.json()["detail"],
+        "fields": {"name": "required"},
+    }
 
 
 def test_api_needs_the_lineage_scopes(api, evals):
     card = croissant_export(version=evals)
     reader, writer = api("lineage:read"), api("lineage:write", "consent:read")
 
-    export = writer.get("/api/v1/lineage/croissant",
-                        {"dataset": "s3://sea-evals-kh:khm-vie-qa"})
-    imported = reader.post("/api/v1/lineage/croissant/import?namespace=hf", data=card,
-                           format="json")
+    export = writer.get("/api/v1/lineage/croissant", {"dataset": "s3://sea-evals-kh:khm-vie-qa"})
+    imported = reader.post(
+        "/api/v1/lineage/croissant/import?namespace=hf", data=card, format="json"
+    )
 
     assert (export.status_code, export.json()["code"]) == (403, "insufficient_scope")
     assert (imported.status_code, imported.json()["code"]) == (403, "insufficient_scope")

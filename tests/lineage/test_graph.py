@@ -18,8 +18,11 @@ def version(namespace: str, name: str, v: str = "1"):
 
 def run(job: str, inputs, outputs):
     return services.run_record(
-        run_id=uuid.uuid4(), job=services.job_register(namespace="jobs", name=job),
-        state="COMPLETE", inputs=inputs, outputs=outputs,
+        run_id=uuid.uuid4(),
+        job=services.job_register(namespace="jobs", name=job),
+        state="COMPLETE",
+        inputs=inputs,
+        outputs=outputs,
     )
 
 
@@ -35,8 +38,9 @@ def pipeline():
     run("split", [clean], [train, evals])
     run("audit", [clean], [audit])
     run("reinject", [audit], [clean])
-    services.model_version_register(namespace="models", name="assistant", version="7",
-                                    trained_on=[train], evaluated_on=[evals])
+    services.model_version_register(
+        namespace="models", name="assistant", version="7", trained_on=[train], evaluated_on=[evals]
+    )
     return {"raw": raw, "clean": clean, "train": train, "evals": evals, "audit": audit}
 
 
@@ -48,7 +52,9 @@ def test_node_ids_with_colons_in_the_namespace_resolve(pipeline):
 def test_downstream_closure_is_depth_limited_and_cycle_safe(pipeline):
     start = "dataset:s3://ml-data:raw/chats"
     assert selectors.downstream(node_id=start, depth=2) == {
-        start: 0, "job:jobs:clean": 1, "dataset:postgres://db.internal:5432:analytics.chat_logs": 2,
+        start: 0,
+        "job:jobs:clean": 1,
+        "dataset:postgres://db.internal:5432:analytics.chat_logs": 2,
     }
     full = selectors.downstream(node_id=start, depth=20)
     assert full["model:models:assistant"] == 5
@@ -59,16 +65,24 @@ def test_downstream_closure_is_depth_limited_and_cycle_safe(pipeline):
 def test_marquez_shaped_graph_both_directions(pipeline):
     result = selectors.graph(node_id="dataset:s3://ml-data:train/khmer-chat", depth=2)
     nodes = {n["id"]: n for n in result["graph"]}
-    assert set(nodes) >= {"job:jobs:split", "model:models:assistant",
-                          "dataset:postgres://db.internal:5432:analytics.chat_logs"}
+    assert set(nodes) >= {
+        "job:jobs:split",
+        "model:models:assistant",
+        "dataset:postgres://db.internal:5432:analytics.chat_logs",
+    }
     train = nodes["dataset:s3://ml-data:train/khmer-chat"]
     assert train["type"] == "DATASET"
-    assert train["data"] == {"namespace": "s3://ml-data", "name": "train/khmer-chat",
-                             "type": "DATASET"}
-    assert train["inEdges"] == [{"origin": "job:jobs:split",
-                                 "destination": "dataset:s3://ml-data:train/khmer-chat"}]
-    assert train["outEdges"] == [{"origin": "dataset:s3://ml-data:train/khmer-chat",
-                                  "destination": "model:models:assistant"}]
+    assert train["data"] == {
+        "namespace": "s3://ml-data",
+        "name": "train/khmer-chat",
+        "type": "DATASET",
+    }
+    assert train["inEdges"] == [
+        {"origin": "job:jobs:split", "destination": "dataset:s3://ml-data:train/khmer-chat"}
+    ]
+    assert train["outEdges"] == [
+        {"origin": "dataset:s3://ml-data:train/khmer-chat", "destination": "model:models:assistant"}
+    ]
 
 
 def test_version_descendants_through_runs(pipeline):
@@ -86,6 +100,5 @@ def test_versions_are_immutable(pipeline):
     from config.errors import Conflict
 
     with pytest.raises(Conflict) as err:
-        services.version_register(dataset=dataset,
-                                  data=VersionInput(version="1", record_count=5))
+        services.version_register(dataset=dataset, data=VersionInput(version="1", record_count=5))
     assert err.value.code == "version_immutable"

@@ -38,8 +38,7 @@ def run(*args, **options) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def test_identifiers_are_uploaded_with_progress_that_names_none_of_them(tmp_path, version,
-                                                                        emails):
+def test_identifiers_are_uploaded_with_progress_that_names_none_of_them(tmp_path, version, emails):
     path = tmp_path / "members.txt"
     path.write_text("\n".join(emails) + "\n")
     out, err = run(str(version.pk), str(path), id_type="email", progress_every=0)

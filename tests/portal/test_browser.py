@@ -75,7 +75,8 @@ def test_file_confirm_watch_and_verify_the_receipts(
     deadline = time.monotonic() + 120
     while not page.locator("a[href$='receipts.json']").count():
         assert time.monotonic() < deadline, list(
-            ErasureRequest.objects.values_list("transitions__to_state", "transitions__at"))
+            ErasureRequest.objects.values_list("transitions__to_state", "transitions__at")
+        )
         time.sleep(0.5)
         page.reload()
     assert page.locator("li[data-state=completed].done").count() == 1

@@ -23,7 +23,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", help="the file of events, or - for standard input")
         parser.add_argument(
-            "--format", dest="fmt", choices=sorted(CONTENT_TYPES),
+            "--format",
+            dest="fmt",
+            choices=sorted(CONTENT_TYPES),
             help="jsonl or csv (default: csv for a .csv file, jsonl otherwise)",
         )
         add_progress_argument(parser)
@@ -33,7 +35,8 @@ class Command(BaseCommand):
         progress = command_progress(self, options, label="consent_import")
         with open_input(path) as stream:
             reader = CountingReader(
-                stream, progress,
+                stream,
+                progress,
                 # Every line is checked before anything is written, so the end of the input is
                 # where the second, silent phase starts: say so rather than go quiet.
                 at_end=lambda: progress.note("every line read; checking and recording them"),
@@ -42,12 +45,14 @@ class Command(BaseCommand):
                 result = consent_import(stream=reader, content_type=CONTENT_TYPES[fmt])
             except EventsRejected as exc:
                 lines = [f"{path}: {exc.detail}"]
-                lines += [f"  line {e['line']}: {e['field']}: {e['code']}"
-                          for e in exc.fields["lines"]]
+                lines += [
+                    f"  line {e['line']}: {e['field']}: {e['code']}" for e in exc.fields["lines"]
+                ]
                 raise CommandError("\n".join(lines)) from None
             except ApplicationError as exc:
-                raise CommandError(f"{path}: nothing was imported. {exc.code}: {exc.detail}"
-                                   ) from None
+                raise CommandError(
+                    f"{path}: nothing was imported. {exc.code}: {exc.detail}"
+                ) from None
         progress.finish()
         self.stdout.write(
             f"Imported {len(result.events)} events; {result.subjects_created} new subjects."

@@ -17,8 +17,9 @@ class Command(BaseCommand):
         add_progress_argument(parser)
 
     def handle(self, *args, **options):
-        progress = command_progress(self, options, label="ledger_audit", unit="leaves",
-                                    total=log_size())
+        progress = command_progress(
+            self, options, label="ledger_audit", unit="leaves", total=log_size()
+        )
         report, _ = log_audit_run(progress=progress.update)
         progress.finish()
         self.stdout.write(

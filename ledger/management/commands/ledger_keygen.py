@@ -17,8 +17,11 @@ class Command(BaseCommand):
     requires_system_checks: list = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--out", default=settings.LUP_SIGNING_KEY_FILE,
-                            help="key file to create (default: LUP_SIGNING_KEY_FILE)")
+        parser.add_argument(
+            "--out",
+            default=settings.LUP_SIGNING_KEY_FILE,
+            help="key file to create (default: LUP_SIGNING_KEY_FILE)",
+        )
 
     def handle(self, *args, out: str, **options):
         path = Path(out)

@@ -33,38 +33,46 @@ class Command(BaseCommand):
         parser.add_argument("version", type=uuid.UUID, help="the dataset version's id")
         parser.add_argument("path", help="the file of subjects, or - for standard input")
         parser.add_argument(
-            "--id-type", default=KEY,
+            "--id-type",
+            default=KEY,
             help="`key` (lines are subject keys, the default) or an identifier type such as "
-                 "email or phone (hashed on arrival, never stored)",
+            "email or phone (hashed on arrival, never stored)",
         )
         parser.add_argument(
-            "--format", dest="fmt", choices=sorted(CONTENT_TYPES),
+            "--format",
+            dest="fmt",
+            choices=sorted(CONTENT_TYPES),
             help="text, csv or jsonl (default: from the file's extension, text otherwise)",
         )
         add_progress_argument(parser)
 
-    def handle(self, *args, version: uuid.UUID, path: str, id_type: str, fmt: str | None = None,
-               **options):
+    def handle(
+        self, *args, version: uuid.UUID, path: str, id_type: str, fmt: str | None = None, **options
+    ):
         target = DatasetVersion.objects.filter(pk=version).select_related("dataset").first()
         if target is None:
             raise CommandError(f"No dataset version {version}.")
         progress = command_progress(self, options, label="lineage_membership_upload")
         with open_input(path) as stream:
             reader = CountingReader(
-                stream, progress,
+                stream,
+                progress,
                 at_end=lambda: progress.note("every line read; merging into the index"),
             )
             try:
                 members = membership_upload(
-                    version=target, stream=reader,
-                    content_type=CONTENT_TYPES[fmt or _format_of(path)], id_type=id_type,
+                    version=target,
+                    stream=reader,
+                    content_type=CONTENT_TYPES[fmt or _format_of(path)],
+                    id_type=id_type,
                 )
             except MembershipRejected as exc:
                 lines = [f"{path}: {exc.detail}"]
                 lines += [f"  line {e['line']}: {e['code']}" for e in exc.fields["lines"]]
                 raise CommandError("\n".join(lines)) from None
             except ApplicationError as exc:
-                raise CommandError(f"{path}: nothing was recorded. {exc.code}: {exc.detail}"
-                                   ) from None
+                raise CommandError(
+                    f"{path}: nothing was recorded. {exc.code}: {exc.detail}"
+                ) from None
         progress.finish()
         self.stdout.write(f"{target}: {members} subjects in the membership index.")

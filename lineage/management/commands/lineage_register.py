@@ -27,7 +27,8 @@ class Command(BaseCommand):
             lines += [f"  {problem}" for problem in exc.problems]
             raise CommandError("\n".join(lines)) from None
         except ApplicationError as exc:
-            raise CommandError(f"{manifest}: nothing was registered. {exc.code}: {exc.detail}"
-                               ) from None
+            raise CommandError(
+                f"{manifest}: nothing was registered. {exc.code}: {exc.detail}"
+            ) from None
         summary = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in added.items())
         self.stdout.write(f"{manifest}: registered; added {summary}.")
