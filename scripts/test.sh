@@ -21,4 +21,5 @@ trap 'rm -rf "$LUP_DATA_DIR"' EXIT
 .venv/bin/python manage.py ledger_keygen --out "$LUP_SIGNING_KEY_FILE" >/dev/null 2>&1
 
 .venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet .
 .venv/bin/pytest "$@"
