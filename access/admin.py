@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from access.models import ApiToken, StaffAction
 from access.services import api_token_create, api_token_revoke
-from config.readonly_admin import ReadOnlyAdmin
+from core.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(ApiToken)

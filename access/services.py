@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from access.models import ApiToken, StaffAction
 from access.scopes import ALL_SCOPES
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 TOKEN_TAG = "lup"  # noqa: S105 (a public prefix, not a secret)
 

@@ -24,13 +24,13 @@ from django.utils import timezone
 
 from _setup import ROOT, migrate, percentile
 from access.services import api_token_create
-from config.subject_keys import Identifier, subject_key
 from consent import cache as answer_cache
 from consent.decisions import StateRow, decide
 from consent.inputs import EventInput, NoticeRef, subject_from_identifier
 from consent.models import Notice, Subject, SubjectIdentifier
 from consent.selectors import consent_check, consent_filter_keys, purpose_tree
 from consent.services import consent_events_record, notice_publish
+from core.subject_keys import Identifier, subject_key
 
 PURPOSE = "train_ai_system.evaluation"
 NOTICE = NoticeRef("bench", 1, "en")

@@ -12,8 +12,8 @@ import dj_database_url
 from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 
-from config import embedded
-from config.logconfig import logging_config
+from core import embedded
+from core.logconfig import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -76,8 +76,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django_prometheus",  # /metrics: HTTP and database metrics (config.metrics adds Lup's own)
-    "config.apps.LupAdminConfig",  # django.contrib.admin with Lup's site (dashboard, registers)
+    "django_prometheus",  # /metrics: HTTP and database metrics (core.metrics adds Lup's own)
+    "core.apps.LupAdminConfig",  # django.contrib.admin with Lup's site (dashboard, registers)
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django.contrib.auth",
@@ -101,10 +101,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First and last, so the HTTP metrics time and count everything the others do.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "config.requestid.RequestIdMiddleware",
+    "core.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A default Content-Security-Policy for responses that set none (the admin, the API docs).
-    "config.security.DefaultContentSecurityPolicyMiddleware",
+    "core.security.DefaultContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -238,7 +238,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Sent by config.security on every response that has no policy of its own (the subject pages
+# Sent by core.security on every response that has no policy of its own (the subject pages
 # set a stricter one). The admin and the API docs load scripts from this origin only; their
 # templates have inline styles, and Swagger UI draws its icons as data: images. Empty: none.
 LUP_CONTENT_SECURITY_POLICY = env(
@@ -271,10 +271,10 @@ REST_FRAMEWORK = {
     ],
     # Deny by default: every view names the scopes it needs.
     "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasScope"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.exception_handler.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -460,7 +460,7 @@ LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
 # are registered under "TOTP devices" in the admin). Turn on in production: `check --deploy`
 # warns while it is off (lup.W050).
 LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
-# The admin index's dashboard: a function of the request, by path, since config imports no app.
+# The admin index's dashboard: a function of the request, by path, since core imports no app.
 # Empty means Django's plain index.
 LUP_ADMIN_DASHBOARD = "erasure.dashboard.dashboard"
 # Pages the apps add to the admin site: functions taking the site and returning URL patterns.
@@ -488,7 +488,7 @@ for _network in LUP_METRICS_ALLOW_NETWORKS:
 LUP_METRICS_CACHE_SECONDS = env_int("LUP_METRICS_CACHE_SECONDS", 5)
 # Requests closed within this many days make up the time-to-close summary.
 LUP_METRICS_WINDOW_DAYS = env_int("LUP_METRICS_WINDOW_DAYS", 30)
-# The functions, by path, that compute Lup's metric families (config imports no app).
+# The functions, by path, that compute Lup's metric families (core imports no app).
 LUP_METRICS_SOURCES = ["erasure.metrics.erasure_metrics", "ledger.metrics.ledger_metrics"]
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()

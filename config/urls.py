@@ -3,8 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import health, metrics
-from config.errors import json_error_view
+from core import health, metrics
+from core.errors import json_error_view
 
 api_v1 = [
     path("consent/", include("consent.urls")),
@@ -21,7 +21,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own, so the docs run
-    # under a Content-Security-Policy that allows scripts from this origin only (config.security).
+    # under a Content-Security-Policy that allows scripts from this origin only (core.security).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]

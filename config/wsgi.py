@@ -6,6 +6,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_wsgi_application()
 
-from config.startup import announce_mode  # noqa: E402
+from core.startup import announce_mode  # noqa: E402
 
 announce_mode()

@@ -1,7 +1,5 @@
 from django.contrib import admin
 
-from config import subject_keys as keys
-from config.readonly_admin import ReadOnlyAdmin
 from consent.models import (
     ConsentEvent,
     ConsentState,
@@ -11,6 +9,8 @@ from consent.models import (
     SubjectIdentifier,
 )
 from consent.services import notice_digest
+from core import subject_keys as keys
+from core.readonly_admin import ReadOnlyAdmin
 
 IDENTIFIER_SEARCH_HELP = (
     "Search by e-mail, phone (+855…) or key. The identifier is hashed in memory and only its key "

@@ -11,10 +11,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from config.subject_keys import Identifier
 from consent.inputs import EventInput, NoticeRef, subject_from_identifier
 from consent.models import Notice
 from consent.services import consent_events_record, notice_publish
+from core.subject_keys import Identifier
 
 NOTICE_KEY = "lup-demo-privacy"
 NOTICE_TEXTS = {

@@ -11,11 +11,11 @@ from typing import IO
 
 from django.conf import settings
 
-from config import subject_keys as keys
-from config.errors import ApplicationError
 from consent.imports import read_lines
 from consent.selectors import FILTER_BATCH, consent_filter_keys, validate_purpose
 from consent.services import EventsRejected, LineError
+from core import subject_keys as keys
+from core.errors import ApplicationError
 
 KEY = "key"
 SPOOL_MEMORY = 16 * 1024 * 1024

@@ -13,7 +13,6 @@ from typing import IO, Any
 
 from django.conf import settings
 
-from config.errors import ApplicationError, PayloadTooLarge
 from consent import clock
 from consent.inputs import EventInput, InvalidEvent, event_input
 from consent.services import (
@@ -23,6 +22,7 @@ from consent.services import (
     consent_events_record,
     consent_references_check,
 )
+from core.errors import ApplicationError, PayloadTooLarge
 
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
 CSV_TYPES = frozenset({"text/csv"})

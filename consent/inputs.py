@@ -13,10 +13,10 @@ from typing import Any
 import pycountry
 from django.utils.dateparse import parse_datetime
 
-from config import subject_keys as keys
-from config.errors import ApplicationError
 from consent.models import LegalBasis, Status
 from consent.taxonomy import data_categories
+from core import subject_keys as keys
+from core.errors import ApplicationError
 from ledger.services import Opening, subject_commitment
 
 METHOD = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 from django.db.models import QuerySet
 
-from config.days import day_start
 from consent.models import ConsentEvent
+from core.days import day_start
 from ledger.services import utc_time
 
 CONSENT_REGISTER_COLUMNS = (

@@ -9,12 +9,12 @@ from typing import Any
 from django.core.cache import cache as django_cache
 from django.db import connection
 
-from config.errors import ApplicationError, NotFound
 from consent import cache as answer_cache
 from consent import clock
 from consent.decisions import Decision, StateRow, decide
 from consent.inputs import SubjectRef
 from consent.models import ConsentEvent, ConsentState, Notice, Purpose, SubjectIdentifier
+from core.errors import ApplicationError, NotFound
 
 # Keys decided per query. Large batches amortize PostgreSQL's hash join over the identifier
 # table (bench/consent.py); SQLite takes them in slices under its bound-parameter limit.

@@ -10,8 +10,6 @@ import structlog
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
-from config import bulk
-from config.errors import ApplicationError, Conflict, NotFound
 from consent import cache as answer_cache
 from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef
 from consent.models import (
@@ -26,6 +24,8 @@ from consent.models import (
 )
 from consent.signals import consent_withdrawn
 from consent.taxonomy import AI_PURPOSES, data_uses
+from core import bulk
+from core.errors import ApplicationError, Conflict, NotFound
 from ledger.models import Receipt
 from ledger.services import receipts_issue, subject_commitment, utc_time
 

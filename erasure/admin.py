@@ -13,8 +13,8 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from access.roles import ACT_ON_REQUESTS
-from config.errors import ApplicationError
-from config.readonly_admin import ReadOnlyAdmin
+from core.errors import ApplicationError
+from core.readonly_admin import ReadOnlyAdmin
 from erasure import admin_actions, selectors
 from erasure.admin_actions import LegalHoldForm, ModelDecisionForm, ReasonForm, admin_url, linker
 from erasure.admin_filters import DeadlineFilter

@@ -27,7 +27,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from access.roles import ACT_ON_REQUESTS
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from erasure import selectors
 from erasure.execution import (
     affected_model_decide,

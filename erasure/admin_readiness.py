@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from erasure.readiness import Period, readiness_report, readiness_report_signed
 from erasure.readiness.display import report_display
 

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.readonly_admin import ReadOnlyAdmin
+from core.readonly_admin import ReadOnlyAdmin
 from erasure.models import AffectedModel, ErasureRequest, TargetRun
 
 

@@ -17,7 +17,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.errors import ApplicationError, Conflict
+from core.errors import ApplicationError, Conflict
 from erasure.bundle_links import send_bundle_link
 from erasure.connectors import CONNECTORS, Connector, Erased, Verified, connector_for
 from erasure.connectors.manual import METHOD, Manual

@@ -1,6 +1,6 @@
 """Erasure figures for /metrics, counted in the database at scrape time.
 
-`erasure_metrics` is one of `LUP_METRICS_SOURCES`; config.metrics calls it, caches its answer
+`erasure_metrics` is one of `LUP_METRICS_SOURCES`; core.metrics calls it, caches its answer
 for a few seconds and exposes it. Counting in the database rather than in process memory makes
 every web process give the same figures, and a restart lose none.
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from django.db import transaction
 
-from config.errors import Conflict
+from core.errors import Conflict
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, State, Target
 from erasure.resolution import erasure_request_resolve
 from erasure.services import erasure_request_transition

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Count, QuerySet
 
-from config.days import day_start
+from core.days import day_start
 from erasure.models import ErasureRequest
 from ledger.services import utc_time
 

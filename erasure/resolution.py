@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import structlog
 
-from config import subject_keys
+from core import subject_keys
 from erasure.connectors import connector_for
 from erasure.connectors.base import Capability, NoUsableIdentifiers
 from erasure.models import ErasureRequest, Target

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from config.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 from erasure.models import (
     CLOSED_STATES,
     AffectedModel,

@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from config import subject_keys
-from config.errors import ApplicationError, Conflict
+from core import subject_keys
+from core.errors import ApplicationError, Conflict
 from erasure import sealing
 from erasure.models import (
     CLOSED_STATES,

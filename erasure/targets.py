@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from config.errors import ApplicationError, Conflict
+from core.errors import ApplicationError, Conflict
 from erasure.connectors import connector_for
 from erasure.models import Target
 from lineage.models import DatasetVersion

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from erasure.execution import erasure_request_proceed, target_run_execute, target_run_fail
 from erasure.services import erasure_requests_shred_due
 from erasure.sweeper import erasure_sweep

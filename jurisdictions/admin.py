@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from jurisdictions.api.views import country_param, scales
 from jurisdictions.composer import effective_rules
 from jurisdictions.rules import RULE_NAMES, jurisdictions

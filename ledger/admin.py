@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.readonly_admin import ReadOnlyAdmin
+from core.readonly_admin import ReadOnlyAdmin
 from ledger.models import AuditRun, Checkpoint, Receipt, SigningKey
 
 

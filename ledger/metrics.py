@@ -1,6 +1,6 @@
 """Transparency log figures for /metrics, read from the database at scrape time.
 
-`ledger_metrics` is one of `LUP_METRICS_SOURCES` (config.metrics exposes it). No labels at all.
+`ledger_metrics` is one of `LUP_METRICS_SOURCES` (core.metrics exposes it). No labels at all.
 """
 
 from datetime import datetime

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from config.scrub import EMAIL, PHONE, SUBJECT_KEY
+from core.scrub import EMAIL, PHONE, SUBJECT_KEY
 
 VERSION = "lup-receipt/1"
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")

@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from config.errors import ApplicationError, NotFound
+from core.errors import ApplicationError, NotFound
 from ledger import tree
 from ledger.models import AuditRun, Checkpoint, LogHead, LogLeaf, Receipt, SigningKey
 

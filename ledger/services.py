@@ -13,8 +13,8 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config import bulk
-from config.errors import ApplicationError, Conflict
+from core import bulk
+from core.errors import ApplicationError, Conflict
 from ledger import tree, verify
 from ledger.audit import AuditReport, audit_log
 from ledger.keys import Signer, signer

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from fideslang import DEFAULT_TAXONOMY
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from lineage import services
 from lineage.models import DatasetVersion, StorageLocation
 from lineage.services import VersionInput, is_language_code

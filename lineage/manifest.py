@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from fideslang import DEFAULT_TAXONOMY
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from lineage import services
 from lineage.models import (
     Dataset,

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.module_loading import import_string
 
-from config.errors import ApplicationError, PayloadTooLarge
-from config.subject_keys import ID_TYPE, InvalidIdentifier, key_for, validate_subject_key
+from core.errors import ApplicationError, PayloadTooLarge
+from core.subject_keys import ID_TYPE, InvalidIdentifier, key_for, validate_subject_key
 from lineage.models import (
     DatasetVersion,
     Membership,

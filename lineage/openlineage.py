@@ -34,8 +34,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from rest_framework import status
 
-from config.errors import ApplicationError, PayloadTooLarge
-from config.parsers import storable
+from core.errors import ApplicationError, PayloadTooLarge
+from core.parsers import storable
 from lineage import services
 from lineage.models import (
     Dataset,

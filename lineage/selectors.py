@@ -5,7 +5,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
-from config.errors import ApplicationError, NotFound
+from core.errors import ApplicationError, NotFound
 from lineage.models import Dataset, DatasetVersion, Edge, Job, Model
 
 NODE_TYPES = {"dataset": Dataset, "job": Job, "model": Model}

@@ -12,7 +12,7 @@ from typing import Any
 import pycountry
 from django.db import transaction
 
-from config.errors import ApplicationError, Conflict, NotFound
+from core.errors import ApplicationError, Conflict, NotFound
 from lineage.models import (
     Dataset,
     DatasetVersion,

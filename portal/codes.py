@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from config import subject_keys
-from config.errors import ApplicationError
+from core import subject_keys
+from core.errors import ApplicationError
 from erasure.senders import sender_for
 
 

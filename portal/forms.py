@@ -5,7 +5,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from config import subject_keys
+from core import subject_keys
 
 REQUIRED = {"required": _("Please fill in this field.")}
 

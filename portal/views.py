@@ -17,10 +17,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_http_methods
 
-from config import subject_keys
-from config.errors import ApplicationError
 from consent import selectors as consent_selectors
 from consent import services as consent_services
+from core import subject_keys
+from core.errors import ApplicationError
 from erasure import selectors as erasure_selectors
 from erasure.execution import erasure_request_proceed_later
 from erasure.models import ErasureRequest

@@ -35,7 +35,7 @@ def user_id() -> str:
 
 def all_forms() -> set[str]:
     """Each identifier as written and as normalized (the form that would leak from code)."""
-    from config import subject_keys as keys
+    from core import subject_keys as keys
 
     forms = set(USED)
     for value in USED:

@@ -13,9 +13,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from config import subject_keys as keys
-from config.errors import ApplicationError
-from config.openapi import ERROR
 from consent import clock
 from consent.api.serializers import (
     CheckOutSerializer,
@@ -40,6 +37,9 @@ from consent.selectors import (
     subject_states,
 )
 from consent.services import consent_events_record, notice_publish, purpose_create, subject_link
+from core import subject_keys as keys
+from core.errors import ApplicationError
+from core.openapi import ERROR
 from ledger.services import receipt_document
 
 

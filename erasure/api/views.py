@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 
 from access import scopes
 from access.authentication import ServicePrincipal
-from config.errors import ApplicationError, NotFound
-from config.openapi import ERROR, ErrorSerializer
+from core.errors import ApplicationError, NotFound
+from core.openapi import ERROR, ErrorSerializer
 from erasure import selectors
 from erasure.bundle_links import request_for_token
 from erasure.connectors import connector_for

@@ -5,7 +5,7 @@ A new kind is a module with a `Connector` subclass, added to `CONNECTORS` below.
 
 from typing import Any
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 from .base import (
     Capability,

@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal
 import structlog
 from rest_framework import status
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 log = structlog.get_logger(__name__)
 

@@ -66,7 +66,7 @@ from typing import IO, Any
 
 import structlog
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 from .base import (
     Capability,

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from django.conf import settings
 
-from config.errors import ApplicationError, NotFound
+from core.errors import ApplicationError, NotFound
 
 from .base import ConnectorConfigError, Deadline, TargetUnavailable
 

@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import structlog
 
-from config import subject_keys
+from core import subject_keys
 
 from .base import (
     Capability,

@@ -13,7 +13,7 @@ the receipt attests what the named person attested, no more.
 
 from typing import Any
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 from .base import ID_TYPE, Capability, Connector, ConnectorConfigError, Erased, Identifiers
 

@@ -64,7 +64,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import structlog
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 from .base import (
     Capability,

@@ -44,7 +44,7 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 from .base import (
     Capability,

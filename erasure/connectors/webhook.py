@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 from .base import (
     ID_TYPE,

@@ -4,8 +4,8 @@ subjects are in it, and whether their consent covers what it is used for."""
 from collections import defaultdict
 from typing import Any
 
-from config.errors import ApplicationError
 from consent.selectors import consent_filter_keys, subject_jurisdictions
+from core.errors import ApplicationError
 from erasure.models import RequestSubjectKey, State
 from erasure.readiness.links import gap, record
 from lineage.models import DatasetVersion, Membership, ModelData, VersionEdge

@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from config.days import day_start
-from config.errors import ApplicationError
+from core.days import day_start
+from core.errors import ApplicationError
 from erasure.readiness.data import data_section
 from erasure.readiness.deletion import deletion_section
 from erasure.readiness.evaluations import evaluations_section

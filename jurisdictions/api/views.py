@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from jurisdictions.composer import effective_rules
 from jurisdictions.rules import CONSENT_LEVELS, CROSS_BORDER_LEVELS, jurisdictions
 

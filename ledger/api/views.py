@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from config.errors import ApplicationError, NotFound
-from config.openapi import ERROR
+from core.errors import ApplicationError, NotFound
+from core.openapi import ERROR
 from ledger import selectors
 from ledger.keys import signer
 from ledger.services import checkpoint_create, receipt_document

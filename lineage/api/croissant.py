@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from config.errors import ApplicationError, NotFound
-from config.openapi import ERROR
-from config.parsers import LimitedJSONParser
+from core.errors import ApplicationError, NotFound
+from core.openapi import ERROR
+from core.parsers import LimitedJSONParser
 from lineage.croissant import croissant_export, croissant_import
 from lineage.models import DatasetVersion
 from lineage.selectors import node_object

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from config import subject_keys as keys
-from config.errors import ApplicationError, NotFound
+from core import subject_keys as keys
+from core.errors import ApplicationError, NotFound
 from lineage.membership import KEY, membership_upload, purpose_check, subject_locations
 from lineage.models import DatasetVersion
 

@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from config.errors import ApplicationError, NotFound
-from config.openapi import ERROR
+from core.errors import ApplicationError, NotFound
+from core.openapi import ERROR
 from lineage import selectors, services
 from lineage.models import DatasetVersion
 from lineage.openlineage import ingest_event

@@ -23,7 +23,7 @@ from django.urls.resolvers import LocalePrefixPattern
 from access.models import StaffAction
 from access.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER, ROLE_SCOPES
 from access.services import api_token_create
-from config import subject_keys
+from core import subject_keys
 from erasure.models import AffectedModel, ErasureRequest, Target
 from erasure.services import erasure_request_create
 from lineage.models import DatasetVersion

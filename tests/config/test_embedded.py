@@ -79,7 +79,7 @@ def test_lineage_queries_run_on_sqlite(tmp_path):
     script = (
         "from lineage import selectors;"
         "from lineage.membership import subject_locations;"
-        "from config.subject_keys import key_for;"
+        "from core.subject_keys import key_for;"
         "g = selectors.graph(node_id='dataset:s3://sea-chat-raw-sg:chat-logs', depth=5);"
         "k = key_for('email', 'demo-subject-0@example.org');"
         "print(len(g['graph']), len(subject_locations(keys=[k])['versions']))"
@@ -147,7 +147,7 @@ def test_the_readiness_report_runs_on_sqlite(tmp_path):
         "import json;"
         "from django.utils import timezone;"
         "from consent.selectors import subject_jurisdictions;"
-        "from config.subject_keys import key_for;"
+        "from core.subject_keys import key_for;"
         "from erasure.readiness import Period, readiness_report;"
         "now = timezone.now();"
         "r = readiness_report(period=Period.of_dates(start=None, end=None, now=now), now=now);"

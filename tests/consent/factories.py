@@ -2,10 +2,10 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from config.subject_keys import normalize
 from consent.inputs import EventInput, NoticeRef, SubjectRef, subject_from_identifier
 from consent.models import Notice
 from consent.services import consent_events_record, notice_publish
+from core.subject_keys import normalize
 from tests import identifiers
 
 NOTICE = NoticeRef("privacy", 1, "en")

@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import connection
 
-from config.subject_keys import normalize
 from consent.inputs import subject_from_identifier
 from consent.models import ConsentEvent, Subject, SubjectIdentifier
+from core.subject_keys import normalize
 from tests import identifiers
 from tests.consent import factories as f
 

@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from config.progress import Progress
-from config.subject_keys import key_for
 from consent.models import ConsentEvent
+from core.progress import Progress
+from core.subject_keys import key_for
 from tests import identifiers
 from tests.consent import factories as f
 

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from erasure.connectors import CONNECTORS, JsonlFile, PostgresTable, connector_for
 from erasure.connectors.base import ConnectorTimeout, Deadline
 from tests import identifiers

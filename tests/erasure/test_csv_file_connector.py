@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from erasure.connectors.base import Capability, ConnectorTimeout, Deadline
 from erasure.connectors.csv_file import CsvFile
 from tests import identifiers

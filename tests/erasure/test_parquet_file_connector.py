@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from erasure.connectors import parquet_file
 from erasure.connectors.base import Capability, ConnectorTimeout, Deadline
 from erasure.connectors.parquet_file import ParquetFile

@@ -112,7 +112,7 @@ def test_state_machine_records_who_when_why_and_refuses_skips(client):
         actor="staff:ofelia",
         reason="identity checked by phone call",
     )
-    from config.errors import Conflict
+    from core.errors import Conflict
 
     with pytest.raises(Conflict) as err:
         erasure_request_transition(request=request, to_state="completed", actor="system")
@@ -148,7 +148,7 @@ def test_after_retention_the_identifiers_cannot_be_decrypted(client, settings):
     closed.refresh_from_db()
     assert closed.shredded_at is not None
     assert not RequestKey.objects.filter(request=closed).exists()
-    from config.errors import ApplicationError
+    from core.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as err:
         erasure_request_identifiers(request=closed)

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from erasure.connectors.base import Capability
 from erasure.connectors.text_log import TextLog
 from tests import identifiers

@@ -78,7 +78,7 @@ def test_an_expired_code_is_refused(client, mailoutbox, settings):
     request_id = file_request(client, ("email", identifiers.email()))
     client.post(f"{URL}/{request_id}/verification")
     later = timezone.now() + timedelta(minutes=settings.LUP_CODE_TTL_MINUTES + 1)
-    from config.errors import ApplicationError
+    from core.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as err:
         erasure_verification_confirm(

@@ -70,7 +70,7 @@ def test_postgres_refuses_to_rewrite_the_log(table, statement):
 def test_a_checkpoint_for_an_existing_size_with_another_root_is_refused():
     issue(4)
     checkpoint = checkpoint_create()
-    from config.errors import Conflict
+    from core.errors import Conflict
 
     with pytest.raises(Conflict) as err:
         checkpoint_store(size=4, root=bytes(32), note="forged", key_id="00000000")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from lineage import services
 from lineage.croissant import CONFORMS_TO, CONTEXT, croissant_export, croissant_import
 from lineage.manifest import COUNTED, ManifestError, manifest_register

@@ -97,7 +97,7 @@ def test_versions_are_immutable(pipeline):
     dataset = pipeline["raw"].dataset
     same = services.version_register(dataset=dataset, data=VersionInput(version="1"))
     assert same.pk == pipeline["raw"].pk
-    from config.errors import Conflict
+    from core.errors import Conflict
 
     with pytest.raises(Conflict) as err:
         services.version_register(dataset=dataset, data=VersionInput(version="1", record_count=5))

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from config.subject_keys import key_for
+from core.subject_keys import key_for
 from lineage import membership, services
 from lineage.models import DatasetVersion, Membership
 from lineage.services import LocationInput, VersionInput

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from config.subject_keys import key_for
+from core.subject_keys import key_for
 from lineage import services
 from lineage.models import Membership
 from lineage.services import VersionInput

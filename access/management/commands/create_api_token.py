@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from access.scopes import ALL_SCOPES
 from access.services import api_token_create
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -1,14 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import ApplicationError
-from config.progress import (
+from consent.imports import consent_import
+from consent.services import EventsRejected
+from core.errors import ApplicationError
+from core.progress import (
     CountingReader,
     add_progress_argument,
     command_progress,
     open_input,
 )
-from consent.imports import consent_import
-from consent.services import EventsRejected
 
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 

@@ -2,8 +2,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from config.embedded import generated_secret
 from consent.demo import demo_email, load_demo
+from core.embedded import generated_secret
 from erasure.demo import load_demo_erasure
 from lineage.demo import load_demo_lineage
 

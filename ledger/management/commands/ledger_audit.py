@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.progress import add_progress_argument, command_progress
+from core.progress import add_progress_argument, command_progress
 from ledger.selectors import log_size
 from ledger.services import log_audit_run
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import ApplicationError
-from config.progress import (
+from core.errors import ApplicationError
+from core.progress import (
     CountingReader,
     add_progress_argument,
     command_progress,

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.metrics import COLLECTOR, SourcesCollector
+from core.metrics import COLLECTOR, SourcesCollector
 from erasure import metrics as erasure_metrics
 from erasure.models import ErasureRequest, RequestSubjectKey, Target, TargetRun
 from erasure.services import erasure_request_create

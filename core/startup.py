@@ -1,7 +1,7 @@
 import structlog
 from django.conf import settings
 
-log = structlog.get_logger("config")
+log = structlog.get_logger(__name__)
 
 
 def announce_mode() -> None:

@@ -1,7 +1,7 @@
 """/metrics: Prometheus exposition of django-prometheus' HTTP and database metrics and of Lup's
 own figures.
 
-Lup's figures come from the functions `LUP_METRICS_SOURCES` names (config imports no app), each
+Lup's figures come from the functions `LUP_METRICS_SOURCES` names (core imports no app), each
 returning metric families counted in the database when scraped. So every web process gives the
 same answer, however many there are, and `SourcesCollector` reuses that answer for
 `LUP_METRICS_CACHE_SECONDS`, so a burst of scrapes costs one round of queries per process.

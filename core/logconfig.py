@@ -6,7 +6,23 @@ import sys
 
 import structlog
 
-from config.scrub import scrub_processor
+from core.scrub import scrub_processor
+
+# Lup's own packages: their loggers also write debug lines to the file sink, if there is one.
+LUP_LOGGERS = (
+    "access",
+    "config",
+    "connectors",
+    "consent",
+    "core",
+    "erasure",
+    "identity",
+    "jurisdictions",
+    "ledger",
+    "lineage",
+    "portal",
+    "reports",
+)
 
 _configured = False
 
@@ -52,10 +68,7 @@ def logging_config(*, level: str, log_file: str | None, embedded: bool) -> None:
             "root": {"handlers": list(handlers), "level": level},
             "loggers": {
                 # Our own loggers also write debug lines to the file sink, if there is one.
-                **{
-                    app: {"level": "DEBUG" if log_file else level}
-                    for app in ("access", "consent", "ledger", "lineage", "erasure", "config")
-                },
+                **{app: {"level": "DEBUG" if log_file else level} for app in LUP_LOGGERS},
             },
         }
     )

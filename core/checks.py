@@ -1,7 +1,7 @@
 """Startup checks of the admin site's settings (ids lup.E040…).
 
 LUP_ADMIN_URLS has no check of its own: Django's URL checks load the admin's URLs, and a wrong
-entry stops them with an error naming the setting (config.admin_site)."""
+entry stops them with an error naming the setting (core.admin_site)."""
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register

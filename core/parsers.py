@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from config.errors import ApplicationError, PayloadTooLarge
+from core.errors import ApplicationError, PayloadTooLarge
 
 
 def storable(parsed: Any) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from config.scrub import scrub_text
+from core.scrub import scrub_text
 from tests import identifiers
 
 

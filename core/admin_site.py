@@ -1,6 +1,6 @@
 """The admin site: Django's, plus a dashboard on the index and pages the apps contribute.
 
-Config imports no app. The dashboard is the function named by `LUP_ADMIN_DASHBOARD`, and extra
+Core imports no app. The dashboard is the function named by `LUP_ADMIN_DASHBOARD`, and extra
 pages come from the functions named by `LUP_ADMIN_URLS`, each called with the site and
 returning URL patterns, so the arrows of the layout keep pointing one way.
 """

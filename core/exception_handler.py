@@ -1,4 +1,4 @@
-"""DRF's exception handler, answering every error in the shape of `config.errors`."""
+"""DRF's exception handler, answering every error in the shape of `core.errors`."""
 
 from typing import Any
 
@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from config.errors import ApplicationError, error_body
+from core.errors import ApplicationError, error_body
 
 
 def _flatten(detail: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import hmac
 import pytest
 from django.test import override_settings
 
-from config import subject_keys as keys
+from core import subject_keys as keys
 from tests import identifiers
 
 

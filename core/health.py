@@ -1,11 +1,10 @@
 """Probes for orchestrators: /healthz (the process answers), /readyz (its dependencies do)."""
 
 import structlog
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
-
-from config.celery import app as celery_app
 
 log = structlog.get_logger(__name__)
 

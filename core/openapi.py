@@ -14,7 +14,7 @@ from rest_framework.permissions import AllowAny
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The body of every refusal (`config.errors`)."""
+    """The body of every refusal (`core.errors`)."""
 
     code = serializers.CharField(help_text="Stable; clients branch on it.")
     detail = serializers.CharField(help_text="For people; may change.")
@@ -36,7 +36,7 @@ ERROR_DESCRIPTIONS = {
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     """`Authorization: Bearer lup_…`. The class is named by its dotted path, as settings name
-    it, so config still imports no app."""
+    it, so core still imports no app."""
 
     target_class = "access.authentication.ApiTokenAuthentication"
     name = "bearerAuth"

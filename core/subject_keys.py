@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 ID_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 SUBJECT_KEY = re.compile(r"^[0-9a-f]{64}$")
