@@ -50,7 +50,7 @@ from django.conf import settings
 from django.db import connection
 
 from _setup import ROOT, migrate, percentile
-from erasure.connectors import connector_for
+from connectors import connector_for
 from erasure.execution import erasure_request_gate
 from erasure.models import CLOSED_STATES, ErasureRequest, State, Target
 from erasure.planning import erasure_request_plan

@@ -13,12 +13,12 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from access.roles import ACT_ON_REQUESTS
+from connectors import connector_for
 from core.errors import ApplicationError
 from core.readonly_admin import ReadOnlyAdmin
 from erasure import admin_actions, selectors
 from erasure.admin_actions import LegalHoldForm, ModelDecisionForm, ReasonForm, admin_url, linker
 from erasure.admin_filters import DeadlineFilter
-from erasure.connectors import connector_for
 from erasure.execution import target_run_attest
 from erasure.models import (
     CLOSED_STATES,

@@ -15,10 +15,10 @@ class ErasureConfig(AppConfig):
 def _declare_queues() -> None:
     """A queue per connector kind (see `target_run_enqueue`), declared here from the one list of
     kinds, so a worker started without `--queues` consumes every one of them."""
+    from celery import current_app as app
     from kombu import Queue
 
-    from config.celery import app
-    from erasure.connectors import CONNECTORS
+    from connectors import CONNECTORS
 
     names = ["celery", *(f"erasure.{kind}" for kind in CONNECTORS)]
     app.conf.task_queues = [Queue(name, routing_key=name) for name in names]

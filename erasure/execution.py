@@ -17,12 +17,12 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from connectors import CONNECTORS, Connector, Erased, Verified, connector_for
+from connectors.manual import METHOD, Manual
+from connectors.webhook import METHOD as WEBHOOK
+from connectors.webhook import AwaitingCallback, Webhook
 from core.errors import ApplicationError, Conflict
 from erasure.bundle_links import send_bundle_link
-from erasure.connectors import CONNECTORS, Connector, Erased, Verified, connector_for
-from erasure.connectors.manual import METHOD, Manual
-from erasure.connectors.webhook import METHOD as WEBHOOK
-from erasure.connectors.webhook import AwaitingCallback, Webhook
 from erasure.consent_withdrawal import withdraw_all_consent
 from erasure.models import (
     AffectedModel,

@@ -19,7 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 
-from erasure.connectors import CONNECTORS
+from connectors import CONNECTORS
 from erasure.models import CLOSED_STATES, ErasureRequest, State, TargetRun
 
 # How soon open requests are due, in bands that do not overlap ("within_7d" is after one day

@@ -84,7 +84,7 @@ class Target(models.Model):
     """
 
     name = models.SlugField(max_length=100, unique=True)
-    kind = models.CharField(max_length=50)  # a key of erasure.connectors.CONNECTORS
+    kind = models.CharField(max_length=50)  # a key of connectors.CONNECTORS
     config = models.JSONField(default=dict)
     id_types = models.JSONField(default=list, editable=False)  # derived from the connector
     country = models.CharField(max_length=2)  # where the data lives (ISO 3166-1 alpha-2)

@@ -6,9 +6,9 @@ from collections import defaultdict
 
 import structlog
 
+from connectors import connector_for
+from connectors.base import Capability, NoUsableIdentifiers
 from core import subject_keys
-from erasure.connectors import connector_for
-from erasure.connectors.base import Capability, NoUsableIdentifiers
 from erasure.models import ErasureRequest, Target
 from erasure.services import erasure_request_add_identifiers, erasure_request_identifiers
 

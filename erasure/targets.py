@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from connectors import connector_for
 from core.errors import ApplicationError, Conflict
-from erasure.connectors import connector_for
 from erasure.models import Target
 from lineage.models import DatasetVersion
 from lineage.services import country_code

@@ -17,12 +17,12 @@ from rest_framework.views import APIView
 
 from access import scopes
 from access.authentication import ServicePrincipal
+from connectors import connector_for
+from connectors.webhook import check_signature, result_counts
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR, ErrorSerializer
 from erasure import selectors
 from erasure.bundle_links import request_for_token
-from erasure.connectors import connector_for
-from erasure.connectors.webhook import check_signature, result_counts
 from erasure.execution import (
     affected_model_decide,
     erasure_request_approve,

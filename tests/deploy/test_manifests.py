@@ -173,7 +173,7 @@ def declared_queues() -> set[str]:
 
 def file_queues() -> set[str]:
     """Queues of the kinds that work on files under LUP_FILE_ROOTS (through confined_path)."""
-    from erasure.connectors import CONNECTORS
+    from connectors import CONNECTORS
 
     return {
         f"erasure.{kind}"
@@ -597,7 +597,7 @@ def _workers(platform: str) -> list[tuple[str, list[str], dict, set[str]]]:
 @pytest.mark.parametrize("platform", ["kubernetes", "compose"])
 def test_every_queue_the_app_declares_is_consumed_and_no_worker_names_another(platform):
     consumed = set().union(*(worker_queues(cmd) for _, cmd, _, _ in _workers(platform)))
-    from erasure.connectors import CONNECTORS
+    from connectors import CONNECTORS
 
     declared = declared_queues()
     assert declared == {"celery", *(f"erasure.{kind}" for kind in CONNECTORS)}

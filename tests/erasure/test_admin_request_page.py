@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
-from erasure.connectors.jsonl_file import JsonlFile
+from connectors.jsonl_file import JsonlFile
 from erasure.execution import erasure_request_gate, target_run_execute
 from erasure.models import AffectedModel, ErasureRequest, LegalHold, Target, TargetRun
 from erasure.planning import erasure_request_plan

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from erasure.connectors.jsonl_file import JsonlFile
+from connectors.jsonl_file import JsonlFile
 from erasure.execution import batch_delay, erasure_request_gate, target_run_execute
 from erasure.models import ErasureRequest, TargetRun
 from erasure.planning import erasure_request_plan

@@ -20,8 +20,8 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
+from connectors import CONNECTORS
 from erasure import execution
-from erasure.connectors import CONNECTORS
 from erasure.execution import affected_model_decide, erasure_request_approve, target_run_execute
 from erasure.models import ErasureRequest, Target
 from erasure.planning import erasure_request_plan

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.test import Client
 
-from erasure.connectors.webhook import check_signature, sign
+from connectors.webhook import check_signature, sign
 from erasure.execution import target_run_execute
 from erasure.models import ErasureRequest, TargetRun
 from erasure.services import erasure_request_transition

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from erasure.connectors import connector_for
-from erasure.connectors.sql_table import RowTally
+from connectors import connector_for
+from connectors.sql_table import RowTally
 from tests import identifiers
 
 pytestmark = pytest.mark.django_db

@@ -52,7 +52,7 @@ def connector_for(kind: str, config: dict[str, Any]) -> Connector:
     except (KeyError, TypeError):
         raise ApplicationError(
             f"Unknown connector kind {kind!r}: add its class to CONNECTORS in "
-            "erasure/connectors/__init__.py.",
+            "connectors/__init__.py.",
             fields={"kind": "unknown"},
             code="unknown_connector_kind",
         ) from None

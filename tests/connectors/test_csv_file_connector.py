@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
+from connectors.base import Capability, ConnectorTimeout, Deadline
+from connectors.csv_file import CsvFile
 from core.errors import ApplicationError
-from erasure.connectors.base import Capability, ConnectorTimeout, Deadline
-from erasure.connectors.csv_file import CsvFile
 from tests import identifiers
 
 EMAIL = "a@example.org"

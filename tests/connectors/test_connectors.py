@@ -13,9 +13,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from connectors import CONNECTORS, JsonlFile, PostgresTable, connector_for
+from connectors.base import ConnectorTimeout, Deadline
 from core.errors import ApplicationError
-from erasure.connectors import CONNECTORS, JsonlFile, PostgresTable, connector_for
-from erasure.connectors.base import ConnectorTimeout, Deadline
 from tests import identifiers
 
 TABLE = "lup_connector_people"

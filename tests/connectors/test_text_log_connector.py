@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
+from connectors.base import Capability
+from connectors.text_log import TextLog
 from core.errors import ApplicationError
-from erasure.connectors.base import Capability
-from erasure.connectors.text_log import TextLog
 from tests import identifiers
 
 EMAIL = "a@example.org"

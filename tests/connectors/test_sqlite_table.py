@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from erasure.connectors import connector_for
-from erasure.connectors.base import ConnectorConfigError
+from connectors import connector_for
+from connectors.base import ConnectorConfigError
 from tests import identifiers
 
 

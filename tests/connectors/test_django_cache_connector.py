@@ -3,8 +3,8 @@
 import pytest
 from django.core.cache import cache
 
-from erasure.connectors.base import ConnectorConfigError
-from erasure.connectors.django_cache import DjangoCache
+from connectors.base import ConnectorConfigError
+from connectors.django_cache import DjangoCache
 from tests import identifiers
 
 

@@ -7,13 +7,13 @@ import pytest
 import redis
 from structlog.testing import capture_logs
 
-from erasure.connectors.base import (
+from connectors.base import (
     ConnectorConfigError,
     ConnectorTimeout,
     NotSupported,
     TargetUnavailable,
 )
-from erasure.connectors.redis_store import RedisStore
+from connectors.redis_store import RedisStore
 from tests import identifiers
 
 URL = "redis://127.0.0.1:6379/7"

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from connectors import parquet_file
+from connectors.base import Capability, ConnectorTimeout, Deadline
+from connectors.parquet_file import ParquetFile
 from core.errors import ApplicationError
-from erasure.connectors import parquet_file
-from erasure.connectors.base import Capability, ConnectorTimeout, Deadline
-from erasure.connectors.parquet_file import ParquetFile
 from tests import identifiers
 
 EMAIL = "a@example.org"

@@ -7,10 +7,10 @@ import pytest
 import redis
 from structlog.testing import capture_logs
 
-from erasure.connectors.base import ConnectorTimeout, Deadline
-from erasure.connectors.redis_store import RedisStore
+from connectors.base import ConnectorTimeout, Deadline
+from connectors.redis_store import RedisStore
 from tests import identifiers
-from tests.erasure.test_redis_connector import ENV, store
+from tests.connectors.test_redis_connector import ENV, store
 
 # Not db 7 (test_redis_connector.py), 9 (bench) or 1 (the app's tests): runs may overlap.
 URL = "redis://127.0.0.1:6379/12"

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connection
 
-from erasure.connectors import connector_for
-from erasure.connectors.base import ConnectorConfigError
+from connectors import connector_for
+from connectors.base import ConnectorConfigError
 from tests import identifiers
 
 pytestmark = pytest.mark.django_db
