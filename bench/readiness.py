@@ -28,9 +28,9 @@ from django.utils import timezone
 from _setup import migrate
 from consent.models import ConsentEvent, ConsentState, Purpose, Subject, SubjectIdentifier
 from erasure.models import ErasureRequest
-from erasure.readiness import Period, readiness_report
-from erasure.readiness.data import data_section
 from lineage.models import Dataset, DatasetVersion, Membership, Model, ModelData, ModelVersion
+from reports.readiness import Period, readiness_report
+from reports.readiness.data import data_section
 
 NAMESPACE = "bench-readiness"
 PURPOSE = "train_ai_system"

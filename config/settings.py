@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "consent",
     "lineage",
     "erasure",
+    "reports",
     "portal",
 ]
 
@@ -462,9 +463,9 @@ LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
 LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
 # The admin index's dashboard: a function of the request, by path, since core imports no app.
 # Empty means Django's plain index.
-LUP_ADMIN_DASHBOARD = "erasure.dashboard.dashboard"
+LUP_ADMIN_DASHBOARD = "reports.dashboard.dashboard"
 # Pages the apps add to the admin site: functions taking the site and returning URL patterns.
-LUP_ADMIN_URLS = ["erasure.admin_registers.admin_urls", "erasure.admin_readiness.admin_urls"]
+LUP_ADMIN_URLS = ["reports.admin.registers.admin_urls", "reports.admin.readiness.admin_urls"]
 
 # --- Metrics (/metrics, README "Metrics") ----------------------------------------------------
 # Who may scrape: with LUP_METRICS_TOKEN set, a scrape must send `Authorization: Bearer <token>`;

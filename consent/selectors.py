@@ -8,12 +8,20 @@ from typing import Any
 
 from django.core.cache import cache as django_cache
 from django.db import connection
+from django.db.models import QuerySet
 
 from consent import cache as answer_cache
 from consent import clock
 from consent.decisions import Decision, StateRow, decide
 from consent.inputs import SubjectRef
-from consent.models import ConsentEvent, ConsentState, Notice, Purpose, SubjectIdentifier
+from consent.models import (
+    ConsentEvent,
+    ConsentState,
+    Notice,
+    Purpose,
+    Status,
+    SubjectIdentifier,
+)
 from core.errors import ApplicationError, NotFound
 
 # Keys decided per query. Large batches amortize PostgreSQL's hash join over the identifier
@@ -327,3 +335,7 @@ JOIN consent_subjectidentifier si ON si.key = wanted.key
 JOIN consent_consentevent ce ON ce.subject_id = si.subject_id
 ORDER BY wanted.key, ce.event_time DESC, ce.id DESC
 """
+
+
+def consent_withdrawals_since(*, since: datetime) -> QuerySet[ConsentEvent]:
+    return ConsentEvent.objects.filter(status=Status.WITHDRAWN, recorded_at__gte=since)

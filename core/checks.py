@@ -19,7 +19,7 @@ def check_admin_dashboard(app_configs, **kwargs) -> list[Error]:
         return [
             Error(
                 f"LUP_ADMIN_DASHBOARD does not name a function: {exc}",
-                hint="A dotted path such as erasure.dashboard.dashboard, or empty.",
+                hint="A dotted path such as reports.dashboard.dashboard, or empty.",
                 id="lup.E040",
             )
         ]

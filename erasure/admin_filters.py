@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from erasure import dashboard
+from erasure import selectors
 
 
 class DeadlineFilter(admin.SimpleListFilter):
@@ -13,12 +13,12 @@ class DeadlineFilter(admin.SimpleListFilter):
     parameter_name = "deadline"
 
     def lookups(self, request, model_admin):
-        return list(dashboard.DEADLINE_WINDOWS.items())
+        return list(selectors.DEADLINE_WINDOWS.items())
 
     def queryset(self, request, queryset):
         window = self.value()
-        if window not in dashboard.DEADLINE_WINDOWS:
+        if window not in selectors.DEADLINE_WINDOWS:
             return queryset
-        return dashboard.erasure_requests_due(
-            window=window, now=dashboard.clock(), queryset=queryset
+        return selectors.erasure_requests_due(
+            window=window, now=selectors.clock(), queryset=queryset
         )

@@ -2,9 +2,11 @@ import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from core.errors import Conflict, NotFound
 from erasure.models import (
@@ -203,3 +205,59 @@ def receipt_check(*, receipt: Receipt) -> str | None:
 
 def target_runs(*, request: ErasureRequest) -> QuerySet[TargetRun]:
     return request.runs.select_related("target").order_by("target__name")
+
+
+# --- deadlines and counts (the dashboard and the changelist's deadline filter) ------------
+
+
+# The deadline windows of the dashboard and of the changelist's "deadline" filter. "Today" and
+# "this week" count from now (a deadline already past is overdue, not due), to the end of today
+# and of the sixth day after it; so "this week" includes today's.
+DEADLINE_WINDOWS: dict[str, str] = {
+    "today": "Due today",
+    "week": "Due this week",
+    "overdue": "Overdue",
+}
+OPEN_STATES = [state for state in State if state not in CLOSED_STATES]
+
+
+def clock() -> datetime:
+    """Now, for the dashboard and the deadline filter alike; tests move it."""
+    return timezone.now()
+
+
+def open_erasure_requests() -> QuerySet[ErasureRequest]:
+    return ErasureRequest.objects.exclude(state__in=CLOSED_STATES)
+
+
+def deadline_window(*, window: str, now: datetime) -> Q:
+    """The deadlines in one of DEADLINE_WINDOWS, with days in the current time zone."""
+    if window == "overdue":
+        return Q(deadline__lt=now)
+    start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = {"today": 1, "week": 7}.get(window)
+    if days is None:
+        raise ValueError(f"unknown deadline window {window!r}")
+    return Q(deadline__gte=now, deadline__lt=start_of_today + timedelta(days=days))
+
+
+def erasure_requests_due(
+    *, window: str, now: datetime, queryset: QuerySet[ErasureRequest] | None = None
+) -> QuerySet[ErasureRequest]:
+    """Open requests whose deadline falls in `window` (closed ones are never due)."""
+    base = queryset if queryset is not None else ErasureRequest.objects.all()
+    return base.exclude(state__in=CLOSED_STATES).filter(deadline_window(window=window, now=now))
+
+
+def erasure_request_counts_by_state() -> dict[str, int]:
+    """Open requests per state, every open state present (zero included)."""
+    counts = dict(open_erasure_requests().order_by().values_list("state").annotate(n=Count("id")))
+    return {state.value: counts.get(state.value, 0) for state in OPEN_STATES}
+
+
+def target_runs_failed() -> QuerySet[TargetRun]:
+    return TargetRun.objects.filter(status=TargetRun.Status.FAILED)
+
+
+def affected_models_undecided() -> QuerySet[AffectedModel]:
+    return AffectedModel.objects.filter(decision=AffectedModel.Decision.PENDING)

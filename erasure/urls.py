@@ -1,6 +1,6 @@
 from django.urls import path
 
-from erasure.api import readiness, views
+from erasure.api import views
 
 app_name = "erasure"
 
@@ -41,11 +41,5 @@ urlpatterns = [
         "erasure-requests/<uuid:request_id>/verified-manually",
         views.VerifiedManuallyApi.as_view(),
         name="verified-manually",
-    ),
-    path("reports/readiness", readiness.ReadinessReportApi.as_view(), name="readiness"),
-    path(
-        "reports/readiness/signed",
-        readiness.ReadinessReportSignedApi.as_view(),
-        name="readiness-signed",
     ),
 ]

@@ -161,3 +161,15 @@ def celery_workers(transactional_db) -> Iterator:
 @pytest.fixture
 def celery_worker_process(celery_workers) -> subprocess.Popen:
     return celery_workers()
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[int]:
+    """Runs handed to the broker; the test runs them in-process where a worker would."""
+    from erasure import execution
+
+    runs: list[int] = []
+    monkeypatch.setattr(
+        execution, "target_run_enqueue", lambda *, run, now=None: runs.append(run.pk)
+    )
+    return runs

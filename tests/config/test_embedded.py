@@ -148,7 +148,7 @@ def test_the_readiness_report_runs_on_sqlite(tmp_path):
         "from django.utils import timezone;"
         "from consent.selectors import subject_jurisdictions;"
         "from core.subject_keys import key_for;"
-        "from erasure.readiness import Period, readiness_report;"
+        "from reports.readiness import Period, readiness_report;"
         "now = timezone.now();"
         "r = readiness_report(period=Period.of_dates(start=None, end=None, now=now), now=now);"
         "k = key_for('email', 'demo-subject-0@example.org');"

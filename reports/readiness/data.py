@@ -7,8 +7,8 @@ from typing import Any
 from consent.selectors import consent_filter_keys, subject_jurisdictions
 from core.errors import ApplicationError
 from erasure.models import RequestSubjectKey, State
-from erasure.readiness.links import gap, record
 from lineage.models import DatasetVersion, Membership, ModelData, VersionEdge
+from reports.readiness.links import gap, record
 
 QUESTION = (
     "Where did the training and evaluation data come from, where does it live, what is it "

@@ -11,7 +11,7 @@ from ledger import verify
 from ledger.keys import signer
 from tests.browser import ARTIFACTS
 from tests.erasure.test_admin_browser import sign_in, staff
-from tests.erasure.test_readiness import seeded  # noqa: F401 (a fixture)
+from tests.reports.test_readiness import seeded  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -25,8 +25,6 @@ from erasure import execution
 from erasure.execution import affected_model_decide, erasure_request_approve, target_run_execute
 from erasure.models import ErasureRequest, Target
 from erasure.planning import erasure_request_plan
-from erasure.readiness import Period, readiness_report, readiness_report_signed
-from erasure.readiness.deletion import KIND_CATEGORY, percentile
 from erasure.services import erasure_request_create, erasure_request_transition
 from erasure.targets import target_save
 from jurisdictions.composer import effective_rules
@@ -37,6 +35,8 @@ from lineage import services as lineage
 from lineage.membership import membership_upload
 from lineage.models import DatasetVersion, ModelVersion
 from lineage.services import LocationInput, VersionInput
+from reports.readiness import Period, readiness_report, readiness_report_signed
+from reports.readiness.deletion import KIND_CATEGORY, percentile
 from tests import identifiers
 from tests.consent import factories
 

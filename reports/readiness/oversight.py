@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from erasure.models import AffectedModel, ErasureRequest, State, Target, Transition
-from erasure.readiness.links import gap, record
+from reports.readiness.links import gap, record
 
 QUESTION = "Where does a person decide, rather than the system, and are those decisions recorded?"
 

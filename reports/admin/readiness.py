@@ -15,8 +15,8 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from erasure.readiness import Period, readiness_report, readiness_report_signed
-from erasure.readiness.display import report_display
+from reports.readiness import Period, readiness_report, readiness_report_signed
+from reports.readiness.display import report_display
 
 PERMISSION = "erasure.view_erasurerequest"
 
@@ -61,7 +61,7 @@ def readiness_page(request: HttpRequest, *, site: AdminSite) -> TemplateResponse
         "query": _query(request),
     }
     return TemplateResponse(
-        request, "admin/erasure/readiness.html", context, status=200 if report else 400
+        request, "admin/reports/readiness.html", context, status=200 if report else 400
     )
 
 
@@ -74,7 +74,7 @@ def readiness_print(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "sections": report_display(report),
         "site_header": site.site_header,
     }
-    return TemplateResponse(request, "admin/erasure/readiness_print.html", context)
+    return TemplateResponse(request, "admin/reports/readiness_print.html", context)
 
 
 def readiness_signed(request: HttpRequest, *, site: AdminSite) -> HttpResponse:

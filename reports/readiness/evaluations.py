@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
-from erasure.readiness.links import gap, record
 from lineage.models import ModelData, ModelVersion
+from reports.readiness.links import gap, record
 
 QUESTION = "Was each model evaluated in the languages of the markets it is deployed to?"
 

@@ -9,14 +9,14 @@ from django.utils import timezone
 
 from core.days import day_start
 from core.errors import ApplicationError
-from erasure.readiness.data import data_section
-from erasure.readiness.deletion import deletion_section
-from erasure.readiness.evaluations import evaluations_section
-from erasure.readiness.explainability import explainability_section
-from erasure.readiness.oversight import oversight_section
-from erasure.readiness.rules import rules_section
-from erasure.readiness.transfers import transfers_section
 from ledger.services import document_sign
+from reports.readiness.data import data_section
+from reports.readiness.deletion import deletion_section
+from reports.readiness.evaluations import evaluations_section
+from reports.readiness.explainability import explainability_section
+from reports.readiness.oversight import oversight_section
+from reports.readiness.rules import rules_section
+from reports.readiness.transfers import transfers_section
 
 # Newest first would put a reader's eye on the figures; the checklist's order is the one a
 # procurement questionnaire asks in.

@@ -20,9 +20,13 @@ from django.utils import timezone
 
 from consent.models import Purpose
 from consent.models import Status as ConsentStatus
-from consent.registers import CONSENT_REGISTER_COLUMNS, consent_register, consent_register_rows
 from erasure.models import State
-from erasure.registers import (
+from reports.consent_register import (
+    CONSENT_REGISTER_COLUMNS,
+    consent_register,
+    consent_register_rows,
+)
+from reports.erasure_register import (
     REQUEST_REGISTER_COLUMNS,
     erasure_request_register,
     erasure_request_register_rows,
@@ -135,7 +139,7 @@ def registers_page(
         "request_columns": REQUEST_REGISTER_COLUMNS,
         "consent_columns": CONSENT_REGISTER_COLUMNS,
     }
-    return TemplateResponse(request, "admin/erasure/registers.html", context, status=status)
+    return TemplateResponse(request, "admin/reports/registers.html", context, status=status)
 
 
 def request_register_csv(request: HttpRequest, *, site: AdminSite) -> HttpResponse:

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from erasure.readiness import Period, readiness_report, readiness_report_signed
+from reports.readiness import Period, readiness_report, readiness_report_signed
 
 
 class PeriodSerializer(serializers.Serializer):

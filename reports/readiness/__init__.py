@@ -2,10 +2,8 @@
 ask an AI team to demonstrate (data, deletion, cross-border, evaluations in the users' languages,
 oversight, explainability, the strictest market), each question answered from Lup's records
 with figures, links to the records behind them and the gaps found.
-
-It lives in erasure because it reads every other app and, by DESIGN.md, only erasure may.
 """
 
-from erasure.readiness.report import Period, readiness_report, readiness_report_signed
+from reports.readiness.report import Period, readiness_report, readiness_report_signed
 
 __all__ = ["Period", "readiness_report", "readiness_report_signed"]

@@ -3,9 +3,9 @@ governs it, and whether a transfer basis is recorded; flows without one first.""
 
 from typing import Any
 
-from erasure.readiness.links import admin_url
 from lineage.models import DatasetVersion
 from lineage.transfers import transfer_report
+from reports.readiness.links import admin_url
 
 QUESTION = "Which data crosses borders, under which country's rule, and on what recorded basis?"
 

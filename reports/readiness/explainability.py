@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 
 from erasure.models import ErasureRequest, State
-from erasure.readiness.links import gap, record
 from erasure.selectors import erasure_request_lineage
+from reports.readiness.links import gap, record
 
 QUESTION = (
     "Can you show, for a completed deletion, why each place was erased and how the person's "

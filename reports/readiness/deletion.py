@@ -10,10 +10,10 @@ from typing import Any
 from django.db.models import Q
 
 from erasure.models import ErasureRequest, State, Target, TargetRun
-from erasure.readiness.links import gap, record
-from erasure.registers import met_deadline
 from ledger.models import AuditRun, Receipt
 from lineage.models import DatasetVersion, ModelData
+from reports.erasure_register import met_deadline
+from reports.readiness.links import gap, record
 
 QUESTION = (
     "Are people's deletion requests completed within their deadlines, everywhere their data "

@@ -26,7 +26,7 @@ NOW = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
 
 @pytest.fixture(autouse=True)
 def frozen_clock(monkeypatch):
-    monkeypatch.setattr("erasure.dashboard.clock", lambda: NOW)
+    monkeypatch.setattr("erasure.selectors.clock", lambda: NOW)
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +152,7 @@ def test_overdue_is_marked_and_the_site_keeps_its_names(staff, seeded):
 
 
 def test_withdrawals_older_than_a_week_are_not_counted(staff, seeded, monkeypatch):
-    monkeypatch.setattr("erasure.dashboard.clock", lambda: timezone.now() + timedelta(days=8))
+    monkeypatch.setattr("erasure.selectors.clock", lambda: timezone.now() + timedelta(days=8))
     client = staff()
     count, url, _ = tiles(client.get("/admin/"))["Consent withdrawals in the last 7 days"]
     assert count == 0
@@ -205,5 +205,5 @@ def test_a_dashboard_setting_that_names_nothing_fails_the_startup_check(settings
 
     settings.LUP_ADMIN_DASHBOARD = "erasure.no_such_module.dashboard"
     assert [e.id for e in run_checks() if e.id.startswith("lup.E04")] == ["lup.E040"]
-    settings.LUP_ADMIN_DASHBOARD = "erasure.dashboard.dashboard"
+    settings.LUP_ADMIN_DASHBOARD = "reports.dashboard.dashboard"
     assert [e.id for e in run_checks() if e.id.startswith("lup.E04")] == []

@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 
 from consent.models import ConsentEvent, SubjectIdentifier
-from erasure.admin_registers import csv_stream
 from erasure.models import ErasureRequest, PlanEntry, RequestSubjectKey, Target
 from erasure.services import erasure_request_create, erasure_request_transition
+from reports.admin.registers import csv_stream
 from tests import identifiers
 from tests.consent import factories as f
 

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ReportsConfig(AppConfig):
+    """The readiness report, the registers and the dashboard: they read every other app, and
+    no app reads them (config reaches them by the dotted paths its settings name)."""
+
+    name = "reports"
+    verbose_name = "Reports"
