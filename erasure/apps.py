@@ -31,6 +31,6 @@ def _register_admin_lists() -> None:
     from django.contrib import admin
 
     if apps.is_installed("django.contrib.admin"):
-        from erasure.admin_runs import register
+        from erasure.admin.runs import register
 
         register(admin.site)

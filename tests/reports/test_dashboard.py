@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.utils import timezone
 
-from erasure.admin_filters import DeadlineFilter
+from erasure.admin.filters import DeadlineFilter
 from erasure.models import AffectedModel, ErasureRequest, Target, TargetRun
 from erasure.services import erasure_request_create
 from ledger.services import checkpoint_create

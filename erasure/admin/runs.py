@@ -2,16 +2,20 @@
 runs" and "affected models awaiting a decision" lead. Runs change only through their tasks and
 decisions through the request, so these lists only show and link to the request.
 
-Registered by `ErasureConfig.ready`, after the admin's autodiscovery; a model that
-`erasure/admin.py` registers itself keeps that registration.
+The run and affected-model lists are registered by `ErasureConfig.ready`, after the admin's
+autodiscovery; a model registered elsewhere keeps that registration. Manual tasks, the runs a
+person does by hand, have their own list.
 """
 
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
 from core.readonly_admin import ReadOnlyAdmin
-from erasure.models import AffectedModel, ErasureRequest, TargetRun
+from erasure.execution import target_run_attest
+from erasure.models import AffectedModel, ErasureRequest, ManualTask, TargetRun
+from erasure.services import erasure_request_identifiers
 
 
 def _request_link(request: ErasureRequest, site_name: str) -> str:
@@ -80,3 +84,57 @@ def register(site: admin.AdminSite) -> None:
     for model, model_admin in ((TargetRun, TargetRunAdmin), (AffectedModel, AffectedModelAdmin)):
         if not site.is_registered(model):
             site.register(model, model_admin)
+
+
+class AttestForm(forms.ModelForm):
+    erased = forms.IntegerField(min_value=0, help_text="Items you erased")
+    remaining = forms.IntegerField(
+        min_value=0, help_text="Items a second search still finds (0 if none)"
+    )
+
+    class Meta:
+        model = ManualTask
+        fields = ()
+
+
+@admin.register(ManualTask)
+class ManualTaskAdmin(admin.ModelAdmin):
+    """Erasures a person does by hand: the instructions, the subject's identifiers (shown here
+    and only here, to the person doing the work), and the attestation."""
+
+    form = AttestForm
+    list_display = ("target", "request", "status", "updated_at")
+    list_filter = ("status",)
+    readonly_fields = ("target", "request", "status", "instructions", "identifiers")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(target__kind="manual")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="instructions")
+    def instructions(self, obj: ManualTask) -> str:
+        return obj.target.config.get("instructions", "")
+
+    @admin.display(description="identifiers")
+    def identifiers(self, obj: ManualTask) -> str:
+        if obj.status != TargetRun.Status.AWAITING_PERSON:
+            return "—"
+        wanted = set(obj.target.id_types)
+        return ", ".join(
+            f"{i['id_type']}: {i['value']}"
+            for i in erasure_request_identifiers(request=obj.request)
+            if i["id_type"] in wanted
+        )
+
+    def save_model(self, request, obj, form, change):
+        target_run_attest(
+            run=obj,
+            erased=form.cleaned_data["erased"],
+            remaining=form.cleaned_data["remaining"],
+            actor=f"staff:{request.user.get_username()}",
+        )

@@ -29,6 +29,7 @@ from django.utils import timezone
 from access.roles import ACT_ON_REQUESTS
 from core.errors import ApplicationError
 from erasure import selectors
+from erasure.admin.plan_picture import plan_svg
 from erasure.execution import (
     affected_model_decide,
     erasure_request_approve,
@@ -36,7 +37,6 @@ from erasure.execution import (
     erasure_request_retry_failed,
 )
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, TargetRun
-from erasure.plan_picture import plan_svg
 from erasure.services import legal_hold_create
 from ledger.models import Receipt
 from ledger.services import receipt_document

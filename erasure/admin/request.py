@@ -1,3 +1,6 @@
+"""The erasure request's admin: intake, its page (plan, lineage picture, receipts) and the
+officer's actions on it."""
+
 from datetime import datetime
 from functools import update_wrapper
 from typing import Any
@@ -13,24 +16,15 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from access.roles import ACT_ON_REQUESTS
-from connectors import connector_for
 from core.errors import ApplicationError
 from core.readonly_admin import ReadOnlyAdmin
-from erasure import admin_actions, selectors
-from erasure.admin_actions import LegalHoldForm, ModelDecisionForm, ReasonForm, admin_url, linker
-from erasure.admin_filters import DeadlineFilter
-from erasure.execution import target_run_attest
-from erasure.models import (
-    CLOSED_STATES,
-    ErasureRequest,
-    LegalHold,
-    ManualTask,
-    State,
-    Target,
-    TargetRun,
-)
-from erasure.plan_picture import plan_svg
-from erasure.services import TRANSITIONS, erasure_request_create, erasure_request_identifiers
+from erasure import selectors
+from erasure.admin import actions as admin_actions
+from erasure.admin.actions import LegalHoldForm, ModelDecisionForm, ReasonForm, admin_url, linker
+from erasure.admin.filters import DeadlineFilter
+from erasure.admin.plan_picture import plan_svg
+from erasure.models import CLOSED_STATES, ErasureRequest, LegalHold, State, TargetRun
+from erasure.services import TRANSITIONS, erasure_request_create
 from jurisdictions.rules import Deadline
 
 
@@ -325,103 +319,3 @@ def rule_summary(rules: dict[str, Any], *, page_url: str | None) -> dict[str, An
         "right": rules.get("erasure_right") or {},
         "page_url": page_url,
     }
-
-
-class TargetForm(forms.ModelForm):
-    class Meta:
-        model = Target
-        fields = (
-            "name",
-            "kind",
-            "config",
-            "country",
-            "always",
-            "requires_approval",
-            "identity_source",
-            "versions",
-        )
-
-    def clean(self):
-        cleaned = super().clean()
-        try:
-            connector = connector_for(cleaned.get("kind"), cleaned.get("config") or {})
-        except ApplicationError as exc:
-            raise forms.ValidationError(f"{exc.code}: {exc.detail}") from None
-        self.instance.id_types = sorted(connector.id_types)
-        return cleaned
-
-
-@admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
-    form = TargetForm
-    list_display = ("name", "kind", "country", "always", "requires_approval", "identity_source")
-    list_filter = ("kind", "country", "always", "requires_approval")
-    search_fields = ("name",)
-    readonly_fields = ("id_types", "created_at", "updated_at")
-    filter_horizontal = ("versions",)
-
-
-@admin.register(LegalHold)
-class LegalHoldAdmin(admin.ModelAdmin):
-    list_display = ("basis", "target", "until", "created_by", "released_at")
-    list_filter = ("target",)
-    readonly_fields = ("created_by", "created_at")
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = f"staff:{request.user.get_username()}"
-        super().save_model(request, obj, form, change)
-
-
-class AttestForm(forms.ModelForm):
-    erased = forms.IntegerField(min_value=0, help_text="Items you erased")
-    remaining = forms.IntegerField(
-        min_value=0, help_text="Items a second search still finds (0 if none)"
-    )
-
-    class Meta:
-        model = ManualTask
-        fields = ()
-
-
-@admin.register(ManualTask)
-class ManualTaskAdmin(admin.ModelAdmin):
-    """Erasures a person does by hand: the instructions, the subject's identifiers (shown here
-    and only here, to the person doing the work), and the attestation."""
-
-    form = AttestForm
-    list_display = ("target", "request", "status", "updated_at")
-    list_filter = ("status",)
-    readonly_fields = ("target", "request", "status", "instructions", "identifiers")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(target__kind="manual")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="instructions")
-    def instructions(self, obj: ManualTask) -> str:
-        return obj.target.config.get("instructions", "")
-
-    @admin.display(description="identifiers")
-    def identifiers(self, obj: ManualTask) -> str:
-        if obj.status != TargetRun.Status.AWAITING_PERSON:
-            return "—"
-        wanted = set(obj.target.id_types)
-        return ", ".join(
-            f"{i['id_type']}: {i['value']}"
-            for i in erasure_request_identifiers(request=obj.request)
-            if i["id_type"] in wanted
-        )
-
-    def save_model(self, request, obj, form, change):
-        target_run_attest(
-            run=obj,
-            erased=form.cleaned_data["erased"],
-            remaining=form.cleaned_data["remaining"],
-            actor=f"staff:{request.user.get_username()}",
-        )
