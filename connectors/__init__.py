@@ -8,13 +8,16 @@ from typing import Any
 from core.errors import ApplicationError
 
 from .base import (
+    Awaiting,
     Capability,
     Connector,
     ConnectorConfigError,
     ConnectorTimeout,
     Erased,
+    Handover,
     Located,
     NotSupported,
+    Reported,
     TargetUnavailable,
     Verified,
 )
@@ -61,6 +64,7 @@ def connector_for(kind: str, config: dict[str, Any]) -> Connector:
 
 __all__ = [
     "CONNECTORS",
+    "Awaiting",
     "Capability",
     "Connector",
     "ConnectorConfigError",
@@ -68,6 +72,7 @@ __all__ = [
     "CsvFile",
     "DjangoCache",
     "Erased",
+    "Handover",
     "JsonlFile",
     "Located",
     "Manual",
@@ -75,6 +80,7 @@ __all__ = [
     "ParquetFile",
     "PostgresTable",
     "RedisStore",
+    "Reported",
     "SqlTable",
     "SqliteTable",
     "TargetUnavailable",

@@ -23,6 +23,12 @@ count; shared evidence (a file's before/after digests) is the same in every grou
 `verify_groups(groups) -> {key: Verified}` is the matching post-check; by default it looks once
 per group, and batching connectors override it to look once for all.
 
+Handing over: a kind that Lup cannot erase itself (a person does it, or another system that
+reports back) sets `hands_over = True` and implements `start(identifiers, handover=...)`,
+which answers `Awaiting.PERSON` / `Awaiting.CALLBACK` (the run waits for a report) or, when
+the other system answered at once, `Reported(erased, remaining, method)`. The engine runs
+`erase` and `verify` for every other kind, and never needs to know which kind hands over.
+
 Every call is bounded by the config's `timeout_seconds` (default 30). Connectors never log
 identifiers or matched values, only counts.
 """
@@ -128,6 +134,41 @@ class Verified:
     at: datetime
 
 
+class Awaiting(enum.Enum):
+    """A run handed over: it ends when the person or the system reports (`Reported`)."""
+
+    PERSON = "awaiting_person"
+    CALLBACK = "awaiting_callback"
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What a person or another system reports it erased and still finds. A receipt attests
+    their report, no more; `method` names who reported (the kind's `erase_method`)."""
+
+    erased: int
+    remaining: int
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """What a connector that hands the work over is told of the run."""
+
+    request_id: str
+    run_id: int
+    callback_url: str
+
+
+def reported(*, erased: int, remaining: int, method: str) -> Reported:
+    """Counts someone else gave: whole numbers, or refused with `invalid_count`."""
+    if not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (erased, remaining)
+    ):
+        raise ApplicationError("Counts are whole numbers.", code="invalid_count")
+    return Reported(erased=erased, remaining=remaining, method=method)
+
+
 class Deadline:
     """The time left for one connector call. `clock` is a class attribute tests can swap."""
 
@@ -161,6 +202,8 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     # Whether `erase_groups` serves many requests in one pass (see the module docstring).
     batches: ClassVar[bool] = False
+    # Whether a person or another system does the erasure (`start`), not `erase` and `verify`.
+    hands_over: ClassVar[bool] = False
 
     # Identifier types this target is keyed by; set per instance from the config.
     id_types: frozenset[str] = frozenset()
@@ -187,6 +230,20 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         return {key: self.verify(identifiers) for key, identifiers in groups.items()}
+
+    def start(self, identifiers: Identifiers, *, handover: Handover) -> "Awaiting | Reported":
+        """Hand the erasure over (kinds with `hands_over`)."""
+        raise self._not_supported(Capability.DELETE)
+
+    def callback(self, *, body: bytes, timestamp: str, signature: str) -> Reported:
+        """A handed-over system's later report, signed (kinds that take callbacks)."""
+        raise self._not_supported(Capability.DELETE)
+
+    def report(self, *, erased: int, remaining: int) -> Reported:
+        """A person's or a system's later report, its counts checked."""
+        if not self.hands_over:
+            raise self._not_supported(Capability.DELETE)
+        return reported(erased=erased, remaining=remaining, method=self.erase_method)
 
     def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
         """The subject's values of identifier type `want`, found through the given ones."""

@@ -13,21 +13,23 @@ the receipt attests what the named person attested, no more.
 
 from typing import Any
 
-from core.errors import ApplicationError
-
-from .base import ID_TYPE, Capability, Connector, ConnectorConfigError, Erased, Identifiers
+from .base import (
+    ID_TYPE,
+    Awaiting,
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    Handover,
+    Identifiers,
+)
 
 METHOD = "manual-attestation"
-
-
-class AwaitingPerson(ApplicationError):
-    code = "awaiting_person"
-    status_code = 202
 
 
 class Manual(Connector):
     kind = "manual"
     capabilities = frozenset({Capability.DELETE})
+    hands_over = True
     erase_method = METHOD
     verify_method = METHOD
 
@@ -51,5 +53,7 @@ class Manual(Connector):
         self.instructions = instructions.strip()
         self.id_types = frozenset(id_types)
 
-    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
-        raise AwaitingPerson("A person must do this erasure and attest it.")
+    def start(self, identifiers: Identifiers, *, handover: Handover) -> Awaiting:
+        """A person does this one: the run waits in the admin until they attest."""
+        self.usable(identifiers)
+        return Awaiting.PERSON

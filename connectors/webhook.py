@@ -27,11 +27,14 @@ from core.errors import ApplicationError
 
 from .base import (
     ID_TYPE,
+    Awaiting,
     Capability,
     Connector,
     ConnectorConfigError,
     ConnectorTimeout,
+    Handover,
     Identifiers,
+    Reported,
     TargetUnavailable,
 )
 
@@ -39,11 +42,6 @@ METHOD = "webhook"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # A signed message older (or newer) than this is refused: replays do not count.
 MAX_SKEW_SECONDS = 300
-
-
-class AwaitingCallback(ApplicationError):
-    code = "awaiting_callback"
-    status_code = 202
 
 
 class InvalidSignature(ApplicationError):
@@ -83,6 +81,7 @@ def result_counts(document: Any) -> tuple[int, int]:
 class Webhook(Connector):
     kind = "webhook"
     capabilities = frozenset({Capability.DELETE})
+    hands_over = True
     erase_method = METHOD
     verify_method = METHOD
 
@@ -119,15 +118,13 @@ class Webhook(Connector):
             )
         return value.encode()
 
-    def call(
-        self, *, identifiers: Identifiers, request_id: str, run_id: int, callback: str
-    ) -> tuple[int, int]:
-        """POST the erasure; returns (erased, remaining), or raises AwaitingCallback."""
+    def start(self, identifiers: Identifiers, *, handover: Handover) -> Awaiting | Reported:
+        """POST the erasure; the system's counts, or `Awaiting.CALLBACK` when it answers 202."""
         body = json.dumps(
             {
-                "request": request_id,
-                "run": run_id,
-                "callback": callback,
+                "request": handover.request_id,
+                "run": handover.run_id,
+                "callback": handover.callback_url,
                 "identifiers": self.usable(identifiers),
             },
             separators=(",", ":"),
@@ -147,10 +144,19 @@ class Webhook(Connector):
         except (urllib.error.URLError, OSError):
             raise TargetUnavailable("The system's endpoint could not be reached.") from None
         if status == 202:
-            raise AwaitingCallback("The system will report on the callback URL.")
+            return Awaiting.CALLBACK
+        return self._counts(answer)
+
+    def callback(self, *, body: bytes, timestamp: str, signature: str) -> Reported:
+        """The system's later report on its callback URL, signed like the call."""
+        check_signature(secret=self.secret(), timestamp=timestamp, signature=signature, body=body)
+        return self._counts(body)
+
+    def _counts(self, answer: bytes) -> Reported:
         try:
-            return result_counts(json.loads(answer))
-        except json.JSONDecodeError:
+            erased, remaining = result_counts(json.loads(answer))
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise ApplicationError(
                 "The system's answer is not JSON.", code="invalid_webhook_answer"
             ) from None
+        return Reported(erased=erased, remaining=remaining, method=self.erase_method)

@@ -17,11 +17,17 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors import CONNECTORS, Connector, Erased, Verified, connector_for
-from connectors.manual import METHOD, Manual
-from connectors.webhook import METHOD as WEBHOOK
-from connectors.webhook import AwaitingCallback, Webhook
-from core.errors import ApplicationError, Conflict
+from connectors import (
+    CONNECTORS,
+    Awaiting,
+    Connector,
+    Erased,
+    Handover,
+    Reported,
+    Verified,
+    connector_for,
+)
+from core.errors import ApplicationError, Conflict, NotFound
 from erasure.bundle_links import send_bundle_link
 from erasure.consent_withdrawal import withdraw_all_consent
 from erasure.models import (
@@ -307,28 +313,8 @@ def target_run_execute(*, run_id: int) -> TargetRun:
         }
         postcheck = {"method": "none", "remaining": "0", "at": utc_time(now)}
         return _finish(run, outcome="nothing_found", action=action, postcheck=postcheck)
-    if run.target.kind == Manual.kind:
-        # A person does this one: the run waits in the admin until they attest.
-        TargetRun.objects.filter(pk=run.pk, status=TargetRun.Status.PENDING).update(
-            status=TargetRun.Status.AWAITING_PERSON
-        )
-        run.refresh_from_db()
-        return run
-    if run.target.kind == Webhook.kind:
-        try:
-            erased_count, remaining = connector.call(
-                identifiers=values,
-                request_id=str(run.request_id),
-                run_id=run.pk,
-                callback=f"{settings.LUP_PUBLIC_URL}/api/v1/erasure/callbacks/{run.pk}",
-            )
-        except AwaitingCallback:
-            TargetRun.objects.filter(pk=run.pk, status=TargetRun.Status.PENDING).update(
-                status=TargetRun.Status.AWAITING_CALLBACK
-            )
-            run.refresh_from_db()
-            return run
-        return _reported(run, erased=erased_count, remaining=remaining, method=WEBHOOK)
+    if connector.hands_over:
+        return _handed_over(run, connector, values)
     if run.status == TargetRun.Status.PENDING and connector.batches:
         _erase_batch(run, connector, values)
         # Done here, or by another worker's batch that holds this run (the sweeper enqueues
@@ -345,6 +331,24 @@ def target_run_execute(*, run_id: int) -> TargetRun:
         )
         run.refresh_from_db()
     return _checked(run, connector.verify(values))
+
+
+def _handed_over(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> TargetRun:
+    """A person or another system erases: the run waits for their report, or ends on the
+    report they gave at once."""
+    handover = Handover(
+        request_id=str(run.request_id),
+        run_id=run.pk,
+        callback_url=f"{settings.LUP_PUBLIC_URL}/api/v1/erasure/callbacks/{run.pk}",
+    )
+    started = connector.start(values, handover=handover)
+    if isinstance(started, Awaiting):
+        TargetRun.objects.filter(pk=run.pk, status=TargetRun.Status.PENDING).update(
+            status=started.value
+        )
+        run.refresh_from_db()
+        return run
+    return _reported(run, started)
 
 
 def _recorded(erased: Erased) -> dict:
@@ -464,36 +468,42 @@ def _finish(
 
 def target_run_attest(*, run: TargetRun, erased: int, remaining: int, actor: str) -> TargetRun:
     """A person did a manual target's erasure and says what they found: the receipt attests
-    their statement (method `manual-attestation`), naming no more than that."""
+    their statement (the kind's method, `manual-attestation`), naming no more than that."""
     if run.status != TargetRun.Status.AWAITING_PERSON:
         raise Conflict("This task is not waiting for a person.", code="invalid_transition")
+    report = connector_for(run.target.kind, run.target.config).report(
+        erased=erased, remaining=remaining
+    )
     log.info("erasure.manual_attested", request=str(run.request_id), actor=actor)
-    return _reported(run, erased=erased, remaining=remaining, method=METHOD)
+    return _reported(run, report)
 
 
-def target_run_callback(*, run: TargetRun, erased: int, remaining: int) -> TargetRun:
-    """A webhook target reported later, on its signed callback."""
+def target_run_callback(*, run_id: int, body: bytes, timestamp: str, signature: str) -> TargetRun:
+    """A target that answered "later" reports on its signed callback. The signature is checked
+    before anything about the run is told."""
+    run = TargetRun.objects.select_related("target", "request").filter(pk=run_id).first()
+    connector = run and connector_for(run.target.kind, run.target.config)
+    if run is None or not connector.hands_over:
+        raise NotFound("No such webhook run.", code="unknown_run")
+    report = connector.callback(body=body, timestamp=timestamp, signature=signature)
     if run.status != TargetRun.Status.AWAITING_CALLBACK:
         raise Conflict("This run is not waiting for a callback.", code="invalid_transition")
-    return _reported(run, erased=erased, remaining=remaining, method=WEBHOOK)
+    return _reported(run, report)
 
 
-def _reported(run: TargetRun, *, erased: int, remaining: int, method: str) -> TargetRun:
-    """Finish a run on counts someone else reported; the receipt names who: `method`."""
-    if erased < 0 or remaining < 0:
-        raise ApplicationError("Counts are whole numbers.", code="invalid_count")
+def _reported(run: TargetRun, report: Reported) -> TargetRun:
+    """Finish a run on counts someone else reported; the receipt names who: its method."""
     now = utc_time(timezone.now())
     action = {
-        "op": "delete" if erased else "none",
-        "method": method,
-        "count": str(erased),
+        "op": "delete" if report.erased else "none",
+        "method": report.method,
+        "count": str(report.erased),
         "started_at": now,
         "completed_at": now,
     }
-    postcheck = {"method": method, "remaining": str(remaining), "at": now}
-    return _finish(
-        run, outcome=_outcome(remaining=remaining, count=erased), action=action, postcheck=postcheck
-    )
+    postcheck = {"method": report.method, "remaining": str(report.remaining), "at": now}
+    outcome = _outcome(remaining=report.remaining, count=report.erased)
+    return _finish(run, outcome=outcome, action=action, postcheck=postcheck)
 
 
 def target_run_fail(*, run_id: int, code: str) -> None:

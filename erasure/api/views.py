@@ -1,4 +1,3 @@
-import json
 from collections.abc import Callable
 
 from drf_spectacular.types import OpenApiTypes
@@ -17,8 +16,6 @@ from rest_framework.views import APIView
 
 from access import scopes
 from access.authentication import ServicePrincipal
-from connectors import connector_for
-from connectors.webhook import check_signature, result_counts
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR, ErrorSerializer
 from erasure import selectors
@@ -36,7 +33,6 @@ from erasure.models import (
     LegalHold,
     PlanEntry,
     Target,
-    TargetRun,
     Transition,
 )
 from erasure.planning import erasure_request_plan
@@ -524,25 +520,10 @@ class WebhookCallbackApi(APIView):
         },
     )
     def post(self, request, run_id: int):
-        run = (
-            TargetRun.objects.select_related("target")
-            .filter(pk=run_id, target__kind="webhook")
-            .first()
-        )
-        if run is None:
-            raise NotFound("No such webhook run.", code="unknown_run")
-        body = request.body
-        connector = connector_for(run.target.kind, run.target.config)
-        check_signature(
-            secret=connector.secret(),
+        finished = target_run_callback(
+            run_id=run_id,
+            body=request.body,
             timestamp=request.headers.get("X-Lup-Timestamp", ""),
             signature=request.headers.get("X-Lup-Signature", ""),
-            body=body,
         )
-        try:
-            document = json.loads(body)
-        except ValueError:
-            raise ApplicationError("The body is not JSON.", code="invalid_json") from None
-        erased, remaining = result_counts(document)
-        finished = target_run_callback(run=run, erased=erased, remaining=remaining)
         return Response({"run": finished.pk, "outcome": finished.outcome})
