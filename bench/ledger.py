@@ -17,7 +17,8 @@ from django.db import connection, connections
 from _setup import migrate, percentile
 from ledger import selectors, verify
 from ledger.keys import signer
-from ledger.services import checkpoint_create, receipt_document, receipts_issue
+from ledger.selectors import receipt_document
+from ledger.services import checkpoint_create, receipts_issue
 from tests.ledger.factories import target_body
 
 

@@ -23,6 +23,7 @@ from consent.models import (
     SubjectIdentifier,
 )
 from core.errors import ApplicationError, NotFound
+from ledger import selectors as ledger_selectors
 
 # Keys decided per query. Large batches amortize PostgreSQL's hash join over the identifier
 # table (bench/consent.py); SQLite takes them in slices under its bound-parameter limit.
@@ -297,15 +298,13 @@ def consent_portal_view(
 
 def subject_receipt_document(*, subject_key: str, receipt_id) -> dict[str, Any] | None:
     """The receipt of one of this subject's consent events, with its proof; None otherwise."""
-    from ledger.models import Receipt
-    from ledger.services import receipt_document
-
     event = ConsentEvent.objects.filter(
         receipt_id=receipt_id, subject__identifiers__key=subject_key
     ).first()
     if event is None:
         return None
-    return receipt_document(Receipt.objects.get(receipt_id=event.receipt_id))
+    receipt = ledger_selectors.receipt_get(receipt_id=event.receipt_id)
+    return ledger_selectors.receipt_document(receipt)
 
 
 def subject_jurisdictions(*, keys: Iterable[str]) -> dict[str, str]:

@@ -5,6 +5,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from django.db import IntegrityError, connection, transaction
@@ -26,8 +27,9 @@ from consent.signals import consent_withdrawn
 from consent.taxonomy import AI_PURPOSES, data_uses
 from core import bulk
 from core.errors import ApplicationError, Conflict, NotFound
+from ledger import selectors as ledger_selectors
 from ledger.models import Receipt
-from ledger.services import receipts_issue, subject_commitment, utc_time
+from ledger.services import checkpoint_for, receipts_issue, subject_commitment, utc_time
 
 log = structlog.get_logger(__name__)
 
@@ -468,6 +470,15 @@ def consent_state_rebuild(*, subject_ids: Iterable[uuid.UUID] | None = None) -> 
 # --- the subject's own changes (the subject pages) --------------------------------------------
 
 
+def consent_event_record_receipted(*, event: EventInput) -> tuple[ConsentEvent, dict[str, Any]]:
+    """Record one event and sign a checkpoint that includes its receipt, so the receipt is
+    handed out at once with its inclusion proof (for the caller who recorded it)."""
+    result = consent_events_record(events=[event])
+    receipt = result.receipts[0]
+    checkpoint = checkpoint_for(index=receipt.leaf_index)
+    return result.events[0], ledger_selectors.receipt_document(receipt, checkpoint=checkpoint)
+
+
 def consent_portal_change(
     *,
     subject_key: str,
@@ -497,9 +508,10 @@ def consent_portal_change(
         expires_at=None,
         data_categories=(),
     )
-    result = consent_events_record(events=[event])
+    # Signed now: the page offers the receipt, with its proof, for download at once.
+    recorded, _ = consent_event_record_receipted(event=event)
     return {
-        "receipt_id": str(result.receipts[0].receipt_id),
+        "receipt_id": str(recorded.receipt_id),
         "purpose": purpose_key,
         "status": status,
     }

@@ -40,7 +40,7 @@ from erasure.models import (
 from erasure.services import erasure_request_identifiers, erasure_request_transition
 from ledger import verify
 from ledger.models import Receipt
-from ledger.services import receipts_issue, utc_time
+from ledger.services import checkpoint_for, receipts_issue, utc_time
 
 log = structlog.get_logger(__name__)
 
@@ -578,6 +578,8 @@ def _close(request: ErasureRequest, *, outcome: str) -> None:
     }
     (receipt,) = receipts_issue(bodies=[body])
     ErasureRequest.objects.filter(pk=request.pk).update(closing_receipt_id=receipt.receipt_id)
+    # Signed with the closing, so the subject's bundle has its proofs as soon as it is sent.
+    checkpoint_for(index=receipt.leaf_index)
     if outcome != "denied":
         withdraw_all_consent(request=request)
         emails = [

@@ -18,11 +18,10 @@ from erasure.models import (
     TargetRun,
 )
 from erasure.services import erasure_request_opening
+from ledger import selectors as ledger_selectors
 from ledger import verify
 from ledger.keys import signer
 from ledger.models import Receipt
-from ledger.selectors import bundle
-from ledger.services import checkpoint_covering, receipt_document
 from lineage.models import DatasetVersion, Membership, ModelData, VersionEdge
 from lineage.selectors import MAX_DEPTH
 
@@ -48,8 +47,14 @@ def erasure_request_bundle(*, request: ErasureRequest) -> dict[str, Any]:
         request.closing_receipt_id,
     ]
     receipts = list(Receipt.objects.filter(receipt_id__in=ids).order_by("leaf_index"))
-    checkpoint = checkpoint_covering(receipts[-1].leaf_index)
-    return bundle(
+    # Closing the request signed a checkpoint that includes every receipt; reads never sign.
+    checkpoint = ledger_selectors.checkpoint_covering(receipts[-1].leaf_index)
+    if checkpoint is None:
+        raise ledger_selectors.CheckpointPending(
+            "The receipts are in the log, but no signed checkpoint includes them yet; try again "
+            "in a few minutes."
+        )
+    return ledger_selectors.bundle(
         receipts=receipts,
         checkpoint=checkpoint,
         verifier_key=signer().verifier_key,
@@ -193,8 +198,11 @@ def receipt_payload(receipt: Receipt) -> dict[str, Any]:
 def receipt_check(*, receipt: Receipt) -> str | None:
     """Verify the server's copy of a receipt as an outsider would (ledger.verify, the key
     pinned to this deployment's signing key): None when it verifies, else the failed check
-    and why. Like every receipt download, it may sign a checkpoint that covers the receipt."""
-    document = receipt_document(receipt)
+    and why (one is that no checkpoint includes it yet)."""
+    try:
+        document = ledger_selectors.receipt_document(receipt)
+    except ledger_selectors.CheckpointPending:
+        return "no signed checkpoint includes it yet"
     key = verify.parse_verifier_key(signer().verifier_key)
     try:
         verify.verify_receipt(document["envelope"], document["proof"], key)

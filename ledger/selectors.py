@@ -17,12 +17,26 @@ class InvalidRange(ApplicationError):
     code = "invalid_range"
 
 
+class CheckpointPending(ApplicationError):
+    """No signed checkpoint includes the receipt yet. Reads never sign one: Celery beat signs
+    every `LUP_CHECKPOINT_SECONDS`, and so do the services that hand receipts out at once."""
+
+    code = "checkpoint_pending"
+    status_code = 409
+
+
 def log_size() -> int:
     return LogHead.objects.filter(id=1).values_list("size", flat=True).first() or 0
 
 
 def latest_checkpoint() -> Checkpoint | None:
     return Checkpoint.objects.order_by("-size").first()
+
+
+def checkpoint_covering(index: int) -> Checkpoint | None:
+    """The latest checkpoint if it includes leaf `index`, else None (never signs one)."""
+    latest = latest_checkpoint()
+    return latest if latest is not None and latest.size > index else None
 
 
 def latest_audit_run() -> AuditRun | None:
@@ -81,6 +95,24 @@ def proof_file(*, receipt: Receipt, checkpoint: Checkpoint) -> str:
     path = inclusion_proof(index=receipt.leaf_index, size=checkpoint.size)
     lines = [PROOF_HEADER, f"index {receipt.leaf_index}", *(b64(h) for h in path)]
     return "\n".join(lines) + "\n\n" + checkpoint.note
+
+
+def receipt_document(receipt: Receipt, *, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+    """A receipt's envelope and proof file, against `checkpoint` or the latest one, which must
+    include it (`CheckpointPending` otherwise)."""
+    checkpoint = checkpoint or checkpoint_covering(receipt.leaf_index)
+    if checkpoint is None or checkpoint.size <= receipt.leaf_index:
+        raise CheckpointPending(
+            "The receipt is in the log, but no signed checkpoint includes it yet; try again in "
+            "a few minutes."
+        )
+    return {
+        "receipt_id": str(receipt.receipt_id),
+        "type": receipt.type,
+        "index": receipt.leaf_index,
+        "envelope": envelope(receipt),
+        "proof": proof_file(receipt=receipt, checkpoint=checkpoint),
+    }
 
 
 def published_keys() -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core import bulk
 from core.errors import ApplicationError, Conflict
-from ledger import tree, verify
+from ledger import selectors, tree, verify
 from ledger.audit import AuditReport, audit_log
 from ledger.keys import Signer, signer
 from ledger.models import (
@@ -198,28 +198,19 @@ def checkpoint_create() -> Checkpoint | None:
     return checkpoint_store(size=size, root=root, note=note, key_id=key.key_id_hex)
 
 
-def checkpoint_covering(index: int) -> Checkpoint:
-    """The latest checkpoint, made anew if it does not include leaf `index` yet."""
-    latest = Checkpoint.objects.order_by("-size").first()
-    if latest is None or latest.size <= index:
-        latest = checkpoint_create()
-    if latest is None or latest.size <= index:
+def checkpoint_for(*, index: int) -> Checkpoint:
+    """A checkpoint that includes leaf `index`: the latest if it does, else one signed now.
+
+    A write: the services that hand a receipt to someone at once (an erasure request's closing,
+    a consent event answered with its receipt) call it, so the proof is ready; reads never sign.
+    """
+    latest = selectors.checkpoint_covering(index)
+    if latest is None:
+        checkpoint_create()
+        latest = selectors.checkpoint_covering(index)
+    if latest is None:
         raise ApplicationError("That leaf is not in the log yet.", code="not_in_log")
     return latest
-
-
-def receipt_document(receipt: Receipt) -> dict[str, Any]:
-    """A receipt's envelope and proof file, against a checkpoint made now if need be."""
-    from ledger import selectors
-
-    checkpoint = checkpoint_covering(receipt.leaf_index)
-    return {
-        "receipt_id": str(receipt.receipt_id),
-        "type": receipt.type,
-        "index": receipt.leaf_index,
-        "envelope": selectors.envelope(receipt),
-        "proof": selectors.proof_file(receipt=receipt, checkpoint=checkpoint),
-    }
 
 
 def log_audit_run(

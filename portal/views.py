@@ -29,6 +29,7 @@ from erasure.services import (
     erasure_verification_confirm,
     erasure_verification_start,
 )
+from ledger.selectors import CheckpointPending
 from portal import codes, purposes, ratelimit
 from portal.forms import CodeForm, ConsentChangeForm, DeletionForm, IdentifierForm
 from portal.security import subject_page
@@ -177,10 +178,11 @@ def bundle(request: HttpRequest, token: str) -> HttpResponse:
     filed = _request_for(token)
     if not erasure_selectors.erasure_request_progress(request=filed)["has_bundle"]:
         raise Http404
-    response = JsonResponse(
-        erasure_selectors.erasure_request_bundle(request=filed),
-        json_dumps_params={"ensure_ascii": False, "indent": 1},
-    )
+    try:
+        document = erasure_selectors.erasure_request_bundle(request=filed)
+    except CheckpointPending as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status_code)
+    response = JsonResponse(document, json_dumps_params={"ensure_ascii": False, "indent": 1})
     response["Content-Disposition"] = 'attachment; filename="receipts-bundle.json"'
     response["Cache-Control"] = "no-store"
     return response
@@ -286,9 +288,12 @@ def _consents_page(request, key, form, *, receipt=None, status=200) -> HttpRespo
 
 def consent_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
     subject = request.session.get(SESSION_KEY)
-    document = subject and consent_selectors.subject_receipt_document(
-        subject_key=subject["key"], receipt_id=receipt_id
-    )
+    try:
+        document = subject and consent_selectors.subject_receipt_document(
+            subject_key=subject["key"], receipt_id=receipt_id
+        )
+    except CheckpointPending as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status_code)
     if not document:
         raise Http404
     response = JsonResponse(document, json_dumps_params={"indent": 1})

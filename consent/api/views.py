@@ -36,11 +36,15 @@ from consent.selectors import (
     subject_identifiers,
     subject_states,
 )
-from consent.services import consent_events_record, notice_publish, purpose_create, subject_link
+from consent.services import (
+    consent_event_record_receipted,
+    notice_publish,
+    purpose_create,
+    subject_link,
+)
 from core import subject_keys as keys
 from core.errors import ApplicationError
 from core.openapi import ERROR
-from ledger.services import receipt_document
 
 
 def _subject_from_path(key: str):
@@ -67,10 +71,10 @@ class ConsentEventCreateApi(APIView):
     @extend_schema(request=EventInputSerializer, responses={201: EventOutSerializer})
     def post(self, request):
         event = event_input(request.data, now=clock.now(), default_method="api")
-        result = consent_events_record(events=[event])
+        recorded, receipt = consent_event_record_receipted(event=event)
         body = {
-            **EventOutSerializer(result.events[0]).data,
-            "receipt": receipt_document(result.receipts[0]),
+            **EventOutSerializer(recorded).data,
+            "receipt": receipt,
             "opening": event.subject.opening.as_dict(),
         }
         return Response(body, status=status.HTTP_201_CREATED)

@@ -38,8 +38,8 @@ from erasure.execution import (
 )
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, TargetRun
 from erasure.services import legal_hold_create
+from ledger import selectors as ledger_selectors
 from ledger.models import Receipt
-from ledger.services import receipt_document
 from lineage.models import DatasetVersion, ModelVersion
 
 MAX_REASON = 2000
@@ -234,9 +234,12 @@ def receipt_download_view(
     """A receipt of this request as the JSON document the API serves (envelope and proof)."""
     obj = _viewable(model_admin, request, object_id)
     receipt = _receipt_or_404(obj, receipt_id)
-    response = HttpResponse(
-        json.dumps(receipt_document(receipt), indent=2), content_type="application/json"
-    )
+    try:
+        document = ledger_selectors.receipt_document(receipt)
+    except ledger_selectors.CheckpointPending as exc:
+        messages.error(request, f"Receipt {receipt_id}: {exc.detail}")
+        return HttpResponseRedirect(change_url(model_admin, obj))
+    response = HttpResponse(json.dumps(document, indent=2), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="receipt-{receipt_id}.json"'
     return response
 

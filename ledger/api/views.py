@@ -19,7 +19,6 @@ from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from ledger import selectors
 from ledger.keys import signer
-from ledger.services import checkpoint_create, receipt_document
 
 
 def _int(request, name: str) -> int:
@@ -35,13 +34,14 @@ class PublicLogApi(APIView):
 
 
 class CheckpointApi(PublicLogApi):
-    """The latest signed checkpoint (C2SP tlog-checkpoint note)."""
+    """The latest signed checkpoint (C2SP tlog-checkpoint note). Reading it signs nothing:
+    Celery beat signs one every `LUP_CHECKPOINT_SECONDS` while the log grows."""
 
     @extend_schema(responses={(200, "text/plain"): str, 404: ERROR})
     def get(self, request):
-        checkpoint = checkpoint_create() or selectors.latest_checkpoint()
+        checkpoint = selectors.latest_checkpoint()
         if checkpoint is None:
-            raise NotFound("The log is empty.", code="empty_log")
+            raise NotFound("No checkpoint has been signed yet.", code="empty_log")
         return HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
 
 
@@ -128,11 +128,12 @@ class LeavesApi(PublicLogApi):
 
 
 class ReceiptGetApi(APIView):
-    """A receipt's envelope and its proof file against the latest checkpoint."""
+    """A receipt's envelope and its proof file against the latest checkpoint (409
+    `checkpoint_pending` until a checkpoint includes it)."""
 
     required_scope = scopes.LEDGER_READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 409: ERROR})
     def get(self, request, receipt_id: uuid.UUID):
         receipt = selectors.receipt_get(receipt_id=receipt_id)
-        return Response(receipt_document(receipt))
+        return Response(selectors.receipt_document(receipt))

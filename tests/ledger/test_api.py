@@ -7,6 +7,8 @@ import pytest
 
 from ledger import verify
 from ledger.keys import signer
+from ledger.models import Checkpoint
+from ledger.services import checkpoint_create
 from tests.ledger.factories import issue
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +23,7 @@ def test_checkpoint_key_and_proofs_verify_with_the_offline_verifier(client):
     key_text = client.get("/api/v1/ledger/key").content.decode().strip()
     assert key_text == signer().verifier_key
     key = verify.parse_verifier_key(key_text)
+    checkpoint_create()  # beat's job
     note = client.get("/api/v1/ledger/checkpoint")
     assert note["Content-Type"].startswith("text/plain")
     checkpoint = verify.parse_checkpoint(note.content.decode(), [key])
@@ -35,6 +38,7 @@ def test_checkpoint_key_and_proofs_verify_with_the_offline_verifier(client):
     assert verify.verify_inclusion(3, 7, hashes[3], b64list(path), checkpoint.root)
 
     issue(4)
+    checkpoint_create()
     newer = verify.parse_checkpoint(client.get("/api/v1/ledger/checkpoint").content.decode(), [key])
     proof = client.get("/api/v1/ledger/proof/consistency", {"first": 7, "second": 11}).json()
     assert verify.verify_consistency(7, 11, checkpoint.root, newer.root, b64list(proof["path"]))
@@ -69,8 +73,24 @@ def test_an_empty_log_has_no_checkpoint(client):
     assert (response.status_code, response.json()["code"]) == (404, "empty_log")
 
 
+def test_reading_the_log_signs_nothing(client, api):
+    """An anonymous GET never writes: the checkpoint it reads is the latest signed one (by beat
+    or by a service that hands receipts out), even when the log has grown since."""
+    issue(3)
+    assert client.get("/api/v1/ledger/checkpoint").status_code == 404
+    signed = checkpoint_create()
+    (newer,) = issue(1)
+    note = client.get("/api/v1/ledger/checkpoint").content.decode()
+    assert note == signed.note and Checkpoint.objects.count() == 1
+    url = f"/api/v1/receipts/{newer.receipt_id}"
+    pending = api("ledger:read").get(url)
+    assert (pending.status_code, pending.json()["code"]) == (409, "checkpoint_pending")
+    assert Checkpoint.objects.count() == 1
+
+
 def test_a_receipt_needs_ledger_read_and_comes_with_its_proof_file(client, api):
     (receipt,) = issue(1)
+    checkpoint_create()
     url = f"/api/v1/receipts/{receipt.receipt_id}"
     assert client.get(url).status_code == 401
     assert api("consent:read").get(url).json()["code"] == "insufficient_scope"
@@ -85,8 +105,6 @@ def test_a_receipt_needs_ledger_read_and_comes_with_its_proof_file(client, api):
 
 def test_compliance_staff_read_the_log_in_the_admin(client, django_user_model):
     issue(2)
-    from ledger.services import checkpoint_create
-
     checkpoint_create()
     auditor = django_user_model.objects.create_user("auditor-1", is_staff=True)
     from django.contrib.auth.models import Group
