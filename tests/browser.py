@@ -67,6 +67,16 @@ SCRIPTS = {
 MIN_DIFFERENCE = 0.2
 
 
+BROWSER_FIXTURES = frozenset({"browser", "bare_browser", "page", "playwright_driver"})
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that drives the browser is `slow`, so `-m "not slow"` leaves them out."""
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="module")
 def playwright_driver():
     # Playwright's sync API keeps an asyncio loop on the main thread, which makes Django refuse

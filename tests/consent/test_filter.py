@@ -31,6 +31,7 @@ def streamed(response) -> list[str]:
     return b"".join(response.streaming_content).decode().splitlines()
 
 
+@pytest.mark.slow
 def test_a_million_keys_in_the_allowed_subset_out_in_input_order(reader):
     rng = random.Random(20261127)
     now = timezone.now()

@@ -44,6 +44,7 @@ def counts():
     return (Subject.objects.count(), ConsentEvent.objects.count(), ConsentState.objects.count())
 
 
+@pytest.mark.slow
 def test_one_hundred_thousand_events_in_one_call(writer):
     # 50,000 subjects, each with a grant and, for every fifth, a later withdrawal.
     base = identifiers.email()

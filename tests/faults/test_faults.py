@@ -44,7 +44,7 @@ from tests.conftest import _database_url
 # The stack starts once for the module; the whole file takes a few minutes on 2 cores. The
 # private Redis it flushes and restarts is a redis-server of its own, which scripts/services.sh
 # installs with the rest.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "scripts" / "stack.sh"

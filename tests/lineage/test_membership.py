@@ -70,6 +70,7 @@ def reader(api):
 # --- upload ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_million_rows_stream_through_the_api_with_duplicates_collapsed(writer):
     """1,000,000 lines, 950,000 distinct keys: the count is exact, no row is anything but a key,
     and the version now declares its membership."""
