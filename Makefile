@@ -38,6 +38,7 @@ test: $(BIN)/.installed-dev catalogues
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 worker: $(BIN)/.installed
 	$(BIN)/celery -A config worker --loglevel=INFO

@@ -1,9 +1,11 @@
+from __future__ import annotations
+
 import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -21,9 +23,11 @@ from erasure.services import erasure_request_opening
 from ledger import selectors as ledger_selectors
 from ledger import verify
 from ledger.keys import signer
-from ledger.models import Receipt
-from lineage.models import DatasetVersion, Membership, ModelData, VersionEdge
-from lineage.selectors import MAX_DEPTH
+from lineage import selectors as lineage_selectors
+
+if TYPE_CHECKING:  # names for type hints only; the rows come through the apps' selectors
+    from ledger.models import Receipt
+    from lineage.models import DatasetVersion, Membership
 
 
 def erasure_requests() -> QuerySet[ErasureRequest]:
@@ -46,7 +50,7 @@ def erasure_request_bundle(*, request: ErasureRequest) -> dict[str, Any]:
         *request.runs.exclude(receipt_id=None).values_list("receipt_id", flat=True),
         request.closing_receipt_id,
     ]
-    receipts = list(Receipt.objects.filter(receipt_id__in=ids).order_by("leaf_index"))
+    receipts = ledger_selectors.receipts_in_log_order(ids)
     # Closing the request signed a checkpoint that includes every receipt; reads never sign.
     checkpoint = ledger_selectors.checkpoint_covering(receipts[-1].leaf_index)
     if checkpoint is None:
@@ -121,28 +125,14 @@ def erasure_request_lineage(*, request: ErasureRequest) -> PlanLineage:
     each affected model. A query per derivation step, so a plan's picture stays cheap."""
     found = PlanLineage()
     keys = list(request.subject_keys.values_list("key", flat=True))
-    rows = list(Membership.objects.filter(subject_key__in=keys).order_by("version_id", "pk"))
-    for row in rows:
+    for row in lineage_selectors.memberships_of(keys=keys):
         found.memberships.setdefault(row.version_id, []).append(row)
     found.holding = set(found.memberships)
-    found.depth = dict.fromkeys(found.holding, 0)
-    frontier, step = sorted(found.holding), 0
-    while frontier and step < MAX_DEPTH:
-        step += 1
-        reached = []
-        for source, target in (
-            VersionEdge.objects.filter(source_id__in=frontier)
-            .order_by("source_id", "target_id")
-            .values_list("source_id", "target_id")
-        ):
-            if target not in found.depth:
-                found.depth[target], found.parent[target] = step, source
-                reached.append(target)
-        frontier = reached
+    found.depth, found.parent = lineage_selectors.version_paths(version_ids=found.holding)
 
     # Every version reached, and those the planner counts: a derived version whose membership
     # was declared without the subject is known not to hold it (lineage.membership).
-    found.versions = DatasetVersion.objects.select_related("dataset").in_bulk(list(found.depth))
+    found.versions = lineage_selectors.versions_by_id(ids=found.depth)
     counted = {
         pk
         for pk, version in found.versions.items()
@@ -164,10 +154,9 @@ def erasure_request_lineage(*, request: ErasureRequest) -> PlanLineage:
         )
     )
     made_from: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-    pairs = ModelData.objects.filter(
-        model_version_id__in=[model.model_version_id for model in models],
-        version_id__in=list(counted),
-    ).values_list("model_version_id", "version_id")
+    pairs = lineage_selectors.models_made_from(
+        model_version_ids=[model.model_version_id for model in models], version_ids=counted
+    )
     for model_id, version_id in pairs:
         made_from[model_id].add(version_id)
     found.models = [(model, sorted(made_from[model.model_version_id])) for model in models]
@@ -179,7 +168,7 @@ def erasure_request_receipts(*, request: ErasureRequest) -> dict[uuid.UUID, Rece
     ids = [*request.runs.exclude(receipt_id=None).values_list("receipt_id", flat=True)]
     if request.closing_receipt_id:
         ids.append(request.closing_receipt_id)
-    return Receipt.objects.in_bulk(ids)
+    return ledger_selectors.receipts_by_id(ids)
 
 
 def erasure_request_receipt(*, request: ErasureRequest, receipt_id: uuid.UUID) -> Receipt:

@@ -82,6 +82,14 @@ def receipt_get(*, receipt_id: uuid.UUID) -> Receipt:
     return receipt
 
 
+def receipts_by_id(ids) -> dict[uuid.UUID, Receipt]:
+    return Receipt.objects.in_bulk(list(ids), field_name="receipt_id")
+
+
+def receipts_in_log_order(ids) -> list[Receipt]:
+    return list(Receipt.objects.filter(receipt_id__in=list(ids)).order_by("leaf_index"))
+
+
 def envelope(receipt: Receipt) -> dict[str, str]:
     return {
         "payload": b64(bytes(receipt.payload)),

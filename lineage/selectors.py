@@ -6,7 +6,16 @@ from django.db import connection
 from django.db.models import Q
 
 from core.errors import ApplicationError, NotFound
-from lineage.models import Dataset, DatasetVersion, Edge, Job, Model
+from lineage.models import (
+    Dataset,
+    DatasetVersion,
+    Edge,
+    Job,
+    Membership,
+    Model,
+    ModelData,
+    VersionEdge,
+)
 
 NODE_TYPES = {"dataset": Dataset, "job": Job, "model": Model}
 MAX_DEPTH = 50
@@ -178,3 +187,44 @@ def version_descendants(*, version_ids: list) -> set:
     with connection.cursor() as cursor:
         cursor.execute(sql, seeds)
         return {field.to_python(row[0]) for row in cursor.fetchall()}
+
+
+def memberships_of(*, keys: list[str]) -> list[Membership]:
+    """The membership rows of these subject keys, by version."""
+    return list(Membership.objects.filter(subject_key__in=keys).order_by("version_id", "pk"))
+
+
+def version_paths(
+    *, version_ids: set, max_depth: int = MAX_DEPTH
+) -> tuple[dict[Any, int], dict[Any, Any]]:
+    """Every version derived from `version_ids` within `max_depth` steps: its depth, and the
+    version it came from on a shortest path (`version_ids` are at depth 0). A query a step."""
+    depth = dict.fromkeys(version_ids, 0)
+    parent: dict[Any, Any] = {}
+    frontier, step = sorted(version_ids), 0
+    while frontier and step < max_depth:
+        step += 1
+        reached = []
+        for source, target in (
+            VersionEdge.objects.filter(source_id__in=frontier)
+            .order_by("source_id", "target_id")
+            .values_list("source_id", "target_id")
+        ):
+            if target not in depth:
+                depth[target], parent[target] = step, source
+                reached.append(target)
+        frontier = reached
+    return depth, parent
+
+
+def versions_by_id(*, ids) -> dict[Any, DatasetVersion]:
+    return DatasetVersion.objects.select_related("dataset").in_bulk(list(ids))
+
+
+def models_made_from(*, model_version_ids, version_ids) -> list[tuple[Any, Any]]:
+    """(model version, dataset version) pairs: which of the versions each model was made from."""
+    return list(
+        ModelData.objects.filter(
+            model_version_id__in=list(model_version_ids), version_id__in=list(version_ids)
+        ).values_list("model_version_id", "version_id")
+    )

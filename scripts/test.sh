@@ -22,5 +22,6 @@ trap 'rm -rf "$LUP_DATA_DIR"' EXIT
 
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet .
+.venv/bin/lint-imports --no-cache
 # The 25 slowest tests are listed at the end, so a slow one is noticed when it is added.
 .venv/bin/pytest --durations=25 "$@"
