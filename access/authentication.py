@@ -5,6 +5,7 @@ from rest_framework import authentication, exceptions
 
 from access.models import ApiToken
 from access.services import TOKEN_TAG
+from core.actors import token_actor
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ServicePrincipal:
 
     @property
     def pk(self) -> str:
-        return f"token:{self.token_id}"
+        return token_actor(self.token_id)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
