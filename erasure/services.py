@@ -26,7 +26,7 @@ from erasure.models import (
     Transition,
     VerificationCode,
 )
-from erasure.senders import sender_for
+from identity.senders import sender_for
 from jurisdictions.composer import effective_rules
 from ledger import receipts
 from ledger.services import subject_commitment

@@ -14,7 +14,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from core import subject_keys
 from core.errors import ApplicationError
-from erasure.senders import sender_for
+from identity.senders import sender_for
 
 
 class CodeRefused(ApplicationError):
