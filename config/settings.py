@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "access",
+    "identity",
     "ledger",
     "jurisdictions",
     "consent",
@@ -343,10 +344,11 @@ if not LUP_REQUEST_KEK:
         )
     LUP_REQUEST_KEK = embedded.generated_secret(DATA_DIR / "request_kek")
 # One-time codes that confirm a subject's identity: lifetime, wrong guesses allowed, and the
-# sender per identifier type (e-mail by default; add e.g. an SMS sender for "phone").
+# sender per identifier type, a dotted path to an identity.senders.CodeSender subclass (e-mail by
+# default; add e.g. an SMS sender for "phone"). Checked at startup (lup.E040, lup.E041).
 LUP_CODE_TTL_MINUTES = env_int("LUP_CODE_TTL_MINUTES", 15)
 LUP_CODE_MAX_ATTEMPTS = env_int("LUP_CODE_MAX_ATTEMPTS", 5)
-LUP_CODE_SENDERS = {"email": "erasure.senders.EmailCodeSender"}
+LUP_CODE_SENDERS = {"email": "identity.senders.EmailCodeSender"}
 # Batching (connectors that erase many requests in one pass: files, Redis, SQL tables): a run
 # waits up to LUP_BATCH_WINDOW_SECONDS for others on its target, never past its request's
 # deadline, and starts at once when LUP_BATCH_MAX runs are pending; one pass takes at most

@@ -247,27 +247,6 @@ class RequestKey(models.Model):
         return f"key of {self.request_id}"
 
 
-class VerificationCode(models.Model):
-    """A one-time code sent to the subject. Only a keyed hash is stored: a database reader
-    cannot use a pending code."""
-
-    request = models.ForeignKey(
-        ErasureRequest, on_delete=models.CASCADE, related_name="verification_codes"
-    )
-    code_hash = models.CharField(max_length=64)
-    channel = models.CharField(max_length=16)  # the identifier type it went to
-    expires_at = models.DateTimeField()
-    attempts = models.PositiveSmallIntegerField(default=0)
-    consumed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"code for {self.request_id} via {self.channel}"
-
-
 class Transition(models.Model):
     """One step of a request's state machine: who, when, why. Append-only."""
 

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +10,6 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from core import subject_keys
 from core.errors import ApplicationError, Conflict
@@ -24,9 +22,10 @@ from erasure.models import (
     RequestSubjectKey,
     State,
     Transition,
-    VerificationCode,
 )
-from erasure.senders import sender_for
+from identity.codes import NoPendingCode, OneTimeCodes
+from identity.senders import can_send
+from identity.stores import DatabaseCodeStore
 from jurisdictions.composer import effective_rules
 from ledger import receipts
 from ledger.services import subject_commitment
@@ -288,11 +287,9 @@ def erasure_requests_shred_due(*, now: datetime | None = None) -> int:
 
 # --- identity verification ------------------------------------------------------------------
 
-
-def _code_hash(request: ErasureRequest, code: str) -> str:
-    # Keyed and bound to the request: a code is worthless for any other request, and the table
-    # alone does not reveal pending codes.
-    return salted_hmac("lup.erasure.code", f"{request.pk}:{code}").hexdigest()
+# A request's codes are rows (their wrong attempts must be durable) of the scope
+# erasure-request:<id>, hashed under the salt and bound to the id they had before identity/.
+CODES = OneTimeCodes(DatabaseCodeStore(prefix="erasure-request", salt="lup.erasure.code"))
 
 
 def erasure_verification_start(
@@ -303,28 +300,13 @@ def erasure_verification_start(
     if request.state not in (State.RECEIVED, State.VERIFYING):
         raise Conflict("This request is past verification.", code="invalid_transition")
     identifiers = erasure_request_identifiers(request=request)
-    target = next(
-        (
-            (i, sender_for(i["id_type"]))
-            for i in identifiers
-            if sender_for(i["id_type"]) is not None
-        ),
-        None,
-    )
-    if target is None:
+    identifier = next((i for i in identifiers if can_send(i["id_type"])), None)
+    if identifier is None:
         raise ApplicationError(
             "No identifier of this request can receive a code; staff can verify it by other means.",
             code="no_code_channel",
         )
-    identifier, sender = target
-    code = f"{secrets.randbelow(10**6):06d}"
     with transaction.atomic():
-        VerificationCode.objects.create(
-            request=request,
-            code_hash=_code_hash(request, code),
-            channel=identifier["id_type"],
-            expires_at=now + timedelta(minutes=settings.LUP_CODE_TTL_MINUTES),
-        )
         if request.state == State.RECEIVED:
             erasure_request_transition(
                 request=request,
@@ -334,7 +316,13 @@ def erasure_verification_start(
                 now=now,
             )
         # Sent inside the transaction: if sending fails, no unusable code is left behind.
-        sender.send(address=identifier["value"], code=code, language=language)
+        CODES.send(
+            key=str(request.pk),
+            id_type=identifier["id_type"],
+            address=identifier["value"],
+            language=language,
+            now=now,
+        )
     return identifier["id_type"]
 
 
@@ -343,45 +331,16 @@ def erasure_verification_confirm(
 ) -> ErasureRequest:
     """Check a one-time code. The latest code counts; each wrong guess uses an attempt."""
     now = now or timezone.now()
-    with transaction.atomic():
-        pending = (
-            VerificationCode.objects.select_for_update()
-            .filter(request=request, consumed_at=None)
-            .first()
+    if request.state != State.VERIFYING:
+        raise NoPendingCode("No code is pending for this request.")
+    with CODES.confirm(key=str(request.pk), code=code, now=now):
+        return erasure_request_transition(
+            request=request,
+            to_state=State.VERIFIED,
+            actor=actor,
+            reason="one-time code confirmed",
+            now=now,
         )
-        if pending is None or request.state != State.VERIFYING:
-            raise Conflict("No code is pending for this request.", code="no_pending_code")
-        if pending.expires_at <= now:
-            raise ApplicationError("The code has expired; ask for a new one.", code="code_expired")
-        if pending.attempts >= settings.LUP_CODE_MAX_ATTEMPTS:
-            raise ApplicationError(
-                "Too many wrong codes; ask for a new one.", code="too_many_attempts"
-            )
-        supplied = code if isinstance(code, str) else ""
-        if constant_time_compare(pending.code_hash, _code_hash(request, supplied)):
-            pending.consumed_at = now
-            pending.save(update_fields=["consumed_at"])
-            return erasure_request_transition(
-                request=request,
-                to_state=State.VERIFIED,
-                actor=actor,
-                reason="one-time code confirmed",
-                now=now,
-            )
-        # The used attempt must outlive the refusal, so it commits before the error is raised.
-        pending.attempts += 1
-        pending.save(update_fields=["attempts"])
-    left = settings.LUP_CODE_MAX_ATTEMPTS - pending.attempts
-    raise WrongCode(
-        f"That code is not right; {left} attempt(s) left.", fields={"attempts_left": left}
-    )
-
-
-class WrongCode(ApplicationError):
-    code = "invalid_code"
-
-    def __init__(self, detail: str, *, fields: dict):
-        super().__init__(detail, fields=fields)
 
 
 def erasure_request_mark_verified(

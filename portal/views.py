@@ -29,13 +29,19 @@ from erasure.services import (
     erasure_verification_confirm,
     erasure_verification_start,
 )
+from identity.codes import CodeRefused, OneTimeCodes
+from identity.stores import CacheCodeStore
 from ledger.selectors import CheckpointPending
-from portal import codes, purposes, ratelimit
+from portal import purposes, ratelimit
 from portal.forms import CodeForm, ConsentChangeForm, DeletionForm, IdentifierForm
 from portal.security import subject_page
 
 STATUS_SALT = "lup.portal.status"
 SESSION_KEY = "portal_subject"
+# The consent page's codes, in the cache under a random handle that is part of the confirmation
+# page's address, with the subject key they were sent for (never the identifier); losing the
+# cache only means asking for a new code. Salt and binding are those they had before identity/.
+CONSENT_CODES = OneTimeCodes(CacheCodeStore(prefix="portal:code", salt="lup.portal.code"))
 
 
 def _language() -> str:
@@ -200,8 +206,14 @@ def consent_start(request: HttpRequest) -> HttpResponse:
         if _rate_limited(request, "consent", subject_keys.subject_key(identifier)):
             form.add_error(None, _(TOO_MANY_MESSAGE))
             return render(request, "portal/consent_start.html", {"form": form}, status=429)
-        handle = codes.consent_code_send(
-            identifier=identifier, value=identifier.normalized, language=_language()
+        handle = CONSENT_CODES.store.new_key()
+        CONSENT_CODES.send(
+            key=handle,
+            id_type=identifier.id_type,
+            address=identifier.normalized,
+            language=_language(),
+            about="consent",
+            subject=subject_keys.subject_key(identifier),
         )
         return redirect("portal:consent-confirm", handle=handle)
     return render(
@@ -221,14 +233,15 @@ def consent_confirm(request: HttpRequest, handle: str) -> HttpResponse:
             form.add_error(None, _(TOO_MANY_MESSAGE))
             return render(request, "portal/confirm.html", {"form": form}, status=429)
         try:
-            key, id_type = codes.consent_code_confirm(handle=handle, code=form.cleaned_data["code"])
-        except codes.CodeRefused as exc:
+            with CONSENT_CODES.confirm(key=handle, code=form.cleaned_data["code"]) as pending:
+                subject = {"key": pending.subject, "id_type": pending.channel}
+        except CodeRefused as exc:
             form.add_error("code", _code_message(exc.code))
             return render(
                 request, "portal/confirm.html", {"form": form, "consent": True}, status=400
             )
         request.session.cycle_key()  # a new session for the verified subject
-        request.session[SESSION_KEY] = {"key": key, "id_type": id_type}
+        request.session[SESSION_KEY] = subject
         request.session.set_expiry(settings.LUP_PORTAL_SESSION_MINUTES * 60)
         return redirect("portal:consents")
     return render(

@@ -154,9 +154,10 @@ def _environ_reads(path: Path) -> set[str]:
 
 @cache
 def known_env() -> frozenset[str]:
-    """Every variable some Lup process reads: the settings, config/, the gunicorn config."""
+    """Every variable some Lup process reads: the settings, config/ and core/ (which settings
+    calls), the gunicorn config."""
     names = set(settings_env()) | RUNTIME_ENV | _environ_reads(DEPLOY / "gunicorn.conf.py")
-    for module in (ROOT / "config").glob("*.py"):
+    for module in [*(ROOT / "config").glob("*.py"), *(ROOT / "core").glob("*.py")]:
         names |= _environ_reads(module)
     return frozenset(names)
 

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from erasure.models import ErasureRequest, VerificationCode
+from erasure.models import ErasureRequest
 from erasure.services import erasure_verification_confirm
+from identity.models import OneTimeCode
 from tests import identifiers
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def test_a_code_by_email_verifies_the_request(client, mailoutbox, settings):
     assert (started.status_code, started.json()) == (202, {"sent_to": "email"})
     assert mailoutbox[-1].to == [email.lower()]
     code = sent_code(mailoutbox)
-    stored = VerificationCode.objects.get(request_id=request_id)
+    stored = OneTimeCode.objects.get(scope=f"erasure-request:{request_id}")
     assert code not in stored.code_hash  # only a keyed hash is kept
     assert client.get(f"{URL}/{request_id}").json()["state"] == "verifying"
     confirmed = client.post(

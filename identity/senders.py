@@ -1,6 +1,6 @@
 """How a one-time code reaches the subject. Pluggable by identifier type
-(`LUP_CODE_SENDERS`); the default sends e-mail through Django's email backend, in the subject's
-language."""
+(`LUP_CODE_SENDERS`, checked at startup: lup.E060); the default sends e-mail through Django's
+email backend, in the subject's language."""
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -46,5 +46,11 @@ class EmailCodeSender(CodeSender):
 
 
 def sender_for(id_type: str) -> CodeSender | None:
+    """The sender for this identifier type, or None when codes cannot go to it."""
     path = settings.LUP_CODE_SENDERS.get(id_type)
     return import_string(path)() if path else None
+
+
+def can_send(id_type: str) -> bool:
+    """Whether a code can go to this identifier type (without building its sender)."""
+    return bool(settings.LUP_CODE_SENDERS.get(id_type))
