@@ -10,9 +10,10 @@ from typing import Any
 import structlog
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from consent import cache as answer_cache
-from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef
+from consent.inputs import EventInput, InvalidEvent, NoticeRef, SubjectRef, subject_from_key
 from consent.models import (
     ConsentEvent,
     ConsentState,
@@ -333,6 +334,36 @@ def consent_events_record(
     return RecordResult(
         events=rows, receipts=receipts, subjects_created=created, withdrawn=dict(withdrawn)
     )
+
+
+def consent_withdraw_all(*, keys: Sequence[str], jurisdiction: str, method: str) -> int:
+    """Withdraw every consent the subjects of `keys` have given, each withdrawal a consent event
+    with its receipt (after an erasure, so nothing re-collects what was just deleted)."""
+    by_subject = dict(
+        SubjectIdentifier.objects.filter(key__in=list(keys)).values_list("subject_id", "key")
+    )
+    given = ConsentState.objects.filter(
+        subject_id__in=by_subject, status=Status.GIVEN
+    ).select_related("purpose")
+    now = timezone.now()
+    events = [
+        EventInput(
+            subject=subject_from_key(by_subject[state.subject_id]),
+            purpose_key=state.purpose.key,
+            status=Status.WITHDRAWN,
+            legal_basis="consent",
+            jurisdiction=jurisdiction,
+            notice=None,
+            method=method,
+            event_time=now,
+            expires_at=None,
+            data_categories=(),
+        )
+        for state in given
+    ]
+    if events:
+        consent_events_record(events=events)
+    return len(events)
 
 
 def _receipt_body(event: EventInput, notice: Notice | None) -> dict:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.errors import ApplicationError, NotFound
-from ledger import tree
+from ledger import tree, verify
 from ledger.models import AuditRun, Checkpoint, LogHead, LogLeaf, Receipt, SigningKey
 
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
@@ -84,6 +84,14 @@ def receipt_get(*, receipt_id: uuid.UUID) -> Receipt:
 
 def receipts_by_id(ids) -> dict[uuid.UUID, Receipt]:
     return Receipt.objects.in_bulk(list(ids), field_name="receipt_id")
+
+
+def receipt_leaves(ids) -> dict[uuid.UUID, str]:
+    """Each receipt's leaf hash in the log (base64), as a closing receipt lists its targets'."""
+    return {
+        receipt_id: b64(verify.leaf_hash(verify.leaf_input(bytes(receipt.payload))))
+        for receipt_id, receipt in receipts_by_id(ids).items()
+    }
 
 
 def receipts_in_log_order(ids) -> list[Receipt]:

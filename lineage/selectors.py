@@ -221,6 +221,12 @@ def versions_by_id(*, ids) -> dict[Any, DatasetVersion]:
     return DatasetVersion.objects.select_related("dataset").in_bulk(list(ids))
 
 
+def dataset_version_find(namespace: str, name: str, version: str) -> DatasetVersion | None:
+    return DatasetVersion.objects.filter(
+        dataset__namespace=namespace, dataset__name=name, version=version
+    ).first()
+
+
 def models_made_from(*, model_version_ids, version_ids) -> list[tuple[Any, Any]]:
     """(model version, dataset version) pairs: which of the versions each model was made from."""
     return list(

@@ -1,0 +1,87 @@
+"""The bodies of erasure receipts, built in one place beside the format rules that check them
+(`ledger.receipts`), so a field is named the same way by every caller."""
+
+from typing import Any
+
+from ledger.services import utc_time
+
+
+def step(*, op: str, method: str, count: int, started_at: str, completed_at: str) -> dict[str, str]:
+    """What was done to a target (`action`)."""
+    return {
+        "op": op,
+        "method": method,
+        "count": str(count),
+        "started_at": started_at,
+        "completed_at": completed_at,
+    }
+
+
+def check(*, method: str, remaining: int, at: str) -> dict[str, str]:
+    """What a look afterwards found (`postcheck`)."""
+    return {"method": method, "remaining": str(remaining), "at": at}
+
+
+def erasure_target(
+    *,
+    subject_commit: str,
+    request_id: Any,
+    target: Any,
+    outcome: str,
+    action: dict[str, str],
+    postcheck: dict[str, str],
+    exception: dict[str, str] | None = None,
+    before: str = "",
+    after: str = "",
+) -> dict[str, Any]:
+    """One target's `erasure.target` receipt; `target` has pk, kind, name and country."""
+    body: dict[str, Any] = {
+        "type": "erasure.target",
+        "subject": {"commit": subject_commit},
+        "request": {"id": str(request_id)},
+        "target": {
+            "id": str(target.pk),
+            "kind": target.kind,
+            "name": target.name,
+            "location": target.country,
+        },
+        "outcome": outcome,
+        "action": action,
+        "postcheck": postcheck,
+    }
+    if before and after:
+        body["before"], body["after"] = before, after
+    if exception:
+        body["exception"] = exception
+    return body
+
+
+def erasure_request(
+    *,
+    request: Any,
+    outcome: str,
+    target_leaves: dict[str, str],
+    affected_models: list[tuple[Any, str]],
+) -> dict[str, Any]:
+    """The closing `erasure.request` receipt: the request's times, its outcome, the leaf of
+    each target's receipt (by target id) and the decision on each affected model."""
+    received = request.received_at
+    return {
+        "type": "erasure.request",
+        "subject": {"commit": request.subject_commit},
+        "request": {
+            "id": str(request.pk),
+            "received_at": utc_time(received),
+            "verified_at": utc_time(request.verified_at or received),
+            "deadline": utc_time(request.deadline or received),
+            "jurisdictions": sorted((request.rules or {}).get("considered") or []),
+        },
+        "outcome": outcome,
+        "targets": [
+            {"target_id": target_id, "leaf": leaf}
+            for target_id, leaf in sorted(target_leaves.items())
+        ],
+        "affected_models": [
+            {"id": str(model_id), "decision": decision} for model_id, decision in affected_models
+        ],
+    }
