@@ -51,7 +51,7 @@ from django.db import connection
 
 from _setup import ROOT, migrate, percentile
 from connectors import connector_for
-from erasure.execution import erasure_request_gate
+from erasure.gate import erasure_request_gate
 from erasure.models import CLOSED_STATES, ErasureRequest, State, Target
 from erasure.planning import erasure_request_plan
 from erasure.services import erasure_request_create, erasure_request_mark_verified

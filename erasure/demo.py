@@ -14,7 +14,7 @@ from django.db import transaction
 
 from erasure.models import Target
 from erasure.targets import target_save
-from lineage.models import DatasetVersion
+from lineage.selectors import dataset_version_find
 
 EVAL_SET = ("s3://sea-evals-kh", "khm-vie-qa", "v1")
 
@@ -47,9 +47,7 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
             "INSERT INTO users VALUES (?, ?, 'free')",
             [(f"u{n}", email) for n, email in enumerate(emails)],
         )
-    eval_version = DatasetVersion.objects.filter(
-        dataset__namespace=EVAL_SET[0], dataset__name=EVAL_SET[1], version=EVAL_SET[2]
-    ).first()
+    eval_version = dataset_version_find(*EVAL_SET)
     with transaction.atomic():
         target_save(
             name="khmer-qa-eval",

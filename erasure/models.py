@@ -165,21 +165,31 @@ class TargetRun(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending"
+        CLAIMED = "claimed"  # a worker is erasing; its connector I/O holds no lock
         ERASED = "erased"  # the erase ran; its post-check and receipt are still to come
         AWAITING_PERSON = "awaiting_person"  # a manual target: a person acts and attests
         AWAITING_CALLBACK = "awaiting_callback"  # a webhook target will report later
         DONE = "done"
         FAILED = "failed"
 
+    class Outcome(models.TextChoices):
+        ERASED = "erased"
+        NOTHING_FOUND = "nothing_found"
+        HELD = "held"
+        FAILED = "failed"
+
     request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE, related_name="runs")
     target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="runs")
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
-    outcome = models.CharField(max_length=16, blank=True)  # erased, nothing_found, held, failed
+    outcome = models.CharField(max_length=16, blank=True, choices=Outcome.choices)
     attempts = models.PositiveIntegerField(default=0)
     erased = models.JSONField(default=dict, blank=True)  # the connector's Erased, as recorded
     last_error = models.CharField(max_length=100, blank=True)  # a stable code, never a value
     receipt_id = models.UUIDField(null=True, blank=True, unique=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Who claimed the run and when: a claim older than `LUP_SWEEP_AFTER_SECONDS` is given back.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

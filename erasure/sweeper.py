@@ -2,32 +2,43 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from erasure.execution import erasure_request_close_if_done, target_run_enqueue
+from erasure import closing, dispatch
 from erasure.models import ErasureRequest, State, TargetRun
 
 log = structlog.get_logger(__name__)
 
+Status = TargetRun.Status
+
 
 def erasure_sweep(*, now=None) -> int:
-    """Enqueue again every unfinished run not touched for `LUP_SWEEP_AFTER_SECONDS`, and close
-    the requests whose runs have all ended but which were never closed.
+    """Enqueue again every unfinished run not touched for `LUP_SWEEP_AFTER_SECONDS`, give back
+    the claims of workers that died holding them, and close the requests whose runs have all
+    ended but which were never closed.
 
     Postgres says what is unfinished; Redis may have lost the message. A run that was only slow
-    is harmless to enqueue twice: the task checks the run's state before it works."""
+    is harmless to enqueue twice: the task checks the run's state before it works, and erasing
+    what is already erased finds nothing."""
     now = now or timezone.now()
-    stale = TargetRun.objects.filter(
-        request__state=State.EXECUTING,
-        status__in=[TargetRun.Status.PENDING, TargetRun.Status.ERASED],
-        enqueued_at__lt=now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS),
-    ).select_related("target")
+    before = now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS)
+    stale = TargetRun.objects.filter(request__state=State.EXECUTING).filter(
+        Q(status__in=[Status.PENDING, Status.ERASED], enqueued_at__lt=before)
+        | Q(status=Status.CLAIMED, claimed_at__lt=before)
+    )
     count = 0
-    for run in stale:
-        TargetRun.objects.filter(pk=run.pk).update(enqueued_at=now)
-        target_run_enqueue(run=run)
-        count += 1
+    for run in stale.select_related("target", "request"):
+        given_back = (
+            {"status": Status.PENDING, "claimed_by": ""} if run.status == Status.CLAIMED else {}
+        )
+        # Only if nobody moved it meanwhile.
+        if TargetRun.objects.filter(pk=run.pk, status=run.status).update(
+            enqueued_at=now, **given_back
+        ):
+            run.status = given_back.get("status", run.status)
+            dispatch.target_run_enqueue(run=run, now=now)
+            count += 1
     count += _sweep_verified(now)
     count += _sweep_unclosed(now)
     if count:
@@ -38,15 +49,13 @@ def erasure_sweep(*, now=None) -> int:
 def _sweep_verified(now) -> int:
     """Requests filed on the subject pages are planned by a task; plan again those it missed
     (message lost, or waiting for an earlier request of the same subject)."""
-    from erasure.tasks import erasure_proceed
-
     stale = ErasureRequest.objects.filter(
         state=State.VERIFIED,
         channel="portal",
         verified_at__lt=now - timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS),
     ).values_list("pk", flat=True)
     for pk in stale:
-        erasure_proceed.delay(str(pk))
+        dispatch.erasure_request_proceed_enqueue(request_id=pk)
     return len(stale)
 
 
@@ -55,7 +64,7 @@ def _sweep_unclosed(now) -> int:
     run closes the request after its own commit; a worker killed, or cut off from the database,
     in between leaves a request that no run would ever close."""
     unended = TargetRun.objects.filter(request=OuterRef("pk")).exclude(
-        status__in=[TargetRun.Status.DONE, TargetRun.Status.FAILED]
+        status__in=[Status.DONE, Status.FAILED]
     )
     stale = (
         ErasureRequest.objects.filter(state=State.EXECUTING)
@@ -67,6 +76,6 @@ def _sweep_unclosed(now) -> int:
     )
     closed = 0
     for pk in stale:
-        erasure_request_close_if_done(request_id=pk)
+        closing.erasure_request_close_if_done(request_id=pk)
         closed += 1
     return closed

@@ -9,14 +9,14 @@ from django.db import IntegrityError, transaction
 from connectors import connector_for
 from core.errors import ApplicationError, Conflict
 from erasure.models import Target
-from lineage.models import DatasetVersion
+from lineage.selectors import versions_by_id
 from lineage.services import country_code
 
 FLAGS = ("always", "requires_approval", "identity_source")
 
 
-def _versions(ids: Sequence[Any]) -> list[DatasetVersion]:
-    found = list(DatasetVersion.objects.filter(pk__in=list(ids)))
+def _versions(ids: Sequence[Any]) -> list[Any]:
+    found = list(versions_by_id(ids=ids).values())
     if len(found) != len(set(ids)):
         raise ApplicationError(
             "A listed dataset version does not exist.",

@@ -1,7 +1,9 @@
 from celery import shared_task
 
+from core.actors import SYSTEM
 from core.errors import ApplicationError
-from erasure.execution import erasure_request_proceed, target_run_execute, target_run_fail
+from erasure.gate import erasure_request_proceed
+from erasure.runs import target_run_execute, target_run_fail
 from erasure.services import erasure_requests_shred_due
 from erasure.sweeper import erasure_sweep
 
@@ -27,7 +29,7 @@ def erasure_proceed(request_id: str) -> str:
     """Plan a verified request and pass it through the gate. A request that waits for an
     earlier one of the same subject stays verified; the sweeper tries it again later."""
     try:
-        return erasure_request_proceed(request_id=request_id, actor="system").state
+        return erasure_request_proceed(request_id=request_id, actor=SYSTEM).state
     except ApplicationError as exc:
         return exc.code
 

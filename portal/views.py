@@ -20,9 +20,10 @@ from django.views.decorators.http import require_http_methods
 from consent import selectors as consent_selectors
 from consent import services as consent_services
 from core import subject_keys
+from core.actors import SUBJECT_PORTAL
 from core.errors import ApplicationError
 from erasure import selectors as erasure_selectors
-from erasure.execution import erasure_request_proceed_later
+from erasure.dispatch import erasure_request_proceed_later
 from erasure.models import ErasureRequest
 from erasure.services import (
     erasure_request_create,
@@ -111,10 +112,10 @@ def deletion_new(request: HttpRequest) -> HttpResponse:
             identifiers=[{"id_type": identifier.id_type, "value": identifier.normalized}],
             country=form.cleaned_data["country"],
             channel="portal",
-            actor="subject:portal",
+            actor=SUBJECT_PORTAL,
             note=form.cleaned_data["note"],
         )
-        erasure_verification_start(request=filed, actor="subject:portal", language=_language())
+        erasure_verification_start(request=filed, actor=SUBJECT_PORTAL, language=_language())
         token = _status_token(filed.pk)
         return redirect("portal:deletion-confirm", token=token)
     return render(
@@ -136,7 +137,7 @@ def deletion_confirm(request: HttpRequest, token: str) -> HttpResponse:
             form.add_error(None, _(TOO_MANY_MESSAGE))
             return render(request, "portal/confirm.html", {"form": form}, status=429)
         try:
-            erasure_verification_start(request=filed, actor="subject:portal", language=_language())
+            erasure_verification_start(request=filed, actor=SUBJECT_PORTAL, language=_language())
         except ApplicationError:
             return redirect("portal:status", token=token)  # already past verification
         return render(request, "portal/confirm.html", {"form": CodeForm(), "resent": True})
@@ -146,7 +147,7 @@ def deletion_confirm(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "portal/confirm.html", {"form": form}, status=429)
         try:
             verified = erasure_verification_confirm(
-                request=filed, code=form.cleaned_data["code"], actor="subject:portal"
+                request=filed, code=form.cleaned_data["code"], actor=SUBJECT_PORTAL
             )
         except ApplicationError as exc:
             form.add_error("code", _code_message(exc.code))

@@ -166,10 +166,10 @@ def celery_worker_process(celery_workers) -> subprocess.Popen:
 @pytest.fixture
 def enqueued(monkeypatch) -> list[int]:
     """Runs handed to the broker; the test runs them in-process where a worker would."""
-    from erasure import execution
+    from erasure import dispatch
 
     runs: list[int] = []
     monkeypatch.setattr(
-        execution, "target_run_enqueue", lambda *, run, now=None: runs.append(run.pk)
+        dispatch, "target_run_enqueue", lambda *, run, now=None: runs.append(run.pk)
     )
     return runs

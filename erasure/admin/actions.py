@@ -14,7 +14,7 @@ the view permission: checking evidence changes nothing, so auditors may do it to
 import json
 from collections.abc import Callable
 from datetime import datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django import forms
@@ -27,10 +27,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from access.roles import ACT_ON_REQUESTS
+from core.actors import staff_actor
 from core.errors import ApplicationError
 from erasure import selectors
 from erasure.admin.plan_picture import plan_svg
-from erasure.execution import (
+from erasure.gate import (
     affected_model_decide,
     erasure_request_approve,
     erasure_request_deny,
@@ -39,8 +40,9 @@ from erasure.execution import (
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, TargetRun
 from erasure.services import legal_hold_create
 from ledger import selectors as ledger_selectors
-from ledger.models import Receipt
-from lineage.models import DatasetVersion, ModelVersion
+
+if TYPE_CHECKING:
+    from ledger.models import Receipt
 
 MAX_REASON = 2000
 
@@ -81,7 +83,7 @@ class ModelDecisionForm(forms.Form):
 
 
 def actor_of(request: HttpRequest) -> str:
-    return f"staff:{request.user.get_username()}"
+    return staff_actor(request.user.get_username())
 
 
 def change_url(model_admin: admin.ModelAdmin, obj: ErasureRequest) -> str:
@@ -261,7 +263,7 @@ def receipt_verify_view(
     return HttpResponseRedirect(change_url(model_admin, obj))
 
 
-def _receipt_or_404(obj: ErasureRequest, receipt_id: UUID) -> Receipt:
+def _receipt_or_404(obj: ErasureRequest, receipt_id: UUID) -> "Receipt":
     try:
         return selectors.erasure_request_receipt(request=obj, receipt_id=receipt_id)
     except ApplicationError:
@@ -273,15 +275,14 @@ def linker(
 ) -> Callable[[str, object], str | None]:
     """Links from the plan's picture: versions and models to their lineage admin pages (for
     staff who may see them), targets to their plan entry's explanation."""
-    pages = {"version": DatasetVersion, "model": ModelVersion}
+    pages = {"version": "datasetversion", "model": "modelversion"}
 
     def link(kind: str, pk: object) -> str | None:
         if kind == "entry":
             return admin_url(model_admin, "erasure_erasurerequest_plan_entry", obj.pk, pk)
-        opts = pages[kind]._meta
-        if not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+        if not request.user.has_perm(f"lineage.view_{pages[kind]}"):
             return None
-        return admin_url(model_admin, f"{opts.app_label}_{opts.model_name}_change", pk)
+        return admin_url(model_admin, f"lineage_{pages[kind]}_change", pk)
 
     return link
 

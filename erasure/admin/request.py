@@ -16,6 +16,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from access.roles import ACT_ON_REQUESTS
+from core.actors import staff_actor
 from core.errors import ApplicationError
 from core.readonly_admin import ReadOnlyAdmin
 from erasure import selectors
@@ -70,7 +71,7 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
                     identifiers=form.cleaned_data["identifiers"],
                     country=form.cleaned_data["country"].upper() or None,
                     channel="admin",
-                    actor=f"staff:{request.user.get_username()}",
+                    actor=staff_actor(request.user.get_username()),
                 )
             except ApplicationError as exc:
                 form.add_error(None, f"{exc.code}: {exc.detail}")

@@ -12,9 +12,10 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.actors import staff_actor
 from core.readonly_admin import ReadOnlyAdmin
-from erasure.execution import target_run_attest
 from erasure.models import AffectedModel, ErasureRequest, ManualTask, TargetRun
+from erasure.runs import target_run_attest
 from erasure.services import erasure_request_identifiers
 
 
@@ -136,5 +137,5 @@ class ManualTaskAdmin(admin.ModelAdmin):
             run=obj,
             erased=form.cleaned_data["erased"],
             remaining=form.cleaned_data["remaining"],
-            actor=f"staff:{request.user.get_username()}",
+            actor=staff_actor(request.user.get_username()),
         )

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from connectors import connector_for
+from core.actors import staff_actor
 from core.errors import ApplicationError
 from erasure.models import LegalHold, Target
 
@@ -50,5 +51,5 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.created_by = f"staff:{request.user.get_username()}"
+            obj.created_by = staff_actor(request.user.get_username())
         super().save_model(request, obj, form, change)

@@ -15,17 +15,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from access.authentication import ServicePrincipal
+from core import actors
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR, ErrorSerializer
 from erasure import selectors
 from erasure.bundle_links import request_for_token
-from erasure.execution import (
+from erasure.gate import (
     affected_model_decide,
     erasure_request_approve,
     erasure_request_deny,
     erasure_request_gate,
-    target_run_callback,
 )
 from erasure.models import (
     AffectedModel,
@@ -36,6 +35,7 @@ from erasure.models import (
     Transition,
 )
 from erasure.planning import erasure_request_plan
+from erasure.runs import target_run_callback
 from erasure.selectors import erasure_request_bundle
 from erasure.services import (
     body_digest,
@@ -52,9 +52,7 @@ MAX_IDEMPOTENCY_KEY = 200
 
 def actor_of(request) -> str:
     """Who did it, for the audit trail: a token's id or a staff username, never a subject."""
-    if isinstance(request.user, ServicePrincipal):
-        return f"token:{request.user.token_id}"
-    return f"staff:{request.user.get_username()}"
+    return actors.actor_of(request.user)
 
 
 class TransitionSerializer(serializers.ModelSerializer):

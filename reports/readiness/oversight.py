@@ -14,7 +14,7 @@ QUESTION = "Where does a person decide, rather than the system, and are those de
 
 
 def policy() -> dict[str, Any]:
-    """The approval gate as `erasure.execution.approval_reasons` applies it, in words."""
+    """The approval gate as `erasure.gate.approval_reasons` applies it, in words."""
     return {
         "automatic": (
             "A verified request starts at once when no target of its plan requires approval, "

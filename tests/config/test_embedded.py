@@ -105,7 +105,7 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
     assert "Demo erasure targets added: 0." in manage("load_demo", data_dir=tmp_path).stdout
     script = "\n".join(
         [
-            "from erasure.execution import affected_model_decide, erasure_request_approve,"
+            "from erasure.gate import affected_model_decide, erasure_request_approve,"
             " erasure_request_gate",
             "from erasure.planning import erasure_request_plan",
             "from erasure.services import erasure_request_create, erasure_request_mark_verified",

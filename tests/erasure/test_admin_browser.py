@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from erasure.execution import erasure_request_gate
+from erasure.gate import erasure_request_gate
 from erasure.models import ErasureRequest
 from erasure.planning import erasure_request_plan
 from erasure.services import erasure_request_create, erasure_request_transition

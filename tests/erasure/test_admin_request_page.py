@@ -17,9 +17,10 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from connectors.jsonl_file import JsonlFile
-from erasure.execution import erasure_request_gate, target_run_execute
+from erasure.gate import erasure_request_gate
 from erasure.models import AffectedModel, ErasureRequest, LegalHold, Target, TargetRun
 from erasure.planning import erasure_request_plan
+from erasure.runs import target_run_execute
 from erasure.services import erasure_request_create, erasure_request_transition
 from erasure.targets import target_save
 from ledger import verify

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from erasure.execution import target_run_execute
 from erasure.models import ErasureRequest, LegalHold, Target, TargetRun
+from erasure.runs import target_run_execute
 from erasure.services import erasure_request_transition
 from ledger.models import Receipt
 from lineage import services as lineage

@@ -11,9 +11,11 @@ import pytest
 from django.utils import timezone
 
 from connectors.jsonl_file import JsonlFile
-from erasure.execution import batch_delay, erasure_request_gate, target_run_execute
+from erasure.dispatch import batch_delay
+from erasure.gate import erasure_request_gate
 from erasure.models import ErasureRequest, TargetRun
 from erasure.planning import erasure_request_plan
+from erasure.runs import target_run_execute
 from erasure.services import (
     erasure_request_create,
     erasure_request_transition,

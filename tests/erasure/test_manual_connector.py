@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from erasure.execution import target_run_execute
 from erasure.models import ErasureRequest, TargetRun
+from erasure.runs import target_run_execute
 from erasure.services import erasure_request_transition
 from ledger.models import Receipt
 from tests import identifiers

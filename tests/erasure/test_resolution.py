@@ -6,8 +6,8 @@ import json
 import pytest
 from django.db import connection
 
-from erasure.execution import target_run_execute
 from erasure.models import ErasureRequest, RequestSubjectKey, TargetRun
+from erasure.runs import target_run_execute
 from erasure.services import erasure_request_identifiers, erasure_request_transition
 from tests import identifiers
 

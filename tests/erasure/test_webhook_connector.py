@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from connectors.webhook import check_signature, sign
-from erasure.execution import target_run_execute
 from erasure.models import ErasureRequest, TargetRun
+from erasure.runs import target_run_execute
 from erasure.services import erasure_request_transition
 from ledger.models import Receipt
 from tests import identifiers

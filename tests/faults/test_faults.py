@@ -536,13 +536,13 @@ def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
     executing: the sweeper closes it, with one closing receipt."""
     from django.db import OperationalError
 
-    from erasure import execution
-    from erasure.execution import target_run_execute
+    from erasure import closing, dispatch
+    from erasure.runs import target_run_execute
     from erasure.sweeper import erasure_sweep
 
     monkeypatch.setenv("LUP_FILE_ROOTS", str(tmp_path))
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
-    monkeypatch.setattr(execution, "target_run_enqueue", lambda **kwargs: None)  # run here
+    monkeypatch.setattr(dispatch, "target_run_enqueue", lambda **kwargs: None)  # run here
     email = identifiers.email()
     (tmp_path / "eval.jsonl").write_text(json.dumps({"email": email.lower()}) + "\n")
     staff = api("erasure:write", "erasure:read")
@@ -566,12 +566,12 @@ def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
     staff.post(f"{URL}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
     assert staff.post(f"{URL}/{request_id}/plan").json()["state"] == "executing"
 
-    def cut(request_id):
+    def cut(*, request_id):
         raise OperationalError("terminating connection due to administrator command")
 
     (run,) = TargetRun.objects.filter(request_id=request_id)
     with monkeypatch.context() as patch:
-        patch.setattr(execution, "_close_if_done", cut)
+        patch.setattr(closing, "erasure_request_close_if_done", cut)
         with pytest.raises(OperationalError):
             target_run_execute(run_id=run.pk)
     run.refresh_from_db()

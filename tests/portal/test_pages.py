@@ -10,7 +10,7 @@ from django.test import Client
 
 from consent.demo import load_demo
 from consent.models import ConsentEvent
-from erasure.execution import erasure_request_proceed
+from erasure.gate import erasure_request_proceed
 from erasure.models import ErasureRequest
 from tests import identifiers
 

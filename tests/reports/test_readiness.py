@@ -21,10 +21,10 @@ from django.test import Client
 from django.utils import timezone
 
 from connectors import CONNECTORS
-from erasure import execution
-from erasure.execution import affected_model_decide, erasure_request_approve, target_run_execute
+from erasure.gate import affected_model_decide, erasure_request_approve, erasure_request_gate
 from erasure.models import ErasureRequest, Target
 from erasure.planning import erasure_request_plan
+from erasure.runs import target_run_execute
 from erasure.services import erasure_request_create, erasure_request_transition
 from erasure.targets import target_save
 from jurisdictions.composer import effective_rules
@@ -168,7 +168,7 @@ def seeded(settings, tmp_path, enqueued, django_capture_on_commit_callbacks) -> 
         )
 
     completed = erasure_request_plan(request=filed(emails[0], "KH"), actor="system")
-    completed = execution.erasure_request_gate(request=completed, actor="system")
+    completed = erasure_request_gate(request=completed, actor="system")
     assert completed.state == "awaiting_approval"  # a model was trained on the subject's data
     affected_model_decide(
         request=completed,

@@ -1,0 +1,49 @@
+"""Handing work to Celery. Tasks are named, not imported, so the services that enqueue them and
+the tasks that call those services do not import each other."""
+
+from datetime import datetime
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from connectors import CONNECTORS, Connector
+from erasure.models import ErasureRequest, TargetRun
+
+
+def target_run_enqueue(*, run: TargetRun, now: datetime | None = None) -> None:
+    # A queue per connector kind, so slow targets do not starve fast ones.
+    current_app.signature("erasure.run_target", args=[run.pk]).apply_async(
+        queue=f"erasure.{run.target.kind}",
+        countdown=batch_delay(run=run, now=now or timezone.now()),
+    )
+
+
+def erasure_request_proceed_enqueue(*, request_id) -> None:
+    current_app.signature("erasure.proceed", args=[str(request_id)]).apply_async()
+
+
+def erasure_request_proceed_later(*, request: ErasureRequest) -> None:
+    """Plan and start in a worker once the caller's transaction commits (planning asks lineage
+    and identity sources, which may be slow; the subject's page must not wait for it)."""
+    transaction.on_commit(lambda: erasure_request_proceed_enqueue(request_id=request.pk))
+
+
+def batch_delay(*, run: TargetRun, now: datetime) -> float:
+    """Seconds a run waits for others on its target so that one pass serves them all: the
+    batch window, unless the batch is already full, and never so long that less than a window
+    is left before the request's deadline."""
+    window = settings.LUP_BATCH_WINDOW_SECONDS
+    if window <= 0 or run.status != TargetRun.Status.PENDING:
+        return 0
+    if not CONNECTORS.get(run.target.kind, Connector).batches:
+        return 0
+    pending = TargetRun.objects.filter(
+        target_id=run.target_id, status=TargetRun.Status.PENDING
+    ).count()
+    if pending >= settings.LUP_BATCH_MAX:
+        return 0
+    deadline = run.request.deadline
+    left = (deadline - now).total_seconds() if deadline else window * 2
+    return max(0.0, min(float(window), left - window))

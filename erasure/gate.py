@@ -1,0 +1,171 @@
+"""The approval gate: after planning, a request waits for a person where policy says so, or
+starts; staff decide on affected models, approve, deny, or run failed targets again."""
+
+from datetime import datetime
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError, Conflict
+from erasure import closing, dispatch
+from erasure.models import AffectedModel, ErasureRequest, State, TargetRun
+from erasure.planning import erasure_request_plan
+from erasure.services import erasure_request_transition
+
+log = structlog.get_logger(__name__)
+
+
+def approval_reasons(request: ErasureRequest) -> list[str]:
+    entries = list(request.plan.all())
+    reasons = []
+    if any(entry.requires_approval for entry in entries):
+        reasons.append("a target requires approval")
+    if len(entries) > settings.LUP_APPROVAL_MAX_TARGETS:
+        reasons.append(f"more than {settings.LUP_APPROVAL_MAX_TARGETS} targets")
+    if request.affected_models.exists():
+        reasons.append("models were trained or evaluated on the subject's data")
+    return reasons
+
+
+def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureRequest:
+    """After planning: wait for a human where policy says so, or start."""
+    reasons = approval_reasons(request)
+    if reasons:
+        return erasure_request_transition(
+            request=request,
+            to_state=State.AWAITING_APPROVAL,
+            actor=actor,
+            reason="; ".join(reasons),
+        )
+    return _start(request=request, actor=actor, reason="no approval needed")
+
+
+def erasure_request_proceed(*, request_id, actor: str) -> ErasureRequest:
+    """A verified request's next steps without a human: plan it, then the gate (which starts it
+    or leaves it for approval). Anything past `verified` is left as it is, so a retried or
+    duplicated call is harmless."""
+    with transaction.atomic():
+        request = ErasureRequest.objects.select_for_update().get(pk=request_id)
+        if request.state != State.VERIFIED:
+            return request
+        planned = erasure_request_plan(request=request, actor=actor)
+        return erasure_request_gate(request=planned, actor=actor)
+
+
+def affected_model_decide(
+    *, request: ErasureRequest, model_version_id, decision: str, justification: str, actor: str
+) -> AffectedModel:
+    if decision not in AffectedModel.Decision.values or decision == AffectedModel.Decision.PENDING:
+        raise ApplicationError("decision is retrain, unlearn or keep.", code="invalid_decision")
+    if decision == AffectedModel.Decision.KEEP and not justification.strip():
+        raise ApplicationError(
+            "Keeping a model needs a written justification.", code="justification_required"
+        )
+    affected = AffectedModel.objects.filter(
+        request=request, model_version_id=model_version_id
+    ).first()
+    if affected is None:
+        raise ApplicationError(
+            "That model is not affected by this request.", code="unknown_model_version"
+        )
+    affected.decision = decision
+    affected.justification = justification.strip()
+    affected.decided_by = actor
+    affected.decided_at = timezone.now()
+    affected.save()
+    return affected
+
+
+def erasure_request_approve(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
+    if not reason.strip():
+        raise ApplicationError("Say why it is approved.", code="reason_required")
+    if request.affected_models.filter(decision=AffectedModel.Decision.PENDING).exists():
+        raise Conflict("Decide on every affected model first.", code="models_undecided")
+    if request.state != State.AWAITING_APPROVAL:
+        raise Conflict("This request is not awaiting approval.", code="invalid_transition")
+    return _start(request=request, actor=actor, reason=reason.strip())
+
+
+def erasure_request_deny(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
+    if not reason.strip():
+        raise ApplicationError("Say why it is denied.", code="reason_required")
+    with transaction.atomic():
+        denied = erasure_request_transition(
+            request=request, to_state=State.DENIED, actor=actor, reason=reason.strip()
+        )
+        closing.erasure_request_close(denied, outcome="denied")
+    return denied
+
+
+def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
+    with transaction.atomic():
+        started = erasure_request_transition(
+            request=request, to_state=State.EXECUTING, actor=actor, reason=reason
+        )
+        runs = TargetRun.objects.bulk_create(
+            [
+                TargetRun(request=started, target_id=entry.target_id, enqueued_at=timezone.now())
+                for entry in started.plan.all()
+            ]
+        )
+        if not runs:
+            closing.erasure_request_close_if_done(request_id=started.pk)
+        for run in runs:
+            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r))
+    return started
+
+
+def erasure_request_retry_failed(
+    *, request: ErasureRequest, actor: str, reason: str, now: datetime | None = None
+) -> ErasureRequest:
+    """Run the failed targets of a partial or failed request again, with who and why.
+
+    Each failed run goes back to pending with its outcome, error, counts and receipt link
+    cleared; its attempts are kept, and a failed receipt stays in the ledger as history. The
+    request is open again until its runs end, when it closes with a new closing receipt.
+    """
+    if not reason.strip():
+        raise ApplicationError("Say why the failed targets are run again.", code="reason_required")
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.shredded_at is not None:
+            raise ApplicationError(
+                "This request's identifiers were shredded.", code="identifiers_shredded"
+            )
+        failed = list(
+            TargetRun.objects.select_for_update()
+            .filter(request=locked, status=TargetRun.Status.FAILED)
+            .select_related("target", "request")
+        )
+        if not failed:
+            raise Conflict("No target of this request has failed.", code="no_failed_targets")
+        reopened = erasure_request_transition(
+            request=locked, to_state=State.EXECUTING, actor=actor, reason=reason.strip(), now=now
+        )
+        # Open again: the earlier closing receipt stays in the ledger, and the retention
+        # clock starts anew when the request closes again.
+        reopened.closed_at = reopened.retention_until = reopened.closing_receipt_id = None
+        reopened.save(update_fields=["closed_at", "retention_until", "closing_receipt_id"])
+        for run in failed:
+            run.status = TargetRun.Status.PENDING
+            run.outcome = run.last_error = ""
+            run.erased = {}
+            run.receipt_id = None
+            run.enqueued_at = now
+            run.save(
+                update_fields=[
+                    "status",
+                    "outcome",
+                    "last_error",
+                    "erased",
+                    "receipt_id",
+                    "enqueued_at",
+                    "updated_at",
+                ]
+            )
+            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r))
+    log.info("erasure.failed_targets_retried", request=str(reopened.pk), runs=len(failed))
+    return reopened

@@ -1,0 +1,343 @@
+"""One target of one request: claim it, erase, look again, and receipt it.
+
+A run is claimed in a short transaction (pending → claimed, `SKIP LOCKED`); the connector's
+I/O runs with no transaction open and no row lock held; its result, and then the receipt, are
+written in transactions of their own. A run's end and its receipt commit together, and a run
+with a receipt is never run again, so a task delivered twice neither erases twice nor receipts
+twice. A worker that dies holding a claim leaves the run to the sweeper, which gives it back.
+"""
+
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+
+import structlog
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors import Awaiting, Connector, Erased, Handover, Reported, Verified, connector_for
+from core.errors import Conflict, NotFound
+from erasure import closing, dispatch
+from erasure.models import LegalHold, State, TargetRun
+from erasure.services import erasure_request_identifiers
+from ledger import bodies
+from ledger.services import receipts_issue, utc_time
+
+log = structlog.get_logger(__name__)
+
+Status, Outcome = TargetRun.Status, TargetRun.Outcome
+# A run in one of these states waits for nobody but its own task.
+WORKABLE = (Status.PENDING, Status.ERASED)
+
+
+def target_run_execute(*, run_id: int) -> TargetRun:
+    """Erase, look again, and receipt one target of one request (idempotent). A run that has
+    ended, waits for a person or a callback, or is claimed by another worker is left as is."""
+    run = TargetRun.objects.select_related("request", "target").get(pk=run_id)
+    if run.status not in WORKABLE:
+        return run
+    now = timezone.now()
+    connector = connector_for(run.target.kind, run.target.config)
+    values = _values(run)
+    hold = _hold(run, now)
+    if hold is not None:
+        found = connector.locate(values).count if values else 0
+        return _finish(
+            run,
+            outcome=Outcome.HELD,
+            action=_none("legal-hold", now),
+            postcheck=bodies.check(method="locate", remaining=found, at=utc_time(now)),
+            exception={"basis": hold.basis, "until": utc_time(hold.until)},
+        )
+    if not values:
+        return _finish(
+            run,
+            outcome=Outcome.NOTHING_FOUND,
+            action=_none("no-usable-identifier", now),
+            postcheck=bodies.check(method="none", remaining=0, at=utc_time(now)),
+        )
+    if connector.hands_over:
+        return _handed_over(run, connector, values)
+    if run.status == Status.PENDING and connector.batches:
+        _erase_batch(run, connector, values)
+        # Done here, or by another worker's batch that claimed this run.
+        run.refresh_from_db()
+        return run
+    if run.status == Status.PENDING:
+        if not _claim([run.pk]):
+            run.refresh_from_db()
+            return run
+        with _released_on_error([run.pk]):
+            erased = connector.erase(values)
+        # Recorded before the post-check: a crash after this point re-runs only the check.
+        _record({run.pk: erased})
+        run.refresh_from_db()
+    return _checked(run, connector.verify(values))
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def _claim(pks: Iterable[int]) -> list[int]:
+    """Claim those of `pks` still pending and not locked by another claim: the short first
+    transaction. Returns the claimed ones."""
+    with transaction.atomic():
+        free = list(
+            TargetRun.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(pks), status=Status.PENDING)
+            .values_list("pk", flat=True)
+        )
+        TargetRun.objects.filter(pk__in=free).update(
+            status=Status.CLAIMED, claimed_at=timezone.now(), claimed_by=_worker()
+        )
+    return free
+
+
+def _release(pks: Iterable[int]) -> None:
+    """Give claimed runs back (pending), as when the connector failed and the task retries."""
+    TargetRun.objects.filter(pk__in=list(pks), status=Status.CLAIMED).update(
+        status=Status.PENDING, claimed_by=""
+    )
+
+
+@contextmanager
+def _released_on_error(pks: Iterable[int]) -> Iterator[None]:
+    """Give the claims back when the connector raises, so the retried task finds them pending."""
+    try:
+        yield
+    except BaseException:
+        _release(pks)
+        raise
+
+
+def _record(results: dict[int, Erased]) -> None:
+    """The second transaction: what the connector did, before anything is checked. A claim the
+    sweeper gave back meanwhile is recorded all the same; what follows is only the check."""
+    with transaction.atomic():
+        for pk, erased in results.items():
+            TargetRun.objects.filter(pk=pk, status__in=[Status.CLAIMED, Status.PENDING]).update(
+                status=Status.ERASED,
+                erased=_recorded(erased),
+                attempts=models.F("attempts") + 1,
+                claimed_by="",
+            )
+
+
+# --- what to look for -------------------------------------------------------------------------
+
+
+def _hold(run: TargetRun, now: datetime) -> LegalHold | None:
+    keys = list(run.request.subject_keys.values_list("key", flat=True))
+    return (
+        LegalHold.objects.filter(released_at=None, until__gt=now)
+        .filter(
+            Q(target=run.target, subject_key="")
+            | Q(target=None, subject_key__in=keys)
+            | Q(target=run.target, subject_key__in=keys)
+        )
+        .order_by("-until")
+        .first()
+    )
+
+
+def _values(run: TargetRun) -> dict[str, list[str]]:
+    wanted = set(run.target.id_types)
+    values: dict[str, list[str]] = defaultdict(list)
+    for identifier in erasure_request_identifiers(request=run.request):
+        if identifier["id_type"] in wanted:
+            values[identifier["id_type"]].append(identifier["value"])
+    return dict(values)
+
+
+# --- erasing ----------------------------------------------------------------------------------
+
+
+def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> None:
+    """Erase every pending run of this run's target in one pass (a file rewritten once, one
+    scan of a keyspace, one statement per batch of values), then post-check them in one pass
+    and receipt each: every run gets its own count, with the shared before/after digests.
+    Nothing happens when another worker's batch claimed this run."""
+    pending = (
+        TargetRun.objects.filter(
+            target_id=run.target_id, status=Status.PENDING, request__state=State.EXECUTING
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[: settings.LUP_BATCH_MAX]
+    )
+    claimed = _claim(list(pending))
+    if run.pk not in claimed:
+        _release(claimed)
+        return
+    # The others' holds and identifiers are looked up after the claim's commit; held runs and
+    # runs with nothing to look for go back to their own tasks.
+    now = timezone.now()
+    groups = {run.pk: values}
+    others = TargetRun.objects.filter(pk__in=claimed).exclude(pk=run.pk)
+    for member in others.select_related("request", "target"):
+        if (found := _values(member)) and not _hold(member, now):
+            groups[member.pk] = found
+    left = [pk for pk in claimed if pk not in groups]
+    _release(left)
+    for member in TargetRun.objects.filter(pk__in=left).select_related("target", "request"):
+        transaction.on_commit(lambda m=member: dispatch.target_run_enqueue(run=m))
+    with _released_on_error(groups):
+        results = connector.erase_groups(groups)
+    _record(results)
+    log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
+    checks = connector.verify_groups(groups)
+    erased = TargetRun.objects.filter(pk__in=list(groups), status=Status.ERASED)
+    for member in erased.select_related("request", "target"):
+        _checked(member, checks[member.pk])
+
+
+def _handed_over(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> TargetRun:
+    """A person or another system erases: the run waits for their report, or ends on the
+    report they gave at once."""
+    if not _claim([run.pk]):
+        run.refresh_from_db()
+        return run
+    handover = Handover(
+        request_id=str(run.request_id),
+        run_id=run.pk,
+        callback_url=f"{settings.LUP_PUBLIC_URL}/api/v1/erasure/callbacks/{run.pk}",
+    )
+    with _released_on_error([run.pk]):
+        started = connector.start(values, handover=handover)
+    if isinstance(started, Awaiting):
+        TargetRun.objects.filter(pk=run.pk, status=Status.CLAIMED).update(
+            status=started.value, claimed_by=""
+        )
+        run.refresh_from_db()
+        return run
+    return _reported(run, started)
+
+
+def _recorded(erased: Erased) -> dict:
+    return {k: (utc_time(v) if isinstance(v, datetime) else v) for k, v in asdict(erased).items()}
+
+
+def _none(method: str, now: datetime) -> dict[str, str]:
+    at = utc_time(now)
+    return bodies.step(op="none", method=method, count=0, started_at=at, completed_at=at)
+
+
+def _outcome(*, remaining: int, count: int) -> str:
+    """A post-check that still finds the subject means the erasure failed, whatever it did."""
+    if remaining:
+        return Outcome.FAILED
+    return Outcome.ERASED if count else Outcome.NOTHING_FOUND
+
+
+def _checked(run: TargetRun, checked: Verified) -> TargetRun:
+    """Receipt an erased run with its post-check."""
+    erased = run.erased
+    action = bodies.step(
+        op=erased["op"],
+        method=erased["method"],
+        count=erased["count"],
+        started_at=erased["started_at"],
+        completed_at=erased["completed_at"],
+    )
+    postcheck = bodies.check(
+        method=checked.method, remaining=checked.remaining, at=utc_time(checked.at)
+    )
+    return _finish(
+        run,
+        outcome=_outcome(remaining=checked.remaining, count=erased["count"]),
+        action=action,
+        postcheck=postcheck,
+        before=erased.get("before") or "",
+        after=erased.get("after") or "",
+    )
+
+
+def _finish(run: TargetRun, *, outcome: str, **receipt) -> TargetRun:
+    """End a run with its receipt, in one transaction."""
+    with transaction.atomic():
+        locked = (
+            TargetRun.objects.select_for_update().select_related("request", "target").get(pk=run.pk)
+        )
+        if locked.receipt_id:  # another delivery of this task finished first
+            return locked
+        body = bodies.erasure_target(
+            subject_commit=locked.request.subject_commit,
+            request_id=locked.request_id,
+            target=locked.target,
+            outcome=outcome,
+            **receipt,
+        )
+        (issued,) = receipts_issue(bodies=[body])
+        locked.receipt_id = issued.receipt_id
+        locked.outcome = outcome
+        locked.status = Status.FAILED if outcome == Outcome.FAILED else Status.DONE
+        locked.claimed_by = ""
+        locked.save(update_fields=["receipt_id", "outcome", "status", "claimed_by", "updated_at"])
+        request_id = locked.request_id
+        transaction.on_commit(lambda: closing.erasure_request_close_if_done(request_id=request_id))
+    log.info(
+        "erasure.target_done", request=str(request_id), target=locked.target.name, outcome=outcome
+    )
+    return locked
+
+
+# --- reports from people and other systems --------------------------------------------------
+
+
+def target_run_attest(*, run: TargetRun, erased: int, remaining: int, actor: str) -> TargetRun:
+    """A person did a manual target's erasure and says what they found: the receipt attests
+    their statement (the kind's method, `manual-attestation`), naming no more than that."""
+    if run.status != Status.AWAITING_PERSON:
+        raise Conflict("This task is not waiting for a person.", code="invalid_transition")
+    report = connector_for(run.target.kind, run.target.config).report(
+        erased=erased, remaining=remaining
+    )
+    log.info("erasure.manual_attested", request=str(run.request_id), actor=actor)
+    return _reported(run, report)
+
+
+def target_run_callback(*, run_id: int, body: bytes, timestamp: str, signature: str) -> TargetRun:
+    """A target that answered "later" reports on its signed callback. The signature is checked
+    before anything about the run is told."""
+    run = TargetRun.objects.select_related("target", "request").filter(pk=run_id).first()
+    connector = run and connector_for(run.target.kind, run.target.config)
+    if run is None or not connector.hands_over:
+        raise NotFound("No such webhook run.", code="unknown_run")
+    report = connector.callback(body=body, timestamp=timestamp, signature=signature)
+    if run.status != Status.AWAITING_CALLBACK:
+        raise Conflict("This run is not waiting for a callback.", code="invalid_transition")
+    return _reported(run, report)
+
+
+def _reported(run: TargetRun, report: Reported) -> TargetRun:
+    """Finish a run on counts someone else reported; the receipt names who: its method."""
+    now = utc_time(timezone.now())
+    action = bodies.step(
+        op="delete" if report.erased else "none",
+        method=report.method,
+        count=report.erased,
+        started_at=now,
+        completed_at=now,
+    )
+    postcheck = bodies.check(method=report.method, remaining=report.remaining, at=now)
+    outcome = _outcome(remaining=report.remaining, count=report.erased)
+    return _finish(run, outcome=outcome, action=action, postcheck=postcheck)
+
+
+def target_run_fail(*, run_id: int, code: str) -> None:
+    """Retries are spent: the target failed, and staff see why (by code)."""
+    with transaction.atomic():
+        TargetRun.objects.filter(pk=run_id, receipt_id=None).update(
+            status=Status.FAILED, outcome=Outcome.FAILED, last_error=code, claimed_by=""
+        )
+        request_id = TargetRun.objects.filter(pk=run_id).values_list("request_id", flat=True)[0]
+        transaction.on_commit(lambda: closing.erasure_request_close_if_done(request_id=request_id))
