@@ -6,7 +6,10 @@ class ErasureConfig(AppConfig):
     verbose_name = "Erasure"
 
     def ready(self) -> None:
-        from erasure import checks  # noqa: F401  (registers the system checks)
+        from erasure import (
+            checks,  # noqa: F401  (registers the system checks)
+            tasks,  # noqa: F401  (registers the tasks `dispatch` sends by name)
+        )
 
         _declare_queues()
         _register_admin_lists()
