@@ -88,7 +88,7 @@ from .files import (
     temporary_beside,
     unavailable_on_os_error,
 )
-from .jsonl_file import _normalized
+from .matching import normalized
 
 log = structlog.get_logger(__name__)
 
@@ -396,9 +396,9 @@ def _hit(row: Sequence[str], match: list[tuple[str, int]], owners: Owners) -> se
     hit: set[Hashable] = set()
     for id_type, index in match:
         if index < len(row):
-            normalized = _normalized(id_type, row[index])
-            if normalized is not None:
-                hit.update(owners.get((id_type, normalized), ()))
+            value = normalized(id_type, row[index])
+            if value is not None:
+                hit.update(owners.get((id_type, value), ()))
     return hit
 
 

@@ -25,7 +25,6 @@ a connector at a file outside them.
 """
 
 import contextlib
-import functools
 import gzip
 import hashlib
 import json
@@ -34,8 +33,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import structlog
-
-from core import subject_keys
 
 from .base import (
     Capability,
@@ -59,6 +56,7 @@ from .files import (
     temporary_beside,
     unavailable_on_os_error,
 )
+from .matching import normalized
 
 log = structlog.get_logger(__name__)
 
@@ -135,7 +133,7 @@ class JsonlFile(Connector):
             for field, id_type in wanted:
                 value = _field(record, field)
                 if value is not None:
-                    hit.update(owners.get((id_type, _normalized(id_type, value)), ()))
+                    hit.update(owners.get((id_type, normalized(id_type, value)), ()))
             for key in hit:
                 counts[key] += 1
             return bool(hit)
@@ -235,7 +233,7 @@ class JsonlFile(Connector):
                 return record
             for field, id_type, accepted in wanted:
                 value = _field(record, field)
-                if value is not None and _normalized(id_type, value) in accepted:
+                if value is not None and normalized(id_type, value) in accepted:
                     return True
             return False
 
@@ -271,20 +269,3 @@ def _field(record: dict, field: tuple[str, ...]) -> str | None:
     if isinstance(value, str | int):
         return str(value)
     return None
-
-
-def _normalized(id_type: str, value: str) -> str | None:
-    """The field's value in the form the caller normalized identifiers to."""
-    if id_type == "email":
-        return value.strip().lower()
-    if id_type == "phone":
-        return _phone(value)
-    return value.strip()
-
-
-@functools.lru_cache(maxsize=4096)
-def _phone(value: str) -> str | None:
-    try:
-        return subject_keys.normalize("phone", value).normalized
-    except subject_keys.InvalidIdentifier:
-        return None

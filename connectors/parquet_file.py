@@ -85,7 +85,7 @@ from .files import (
     temporary_beside,
     unavailable_on_os_error,
 )
-from .jsonl_file import _normalized
+from .matching import normalized
 
 log = structlog.get_logger(__name__)
 
@@ -326,12 +326,12 @@ def _matched(data: pa.Table | pa.RecordBatch, plan: _Plan, owners) -> tuple[pa.A
     for id_type, text in columns:
         for number, value in enumerate(text.take(rows).to_pylist()):
             if value is not None:
-                hits[number].update(owners.get((id_type, _normalized(id_type, value)), ()))
+                hits[number].update(owners.get((id_type, normalized(id_type, value)), ()))
     return matched, hits
 
 
 def _hits(text: pa.Array, id_type: str, wanted: pa.Array) -> pa.Array:
-    """Where `_normalized(id_type, value)` is one of `wanted`, without nulls."""
+    """Where `normalized(id_type, value)` is one of `wanted`, without nulls."""
     if id_type == "phone":
         return _phone_hits(text, wanted.to_pylist())
     ascii_ = pc.fill_null(pc.string_is_ascii(text), False)
@@ -375,10 +375,10 @@ def _phone_hits(text: pa.Array, wanted: list[str]) -> pa.Array:
 
 
 def _hits_in_python(text: pa.Array, id_type: str, wanted: set[str]) -> pa.Array:
-    """`_normalized` applied once per distinct value, spread back over the rows."""
+    """`normalized` applied once per distinct value, spread back over the rows."""
     encoded = pc.dictionary_encode(text)
     flags = pa.array(
-        [_normalized(id_type, value) in wanted for value in encoded.dictionary.to_pylist()],
+        [normalized(id_type, value) in wanted for value in encoded.dictionary.to_pylist()],
         pa.bool_(),
     )
     return pc.fill_null(pc.take(flags, encoded.indices), False)
