@@ -106,6 +106,9 @@ Owners = Mapping[tuple[str, str], list]
 
 class CsvFile(GroupScanning):
     kind = "csv_file"
+    config_keys = frozenset(
+        {"path", "match", "gzip", "delimiter", "encoding", "mask_columns", "mask_value"}
+    )
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )

@@ -65,6 +65,7 @@ MAX_PATH_SEGMENTS = 16
 
 class JsonlFile(Connector):
     kind = "jsonl_file"
+    config_keys = frozenset({"path", "match", "gzip"})
     batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "jsonl_atomic_rewrite"

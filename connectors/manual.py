@@ -28,6 +28,7 @@ METHOD = "manual-attestation"
 
 class Manual(Connector):
     kind = "manual"
+    config_keys = frozenset({"instructions", "id_types"})
     capabilities = frozenset({Capability.DELETE})
     hands_over = True
     erase_method = METHOD

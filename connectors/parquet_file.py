@@ -125,6 +125,7 @@ class _Plan:
 
 class ParquetFile(GroupScanning):
     kind = "parquet_file"
+    config_keys = frozenset({"path", "match", "mask_columns", "mask_value"})
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )

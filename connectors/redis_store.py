@@ -207,6 +207,7 @@ def _tally(counts: dict[Hashable, int], holders: Iterable[set], hits: Iterable[b
 
 class RedisStore(Connector):
     kind = "redis"
+    config_keys = frozenset({"url_env", "scan_count", "keys", *STRUCTURES})
     batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "redis_unlink_and_member_removal"

@@ -26,9 +26,8 @@ row holding two groups' values counts for both and is deleted once. Masking skip
 masked, so a row is counted once even when several batches match it.
 """
 
-import re
 import sys
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable
 from typing import Any
 
 import structlog
@@ -37,7 +36,6 @@ from django.db.utils import ConnectionDoesNotExist, DatabaseError
 
 from .base import (
     Capability,
-    Connector,
     ConnectorConfigError,
     Erased,
     Groups,
@@ -46,121 +44,19 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
+from .tables import Pair, RowTally, TableConnector, chunked
+
+__all__ = ["Pair", "RowTally", "SqlTable", "chunked"]  # RowTally and chunked: see tables.py
 
 log = structlog.get_logger(__name__)
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
-# (identifier type, value) of one given identifier.
-Pair = tuple[str, str]
 
-
-def chunked(values: Mapping[str, Sequence[str]], size: int) -> Iterator[dict[str, list[str]]]:
-    """At most `size` values per chunk, across identifier types (one statement each)."""
-    chunk: dict[str, list[str]] = {}
-    count = 0
-    for id_type, given in values.items():
-        for value in given:
-            chunk.setdefault(id_type, []).append(value)
-            count += 1
-            if count == size:
-                yield chunk
-                chunk, count = {}, 0
-    if chunk:
-        yield chunk
-
-
-class RowTally:
-    """Per-group counts of the rows one batched pass over a table finds.
-
-    Each row read carries its match columns, one per identifier type in `types`. A row counts
-    once for every group that gave one of its values. A column's value is looked up by its text
-    form (`canonical` maps a given value to the form the database writes it in, e.g. "042" to
-    "42" for an integer column; integers read as such are compared as numbers), then case-folded
-    (a case-insensitive column or collation matches more than equal text). A row none of whose
-    values is found still matched some value of its chunk, so it counts for every group of that
-    chunk: a count may then be too high, never too low, which keeps a post-check safe.
-    """
-
-    def __init__(
-        self,
-        groups: Groups,
-        owners: Mapping[Pair, list],
-        chunks: list[dict],
-        types: list[str],
-        canonical: Mapping[Pair, str] | None = None,
-    ):
-        self.counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
-        self.types = types
-        self.owners = owners
-        self.chunk_of: dict[Pair, int] = {}
-        self.chunk_groups: list[set] = []
-        self.exact: dict[Pair, list[Pair]] = {}
-        self.folded: dict[Pair, list[Pair]] = {}
-        self.numbers: dict[tuple[str, int], list[Pair]] = {}
-        for index, chunk in enumerate(chunks):
-            holders: set = set()
-            for id_type, values in chunk.items():
-                for value in values:
-                    pair = (id_type, value)
-                    self.chunk_of[pair] = index
-                    holders.update(owners[pair])
-                    text = canonical.get(pair, value) if canonical else value
-                    self.exact.setdefault((id_type, text), []).append(pair)
-                    self.folded.setdefault((id_type, text.casefold()), []).append(pair)
-                    if INTEGER.fullmatch(text):
-                        self.numbers.setdefault((id_type, int(text)), []).append(pair)
-            self.chunk_groups.append(holders)
-
-    def add(self, row: Sequence[Any], chunk: int, *, once: bool = False) -> None:
-        """Count a row that chunk `chunk` found. With `once` (reads, where later chunks find
-        the same rows again), a row is skipped if an earlier chunk must have found it too:
-        only an exact match proves that, so a folded one never skips a row."""
-        found: list[Pair] = []
-        exact: list[Pair] = []
-        for id_type, value in zip(self.types, row, strict=True):
-            pairs, is_exact = self._lookup(id_type, value)
-            found += pairs
-            if is_exact:
-                exact += pairs
-        if once and any(self.chunk_of[pair] < chunk for pair in exact):
-            return
-        if found:
-            self._count({key for pair in found for key in self.owners[pair]})
-        else:
-            self._count(self.chunk_groups[chunk])
-
-    def unattributed(self, chunk: int, rows: int) -> None:
-        """Rows a write changed beyond those read just before it (inserted in between)."""
-        for _ in range(max(rows, 0)):
-            self._count(self.chunk_groups[chunk])
-
-    def _count(self, holders) -> None:
-        for key in holders:
-            self.counts[key] += 1
-
-    def _lookup(self, id_type: str, value: Any) -> tuple[list[Pair], bool]:
-        if value is None:
-            return [], False
-        if isinstance(value, int) and not isinstance(value, bool):
-            pairs = self.numbers.get((id_type, value))
-            if pairs:
-                return pairs, True
-        text = value if isinstance(value, str) else str(value)
-        pairs = self.exact.get((id_type, text))
-        if pairs:
-            return pairs, True
-        return self.folded.get((id_type, text.casefold()), []), False
-
-
-class SqlTable(Connector):
+class SqlTable(TableConnector):
     kind = "sql_table"
+    config_keys = frozenset({"alias", "table", "match", "mask", "resolve", "batch_size"})
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
-    erase_method = "sql_bound_statements"
-    verify_method = "sql_count"
-    batches = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -171,33 +67,6 @@ class SqlTable(Connector):
             raise ConnectorConfigError(
                 "alias is not a configured database.", fields={"alias": "unknown database"}
             ) from None
-        table = self.config.get("table")
-        if not isinstance(table, str) or not NAME.fullmatch(table):
-            raise ConnectorConfigError(
-                "table is a plain name (letters, digits, underscores).",
-                fields={"table": "not a valid table name"},
-            )
-        self.table = table
-        self.match = self._match_config(self.config, NAME.fullmatch, "column")
-        self.id_types = frozenset(self.match)
-        mask = self.config.get("mask") or {}
-        if not isinstance(mask, dict) or not all(
-            isinstance(c, str) and NAME.fullmatch(c) and (v is None or isinstance(v, str))
-            for c, v in mask.items()
-        ):
-            raise ConnectorConfigError(
-                "mask maps columns to constant values.", fields={"mask": "invalid"}
-            )
-        self.mask = mask
-        if not self.mask:
-            self.capabilities = self.capabilities - {Capability.MASK}
-        resolve = self.config.get("resolve")
-        self.resolvable = (
-            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
-        )
-        if self.resolvable:
-            self.capabilities = self.capabilities | {Capability.RESOLVE}
-        self.batch_size = int(self.config.get("batch_size") or 500)
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -215,7 +84,7 @@ class SqlTable(Connector):
         values = self.usable(identifiers)
         started, total = self._now(), 0
         with self._cursor() as (cursor, q):
-            for column, batch in self._batches(values):
+            for column, batch in self._column_batches(values):
                 marks = ", ".join(["%s"] * len(batch))
                 if op == "delete":
                     sql = f"DELETE FROM {q(self.table)} WHERE {q(column)} IN ({marks})"  # noqa: S608
@@ -306,7 +175,7 @@ class SqlTable(Connector):
             raise self._not_supported(Capability.RESOLVE)
         found: set[str] = set()
         with self._cursor() as (cursor, q):
-            for match_column, batch in self._batches(self.usable(identifiers)):
+            for match_column, batch in self._column_batches(self.usable(identifiers)):
                 marks = ", ".join(["%s"] * len(batch))
                 cursor.execute(
                     f"SELECT {q(column)} FROM {q(self.table)} "  # noqa: S608
@@ -320,7 +189,7 @@ class SqlTable(Connector):
 
     def _count(self, cursor, q, values, *, masked: bool) -> int:
         total = 0
-        for column, batch in self._batches(values):
+        for column, batch in self._column_batches(values):
             marks = ", ".join(["%s"] * len(batch))
             where = f"{q(column)} IN ({marks})"
             params = list(batch)
@@ -338,11 +207,6 @@ class SqlTable(Connector):
             cursor.execute(f"SELECT count(*) FROM {q(self.table)} WHERE {where}", params)  # noqa: S608
             total += cursor.fetchone()[0]
         return total
-
-    def _batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
-        for id_type, given in values.items():
-            for start in range(0, len(given), self.batch_size):
-                yield self.match[id_type], given[start : start + self.batch_size]
 
     def _where(self, q, chunk: dict[str, list[str]], *, unmasked: bool) -> tuple[str, list]:
         """Rows holding any value of the chunk; with `unmasked`, only those some mask column

@@ -23,16 +23,15 @@ values (`RowTally`): a row holding two groups' values counts for both and is del
 """
 
 import contextlib
-import re
 import sqlite3
 from collections.abc import Hashable, Iterator
 from typing import Any
 
 import structlog
 
+from . import config as checks
 from .base import (
     Capability,
-    Connector,
     ConnectorConfigError,
     Erased,
     Groups,
@@ -42,42 +41,19 @@ from .base import (
     Verified,
 )
 from .files import confined_path
-from .sql_table import RowTally, chunked
+from .tables import RowTally, TableConnector, chunked
 
 log = structlog.get_logger(__name__)
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
-
-class SqliteTable(Connector):
+class SqliteTable(TableConnector):
     kind = "sqlite_table"
+    config_keys = frozenset({"path", "table", "match", "resolve", "batch_size"})
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
-    erase_method = "sql_bound_statements"
-    verify_method = "sql_count"
-    batches = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        path = self.config.get("path")
-        if not isinstance(path, str) or not path.strip():
-            raise ConnectorConfigError("path names the database file.", fields={"path": "required"})
-        self.path = path
-        table = self.config.get("table")
-        if not isinstance(table, str) or not NAME.fullmatch(table):
-            raise ConnectorConfigError(
-                "table is a plain name (letters, digits, underscores).",
-                fields={"table": "not a valid table name"},
-            )
-        self.table = table
-        self.match = self._match_config(self.config, NAME.fullmatch, "column")
-        self.id_types = frozenset(self.match)
-        resolve = self.config.get("resolve")
-        self.resolvable = (
-            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
-        )
-        if self.resolvable:
-            self.capabilities = self.capabilities | {Capability.RESOLVE}
-        self.batch_size = int(self.config.get("batch_size") or 500)
+        self.path = checks.text(self.config, "path", message="path names the database file.")
         confined_path(self.path)  # refuse a path outside the roots as soon as it is configured
 
     def locate(self, identifiers: Identifiers) -> Located:
@@ -94,7 +70,7 @@ class SqliteTable(Connector):
         values = self.usable(identifiers)
         started, total = self._now(), 0
         with self._session() as db:
-            for column, batch in self._batches(values):
+            for column, batch in self._column_batches(values):
                 marks = ", ".join("?" * len(batch))
                 # Names are checked against the table's columns; only they are interpolated.
                 sql = f'DELETE FROM "{self.table}" WHERE "{column}" IN ({marks})'  # noqa: S608
@@ -171,7 +147,7 @@ class SqliteTable(Connector):
             raise self._not_supported(Capability.RESOLVE)
         found: set[str] = set()
         with self._session() as db:
-            for match_column, batch in self._batches(self.usable(identifiers)):
+            for match_column, batch in self._column_batches(self.usable(identifiers)):
                 marks = ", ".join("?" * len(batch))
                 rows = db.execute(
                     f'SELECT "{column}" FROM "{self.table}" '  # noqa: S608
@@ -183,7 +159,7 @@ class SqliteTable(Connector):
 
     def _count(self, db: sqlite3.Connection, values: dict[str, list[str]]) -> int:
         total = 0
-        for column, batch in self._batches(values):
+        for column, batch in self._column_batches(values):
             marks = ", ".join("?" * len(batch))
             total += db.execute(
                 f'SELECT count(*) FROM "{self.table}" WHERE "{column}" IN ({marks})',  # noqa: S608
@@ -202,11 +178,6 @@ class SqliteTable(Connector):
             parts.append(f'"{self.match[id_type]}" IN ({", ".join("?" * len(values))})')
             params += values
         return " OR ".join(parts), params
-
-    def _batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
-        for id_type, given in values.items():
-            for start in range(0, len(given), self.batch_size):
-                yield self.match[id_type], given[start : start + self.batch_size]
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[sqlite3.Connection]:

@@ -113,6 +113,7 @@ _WORD_AFTER = r"(?![A-Za-z0-9_])"
 
 class TextLog(Connector):
     kind = "text_log"
+    config_keys = frozenset({"path", "id_types", "rotated", "mode"})
     batches = True
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}

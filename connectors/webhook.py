@@ -80,6 +80,7 @@ def result_counts(document: Any) -> tuple[int, int]:
 
 class Webhook(Connector):
     kind = "webhook"
+    config_keys = frozenset({"url", "secret_env", "id_types"})
     capabilities = frozenset({Capability.DELETE})
     hands_over = True
     erase_method = METHOD
