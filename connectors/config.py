@@ -42,10 +42,16 @@ def checked(config: Any, *, keys: frozenset[str]) -> dict[str, Any]:
 
 
 def _within_caps(value: Any, key: str, depth: int) -> None:
-    if isinstance(value, str | bytes):
+    if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise ConnectorConfigError(
                 f"{key} is longer than {MAX_STRING} characters.", fields={key: "too long"}
+            )
+        # The config is stored as jsonb, which holds neither NUL nor a lone surrogate: refused
+        # here, rather than failing in the database when the target is saved.
+        if "\x00" in value or not _encodable(value):
+            raise ConnectorConfigError(
+                f"{key} holds text that is not valid Unicode.", fields={key: "invalid text"}
             )
         return
     if not isinstance(value, Mapping | list | tuple):
@@ -61,6 +67,14 @@ def _within_caps(value: Any, key: str, depth: int) -> None:
         if isinstance(value, Mapping):
             _within_caps(inner_key, key, depth + 1)
         _within_caps(inner, key, depth + 1)
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- getters: each reads one key of a `checked` config ----------------------------------------
