@@ -161,3 +161,11 @@ def discard(temp: Any) -> None:
     temp.close()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp.name)
+
+
+def lines(source: IO[bytes], deadline: Deadline) -> Iterator[bytes]:
+    """The file's lines, the clock looked at every DEADLINE_EVERY lines."""
+    for number, line in enumerate(source):
+        if number % DEADLINE_EVERY == 0:
+            deadline.check()
+        yield line
