@@ -55,7 +55,6 @@ import hashlib
 import os
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -76,16 +75,14 @@ from .base import (
 )
 from .csv_file import mask_columns_config, mask_value_config, valid_column
 from .files import (
-    confined_path,
     digest,
     discard,
-    locked_directory,
-    open_regular,
     replace_atomically,
     temporary_beside,
     unavailable_on_os_error,
 )
 from .matching import normalized
+from .rewrite import FileRewrite
 
 log = structlog.get_logger(__name__)
 
@@ -123,7 +120,7 @@ class _Plan:
     top: list[str]  # top-level columns the match columns live in
 
 
-class ParquetFile(GroupScanning):
+class ParquetFile(FileRewrite, GroupScanning):
     kind = "parquet_file"
     config_keys = frozenset({"path", "match", "mask_columns", "mask_value"})
     capabilities = frozenset(
@@ -134,10 +131,6 @@ class ParquetFile(GroupScanning):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        path = self.config.get("path")
-        if not isinstance(path, str) or not path.strip() or "\x00" in path:
-            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
-        self.path = path
         self.match = self._match_config(self.config, _valid_column, "column name")
         self.id_types = frozenset(self.match)
         self.mask_columns = mask_columns_config(self.config, self.match, _valid_column)
@@ -157,12 +150,8 @@ class ParquetFile(GroupScanning):
         started = self._now()
         path = self.resolved()
         count, temp = 0, None
-        with (
-            _unreadable_on_arrow_error(),
-            unavailable_on_os_error(),
-            locked_directory(path.parent, deadline) as dir_fd,
-        ):
-            with open_regular(path) as (raw, st):
+        with _unreadable_on_arrow_error(), self.locked(path, deadline) as dir_fd:
+            with self.open(path) as (raw, st):
                 before = _filedigest(raw, deadline)
                 raw.seek(0)
                 parquet = pq.ParquetFile(raw)
@@ -176,22 +165,7 @@ class ParquetFile(GroupScanning):
             if temp is not None:
                 replace_atomically(temp, path, dir_fd)
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
-        shared = Erased(
-            op=op if count else "none",
-            method=self.erase_method,
-            count=count,
-            started_at=started,
-            completed_at=self._now(),
-            before=before,
-            after=after,
-        )
-        return self.split(shared, counts)
-
-    # --- paths ----------------------------------------------------------------------------------
-
-    def resolved(self) -> Path:
-        """The target's real path, refused unless it lies under a configured root."""
-        return confined_path(self.path)
+        return self.split(self.erased(op, count, started, before, after), counts)
 
     # --- scanning -------------------------------------------------------------------------------
 
@@ -202,7 +176,7 @@ class ParquetFile(GroupScanning):
         with (
             _unreadable_on_arrow_error(),
             unavailable_on_os_error(),
-            open_regular(self.resolved()) as (raw, _),
+            self.open(self.resolved()) as (raw, _),
         ):
             parquet = pq.ParquetFile(raw)
             plan = self._plan(parquet.schema_arrow, union, "none")
