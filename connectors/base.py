@@ -184,6 +184,8 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     batches: ClassVar[bool] = False
     # Whether a person or another system does the erasure (`start`), not `erase` and `verify`.
     hands_over: ClassVar[bool] = False
+    # Whether the kind works on files under LUP_FILE_ROOTS (its workers must mount them).
+    file_roots: ClassVar[bool] = False
 
     # The keys the kind's config may hold besides `timeout_seconds`; any other is refused.
     config_keys: ClassVar[frozenset[str]] = frozenset()

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
 from . import config as checks
 from .base import Connector, Deadline, Erased
@@ -63,8 +63,7 @@ class FileRewrite(Connector):
     """Base of the kinds that rewrite a file. Subclasses list "path" in `config_keys`."""
 
     batches = True
-    # The kind works on files under LUP_FILE_ROOTS: its workers must mount them.
-    file_roots: ClassVar[bool] = True
+    file_roots = True
     # Whether the file is read and written as gzip (see `gzip_config`).
     gzip: bool = False
 

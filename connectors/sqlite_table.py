@@ -50,6 +50,7 @@ class SqliteTable(TableConnector):
     kind = "sqlite_table"
     config_keys = frozenset({"path", "table", "match", "resolve", "batch_size"})
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
+    file_roots = True  # the database file lies under LUP_FILE_ROOTS
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
