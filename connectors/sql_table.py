@@ -27,31 +27,22 @@ masked, so a row is counted once even when several batches match it.
 """
 
 import sys
-from collections.abc import Hashable
 from typing import Any
 
-import structlog
 from django.db import connections, transaction
 from django.db.utils import ConnectionDoesNotExist, DatabaseError
 
 from .base import (
     Capability,
     ConnectorConfigError,
-    Erased,
-    Groups,
-    Identifiers,
-    Located,
     TargetUnavailable,
-    Verified,
 )
-from .tables import Pair, RowTally, TableConnector, chunked
+from .tables import CursorTable, Pair, RowTally, chunked
 
 __all__ = ["Pair", "RowTally", "SqlTable", "chunked"]  # RowTally and chunked: see tables.py
 
-log = structlog.get_logger(__name__)
 
-
-class SqlTable(TableConnector):
+class SqlTable(CursorTable):
     kind = "sql_table"
     config_keys = frozenset({"alias", "table", "match", "mask", "resolve", "batch_size"})
     capabilities = frozenset(
@@ -68,165 +59,11 @@ class SqlTable(TableConnector):
                 "alias is not a configured database.", fields={"alias": "unknown database"}
             ) from None
 
-    # --- abilities ------------------------------------------------------------------------------
-
-    def locate(self, identifiers: Identifiers) -> Located:
-        with self._cursor() as (cursor, q):
-            return Located(count=self._count(cursor, q, self.usable(identifiers), masked=False))
-
-    def verify(self, identifiers: Identifiers) -> Verified:
-        with self._cursor() as (cursor, q):
-            remaining = self._count(cursor, q, self.usable(identifiers), masked=True)
-        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
-
-    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
-        self.require(Capability.for_op(op))
-        values = self.usable(identifiers)
-        started, total = self._now(), 0
-        with self._cursor() as (cursor, q):
-            for column, batch in self._column_batches(values):
-                marks = ", ".join(["%s"] * len(batch))
-                if op == "delete":
-                    sql = f"DELETE FROM {q(self.table)} WHERE {q(column)} IN ({marks})"  # noqa: S608
-                    cursor.execute(sql, batch)
-                else:
-                    sets = ", ".join(f"{q(c)} = %s" for c in self.mask)
-                    sql = f"UPDATE {q(self.table)} SET {sets} WHERE {q(column)} IN ({marks})"  # noqa: S608
-                    cursor.execute(sql, [*self.mask.values(), *batch])
-                total += max(cursor.rowcount, 0)
-        log.info("connector.erase", kind=self.kind, op=op, count=total)
-        return Erased(
-            op=op if total else "none",
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-
-    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
-        """Erase several requests' rows with one read and one write per batch of values; each
-        group gets the count of rows holding any of its values."""
-        self.require(Capability.for_op(op))
-        union, owners = self.owners(groups)
-        chunks = list(chunked(union, self.batch_size))
-        types = list(union)
-        tally = RowTally(groups, owners, chunks, types)
+    def _begin_write(self, cursor) -> str:
         # Rows read are locked until the write, where the backend can; SQLite serializes writers.
-        lock = " FOR UPDATE" if connections[self.alias].features.has_select_for_update else ""
-        started, total = self._now(), 0
-        with self._cursor() as (cursor, q):
-            table, columns = q(self.table), ", ".join(q(self.match[t]) for t in types)
-            for index, chunk in enumerate(chunks):
-                # Masking skips masked rows, so a row two chunks match is counted once.
-                where, params = self._where(q, chunk, unmasked=op == "mask")
-                cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}{lock}", params)  # noqa: S608
-                found = cursor.fetchall()
-                for row in found:
-                    tally.add(row, index)
-                if op == "delete":
-                    cursor.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
-                else:
-                    sets = ", ".join(f"{q(c)} = %s" for c in self.mask)
-                    cursor.execute(
-                        f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
-                        [*self.mask.values(), *params],
-                    )
-                tally.unattributed(index, cursor.rowcount - len(found))
-                total += len(found)
-        log.info(
-            "connector.erase",
-            kind=self.kind,
-            op=op,
-            count=total,
-            groups=len(groups),
-            batches=len(chunks),
-        )
-        shared = Erased(
-            op=op,
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-        return self.split(shared, tally.counts)
+        return " FOR UPDATE" if connections[self.alias].features.has_select_for_update else ""
 
-    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
-        """The post-check of a batch: one read per batch of values, a count per group of the
-        rows still holding its values (matching and not fully masked)."""
-        self.require(Capability.VERIFY)
-        union, owners = self.owners(groups)
-        chunks = list(chunked(union, self.batch_size))
-        types = list(union)
-        tally = RowTally(groups, owners, chunks, types)
-        with self._cursor() as (cursor, q):
-            table, columns = q(self.table), ", ".join(q(self.match[t]) for t in types)
-            for index, chunk in enumerate(chunks):
-                where, params = self._where(q, chunk, unmasked=True)
-                cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)  # noqa: S608
-                for row in cursor.fetchall():
-                    tally.add(row, index, once=True)
-        log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
-        return self.checked(self.verify_method, tally.counts)
-
-    def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
-        self.require(Capability.RESOLVE)
-        column = self.resolvable.get(want)
-        if column is None:
-            raise self._not_supported(Capability.RESOLVE)
-        found: set[str] = set()
-        with self._cursor() as (cursor, q):
-            for match_column, batch in self._column_batches(self.usable(identifiers)):
-                marks = ", ".join(["%s"] * len(batch))
-                cursor.execute(
-                    f"SELECT {q(column)} FROM {q(self.table)} "  # noqa: S608
-                    f"WHERE {q(match_column)} IN ({marks}) AND {q(column)} IS NOT NULL",
-                    batch,
-                )
-                found.update(str(row[0]) for row in cursor.fetchall())
-        return sorted(found)
-
-    # --- helpers --------------------------------------------------------------------------------
-
-    def _count(self, cursor, q, values, *, masked: bool) -> int:
-        total = 0
-        for column, batch in self._column_batches(values):
-            marks = ", ".join(["%s"] * len(batch))
-            where = f"{q(column)} IN ({marks})"
-            params = list(batch)
-            if masked and self.mask:
-                # After masking, rows still match but hold nothing of the subject's any more.
-                where += (
-                    " AND NOT ("
-                    + " AND ".join(
-                        f"{q(c)} IS NULL" if v is None else f"{q(c)} = %s"
-                        for c, v in self.mask.items()
-                    )
-                    + ")"
-                )
-                params += [v for v in self.mask.values() if v is not None]
-            cursor.execute(f"SELECT count(*) FROM {q(self.table)} WHERE {where}", params)  # noqa: S608
-            total += cursor.fetchone()[0]
-        return total
-
-    def _where(self, q, chunk: dict[str, list[str]], *, unmasked: bool) -> tuple[str, list]:
-        """Rows holding any value of the chunk; with `unmasked`, only those some mask column
-        still differs in (each test is written to be true or false, never NULL, so a NULL
-        column cannot hide a row)."""
-        parts, params = [], []
-        for id_type, values in chunk.items():
-            parts.append(f"{q(self.match[id_type])} IN ({', '.join(['%s'] * len(values))})")
-            params += values
-        where = "(" + " OR ".join(parts) + ")"
-        if unmasked and self.mask:
-            masked = " AND ".join(
-                f"{q(c)} IS NULL" if v is None else f"({q(c)} IS NOT NULL AND {q(c)} = %s)"
-                for c, v in self.mask.items()
-            )
-            where += f" AND NOT ({masked})"
-            params += [v for v in self.mask.values() if v is not None]
-        return where, params
-
-    def _cursor(self):
+    def _session(self):
         return _Session(self)
 
 

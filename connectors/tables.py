@@ -7,13 +7,18 @@ still reaches SQL); each kind then checks them against its database's catalog be
 statement runs, and binds every value.
 """
 
+import contextlib
 import re
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+import structlog
+
 from . import config as checks
-from .base import Capability, Connector, Groups
+from .base import Capability, Connector, Erased, Groups, Identifiers, Located, Verified
 from .errors import ConnectorConfigError
+
+log = structlog.get_logger(__name__)
 
 TABLE = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,62})$")
 MAX_BATCH_SIZE = 100_000
@@ -175,6 +180,185 @@ class TableConnector(Connector):
         for id_type, given in values.items():
             for start in range(0, len(given), self.batch_size):
                 yield self.match[id_type], given[start : start + self.batch_size]
+
+
+class CursorTable(TableConnector):
+    """The SQL kinds whose statements are text run through a DB-API cursor (`sql_table`,
+    `sqlite_table`): every ability, written once. A subclass gives `_session()`, a context
+    manager yielding (cursor, quote) for one transaction after the table and columns are found
+    in the catalog, its placeholder `mark`, and how a batched write or read begins."""
+
+    # The driver's placeholder for a bound value.
+    mark: ClassVar[str] = "%s"
+
+    def _session(self) -> contextlib.AbstractContextManager[tuple[Any, Callable[[str], str]]]:
+        raise NotImplementedError
+
+    def _begin_write(self, cursor: Any) -> str:
+        """Start a batched write; returns what locks the rows each read finds until they are
+        written (" FOR UPDATE", or "" where the transaction already keeps other writers out)."""
+        return ""
+
+    def _begin_read(self, cursor: Any) -> None:
+        """Start a batched read (where needed, so every chunk reads one snapshot)."""
+
+    # --- abilities ------------------------------------------------------------------------------
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        with self._session() as (cursor, q):
+            return Located(count=self._count(cursor, q, self.usable(identifiers), masked=False))
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        with self._session() as (cursor, q):
+            remaining = self._count(cursor, q, self.usable(identifiers), masked=True)
+        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        self.require(Capability.for_op(op))
+        values = self.usable(identifiers)
+        started, total = self._now(), 0
+        with self._session() as (cursor, q):
+            for column, batch in self._column_batches(values):
+                marks = ", ".join([self.mark] * len(batch))
+                if op == "delete":
+                    sql = f"DELETE FROM {q(self.table)} WHERE {q(column)} IN ({marks})"  # noqa: S608
+                    cursor.execute(sql, batch)
+                else:
+                    sets = ", ".join(f"{q(c)} = {self.mark}" for c in self.mask)
+                    sql = f"UPDATE {q(self.table)} SET {sets} WHERE {q(column)} IN ({marks})"  # noqa: S608
+                    cursor.execute(sql, [*self.mask.values(), *batch])
+                total += max(cursor.rowcount, 0)
+        log.info("connector.erase", kind=self.kind, op=op, count=total)
+        return Erased(
+            op=op if total else "none",
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' rows with one read and one write per batch of values; each
+        group gets the count of rows holding any of its values."""
+        self.require(Capability.for_op(op))
+        union, owners = self.owners(groups)
+        chunks = list(chunked(union, self.batch_size))
+        types = list(union)
+        tally = RowTally(groups, owners, chunks, types)
+        started, total = self._now(), 0
+        with self._session() as (cursor, q):
+            lock = self._begin_write(cursor)
+            table, columns = q(self.table), ", ".join(q(self.match[t]) for t in types)
+            for index, chunk in enumerate(chunks):
+                # Masking skips masked rows, so a row two chunks match is counted once.
+                where, params = self._where(q, chunk, unmasked=op == "mask")
+                cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}{lock}", params)  # noqa: S608
+                found = cursor.fetchall()
+                for row in found:
+                    tally.add(row, index)
+                if op == "delete":
+                    cursor.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
+                else:
+                    sets = ", ".join(f"{q(c)} = {self.mark}" for c in self.mask)
+                    cursor.execute(
+                        f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
+                        [*self.mask.values(), *params],
+                    )
+                tally.unattributed(index, cursor.rowcount - len(found))
+                total += len(found)
+        log.info(
+            "connector.erase",
+            kind=self.kind,
+            op=op,
+            count=total,
+            groups=len(groups),
+            batches=len(chunks),
+        )
+        shared = Erased(
+            op=op,
+            method=self.erase_method,
+            count=total,
+            started_at=started,
+            completed_at=self._now(),
+        )
+        return self.split(shared, tally.counts)
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The post-check of a batch: one read per batch of values, a count per group of the
+        rows still holding its values (matching and not fully masked)."""
+        self.require(Capability.VERIFY)
+        union, owners = self.owners(groups)
+        chunks = list(chunked(union, self.batch_size))
+        types = list(union)
+        tally = RowTally(groups, owners, chunks, types)
+        with self._session() as (cursor, q):
+            self._begin_read(cursor)
+            table, columns = q(self.table), ", ".join(q(self.match[t]) for t in types)
+            for index, chunk in enumerate(chunks):
+                where, params = self._where(q, chunk, unmasked=True)
+                cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)  # noqa: S608
+                for row in cursor.fetchall():
+                    tally.add(row, index, once=True)
+        log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
+        return self.checked(self.verify_method, tally.counts)
+
+    def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
+        self.require(Capability.RESOLVE)
+        column = self.resolvable.get(want)
+        if column is None:
+            raise self._not_supported(Capability.RESOLVE)
+        found: set[str] = set()
+        with self._session() as (cursor, q):
+            for match_column, batch in self._column_batches(self.usable(identifiers)):
+                marks = ", ".join([self.mark] * len(batch))
+                cursor.execute(
+                    f"SELECT {q(column)} FROM {q(self.table)} "  # noqa: S608
+                    f"WHERE {q(match_column)} IN ({marks}) AND {q(column)} IS NOT NULL",
+                    batch,
+                )
+                found.update(str(row[0]) for row in cursor.fetchall())
+        return sorted(found)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _count(self, cursor, q, values, *, masked: bool) -> int:
+        total = 0
+        for column, batch in self._column_batches(values):
+            marks = ", ".join([self.mark] * len(batch))
+            where = f"{q(column)} IN ({marks})"
+            params = list(batch)
+            if masked and self.mask:
+                # After masking, rows still match but hold nothing of the subject's any more.
+                where += (
+                    " AND NOT ("
+                    + " AND ".join(
+                        f"{q(c)} IS NULL" if v is None else f"{q(c)} = {self.mark}"
+                        for c, v in self.mask.items()
+                    )
+                    + ")"
+                )
+                params += [v for v in self.mask.values() if v is not None]
+            cursor.execute(f"SELECT count(*) FROM {q(self.table)} WHERE {where}", params)  # noqa: S608
+            total += cursor.fetchone()[0]
+        return total
+
+    def _where(self, q, chunk: dict[str, list[str]], *, unmasked: bool) -> tuple[str, list]:
+        """Rows holding any value of the chunk; with `unmasked`, only those some mask column
+        still differs in (each test is written to be true or false, never NULL, so a NULL
+        column cannot hide a row)."""
+        parts, params = [], []
+        for id_type, values in chunk.items():
+            parts.append(f"{q(self.match[id_type])} IN ({', '.join([self.mark] * len(values))})")
+            params += values
+        where = "(" + " OR ".join(parts) + ")"
+        if unmasked and self.mask:
+            masked = " AND ".join(
+                f"{q(c)} IS NULL" if v is None else f"({q(c)} IS NOT NULL AND {q(c)} = {self.mark})"
+                for c, v in self.mask.items()
+            )
+            where += f" AND NOT ({masked})"
+            params += [v for v in self.mask.values() if v is not None]
+        return where, params
 
 
 def _mask(mask: Any) -> dict[str, str | None]:
