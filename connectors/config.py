@@ -21,6 +21,9 @@ MAX_DEPTH = 16  # containers inside containers
 SHOWN_KEY = 64
 
 ID_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# The name of an environment variable holding a secret (a DSN, a URL, a key): the config names
+# the variable, so the secret itself is never stored with the target.
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MISSING: Any = object()
 
 

@@ -35,7 +35,6 @@ writes it ("042" finds the integer 42).
 import contextlib
 import math
 import os
-import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +45,7 @@ from psycopg import sql
 
 from core.errors import ApplicationError
 
+from . import config as checks
 from .base import (
     Capability,
     ConnectorConfigError,
@@ -62,7 +62,6 @@ from .tables import Pair, RowTally, TableConnector, chunked
 
 log = structlog.get_logger(__name__)
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # libpq ignores connect_timeout below 2 seconds.
 MIN_CONNECT_TIMEOUT = 2
 
@@ -78,13 +77,12 @@ class PostgresTable(TableConnector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        dsn_env = self.config.get("dsn_env")
-        if not isinstance(dsn_env, str) or not ENV_NAME.fullmatch(dsn_env):
-            raise ConnectorConfigError(
-                "dsn_env names the environment variable holding the database DSN.",
-                fields={"dsn_env": "required"},
-            )
-        self.dsn_env = dsn_env
+        self.dsn_env = checks.text(
+            self.config,
+            "dsn_env",
+            message="dsn_env names the environment variable holding the database DSN.",
+            valid=checks.ENV_NAME.fullmatch,
+        )
 
     # --- abilities ------------------------------------------------------------------------------
 
