@@ -156,7 +156,7 @@ json_values = st.recursive(
     | st.integers()
     | st.floats()
     | st.text(max_size=30)
-    | st.sampled_from(["email", "user.email", "{user_id}", "a:{email}", "logs/a.log", "x\x00"]),
+    | st.sampled_from(["email", "user.email", "{user_id}", "a:{email}", "a.log", "\x00", "\ud800"]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=12,
 )
