@@ -12,6 +12,12 @@ class ConnectorConfigError(ApplicationError):
     code = "invalid_target_config"
 
 
+class PathOutsideRoots(ConnectorConfigError):
+    """A file target's path does not lie under `settings.LUP_FILE_ROOTS` once resolved."""
+
+    code = "path_outside_roots"
+
+
 class NotSupported(ApplicationError):
     code = "capability_not_supported"
 

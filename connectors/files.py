@@ -22,14 +22,11 @@ from django.conf import settings
 from core.errors import ApplicationError, NotFound
 
 from .base import ConnectorConfigError, Deadline, TargetUnavailable
+from .errors import PathOutsideRoots
 
 # Lines between two looks at the clock.
 DEADLINE_EVERY = 1024
 LOCK_POLL_SECONDS = 0.05
-
-
-class PathOutsideRoots(ConnectorConfigError):
-    code = "path_outside_roots"
 
 
 def digest(h: "hashlib._Hash") -> str:

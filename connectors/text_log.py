@@ -78,7 +78,8 @@ from .base import (
     Located,
     Verified,
 )
-from .files import PathOutsideRoots, confined_path, digest, lines, unavailable_on_os_error
+from .errors import PathOutsideRoots
+from .files import confined_path, digest, lines, unavailable_on_os_error
 from .rewrite import Edit, FileRewrite
 
 log = structlog.get_logger(__name__)
