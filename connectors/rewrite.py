@@ -43,7 +43,8 @@ from .files import (
 @dataclass(frozen=True, slots=True)
 class Edit:
     """One record of a rewrite: the bytes read, the items erased in them, the bytes written in
-    their place (None drops the record), and whether the record was kept unread (`skipped`)."""
+    their place (None drops the record), and whether it was kept because it could not be read
+    as a record (a line that is not JSON, a row shorter than the header): `Erased.skipped`."""
 
     read: bytes
     count: int
@@ -53,6 +54,9 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Rewritten:
+    """What one rewrite did: items erased, records skipped, and "sha256:<hex>" of the content
+    before and after (equal when nothing was erased, and the file was left as it was)."""
+
     count: int
     skipped: int
     before: str
