@@ -34,7 +34,6 @@ identifiers or matched values, only counts.
 """
 
 import enum
-import re
 import time
 from abc import ABC
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -43,9 +42,18 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import structlog
-from rest_framework import status
 
 from core.errors import ApplicationError
+
+from . import config as checks
+from .config import ID_TYPE as ID_TYPE  # re-exported: kinds and callers import it from here
+from .errors import (
+    ConnectorConfigError,
+    ConnectorTimeout,
+    NotSupported,
+    NoUsableIdentifiers,
+)
+from .errors import TargetUnavailable as TargetUnavailable  # re-exported, as above
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +64,6 @@ Op = Literal["delete", "mask", "none"]
 
 DEFAULT_TIMEOUT_SECONDS = 30
 MAX_TIMEOUT_SECONDS = 3600
-ID_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 class Capability(enum.Enum):
@@ -75,33 +82,6 @@ class Capability(enum.Enum):
         raise ApplicationError(
             "An erase operation is 'delete' or 'mask'.", fields={"op": op}, code="invalid_erase_op"
         )
-
-
-class ConnectorConfigError(ApplicationError):
-    """A target's config is unusable. `fields` names the key; values that may be secret are
-    never repeated in the message."""
-
-    code = "invalid_target_config"
-
-
-class NotSupported(ApplicationError):
-    code = "capability_not_supported"
-
-
-class NoUsableIdentifiers(ApplicationError):
-    code = "identifier_type_not_supported"
-
-
-class TargetUnavailable(ApplicationError):
-    """The target could not be reached or answered with an error; worth retrying later."""
-
-    code = "target_unavailable"
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-
-
-class ConnectorTimeout(TargetUnavailable):
-    code = "connector_timeout"
-    status_code = status.HTTP_504_GATEWAY_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,14 +184,17 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     batches: ClassVar[bool] = False
     # Whether a person or another system does the erasure (`start`), not `erase` and `verify`.
     hands_over: ClassVar[bool] = False
+    # Whether the kind works on files under LUP_FILE_ROOTS (its workers must mount them).
+    file_roots: ClassVar[bool] = False
+
+    # The keys the kind's config may hold besides `timeout_seconds`; any other is refused.
+    config_keys: ClassVar[frozenset[str]] = frozenset()
 
     # Identifier types this target is keyed by; set per instance from the config.
     id_types: frozenset[str] = frozenset()
 
     def __init__(self, *, config: dict[str, Any]):
-        if not isinstance(config, Mapping):
-            raise ConnectorConfigError("A target's config is a JSON object.", fields={"config": ""})
-        self.config = dict(config)
+        self.config = checks.checked(config, keys=self.config_keys | {"timeout_seconds"})
         self.timeout_seconds = self._timeout(self.config.get("timeout_seconds"))
 
     # --- abilities: refuse unless overridden ----------------------------------------------------
@@ -346,24 +329,7 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
         config: Mapping[str, Any], valid: Callable[[str], object], what: str
     ) -> dict[str, str]:
         """Validate `match`: {id_type: name}, each name accepted by `valid`."""
-        match = config.get("match")
-        if not isinstance(match, Mapping) or not match:
-            raise ConnectorConfigError(
-                f"match maps identifier types to {what}s.", fields={"match": "required"}
-            )
-        checked = {}
-        for id_type, name in match.items():
-            if not isinstance(id_type, str) or not ID_TYPE.fullmatch(id_type):
-                raise ConnectorConfigError(
-                    "match has a malformed identifier type.", fields={"match": "bad id_type"}
-                )
-            if not isinstance(name, str) or not valid(name):
-                raise ConnectorConfigError(
-                    f"match.{id_type} is not a valid {what}.",
-                    fields={f"match.{id_type}": f"not a valid {what}"},
-                )
-            checked[id_type] = name
-        return checked
+        return checks.mapping(config, "match", valid=valid, what=what)
 
 
 class GroupScanning(Connector):

@@ -56,12 +56,8 @@ the csv module's field limit (128 KiB by default).
 import codecs
 import contextlib
 import csv
-import gzip
-import hashlib
 import io
-import os
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 import structlog
@@ -76,19 +72,9 @@ from .base import (
     Groups,
     GroupScanning,
 )
-from .files import (
-    DEADLINE_EVERY,
-    confined_path,
-    digest,
-    discard,
-    locked_directory,
-    open_regular,
-    replace_atomically,
-    seal,
-    temporary_beside,
-    unavailable_on_os_error,
-)
-from .jsonl_file import _normalized
+from .files import DEADLINE_EVERY, unavailable_on_os_error
+from .matching import normalized
+from .rewrite import Edit, FileRewrite
 
 log = structlog.get_logger(__name__)
 
@@ -104,8 +90,11 @@ _ASCII_PROBE = '\r\n",;|\t azAZ09'
 Owners = Mapping[tuple[str, str], list]
 
 
-class CsvFile(GroupScanning):
+class CsvFile(FileRewrite, GroupScanning):
     kind = "csv_file"
+    config_keys = frozenset(
+        {"path", "match", "gzip", "delimiter", "encoding", "mask_columns", "mask_value"}
+    )
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
@@ -114,16 +103,9 @@ class CsvFile(GroupScanning):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        path = self.config.get("path")
-        if not isinstance(path, str) or not path.strip() or "\x00" in path:
-            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
-        self.path = path
         self.match = self._match_config(self.config, valid_column, "column name")
         self.id_types = frozenset(self.match)
-        compressed = self.config.get("gzip")
-        if compressed is not None and not isinstance(compressed, bool):
-            raise ConnectorConfigError("gzip is true or false.", fields={"gzip": "not a boolean"})
-        self.gzip = path.endswith(".gz") if compressed is None else compressed
+        self.gzip = self.gzip_config()
         self.delimiter = self._delimiter(self.config.get("delimiter", ","))
         self.encoding = self._encoding(self.config.get("encoding", "utf-8"))
         self.mask_columns = mask_columns_config(self.config, self.match, valid_column)
@@ -149,42 +131,22 @@ class CsvFile(GroupScanning):
         deadline = self.deadline()
         started = self._now()
         path = self.resolved()
-        with (
-            _unreadable_on_csv_error(),
-            unavailable_on_os_error(),
-            locked_directory(path.parent, deadline) as dir_fd,
-        ):
-            with open_regular(path, compressed=self.gzip) as (source, st):
-                count, skipped, before, after, temp = self._rewrite(
-                    source, st, path, union, owners, counts, op, deadline
-                )
-            if temp is not None:
-                replace_atomically(temp, path, dir_fd)
+        with _unreadable_on_csv_error(), self.locked(path, deadline) as dir_fd:
+            done = self.rewrite(
+                path,
+                dir_fd,
+                lambda source: self._edits(source, union, owners, counts, op, deadline),
+            )
         log.info(
             "connector.erase",
             kind=self.kind,
             op=op,
-            count=count,
-            skipped=skipped,
+            count=done.count,
+            skipped=done.skipped,
             groups=len(counts),
         )
-        shared = Erased(
-            op=op if count else "none",
-            method=self.erase_method,
-            count=count,
-            started_at=started,
-            completed_at=self._now(),
-            before=before,
-            after=after,
-            skipped=skipped,
-        )
+        shared = self.erased(op, done.count, started, done.before, done.after, done.skipped)
         return self.split(shared, counts)
-
-    # --- paths ----------------------------------------------------------------------------------
-
-    def resolved(self) -> Path:
-        """The target's real path, refused unless it lies under a configured root."""
-        return confined_path(self.path)
 
     # --- scanning -------------------------------------------------------------------------------
 
@@ -196,7 +158,7 @@ class CsvFile(GroupScanning):
         with (
             _unreadable_on_csv_error(),
             unavailable_on_os_error(),
-            open_regular(self.resolved(), compressed=self.gzip) as (source, _),
+            self.open(self.resolved()) as (source, _),
         ):
             records = self._records(source, deadline)
             header = next(records, None)
@@ -208,59 +170,32 @@ class CsvFile(GroupScanning):
                     counts[key] += 1
         return counts
 
-    def _rewrite(
+    def _edits(
         self,
         source: IO[bytes],
-        st: os.stat_result,
-        path: Path,
         union: Mapping[str, list[str]],
         owners: Owners,
         counts: dict[Hashable, int],
         op: str,
         deadline: Deadline,
-    ) -> tuple[int, int, str, str, str | None]:
-        """Write the records to keep (and masked ones) into a temporary file beside `path`,
-        hashing both contents and counting each matching row for its groups. Returns (count,
-        skipped, before, after, temp path or None when nothing matched)."""
-        before, after = hashlib.sha256(), hashlib.sha256()
-        count = skipped = 0
-        temp = temporary_beside(path, st)
-        try:
-            writer = (
-                gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
-                if self.gzip
-                else temp
-            )
-            records = self._records(source, deadline)
-            header = next(records, None)
-            if header is not None:
-                names, raw = header
-                match, mask = self._columns(names, union, op)
-                before.update(raw)
-                writer.write(raw)
-                after.update(raw)
-                for row, raw in records:
-                    before.update(raw)
-                    hit = _hit(row, match, owners)
-                    if hit:
-                        count += 1
-                        for key in hit:
-                            counts[key] += 1
-                        if op == "delete":
-                            continue
-                        raw = self._masked(row, raw, mask)
-                    elif row and len(row) < len(names):
-                        skipped += 1
-                    writer.write(raw)
-                    after.update(raw)
-            seal(temp, writer)
-            if not count:
-                discard(temp)
-                return 0, skipped, digest(before), digest(before), None
-            return count, skipped, digest(before), digest(after), temp.name
-        except BaseException:
-            discard(temp)
-            raise
+    ) -> Iterator[Edit]:
+        """The records to keep as read, the matching ones dropped or masked, each match counted
+        for its groups; a short row is kept and counted as skipped."""
+        records = self._records(source, deadline)
+        header = next(records, None)
+        if header is None:
+            return
+        names, raw = header
+        match, mask = self._columns(names, union, op)
+        yield Edit(raw, 0, raw)
+        for row, raw in records:
+            hit = _hit(row, match, owners)
+            if not hit:
+                yield Edit(raw, 0, raw, skipped=bool(row) and len(row) < len(names))
+                continue
+            for key in hit:
+                counts[key] += 1
+            yield Edit(raw, 1, None if op == "delete" else self._masked(row, raw, mask))
 
     def _records(self, source: IO[bytes], deadline: Deadline) -> Iterator[tuple[list, bytes]]:
         """(cells, raw bytes) per record. The reader pulls one line at a time and returns a
@@ -396,9 +331,9 @@ def _hit(row: Sequence[str], match: list[tuple[str, int]], owners: Owners) -> se
     hit: set[Hashable] = set()
     for id_type, index in match:
         if index < len(row):
-            normalized = _normalized(id_type, row[index])
-            if normalized is not None:
-                hit.update(owners.get((id_type, normalized), ()))
+            value = normalized(id_type, row[index])
+            if value is not None:
+                hit.update(owners.get((id_type, value), ()))
     return hit
 
 

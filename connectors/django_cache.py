@@ -39,6 +39,7 @@ LITERAL = re.compile(r"^[^{}*?\[\]\s]*$")
 
 class DjangoCache(Connector):
     kind = "django_cache"
+    config_keys = frozenset({"alias", "keys"})
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "cache-delete-many"
     verify_method = "cache-get-many"

@@ -22,14 +22,11 @@ from django.conf import settings
 from core.errors import ApplicationError, NotFound
 
 from .base import ConnectorConfigError, Deadline, TargetUnavailable
+from .errors import PathOutsideRoots
 
 # Lines between two looks at the clock.
 DEADLINE_EVERY = 1024
 LOCK_POLL_SECONDS = 0.05
-
-
-class PathOutsideRoots(ConnectorConfigError):
-    code = "path_outside_roots"
 
 
 def digest(h: "hashlib._Hash") -> str:
@@ -161,3 +158,11 @@ def discard(temp: Any) -> None:
     temp.close()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp.name)
+
+
+def lines(source: IO[bytes], deadline: Deadline) -> Iterator[bytes]:
+    """The file's lines, the clock looked at every DEADLINE_EVERY lines."""
+    for number, line in enumerate(source):
+        if number % DEADLINE_EVERY == 0:
+            deadline.check()
+        yield line

@@ -24,86 +24,36 @@ Why the path checks: a target's path is resolved, symlinks followed, and must la
 a connector at a file outside them.
 """
 
-import contextlib
-import functools
-import gzip
-import hashlib
 import json
-from collections.abc import Callable, Hashable
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any
 
 import structlog
 
-from core import subject_keys
-
-from .base import (
-    Capability,
-    Connector,
-    ConnectorConfigError,
-    Erased,
-    Groups,
-    Identifiers,
-    Located,
-    Verified,
-)
-from .files import (
-    DEADLINE_EVERY,
-    confined_path,
-    digest,
-    discard,
-    locked_directory,
-    open_regular,
-    replace_atomically,
-    seal,
-    temporary_beside,
-    unavailable_on_os_error,
-)
+from .base import Capability, Erased, Groups, GroupScanning
+from .files import lines, unavailable_on_os_error
+from .matching import normalized
+from .rewrite import Edit, FileRewrite
 
 log = structlog.get_logger(__name__)
 
 MAX_PATH_SEGMENTS = 16
 
 
-class JsonlFile(Connector):
+class JsonlFile(FileRewrite, GroupScanning):
     kind = "jsonl_file"
-    batches = True
+    config_keys = frozenset({"path", "match", "gzip"})
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "jsonl_atomic_rewrite"
     verify_method = "jsonl_rescan"
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        path = self.config.get("path")
-        if not isinstance(path, str) or not path.strip() or "\x00" in path:
-            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
-        self.path = path
         fields = self._match_config(self.config, _valid_field, "field path")
         self.match = {id_type: tuple(field.split(".")) for id_type, field in fields.items()}
         self.id_types = frozenset(self.match)
-        compressed = self.config.get("gzip")
-        if compressed is not None and not isinstance(compressed, bool):
-            raise ConnectorConfigError("gzip is true or false.", fields={"gzip": "not a boolean"})
-        self.gzip = path.endswith(".gz") if compressed is None else compressed
+        self.gzip = self.gzip_config()
         self.resolved()  # refuse a path outside the roots as soon as the target is configured
-
-    # --- abilities ------------------------------------------------------------------------------
-
-    def locate(self, identifiers: Identifiers) -> Located:
-        self.require(Capability.LOCATE)
-        count = self._count(identifiers)
-        log.info("connector.locate", kind=self.kind, count=count)
-        return Located(count=count)
-
-    def verify(self, identifiers: Identifiers) -> Verified:
-        self.require(Capability.VERIFY)
-        remaining = self._count(identifiers)
-        log.info("connector.verify", kind=self.kind, remaining=remaining)
-        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
-
-    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
-        self.require(Capability.for_op(op))
-        return self._erase(self._matcher(self.usable(identifiers)), op)
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Erase several requests' lines in one pass over the file; each group gets its own
@@ -111,18 +61,39 @@ class JsonlFile(Connector):
         for both (it is removed once)."""
         self.require(Capability.for_op(op))
         counts, matches = self._group_matcher(groups)
-        return self.split(self._erase(matches, op), counts)
+        deadline = self.deadline()
+        started = self._now()
+        path = self.resolved()
 
-    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
-        """The post-check of a batch: one read of the file, a count per group."""
-        self.require(Capability.VERIFY)
+        def edits(source) -> Iterator[Edit]:
+            for line in lines(source, deadline):
+                matched = matches(line)
+                if matched is True:
+                    yield Edit(line, 1, None)
+                else:
+                    yield Edit(line, 0, line, skipped=matched is None)
+
+        with self.locked(path, deadline) as dir_fd:
+            done = self.rewrite(path, dir_fd, edits)
+        log.info("connector.erase", kind=self.kind, op=op, count=done.count, skipped=done.skipped)
+        shared = self.erased(op, done.count, started, done.before, done.after, done.skipped)
+        return self.split(shared, counts)
+
+    def _scan(self, groups: Groups) -> dict[Hashable, int]:
+        """Read the file once; per group, the number of lines holding its values."""
         counts, matches = self._group_matcher(groups)
-        self._scan(matches)
-        log.info("connector.verify", kind=self.kind, groups=len(counts))
-        return self.checked(self.verify_method, counts)
+        deadline = self.deadline()
+        with unavailable_on_os_error(), self.open(self.resolved()) as (source, _):
+            for line in lines(source, deadline):
+                matches(line)
+        return counts
 
-    def _group_matcher(self, groups: Groups):
-        """Per-group counters, and a line matcher that counts each hit for its groups."""
+    def _group_matcher(
+        self, groups: Groups
+    ) -> tuple[dict[Hashable, int], Callable[[bytes], bool | None]]:
+        """Per-group counters, and a function of one line that counts each hit for its groups:
+        True if the line matches, False if not, None if it is not a JSON object (such lines are
+        kept and counted as skipped; blank lines are just kept)."""
         union, owners = self.owners(groups)
         counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
         wanted = [(self.match[t], t) for t in union]
@@ -135,111 +106,12 @@ class JsonlFile(Connector):
             for field, id_type in wanted:
                 value = _field(record, field)
                 if value is not None:
-                    hit.update(owners.get((id_type, _normalized(id_type, value)), ()))
+                    hit.update(owners.get((id_type, normalized(id_type, value)), ()))
             for key in hit:
                 counts[key] += 1
             return bool(hit)
 
         return counts, matches
-
-    def _erase(self, matches: Callable[[bytes], bool | None], op: str) -> Erased:
-        deadline = self.deadline()
-        started = self._now()
-        path = self.resolved()
-        with unavailable_on_os_error(), locked_directory(path.parent, deadline) as dir_fd:
-            with self._open(path) as (source, st):
-                removed, skipped, before, after, temp = self._rewrite(
-                    source, st, path, matches, deadline
-                )
-            if temp is not None:
-                replace_atomically(temp, path, dir_fd)
-        log.info("connector.erase", kind=self.kind, op=op, count=removed, skipped=skipped)
-        return Erased(
-            op=op if removed else "none",
-            method=self.erase_method,
-            count=removed,
-            started_at=started,
-            completed_at=self._now(),
-            before=before,
-            after=after,
-            skipped=skipped,
-        )
-
-    # --- paths ----------------------------------------------------------------------------------
-
-    def resolved(self) -> Path:
-        """The target's real path, refused unless it lies under a configured root."""
-        return confined_path(self.path)
-
-    def _open(self, path: Path) -> contextlib.AbstractContextManager[tuple[IO[bytes], Any]]:
-        return open_regular(path, compressed=self.gzip)
-
-    # --- scanning -------------------------------------------------------------------------------
-
-    def _count(self, identifiers: Identifiers) -> int:
-        return self._scan(self._matcher(self.usable(identifiers)))
-
-    def _scan(self, matches: Callable[[bytes], bool | None]) -> int:
-        """Read the file once; the number of matching lines."""
-        deadline = self.deadline()
-        count = 0
-        with unavailable_on_os_error(), self._open(self.resolved()) as (source, _):
-            for number, line in enumerate(source):
-                if number % DEADLINE_EVERY == 0:
-                    deadline.check()
-                if matches(line) is True:
-                    count += 1
-        return count
-
-    def _rewrite(self, source, st, path, matches, deadline):
-        """Copy the lines to keep into a temporary file beside `path`, hashing both contents.
-        Returns (removed, skipped, before, after, temp path or None when nothing matched)."""
-        before, after = hashlib.sha256(), hashlib.sha256()
-        removed = skipped = 0
-        temp = temporary_beside(path, st)
-        try:
-            writer = (
-                gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
-                if self.gzip
-                else temp
-            )
-            for number, line in enumerate(source):
-                if number % DEADLINE_EVERY == 0:
-                    deadline.check()
-                before.update(line)
-                matched = matches(line)
-                if matched is True:
-                    removed += 1
-                    continue
-                if matched is None:
-                    skipped += 1
-                writer.write(line)
-                after.update(line)
-            seal(temp, writer)
-            if not removed:
-                discard(temp)
-                return 0, skipped, digest(before), digest(before), None
-            return removed, skipped, digest(before), digest(after), temp.name
-        except BaseException:
-            discard(temp)
-            raise
-
-    def _matcher(self, values: dict[str, list[str]]) -> Callable[[bytes], bool | None]:
-        """A function of one line: True if it matches, False if not, None if it is not a JSON
-        object (such lines are kept and counted as skipped; blank lines are just kept)."""
-        wanted = [(self.match[t], t, frozenset(v)) for t, v in values.items()]
-
-        def matches(line: bytes) -> bool | None:
-            record = _record(line)
-            if not isinstance(record, dict):
-                return record
-            for field, id_type, accepted in wanted:
-                value = _field(record, field)
-                if value is not None and _normalized(id_type, value) in accepted:
-                    return True
-            return False
-
-        return matches
 
 
 def _record(line: bytes) -> dict | bool | None:
@@ -271,20 +143,3 @@ def _field(record: dict, field: tuple[str, ...]) -> str | None:
     if isinstance(value, str | int):
         return str(value)
     return None
-
-
-def _normalized(id_type: str, value: str) -> str | None:
-    """The field's value in the form the caller normalized identifiers to."""
-    if id_type == "email":
-        return value.strip().lower()
-    if id_type == "phone":
-        return _phone(value)
-    return value.strip()
-
-
-@functools.lru_cache(maxsize=4096)
-def _phone(value: str) -> str | None:
-    try:
-        return subject_keys.normalize("phone", value).normalized
-    except subject_keys.InvalidIdentifier:
-        return None

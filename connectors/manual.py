@@ -13,12 +13,11 @@ the receipt attests what the named person attested, no more.
 
 from typing import Any
 
+from . import config as checks
 from .base import (
-    ID_TYPE,
     Awaiting,
     Capability,
     Connector,
-    ConnectorConfigError,
     Handover,
     Identifiers,
 )
@@ -28,6 +27,7 @@ METHOD = "manual-attestation"
 
 class Manual(Connector):
     kind = "manual"
+    config_keys = frozenset({"instructions", "id_types"})
     capabilities = frozenset({Capability.DELETE})
     hands_over = True
     erase_method = METHOD
@@ -35,23 +35,11 @@ class Manual(Connector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        instructions = self.config.get("instructions")
-        if not isinstance(instructions, str) or not instructions.strip():
-            raise ConnectorConfigError(
-                "instructions tell the person what to do.", fields={"instructions": "required"}
-            )
-        id_types = self.config.get("id_types")
-        if (
-            not isinstance(id_types, list)
-            or not id_types
-            or not all(isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types)
-        ):
-            raise ConnectorConfigError(
-                "id_types lists the identifier types the person needs.",
-                fields={"id_types": "required"},
-            )
-        self.instructions = instructions.strip()
-        self.id_types = frozenset(id_types)
+        self.instructions = checks.text(
+            self.config, "instructions", message="instructions tell the person what to do."
+        ).strip()
+        needed = "id_types lists the identifier types the person needs."
+        self.id_types = frozenset(checks.names(self.config, "id_types", message=needed))
 
     def start(self, identifiers: Identifiers, *, handover: Handover) -> Awaiting:
         """A person does this one: the run waits in the admin until they attest."""

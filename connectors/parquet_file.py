@@ -55,7 +55,6 @@ import hashlib
 import os
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -76,16 +75,14 @@ from .base import (
 )
 from .csv_file import mask_columns_config, mask_value_config, valid_column
 from .files import (
-    confined_path,
     digest,
     discard,
-    locked_directory,
-    open_regular,
     replace_atomically,
     temporary_beside,
     unavailable_on_os_error,
 )
-from .jsonl_file import _normalized
+from .matching import normalized
+from .rewrite import FileRewrite
 
 log = structlog.get_logger(__name__)
 
@@ -123,8 +120,9 @@ class _Plan:
     top: list[str]  # top-level columns the match columns live in
 
 
-class ParquetFile(GroupScanning):
+class ParquetFile(FileRewrite, GroupScanning):
     kind = "parquet_file"
+    config_keys = frozenset({"path", "match", "mask_columns", "mask_value"})
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
@@ -133,10 +131,6 @@ class ParquetFile(GroupScanning):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        path = self.config.get("path")
-        if not isinstance(path, str) or not path.strip() or "\x00" in path:
-            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
-        self.path = path
         self.match = self._match_config(self.config, _valid_column, "column name")
         self.id_types = frozenset(self.match)
         self.mask_columns = mask_columns_config(self.config, self.match, _valid_column)
@@ -156,12 +150,8 @@ class ParquetFile(GroupScanning):
         started = self._now()
         path = self.resolved()
         count, temp = 0, None
-        with (
-            _unreadable_on_arrow_error(),
-            unavailable_on_os_error(),
-            locked_directory(path.parent, deadline) as dir_fd,
-        ):
-            with open_regular(path) as (raw, st):
+        with _unreadable_on_arrow_error(), self.locked(path, deadline) as dir_fd:
+            with self.open(path) as (raw, st):
                 before = _filedigest(raw, deadline)
                 raw.seek(0)
                 parquet = pq.ParquetFile(raw)
@@ -175,22 +165,7 @@ class ParquetFile(GroupScanning):
             if temp is not None:
                 replace_atomically(temp, path, dir_fd)
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
-        shared = Erased(
-            op=op if count else "none",
-            method=self.erase_method,
-            count=count,
-            started_at=started,
-            completed_at=self._now(),
-            before=before,
-            after=after,
-        )
-        return self.split(shared, counts)
-
-    # --- paths ----------------------------------------------------------------------------------
-
-    def resolved(self) -> Path:
-        """The target's real path, refused unless it lies under a configured root."""
-        return confined_path(self.path)
+        return self.split(self.erased(op, count, started, before, after), counts)
 
     # --- scanning -------------------------------------------------------------------------------
 
@@ -201,7 +176,7 @@ class ParquetFile(GroupScanning):
         with (
             _unreadable_on_arrow_error(),
             unavailable_on_os_error(),
-            open_regular(self.resolved()) as (raw, _),
+            self.open(self.resolved()) as (raw, _),
         ):
             parquet = pq.ParquetFile(raw)
             plan = self._plan(parquet.schema_arrow, union, "none")
@@ -326,12 +301,12 @@ def _matched(data: pa.Table | pa.RecordBatch, plan: _Plan, owners) -> tuple[pa.A
     for id_type, text in columns:
         for number, value in enumerate(text.take(rows).to_pylist()):
             if value is not None:
-                hits[number].update(owners.get((id_type, _normalized(id_type, value)), ()))
+                hits[number].update(owners.get((id_type, normalized(id_type, value)), ()))
     return matched, hits
 
 
 def _hits(text: pa.Array, id_type: str, wanted: pa.Array) -> pa.Array:
-    """Where `_normalized(id_type, value)` is one of `wanted`, without nulls."""
+    """Where `normalized(id_type, value)` is one of `wanted`, without nulls."""
     if id_type == "phone":
         return _phone_hits(text, wanted.to_pylist())
     ascii_ = pc.fill_null(pc.string_is_ascii(text), False)
@@ -375,10 +350,10 @@ def _phone_hits(text: pa.Array, wanted: list[str]) -> pa.Array:
 
 
 def _hits_in_python(text: pa.Array, id_type: str, wanted: set[str]) -> pa.Array:
-    """`_normalized` applied once per distinct value, spread back over the rows."""
+    """`normalized` applied once per distinct value, spread back over the rows."""
     encoded = pc.dictionary_encode(text)
     flags = pa.array(
-        [_normalized(id_type, value) in wanted for value in encoded.dictionary.to_pylist()],
+        [normalized(id_type, value) in wanted for value in encoded.dictionary.to_pylist()],
         pa.bool_(),
     )
     return pc.fill_null(pc.take(flags, encoded.indices), False)

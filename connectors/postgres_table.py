@@ -35,7 +35,6 @@ writes it ("042" finds the integer 42).
 import contextlib
 import math
 import os
-import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +45,9 @@ from psycopg import sql
 
 from core.errors import ApplicationError
 
+from . import config as checks
 from .base import (
     Capability,
-    Connector,
     ConnectorConfigError,
     ConnectorTimeout,
     Deadline,
@@ -59,58 +58,31 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
-from .sql_table import Pair, RowTally
+from .tables import Pair, RowTally, TableConnector, chunked
 
 log = structlog.get_logger(__name__)
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-TABLE = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,62})$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-DEFAULT_BATCH_SIZE = 1000
-MAX_BATCH_SIZE = 100_000
 # libpq ignores connect_timeout below 2 seconds.
 MIN_CONNECT_TIMEOUT = 2
 
 
-class PostgresTable(Connector):
+class PostgresTable(TableConnector):
     kind = "postgres_table"
+    config_keys = frozenset({"dsn_env", "table", "match", "mask", "resolve", "batch_size"})
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
-    erase_method = "sql_bound_statements"
-    verify_method = "sql_count"
-    batches = True
+    default_batch_size = 1000
+    schemas = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        dsn_env = self.config.get("dsn_env")
-        if not isinstance(dsn_env, str) or not ENV_NAME.fullmatch(dsn_env):
-            raise ConnectorConfigError(
-                "dsn_env names the environment variable holding the database DSN.",
-                fields={"dsn_env": "required"},
-            )
-        table = self.config.get("table")
-        parsed = TABLE.fullmatch(table) if isinstance(table, str) else None
-        if parsed is None:
-            raise ConnectorConfigError(
-                "table is a plain name or schema.name (letters, digits, underscores).",
-                fields={"table": "not a valid table name"},
-            )
-        self.dsn_env = dsn_env
-        self.schema, self.table = parsed.group(1), parsed.group(2)
-        self.match = self._match_config(self.config, NAME.fullmatch, "column")
-        self.id_types = frozenset(self.match)
-        self.mask = self._mask_config(self.config.get("mask"))
-        # The same rules as `match` (errors name `match.…`, as the two share a shape).
-        resolve = self.config.get("resolve")
-        self.resolvable = (
-            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
+        self.dsn_env = checks.text(
+            self.config,
+            "dsn_env",
+            message="dsn_env names the environment variable holding the database DSN.",
+            valid=checks.ENV_NAME.fullmatch,
         )
-        if self.resolvable:
-            self.capabilities = self.capabilities | {Capability.RESOLVE}
-        self.batch_size = self._batch_size(self.config.get("batch_size"))
-        if not self.mask:
-            self.capabilities = self.capabilities - {Capability.MASK}
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -375,17 +347,7 @@ class PostgresTable(Connector):
 
     def _batches(self, values: dict[str, list[str]]) -> Iterator[dict[str, list[str]]]:
         """At most `batch_size` values per statement, across identifier types."""
-        batch: dict[str, list[str]] = {}
-        size = 0
-        for id_type, given in values.items():
-            for value in given:
-                batch.setdefault(id_type, []).append(value)
-                size += 1
-                if size == self.batch_size:
-                    yield batch
-                    batch, size = {}, 0
-        if batch:
-            yield batch
+        return chunked(values, self.batch_size)
 
     @staticmethod
     def _statement_timeout(cur, deadline: Deadline) -> None:
@@ -439,37 +401,6 @@ class PostgresTable(Connector):
         return dsn
 
     # --- config ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _mask_config(mask: Any) -> dict[str, str | None]:
-        if mask is None:
-            return {}
-        if not isinstance(mask, dict):
-            raise ConnectorConfigError(
-                "mask maps columns to replacement values.", fields={"mask": "not an object"}
-            )
-        for column, value in mask.items():
-            if not isinstance(column, str) or not NAME.fullmatch(column):
-                raise ConnectorConfigError(
-                    "mask names a column that is not a valid column name.",
-                    fields={"mask": "not a valid column name"},
-                )
-            if value is not None and not isinstance(value, str):
-                raise ConnectorConfigError(
-                    f"mask.{column} is a string or null.", fields={f"mask.{column}": "not a string"}
-                )
-        return dict(mask)
-
-    @staticmethod
-    def _batch_size(value: Any) -> int:
-        if value is None:
-            return DEFAULT_BATCH_SIZE
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_BATCH_SIZE:
-            raise ConnectorConfigError(
-                f"batch_size is a whole number from 1 to {MAX_BATCH_SIZE}.",
-                fields={"batch_size": "out of range"},
-            )
-        return value
 
 
 @dataclass(frozen=True, slots=True)

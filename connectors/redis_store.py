@@ -54,6 +54,7 @@ from typing import Any
 import redis
 import structlog
 
+from . import config as checks
 from .base import (
     ID_TYPE,
     Capability,
@@ -71,7 +72,6 @@ from .base import (
 
 log = structlog.get_logger(__name__)
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 MAX_TEMPLATE_LENGTH = 1024
@@ -207,6 +207,7 @@ def _tally(counts: dict[Hashable, int], holders: Iterable[set], hits: Iterable[b
 
 class RedisStore(Connector):
     kind = "redis"
+    config_keys = frozenset({"url_env", "scan_count", "keys", *STRUCTURES})
     batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "redis_unlink_and_member_removal"
@@ -214,14 +215,20 @@ class RedisStore(Connector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        url_env = self.config.get("url_env")
-        if not isinstance(url_env, str) or not ENV_NAME.fullmatch(url_env):
-            raise ConnectorConfigError(
-                "url_env names the environment variable holding the Redis URL.",
-                fields={"url_env": "required"},
-            )
-        self.url_env = url_env
-        self.scan_count = self._scan_count(self.config.get("scan_count"))
+        self.url_env = checks.text(
+            self.config,
+            "url_env",
+            message="url_env names the environment variable holding the Redis URL.",
+            valid=checks.ENV_NAME.fullmatch,
+        )
+        self.scan_count = checks.integer(
+            self.config,
+            "scan_count",
+            low=1,
+            high=MAX_SCAN_COUNT,
+            default=DEFAULT_SCAN_COUNT,
+            message=f"scan_count is a whole number from 1 to {MAX_SCAN_COUNT}.",
+        )
         self.keys = self._key_templates(self.config.get("keys"))
         self.entries: list[Entry] = []
         for name, (templated, plain) in STRUCTURES.items():
@@ -492,21 +499,6 @@ class RedisStore(Connector):
                 client.close()
 
     # --- config ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _scan_count(value: Any) -> int:
-        if value is None:
-            return DEFAULT_SCAN_COUNT
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not (1 <= value <= MAX_SCAN_COUNT)
-        ):
-            raise ConnectorConfigError(
-                f"scan_count is a whole number from 1 to {MAX_SCAN_COUNT}.",
-                fields={"scan_count": "out of range"},
-            )
-        return value
 
     def _key_templates(self, given: Any) -> list[Template]:
         if given is None:

@@ -26,141 +26,28 @@ row holding two groups' values counts for both and is deleted once. Masking skip
 masked, so a row is counted once even when several batches match it.
 """
 
-import re
 import sys
-from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
-import structlog
 from django.db import connections, transaction
 from django.db.utils import ConnectionDoesNotExist, DatabaseError
 
 from .base import (
     Capability,
-    Connector,
     ConnectorConfigError,
-    Erased,
-    Groups,
-    Identifiers,
-    Located,
     TargetUnavailable,
-    Verified,
 )
+from .tables import CursorTable, Pair, RowTally, chunked
 
-log = structlog.get_logger(__name__)
-
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
-# (identifier type, value) of one given identifier.
-Pair = tuple[str, str]
+__all__ = ["Pair", "RowTally", "SqlTable", "chunked"]  # RowTally and chunked: see tables.py
 
 
-def chunked(values: Mapping[str, Sequence[str]], size: int) -> Iterator[dict[str, list[str]]]:
-    """At most `size` values per chunk, across identifier types (one statement each)."""
-    chunk: dict[str, list[str]] = {}
-    count = 0
-    for id_type, given in values.items():
-        for value in given:
-            chunk.setdefault(id_type, []).append(value)
-            count += 1
-            if count == size:
-                yield chunk
-                chunk, count = {}, 0
-    if chunk:
-        yield chunk
-
-
-class RowTally:
-    """Per-group counts of the rows one batched pass over a table finds.
-
-    Each row read carries its match columns, one per identifier type in `types`. A row counts
-    once for every group that gave one of its values. A column's value is looked up by its text
-    form (`canonical` maps a given value to the form the database writes it in, e.g. "042" to
-    "42" for an integer column; integers read as such are compared as numbers), then case-folded
-    (a case-insensitive column or collation matches more than equal text). A row none of whose
-    values is found still matched some value of its chunk, so it counts for every group of that
-    chunk: a count may then be too high, never too low, which keeps a post-check safe.
-    """
-
-    def __init__(
-        self,
-        groups: Groups,
-        owners: Mapping[Pair, list],
-        chunks: list[dict],
-        types: list[str],
-        canonical: Mapping[Pair, str] | None = None,
-    ):
-        self.counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
-        self.types = types
-        self.owners = owners
-        self.chunk_of: dict[Pair, int] = {}
-        self.chunk_groups: list[set] = []
-        self.exact: dict[Pair, list[Pair]] = {}
-        self.folded: dict[Pair, list[Pair]] = {}
-        self.numbers: dict[tuple[str, int], list[Pair]] = {}
-        for index, chunk in enumerate(chunks):
-            holders: set = set()
-            for id_type, values in chunk.items():
-                for value in values:
-                    pair = (id_type, value)
-                    self.chunk_of[pair] = index
-                    holders.update(owners[pair])
-                    text = canonical.get(pair, value) if canonical else value
-                    self.exact.setdefault((id_type, text), []).append(pair)
-                    self.folded.setdefault((id_type, text.casefold()), []).append(pair)
-                    if INTEGER.fullmatch(text):
-                        self.numbers.setdefault((id_type, int(text)), []).append(pair)
-            self.chunk_groups.append(holders)
-
-    def add(self, row: Sequence[Any], chunk: int, *, once: bool = False) -> None:
-        """Count a row that chunk `chunk` found. With `once` (reads, where later chunks find
-        the same rows again), a row is skipped if an earlier chunk must have found it too:
-        only an exact match proves that, so a folded one never skips a row."""
-        found: list[Pair] = []
-        exact: list[Pair] = []
-        for id_type, value in zip(self.types, row, strict=True):
-            pairs, is_exact = self._lookup(id_type, value)
-            found += pairs
-            if is_exact:
-                exact += pairs
-        if once and any(self.chunk_of[pair] < chunk for pair in exact):
-            return
-        if found:
-            self._count({key for pair in found for key in self.owners[pair]})
-        else:
-            self._count(self.chunk_groups[chunk])
-
-    def unattributed(self, chunk: int, rows: int) -> None:
-        """Rows a write changed beyond those read just before it (inserted in between)."""
-        for _ in range(max(rows, 0)):
-            self._count(self.chunk_groups[chunk])
-
-    def _count(self, holders) -> None:
-        for key in holders:
-            self.counts[key] += 1
-
-    def _lookup(self, id_type: str, value: Any) -> tuple[list[Pair], bool]:
-        if value is None:
-            return [], False
-        if isinstance(value, int) and not isinstance(value, bool):
-            pairs = self.numbers.get((id_type, value))
-            if pairs:
-                return pairs, True
-        text = value if isinstance(value, str) else str(value)
-        pairs = self.exact.get((id_type, text))
-        if pairs:
-            return pairs, True
-        return self.folded.get((id_type, text.casefold()), []), False
-
-
-class SqlTable(Connector):
+class SqlTable(CursorTable):
     kind = "sql_table"
+    config_keys = frozenset({"alias", "table", "match", "mask", "resolve", "batch_size"})
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
-    erase_method = "sql_bound_statements"
-    verify_method = "sql_count"
-    batches = True
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -171,198 +58,12 @@ class SqlTable(Connector):
             raise ConnectorConfigError(
                 "alias is not a configured database.", fields={"alias": "unknown database"}
             ) from None
-        table = self.config.get("table")
-        if not isinstance(table, str) or not NAME.fullmatch(table):
-            raise ConnectorConfigError(
-                "table is a plain name (letters, digits, underscores).",
-                fields={"table": "not a valid table name"},
-            )
-        self.table = table
-        self.match = self._match_config(self.config, NAME.fullmatch, "column")
-        self.id_types = frozenset(self.match)
-        mask = self.config.get("mask") or {}
-        if not isinstance(mask, dict) or not all(
-            isinstance(c, str) and NAME.fullmatch(c) and (v is None or isinstance(v, str))
-            for c, v in mask.items()
-        ):
-            raise ConnectorConfigError(
-                "mask maps columns to constant values.", fields={"mask": "invalid"}
-            )
-        self.mask = mask
-        if not self.mask:
-            self.capabilities = self.capabilities - {Capability.MASK}
-        resolve = self.config.get("resolve")
-        self.resolvable = (
-            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
-        )
-        if self.resolvable:
-            self.capabilities = self.capabilities | {Capability.RESOLVE}
-        self.batch_size = int(self.config.get("batch_size") or 500)
 
-    # --- abilities ------------------------------------------------------------------------------
-
-    def locate(self, identifiers: Identifiers) -> Located:
-        with self._cursor() as (cursor, q):
-            return Located(count=self._count(cursor, q, self.usable(identifiers), masked=False))
-
-    def verify(self, identifiers: Identifiers) -> Verified:
-        with self._cursor() as (cursor, q):
-            remaining = self._count(cursor, q, self.usable(identifiers), masked=True)
-        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
-
-    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
-        self.require(Capability.for_op(op))
-        values = self.usable(identifiers)
-        started, total = self._now(), 0
-        with self._cursor() as (cursor, q):
-            for column, batch in self._batches(values):
-                marks = ", ".join(["%s"] * len(batch))
-                if op == "delete":
-                    sql = f"DELETE FROM {q(self.table)} WHERE {q(column)} IN ({marks})"  # noqa: S608
-                    cursor.execute(sql, batch)
-                else:
-                    sets = ", ".join(f"{q(c)} = %s" for c in self.mask)
-                    sql = f"UPDATE {q(self.table)} SET {sets} WHERE {q(column)} IN ({marks})"  # noqa: S608
-                    cursor.execute(sql, [*self.mask.values(), *batch])
-                total += max(cursor.rowcount, 0)
-        log.info("connector.erase", kind=self.kind, op=op, count=total)
-        return Erased(
-            op=op if total else "none",
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-
-    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
-        """Erase several requests' rows with one read and one write per batch of values; each
-        group gets the count of rows holding any of its values."""
-        self.require(Capability.for_op(op))
-        union, owners = self.owners(groups)
-        chunks = list(chunked(union, self.batch_size))
-        types = list(union)
-        tally = RowTally(groups, owners, chunks, types)
+    def _begin_write(self, cursor) -> str:
         # Rows read are locked until the write, where the backend can; SQLite serializes writers.
-        lock = " FOR UPDATE" if connections[self.alias].features.has_select_for_update else ""
-        started, total = self._now(), 0
-        with self._cursor() as (cursor, q):
-            table, columns = q(self.table), ", ".join(q(self.match[t]) for t in types)
-            for index, chunk in enumerate(chunks):
-                # Masking skips masked rows, so a row two chunks match is counted once.
-                where, params = self._where(q, chunk, unmasked=op == "mask")
-                cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}{lock}", params)  # noqa: S608
-                found = cursor.fetchall()
-                for row in found:
-                    tally.add(row, index)
-                if op == "delete":
-                    cursor.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
-                else:
-                    sets = ", ".join(f"{q(c)} = %s" for c in self.mask)
-                    cursor.execute(
-                        f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
-                        [*self.mask.values(), *params],
-                    )
-                tally.unattributed(index, cursor.rowcount - len(found))
-                total += len(found)
-        log.info(
-            "connector.erase",
-            kind=self.kind,
-            op=op,
-            count=total,
-            groups=len(groups),
-            batches=len(chunks),
-        )
-        shared = Erased(
-            op=op,
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-        return self.split(shared, tally.counts)
+        return " FOR UPDATE" if connections[self.alias].features.has_select_for_update else ""
 
-    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
-        """The post-check of a batch: one read per batch of values, a count per group of the
-        rows still holding its values (matching and not fully masked)."""
-        self.require(Capability.VERIFY)
-        union, owners = self.owners(groups)
-        chunks = list(chunked(union, self.batch_size))
-        types = list(union)
-        tally = RowTally(groups, owners, chunks, types)
-        with self._cursor() as (cursor, q):
-            table, columns = q(self.table), ", ".join(q(self.match[t]) for t in types)
-            for index, chunk in enumerate(chunks):
-                where, params = self._where(q, chunk, unmasked=True)
-                cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)  # noqa: S608
-                for row in cursor.fetchall():
-                    tally.add(row, index, once=True)
-        log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
-        return self.checked(self.verify_method, tally.counts)
-
-    def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
-        self.require(Capability.RESOLVE)
-        column = self.resolvable.get(want)
-        if column is None:
-            raise self._not_supported(Capability.RESOLVE)
-        found: set[str] = set()
-        with self._cursor() as (cursor, q):
-            for match_column, batch in self._batches(self.usable(identifiers)):
-                marks = ", ".join(["%s"] * len(batch))
-                cursor.execute(
-                    f"SELECT {q(column)} FROM {q(self.table)} "  # noqa: S608
-                    f"WHERE {q(match_column)} IN ({marks}) AND {q(column)} IS NOT NULL",
-                    batch,
-                )
-                found.update(str(row[0]) for row in cursor.fetchall())
-        return sorted(found)
-
-    # --- helpers --------------------------------------------------------------------------------
-
-    def _count(self, cursor, q, values, *, masked: bool) -> int:
-        total = 0
-        for column, batch in self._batches(values):
-            marks = ", ".join(["%s"] * len(batch))
-            where = f"{q(column)} IN ({marks})"
-            params = list(batch)
-            if masked and self.mask:
-                # After masking, rows still match but hold nothing of the subject's any more.
-                where += (
-                    " AND NOT ("
-                    + " AND ".join(
-                        f"{q(c)} IS NULL" if v is None else f"{q(c)} = %s"
-                        for c, v in self.mask.items()
-                    )
-                    + ")"
-                )
-                params += [v for v in self.mask.values() if v is not None]
-            cursor.execute(f"SELECT count(*) FROM {q(self.table)} WHERE {where}", params)  # noqa: S608
-            total += cursor.fetchone()[0]
-        return total
-
-    def _batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
-        for id_type, given in values.items():
-            for start in range(0, len(given), self.batch_size):
-                yield self.match[id_type], given[start : start + self.batch_size]
-
-    def _where(self, q, chunk: dict[str, list[str]], *, unmasked: bool) -> tuple[str, list]:
-        """Rows holding any value of the chunk; with `unmasked`, only those some mask column
-        still differs in (each test is written to be true or false, never NULL, so a NULL
-        column cannot hide a row)."""
-        parts, params = [], []
-        for id_type, values in chunk.items():
-            parts.append(f"{q(self.match[id_type])} IN ({', '.join(['%s'] * len(values))})")
-            params += values
-        where = "(" + " OR ".join(parts) + ")"
-        if unmasked and self.mask:
-            masked = " AND ".join(
-                f"{q(c)} IS NULL" if v is None else f"({q(c)} IS NOT NULL AND {q(c)} = %s)"
-                for c, v in self.mask.items()
-            )
-            where += f" AND NOT ({masked})"
-            params += [v for v in self.mask.values() if v is not None]
-        return where, params
-
-    def _cursor(self):
+    def _session(self):
         return _Session(self)
 
 

@@ -23,193 +23,43 @@ values (`RowTally`): a row holding two groups' values counts for both and is del
 """
 
 import contextlib
-import re
 import sqlite3
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import structlog
-
+from . import config as checks
 from .base import (
     Capability,
-    Connector,
     ConnectorConfigError,
-    Erased,
-    Groups,
-    Identifiers,
-    Located,
     TargetUnavailable,
-    Verified,
 )
 from .files import confined_path
-from .sql_table import RowTally, chunked
-
-log = structlog.get_logger(__name__)
-
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+from .tables import CursorTable
 
 
-class SqliteTable(Connector):
+class SqliteTable(CursorTable):
     kind = "sqlite_table"
+    config_keys = frozenset({"path", "table", "match", "resolve", "batch_size"})
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
-    erase_method = "sql_bound_statements"
-    verify_method = "sql_count"
-    batches = True
+    file_roots = True  # the database file lies under LUP_FILE_ROOTS
+    mark = "?"
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        path = self.config.get("path")
-        if not isinstance(path, str) or not path.strip():
-            raise ConnectorConfigError("path names the database file.", fields={"path": "required"})
-        self.path = path
-        table = self.config.get("table")
-        if not isinstance(table, str) or not NAME.fullmatch(table):
-            raise ConnectorConfigError(
-                "table is a plain name (letters, digits, underscores).",
-                fields={"table": "not a valid table name"},
-            )
-        self.table = table
-        self.match = self._match_config(self.config, NAME.fullmatch, "column")
-        self.id_types = frozenset(self.match)
-        resolve = self.config.get("resolve")
-        self.resolvable = (
-            self._match_config({"match": resolve}, NAME.fullmatch, "column") if resolve else {}
-        )
-        if self.resolvable:
-            self.capabilities = self.capabilities | {Capability.RESOLVE}
-        self.batch_size = int(self.config.get("batch_size") or 500)
+        self.path = checks.text(self.config, "path", message="path names the database file.")
         confined_path(self.path)  # refuse a path outside the roots as soon as it is configured
 
-    def locate(self, identifiers: Identifiers) -> Located:
-        with self._session() as db:
-            return Located(count=self._count(db, self.usable(identifiers)))
+    def _begin_write(self, cursor) -> str:
+        # Take the write lock first: no other writer can change a row between the read that
+        # counts it and the delete.
+        cursor.execute("BEGIN IMMEDIATE")
+        return ""
 
-    def verify(self, identifiers: Identifiers) -> Verified:
-        with self._session() as db:
-            remaining = self._count(db, self.usable(identifiers))
-        return Verified(method=self.verify_method, remaining=remaining, at=self._now())
-
-    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
-        self.require(Capability.for_op(op))
-        values = self.usable(identifiers)
-        started, total = self._now(), 0
-        with self._session() as db:
-            for column, batch in self._batches(values):
-                marks = ", ".join("?" * len(batch))
-                # Names are checked against the table's columns; only they are interpolated.
-                sql = f'DELETE FROM "{self.table}" WHERE "{column}" IN ({marks})'  # noqa: S608
-                total += db.execute(sql, batch).rowcount
-        log.info("connector.erase", kind=self.kind, count=total)
-        return Erased(
-            op="delete" if total else "none",
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-
-    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
-        """Erase several requests' rows with one read and one delete per batch of values; each
-        group gets the count of rows holding any of its values."""
-        self.require(Capability.for_op(op))
-        union, owners = self.owners(groups)
-        chunks = list(chunked(union, self.batch_size))
-        types = list(union)
-        tally = RowTally(groups, owners, chunks, types)
-        started, total = self._now(), 0
-        with self._session() as db:
-            # Take the write lock first: no other writer can change a row between the read
-            # that counts it and the delete.
-            db.execute("BEGIN IMMEDIATE")
-            for index, chunk in enumerate(chunks):
-                where, params = self._where(chunk)
-                found = db.execute(
-                    f'SELECT {self._columns(types)} FROM "{self.table}" WHERE {where}',  # noqa: S608
-                    params,
-                ).fetchall()
-                for row in found:
-                    tally.add(row, index)
-                db.execute(f'DELETE FROM "{self.table}" WHERE {where}', params)  # noqa: S608
-                total += len(found)
-        log.info(
-            "connector.erase", kind=self.kind, count=total, groups=len(groups), batches=len(chunks)
-        )
-        shared = Erased(
-            op="delete",
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-        return self.split(shared, tally.counts)
-
-    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
-        """The post-check of a batch: one read per batch of values, a count per group."""
-        self.require(Capability.VERIFY)
-        union, owners = self.owners(groups)
-        chunks = list(chunked(union, self.batch_size))
-        types = list(union)
-        tally = RowTally(groups, owners, chunks, types)
-        with self._session() as db:
-            db.execute("BEGIN")  # one snapshot for every chunk
-            for index, chunk in enumerate(chunks):
-                where, params = self._where(chunk)
-                rows = db.execute(
-                    f'SELECT {self._columns(types)} FROM "{self.table}" WHERE {where}',  # noqa: S608
-                    params,
-                )
-                for row in rows:
-                    # Unlike a delete, a read finds a row again in every chunk it matches.
-                    tally.add(row, index, once=True)
-        log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
-        return self.checked(self.verify_method, tally.counts)
-
-    def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
-        self.require(Capability.RESOLVE)
-        column = self.resolvable.get(want)
-        if column is None:
-            raise self._not_supported(Capability.RESOLVE)
-        found: set[str] = set()
-        with self._session() as db:
-            for match_column, batch in self._batches(self.usable(identifiers)):
-                marks = ", ".join("?" * len(batch))
-                rows = db.execute(
-                    f'SELECT "{column}" FROM "{self.table}" '  # noqa: S608
-                    f'WHERE "{match_column}" IN ({marks}) AND "{column}" IS NOT NULL',
-                    batch,
-                )
-                found.update(str(row[0]) for row in rows)
-        return sorted(found)
-
-    def _count(self, db: sqlite3.Connection, values: dict[str, list[str]]) -> int:
-        total = 0
-        for column, batch in self._batches(values):
-            marks = ", ".join("?" * len(batch))
-            total += db.execute(
-                f'SELECT count(*) FROM "{self.table}" WHERE "{column}" IN ({marks})',  # noqa: S608
-                batch,
-            ).fetchone()[0]
-        return total
-
-    def _columns(self, types: list[str]) -> str:
-        # Names are checked against the table's columns; only they are interpolated.
-        return ", ".join(f'"{self.match[t]}"' for t in types)
-
-    def _where(self, chunk: dict[str, list[str]]) -> tuple[str, list[str]]:
-        """Rows holding any value of the chunk, across identifier types."""
-        parts, params = [], []
-        for id_type, values in chunk.items():
-            parts.append(f'"{self.match[id_type]}" IN ({", ".join("?" * len(values))})')
-            params += values
-        return " OR ".join(parts), params
-
-    def _batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
-        for id_type, given in values.items():
-            for start in range(0, len(given), self.batch_size):
-                yield self.match[id_type], given[start : start + self.batch_size]
+    def _begin_read(self, cursor) -> None:
+        cursor.execute("BEGIN")  # one snapshot for every chunk
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[sqlite3.Connection]:
+    def _session(self) -> Iterator[tuple[sqlite3.Cursor, Callable[[str], str]]]:
         path = confined_path(self.path)
         if not path.is_file():
             raise ConnectorConfigError(
@@ -240,6 +90,7 @@ class SqliteTable(Connector):
                         code="unknown_column",
                     )
             with db:  # one transaction, committed on success
-                yield db
+                # Names are checked against the table's columns; only they are interpolated.
+                yield db.cursor(), lambda name: f'"{name}"'
         finally:
             db.close()

@@ -59,42 +59,28 @@ be lost); an identifier that is itself the text "erased" next to brackets would 
 redaction marker again.
 """
 
-import contextlib
-import gzip
 import hashlib
 import os
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import structlog
 
+from . import config as checks
 from .base import (
-    ID_TYPE,
     Capability,
-    Connector,
     ConnectorConfigError,
-    Deadline,
     Erased,
     Groups,
     Identifiers,
     Located,
     Verified,
 )
-from .files import (
-    DEADLINE_EVERY,
-    PathOutsideRoots,
-    confined_path,
-    digest,
-    discard,
-    locked_directory,
-    open_regular,
-    replace_atomically,
-    seal,
-    temporary_beside,
-    unavailable_on_os_error,
-)
+from .errors import PathOutsideRoots
+from .files import confined_path, digest, lines, unavailable_on_os_error
+from .rewrite import Edit, FileRewrite
 
 log = structlog.get_logger(__name__)
 
@@ -111,9 +97,9 @@ _WORD_BEFORE = r"(?<![A-Za-z0-9_])"
 _WORD_AFTER = r"(?![A-Za-z0-9_])"
 
 
-class TextLog(Connector):
+class TextLog(FileRewrite):
     kind = "text_log"
-    batches = True
+    config_keys = frozenset({"path", "id_types", "rotated", "mode"})
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
@@ -121,27 +107,14 @@ class TextLog(Connector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        path = self.config.get("path")
-        if not isinstance(path, str) or not path.strip() or "\x00" in path:
-            raise ConnectorConfigError("path names the file.", fields={"path": "required"})
-        self.path = path
-        id_types = self.config.get("id_types")
-        if (
-            not isinstance(id_types, list)
-            or not id_types
-            or not all(isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types)
-        ):
-            raise ConnectorConfigError(
-                "id_types lists the identifier types found in the log.",
-                fields={"id_types": "required"},
+        self.id_types = frozenset(
+            checks.names(
+                self.config,
+                "id_types",
+                message="id_types lists the identifier types found in the log.",
             )
-        self.id_types = frozenset(id_types)
-        rotated = self.config.get("rotated", False)
-        if not isinstance(rotated, bool):
-            raise ConnectorConfigError(
-                "rotated is true or false.", fields={"rotated": "not a boolean"}
-            )
-        self.rotated = rotated
+        )
+        self.rotated = checks.flag(self.config, "rotated", default=False)
         mode = self.config.get("mode", "redact")
         if mode not in MODES:
             raise ConnectorConfigError(
@@ -191,33 +164,26 @@ class TextLog(Connector):
         deadline = self.deadline()
         started = self._now()
         done = "delete" if self.mode == "drop_line" else "mask"
+
+        def edits(source) -> Iterator[Edit]:
+            for line in lines(source, deadline):
+                count, new = self._apply(pattern, line, tally)
+                yield Edit(line, count, new)
+
         total = 0
         befores: list[tuple[str, str]] = []
         afters: list[tuple[str, str]] = []
         with unavailable_on_os_error():
             files = self.files()
-            with locked_directory(files[0].parent, deadline) as dir_fd:
+            with self.locked(files[0], deadline) as dir_fd:
                 for path in files:
                     deadline.check()
-                    with _open(path) as (source, st):
-                        count, before, after, temp = self._rewrite(
-                            source, st, path, pattern, deadline, tally
-                        )
-                    if temp is not None:
-                        replace_atomically(temp, path, dir_fd)
-                    total += count
-                    befores.append((path.name, before))
-                    afters.append((path.name, after))
+                    rewritten = self.rewrite(path, dir_fd, edits)
+                    total += rewritten.count
+                    befores.append((path.name, rewritten.before))
+                    afters.append((path.name, rewritten.after))
         log.info("connector.erase", kind=self.kind, op=done, count=total, files=len(files))
-        return Erased(
-            op=done if total else "none",
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-            before=self._combined(befores),
-            after=self._combined(afters),
-        )
+        return self.erased(done, total, started, self._combined(befores), self._combined(afters))
 
     # --- paths ----------------------------------------------------------------------------------
 
@@ -306,43 +272,14 @@ class TextLog(Connector):
         count = 0
         with unavailable_on_os_error():
             for path in self.files():
-                with _open(path) as (source, _):
-                    for number, line in enumerate(source):
-                        if number % DEADLINE_EVERY == 0:
-                            deadline.check()
+                with self.open(path) as (source, _):
+                    for line in lines(source, deadline):
                         count += self._apply(pattern, line, tally)[0]
         return count
 
-    def _rewrite(self, source, st, path: Path, pattern, deadline: Deadline, tally=None):
-        """Write the new content into a temporary file beside `path`, hashing both contents.
-        Returns (count, before, after, temp path or None when nothing matched)."""
-        before, after = hashlib.sha256(), hashlib.sha256()
-        total = 0
-        temp = temporary_beside(path, st)
-        try:
-            writer = (
-                gzip.GzipFile(filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime))
-                if _is_gzip(path)
-                else temp
-            )
-            for number, line in enumerate(source):
-                if number % DEADLINE_EVERY == 0:
-                    deadline.check()
-                before.update(line)
-                count, new = self._apply(pattern, line, tally)
-                total += count
-                if new is None:
-                    continue
-                writer.write(new)
-                after.update(new)
-            seal(temp, writer)
-            if not total:
-                discard(temp)
-                return 0, digest(before), digest(before), None
-            return total, digest(before), digest(after), temp.name
-        except BaseException:
-            discard(temp)
-            raise
+    def compressed(self, path: Path) -> bool:
+        """A name ending in ".gz" is read and written as gzip."""
+        return path.name.endswith(".gz")
 
     def _combined(self, digests: list[tuple[str, str]]) -> str:
         if not self.rotated:
@@ -408,12 +345,3 @@ def _branch(node: dict) -> str:
         return ""
     body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
     return f"(?:{body})?" if "" in node else body
-
-
-def _is_gzip(path: Path) -> bool:
-    return path.name.endswith(".gz")
-
-
-def _open(path: Path) -> contextlib.AbstractContextManager[tuple[IO[bytes], Any]]:
-    """The file for reading, decompressed if its name ends in ".gz"."""
-    return open_regular(path, compressed=_is_gzip(path))

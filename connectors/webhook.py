@@ -25,8 +25,8 @@ from typing import Any
 
 from core.errors import ApplicationError
 
+from . import config as checks
 from .base import (
-    ID_TYPE,
     Awaiting,
     Capability,
     Connector,
@@ -39,7 +39,7 @@ from .base import (
 )
 
 METHOD = "webhook"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+URL = re.compile(r"^https?://[^\s]+$")
 # A signed message older (or newer) than this is refused: replays do not count.
 MAX_SKEW_SECONDS = 300
 
@@ -80,6 +80,7 @@ def result_counts(document: Any) -> tuple[int, int]:
 
 class Webhook(Connector):
     kind = "webhook"
+    config_keys = frozenset({"url", "secret_env", "id_types"})
     capabilities = frozenset({Capability.DELETE})
     hands_over = True
     erase_method = METHOD
@@ -87,28 +88,17 @@ class Webhook(Connector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        url = self.config.get("url")
-        if not isinstance(url, str) or not re.match(r"^https?://[^\s]+$", url):
-            raise ConnectorConfigError(
-                "url is the system's http(s) endpoint.", fields={"url": "required"}
-            )
-        secret_env = self.config.get("secret_env")
-        if not isinstance(secret_env, str) or not ENV_NAME.fullmatch(secret_env):
-            raise ConnectorConfigError(
-                "secret_env names the variable holding the HMAC key.",
-                fields={"secret_env": "required"},
-            )
-        id_types = self.config.get("id_types")
-        if (
-            not isinstance(id_types, list)
-            or not id_types
-            or not all(isinstance(t, str) and ID_TYPE.fullmatch(t) for t in id_types)
-        ):
-            raise ConnectorConfigError(
-                "id_types lists the identifier types the system takes.",
-                fields={"id_types": "required"},
-            )
-        self.url, self.secret_env, self.id_types = url, secret_env, frozenset(id_types)
+        self.url = checks.text(
+            self.config, "url", message="url is the system's http(s) endpoint.", valid=URL.match
+        )
+        self.secret_env = checks.text(
+            self.config,
+            "secret_env",
+            message="secret_env names the variable holding the HMAC key.",
+            valid=checks.ENV_NAME.fullmatch,
+        )
+        takes = "id_types lists the identifier types the system takes."
+        self.id_types = frozenset(checks.names(self.config, "id_types", message=takes))
 
     def secret(self) -> bytes:
         value = os.environ.get(self.secret_env, "")

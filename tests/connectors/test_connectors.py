@@ -363,13 +363,13 @@ def test_jsonl_erases_several_subjects_in_one_pass(roots, monkeypatch):
     path = roots / "log.jsonl"
     path.write_text("".join(json.dumps({"uid": u}) + "\n" for _, u in people_ * 2))
     opened = []
-    original = JsonlFile._open
+    original = JsonlFile.open
 
     def spy(self, p):
         opened.append(p)
         return original(self, p)
 
-    monkeypatch.setattr(JsonlFile, "_open", spy)
+    monkeypatch.setattr(JsonlFile, "open", spy)
     erased = jsonl_target("log.jsonl").erase({"user_id": [u for _, u in people_[:4]]})
     assert (erased.count, len(opened)) == (8, 1)
     assert path.read_text().splitlines() == [json.dumps({"uid": u}) for _, u in people_[4:] * 2]

@@ -260,13 +260,13 @@ def test_only_phone_values_that_could_match_are_parsed(roots, monkeypatch):
     numbers = [f"+855 12 {i:06d}" for i in range(2000)]
     write(roots, table=pa.table({"phone": numbers}))
     parsed = []
-    real = parquet_file._normalized
+    real = parquet_file.normalized
 
     def counting(id_type, value):
         parsed.append(value)
         return real(id_type, value)
 
-    monkeypatch.setattr(parquet_file, "_normalized", counting)
+    monkeypatch.setattr(parquet_file, "normalized", counting)
     assert target(match={"phone": "phone"}).locate({"phone": ["+85512001234"]}).count == 1
     assert parsed == ["+855 12 001234", "+855 12 001234"]  # the candidate, then its groups
 

@@ -10,7 +10,6 @@ other.
 import ast
 import fnmatch
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -173,14 +172,14 @@ def declared_queues() -> set[str]:
 
 
 def file_queues() -> set[str]:
-    """Queues of the kinds that work on files under LUP_FILE_ROOTS (through confined_path)."""
+    """Queues of the kinds that work on files under LUP_FILE_ROOTS (every FileRewrite kind,
+    and sqlite_table's database file): what they declare as `file_roots`."""
     from connectors import CONNECTORS
+    from connectors.rewrite import FileRewrite
 
-    return {
-        f"erasure.{kind}"
-        for kind, cls in CONNECTORS.items()
-        if "confined_path(" in inspect.getsource(sys.modules[cls.__module__])
-    }
+    kinds = {kind for kind, cls in CONNECTORS.items() if cls.file_roots}
+    assert {k for k, cls in CONNECTORS.items() if issubclass(cls, FileRewrite)} <= kinds
+    return {f"erasure.{kind}" for kind in kinds}
 
 
 # --- deploy/Dockerfile --------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""The errors a connector raises, each with a stable code. `connectors.base` re-exports them."""
+
+from rest_framework import status
+
+from core.errors import ApplicationError
+
+
+class ConnectorConfigError(ApplicationError):
+    """A target's config is unusable. `fields` names the key; values that may be secret are
+    never repeated in the message."""
+
+    code = "invalid_target_config"
+
+
+class PathOutsideRoots(ConnectorConfigError):
+    """A file target's path does not lie under `settings.LUP_FILE_ROOTS` once resolved."""
+
+    code = "path_outside_roots"
+
+
+class NotSupported(ApplicationError):
+    code = "capability_not_supported"
+
+
+class NoUsableIdentifiers(ApplicationError):
+    code = "identifier_type_not_supported"
+
+
+class TargetUnavailable(ApplicationError):
+    """The target could not be reached or answered with an error; worth retrying later."""
+
+    code = "target_unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+class ConnectorTimeout(TargetUnavailable):
+    code = "connector_timeout"
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT

@@ -1,0 +1,145 @@
+"""`FileRewrite`: the base of the kinds that erase by rewriting a file under
+`settings.LUP_FILE_ROOTS` (`jsonl_file`, `csv_file`, `text_log`, `parquet_file`).
+
+It owns what they share, so each kind keeps only the parsing of its records:
+
+- the `path` config, resolved and confined to the roots at every call (`resolved`);
+- the exclusive lock on the file's directory (`locked`), so two erasures of one file cannot both
+  start from the old content;
+- the rewrite (`rewrite`): the file opened without following a swapped-in symlink, every record
+  copied, changed or dropped into a temporary file beside it (same mode and owner), fsynced and
+  renamed over the original, then the directory fsynced; when nothing changed, the temporary file
+  is removed and the original left as it was;
+- the digests of the content before and after, and the `Erased` result (`erased`).
+
+A kind hands `rewrite` its records as `Edit`s: what was read, how many items it erased there,
+and what to write instead (the same bytes to keep them, None to drop them).
+"""
+
+import contextlib
+import gzip
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from . import config as checks
+from .base import Connector, Deadline, Erased
+from .files import (
+    confined_path,
+    digest,
+    discard,
+    locked_directory,
+    open_regular,
+    replace_atomically,
+    seal,
+    temporary_beside,
+    unavailable_on_os_error,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One record of a rewrite: the bytes read, the items erased in them, the bytes written in
+    their place (None drops the record), and whether it was kept because it could not be read
+    as a record (a line that is not JSON, a row shorter than the header): `Erased.skipped`."""
+
+    read: bytes
+    count: int
+    written: bytes | None
+    skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rewritten:
+    """What one rewrite did: items erased, records skipped, and "sha256:<hex>" of the content
+    before and after (equal when nothing was erased, and the file was left as it was)."""
+
+    count: int
+    skipped: int
+    before: str
+    after: str
+
+
+class FileRewrite(Connector):
+    """Base of the kinds that rewrite a file. Subclasses list "path" in `config_keys`."""
+
+    batches = True
+    file_roots = True
+    # Whether the file is read and written as gzip (see `gzip_config`).
+    gzip: bool = False
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        self.path = checks.text(self.config, "path", message="path names the file.")
+
+    def gzip_config(self) -> bool:
+        """`gzip`: true or false; by default, true for a name ending in ".gz"."""
+        return checks.flag(self.config, "gzip", default=self.path.endswith(".gz"))
+
+    def resolved(self) -> Path:
+        """The target's real path, refused unless it lies under a configured root."""
+        return confined_path(self.path)
+
+    def compressed(self, path: Path) -> bool:
+        return self.gzip
+
+    def open(self, path: Path) -> contextlib.AbstractContextManager[tuple[IO[bytes], Any]]:
+        return open_regular(path, compressed=self.compressed(path))
+
+    @contextlib.contextmanager
+    def locked(self, path: Path, deadline: Deadline) -> Iterator[int]:
+        """The directory's lock, I/O failures answered as `target_unavailable`."""
+        with unavailable_on_os_error(), locked_directory(path.parent, deadline) as dir_fd:
+            yield dir_fd
+
+    def rewrite(
+        self, path: Path, dir_fd: int, edits: Callable[[IO[bytes]], Iterable[Edit]]
+    ) -> Rewritten:
+        """Rewrite `path` (its directory locked by `locked`) with the records `edits` makes
+        of it; the original is replaced only if some record erased something."""
+        compressed = self.compressed(path)
+        with self.open(path) as (source, st):
+            before, after = hashlib.sha256(), hashlib.sha256()
+            count = skipped = 0
+            temp = temporary_beside(path, st)
+            try:
+                writer = (
+                    gzip.GzipFile(
+                        filename=path.name, mode="wb", fileobj=temp, mtime=int(st.st_mtime)
+                    )
+                    if compressed
+                    else temp
+                )
+                for edit in edits(source):
+                    before.update(edit.read)
+                    count += edit.count
+                    skipped += edit.skipped
+                    if edit.written is not None:
+                        writer.write(edit.written)
+                        after.update(edit.written)
+                seal(temp, writer)
+            except BaseException:
+                discard(temp)
+                raise
+        if not count:
+            discard(temp)
+            return Rewritten(0, skipped, digest(before), digest(before))
+        replace_atomically(temp.name, path, dir_fd)
+        return Rewritten(count, skipped, digest(before), digest(after))
+
+    def erased(
+        self, op: str, count: int, started: datetime, before: str, after: str, skipped: int = 0
+    ) -> Erased:
+        return Erased(
+            op=op if count else "none",  # type: ignore[arg-type]
+            method=self.erase_method,
+            count=count,
+            started_at=started,
+            completed_at=self._now(),
+            before=before,
+            after=after,
+            skipped=skipped,
+        )
