@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -64,6 +65,16 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _absolute(url: str) -> str:
+    """An elaboration is read inside AI Verify or a client's files, away from Lup: its links
+    carry the public address (`LUP_PUBLIC_URL`)."""
+    return f"{settings.LUP_PUBLIC_URL.rstrip('/')}{url}" if url.startswith("/") else url
+
+
+def _sentence(text: str) -> str:
+    return text.strip().rstrip(".")
+
+
 def _figures(finding: Finding) -> str:
     return "; ".join(
         f"{path.replace('_', ' ').replace('.', ' ')}: {_value(value)}"
@@ -75,12 +86,12 @@ def _gap_text(gap: dict[str, Any]) -> str:
     record = gap.get("record") or {}
     where = record.get("admin_url")
     label = record.get("label")
-    about = f" [{label}{': ' + where if where else ''}]" if label else ""
-    return f"{gap['code']}: {gap['detail']}{about}"
+    about = f" [{label}{': ' + _absolute(where) if where else ''}]" if label else ""
+    return f"{gap['code']}: {_sentence(gap['detail'])}{about}"
 
 
 def _finding_text(finding: Finding) -> str:
-    says = finding.condition.says
+    says = _sentence(finding.condition.says)
     if finding.holds:
         return f"Holds: {says} ({_figures(finding)})."
     if finding.nothing_on_record and not finding.gaps:
@@ -92,7 +103,7 @@ def _finding_text(finding: Finding) -> str:
     named = "; ".join(_gap_text(gap) for gap in finding.gaps[:GAPS_NAMED])
     more = len(finding.gaps) - GAPS_NAMED
     extra = f"; and {more} more in the report" if more > 0 else ""
-    return f"Not met: {says} Gaps: {named}{extra} ({_figures(finding)})."
+    return f"Not met: {says} ({_figures(finding)}). Gaps: {named}{extra}."
 
 
 def _finding_dict(finding: Finding) -> dict[str, Any]:
@@ -127,9 +138,9 @@ def item_answer(*, report: dict[str, Any], item: Item) -> dict[str, Any]:
         [f"{answer}, on Lup's records for {start} to {end}."]
         + [_finding_text(f) for f in findings]
         + ([item.note] if item.note else [])
-        + [f"Records: {links['admin']} (API: {links['api']})."]
+        + [f"Records: {_absolute(links['admin'])} (API: {_absolute(links['api'])})."]
         + [
-            f"See also {name.replace('_', ' ')}: {section_links(report, name)['admin']}."
+            f"See also {name.replace('_', ' ')}: {_absolute(section_links(report, name)['admin'])}."
             for name in sections
         ]
     )

@@ -223,7 +223,7 @@ def importable(document: dict) -> list[str]:
 
 
 def test_the_aiverify_file_passes_the_plugins_import_rules_and_leaves_out_the_operators(
-    seeded, api
+    seeded, api, settings
 ):
     document = api("erasure:read").get(f"{API}/aiverify").json()
     assert importable(document) == []
@@ -235,8 +235,10 @@ def test_the_aiverify_file_passes_the_plugins_import_rules_and_leaves_out_the_op
     elaboration = rows["8.2.1"]["elaboration"]
     assert elaboration.startswith("No, on Lup's records for ")
     assert "versions with location: 3" in elaboration
-    assert f"/admin/lineage/datasetversion/{seeded.unplaced.pk}/change/" in elaboration
-    assert "/admin/readiness/?start=" in elaboration and "#section-data" in elaboration
+    # Read inside AI Verify, away from Lup: the links carry the public address.
+    public = settings.LUP_PUBLIC_URL
+    assert f"{public}/admin/lineage/datasetversion/{seeded.unplaced.pk}/change/" in elaboration
+    assert f"{public}/admin/readiness/?start=" in elaboration and "#section-data" in elaboration
     summary = document["sheets"][1]["summaryJustification"]
     assert "2 of this principle's 4 checks" in summary and "0 Yes, 2 No" in summary
 
