@@ -467,7 +467,11 @@ LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
 # Empty means Django's plain index.
 LUP_ADMIN_DASHBOARD = "reports.dashboard.dashboard"
 # Pages the apps add to the admin site: functions taking the site and returning URL patterns.
-LUP_ADMIN_URLS = ["reports.admin.registers.admin_urls", "reports.admin.readiness.admin_urls"]
+LUP_ADMIN_URLS = [
+    "reports.admin.registers.admin_urls",
+    "reports.admin.readiness.admin_urls",
+    "reports.admin.frameworks.admin_urls",
+]
 
 # --- Metrics (/metrics, README "Metrics") ----------------------------------------------------
 # Who may scrape: with LUP_METRICS_TOKEN set, a scrape must send `Authorization: Bearer <token>`;

@@ -30,7 +30,7 @@ class PeriodForm(forms.Form):
     )
 
 
-def _report(request: HttpRequest) -> tuple[PeriodForm, dict | None]:
+def period_report(request: HttpRequest) -> tuple[PeriodForm, dict | None]:
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
     form = PeriodForm(request.GET or None)
@@ -51,7 +51,7 @@ def _query(request: HttpRequest) -> str:
 
 
 def readiness_page(request: HttpRequest, *, site: AdminSite) -> TemplateResponse:
-    form, report = _report(request)
+    form, report = period_report(request)
     context = {
         **site.each_context(request),
         "title": "Governance readiness",
@@ -66,7 +66,7 @@ def readiness_page(request: HttpRequest, *, site: AdminSite) -> TemplateResponse
 
 
 def readiness_print(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
-    _, report = _report(request)
+    _, report = period_report(request)
     if report is None:
         return readiness_page(request, site=site)
     context = {
@@ -78,7 +78,7 @@ def readiness_print(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
 
 
 def readiness_signed(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
-    _, report = _report(request)
+    _, report = period_report(request)
     if report is None:
         return readiness_page(request, site=site)
     envelope = readiness_report_signed(report=report)

@@ -47,7 +47,9 @@ SIGNED = inline_serializer(
 )
 
 
-def _report(request) -> dict:
+def period_report(request) -> dict:
+    """The readiness report for the period the query names (`start`, `end`), for every
+    endpoint that answers from it."""
     query = PeriodSerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     now = timezone.now()
@@ -64,7 +66,7 @@ class ReadinessReportApi(APIView):
 
     @extend_schema(parameters=[PeriodSerializer], responses=REPORT)
     def get(self, request):
-        return Response(_report(request))
+        return Response(period_report(request))
 
 
 class ReadinessReportSignedApi(APIView):
@@ -75,4 +77,4 @@ class ReadinessReportSignedApi(APIView):
 
     @extend_schema(parameters=[PeriodSerializer], responses=SIGNED)
     def get(self, request):
-        return Response(readiness_report_signed(report=_report(request)))
+        return Response(readiness_report_signed(report=period_report(request)))

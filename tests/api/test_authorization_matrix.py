@@ -121,6 +121,9 @@ API: dict[tuple[str, str], frozenset[str]] = {
     # The readiness report: evidence for clients and regulators, read by every staff role.
     ("GET", "/api/v1/reports/readiness"): STAFF,
     ("GET", "/api/v1/reports/readiness/signed"): STAFF,
+    ("GET", "/api/v1/reports/readiness/aiverify"): STAFF,
+    ("GET", "/api/v1/reports/readiness/aiverify/signed"): STAFF,
+    ("GET", "/api/v1/reports/readiness/frameworks/{framework}"): STAFF,
 }
 
 # The admin's pages beyond Django's own, by URL name, and two of Django's for comparison.
@@ -142,6 +145,9 @@ ADMIN: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "readiness"): STAFF,
     ("GET", "readiness_print"): STAFF,
     ("GET", "readiness_signed"): STAFF,
+    ("GET", "readiness_aiverify"): STAFF,
+    ("GET", "readiness_aiverify_signed"): STAFF,
+    ("GET", "readiness_framework"): STAFF,
     ("GET", "erasure_erasurerequest_change"): STAFF,
     # Targets: officers and engineers change them, auditors only look.
     ("POST", "erasure_target_change"): frozenset({COMPLIANCE_OFFICER, ENGINEER}),
@@ -245,6 +251,8 @@ def world(settings, tmp_path):
         "token": "no-such-link",
         "entry_id": 1,
         "key": subject_keys.key_for("email", email),
+        "framework": "asean",
+        "slug": "asean",
     }
 
 
