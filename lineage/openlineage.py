@@ -1,8 +1,8 @@
 """OpenLineage ingestion: what openlineage-python's HTTP transport posts to /api/v1/lineage.
 
-`ingest_event` decodes the body (gzip, bounded), parses it, validates it offline against the
-OpenLineage JSON schemas vendored in `openlineage_spec/`, and maps it onto the lineage graph
-through `lineage.services` in one transaction. An event is identified by the SHA-256 of its
+`ingest_event` decodes the body (gzip, bounded), parses it, checks it offline against the
+OpenLineage schema version it declares (`openlineage_schemas`), and maps it onto the lineage
+graph through `lineage.services` in one transaction. An event is identified by the SHA-256 of its
 canonical JSON, so a client retrying after a lost response changes nothing.
 
 Mapping:
@@ -18,25 +18,20 @@ Mapping:
   version); a JobEvent registers the job and its datasets.
 """
 
-import functools
 import hashlib
 import json
+import uuid
 import zlib
-from datetime import datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 from rest_framework import status
 
 from core.errors import ApplicationError, PayloadTooLarge
 from core.parsers import storable
-from lineage import services
+from lineage import openlineage_schemas, services
 from lineage.models import (
     Dataset,
     DatasetVersion,
@@ -47,15 +42,10 @@ from lineage.models import (
 )
 from lineage.services import VersionInput
 
-SPEC_DIR = Path(__file__).resolve().parent / "openlineage_spec"
-# The core version openlineage-python's events and the newer facet files refer to.
-CORE_URI = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
-
 # Decompressed bodies above this are refused, so a small gzip body cannot expand without bound.
 # 5 MiB holds a run with thousands of columns of schema and column-lineage facets.
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
-MAX_REPORTED_ERRORS = 20
 TERMINAL_STATES = {"COMPLETE", "FAIL", "ABORT"}
 EVALUATION_JOB_TYPES = {"EVALUATION", "EVAL"}
 # Lengths of the model fields the names land in.
@@ -73,10 +63,14 @@ def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
     writes nothing. Bad input raises an `ApplicationError` and writes nothing."""
     event = _parse(_decode(raw, content_encoding))
     kind = _event_kind(event)
-    _validate(event, kind)
+    outcome = _validate(event, kind)
     canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    summary = _summary(event, kind, digest)
+    summary = {
+        **_summary(event, kind, digest),
+        "schema": outcome.schema,
+        "warnings": outcome.warnings,
+    }
     if OpenLineageEvent.objects.filter(digest=digest).exists():
         return {**summary, "duplicate": True}
     try:
@@ -178,127 +172,36 @@ def _event_kind(event: Any) -> str:
     )
 
 
-EVENT_DEFS = {"run": "RunEvent", "dataset": "DatasetEvent", "job": "JobEvent"}
-
-
-def _is_date_time(value: object) -> bool:
-    """RFC 3339: a date, a time and an offset."""
-    if not isinstance(value, str):
-        return True
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return len(value) > 10 and value[10] in "Tt " and parsed.tzinfo is not None
-
-
-def _is_uri(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    return bool(urlsplit(value).scheme) and not any(c.isspace() for c in value)
-
-
-@functools.cache
-def _format_checker() -> FormatChecker:
-    # jsonschema checks date-time and uri only with optional packages; these two checks are
-    # all the OpenLineage schemas need.
-    checker = FormatChecker()
-    checker.checks("date-time")(_is_date_time)
-    checker.checks("uri")(_is_uri)
-    return checker
-
-
-@functools.cache
-def _registry() -> tuple[Registry, dict[str, str]]:
-    """Every vendored schema under its `$id`, and facet name -> the `$id` of its file."""
-    registry: Registry = Registry()
-    facets: dict[str, str] = {}
-    for path in sorted(SPEC_DIR.rglob("*.json")):
-        contents = json.loads(path.read_text())
-        resource = Resource.from_contents(contents, default_specification=DRAFT202012)
-        registry = registry.with_resource(contents["$id"], resource)
-        if path.parent.name == "facets":
-            facets[path.stem] = contents["$id"]
-    core = json.loads((SPEC_DIR / "OpenLineage.json").read_text())
-    if core["$id"] != CORE_URI:
-        # See openlineage_spec/README.md: the vendored 2.x core also answers for 2-0-2.
-        registry = registry.with_resource(
-            CORE_URI, Resource.from_contents(core, default_specification=DRAFT202012)
-        )
-    return registry.crawl(), facets
-
-
-@functools.cache
-def _validator(ref: str) -> Draft202012Validator:
-    registry, _ = _registry()
-    return Draft202012Validator({"$ref": ref}, registry=registry, format_checker=_format_checker())
-
-
-def _validate(event: dict, kind: str) -> None:
-    problems = _problems(_validator(f"{CORE_URI}#/$defs/{EVENT_DEFS[kind]}"), event, "$")
-    if not problems:
-        for path, facet, ref in _known_facets(event):
-            problems.update(_problems(_validator(ref), facet, path))
-    if problems:
-        fields = dict(sorted(problems.items())[:MAX_REPORTED_ERRORS])
+def _validate(event: dict, kind: str) -> openlineage_schemas.Outcome:
+    """The schema check, then what Lup itself needs to store the event: a UUID run id and an
+    eventTime it can read (a naive one is read as UTC, with a warning)."""
+    outcome = openlineage_schemas.check(event, kind)
+    if not outcome.problems:
+        if kind == "run" and not _is_uuid(event["run"]["runId"]):
+            outcome.problems["$.run.runId"] = "format"
+        try:
+            _time(event["eventTime"])
+        except ValueError:
+            outcome.problems["$.eventTime"] = "format"
+        else:
+            if datetime.fromisoformat(event["eventTime"]).tzinfo is None:
+                outcome.warnings.append("eventTime has no offset; read as UTC.")
+    if outcome.problems:
         raise ApplicationError(
             "The event does not follow the OpenLineage schema.",
             code="schema_violation",
-            fields=fields,
+            fields=outcome.problems,
         )
     _check_lengths(event)
+    return outcome
 
 
-def _problems(validator: Draft202012Validator, instance: Any, prefix: str) -> dict[str, str]:
-    """JSON path -> the schema keyword that failed. Never the offending value: events carry
-    SQL and descriptions that do not belong in an error body or a log."""
-    found: dict[str, str] = {}
-    pending = list(validator.iter_errors(instance))
-    while pending:
-        error = pending.pop()
-        if error.context:  # anyOf / oneOf: report what failed inside the alternatives
-            pending.extend(error.context)
-            continue
-        path = prefix + error.json_path[1:]
-        if error.validator == "required" and isinstance(error.instance, dict):
-            for name in error.validator_value:
-                if name not in error.instance:
-                    found[f"{path}.{name}"] = "required"
-        else:
-            found[path] = str(error.validator)
-    return found
-
-
-def _facet_maps(event: dict) -> list[tuple[str, Any]]:
-    """(JSON path, facets object) for every place an event carries facets."""
-    maps = [
-        ("$.run.facets", (event.get("run") or {}).get("facets")),
-        ("$.job.facets", (event.get("job") or {}).get("facets")),
-        ("$.dataset.facets", (event.get("dataset") or {}).get("facets")),
-    ]
-    for direction, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
-        for index, dataset in enumerate(event.get(direction) or []):
-            maps.append((f"$.{direction}[{index}].facets", dataset.get("facets")))
-            maps.append((f"$.{direction}[{index}].{extra}", dataset.get(extra)))
-    return [(path, facets) for path, facets in maps if isinstance(facets, dict)]
-
-
-def _known_facets(event: dict) -> list[tuple[str, dict, str]]:
-    """(path, facet, schema ref) for each facet whose schema is vendored. Facets marked
-    `_deleted` carry no content to check."""
-    _, vendored = _registry()
-    known = []
-    for path, facets in _facet_maps(event):
-        for key, facet in facets.items():
-            if not isinstance(facet, dict) or facet.get("_deleted") is True:
-                continue
-            url = urlsplit(str(facet.get("_schemaURL", "")))
-            if not (url.hostname or "").endswith("openlineage.io"):
-                continue
-            name = url.path.rsplit("/", 1)[-1].removesuffix(".json")
-            if name in vendored:
-                known.append((f"{path}.{key}", facet, f"{vendored[name]}#/$defs/{name}"))
-    return known
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_lengths(event: dict) -> None:
@@ -341,7 +244,11 @@ def _is_model(node: dict) -> bool:
 
 
 def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+    """An RFC 3339 time; one without an offset is read as UTC, as Marquez does."""
+    if len(value) < 11 or value[10] not in "Tt ":
+        raise ValueError(value)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _dataset(node: dict) -> Dataset:
