@@ -9,8 +9,10 @@ Mapping:
 - a dataset is (namespace, name); its facets are kept, unknown ones verbatim, on the version;
 - a run input resolves to a version: the one its `version` facet names, else the version this
   run already read, else the dataset's latest version, else a new version "1";
-- a COMPLETE run writes a new version per output, named by its `version` facet or
-  `run-<runId>`; START, RUNNING, OTHER, FAIL and ABORT record inputs only;
+- runs accumulate: every event of a run (START, RUNNING, COMPLETE, FAIL, ABORT, OTHER) adds
+  its inputs and outputs; each output is a version named by its `version` facet or
+  `run-<runId>`, written by the run whatever state it ends in (the run's state says whether
+  it completed); OTHER does not change the state, and a late START does not reopen a run;
 - an output whose `datasetType` facet is MODEL is a model version trained on the run's
   non-model inputs and fine-tuned from a model input; for a job whose `jobType` facet is
   EVALUATION or EVAL, the non-model inputs are instead what the model inputs were evaluated on;
@@ -331,14 +333,23 @@ def _model_version(node: dict) -> ModelVersion:
 
 
 def _next_state(run_id: str, state: str) -> str:
-    """A late START or RUNNING does not reopen a run that already ended."""
+    """A late START or RUNNING does not reopen a run that already ended, and OTHER (extra
+    metadata) leaves the state as it was."""
     current = Run.objects.filter(run_id=run_id).values_list("state", flat=True).first()
+    if current is None:
+        return state
     if current in TERMINAL_STATES and state not in TERMINAL_STATES:
+        return current
+    if state == "OTHER":
         return current
     return state
 
 
 def _apply_run(event: dict) -> None:
+    """Runs accumulate: the inputs and outputs of every event of a run, whatever its type,
+    are combined (the run cycle's rule). An output is a version of the dataset as soon as an
+    event names it, even if the run then fails or never completes: data may have been written
+    (a streaming job's sink fills while it runs), so erasure must look there too."""
     run_node, job_node = event["run"], event["job"]
     run_id = run_node["runId"]
     event_type = event.get("eventType") or "OTHER"
@@ -363,11 +374,16 @@ def _apply_run(event: dict) -> None:
         facets=run_node.get("facets") or {},
         **times,
     )
-    if event_type != "COMPLETE":
-        return
     model_inputs = [_model_version(node) for node in inputs if _is_model(node)]
     evaluation = str(_facet(job_node, "jobType").get("jobType", "")).upper()
     evaluating = evaluation in EVALUATION_JOB_TYPES
+    model_outputs = [node for node in event.get("outputs") or [] if _is_model(node)]
+    if model_outputs or evaluating:
+        # Every data input of the run so far, not only this event's.
+        data_inputs = [
+            rd.version
+            for rd in run.datasets.filter(direction="input").select_related("version__dataset")
+        ]
     outputs = []
     for node in event.get("outputs") or []:
         version = _version_name(node) or f"run-{run_id}"

@@ -313,7 +313,14 @@ def model_version_register(
             stored = set(
                 model_version.data.exclude(kind="evaluated_on").values_list("version_id", "kind")
             )
-            if training and training != stored:
+            # The run that makes a version may name more of its inputs in later events (runs
+            # accumulate); anyone else changing its training data is refused.
+            growing = (
+                created_by_run is not None
+                and model_version.created_by_run_id == created_by_run.pk
+                and stored <= training
+            )
+            if training and training != stored and not growing:
                 raise Conflict(
                     "That model version's training data is already registered.",
                     code="model_version_immutable",
