@@ -7,6 +7,8 @@ canonical JSON, so a client retrying after a lost response changes nothing.
 
 Mapping:
 - a dataset is (namespace, name); its facets are kept, unknown ones verbatim, on the version;
+  the names its `symlinks` facet lists are aliases of it (one node, whichever name an event
+  uses), and its `columnLineage` facet becomes column edges;
 - a run input resolves to a version: the one its `version` facet names, else the version this
   run already read, else the dataset's latest version, else a new version "1";
 - runs accumulate: every event of a run (START, RUNNING, COMPLETE, FAIL, ABORT, OTHER) adds
@@ -259,7 +261,34 @@ def _dataset(node: dict) -> Dataset:
         namespace=node["namespace"],
         name=node["name"],
         description=description if isinstance(description, str) else "",
+        aliases=_symlinks(node),
     )
+
+
+def _symlinks(node: dict) -> list[tuple[str, str, str]]:
+    """The other names the `symlinks` facet gives a dataset: (namespace, name, type)."""
+    identifiers = _facet(node, "symlinks").get("identifiers")
+    names = []
+    for item in identifiers if isinstance(identifiers, list) else []:
+        if not isinstance(item, dict):
+            continue
+        namespace, name, kind = item.get("namespace"), item.get("name"), item.get("type", "")
+        if not (isinstance(namespace, str) and isinstance(name, str) and isinstance(kind, str)):
+            continue
+        if max(len(namespace), len(name)) > MAX_NAME:
+            raise ApplicationError(
+                f"Names are at most {MAX_NAME} characters.",
+                code="value_too_long",
+                fields={"symlinks.identifiers": "too_long"},
+            )
+        names.append((namespace, name, kind))
+    return names
+
+
+def _column_lineage(node: dict, dataset: Dataset, run: Run | None) -> None:
+    fields = _facet(node, "columnLineage").get("fields")
+    if isinstance(fields, dict):
+        services.column_lineage_record(target=dataset, fields=fields, run=run)
 
 
 def _kept_facets(node: dict) -> dict:
@@ -398,11 +427,11 @@ def _apply_run(event: dict) -> None:
                 facets=_kept_facets(node),
             )
             continue
+        dataset = _dataset(node)
         outputs.append(
-            _version_get_or_register(
-                _dataset(node), _version_data(node, version), created_by_run=run
-            )
+            _version_get_or_register(dataset, _version_data(node, version), created_by_run=run)
         )
+        _column_lineage(node, dataset, run)
     if evaluating:
         for model_version in model_inputs:
             services.model_version_register(
@@ -429,6 +458,7 @@ def _apply_dataset(event: dict) -> None:
             )
         return
     dataset = _dataset(node)
+    _column_lineage(node, dataset, None)
     if named is not None:
         _version_get_or_register(dataset, _version_data(node, named))
     elif not dataset.versions.exists():
@@ -442,7 +472,11 @@ def _apply_job(event: dict) -> None:
         namespace=job_node["namespace"], name=job_node["name"], facets=job_node.get("facets") or {}
     )
     inputs = [_dataset(n) for n in event.get("inputs") or [] if not _is_model(n)]
-    outputs = [_dataset(n) for n in event.get("outputs") or [] if not _is_model(n)]
+    outputs = []
+    for node in event.get("outputs") or []:
+        if not _is_model(node):
+            outputs.append(_dataset(node))
+            _column_lineage(node, outputs[-1], None)
     services.job_lineage_declare(job=job, inputs=inputs, outputs=outputs)
 
 

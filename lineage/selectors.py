@@ -2,12 +2,16 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
 from core.errors import ApplicationError, NotFound
 from lineage.models import (
+    NODE_ID_LENGTH,
+    ColumnEdge,
     Dataset,
+    DatasetAlias,
     DatasetVersion,
     Edge,
     Job,
@@ -19,27 +23,43 @@ from lineage.models import (
 
 NODE_TYPES = {"dataset": Dataset, "job": Job, "model": Model}
 MAX_DEPTH = 50
+# A graph answer stops growing at this many nodes (LUP_LINEAGE_MAX_NODES), however deep it
+# was asked to go: depth is the caller's question, the budget bounds what one answer costs.
+DEFAULT_MAX_NODES = 10_000
+
+
+def lineage_max_nodes() -> int:
+    return int(getattr(settings, "LUP_LINEAGE_MAX_NODES", DEFAULT_MAX_NODES))
 
 
 def node_object(node_id: str) -> Dataset | Job | Model:
-    """The dataset, job or model a node id (`dataset:<namespace>:<name>`) names.
-
-    Namespaces hold colons (`postgres://db:5432`), so every split is tried."""
-    kind, _, rest = node_id.partition(":")
+    """The dataset, job or model a node id (`dataset:<namespace>:<name>`) names; a dataset's
+    alias (a `symlinks` name) names the dataset. Ids are matched whole, never split: names
+    and namespaces hold colons."""
+    kind = node_id.partition(":")[0]
     model = NODE_TYPES.get(kind)
-    if model is None or ":" not in rest or "\x00" in rest:  # no column holds a NUL
+    if model is None or "\x00" in node_id or len(node_id) > NODE_ID_LENGTH:
         raise ApplicationError(
             "nodeId is dataset:, job: or model: followed by <namespace>:<name>.",
             code="invalid_node_id",
         )
-    condition = Q()
-    for position, char in enumerate(rest):
-        if char == ":":
-            condition |= Q(namespace=rest[:position], name=rest[position + 1 :])
-    found = model.objects.filter(condition).first()
+    found = model.objects.filter(node_id=node_id).first()
+    if found is None and model is Dataset:
+        alias = DatasetAlias.objects.filter(node_id=node_id).select_related("dataset").first()
+        found = alias.dataset if alias is not None else None
     if found is None:
         raise NotFound("No such node.", code="unknown_node")
     return found
+
+
+def node_names(*, node_ids) -> dict[str, str]:
+    """node id -> the node's name, for the nodes that exist."""
+    names: dict[str, str] = {}
+    for kind, model in NODE_TYPES.items():
+        wanted = [n for n in node_ids if n.startswith(f"{kind}:")]
+        if wanted:
+            names.update(model.objects.filter(node_id__in=wanted).values_list("node_id", "name"))
+    return names
 
 
 # Both directions of every edge, walked breadth-first to a depth. UNION (not UNION ALL) drops
@@ -111,7 +131,7 @@ def _check_depth(depth: int) -> None:
 
 def graph(*, node_id: str, depth: int) -> dict[str, Any]:
     """The neighbourhood in Marquez's shape: {"graph": [{id, type, data, inEdges, outEdges}]}."""
-    node_object(node_id)
+    node_id = node_object(node_id).node_id  # an alias names its dataset
     nodes = neighbourhood(node_id=node_id, depth=depth)
     edges = list(
         Edge.objects.filter(source__in=nodes, target__in=nodes).values_list("source", "target")
@@ -138,19 +158,12 @@ def graph(*, node_id: str, depth: int) -> dict[str, Any]:
 
 def _objects(node_ids) -> dict[str, dict[str, Any]]:
     """Node data, one query per node type."""
-    wanted: dict[str, set[tuple[str, str]]] = {kind: set() for kind in NODE_TYPES}
-    for node in node_ids:
-        kind, _, rest = node.partition(":")
-        namespace, _, name = rest.rpartition(":")
-        wanted[kind].add((namespace, name))
     data: dict[str, dict[str, Any]] = {}
-    for kind, pairs in wanted.items():
-        if not pairs:
+    for kind, model in NODE_TYPES.items():
+        wanted = [n for n in node_ids if n.startswith(f"{kind}:")]
+        if not wanted:
             continue
-        condition = Q()
-        for namespace, name in pairs:
-            condition |= Q(namespace=namespace, name=name)
-        for obj in NODE_TYPES[kind].objects.filter(condition):
+        for obj in model.objects.filter(node_id__in=wanted):
             data[obj.node_id] = {"namespace": obj.namespace, "name": obj.name, "type": kind.upper()}
     return data
 
@@ -228,3 +241,148 @@ def models_made_from(*, model_version_ids, version_ids) -> list[tuple[Any, Any]]
             model_version_id__in=list(model_version_ids), version_id__in=list(version_ids)
         ).values_list("model_version_id", "version_id")
     )
+
+
+# Column lineage (OpenLineage's columnLineage facet), in the shape of Marquez's
+# GET /api/v1/column-lineage.
+
+FIELD_PREFIX = "datasetField:"
+
+
+def field_node_id(dataset: Dataset, field: str) -> str:
+    return f"{FIELD_PREFIX}{dataset.node_id.removeprefix('dataset:')}:{field}"
+
+
+def field_object(node_id: str) -> tuple[Dataset, str]:
+    """The dataset and field a `datasetField:<namespace>:<name>:<field>` id names. Every
+    split at a colon is a candidate; the dataset that has that field in its column lineage
+    wins, else the longest dataset id."""
+    rest = node_id.removeprefix(FIELD_PREFIX)
+    if not node_id.startswith(FIELD_PREFIX) or "\x00" in rest or len(node_id) > 2 * 1100:
+        raise ApplicationError(
+            "nodeId is datasetField:<namespace>:<name>:<field>.", code="invalid_node_id"
+        )
+    splits = {f"dataset:{rest[:i]}": rest[i + 1 :] for i, c in enumerate(rest) if c == ":"}
+    found: dict[str, Dataset] = {d.node_id: d for d in Dataset.objects.filter(node_id__in=splits)}
+    for alias in DatasetAlias.objects.filter(node_id__in=splits).select_related("dataset"):
+        found.setdefault(alias.node_id, alias.dataset)
+    if not found:
+        raise NotFound("No such node.", code="unknown_node")
+    candidates = sorted(found, key=len, reverse=True)
+    for candidate in candidates:
+        dataset, field = found[candidate], splits[candidate]
+        if ColumnEdge.objects.filter(
+            Q(source=dataset, source_field=field) | Q(target=dataset, target_field=field)
+        ).exists():
+            return dataset, field
+    return found[candidates[0]], splits[candidates[0]]
+
+
+def column_lineage(
+    *, node_id: str, depth: int, with_downstream: bool = False, max_nodes: int | None = None
+) -> dict[str, Any]:
+    """Fields upstream of a field (or of every field of a dataset), and downstream too when
+    asked, walked `depth` column edges far, as Marquez's column-lineage graph."""
+    budget = max_nodes or lineage_max_nodes()
+    if node_id.startswith(FIELD_PREFIX):
+        dataset, field = field_object(node_id)
+        start = {(dataset.pk, field)}
+    else:
+        dataset = node_object(node_id)
+        if not isinstance(dataset, Dataset):
+            raise ApplicationError(
+                "Column lineage starts at a dataset or a dataset field.", code="invalid_node_id"
+            )
+        start = set(
+            ColumnEdge.objects.filter(target=dataset).values_list("target_id", "target_field")
+        ) | set(ColumnEdge.objects.filter(source=dataset).values_list("source_id", "source_field"))
+    seen = set(start)
+    edges: set[int] = set()
+    directions = [("target", "source")] + ([("source", "target")] if with_downstream else [])
+    for near, far in directions:
+        frontier, step = set(start), 0
+        while frontier and step < depth and len(seen) < budget:
+            step += 1
+            condition = Q()
+            for dataset_id, field in frontier:
+                condition |= Q(**{f"{near}_id": dataset_id, f"{near}_field": field})
+            reached = set()
+            for edge in ColumnEdge.objects.filter(condition).values(
+                "pk", f"{far}_id", f"{far}_field"
+            ):
+                edges.add(edge["pk"])
+                pair = (edge[f"{far}_id"], edge[f"{far}_field"])
+                if pair not in seen:
+                    seen.add(pair)
+                    reached.add(pair)
+            frontier = reached
+    return _column_graph(seen, edges)
+
+
+def _column_graph(fields: set[tuple[int, str]], edge_ids: set[int]) -> dict[str, Any]:
+    datasets = Dataset.objects.in_bulk({d for d, _ in fields})
+    rows = list(
+        ColumnEdge.objects.filter(pk__in=edge_ids)
+        .order_by("pk")
+        .values(
+            "source_id",
+            "source_field",
+            "target_id",
+            "target_field",
+            "transformation_description",
+            "transformation_type",
+        )
+    )
+    types = _field_types(datasets.values())
+    nodes: dict[tuple[int, str], dict[str, Any]] = {}
+    for dataset_id, field in sorted(fields, key=lambda p: (datasets[p[0]].node_id, p[1])):
+        dataset = datasets[dataset_id]
+        data = {"namespace": dataset.namespace, "dataset": dataset.name, "field": field}
+        if (dataset_id, field) in types:
+            data["fieldType"] = types[(dataset_id, field)]
+        data["inputFields"] = []
+        nodes[(dataset_id, field)] = {
+            "id": field_node_id(dataset, field),
+            "type": "DATASET_FIELD",
+            "data": data,
+            "inEdges": [],
+            "outEdges": [],
+        }
+    for row in rows:
+        source = (row["source_id"], row["source_field"])
+        target = (row["target_id"], row["target_field"])
+        if source not in nodes or target not in nodes:
+            continue
+        edge = {"origin": nodes[source]["id"], "destination": nodes[target]["id"]}
+        nodes[source]["outEdges"].append(edge)
+        nodes[target]["inEdges"].append(edge)
+        data = nodes[target]["data"]
+        described = {
+            key: row[column]
+            for key, column in (
+                ("transformationDescription", "transformation_description"),
+                ("transformationType", "transformation_type"),
+            )
+            if row[column]
+        }
+        data.update(described)
+        data["inputFields"].append(
+            {
+                "namespace": datasets[source[0]].namespace,
+                "dataset": datasets[source[0]].name,
+                "field": source[1],
+                **described,
+            }
+        )
+    return {"graph": list(nodes.values())}
+
+
+def _field_types(datasets) -> dict[tuple[int, str], str]:
+    """(dataset id, field) -> type, from the schema of each dataset's latest version."""
+    types: dict[tuple[int, str], str] = {}
+    for dataset in datasets:
+        latest = dataset.versions.order_by("-created_at").values_list("schema_fields").first()
+        for field in (latest or [[]])[0] or []:
+            if isinstance(field, dict) and isinstance(field.get("type"), str):
+                types[(dataset.pk, str(field.get("name")))] = field["type"]
+    return types

@@ -14,7 +14,9 @@ from django.db import transaction
 
 from core.errors import ApplicationError, Conflict, NotFound
 from lineage.models import (
+    ColumnEdge,
     Dataset,
+    DatasetAlias,
     DatasetVersion,
     Edge,
     Job,
@@ -92,23 +94,111 @@ def language_code(value: str) -> str:
 
 
 def dataset_register(
-    *, namespace: str, name: str, description: str = "", license: str = ""
+    *,
+    namespace: str,
+    name: str,
+    description: str = "",
+    license: str = "",
+    aliases: Sequence[tuple[str, str, str]] = (),
 ) -> Dataset:
+    """The dataset named (namespace, name), registered if new. `aliases` are its other names
+    (namespace, name, type), as OpenLineage's `symlinks` facet gives them: a name already
+    known, as a dataset or an alias, makes this name an alias of that dataset instead of a
+    new one, so that every name of a table lands on one node."""
     if not namespace or not name:
         raise ApplicationError("A dataset needs a namespace and a name.", code="invalid_dataset")
-    dataset, created = Dataset.objects.get_or_create(
-        namespace=namespace, name=name, defaults={"description": description, "license": license}
-    )
+    dataset = _dataset_named(namespace, name)
+    if dataset is None:
+        for alias_namespace, alias_name, _ in aliases:
+            dataset = _dataset_named(alias_namespace, alias_name)
+            if dataset is not None:
+                dataset_alias_add(dataset=dataset, namespace=namespace, name=name)
+                break
+    if dataset is None:
+        dataset, _ = Dataset.objects.get_or_create(
+            namespace=namespace,
+            name=name,
+            defaults={"description": description, "license": license},
+        )
     updates = {
         key: value
         for key, value in (("description", description), ("license", license))
         if value and getattr(dataset, key) != value
     }
-    if not created and updates:
+    if updates:
         for key, value in updates.items():
             setattr(dataset, key, value)
         dataset.save(update_fields=list(updates))
+    for alias_namespace, alias_name, kind in aliases:
+        dataset_alias_add(dataset=dataset, namespace=alias_namespace, name=alias_name, type=kind)
     return dataset
+
+
+def _dataset_named(namespace: str, name: str) -> Dataset | None:
+    found = Dataset.objects.filter(namespace=namespace, name=name).first()
+    if found is None:
+        alias = (
+            DatasetAlias.objects.filter(namespace=namespace, name=name)
+            .select_related("dataset")
+            .first()
+        )
+        found = alias.dataset if alias is not None else None
+    return found
+
+
+def dataset_alias_add(*, dataset: Dataset, namespace: str, name: str, type: str = "") -> None:
+    """Record another name of `dataset`, unless the name is already a dataset's or an
+    alias's (two known datasets are not merged: their versions would have to move)."""
+    if not namespace or not name or (dataset.namespace, dataset.name) == (namespace, name):
+        return
+    if Dataset.objects.filter(namespace=namespace, name=name).exists():
+        return
+    if DatasetAlias.objects.filter(namespace=namespace, name=name).exists():
+        return
+    DatasetAlias.objects.create(dataset=dataset, namespace=namespace, name=name, type=type[:100])
+
+
+def column_lineage_record(
+    *, target: Dataset, fields: dict[str, Any], run: Run | None = None
+) -> int:
+    """Store a `columnLineage` facet's `fields` (output field -> the input fields it was
+    computed from); returns how many column edges it names. Entries of another shape are
+    skipped: a facet with an unknown `_schemaURL` arrives unchecked."""
+    edges = []
+    for target_field, spec in fields.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("inputFields"), list):
+            continue
+        description = spec.get("transformationDescription")
+        kind = spec.get("transformationType")
+        for item in spec["inputFields"]:
+            if not isinstance(item, dict) or not all(
+                isinstance(item.get(key), str) and item.get(key)
+                for key in ("namespace", "name", "field")
+            ):
+                continue
+            if max(len(target_field), len(item["field"])) > 500:
+                raise ApplicationError(
+                    "Field names are at most 500 characters.", code="value_too_long"
+                )
+            transformations = item.get("transformations")
+            if not isinstance(transformations, list):
+                old = item.get("transformation")  # facet 1-0-x: one string
+                transformations = [{"description": old}] if isinstance(old, str) else []
+            source = dataset_register(namespace=item["namespace"], name=item["name"])
+            edges.append(
+                ColumnEdge(
+                    source=source,
+                    source_field=item["field"],
+                    target=target,
+                    target_field=target_field,
+                    run=run,
+                    transformations=transformations,
+                    transformation_description=description if isinstance(description, str) else "",
+                    transformation_type=kind[:100] if isinstance(kind, str) else "",
+                )
+            )
+    ColumnEdge.objects.bulk_create(edges, ignore_conflicts=True)
+    return len(edges)
 
 
 def _version_content(data: VersionInput) -> dict[str, Any]:

@@ -7,6 +7,7 @@ app_name = "lineage"
 urlpatterns = [
     # GET: the graph around a node (Marquez's shape). POST: an OpenLineage event.
     path("lineage", views.LineageApi.as_view(), name="lineage"),
+    path("column-lineage", views.ColumnLineageApi.as_view(), name="column-lineage"),
     path("lineage/prov", views.ProvExportApi.as_view(), name="prov"),
     path("lineage/picture.svg", views.PictureApi.as_view(), name="picture"),
     path("lineage/transfers", views.TransferReportApi.as_view(), name="transfers"),

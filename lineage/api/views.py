@@ -55,6 +55,8 @@ class LineageApi(APIView):
     @extend_schema(parameters=NODE_PARAMETERS, responses={200: OpenApiTypes.OBJECT, 404: ERROR})
     def get(self, request):
         node_id, depth = _node_query(request)
+        if node_id.startswith(selectors.FIELD_PREFIX):
+            return Response(selectors.column_lineage(node_id=node_id, depth=depth))
         return Response(selectors.graph(node_id=node_id, depth=depth))
 
     @extend_schema(
@@ -66,6 +68,38 @@ class LineageApi(APIView):
             raw=request.body, content_encoding=request.headers.get("Content-Encoding", "")
         )
         return Response(summary, status=status.HTTP_201_CREATED)
+
+
+class ColumnLineageApi(APIView):
+    """The column lineage around a dataset field (`datasetField:<namespace>:<name>:<field>`)
+    or every field of a dataset (`dataset:<namespace>:<name>`), upstream and, with
+    `withDownstream=true`, downstream: Marquez's GET /api/v1/column-lineage."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "nodeId",
+                str,
+                required=True,
+                description="datasetField:<namespace>:<name>:<field> or dataset:<namespace>:<name>",
+            ),
+            OpenApiParameter("depth", int, description="column edges to walk (default 20)"),
+            OpenApiParameter("withDownstream", bool, description="also walk downstream"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request):
+        node_id, depth = _node_query(request)
+        downstream = request.query_params.get("withDownstream", "false").lower()
+        if downstream not in ("true", "false"):
+            raise ApplicationError("withDownstream is true or false.", code="invalid_parameter")
+        return Response(
+            selectors.column_lineage(
+                node_id=node_id, depth=depth, with_downstream=downstream == "true"
+            )
+        )
 
 
 class ProvExportApi(APIView):

@@ -85,6 +85,7 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/lineage"): STAFF,
     ("POST", "/api/v1/lineage"): LINEAGE_WRITERS,
     ("GET", "/api/v1/lineage/prov"): STAFF,
+    ("GET", "/api/v1/column-lineage"): STAFF,
     ("GET", "/api/v1/lineage/picture.svg"): STAFF,
     ("GET", "/api/v1/lineage/transfers"): STAFF,
     ("POST", "/api/v1/lineage/datasets"): LINEAGE_WRITERS,
