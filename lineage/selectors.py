@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Q
 
 from core.errors import ApplicationError, NotFound
+from lineage import marquez
 from lineage.models import (
     NODE_ID_LENGTH,
     ColumnEdge,
@@ -129,31 +130,83 @@ def _check_depth(depth: int) -> None:
         raise ApplicationError(f"depth is 0 to {MAX_DEPTH}.", code="invalid_depth")
 
 
-def graph(*, node_id: str, depth: int) -> dict[str, Any]:
-    """The neighbourhood in Marquez's shape: {"graph": [{id, type, data, inEdges, outEdges}]}."""
-    node_id = node_object(node_id).node_id  # an alias names its dataset
-    nodes = neighbourhood(node_id=node_id, depth=depth)
+def graph(*, node_id: str, depth: int, max_nodes: int | None = None) -> dict[str, Any]:
+    """The graph around a node in Marquez's shape: {"graph": [{id, type, data, inEdges,
+    outEdges}]} with Marquez's DatasetData and JobData (`lineage.marquez`).
+
+    `depth` counts job hops, as Marquez does: a job's own inputs and outputs are at depth 0,
+    the jobs those datasets feed or come from at depth 1, and so on (from a dataset, the jobs
+    that read or write it are at depth 0). Edges are walked in both directions, as Marquez
+    walks them. The walk stops at `max_nodes` nodes (LUP_LINEAGE_MAX_NODES), nearest first,
+    and says so with `"truncated": true`. Lup's addition: models reached by the walk are
+    under `"models"` in the same node shape, with their edges; the `"graph"` list holds only
+    datasets and jobs, and only the edges between them, as Marquez's clients expect."""
+    budget = max_nodes or lineage_max_nodes()
+    start = node_object(node_id)
+    edge_depth = 2 * depth + (1 if isinstance(start, Job) else 2)
+    nodes, truncated = _walk(start.node_id, edge_depth, budget)
     edges = list(
         Edge.objects.filter(source__in=nodes, target__in=nodes).values_list("source", "target")
     )
     incoming: dict[str, list] = {n: [] for n in nodes}
     outgoing: dict[str, list] = {n: [] for n in nodes}
-    for source, target in edges:
-        outgoing[source].append({"origin": source, "destination": target})
-        incoming[target].append({"origin": source, "destination": target})
-    objects = _objects(nodes)
-    return {
-        "graph": [
-            {
-                "id": node,
-                "type": node.split(":", 1)[0].upper(),
-                "data": objects.get(node, {}),
-                "inEdges": sorted(incoming[node], key=lambda e: e["origin"]),
-                "outEdges": sorted(outgoing[node], key=lambda e: e["destination"]),
-            }
-            for node in sorted(nodes)
-        ]
+    for source, target in sorted(edges):
+        edge = {"origin": source, "destination": target}
+        # Marquez's list holds only edges between datasets and jobs: an edge that touches a
+        # model is listed on the model's side only.
+        touches_model = source.startswith("model:") or target.startswith("model:")
+        if not touches_model or source.startswith("model:"):
+            outgoing[source].append(edge)
+        if not touches_model or target.startswith("model:"):
+            incoming[target].append(edge)
+    kinds: dict[str, list[str]] = {"dataset": [], "job": [], "model": []}
+    for node in nodes:
+        kinds[node.partition(":")[0]].append(node)
+    data = {
+        **marquez.datasets_data(kinds["dataset"]),
+        **marquez.jobs_data(kinds["job"]),
+        **marquez.models_data(kinds["model"]),
     }
+
+    def entry(node: str) -> dict[str, Any]:
+        return {
+            "id": node,
+            "type": node.partition(":")[0].upper(),
+            "data": data.get(node, {}),
+            "inEdges": incoming[node],
+            "outEdges": outgoing[node],
+        }
+
+    return {
+        "graph": [entry(n) for n in sorted(kinds["dataset"] + kinds["job"])],
+        "models": [entry(n) for n in sorted(kinds["model"])],
+        "truncated": truncated,
+    }
+
+
+def _walk(start: str, depth: int, budget: int) -> tuple[list[str], bool]:
+    """Nodes within `depth` edges of `start`, either direction, breadth first: one query a
+    level, each node visited once, stopping at `budget` nodes (then truncated is True)."""
+    seen = {start}
+    order = [start]
+    frontier = [start]
+    step = 0
+    edges = Edge.objects.values_list("source", "target")
+    while frontier and step < depth:
+        step += 1
+        reached = []
+        for source, target in edges.filter(Q(source__in=frontier) | Q(target__in=frontier)):
+            for node in (source, target):
+                if node not in seen:
+                    seen.add(node)
+                    reached.append(node)
+        reached.sort()  # the same answer every time, whichever order rows come in
+        if len(order) + len(reached) > budget:
+            order.extend(reached[: budget - len(order)])
+            return order, True
+        order.extend(reached)
+        frontier = reached
+    return order, False
 
 
 def _objects(node_ids) -> dict[str, dict[str, Any]]:

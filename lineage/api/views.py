@@ -30,11 +30,26 @@ NODE_PARAMETERS = [
 ]
 
 
+GRAPH_PARAMETERS = [
+    NODE_PARAMETERS[0],
+    OpenApiParameter(
+        "depth",
+        int,
+        description="job hops to walk, as Marquez counts them (default 20); the answer stops "
+        "at LUP_LINEAGE_MAX_NODES nodes, nearest first, with truncated: true",
+    ),
+]
+# Depth is bounded by the node budget, not by itself; this only keeps it a sane integer.
+MAX_DEPTH_PARAMETER = 1_000_000
+
+
 def _node_query(request, default_depth: int = 20) -> tuple[str, int]:
     node_id = request.query_params.get("nodeId", "")
     depth = request.query_params.get("depth", str(default_depth))
-    if not depth.isdigit():
-        raise ApplicationError("depth is a whole number.", code="invalid_depth")
+    if not (depth.isascii() and depth.isdigit()) or int(depth) > MAX_DEPTH_PARAMETER:
+        raise ApplicationError(
+            f"depth is a whole number up to {MAX_DEPTH_PARAMETER}.", code="invalid_depth"
+        )
     return node_id, int(depth)
 
 
@@ -52,7 +67,14 @@ class LineageApi(APIView):
     required_scope = {"GET": scopes.LINEAGE_READ, "POST": scopes.LINEAGE_WRITE}
     parser_classes: list = []
 
-    @extend_schema(parameters=NODE_PARAMETERS, responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @extend_schema(
+        parameters=GRAPH_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+        description="Marquez's LineageGraph: nodes with DatasetData and JobData, edges between "
+        "datasets and jobs; Lup's additions under their own keys: `models` (model nodes and "
+        "their edges) and `truncated` (the node budget was reached). A datasetField: id "
+        "answers with the column-lineage graph.",
+    )
     def get(self, request):
         node_id, depth = _node_query(request)
         if node_id.startswith(selectors.FIELD_PREFIX):

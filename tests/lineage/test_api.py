@@ -6,6 +6,7 @@ import pytest
 from prov.model import ProvDocument
 
 from lineage.models import Dataset, DatasetVersion, Edge, ModelVersion, StorageLocation
+from tests.lineage import marquez_schema
 
 pytestmark = pytest.mark.django_db
 DIGEST = "sha256:" + "ab" * 32
@@ -165,22 +166,29 @@ def test_bad_registrations_write_nothing(writer, body, code):
 
 
 def test_graph_api_in_marquez_shape(writer, pipeline):
+    """Depth counts job hops as Marquez does: at depth 0 a dataset's graph holds the jobs that
+    read and write it and their datasets; the model is under Lup's own `models` key."""
     response = writer.get(
-        "/api/v1/lineage", {"nodeId": "dataset:s3://ml-data:clean-chats", "depth": 1}
+        "/api/v1/lineage", {"nodeId": "dataset:s3://ml-data:clean-chats", "depth": 0}
     )
     assert response.status_code == 200
-    ids = {node["id"] for node in response.json()["graph"]}
-    assert ids == {
+    body = response.json()
+    marquez_schema.assert_valid(body)
+    assert {node["id"] for node in body["graph"]} == {
+        "dataset:s3://ml-data:raw-chats",
         "dataset:s3://ml-data:clean-chats",
+        "dataset:s3://ml-data:khmer-qa",
         "job:jobs:clean",
         "job:jobs:split",
-        "model:models:assistant",
     }
+    assert [node["id"] for node in body["models"]] == ["model:models:assistant"]
+    assert body["truncated"] is False
     for params, code in (
         ({"nodeId": "table:x:y"}, "invalid_node_id"),
         ({"nodeId": "dataset:s3://ml-data:nope"}, "unknown_node"),
-        ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "99"}, "invalid_depth"),
+        ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "x1"}, "invalid_depth"),
         ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "-1"}, "invalid_depth"),
+        ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "99999999"}, "invalid_depth"),
     ):
         bad = writer.get("/api/v1/lineage", params)
         assert bad.status_code in (400, 404)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from lineage import models
+from lineage import models, selectors
 from lineage.openlineage import ingest_event
-from tests.lineage import integration_events
+from tests.lineage import integration_events, marquez_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +24,10 @@ def test_each_integration_is_accepted_with_exactly_its_edges(scenario):
         answer = ingest(event)
         assert answer["duplicate"] is False
     assert set(models.Edge.objects.values_list("source", "target")) == edges
+    for node_id in {n for edge in edges for n in edge}:
+        graph = selectors.graph(node_id=node_id, depth=2)
+        marquez_schema.assert_valid(graph)
+        assert {n["id"] for n in graph["graph"]} == {n for edge in edges for n in edge}
 
 
 def test_outputs_declared_only_on_start_are_edges():
@@ -47,6 +51,11 @@ def test_a_streaming_job_that_never_completes_has_its_sink():
         ingest(event)
     sink = models.DatasetVersion.objects.get(dataset__name="chat.messages.redacted")
     assert sink.created_by_run.state == "RUNNING"
+    graph = selectors.graph(node_id="job:flink-jobs:flink_examples_stateful", depth=0)
+    nodes = {n["id"]: n["data"] for n in graph["graph"]}
+    assert nodes["job:flink-jobs:flink_examples_stateful"]["type"] == "STREAM"
+    assert nodes["job:flink-jobs:flink_examples_stateful"]["latestRun"]["state"] == "RUNNING"
+    assert nodes["dataset:kafka://kafka-prod:9092:chat.messages.redacted"]["type"] == "STREAM"
     assert models.DatasetVersion.objects.filter(dataset__name="chat.messages.redacted").count() == 1
 
 

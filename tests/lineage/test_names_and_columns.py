@@ -7,7 +7,7 @@ import pytest
 
 from lineage import models, selectors, services
 from lineage.openlineage import ingest_event
-from tests.lineage import integration_events
+from tests.lineage import integration_events, marquez_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,9 @@ def test_node_ids_round_trip(namespace, name):
     dataset = services.dataset_register(namespace=namespace, name=name)
     assert dataset.node_id == f"dataset:{namespace}:{name}"
     assert selectors.node_object(dataset.node_id) == dataset
-    data = {n["id"]: n["data"] for n in selectors.graph(node_id=dataset.node_id, depth=1)["graph"]}
+    graph = selectors.graph(node_id=dataset.node_id, depth=1)
+    marquez_schema.assert_valid(graph)
+    data = {n["id"]: n["data"] for n in graph["graph"]}
     assert (data[dataset.node_id]["namespace"], data[dataset.node_id]["name"]) == (namespace, name)
 
 
@@ -54,7 +56,9 @@ def test_every_scenario_node_resolves_to_its_own_object():
     edges = ingest_all(integration_events.names_with_colons)
     for node_id in {n for edge in edges for n in edge}:
         assert selectors.node_object(node_id).node_id == node_id
-    graph = selectors.graph(node_id="job:ml:jobs:export:khmer qa", depth=1)["graph"]
+    answer = selectors.graph(node_id="job:ml:jobs:export:khmer qa", depth=1)
+    marquez_schema.assert_valid(answer)
+    graph = answer["graph"]
     names = {n["id"]: n["data"]["name"] for n in graph}
     assert names == {
         "job:ml:jobs:export:khmer qa": "export:khmer qa",
