@@ -341,6 +341,8 @@ class OpenLineageEvent(models.Model):
     event_type = models.CharField(max_length=16)  # run, dataset, job
     event_time = models.DateTimeField()
     payload = models.JSONField()
+    # The dataset and model versions its inputs and outputs became (the ingest answer's).
+    versions = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

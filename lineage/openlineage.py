@@ -75,24 +75,27 @@ def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
         "schema": outcome.schema,
         "warnings": outcome.warnings,
     }
-    if OpenLineageEvent.objects.filter(digest=digest).exists():
-        return {**summary, "duplicate": True}
+    stored = OpenLineageEvent.objects.filter(digest=digest).values_list("versions", flat=True)
+    if stored.exists():
+        return {**summary, "duplicate": True, "versions": stored.first()}
     try:
         with transaction.atomic():
             # Inserted first: a concurrent copy of this event waits on the unique digest and
             # then fails, instead of applying the event a second time.
-            OpenLineageEvent.objects.create(
+            row = OpenLineageEvent.objects.create(
                 digest=digest,
                 event_type=kind,
                 event_time=_time(event["eventTime"]),
                 payload=event,
             )
-            APPLY[kind](event)
+            row.versions = APPLY[kind](event)
+            # Kept so that a client retrying after a lost answer gets the same answer.
+            row.save(update_fields=["versions"])
     except IntegrityError:
-        if OpenLineageEvent.objects.filter(digest=digest).exists():
-            return {**summary, "duplicate": True}
+        if stored.exists():
+            return {**summary, "duplicate": True, "versions": stored.first()}
         raise
-    return {**summary, "duplicate": False}
+    return {**summary, "duplicate": False, "versions": row.versions}
 
 
 # Decoding and parsing
@@ -374,7 +377,23 @@ def _next_state(run_id: str, state: str) -> str:
     return state
 
 
-def _apply_run(event: dict) -> None:
+def _entry(node: dict, version: DatasetVersion | ModelVersion) -> dict[str, str]:
+    """What one input or output of an event became: the version, by name and id, of the
+    node it landed on (a `symlinks` alias lands on its dataset)."""
+    if isinstance(version, ModelVersion):
+        kind, node_id = "model", version.model.node_id
+    else:
+        kind, node_id = "dataset", version.dataset.node_id
+    return {
+        "namespace": node["namespace"],
+        "name": node["name"],
+        kind: node_id,
+        "version": version.version,
+        "id": str(version.pk),
+    }
+
+
+def _apply_run(event: dict) -> dict[str, list]:
     """Runs accumulate: the inputs and outputs of every event of a run, whatever its type,
     are combined (the run cycle's rule). An output is a version of the dataset as soon as an
     event names it, even if the run then fails or never completes: data may have been written
@@ -393,7 +412,13 @@ def _apply_run(event: dict) -> None:
         namespace=job_node["namespace"], name=job_node["name"], facets=job_node.get("facets") or {}
     )
     inputs = event.get("inputs") or []
-    data_inputs = [_input_version(node, run_id) for node in inputs if not _is_model(node)]
+    data_nodes = [node for node in inputs if not _is_model(node)]
+    model_nodes = [node for node in inputs if _is_model(node)]
+    data_inputs = [_input_version(node, run_id) for node in data_nodes]
+    report: dict[str, list] = {
+        "inputs": [_entry(n, v) for n, v in zip(data_nodes, data_inputs, strict=True)],
+        "outputs": [],
+    }
     state = _next_state(run_id, event_type)
     run = services.run_record(
         run_id=run_id,
@@ -403,7 +428,8 @@ def _apply_run(event: dict) -> None:
         facets=run_node.get("facets") or {},
         **times,
     )
-    model_inputs = [_model_version(node) for node in inputs if _is_model(node)]
+    model_inputs = [_model_version(node) for node in model_nodes]
+    report["inputs"] += [_entry(n, v) for n, v in zip(model_nodes, model_inputs, strict=True)]
     evaluation = str(_facet(job_node, "jobType").get("jobType", "")).upper()
     evaluating = evaluation in EVALUATION_JOB_TYPES
     model_outputs = [node for node in event.get("outputs") or [] if _is_model(node)]
@@ -417,7 +443,7 @@ def _apply_run(event: dict) -> None:
     for node in event.get("outputs") or []:
         version = _version_name(node) or f"run-{run_id}"
         if _is_model(node):
-            services.model_version_register(
+            model_version = services.model_version_register(
                 namespace=node["namespace"],
                 name=node["name"],
                 version=version,
@@ -426,11 +452,13 @@ def _apply_run(event: dict) -> None:
                 created_by_run=run,
                 facets=_kept_facets(node),
             )
+            report["outputs"].append(_entry(node, model_version))
             continue
         dataset = _dataset(node)
         outputs.append(
             _version_get_or_register(dataset, _version_data(node, version), created_by_run=run)
         )
+        report["outputs"].append(_entry(node, outputs[-1]))
         _column_lineage(node, dataset, run)
     if evaluating:
         for model_version in model_inputs:
@@ -443,29 +471,34 @@ def _apply_run(event: dict) -> None:
             )
     if outputs:
         services.run_record(run_id=run_id, job=job, state=state, outputs=outputs)
+    return report
 
 
-def _apply_dataset(event: dict) -> None:
+def _apply_dataset(event: dict) -> dict[str, list]:
     node = event["dataset"]
     named = _version_name(node)
     if _is_model(node):
-        if named is not None:
-            services.model_version_register(
-                namespace=node["namespace"],
-                name=node["name"],
-                version=named,
-                facets=node.get("facets") or {},
-            )
-        return
+        if named is None:
+            return {"dataset": []}
+        model_version = services.model_version_register(
+            namespace=node["namespace"],
+            name=node["name"],
+            version=named,
+            facets=node.get("facets") or {},
+        )
+        return {"dataset": [_entry(node, model_version)]}
     dataset = _dataset(node)
     _column_lineage(node, dataset, None)
     if named is not None:
-        _version_get_or_register(dataset, _version_data(node, named))
-    elif not dataset.versions.exists():
-        _version_get_or_register(dataset, _version_data(node, "1"))
+        version = _version_get_or_register(dataset, _version_data(node, named))
+    else:
+        version = dataset.versions.order_by("-created_at").first() or _version_get_or_register(
+            dataset, _version_data(node, "1")
+        )
+    return {"dataset": [_entry(node, version)]}
 
 
-def _apply_job(event: dict) -> None:
+def _apply_job(event: dict) -> dict[str, list]:
     """A job's declared (static) lineage: the job, its datasets and the edges between them."""
     job_node = event["job"]
     job = services.job_register(
@@ -478,6 +511,7 @@ def _apply_job(event: dict) -> None:
             outputs.append(_dataset(node))
             _column_lineage(node, outputs[-1], None)
     services.job_lineage_declare(job=job, inputs=inputs, outputs=outputs)
+    return {}  # a job's declared lineage names datasets, not versions
 
 
 APPLY = {"run": _apply_run, "dataset": _apply_dataset, "job": _apply_job}

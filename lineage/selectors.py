@@ -439,3 +439,43 @@ def _field_types(datasets) -> dict[tuple[int, str], str]:
             if isinstance(field, dict) and isinstance(field.get("type"), str):
                 types[(dataset.pk, str(field.get("name")))] = field["type"]
     return types
+
+
+def dataset_by_path(*, path: str) -> Dataset:
+    """The dataset `<namespace>/<name>` names in a URL path. Both hold slashes
+    (`s3://bucket` + `raw/chats`), so every split at a slash is tried, as node ids are matched
+    whole; an alias names its dataset. Namespaces may also be sent percent-encoded
+    (`s3:%2F%2Fbucket`), which arrives decoded the same way."""
+    if "\x00" in path or len(path) > NODE_ID_LENGTH:
+        raise NotFound("No such dataset.", code="unknown_dataset")
+    condition = Q()
+    for position, char in enumerate(path):
+        if char == "/" and 0 < position < len(path) - 1:
+            condition |= Q(namespace=path[:position], name=path[position + 1 :])
+    if not condition:
+        raise NotFound("No such dataset.", code="unknown_dataset")
+    found = list(Dataset.objects.filter(condition)[:2])
+    if not found:
+        found = [
+            a.dataset for a in DatasetAlias.objects.filter(condition).select_related("dataset")[:2]
+        ]
+    if len(found) != 1:
+        # None, or two datasets whose names split the same path differently: neither is
+        # named unambiguously, and guessing would show one dataset's versions as another's.
+        if found:
+            raise ApplicationError(
+                "Two datasets answer to that path; use the node id's dataset.",
+                code="ambiguous_dataset",
+            )
+        raise NotFound("No such dataset.", code="unknown_dataset")
+    return found[0]
+
+
+def dataset_versions(*, dataset: Dataset):
+    """A dataset's versions, newest first, with the run that wrote each and its state."""
+    return (
+        DatasetVersion.objects.filter(dataset=dataset)
+        .select_related("dataset", "created_by_run__job")
+        .prefetch_related("locations")
+        .order_by("-created_at", "-pk")
+    )

@@ -218,6 +218,13 @@ def version_register(
 ) -> DatasetVersion:
     """Register a version; the same content again is a no-op, other content is refused
     (versions are immutable: a correction is a new version)."""
+    return version_get_or_register(dataset=dataset, data=data, created_by_run=created_by_run)[0]
+
+
+def version_get_or_register(
+    *, dataset: Dataset, data: VersionInput, created_by_run: Run | None = None
+) -> tuple[DatasetVersion, bool]:
+    """`version_register`, also saying whether the version is new."""
     if data.digest and not (data.digest.startswith("sha256:") and len(data.digest) == 71):
         raise ApplicationError(
             "digest is sha256:<64 hex>.", code="invalid_digest", fields={"digest": "invalid_digest"}
@@ -232,8 +239,9 @@ def version_register(
                     "That version exists with other content; register a new version.",
                     code="version_immutable",
                 )
-            version = existing
+            version, created = existing, False
         else:
+            created = True
             version = DatasetVersion.objects.create(
                 dataset=dataset,
                 version=data.version,
@@ -243,15 +251,22 @@ def version_register(
             )
         for location in data.locations:
             location_add(version=version, location=location)
-    return version
+    return version, created
 
 
 def dataset_version_register(*, namespace: str, name: str, data: VersionInput) -> DatasetVersion:
     """A version of a dataset named by namespace and name, registering the dataset if new;
     one transaction, so a refused version leaves no dataset behind."""
+    return dataset_version_get_or_register(namespace=namespace, name=name, data=data)[0]
+
+
+def dataset_version_get_or_register(
+    *, namespace: str, name: str, data: VersionInput
+) -> tuple[DatasetVersion, bool]:
+    """`dataset_version_register`, also saying whether the version is new."""
     with transaction.atomic():
         dataset = dataset_register(namespace=namespace, name=name)
-        return version_register(dataset=dataset, data=data)
+        return version_get_or_register(dataset=dataset, data=data)
 
 
 def location_add(*, version: DatasetVersion, location: LocationInput) -> StorageLocation:

@@ -12,6 +12,11 @@ urlpatterns = [
     path("lineage/picture.svg", views.PictureApi.as_view(), name="picture"),
     path("lineage/transfers", views.TransferReportApi.as_view(), name="transfers"),
     path("lineage/datasets", views.DatasetCreateApi.as_view(), name="dataset-create"),
+    path(
+        "lineage/datasets/<path:path>/versions",
+        views.DatasetVersionsApi.as_view(),
+        name="dataset-versions",
+    ),
     path("lineage/versions", views.VersionCreateApi.as_view(), name="version-create"),
     path("lineage/versions/<uuid:version_id>", views.VersionGetApi.as_view(), name="version"),
     path(

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -272,12 +273,17 @@ class VersionCreateApi(APIView):
         )
         locations = LocationSerializer(many=True, required=False, default=list)
 
-    @extend_schema(request=InputSerializer, responses={201: VersionOutSerializer, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: VersionOutSerializer, 201: VersionOutSerializer, 409: ERROR},
+        description="201 with a new version; 200 with the existing one when the same content "
+        "is registered again.",
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        version = services.dataset_version_register(
+        version, created = services.dataset_version_get_or_register(
             namespace=values["namespace"],
             name=values["name"],
             data=VersionInput(
@@ -292,7 +298,62 @@ class VersionCreateApi(APIView):
                 locations=[LocationInput(**loc) for loc in values["locations"]],
             ),
         )
-        return Response(VersionOutSerializer(version).data, status=status.HTTP_201_CREATED)
+        return Response(
+            VersionOutSerializer(version).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class DatasetVersionsApi(APIView):
+    """A dataset's versions, newest first: what each OpenLineage input and output became
+    (the `version` facet's name, else "1" for an input, `run-<runId>` for an output), with
+    the run that wrote it and that run's last state. The path is `<namespace>/<name>`;
+    both may hold slashes (`s3://ml-data/raw/chats`)."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    class OutputSerializer(VersionOutSerializer):
+        created_by_run = serializers.SerializerMethodField()
+
+        class Meta(VersionOutSerializer.Meta):
+            fields = (*VersionOutSerializer.Meta.fields, "created_by_run")
+
+        @extend_schema_field(
+            inline_serializer(
+                "VersionRun",
+                {
+                    "runId": serializers.UUIDField(),
+                    "job": serializers.CharField(),
+                    "state": serializers.CharField(),
+                },
+                allow_null=True,
+            )
+        )
+        def get_created_by_run(self, obj: DatasetVersion) -> dict | None:
+            run = obj.created_by_run
+            if run is None:
+                return None
+            return {"runId": str(run.run_id), "job": run.job.node_id, "state": run.state}
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "DatasetVersionList",
+                {"dataset": serializers.CharField(), "versions": OutputSerializer(many=True)},
+            ),
+            400: ERROR,
+            404: ERROR,
+        }
+    )
+    def get(self, request, path):
+        dataset = selectors.dataset_by_path(path=path)
+        versions = selectors.dataset_versions(dataset=dataset)
+        return Response(
+            {
+                "dataset": dataset.node_id,
+                "versions": self.OutputSerializer(versions, many=True).data,
+            }
+        )
 
 
 class VersionGetApi(APIView):

@@ -90,6 +90,7 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/lineage/transfers"): STAFF,
     ("POST", "/api/v1/lineage/datasets"): LINEAGE_WRITERS,
     ("POST", "/api/v1/lineage/versions"): LINEAGE_WRITERS,
+    ("GET", "/api/v1/lineage/datasets/{path}/versions"): STAFF,
     ("GET", "/api/v1/lineage/versions/{version_id}"): STAFF,
     ("POST", "/api/v1/lineage/versions/{version_id}/locations"): LINEAGE_WRITERS,
     ("POST", "/api/v1/lineage/versions/{version_id}/members"): LINEAGE_WRITERS,
@@ -241,6 +242,7 @@ def world(settings, tmp_path):
         "object_id": request.pk,
         "target_id": target.pk,
         "version_id": version.pk,
+        "path": "s3://ml-data/chats",  # a dataset's <namespace>/<name>
         "receipt_id": uuid.uuid4(),
         "run_id": 2**31 - 1,
         "token": "no-such-link",
