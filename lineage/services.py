@@ -27,6 +27,7 @@ from lineage.models import (
     RunDataset,
     StorageLocation,
     VersionEdge,
+    node_id_for,
 )
 
 
@@ -132,6 +133,94 @@ def dataset_register(
     for alias_namespace, alias_name, kind in aliases:
         dataset_alias_add(dataset=dataset, namespace=alias_namespace, name=alias_name, type=kind)
     return dataset
+
+
+# Bulk forms for events with thousands of inputs: a few statements for all of them rather
+# than a few for each. Names that need more care (an alias, an escaped id) take the
+# one-at-a-time path above.
+BULK_CHUNK = 5000
+
+
+def _chunks(items: list, size: int = BULK_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def datasets_register_bulk(*, names: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Dataset]:
+    """The datasets named (namespace, name), registering the new ones together."""
+    wanted = set(names)
+    found: dict[tuple[str, str], Dataset] = {}
+    careful: set[tuple[str, str]] = set()
+    for chunk in _chunks(sorted(wanted)):
+        plain = {node_id_for("dataset", ns, name): (ns, name) for ns, name in chunk}
+        for dataset in Dataset.objects.filter(node_id__in=plain):
+            pair = (dataset.namespace, dataset.name)
+            if pair in wanted:
+                found[pair] = dataset
+            else:  # the plain id is another pair's: this one needs the escaped id
+                careful.add(plain[dataset.node_id])
+        for alias in DatasetAlias.objects.filter(node_id__in=plain).select_related("dataset"):
+            if (alias.namespace, alias.name) in wanted:
+                found.setdefault((alias.namespace, alias.name), alias.dataset)
+    new = sorted(wanted - found.keys() - careful)
+    for chunk in _chunks(new):
+        for ns, name in chunk:
+            if not ns or not name:
+                raise ApplicationError(
+                    "A dataset needs a namespace and a name.", code="invalid_dataset"
+                )
+        Dataset.objects.bulk_create(
+            [
+                Dataset(namespace=ns, name=name, node_id=node_id_for("dataset", ns, name))
+                for ns, name in chunk
+            ],
+            ignore_conflicts=True,
+        )
+        ids = {node_id_for("dataset", ns, name): (ns, name) for ns, name in chunk}
+        for dataset in Dataset.objects.filter(node_id__in=ids):
+            if (dataset.namespace, dataset.name) in wanted:
+                found[(dataset.namespace, dataset.name)] = dataset
+    for ns, name in sorted(wanted - found.keys()):
+        found[(ns, name)] = dataset_register(namespace=ns, name=name)
+    return found
+
+
+def versions_get_or_register_bulk(
+    *, items: Sequence[tuple[Dataset, VersionInput]], created_by_run: Run | None = None
+) -> list[DatasetVersion]:
+    """The versions named, one for each item and in its order, registering the missing ones
+    together. A version that exists is taken as it is (as OpenLineage ingestion takes it)."""
+    keys = {(dataset.pk, data.version): (dataset, data) for dataset, data in items}
+    found: dict[tuple[int, str], DatasetVersion] = {}
+
+    def fetch(pairs) -> None:
+        dataset_ids = {d for d, _ in pairs}
+        names = {v for _, v in pairs}
+        for version in DatasetVersion.objects.filter(
+            dataset_id__in=dataset_ids, version__in=names
+        ).select_related("dataset"):
+            if (version.dataset_id, version.version) in keys:
+                found[(version.dataset_id, version.version)] = version
+
+    for chunk in _chunks(sorted(keys)):
+        fetch(chunk)
+    missing = sorted(keys.keys() - found.keys())
+    for chunk in _chunks(missing):
+        DatasetVersion.objects.bulk_create(
+            [
+                DatasetVersion(
+                    dataset=keys[key][0],
+                    version=keys[key][1].version,
+                    facets=keys[key][1].facets,
+                    created_by_run=created_by_run,
+                    **_version_content(keys[key][1]),
+                )
+                for key in chunk
+            ],
+            ignore_conflicts=True,
+        )
+        fetch(chunk)
+    return [found[(dataset.pk, data.version)] for dataset, data in items]
 
 
 def _dataset_named(namespace: str, name: str) -> Dataset | None:
