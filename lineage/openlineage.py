@@ -46,6 +46,7 @@ from lineage.models import (
     RunDataset,
 )
 from lineage.services import VersionInput
+from lineage.sql import among
 
 # Decompressed bodies above this are refused, so a small gzip body cannot expand without bound.
 # 5 MiB holds a run with thousands of columns of schema and column-lineage facets.
@@ -356,7 +357,9 @@ def _input_versions(nodes: list[dict], run_id: str) -> list[DatasetVersion]:
     if len(plain) < BULK_FROM:
         return [_input_version(node, run_id) for node in nodes]
     resolved: dict[int, DatasetVersion] = {}
-    datasets = services.datasets_register_bulk(names=[(n["namespace"], n["name"]) for n in plain])
+    datasets, fresh = services.datasets_register_bulk(
+        names=[(n["namespace"], n["name"]) for n in plain]
+    )
     plain_ids = {id(n) for n in plain}
     named, unnamed = [], []
     for node in plain:
@@ -375,30 +378,36 @@ def _input_versions(nodes: list[dict], run_id: str) -> list[DatasetVersion]:
     by_dataset = {datasets[(n["namespace"], n["name"])].pk for n in unnamed}
     # The version this run already read, else the latest not written by this run.
     chosen: dict[int, DatasetVersion] = {}
-    for read in (
-        RunDataset.objects.filter(
-            run__run_id=run_id, direction="input", version__dataset_id__in=by_dataset
-        )
-        .select_related("version__dataset")
-        .order_by("pk")
-    ):
-        chosen.setdefault(read.version.dataset_id, read.version)
+    already = dict(
+        RunDataset.objects.filter(run__run_id=run_id, direction="input")
+        .order_by("-pk")
+        .values_list("version__dataset_id", "version_id")
+    )
+    already = {d: v for d, v in already.items() if d in by_dataset}
     latest = (
         DatasetVersion.objects.filter(dataset=OuterRef("pk"))
         .exclude(created_by_run__run_id=run_id)
         .order_by("-created_at")
     )
-    rest = by_dataset - chosen.keys()
-    latest_ids = dict(
-        Dataset.objects.filter(pk__in=rest)
-        .annotate(latest=Subquery(latest.values("pk")[:1]))
-        .exclude(latest=None)
-        .values_list("pk", "latest")
+    rest = by_dataset - already.keys() - fresh  # a new dataset has no latest version
+    latest_ids = (
+        dict(
+            Dataset.objects.filter(among(Dataset, "id", rest))
+            .annotate(latest=Subquery(latest.values("pk")[:1]))
+            .exclude(latest=None)
+            .values_list("pk", "latest")
+        )
+        if rest
+        else {}
     )
-    for version in DatasetVersion.objects.filter(pk__in=latest_ids.values()).select_related(
-        "dataset"
-    ):
-        chosen[version.dataset_id] = version
+    wanted = [*already.values(), *latest_ids.values()]
+    if wanted:
+        for version in (
+            DatasetVersion.objects.filter(among(DatasetVersion, "id", wanted))
+            .select_related("dataset")
+            .only(*services.LIGHT_VERSION)
+        ):
+            chosen[version.dataset_id] = version
     first = [n for n in unnamed if datasets[(n["namespace"], n["name"])].pk not in chosen]
     created = services.versions_get_or_register_bulk(
         items=[(datasets[(n["namespace"], n["name"])], _version_data(n, "1")) for n in first]
@@ -495,6 +504,7 @@ def _apply_run(event: dict) -> dict[str, list]:
         state=state,
         inputs=data_inputs,
         facets=run_node.get("facets") or {},
+        derive=False,  # the call below, with the outputs, derives the edges of both
         **times,
     )
     model_inputs = [_model_version(node) for node in model_nodes]
@@ -538,8 +548,7 @@ def _apply_run(event: dict) -> dict[str, list]:
                 evaluated_on=data_inputs,
                 created_by_run=run,
             )
-    if outputs:
-        services.run_record(run_id=run_id, job=job, state=state, outputs=outputs)
+    services.run_record(run_id=run_id, job=job, state=state, outputs=outputs)
     return report
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -121,6 +122,28 @@ def declared_version(event: dict, warnings: list[str]) -> Version:
 
 
 @functools.cache
+def _fast_registry() -> "jsonschema_rs.Registry":
+    registry, _, _ = _registry()
+    resources = []
+    for path in sorted(SCHEMA_DIR.rglob("*.json")):
+        contents = json.loads(path.read_text())
+        resources.append((contents["$id"], contents))
+    alias = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+    resources.append((alias, registry[alias].contents))
+    return jsonschema_rs.Registry(resources)
+
+
+@functools.cache
+def _fast_validator(ref: str):
+    """The same schema compiled by jsonschema-rs: it answers "valid?" for an event with ten
+    thousand inputs in a millisecond where the pure-Python validator takes about a second.
+    Only a refused event goes through `_validator` too, for its paths and keywords."""
+    return jsonschema_rs.validator_for(
+        {"$ref": ref}, registry=_fast_registry(), validate_formats=False
+    )
+
+
+@functools.cache
 def _definitions(version: Version) -> frozenset[str]:
     core = json.loads((SCHEMA_DIR / f"OpenLineage-{_label(version)}.json").read_text())
     return frozenset(core["$defs"])
@@ -144,9 +167,15 @@ def check(event: dict, kind: str) -> Outcome:
         outcome.problems["$.schemaURL"] = "event_not_in_version"
         return outcome
     instance = event if "schemaURL" in event else {**event, "schemaURL": cores[version]}
-    _collect(_validator(f"{cores[version]}#/$defs/{EVENT_DEFS[kind]}"), instance, "$", outcome)
+    core_ref = f"{cores[version]}#/$defs/{EVENT_DEFS[kind]}"
+    facets = _known_facets(event)
+    if _fast_validator(core_ref).is_valid(instance) and all(
+        _fast_validator(ref).is_valid(facet) for _, facet, ref in facets
+    ):
+        return outcome
+    _collect(_validator(core_ref), instance, "$", outcome)
     if not outcome.problems:
-        for path, facet, ref in _known_facets(event):
+        for path, facet, ref in facets:
             _collect(_validator(ref), facet, path, outcome)
     if len(outcome.problems) > MAX_REPORTED:
         outcome.problems = dict(sorted(outcome.problems.items())[:MAX_REPORTED])
