@@ -64,8 +64,11 @@ def datasets_data(node_ids: list[str]) -> dict[str, dict[str, Any]]:
     )
     # When a successful run last wrote each dataset (Marquez's lastModifiedAt).
     modified: dict[int, Any] = {}
+    # Through the versions' ids: the index on RunDataset.version answers it (a join on the
+    # dataset does not).
+    version_ids = DatasetVersion.objects.filter(dataset__in=datasets).values("pk")
     for dataset_id, ended, created in RunDataset.objects.filter(
-        version__dataset__in=datasets, direction="output", run__state="COMPLETE"
+        version_id__in=version_ids, direction="output", run__state="COMPLETE"
     ).values_list("version__dataset_id", "run__ended_at", "version__created_at"):
         at = ended or created
         if dataset_id not in modified or at > modified[dataset_id]:

@@ -84,7 +84,13 @@ class LineageApi(APIView):
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={201: OpenApiTypes.OBJECT, 409: ERROR},
+        responses={201: OpenApiTypes.OBJECT, 400: ERROR, 409: ERROR},
+        description="Answers with the event's digest, `schema` (the OpenLineage core version "
+        "it was checked against), `warnings` (what Marquez accepts but the spec does not: no "
+        "schemaURL, a naive eventTime read as UTC, facets without _producer/_schemaURL), "
+        "`duplicate`, and `versions`: for a RunEvent `{inputs, outputs}`, for a DatasetEvent "
+        "`{dataset}`, each entry the namespace and name sent, the node it landed on, and the "
+        "version name and id it became.",
     )
     def post(self, request):
         summary = ingest_event(
