@@ -20,6 +20,9 @@ Mapping:
   EVALUATION or EVAL, the non-model inputs are instead what the model inputs were evaluated on;
 - a DatasetEvent registers the dataset (and the version its `version` facet names, or a first
   version); a JobEvent registers the job and its datasets.
+
+The answer lists the version each input and output became (`versions`), the schema version
+the event was checked against and the warnings it earned; a duplicate gets the same answer.
 """
 
 import hashlib
