@@ -9,10 +9,50 @@ import uuid
 
 from django.db import models
 
+from core.errors import Conflict
 
-class Dataset(models.Model):
+# Node ids are Marquez's: `dataset:<namespace>:<name>`, `job:…`, `model:…`. Namespaces and
+# names hold colons (`postgres://db:5432`, BigQuery's `project:dataset.table`), so an id is
+# never split to find its node: each node stores its id, and a lookup is one indexed match.
+NODE_ID_LENGTH = 1100
+
+
+def node_id_for(kind: str, namespace: str, name: str, *, escaped: bool = False) -> str:
+    """The id of a node. Two (namespace, name) pairs can join to the same text (`a:b` + `c`
+    and `a` + `b:c`); the second one to arrive gets the escaped form, whose namespace and
+    name have their `%` and `:` percent-encoded, so every node keeps an id of its own."""
+    if escaped:
+        namespace, name = (p.replace("%", "%25").replace(":", "%3A") for p in (namespace, name))
+    return f"{kind}:{namespace}:{name}"
+
+
+class NamedNode(models.Model):
+    """What datasets, jobs and models share: a namespace, a name and the node id they make."""
+
+    kind = ""
     namespace = models.CharField(max_length=500)
     name = models.CharField(max_length=500)
+    node_id = models.CharField(max_length=NODE_ID_LENGTH, unique=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.node_id:
+            self.node_id = self.free_node_id()
+        super().save(*args, **kwargs)
+
+    def free_node_id(self) -> str:
+        others = type(self).objects.exclude(pk=self.pk)
+        for escaped in (False, True):
+            node_id = node_id_for(self.kind, self.namespace, self.name, escaped=escaped)
+            if not others.filter(node_id=node_id).exists():
+                return node_id
+        raise Conflict("Another node already has this name's id.", code="node_id_taken")
+
+
+class Dataset(NamedNode):
+    kind = "dataset"
     description = models.TextField(blank=True)
     license = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -26,9 +66,28 @@ class Dataset(models.Model):
     def __str__(self) -> str:
         return f"{self.namespace}:{self.name}"
 
-    @property
-    def node_id(self) -> str:
-        return f"dataset:{self.namespace}:{self.name}"
+
+class DatasetAlias(models.Model):
+    """Another name of a dataset (OpenLineage's `symlinks` facet: a table's path and its
+    metastore name): events naming it land on the dataset, and its node id finds it."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="aliases")
+    namespace = models.CharField(max_length=500)
+    name = models.CharField(max_length=500)
+    type = models.CharField(max_length=100, blank=True)
+    node_id = models.CharField(max_length=NODE_ID_LENGTH, db_index=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="dataset_alias_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name} -> {self.dataset}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.node_id = node_id_for("dataset", self.namespace, self.name)
+        super().save(*args, **kwargs)
 
 
 class DatasetVersion(models.Model):
@@ -84,9 +143,8 @@ class StorageLocation(models.Model):
         return f"{self.uri} ({self.country})"
 
 
-class Job(models.Model):
-    namespace = models.CharField(max_length=500)
-    name = models.CharField(max_length=500)
+class Job(NamedNode):
+    kind = "job"
     facets = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -96,10 +154,6 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}:{self.name}"
-
-    @property
-    def node_id(self) -> str:
-        return f"job:{self.namespace}:{self.name}"
 
 
 class RunState(models.TextChoices):
@@ -145,9 +199,8 @@ class RunDataset(models.Model):
         return f"{self.run} {self.direction} {self.version}"
 
 
-class Model(models.Model):
-    namespace = models.CharField(max_length=500)
-    name = models.CharField(max_length=500)
+class Model(NamedNode):
+    kind = "model"
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -156,10 +209,6 @@ class Model(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}:{self.name}"
-
-    @property
-    def node_id(self) -> str:
-        return f"model:{self.namespace}:{self.name}"
 
 
 class ModelVersion(models.Model):
@@ -241,6 +290,34 @@ class VersionEdge(models.Model):
         return f"{self.source_id} -> {self.target_id}"
 
 
+class ColumnEdge(models.Model):
+    """Column lineage (OpenLineage's `columnLineage` facet): `target_field` of the target
+    dataset was computed from `source_field` of the source dataset, by `run` when known."""
+
+    source = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    source_field = models.CharField(max_length=500)
+    target = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    target_field = models.CharField(max_length=500)
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Facet 1-2-0's list of {type, subtype, description, masking}; 1-0-x's string becomes
+    # [{"description": …}].
+    transformations = models.JSONField(default=list, blank=True)
+    transformation_description = models.TextField(blank=True)
+    transformation_type = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_field", "target", "target_field"],
+                name="column_edge_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["target", "target_field"])]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}.{self.source_field} -> {self.target_id}.{self.target_field}"
+
+
 class Membership(models.Model):
     """A subject (by key) is in a dataset version. Keys only: raw identifiers are hashed on
     arrival and never stored."""
@@ -264,6 +341,8 @@ class OpenLineageEvent(models.Model):
     event_type = models.CharField(max_length=16)  # run, dataset, job
     event_time = models.DateTimeField()
     payload = models.JSONField()
+    # The dataset and model versions its inputs and outputs became (the ingest answer's).
+    versions = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

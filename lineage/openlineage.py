@@ -1,42 +1,45 @@
 """OpenLineage ingestion: what openlineage-python's HTTP transport posts to /api/v1/lineage.
 
-`ingest_event` decodes the body (gzip, bounded), parses it, validates it offline against the
-OpenLineage JSON schemas vendored in `openlineage_spec/`, and maps it onto the lineage graph
-through `lineage.services` in one transaction. An event is identified by the SHA-256 of its
+`ingest_event` decodes the body (gzip, bounded), parses it, checks it offline against the
+OpenLineage schema version it declares (`openlineage_schemas`), and maps it onto the lineage
+graph through `lineage.services` in one transaction. An event is identified by the SHA-256 of its
 canonical JSON, so a client retrying after a lost response changes nothing.
 
 Mapping:
 - a dataset is (namespace, name); its facets are kept, unknown ones verbatim, on the version;
+  the names its `symlinks` facet lists are aliases of it (one node, whichever name an event
+  uses), and its `columnLineage` facet becomes column edges;
 - a run input resolves to a version: the one its `version` facet names, else the version this
   run already read, else the dataset's latest version, else a new version "1";
-- a COMPLETE run writes a new version per output, named by its `version` facet or
-  `run-<runId>`; START, RUNNING, OTHER, FAIL and ABORT record inputs only;
+- runs accumulate: every event of a run (START, RUNNING, COMPLETE, FAIL, ABORT, OTHER) adds
+  its inputs and outputs; each output is a version named by its `version` facet or
+  `run-<runId>`, written by the run whatever state it ends in (the run's state says whether
+  it completed); OTHER does not change the state, and a late START does not reopen a run;
 - an output whose `datasetType` facet is MODEL is a model version trained on the run's
   non-model inputs and fine-tuned from a model input; for a job whose `jobType` facet is
   EVALUATION or EVAL, the non-model inputs are instead what the model inputs were evaluated on;
 - a DatasetEvent registers the dataset (and the version its `version` facet names, or a first
   version); a JobEvent registers the job and its datasets.
+
+The answer lists the version each input and output became (`versions`), the schema version
+the event was checked against and the warnings it earned; a duplicate gets the same answer.
 """
 
-import functools
 import hashlib
 import json
+import uuid
 import zlib
-from datetime import datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from django.db.models import OuterRef, Subquery
 from rest_framework import status
 
 from core.errors import ApplicationError, PayloadTooLarge
 from core.parsers import storable
-from lineage import services
+from lineage import openlineage_schemas, services
 from lineage.models import (
     Dataset,
     DatasetVersion,
@@ -46,21 +49,20 @@ from lineage.models import (
     RunDataset,
 )
 from lineage.services import VersionInput
-
-SPEC_DIR = Path(__file__).resolve().parent / "openlineage_spec"
-# The core version openlineage-python's events and the newer facet files refer to.
-CORE_URI = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+from lineage.sql import among
 
 # Decompressed bodies above this are refused, so a small gzip body cannot expand without bound.
 # 5 MiB holds a run with thousands of columns of schema and column-lineage facets.
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
-MAX_REPORTED_ERRORS = 20
 TERMINAL_STATES = {"COMPLETE", "FAIL", "ABORT"}
 EVALUATION_JOB_TYPES = {"EVALUATION", "EVAL"}
 # Lengths of the model fields the names land in.
 MAX_NAME = 500
 MAX_VERSION = 200
+# From this many inputs on, they are resolved in bulk (`_input_versions`); below it the
+# one-at-a-time path is as fast and simpler to follow.
+BULK_FROM = 50
 
 
 class UnsupportedEncoding(ApplicationError):
@@ -73,28 +75,35 @@ def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
     writes nothing. Bad input raises an `ApplicationError` and writes nothing."""
     event = _parse(_decode(raw, content_encoding))
     kind = _event_kind(event)
-    _validate(event, kind)
+    outcome = _validate(event, kind)
     canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    summary = _summary(event, kind, digest)
-    if OpenLineageEvent.objects.filter(digest=digest).exists():
-        return {**summary, "duplicate": True}
+    summary = {
+        **_summary(event, kind, digest),
+        "schema": outcome.schema,
+        "warnings": outcome.warnings,
+    }
+    stored = OpenLineageEvent.objects.filter(digest=digest).values_list("versions", flat=True)
+    if stored.exists():
+        return {**summary, "duplicate": True, "versions": stored.first()}
     try:
         with transaction.atomic():
             # Inserted first: a concurrent copy of this event waits on the unique digest and
             # then fails, instead of applying the event a second time.
-            OpenLineageEvent.objects.create(
+            row = OpenLineageEvent.objects.create(
                 digest=digest,
                 event_type=kind,
                 event_time=_time(event["eventTime"]),
                 payload=event,
             )
-            APPLY[kind](event)
+            row.versions = APPLY[kind](event)
+            # Kept so that a client retrying after a lost answer gets the same answer.
+            row.save(update_fields=["versions"])
     except IntegrityError:
-        if OpenLineageEvent.objects.filter(digest=digest).exists():
-            return {**summary, "duplicate": True}
+        if stored.exists():
+            return {**summary, "duplicate": True, "versions": stored.first()}
         raise
-    return {**summary, "duplicate": False}
+    return {**summary, "duplicate": False, "versions": row.versions}
 
 
 # Decoding and parsing
@@ -178,127 +187,36 @@ def _event_kind(event: Any) -> str:
     )
 
 
-EVENT_DEFS = {"run": "RunEvent", "dataset": "DatasetEvent", "job": "JobEvent"}
-
-
-def _is_date_time(value: object) -> bool:
-    """RFC 3339: a date, a time and an offset."""
-    if not isinstance(value, str):
-        return True
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return len(value) > 10 and value[10] in "Tt " and parsed.tzinfo is not None
-
-
-def _is_uri(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    return bool(urlsplit(value).scheme) and not any(c.isspace() for c in value)
-
-
-@functools.cache
-def _format_checker() -> FormatChecker:
-    # jsonschema checks date-time and uri only with optional packages; these two checks are
-    # all the OpenLineage schemas need.
-    checker = FormatChecker()
-    checker.checks("date-time")(_is_date_time)
-    checker.checks("uri")(_is_uri)
-    return checker
-
-
-@functools.cache
-def _registry() -> tuple[Registry, dict[str, str]]:
-    """Every vendored schema under its `$id`, and facet name -> the `$id` of its file."""
-    registry: Registry = Registry()
-    facets: dict[str, str] = {}
-    for path in sorted(SPEC_DIR.rglob("*.json")):
-        contents = json.loads(path.read_text())
-        resource = Resource.from_contents(contents, default_specification=DRAFT202012)
-        registry = registry.with_resource(contents["$id"], resource)
-        if path.parent.name == "facets":
-            facets[path.stem] = contents["$id"]
-    core = json.loads((SPEC_DIR / "OpenLineage.json").read_text())
-    if core["$id"] != CORE_URI:
-        # See openlineage_spec/README.md: the vendored 2.x core also answers for 2-0-2.
-        registry = registry.with_resource(
-            CORE_URI, Resource.from_contents(core, default_specification=DRAFT202012)
-        )
-    return registry.crawl(), facets
-
-
-@functools.cache
-def _validator(ref: str) -> Draft202012Validator:
-    registry, _ = _registry()
-    return Draft202012Validator({"$ref": ref}, registry=registry, format_checker=_format_checker())
-
-
-def _validate(event: dict, kind: str) -> None:
-    problems = _problems(_validator(f"{CORE_URI}#/$defs/{EVENT_DEFS[kind]}"), event, "$")
-    if not problems:
-        for path, facet, ref in _known_facets(event):
-            problems.update(_problems(_validator(ref), facet, path))
-    if problems:
-        fields = dict(sorted(problems.items())[:MAX_REPORTED_ERRORS])
+def _validate(event: dict, kind: str) -> openlineage_schemas.Outcome:
+    """The schema check, then what Lup itself needs to store the event: a UUID run id and an
+    eventTime it can read (a naive one is read as UTC, with a warning)."""
+    outcome = openlineage_schemas.check(event, kind)
+    if not outcome.problems:
+        if kind == "run" and not _is_uuid(event["run"]["runId"]):
+            outcome.problems["$.run.runId"] = "format"
+        try:
+            _time(event["eventTime"])
+        except ValueError:
+            outcome.problems["$.eventTime"] = "format"
+        else:
+            if datetime.fromisoformat(event["eventTime"]).tzinfo is None:
+                outcome.warnings.append("eventTime has no offset; read as UTC.")
+    if outcome.problems:
         raise ApplicationError(
             "The event does not follow the OpenLineage schema.",
             code="schema_violation",
-            fields=fields,
+            fields=outcome.problems,
         )
     _check_lengths(event)
+    return outcome
 
 
-def _problems(validator: Draft202012Validator, instance: Any, prefix: str) -> dict[str, str]:
-    """JSON path -> the schema keyword that failed. Never the offending value: events carry
-    SQL and descriptions that do not belong in an error body or a log."""
-    found: dict[str, str] = {}
-    pending = list(validator.iter_errors(instance))
-    while pending:
-        error = pending.pop()
-        if error.context:  # anyOf / oneOf: report what failed inside the alternatives
-            pending.extend(error.context)
-            continue
-        path = prefix + error.json_path[1:]
-        if error.validator == "required" and isinstance(error.instance, dict):
-            for name in error.validator_value:
-                if name not in error.instance:
-                    found[f"{path}.{name}"] = "required"
-        else:
-            found[path] = str(error.validator)
-    return found
-
-
-def _facet_maps(event: dict) -> list[tuple[str, Any]]:
-    """(JSON path, facets object) for every place an event carries facets."""
-    maps = [
-        ("$.run.facets", (event.get("run") or {}).get("facets")),
-        ("$.job.facets", (event.get("job") or {}).get("facets")),
-        ("$.dataset.facets", (event.get("dataset") or {}).get("facets")),
-    ]
-    for direction, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
-        for index, dataset in enumerate(event.get(direction) or []):
-            maps.append((f"$.{direction}[{index}].facets", dataset.get("facets")))
-            maps.append((f"$.{direction}[{index}].{extra}", dataset.get(extra)))
-    return [(path, facets) for path, facets in maps if isinstance(facets, dict)]
-
-
-def _known_facets(event: dict) -> list[tuple[str, dict, str]]:
-    """(path, facet, schema ref) for each facet whose schema is vendored. Facets marked
-    `_deleted` carry no content to check."""
-    _, vendored = _registry()
-    known = []
-    for path, facets in _facet_maps(event):
-        for key, facet in facets.items():
-            if not isinstance(facet, dict) or facet.get("_deleted") is True:
-                continue
-            url = urlsplit(str(facet.get("_schemaURL", "")))
-            if not (url.hostname or "").endswith("openlineage.io"):
-                continue
-            name = url.path.rsplit("/", 1)[-1].removesuffix(".json")
-            if name in vendored:
-                known.append((f"{path}.{key}", facet, f"{vendored[name]}#/$defs/{name}"))
-    return known
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_lengths(event: dict) -> None:
@@ -341,7 +259,11 @@ def _is_model(node: dict) -> bool:
 
 
 def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+    """An RFC 3339 time; one without an offset is read as UTC, as Marquez does."""
+    if len(value) < 11 or value[10] not in "Tt ":
+        raise ValueError(value)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _dataset(node: dict) -> Dataset:
@@ -350,7 +272,34 @@ def _dataset(node: dict) -> Dataset:
         namespace=node["namespace"],
         name=node["name"],
         description=description if isinstance(description, str) else "",
+        aliases=_symlinks(node),
     )
+
+
+def _symlinks(node: dict) -> list[tuple[str, str, str]]:
+    """The other names the `symlinks` facet gives a dataset: (namespace, name, type)."""
+    identifiers = _facet(node, "symlinks").get("identifiers")
+    names = []
+    for item in identifiers if isinstance(identifiers, list) else []:
+        if not isinstance(item, dict):
+            continue
+        namespace, name, kind = item.get("namespace"), item.get("name"), item.get("type", "")
+        if not (isinstance(namespace, str) and isinstance(name, str) and isinstance(kind, str)):
+            continue
+        if max(len(namespace), len(name)) > MAX_NAME:
+            raise ApplicationError(
+                f"Names are at most {MAX_NAME} characters.",
+                code="value_too_long",
+                fields={"symlinks.identifiers": "too_long"},
+            )
+        names.append((namespace, name, kind))
+    return names
+
+
+def _column_lineage(node: dict, dataset: Dataset, run: Run | None) -> None:
+    fields = _facet(node, "columnLineage").get("fields")
+    if isinstance(fields, dict):
+        services.column_lineage_record(target=dataset, fields=fields, run=run)
 
 
 def _kept_facets(node: dict) -> dict:
@@ -403,6 +352,79 @@ def _input_version(node: dict, run_id: str) -> DatasetVersion:
     return _version_get_or_register(dataset, _version_data(node, "1"))
 
 
+def _input_versions(nodes: list[dict], run_id: str) -> list[DatasetVersion]:
+    """`_input_version` for every node, in their order, in a few statements whatever their
+    number (an event may name thousands of inputs). Nodes whose facets ask for more (aliases,
+    a description) take the one-at-a-time path."""
+    plain = [n for n in nodes if not (_facet(n, "symlinks") or _facet(n, "documentation"))]
+    if len(plain) < BULK_FROM:
+        return [_input_version(node, run_id) for node in nodes]
+    resolved: dict[int, DatasetVersion] = {}
+    datasets, fresh = services.datasets_register_bulk(
+        names=[(n["namespace"], n["name"]) for n in plain]
+    )
+    plain_ids = {id(n) for n in plain}
+    named, unnamed = [], []
+    for node in plain:
+        (named if _version_name(node) is not None else unnamed).append(node)
+    for node, version in zip(
+        named,
+        services.versions_get_or_register_bulk(
+            items=[
+                (datasets[(n["namespace"], n["name"])], _version_data(n, _version_name(n)))
+                for n in named
+            ]
+        ),
+        strict=True,
+    ):
+        resolved[id(node)] = version
+    by_dataset = {datasets[(n["namespace"], n["name"])].pk for n in unnamed}
+    # The version this run already read, else the latest not written by this run.
+    chosen: dict[int, DatasetVersion] = {}
+    already = dict(
+        RunDataset.objects.filter(run__run_id=run_id, direction="input")
+        .order_by("-pk")
+        .values_list("version__dataset_id", "version_id")
+    )
+    already = {d: v for d, v in already.items() if d in by_dataset}
+    latest = (
+        DatasetVersion.objects.filter(dataset=OuterRef("pk"))
+        .exclude(created_by_run__run_id=run_id)
+        .order_by("-created_at")
+    )
+    rest = by_dataset - already.keys() - fresh  # a new dataset has no latest version
+    latest_ids = (
+        dict(
+            Dataset.objects.filter(among(Dataset, "id", rest))
+            .annotate(latest=Subquery(latest.values("pk")[:1]))
+            .exclude(latest=None)
+            .values_list("pk", "latest")
+        )
+        if rest
+        else {}
+    )
+    wanted = [*already.values(), *latest_ids.values()]
+    if wanted:
+        for version in (
+            DatasetVersion.objects.filter(among(DatasetVersion, "id", wanted))
+            .select_related("dataset")
+            .only(*services.LIGHT_VERSION)
+        ):
+            chosen[version.dataset_id] = version
+    first = [n for n in unnamed if datasets[(n["namespace"], n["name"])].pk not in chosen]
+    created = services.versions_get_or_register_bulk(
+        items=[(datasets[(n["namespace"], n["name"])], _version_data(n, "1")) for n in first]
+    )
+    for version in created:
+        chosen[version.dataset_id] = version
+    for node in unnamed:
+        resolved[id(node)] = chosen[datasets[(node["namespace"], node["name"])].pk]
+    return [
+        resolved[id(node)] if id(node) in plain_ids else _input_version(node, run_id)
+        for node in nodes
+    ]
+
+
 def _model_version(node: dict) -> ModelVersion:
     """The model version a run read: the one its version facet names, else the latest."""
     named = _version_name(node)
@@ -424,14 +446,39 @@ def _model_version(node: dict) -> ModelVersion:
 
 
 def _next_state(run_id: str, state: str) -> str:
-    """A late START or RUNNING does not reopen a run that already ended."""
+    """A late START or RUNNING does not reopen a run that already ended, and OTHER (extra
+    metadata) leaves the state as it was."""
     current = Run.objects.filter(run_id=run_id).values_list("state", flat=True).first()
+    if current is None:
+        return state
     if current in TERMINAL_STATES and state not in TERMINAL_STATES:
+        return current
+    if state == "OTHER":
         return current
     return state
 
 
-def _apply_run(event: dict) -> None:
+def _entry(node: dict, version: DatasetVersion | ModelVersion) -> dict[str, str]:
+    """What one input or output of an event became: the version, by name and id, of the
+    node it landed on (a `symlinks` alias lands on its dataset)."""
+    if isinstance(version, ModelVersion):
+        kind, node_id = "model", version.model.node_id
+    else:
+        kind, node_id = "dataset", version.dataset.node_id
+    return {
+        "namespace": node["namespace"],
+        "name": node["name"],
+        kind: node_id,
+        "version": version.version,
+        "id": str(version.pk),
+    }
+
+
+def _apply_run(event: dict) -> dict[str, list]:
+    """Runs accumulate: the inputs and outputs of every event of a run, whatever its type,
+    are combined (the run cycle's rule). An output is a version of the dataset as soon as an
+    event names it, even if the run then fails or never completes: data may have been written
+    (a streaming job's sink fills while it runs), so erasure must look there too."""
     run_node, job_node = event["run"], event["job"]
     run_id = run_node["runId"]
     event_type = event.get("eventType") or "OTHER"
@@ -446,7 +493,13 @@ def _apply_run(event: dict) -> None:
         namespace=job_node["namespace"], name=job_node["name"], facets=job_node.get("facets") or {}
     )
     inputs = event.get("inputs") or []
-    data_inputs = [_input_version(node, run_id) for node in inputs if not _is_model(node)]
+    data_nodes = [node for node in inputs if not _is_model(node)]
+    model_nodes = [node for node in inputs if _is_model(node)]
+    data_inputs = _input_versions(data_nodes, run_id)
+    report: dict[str, list] = {
+        "inputs": [_entry(n, v) for n, v in zip(data_nodes, data_inputs, strict=True)],
+        "outputs": [],
+    }
     state = _next_state(run_id, event_type)
     run = services.run_record(
         run_id=run_id,
@@ -454,18 +507,25 @@ def _apply_run(event: dict) -> None:
         state=state,
         inputs=data_inputs,
         facets=run_node.get("facets") or {},
+        derive=False,  # the call below, with the outputs, derives the edges of both
         **times,
     )
-    if event_type != "COMPLETE":
-        return
-    model_inputs = [_model_version(node) for node in inputs if _is_model(node)]
+    model_inputs = [_model_version(node) for node in model_nodes]
+    report["inputs"] += [_entry(n, v) for n, v in zip(model_nodes, model_inputs, strict=True)]
     evaluation = str(_facet(job_node, "jobType").get("jobType", "")).upper()
     evaluating = evaluation in EVALUATION_JOB_TYPES
+    model_outputs = [node for node in event.get("outputs") or [] if _is_model(node)]
+    if model_outputs or evaluating:
+        # Every data input of the run so far, not only this event's.
+        data_inputs = [
+            rd.version
+            for rd in run.datasets.filter(direction="input").select_related("version__dataset")
+        ]
     outputs = []
     for node in event.get("outputs") or []:
         version = _version_name(node) or f"run-{run_id}"
         if _is_model(node):
-            services.model_version_register(
+            model_version = services.model_version_register(
                 namespace=node["namespace"],
                 name=node["name"],
                 version=version,
@@ -474,12 +534,14 @@ def _apply_run(event: dict) -> None:
                 created_by_run=run,
                 facets=_kept_facets(node),
             )
+            report["outputs"].append(_entry(node, model_version))
             continue
+        dataset = _dataset(node)
         outputs.append(
-            _version_get_or_register(
-                _dataset(node), _version_data(node, version), created_by_run=run
-            )
+            _version_get_or_register(dataset, _version_data(node, version), created_by_run=run)
         )
+        report["outputs"].append(_entry(node, outputs[-1]))
+        _column_lineage(node, dataset, run)
     if evaluating:
         for model_version in model_inputs:
             services.model_version_register(
@@ -489,38 +551,48 @@ def _apply_run(event: dict) -> None:
                 evaluated_on=data_inputs,
                 created_by_run=run,
             )
-    if outputs:
-        services.run_record(run_id=run_id, job=job, state=state, outputs=outputs)
+    services.run_record(run_id=run_id, job=job, state=state, outputs=outputs)
+    return report
 
 
-def _apply_dataset(event: dict) -> None:
+def _apply_dataset(event: dict) -> dict[str, list]:
     node = event["dataset"]
     named = _version_name(node)
     if _is_model(node):
-        if named is not None:
-            services.model_version_register(
-                namespace=node["namespace"],
-                name=node["name"],
-                version=named,
-                facets=node.get("facets") or {},
-            )
-        return
+        if named is None:
+            return {"dataset": []}
+        model_version = services.model_version_register(
+            namespace=node["namespace"],
+            name=node["name"],
+            version=named,
+            facets=node.get("facets") or {},
+        )
+        return {"dataset": [_entry(node, model_version)]}
     dataset = _dataset(node)
+    _column_lineage(node, dataset, None)
     if named is not None:
-        _version_get_or_register(dataset, _version_data(node, named))
-    elif not dataset.versions.exists():
-        _version_get_or_register(dataset, _version_data(node, "1"))
+        version = _version_get_or_register(dataset, _version_data(node, named))
+    else:
+        version = dataset.versions.order_by("-created_at").first() or _version_get_or_register(
+            dataset, _version_data(node, "1")
+        )
+    return {"dataset": [_entry(node, version)]}
 
 
-def _apply_job(event: dict) -> None:
+def _apply_job(event: dict) -> dict[str, list]:
     """A job's declared (static) lineage: the job, its datasets and the edges between them."""
     job_node = event["job"]
     job = services.job_register(
         namespace=job_node["namespace"], name=job_node["name"], facets=job_node.get("facets") or {}
     )
     inputs = [_dataset(n) for n in event.get("inputs") or [] if not _is_model(n)]
-    outputs = [_dataset(n) for n in event.get("outputs") or [] if not _is_model(n)]
+    outputs = []
+    for node in event.get("outputs") or []:
+        if not _is_model(node):
+            outputs.append(_dataset(node))
+            _column_lineage(node, outputs[-1], None)
     services.job_lineage_declare(job=job, inputs=inputs, outputs=outputs)
+    return {}  # a job's declared lineage names datasets, not versions
 
 
 APPLY = {"run": _apply_run, "dataset": _apply_dataset, "job": _apply_job}

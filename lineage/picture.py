@@ -7,20 +7,19 @@ admin and the README, and keeps the picture identical from run to run.
 from xml.sax.saxutils import escape
 
 from lineage.models import Edge
-from lineage.selectors import downstream, node_object, upstream
+from lineage.selectors import downstream, node_names, node_object, upstream
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 220, 44, 80, 18, 20
 COLOURS = {"dataset": "#e8f1fb", "job": "#fdf3e1", "model": "#eaf7ea"}
 STROKES = {"dataset": "#3b73b9", "job": "#c98a16", "model": "#3c8d40"}
 
 
-def _label(node: str) -> tuple[str, str]:
-    kind, _, rest = node.partition(":")
-    return kind, rest.rpartition(":")[2] or rest
+def _label(node: str, names: dict[str, str]) -> tuple[str, str]:
+    return node.partition(":")[0], names.get(node, node)
 
 
 def neighbourhood_svg(*, node_id: str, depth: int = 2) -> str:
-    node_object(node_id)
+    node_id = node_object(node_id).node_id  # an alias names its dataset
     column: dict[str, int] = {}
     for node, distance in upstream(node_id=node_id, depth=depth).items():
         column[node] = -distance
@@ -56,8 +55,9 @@ def neighbourhood_svg(*, node_id: str, depth: int = 2) -> str:
             f'<line x1="{x1 + BOX_W}" y1="{y1 + BOX_H // 2}" x2="{x2}" y2="{y2 + BOX_H // 2}" '
             'stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>'
         )
+    names = node_names(node_ids=position)
     for node, (x, y) in sorted(position.items()):
-        kind, name = _label(node)
+        kind, name = _label(node, names)
         short = name if len(name) <= 30 else name[:29] + "…"
         weight = ' stroke-width="3"' if node == node_id else ""
         parts.append(

@@ -21,7 +21,7 @@ def _id(kind: str, value: str) -> str:
 
 
 def prov_document(*, node_id: str, depth: int) -> ProvDocument:
-    node_object(node_id)
+    node_id = node_object(node_id).node_id  # an alias names its dataset
     nodes = neighbourhood(node_id=node_id, depth=depth)
     datasets, jobs, models = _split(nodes)
     document = ProvDocument()
@@ -51,7 +51,7 @@ def prov_document(*, node_id: str, depth: int) -> ProvDocument:
         by_pk[version.pk] = entity
     runs = Run.objects.filter(datasets__version__in=by_pk).distinct().select_related("job")
     for run in runs:
-        if f"job:{run.job.namespace}:{run.job.name}" not in jobs:
+        if run.job.node_id not in jobs:
             continue
         activity = document.activity(
             _id("run", str(run.run_id)),
@@ -102,9 +102,4 @@ def _split(nodes) -> tuple[set, set, set]:
 
 
 def _pairs_query(prefix: str, node_ids) -> Q:
-    condition = Q()
-    for node in node_ids:
-        rest = node.split(":", 1)[1]
-        namespace, _, name = rest.rpartition(":")
-        condition |= Q(**{f"{prefix}namespace": namespace, f"{prefix}name": name})
-    return condition
+    return Q(**{f"{prefix}node_id__in": list(node_ids)})

@@ -2,12 +2,17 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
 from core.errors import ApplicationError, NotFound
+from lineage import marquez
 from lineage.models import (
+    NODE_ID_LENGTH,
+    ColumnEdge,
     Dataset,
+    DatasetAlias,
     DatasetVersion,
     Edge,
     Job,
@@ -19,27 +24,43 @@ from lineage.models import (
 
 NODE_TYPES = {"dataset": Dataset, "job": Job, "model": Model}
 MAX_DEPTH = 50
+# A graph answer stops growing at this many nodes (LUP_LINEAGE_MAX_NODES), however deep it
+# was asked to go: depth is the caller's question, the budget bounds what one answer costs.
+DEFAULT_MAX_NODES = 10_000
+
+
+def lineage_max_nodes() -> int:
+    return int(getattr(settings, "LUP_LINEAGE_MAX_NODES", DEFAULT_MAX_NODES))
 
 
 def node_object(node_id: str) -> Dataset | Job | Model:
-    """The dataset, job or model a node id (`dataset:<namespace>:<name>`) names.
-
-    Namespaces hold colons (`postgres://db:5432`), so every split is tried."""
-    kind, _, rest = node_id.partition(":")
+    """The dataset, job or model a node id (`dataset:<namespace>:<name>`) names; a dataset's
+    alias (a `symlinks` name) names the dataset. Ids are matched whole, never split: names
+    and namespaces hold colons."""
+    kind = node_id.partition(":")[0]
     model = NODE_TYPES.get(kind)
-    if model is None or ":" not in rest or "\x00" in rest:  # no column holds a NUL
+    if model is None or "\x00" in node_id or len(node_id) > NODE_ID_LENGTH:
         raise ApplicationError(
             "nodeId is dataset:, job: or model: followed by <namespace>:<name>.",
             code="invalid_node_id",
         )
-    condition = Q()
-    for position, char in enumerate(rest):
-        if char == ":":
-            condition |= Q(namespace=rest[:position], name=rest[position + 1 :])
-    found = model.objects.filter(condition).first()
+    found = model.objects.filter(node_id=node_id).first()
+    if found is None and model is Dataset:
+        alias = DatasetAlias.objects.filter(node_id=node_id).select_related("dataset").first()
+        found = alias.dataset if alias is not None else None
     if found is None:
         raise NotFound("No such node.", code="unknown_node")
     return found
+
+
+def node_names(*, node_ids) -> dict[str, str]:
+    """node id -> the node's name, for the nodes that exist."""
+    names: dict[str, str] = {}
+    for kind, model in NODE_TYPES.items():
+        wanted = [n for n in node_ids if n.startswith(f"{kind}:")]
+        if wanted:
+            names.update(model.objects.filter(node_id__in=wanted).values_list("node_id", "name"))
+    return names
 
 
 # Both directions of every edge, walked breadth-first to a depth. UNION (not UNION ALL) drops
@@ -109,48 +130,93 @@ def _check_depth(depth: int) -> None:
         raise ApplicationError(f"depth is 0 to {MAX_DEPTH}.", code="invalid_depth")
 
 
-def graph(*, node_id: str, depth: int) -> dict[str, Any]:
-    """The neighbourhood in Marquez's shape: {"graph": [{id, type, data, inEdges, outEdges}]}."""
-    node_object(node_id)
-    nodes = neighbourhood(node_id=node_id, depth=depth)
+def graph(*, node_id: str, depth: int, max_nodes: int | None = None) -> dict[str, Any]:
+    """The graph around a node in Marquez's shape: {"graph": [{id, type, data, inEdges,
+    outEdges}]} with Marquez's DatasetData and JobData (`lineage.marquez`).
+
+    `depth` counts job hops, as Marquez does: a job's own inputs and outputs are at depth 0,
+    the jobs those datasets feed or come from at depth 1, and so on (from a dataset, the jobs
+    that read or write it are at depth 0). Edges are walked in both directions, as Marquez
+    walks them. The walk stops at `max_nodes` nodes (LUP_LINEAGE_MAX_NODES), nearest first,
+    and says so with `"truncated": true`. Lup's addition: models reached by the walk are
+    under `"models"` in the same node shape, with their edges; the `"graph"` list holds only
+    datasets and jobs, and only the edges between them, as Marquez's clients expect."""
+    budget = max_nodes or lineage_max_nodes()
+    start = node_object(node_id)
+    edge_depth = 2 * depth + (1 if isinstance(start, Job) else 2)
+    nodes, truncated = _walk(start.node_id, edge_depth, budget)
     edges = list(
         Edge.objects.filter(source__in=nodes, target__in=nodes).values_list("source", "target")
     )
     incoming: dict[str, list] = {n: [] for n in nodes}
     outgoing: dict[str, list] = {n: [] for n in nodes}
-    for source, target in edges:
-        outgoing[source].append({"origin": source, "destination": target})
-        incoming[target].append({"origin": source, "destination": target})
-    objects = _objects(nodes)
-    return {
-        "graph": [
-            {
-                "id": node,
-                "type": node.split(":", 1)[0].upper(),
-                "data": objects.get(node, {}),
-                "inEdges": sorted(incoming[node], key=lambda e: e["origin"]),
-                "outEdges": sorted(outgoing[node], key=lambda e: e["destination"]),
-            }
-            for node in sorted(nodes)
-        ]
+    for source, target in sorted(edges):
+        edge = {"origin": source, "destination": target}
+        # Marquez's list holds only edges between datasets and jobs: an edge that touches a
+        # model is listed on the model's side only.
+        touches_model = source.startswith("model:") or target.startswith("model:")
+        if not touches_model or source.startswith("model:"):
+            outgoing[source].append(edge)
+        if not touches_model or target.startswith("model:"):
+            incoming[target].append(edge)
+    kinds: dict[str, list[str]] = {"dataset": [], "job": [], "model": []}
+    for node in nodes:
+        kinds[node.partition(":")[0]].append(node)
+    data = {
+        **marquez.datasets_data(kinds["dataset"]),
+        **marquez.jobs_data(kinds["job"]),
+        **marquez.models_data(kinds["model"]),
     }
+
+    def entry(node: str) -> dict[str, Any]:
+        return {
+            "id": node,
+            "type": node.partition(":")[0].upper(),
+            "data": data.get(node, {}),
+            "inEdges": incoming[node],
+            "outEdges": outgoing[node],
+        }
+
+    return {
+        "graph": [entry(n) for n in sorted(kinds["dataset"] + kinds["job"])],
+        "models": [entry(n) for n in sorted(kinds["model"])],
+        "truncated": truncated,
+    }
+
+
+def _walk(start: str, depth: int, budget: int) -> tuple[list[str], bool]:
+    """Nodes within `depth` edges of `start`, either direction, breadth first: one query a
+    level, each node visited once, stopping at `budget` nodes (then truncated is True)."""
+    seen = {start}
+    order = [start]
+    frontier = [start]
+    step = 0
+    edges = Edge.objects.values_list("source", "target")
+    while frontier and step < depth:
+        step += 1
+        reached = []
+        for source, target in edges.filter(Q(source__in=frontier) | Q(target__in=frontier)):
+            for node in (source, target):
+                if node not in seen:
+                    seen.add(node)
+                    reached.append(node)
+        reached.sort()  # the same answer every time, whichever order rows come in
+        if len(order) + len(reached) > budget:
+            order.extend(reached[: budget - len(order)])
+            return order, True
+        order.extend(reached)
+        frontier = reached
+    return order, False
 
 
 def _objects(node_ids) -> dict[str, dict[str, Any]]:
     """Node data, one query per node type."""
-    wanted: dict[str, set[tuple[str, str]]] = {kind: set() for kind in NODE_TYPES}
-    for node in node_ids:
-        kind, _, rest = node.partition(":")
-        namespace, _, name = rest.rpartition(":")
-        wanted[kind].add((namespace, name))
     data: dict[str, dict[str, Any]] = {}
-    for kind, pairs in wanted.items():
-        if not pairs:
+    for kind, model in NODE_TYPES.items():
+        wanted = [n for n in node_ids if n.startswith(f"{kind}:")]
+        if not wanted:
             continue
-        condition = Q()
-        for namespace, name in pairs:
-            condition |= Q(namespace=namespace, name=name)
-        for obj in NODE_TYPES[kind].objects.filter(condition):
+        for obj in model.objects.filter(node_id__in=wanted):
             data[obj.node_id] = {"namespace": obj.namespace, "name": obj.name, "type": kind.upper()}
     return data
 
@@ -233,4 +299,189 @@ def models_made_from(*, model_version_ids, version_ids) -> list[tuple[Any, Any]]
         ModelData.objects.filter(
             model_version_id__in=list(model_version_ids), version_id__in=list(version_ids)
         ).values_list("model_version_id", "version_id")
+    )
+
+
+# Column lineage (OpenLineage's columnLineage facet), in the shape of Marquez's
+# GET /api/v1/column-lineage.
+
+FIELD_PREFIX = "datasetField:"
+
+
+def field_node_id(dataset: Dataset, field: str) -> str:
+    return f"{FIELD_PREFIX}{dataset.node_id.removeprefix('dataset:')}:{field}"
+
+
+def field_object(node_id: str) -> tuple[Dataset, str]:
+    """The dataset and field a `datasetField:<namespace>:<name>:<field>` id names. Every
+    split at a colon is a candidate; the dataset that has that field in its column lineage
+    wins, else the longest dataset id."""
+    rest = node_id.removeprefix(FIELD_PREFIX)
+    if not node_id.startswith(FIELD_PREFIX) or "\x00" in rest or len(node_id) > 2 * 1100:
+        raise ApplicationError(
+            "nodeId is datasetField:<namespace>:<name>:<field>.", code="invalid_node_id"
+        )
+    splits = {f"dataset:{rest[:i]}": rest[i + 1 :] for i, c in enumerate(rest) if c == ":"}
+    found: dict[str, Dataset] = {d.node_id: d for d in Dataset.objects.filter(node_id__in=splits)}
+    for alias in DatasetAlias.objects.filter(node_id__in=splits).select_related("dataset"):
+        found.setdefault(alias.node_id, alias.dataset)
+    if not found:
+        raise NotFound("No such node.", code="unknown_node")
+    candidates = sorted(found, key=len, reverse=True)
+    for candidate in candidates:
+        dataset, field = found[candidate], splits[candidate]
+        if ColumnEdge.objects.filter(
+            Q(source=dataset, source_field=field) | Q(target=dataset, target_field=field)
+        ).exists():
+            return dataset, field
+    return found[candidates[0]], splits[candidates[0]]
+
+
+def column_lineage(
+    *, node_id: str, depth: int, with_downstream: bool = False, max_nodes: int | None = None
+) -> dict[str, Any]:
+    """Fields upstream of a field (or of every field of a dataset), and downstream too when
+    asked, walked `depth` column edges far, as Marquez's column-lineage graph."""
+    budget = max_nodes or lineage_max_nodes()
+    if node_id.startswith(FIELD_PREFIX):
+        dataset, field = field_object(node_id)
+        start = {(dataset.pk, field)}
+    else:
+        dataset = node_object(node_id)
+        if not isinstance(dataset, Dataset):
+            raise ApplicationError(
+                "Column lineage starts at a dataset or a dataset field.", code="invalid_node_id"
+            )
+        start = set(
+            ColumnEdge.objects.filter(target=dataset).values_list("target_id", "target_field")
+        ) | set(ColumnEdge.objects.filter(source=dataset).values_list("source_id", "source_field"))
+    seen = set(start)
+    edges: set[int] = set()
+    directions = [("target", "source")] + ([("source", "target")] if with_downstream else [])
+    for near, far in directions:
+        frontier, step = set(start), 0
+        while frontier and step < depth and len(seen) < budget:
+            step += 1
+            condition = Q()
+            for dataset_id, field in frontier:
+                condition |= Q(**{f"{near}_id": dataset_id, f"{near}_field": field})
+            reached = set()
+            for edge in ColumnEdge.objects.filter(condition).values(
+                "pk", f"{far}_id", f"{far}_field"
+            ):
+                edges.add(edge["pk"])
+                pair = (edge[f"{far}_id"], edge[f"{far}_field"])
+                if pair not in seen:
+                    seen.add(pair)
+                    reached.add(pair)
+            frontier = reached
+    return _column_graph(seen, edges)
+
+
+def _column_graph(fields: set[tuple[int, str]], edge_ids: set[int]) -> dict[str, Any]:
+    datasets = Dataset.objects.in_bulk({d for d, _ in fields})
+    rows = list(
+        ColumnEdge.objects.filter(pk__in=edge_ids)
+        .order_by("pk")
+        .values(
+            "source_id",
+            "source_field",
+            "target_id",
+            "target_field",
+            "transformation_description",
+            "transformation_type",
+        )
+    )
+    types = _field_types(datasets.values())
+    nodes: dict[tuple[int, str], dict[str, Any]] = {}
+    for dataset_id, field in sorted(fields, key=lambda p: (datasets[p[0]].node_id, p[1])):
+        dataset = datasets[dataset_id]
+        data = {"namespace": dataset.namespace, "dataset": dataset.name, "field": field}
+        if (dataset_id, field) in types:
+            data["fieldType"] = types[(dataset_id, field)]
+        data["inputFields"] = []
+        nodes[(dataset_id, field)] = {
+            "id": field_node_id(dataset, field),
+            "type": "DATASET_FIELD",
+            "data": data,
+            "inEdges": [],
+            "outEdges": [],
+        }
+    for row in rows:
+        source = (row["source_id"], row["source_field"])
+        target = (row["target_id"], row["target_field"])
+        if source not in nodes or target not in nodes:
+            continue
+        edge = {"origin": nodes[source]["id"], "destination": nodes[target]["id"]}
+        nodes[source]["outEdges"].append(edge)
+        nodes[target]["inEdges"].append(edge)
+        data = nodes[target]["data"]
+        described = {
+            key: row[column]
+            for key, column in (
+                ("transformationDescription", "transformation_description"),
+                ("transformationType", "transformation_type"),
+            )
+            if row[column]
+        }
+        data.update(described)
+        data["inputFields"].append(
+            {
+                "namespace": datasets[source[0]].namespace,
+                "dataset": datasets[source[0]].name,
+                "field": source[1],
+                **described,
+            }
+        )
+    return {"graph": list(nodes.values())}
+
+
+def _field_types(datasets) -> dict[tuple[int, str], str]:
+    """(dataset id, field) -> type, from the schema of each dataset's latest version."""
+    types: dict[tuple[int, str], str] = {}
+    for dataset in datasets:
+        latest = dataset.versions.order_by("-created_at").values_list("schema_fields").first()
+        for field in (latest or [[]])[0] or []:
+            if isinstance(field, dict) and isinstance(field.get("type"), str):
+                types[(dataset.pk, str(field.get("name")))] = field["type"]
+    return types
+
+
+def dataset_by_path(*, path: str) -> Dataset:
+    """The dataset `<namespace>/<name>` names in a URL path. Both hold slashes
+    (`s3://bucket` + `raw/chats`), so every split at a slash is tried, as node ids are matched
+    whole; an alias names its dataset. Namespaces may also be sent percent-encoded
+    (`s3:%2F%2Fbucket`), which arrives decoded the same way."""
+    if "\x00" in path or len(path) > NODE_ID_LENGTH:
+        raise NotFound("No such dataset.", code="unknown_dataset")
+    condition = Q()
+    for position, char in enumerate(path):
+        if char == "/" and 0 < position < len(path) - 1:
+            condition |= Q(namespace=path[:position], name=path[position + 1 :])
+    if not condition:
+        raise NotFound("No such dataset.", code="unknown_dataset")
+    found = list(Dataset.objects.filter(condition)[:2])
+    if not found:
+        found = [
+            a.dataset for a in DatasetAlias.objects.filter(condition).select_related("dataset")[:2]
+        ]
+    if len(found) != 1:
+        # None, or two datasets whose names split the same path differently: neither is
+        # named unambiguously, and guessing would show one dataset's versions as another's.
+        if found:
+            raise ApplicationError(
+                "Two datasets answer to that path; use the node id's dataset.",
+                code="ambiguous_dataset",
+            )
+        raise NotFound("No such dataset.", code="unknown_dataset")
+    return found[0]
+
+
+def dataset_versions(*, dataset: Dataset):
+    """A dataset's versions, newest first, with the run that wrote each and its state."""
+    return (
+        DatasetVersion.objects.filter(dataset=dataset)
+        .select_related("dataset", "created_by_run__job")
+        .prefetch_related("locations")
+        .order_by("-created_at", "-pk")
     )

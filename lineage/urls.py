@@ -7,10 +7,16 @@ app_name = "lineage"
 urlpatterns = [
     # GET: the graph around a node (Marquez's shape). POST: an OpenLineage event.
     path("lineage", views.LineageApi.as_view(), name="lineage"),
+    path("column-lineage", views.ColumnLineageApi.as_view(), name="column-lineage"),
     path("lineage/prov", views.ProvExportApi.as_view(), name="prov"),
     path("lineage/picture.svg", views.PictureApi.as_view(), name="picture"),
     path("lineage/transfers", views.TransferReportApi.as_view(), name="transfers"),
     path("lineage/datasets", views.DatasetCreateApi.as_view(), name="dataset-create"),
+    path(
+        "lineage/datasets/<path:path>/versions",
+        views.DatasetVersionsApi.as_view(),
+        name="dataset-versions",
+    ),
     path("lineage/versions", views.VersionCreateApi.as_view(), name="version-create"),
     path("lineage/versions/<uuid:version_id>", views.VersionGetApi.as_view(), name="version"),
     path(

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -30,11 +31,26 @@ NODE_PARAMETERS = [
 ]
 
 
+GRAPH_PARAMETERS = [
+    NODE_PARAMETERS[0],
+    OpenApiParameter(
+        "depth",
+        int,
+        description="job hops to walk, as Marquez counts them (default 20); the answer stops "
+        "at LUP_LINEAGE_MAX_NODES nodes, nearest first, with truncated: true",
+    ),
+]
+# Depth is bounded by the node budget, not by itself; this only keeps it a sane integer.
+MAX_DEPTH_PARAMETER = 1_000_000
+
+
 def _node_query(request, default_depth: int = 20) -> tuple[str, int]:
     node_id = request.query_params.get("nodeId", "")
     depth = request.query_params.get("depth", str(default_depth))
-    if not depth.isdigit():
-        raise ApplicationError("depth is a whole number.", code="invalid_depth")
+    if not (depth.isascii() and depth.isdigit()) or int(depth) > MAX_DEPTH_PARAMETER:
+        raise ApplicationError(
+            f"depth is a whole number up to {MAX_DEPTH_PARAMETER}.", code="invalid_depth"
+        )
     return node_id, int(depth)
 
 
@@ -52,20 +68,67 @@ class LineageApi(APIView):
     required_scope = {"GET": scopes.LINEAGE_READ, "POST": scopes.LINEAGE_WRITE}
     parser_classes: list = []
 
-    @extend_schema(parameters=NODE_PARAMETERS, responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @extend_schema(
+        parameters=GRAPH_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+        description="Marquez's LineageGraph: nodes with DatasetData and JobData, edges between "
+        "datasets and jobs; Lup's additions under their own keys: `models` (model nodes and "
+        "their edges) and `truncated` (the node budget was reached). A datasetField: id "
+        "answers with the column-lineage graph.",
+    )
     def get(self, request):
         node_id, depth = _node_query(request)
+        if node_id.startswith(selectors.FIELD_PREFIX):
+            return Response(selectors.column_lineage(node_id=node_id, depth=depth))
         return Response(selectors.graph(node_id=node_id, depth=depth))
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={201: OpenApiTypes.OBJECT, 409: ERROR},
+        responses={201: OpenApiTypes.OBJECT, 400: ERROR, 409: ERROR},
+        description="Answers with the event's digest, `schema` (the OpenLineage core version "
+        "it was checked against), `warnings` (what Marquez accepts but the spec does not: no "
+        "schemaURL, a naive eventTime read as UTC, facets without _producer/_schemaURL), "
+        "`duplicate`, and `versions`: for a RunEvent `{inputs, outputs}`, for a DatasetEvent "
+        "`{dataset}`, each entry the namespace and name sent, the node it landed on, and the "
+        "version name and id it became.",
     )
     def post(self, request):
         summary = ingest_event(
             raw=request.body, content_encoding=request.headers.get("Content-Encoding", "")
         )
         return Response(summary, status=status.HTTP_201_CREATED)
+
+
+class ColumnLineageApi(APIView):
+    """The column lineage around a dataset field (`datasetField:<namespace>:<name>:<field>`)
+    or every field of a dataset (`dataset:<namespace>:<name>`), upstream and, with
+    `withDownstream=true`, downstream: Marquez's GET /api/v1/column-lineage."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "nodeId",
+                str,
+                required=True,
+                description="datasetField:<namespace>:<name>:<field> or dataset:<namespace>:<name>",
+            ),
+            OpenApiParameter("depth", int, description="column edges to walk (default 20)"),
+            OpenApiParameter("withDownstream", bool, description="also walk downstream"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request):
+        node_id, depth = _node_query(request)
+        downstream = request.query_params.get("withDownstream", "false").lower()
+        if downstream not in ("true", "false"):
+            raise ApplicationError("withDownstream is true or false.", code="invalid_parameter")
+        return Response(
+            selectors.column_lineage(
+                node_id=node_id, depth=depth, with_downstream=downstream == "true"
+            )
+        )
 
 
 class ProvExportApi(APIView):
@@ -216,12 +279,17 @@ class VersionCreateApi(APIView):
         )
         locations = LocationSerializer(many=True, required=False, default=list)
 
-    @extend_schema(request=InputSerializer, responses={201: VersionOutSerializer, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: VersionOutSerializer, 201: VersionOutSerializer, 409: ERROR},
+        description="201 with a new version; 200 with the existing one when the same content "
+        "is registered again.",
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        version = services.dataset_version_register(
+        version, created = services.dataset_version_get_or_register(
             namespace=values["namespace"],
             name=values["name"],
             data=VersionInput(
@@ -236,7 +304,62 @@ class VersionCreateApi(APIView):
                 locations=[LocationInput(**loc) for loc in values["locations"]],
             ),
         )
-        return Response(VersionOutSerializer(version).data, status=status.HTTP_201_CREATED)
+        return Response(
+            VersionOutSerializer(version).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class DatasetVersionsApi(APIView):
+    """A dataset's versions, newest first: what each OpenLineage input and output became
+    (the `version` facet's name, else "1" for an input, `run-<runId>` for an output), with
+    the run that wrote it and that run's last state. The path is `<namespace>/<name>`;
+    both may hold slashes (`s3://ml-data/raw/chats`)."""
+
+    required_scope = scopes.LINEAGE_READ
+
+    class OutputSerializer(VersionOutSerializer):
+        created_by_run = serializers.SerializerMethodField()
+
+        class Meta(VersionOutSerializer.Meta):
+            fields = (*VersionOutSerializer.Meta.fields, "created_by_run")
+
+        @extend_schema_field(
+            inline_serializer(
+                "VersionRun",
+                {
+                    "runId": serializers.UUIDField(),
+                    "job": serializers.CharField(),
+                    "state": serializers.CharField(),
+                },
+                allow_null=True,
+            )
+        )
+        def get_created_by_run(self, obj: DatasetVersion) -> dict | None:
+            run = obj.created_by_run
+            if run is None:
+                return None
+            return {"runId": str(run.run_id), "job": run.job.node_id, "state": run.state}
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "DatasetVersionList",
+                {"dataset": serializers.CharField(), "versions": OutputSerializer(many=True)},
+            ),
+            400: ERROR,
+            404: ERROR,
+        }
+    )
+    def get(self, request, path):
+        dataset = selectors.dataset_by_path(path=path)
+        versions = selectors.dataset_versions(dataset=dataset)
+        return Response(
+            {
+                "dataset": dataset.node_id,
+                "versions": self.OutputSerializer(versions, many=True).data,
+            }
+        )
 
 
 class VersionGetApi(APIView):

@@ -161,3 +161,43 @@ def test_a_linked_request_waits_for_the_open_one(client):
     waiting = client.post(f"{URL}/{second.pk}/plan")
     assert (waiting.status_code, waiting.json()["code"]) == (409, "linked_to_open_request")
     assert ErasureRequest.objects.get(pk=second.pk).state == "verified"
+
+
+def test_an_eval_set_declared_only_on_start_is_planned(client):
+    """An OpenLineage run that declared its output on START and then failed may have written
+    it: the subject's data there is derived data, and the plan includes its target."""
+    import json
+
+    from lineage.openlineage import ingest_event
+
+    email = identifiers.email()
+    run_id = str(uuid.uuid4())
+    event = {
+        "eventType": "START",
+        "eventTime": "2026-11-02T00:05:00Z",
+        "producer": "https://github.com/apache/airflow/tree/providers-openlineage/1.14.0",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id},
+        "job": {"namespace": "airflow", "name": "khmer_eval.export"},
+        "inputs": [{"namespace": "s3://raw", "name": "chats"}],
+        "outputs": [{"namespace": "s3://evals", "name": "khmer-qa"}],
+    }
+    for state in ("START", "FAIL"):
+        body = {**event, "eventType": state}
+        ingest_event(raw=json.dumps(body).encode(), content_encoding="")
+    raw = lineage.dataset_register(namespace="s3://raw", name="chats").versions.get()
+    evals = lineage.dataset_register(namespace="s3://evals", name="khmer-qa").versions.get()
+    assert evals.version == f"run-{run_id}"
+    membership_upload(
+        version=raw,
+        stream=io.BytesIO(f"{email}\n".encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
+    target(client, "khmer-eval", versions=[evals])
+
+    request = verified_request(client, email)
+    plan = client.post(f"{URL}/{request.pk}/plan").json()
+    entries = {e["target"]: e for e in plan["targets"]}
+    assert set(entries) == {"khmer-eval"}
+    assert "s3://evals:khmer-qa" in entries["khmer-eval"]["reasons"][0]

@@ -6,6 +6,7 @@ import pytest
 from prov.model import ProvDocument
 
 from lineage.models import Dataset, DatasetVersion, Edge, ModelVersion, StorageLocation
+from tests.lineage import marquez_schema
 
 pytestmark = pytest.mark.django_db
 DIGEST = "sha256:" + "ab" * 32
@@ -16,7 +17,7 @@ def writer(api):
     return api("lineage:write", "lineage:read")
 
 
-def register(client, namespace, name, version="1", country="SG", **extra):
+def register(client, namespace, name, version="1", country="SG", status=201, **extra):
     body = {
         "namespace": namespace,
         "name": name,
@@ -38,7 +39,7 @@ def register(client, namespace, name, version="1", country="SG", **extra):
         **extra,
     }
     response = client.post("/api/v1/lineage/versions", body, format="json")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == status, response.json()
     return response.json()
 
 
@@ -83,7 +84,7 @@ def test_registration_records_version_locations_and_is_immutable(writer, pipelin
     version = writer.get(f"/api/v1/lineage/versions/{pipeline['raw']['id']}").json()
     assert version["dataset"] == "dataset:s3://ml-data:raw-chats"
     assert version["locations"][0]["country"] == "SG"
-    again = register(writer, "s3://ml-data", "raw-chats")
+    again = register(writer, "s3://ml-data", "raw-chats", status=200)
     assert again["id"] == pipeline["raw"]["id"]
     changed = writer.post(
         "/api/v1/lineage/versions",
@@ -165,22 +166,29 @@ def test_bad_registrations_write_nothing(writer, body, code):
 
 
 def test_graph_api_in_marquez_shape(writer, pipeline):
+    """Depth counts job hops as Marquez does: at depth 0 a dataset's graph holds the jobs that
+    read and write it and their datasets; the model is under Lup's own `models` key."""
     response = writer.get(
-        "/api/v1/lineage", {"nodeId": "dataset:s3://ml-data:clean-chats", "depth": 1}
+        "/api/v1/lineage", {"nodeId": "dataset:s3://ml-data:clean-chats", "depth": 0}
     )
     assert response.status_code == 200
-    ids = {node["id"] for node in response.json()["graph"]}
-    assert ids == {
+    body = response.json()
+    marquez_schema.assert_valid(body)
+    assert {node["id"] for node in body["graph"]} == {
+        "dataset:s3://ml-data:raw-chats",
         "dataset:s3://ml-data:clean-chats",
+        "dataset:s3://ml-data:khmer-qa",
         "job:jobs:clean",
         "job:jobs:split",
-        "model:models:assistant",
     }
+    assert [node["id"] for node in body["models"]] == ["model:models:assistant"]
+    assert body["truncated"] is False
     for params, code in (
         ({"nodeId": "table:x:y"}, "invalid_node_id"),
         ({"nodeId": "dataset:s3://ml-data:nope"}, "unknown_node"),
-        ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "99"}, "invalid_depth"),
+        ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "x1"}, "invalid_depth"),
         ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "-1"}, "invalid_depth"),
+        ({"nodeId": "dataset:s3://ml-data:raw-chats", "depth": "99999999"}, "invalid_depth"),
     ):
         bad = writer.get("/api/v1/lineage", params)
         assert bad.status_code in (400, 404)

@@ -7,6 +7,7 @@ import pytest
 
 from lineage import selectors, services
 from lineage.services import VersionInput
+from tests.lineage import marquez_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -63,26 +64,65 @@ def test_downstream_closure_is_depth_limited_and_cycle_safe(pipeline):
 
 
 def test_marquez_shaped_graph_both_directions(pipeline):
-    result = selectors.graph(node_id="dataset:s3://ml-data:train/khmer-chat", depth=2)
+    """Dataset nodes carry Marquez's DatasetData, job nodes its JobData; edges to the model
+    are on the model, under Lup's `models` key, not in Marquez's list."""
+    result = selectors.graph(node_id="dataset:s3://ml-data:train/khmer-chat", depth=0)
+    marquez_schema.assert_valid(result)
     nodes = {n["id"]: n for n in result["graph"]}
-    assert set(nodes) >= {
+    assert set(nodes) == {
         "job:jobs:split",
-        "model:models:assistant",
+        "dataset:s3://ml-data:train/khmer-chat",
+        "dataset:s3://ml-data:evals/khmer-qa",
         "dataset:postgres://db.internal:5432:analytics.chat_logs",
     }
     train = nodes["dataset:s3://ml-data:train/khmer-chat"]
     assert train["type"] == "DATASET"
-    assert train["data"] == {
-        "namespace": "s3://ml-data",
-        "name": "train/khmer-chat",
-        "type": "DATASET",
-    }
+    data = train["data"]
+    assert data["id"] == {"namespace": "s3://ml-data", "name": "train/khmer-chat"}
+    assert (data["type"], data["physicalName"], data["sourceName"]) == (
+        "DB_TABLE",
+        "train/khmer-chat",
+        "s3://ml-data",
+    )
+    assert (data["fields"], data["tags"], data["lastModifiedAt"] is not None) == ([], [], True)
     assert train["inEdges"] == [
         {"origin": "job:jobs:split", "destination": "dataset:s3://ml-data:train/khmer-chat"}
     ]
-    assert train["outEdges"] == [
-        {"origin": "dataset:s3://ml-data:train/khmer-chat", "destination": "model:models:assistant"}
+    assert train["outEdges"] == []
+    split = nodes["job:jobs:split"]["data"]
+    assert (split["type"], split["simpleName"], split["latestRun"]["state"]) == (
+        "BATCH",
+        "split",
+        "COMPLETED",
+    )
+    assert split["inputs"] == [
+        {"namespace": "postgres://db.internal:5432", "name": "analytics.chat_logs"}
     ]
+    (model,) = result["models"]
+    assert model["id"] == "model:models:assistant"
+    assert model["inEdges"] == [
+        {"origin": "dataset:s3://ml-data:evals/khmer-qa", "destination": "model:models:assistant"},
+        {
+            "origin": "dataset:s3://ml-data:train/khmer-chat",
+            "destination": "model:models:assistant",
+        },
+    ]
+
+
+def test_depth_counts_job_hops_and_the_budget_bounds_the_answer(pipeline):
+    start = "dataset:s3://ml-data:raw/chats"
+    near = {n["id"] for n in selectors.graph(node_id=start, depth=0)["graph"]}
+    assert near == {
+        start,
+        "job:jobs:clean",
+        "dataset:postgres://db.internal:5432:analytics.chat_logs",
+    }
+    one = {n["id"] for n in selectors.graph(node_id=start, depth=1)["graph"]}
+    assert {"job:jobs:split", "job:jobs:audit", "job:jobs:reinject"} <= one
+    cut = selectors.graph(node_id=start, depth=100, max_nodes=3)
+    assert cut["truncated"] is True
+    assert {n["id"] for n in cut["graph"]} == near
+    marquez_schema.assert_valid(cut)
 
 
 def test_version_descendants_through_runs(pipeline):

@@ -240,8 +240,9 @@ def writer(api):
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
 def test_client_run_builds_the_graph(live_server, token, compressed):
-    """START records the job, the run and what it read; COMPLETE adds a new version of each
-    output dataset and a model version trained on the inputs."""
+    """START records the job, the run, what it read and what it declares it writes (a new
+    version of each output dataset, a model version trained on the inputs); COMPLETE ends the
+    run and adds nothing new."""
     client = client_for(live_server.url, token, compressed=compressed)
     run_id = str(uuid.uuid4())
     start, complete = training_events(run_id)
@@ -256,9 +257,13 @@ def test_client_run_builds_the_graph(live_server, token, compressed):
     assert chats.version == "1"
     assert chats.dataset.description == "Chat transcripts"
     assert chats.schema_fields == [{"name": "text", "type": "string", "fields": []}]
-    assert [(rd.direction, rd.version_id) for rd in run.datasets.all()] == [("input", chats.pk)]
-    assert not models.DatasetVersion.objects.filter(dataset__name="analytics.chats_clean")
-    assert not models.ModelVersion.objects.exists()
+    started = models.DatasetVersion.objects.get(dataset__name="analytics.chats_clean")
+    assert (started.version, started.created_by_run_id) == (f"run-{run_id}", run.pk)
+    assert sorted((rd.direction, rd.version_id) for rd in run.datasets.all()) == [
+        ("input", chats.pk),
+        ("output", started.pk),
+    ]
+    assert models.ModelVersion.objects.get().created_by_run_id == run.pk
 
     client.emit(complete)
     run.refresh_from_db()
@@ -587,8 +592,10 @@ def test_output_version_named_by_its_facet_and_complete_resent():
 
 
 @pytest.mark.django_db
-def test_failed_run_records_inputs_only_and_late_start_does_not_reopen():
-    """A failed run wrote nothing; a START arriving after it fills the start time only."""
+def test_failed_run_keeps_its_outputs_and_late_start_does_not_reopen():
+    """A failed run may have written its outputs: they are versions it created, and the
+    version edges say they derive from its inputs. A START arriving after it fills the start
+    time only; OTHER never changes the state."""
     run_id = str(uuid.uuid4())
     failed = run_event(
         run_id, "FAIL", inputs=[dataset("s3://x", "raw")], outputs=[dataset("s3://x", "out")]
@@ -596,12 +603,19 @@ def test_failed_run_records_inputs_only_and_late_start_does_not_reopen():
     ingest(failed)
     late_start = run_event(run_id, "START")
     ingest(late_start)
+    ingest(run_event(run_id, "OTHER"))
     run = models.Run.objects.get()
     assert run.state == "FAIL"
     assert run.ended_at == datetime.fromisoformat(failed["eventTime"])
     assert run.started_at == datetime.fromisoformat(late_start["eventTime"])
-    assert list(models.RunDataset.objects.values_list("direction", flat=True)) == ["input"]
-    assert not models.Dataset.objects.filter(name="out").exists()
+    out = models.DatasetVersion.objects.get(dataset__name="out")
+    assert (out.version, out.created_by_run_id) == (f"run-{run_id}", run.pk)
+    assert sorted(models.RunDataset.objects.values_list("direction", flat=True)) == [
+        "input",
+        "output",
+    ]
+    raw = models.DatasetVersion.objects.get(dataset__name="raw")
+    assert list(models.VersionEdge.objects.values_list("source", "target")) == [(raw.pk, out.pk)]
 
 
 @pytest.mark.django_db

@@ -1,0 +1,130 @@
+"""Node ids round-trip for names of any shape; `symlinks` merge a dataset's names into one
+node; `columnLineage` becomes column edges, queryable as Marquez's column-lineage graph."""
+
+import json
+
+import pytest
+
+from lineage import models, selectors, services
+from lineage.openlineage import ingest_event
+from tests.lineage import integration_events, marquez_schema
+
+pytestmark = pytest.mark.django_db
+
+
+def ingest(event: dict) -> dict:
+    return ingest_event(raw=json.dumps(event).encode(), content_encoding="")
+
+
+def ingest_all(scenario) -> set:
+    events, edges = scenario()
+    for event in events:
+        ingest(event)
+    return edges
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [
+        ("bigquery", "lup-demo:chats.clean"),
+        ("file://localhost", "/in.txt"),
+        ("postgres://db.internal:5432", "analytics.chat_logs"),
+        ("s3://lup-evals/សំណួរ", "ការវាយតម្លៃ ១:២"),
+        ("a b", "c : d"),
+    ],
+)
+def test_node_ids_round_trip(namespace, name):
+    dataset = services.dataset_register(namespace=namespace, name=name)
+    assert dataset.node_id == f"dataset:{namespace}:{name}"
+    assert selectors.node_object(dataset.node_id) == dataset
+    graph = selectors.graph(node_id=dataset.node_id, depth=1)
+    marquez_schema.assert_valid(graph)
+    data = {n["id"]: n["data"] for n in graph["graph"]}
+    assert (data[dataset.node_id]["namespace"], data[dataset.node_id]["name"]) == (namespace, name)
+
+
+def test_names_joining_to_the_same_text_keep_ids_of_their_own():
+    first = services.dataset_register(namespace="a:b", name="c")
+    second = services.dataset_register(namespace="a", name="b:c")
+    assert first.node_id == "dataset:a:b:c"
+    assert second.node_id == "dataset:a:b%3Ac"
+    assert selectors.node_object(first.node_id) == first
+    assert selectors.node_object(second.node_id) == second
+
+
+def test_every_scenario_node_resolves_to_its_own_object():
+    edges = ingest_all(integration_events.names_with_colons)
+    for node_id in {n for edge in edges for n in edge}:
+        assert selectors.node_object(node_id).node_id == node_id
+    answer = selectors.graph(node_id="job:ml:jobs:export:khmer qa", depth=1)
+    marquez_schema.assert_valid(answer)
+    graph = answer["graph"]
+    names = {n["id"]: n["data"]["name"] for n in graph}
+    assert names == {
+        "job:ml:jobs:export:khmer qa": "export:khmer qa",
+        "dataset:bigquery:lup-demo:chats.clean": "lup-demo:chats.clean",
+        "dataset:file://localhost:/in.txt": "/in.txt",
+        "dataset:s3://lup-evals/សំណួរ:ការវាយតម្លៃ ១:២": "ការវាយតម្លៃ ១:២",
+    }
+
+
+def test_symlinks_make_one_node_of_a_datasets_names():
+    """Spark names the table by its BigQuery name and gives its metastore name as a symlink:
+    the metastore name finds the same node, and an event that uses it lands there."""
+    ingest_all(integration_events.spark_file_to_bigquery)
+    table = models.Dataset.objects.get(namespace="bigquery", name="lup-demo.chats.clean")
+    assert selectors.node_object("dataset:hive://metastore:9083:chats.clean") == table
+    reader = {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-02T09:00:00Z",
+        "producer": integration_events.SPARK,
+        "schemaURL": integration_events.SPEC_2,
+        "run": {"runId": "6c4b0c5e-8a0c-4d55-9a55-9d7b8f1e2a10"},
+        "job": {"namespace": "spark-cluster", "name": "report"},
+        "inputs": [{"namespace": "hive://metastore:9083", "name": "chats.clean"}],
+        "outputs": [],
+    }
+    ingest(reader)
+    assert not models.Dataset.objects.filter(namespace="hive://metastore:9083").exists()
+    assert ("dataset:bigquery:lup-demo.chats.clean", "job:spark-cluster:report") in set(
+        models.Edge.objects.values_list("source", "target")
+    )
+
+
+def test_column_lineage_is_stored_and_queried_like_marquez(api):
+    ingest_all(integration_events.spark_file_to_bigquery)
+    client = api("lineage:read")
+    field = "datasetField:bigquery:lup-demo.chats.clean:text"
+    response = client.get("/api/v1/column-lineage", {"nodeId": field})
+    assert response.status_code == 200, response.json()
+    nodes = {n["id"]: n for n in response.json()["graph"]}
+    source = "datasetField:file:/data/raw/chats.csv:text"
+    assert set(nodes) == {field, source}
+    assert nodes[field]["type"] == "DATASET_FIELD"
+    assert nodes[field]["data"] == {
+        "namespace": "bigquery",
+        "dataset": "lup-demo.chats.clean",
+        "field": "text",
+        "fieldType": "string",
+        "inputFields": [{"namespace": "file", "dataset": "/data/raw/chats.csv", "field": "text"}],
+    }
+    assert nodes[field]["inEdges"] == [{"origin": source, "destination": field}]
+    assert nodes[source]["outEdges"] == [{"origin": source, "destination": field}]
+    edge = models.ColumnEdge.objects.get(target_field="text")
+    assert edge.transformations[0]["description"] == "lower(text)"
+    # The same through /lineage, and downstream from the source
+    assert client.get("/api/v1/lineage", {"nodeId": field}).json() == response.json()
+    down = client.get("/api/v1/column-lineage", {"nodeId": source, "withDownstream": "true"})
+    assert {n["id"] for n in down.json()["graph"]} == {field, source}
+    whole = client.get(
+        "/api/v1/column-lineage", {"nodeId": "dataset:bigquery:lup-demo.chats.clean"}
+    )
+    assert len(whole.json()["graph"]) == 4  # user_id and text, each with its source
+
+
+def test_unknown_and_malformed_field_ids(api):
+    client = api("lineage:read")
+    response = client.get("/api/v1/column-lineage", {"nodeId": "datasetField:nowhere:x:y"})
+    assert (response.status_code, response.json()["code"]) == (404, "unknown_node")
+    response = client.get("/api/v1/column-lineage", {"nodeId": "column:x"})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_node_id")
