@@ -83,6 +83,10 @@ class Target(models.Model):
     of an environment variable (e.g. `dsn_env`), never their values.
     """
 
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        RETIRED = "retired"
+
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=50)  # a key of connectors.CONNECTORS
     config = models.JSONField(default=dict)
@@ -95,6 +99,9 @@ class Target(models.Model):
     # It can map one identifier type to another (e.g. a users table: email -> user_id).
     identity_source = models.BooleanField(default=False)
     versions = models.ManyToManyField("lineage.DatasetVersion", blank=True, related_name="targets")
+    # Only active targets are planned. A retired one is kept, with its runs and receipts, for
+    # the record; its history (who retired it, when, why) is in `events`.
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -103,6 +110,25 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+class TargetEvent(models.Model):
+    """One step of a target's life (retired, …): who, when, why. Append-only."""
+
+    class Action(models.TextChoices):
+        RETIRED = "retired"
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {self.action} by {self.actor}"
 
 
 class PlanEntry(models.Model):

@@ -5,10 +5,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
 
 from connectors import connector_for
 from core.errors import ApplicationError, Conflict
-from erasure.models import Target
+from erasure.models import Target, TargetEvent
 from lineage.selectors import versions_by_id
 from lineage.services import country_code
 
@@ -38,6 +40,8 @@ def target_save(
     **flags: bool,
 ) -> Target:
     """Create (or, given `target`, replace) a target after its connector accepted the config."""
+    if target is not None and target.state == Target.State.RETIRED:
+        raise Conflict("A retired target is kept as it was.", code="target_retired")
     unknown = set(flags) - set(FLAGS)
     if unknown:
         raise ApplicationError(
@@ -67,4 +71,33 @@ def target_save(
 
 
 def target_delete(*, target: Target) -> None:
-    target.delete()
+    """Delete a target nothing refers to. One with runs or plan entries is part of the record
+    of past erasures (its receipts name it): it can only be retired."""
+    try:
+        with transaction.atomic():
+            target.delete()
+    except ProtectedError:
+        raise Conflict(
+            "This target has runs or plan entries; retire it instead.", code="target_in_use"
+        ) from None
+
+
+@transaction.atomic
+def target_retire(*, target: Target, actor: str, reason: str) -> Target:
+    """Stop planning a target, keeping it (and its runs and receipts) for the record. Requests
+    already executing finish their runs on it; no later plan includes it."""
+    if not reason.strip():
+        raise ApplicationError("Say why the target is retired.", code="reason_required")
+    locked = Target.objects.select_for_update().get(pk=target.pk)
+    if locked.state == Target.State.RETIRED:
+        raise Conflict("This target is already retired.", code="target_retired")
+    locked.state = Target.State.RETIRED
+    locked.save(update_fields=["state", "updated_at"])
+    TargetEvent.objects.create(
+        target=locked,
+        action=TargetEvent.Action.RETIRED,
+        actor=actor,
+        reason=reason.strip(),
+        at=timezone.now(),
+    )
+    return locked

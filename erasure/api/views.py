@@ -32,6 +32,7 @@ from erasure.models import (
     LegalHold,
     PlanEntry,
     Target,
+    TargetEvent,
     Transition,
 )
 from erasure.planning import erasure_request_plan
@@ -45,7 +46,7 @@ from erasure.services import (
     erasure_verification_start,
     legal_hold_create,
 )
-from erasure.targets import target_delete, target_save
+from erasure.targets import target_delete, target_retire, target_save
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -53,6 +54,10 @@ MAX_IDEMPOTENCY_KEY = 200
 def actor_of(request) -> str:
     """Who did it, for the audit trail: a token's id or a staff username, never a subject."""
     return actors.actor_of(request.user)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
 
 
 class TransitionSerializer(serializers.ModelSerializer):
@@ -216,11 +221,19 @@ class VerifiedManuallyApi(APIView):
         )
 
 
+class TargetEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TargetEvent
+        fields = ("action", "actor", "reason", "at")
+
+
 class TargetSerializer(serializers.ModelSerializer):
     """A target as engineers register it. `config` holds names and paths; secrets only as the
-    name of an environment variable."""
+    name of an environment variable. `state`: only `active` targets are planned; `events` is
+    its history (who retired it, when, why)."""
 
     versions = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    events = TargetEventSerializer(many=True, read_only=True)
 
     class Meta:
         model = Target
@@ -235,6 +248,8 @@ class TargetSerializer(serializers.ModelSerializer):
             "requires_approval",
             "identity_source",
             "versions",
+            "state",
+            "events",
             "created_at",
             "updated_at",
         )
@@ -268,7 +283,7 @@ class TargetApi(APIView):
         responses=inline_serializer("Targets", {"targets": TargetSerializer(many=True)}),
     )
     def get(self, request):
-        targets = Target.objects.prefetch_related("versions")
+        targets = Target.objects.prefetch_related("versions", "events")
         return Response({"targets": TargetSerializer(targets, many=True).data})
 
     @extend_schema(request=TargetInputSerializer, responses={201: TargetSerializer, 409: ERROR})
@@ -297,10 +312,41 @@ class TargetDetailApi(APIView):
         data.is_valid(raise_exception=True)
         return Response(TargetSerializer(target_save(target=target, **data.validated_data)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(
+                ErrorSerializer, description="`target_in_use`: it has runs; retire it instead."
+            ),
+        }
+    )
     def delete(self, request, target_id: int):
         target_delete(target=_target(target_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TargetRetireApi(APIView):
+    """Retire a target: kept, with its runs and receipts, for the record, and never planned
+    again. Requests already executing finish their runs on it."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={
+            200: TargetSerializer,
+            400: ERROR,
+            404: ERROR,
+            409: OpenApiResponse(ErrorSerializer, description="`target_retired`: already is."),
+        },
+    )
+    def post(self, request, target_id: int):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        retired = target_retire(
+            target=_target(target_id), actor=actor_of(request), reason=data.validated_data["reason"]
+        )
+        return Response(TargetSerializer(retired).data)
 
 
 class PlanEntrySerializer(serializers.ModelSerializer):
@@ -371,10 +417,6 @@ class ErasurePlanApi(APIView):
         )
         gated = erasure_request_gate(request=planned, actor=actor)
         return Response(self._body(gated), status=status.HTTP_201_CREATED)
-
-
-class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
 
 
 class ReasonedDecisionApi(APIView):
