@@ -359,6 +359,11 @@ LUP_BATCH_MAX = env_int("LUP_BATCH_MAX", 1000)
 LUP_APPROVAL_MAX_TARGETS = env_int("LUP_APPROVAL_MAX_TARGETS", 20)
 # An unfinished target run untouched this long (seconds) is enqueued again by the sweeper.
 LUP_SWEEP_AFTER_SECONDS = env_int("LUP_SWEEP_AFTER_SECONDS", 300)
+# A target run that fails is tried again up to LUP_RUN_MAX_ATTEMPTS times in all, waiting
+# LUP_RUN_RETRY_BACKOFF_SECONDS after the first failure and twice as long after each next one
+# (2, 4, 8, 16, 32 s: about a minute); then it ends `failed`, with its error code.
+LUP_RUN_MAX_ATTEMPTS = env_int("LUP_RUN_MAX_ATTEMPTS", 6)
+LUP_RUN_RETRY_BACKOFF_SECONDS = env_int("LUP_RUN_RETRY_BACKOFF_SECONDS", 2)
 # How long a closed request keeps its sealed identifiers (for disputes) before they are shredded.
 LUP_REQUEST_RETENTION_DAYS = env_int("LUP_REQUEST_RETENTION_DAYS", 30)
 

@@ -113,7 +113,7 @@ def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureReques
         if not runs:
             closing.erasure_request_close_if_done(request_id=started.pk)
         for run in runs:
-            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r))
+            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r), robust=True)
     return started
 
 
@@ -166,6 +166,6 @@ def erasure_request_retry_failed(
                     "updated_at",
                 ]
             )
-            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r))
+            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r), robust=True)
     log.info("erasure.failed_targets_retried", request=str(reopened.pk), runs=len(failed))
     return reopened

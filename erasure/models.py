@@ -216,6 +216,9 @@ class TargetRun(models.Model):
     # Who claimed the run and when: a claim older than `LUP_SWEEP_AFTER_SECONDS` is given back.
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=64, blank=True)
+    # When a failed attempt is due to be tried again by the in-process sweeper (no broker holds
+    # a countdown when tasks run in the calling process); NULL with a worker, whose task retries.
+    retry_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -169,3 +169,53 @@ def test_the_readiness_report_runs_on_sqlite(tmp_path):
     }
     assert list(found["places"]) == [found["key"]]  # the demo subject has consent events
     assert len(next(iter(found["places"].values()))) == 2
+
+
+def test_a_failing_target_never_leaves_a_request_stuck(tmp_path):
+    """Embedded mode, a target whose file is missing: planning answers 201 (the run failed
+    inside that HTTP request, and says so on the run, not in a 500); the in-process beat that
+    the server starts tries the run again, and the request closes `partially_completed`."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    script = "\n".join(
+        [
+            "import time",
+            "from django.test import Client",
+            "from access.services import api_token_create",
+            "from erasure.models import ErasureRequest, TargetRun",
+            "from erasure.targets import target_save",
+            "_, token = api_token_create(name='t', scopes=['erasure:write', 'erasure:read'])",
+            "c = Client(HTTP_AUTHORIZATION='Bearer ' + token)",
+            "target_save(name='gone', kind='jsonl_file', country='KH', always=True,"
+            " config={'path': 'gone.jsonl', 'match': {'email': 'email'}})",
+            "r = c.post('/api/v1/erasure-requests', {'identifiers': [{'id_type': 'email',"
+            " 'value': 'someone@example.org'}]}, content_type='application/json').json()['id']",
+            "c.post(f'/api/v1/erasure-requests/{r}/verified-manually', {'reason': 'x'},"
+            " content_type='application/json')",
+            "p = c.post(f'/api/v1/erasure-requests/{r}/plan')",
+            "run = TargetRun.objects.get(request_id=r)",
+            "print(f\"PLAN {p.status_code} {p.json()['state']} {run.attempts} {run.last_error}\","
+            " flush=True)",
+            "import config.wsgi  # what a server does as it starts: the in-process beat",
+            "deadline = time.monotonic() + 60",
+            "while time.monotonic() < deadline:",
+            "    if ErasureRequest.objects.get(pk=r).state != 'executing':",
+            "        break",
+            "    time.sleep(0.3)",
+            "run = TargetRun.objects.get(request_id=r)",
+            "state = ErasureRequest.objects.get(pk=r).state",
+            "print(f'END {state} {run.status} {run.attempts} {run.last_error}', flush=True)",
+        ]
+    )
+    run = manage(
+        "shell",
+        "-c",
+        script,
+        data_dir=tmp_path,
+        LUP_FILE_ROOTS=str(tmp_path),
+        LUP_SWEEP_INTERVAL_SECONDS="1",
+        LUP_RUN_RETRY_BACKOFF_SECONDS="0",
+        LUP_RUN_MAX_ATTEMPTS="3",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "PLAN 201 executing 1 file_not_found" in run.stdout, run.stdout[-2000:]
+    assert "END partially_completed failed 3 file_not_found" in run.stdout, run.stdout[-2000:]
