@@ -355,6 +355,9 @@ LUP_CODE_SENDERS = {"email": "identity.senders.EmailCodeSender"}
 # LUP_BATCH_MAX runs.
 LUP_BATCH_WINDOW_SECONDS = env_int("LUP_BATCH_WINDOW_SECONDS", 60)
 LUP_BATCH_MAX = env_int("LUP_BATCH_MAX", 1000)
+# Four eyes: whoever filed or verified an erasure request, or proposed a target, may not approve
+# it. True lets one person do both (a one-person operator); the approval still names them.
+LUP_ALLOW_SELF_APPROVAL = env_bool("LUP_ALLOW_SELF_APPROVAL", False)
 # An erasure request with more targets than this waits for a human's approval.
 LUP_APPROVAL_MAX_TARGETS = env_int("LUP_APPROVAL_MAX_TARGETS", 20)
 # An unfinished target run untouched this long (seconds) is enqueued again by the sweeper.

@@ -17,6 +17,8 @@ from erasure.targets import target_save
 from lineage.selectors import dataset_version_find
 
 EVAL_SET = ("s3://sea-evals-kh", "khm-vie-qa", "v1")
+# The operator ran `load_demo` themselves: its targets need no second person.
+OPERATOR_LOADED = "demo data loaded by the operator (load_demo)"
 
 
 def load_demo_erasure(*, emails: Sequence[str]) -> int:
@@ -63,6 +65,7 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
             country="SG",
             always=True,
             config={"path": "demo/app-log.jsonl.gz", "match": {"email": "email"}},
+            preapproved=OPERATOR_LOADED,
         )
         target_save(
             name="app-users",
@@ -76,5 +79,6 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
                 "match": {"email": "email"},
                 "resolve": {"user_id": "id"},
             },
+            preapproved=OPERATOR_LOADED,
         )
     return 3

@@ -84,6 +84,7 @@ class Target(models.Model):
     """
 
     class State(models.TextChoices):
+        PROPOSED = "proposed"  # waits for a compliance officer's approval; not planned
         ACTIVE = "active"
         RETIRED = "retired"
 
@@ -102,26 +103,35 @@ class Target(models.Model):
     # Only active targets are planned. A retired one is kept, with its runs and receipts, for
     # the record; its history (who retired it, when, why) is in `events`.
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    # A change to an active target that needs approval (see `erasure.targets`): the whole new
+    # registration, applied when a compliance officer approves it; until then the target works
+    # as it was.
+    proposal = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        permissions = [("approve_target", "Can approve proposed targets and target changes")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
 
 class TargetEvent(models.Model):
-    """One step of a target's life (retired, …): who, when, why. Append-only."""
+    """One step of a target's life (proposed, approved, retired): who, when, why."""
 
     class Action(models.TextChoices):
+        PROPOSED = "proposed"
+        APPROVED = "approved"
         RETIRED = "retired"
 
     target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=16, choices=Action.choices)
     actor = models.CharField(max_length=200)
     reason = models.TextField(blank=True)
+    # What was proposed or approved: the registration (names, paths, flags; never a secret).
+    change = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField()
 
     class Meta:

@@ -38,6 +38,11 @@ urlpatterns = [
     ),
     path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),
     path(
+        "erasure/targets/<int:target_id>/approve",
+        views.TargetApproveApi.as_view(),
+        name="target-approve",
+    ),
+    path(
         "erasure/targets/<int:target_id>/retire",
         views.TargetRetireApi.as_view(),
         name="target-retire",

@@ -46,7 +46,7 @@ from erasure.services import (
     erasure_verification_start,
     legal_hold_create,
 )
-from erasure.targets import target_delete, target_retire, target_save
+from erasure.targets import target_approve, target_delete, target_retire, target_save
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -229,8 +229,10 @@ class TargetEventSerializer(serializers.ModelSerializer):
 
 class TargetSerializer(serializers.ModelSerializer):
     """A target as engineers register it. `config` holds names and paths; secrets only as the
-    name of an environment variable. `state`: only `active` targets are planned; `events` is
-    its history (who retired it, when, why)."""
+    name of an environment variable. `state`: only `active` targets are planned; an `always`,
+    `webhook` or `identity_source` target is `proposed` until a compliance officer approves
+    it, and a change to one waits as its `proposal`. `events`: who proposed, approved or
+    retired it, when and why."""
 
     versions = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     events = TargetEventSerializer(many=True, read_only=True)
@@ -249,6 +251,7 @@ class TargetSerializer(serializers.ModelSerializer):
             "identity_source",
             "versions",
             "state",
+            "proposal",
             "events",
             "created_at",
             "updated_at",
@@ -290,7 +293,7 @@ class TargetApi(APIView):
     def post(self, request):
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        target = target_save(**data.validated_data)
+        target = target_save(actor=actor_of(request), **data.validated_data)
         return Response(TargetSerializer(target).data, status=status.HTTP_201_CREATED)
 
 
@@ -310,7 +313,8 @@ class TargetDetailApi(APIView):
         target = _target(target_id)
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(TargetSerializer(target_save(target=target, **data.validated_data)).data)
+        saved = target_save(target=target, actor=actor_of(request), **data.validated_data)
+        return Response(TargetSerializer(saved).data)
 
     @extend_schema(
         responses={
@@ -323,6 +327,36 @@ class TargetDetailApi(APIView):
     def delete(self, request, target_id: int):
         target_delete(target=_target(target_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TargetApproveApi(APIView):
+    """A compliance officer approves a proposed target (`always`, `webhook` or
+    `identity_source`), or a proposed change to one: it is planned from now on. The one who
+    proposed it cannot approve it."""
+
+    required_scope = scopes.ERASURE_APPROVE
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={
+            200: TargetSerializer,
+            400: ERROR,
+            403: OpenApiResponse(
+                ErrorSerializer, description="`self_approval`: the proposer cannot approve it."
+            ),
+            404: ERROR,
+            409: OpenApiResponse(
+                ErrorSerializer, description="`nothing_to_approve`: nothing waits for approval."
+            ),
+        },
+    )
+    def post(self, request, target_id: int):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approved = target_approve(
+            target=_target(target_id), actor=actor_of(request), reason=data.validated_data["reason"]
+        )
+        return Response(TargetSerializer(approved).data)
 
 
 class TargetRetireApi(APIView):
@@ -439,15 +473,31 @@ class ReasonedDecisionApi(APIView):
         )
 
 
-class ApproveApi(ReasonedDecisionApi):
-    """Staff approve a request awaiting approval (every affected model decided first)."""
+FOUR_EYES = OpenApiResponse(
+    ErrorSerializer,
+    description="`self_approval`: whoever filed or verified the request cannot approve it.",
+)
 
+
+class ApproveApi(ReasonedDecisionApi):
+    """Staff approve a request awaiting approval (every affected model decided first). Needs
+    `erasure:approve`, and someone other than whoever filed or verified the request."""
+
+    required_scope = scopes.ERASURE_APPROVE
     decide = staticmethod(erasure_request_approve)
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={200: RequestOutSerializer, 403: FOUR_EYES, 409: ERROR},
+    )
+    def post(self, request, request_id):
+        return super().post(request, request_id)
 
 
 class DenyApi(ReasonedDecisionApi):
     """Staff deny a request, with the reason; a closing receipt records the denial."""
 
+    required_scope = scopes.ERASURE_APPROVE
     decide = staticmethod(erasure_request_deny)
 
 

@@ -119,7 +119,7 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
             "for m in r.affected_models.all():",
             "    affected_model_decide(request=r, model_version_id=m.model_version_id,"
             " decision='retrain', justification='', actor='staff:admin')",
-            "erasure_request_approve(request=r, actor='staff:admin', reason='demo')",
+            "erasure_request_approve(request=r, actor='staff:dpo', reason='demo')",
             "r = ErasureRequest.objects.get(pk=r.pk)",
             "print('STATE', r.state, r.plan.count(), r.runs.filter(outcome='erased').count())",
         ]
@@ -186,7 +186,8 @@ def test_a_failing_target_never_leaves_a_request_stuck(tmp_path):
             "_, token = api_token_create(name='t', scopes=['erasure:write', 'erasure:read'])",
             "c = Client(HTTP_AUTHORIZATION='Bearer ' + token)",
             "target_save(name='gone', kind='jsonl_file', country='KH', always=True,"
-            " config={'path': 'gone.jsonl', 'match': {'email': 'email'}})",
+            " config={'path': 'gone.jsonl', 'match': {'email': 'email'}},"
+            " preapproved='the operator, in their own shell')",
             "r = c.post('/api/v1/erasure-requests', {'identifiers': [{'id_type': 'email',"
             " 'value': 'someone@example.org'}]}, content_type='application/json').json()['id']",
             "c.post(f'/api/v1/erasure-requests/{r}/verified-manually', {'reason': 'x'},"

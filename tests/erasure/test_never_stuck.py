@@ -19,6 +19,7 @@ from erasure.models import ErasureRequest, TargetRun
 from erasure.sweeper import erasure_sweep
 from erasure.targets import target_save
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 
 URL = "/api/v1/erasure-requests"
 LITE_ALIAS = "lup_stuck_lite"
@@ -128,6 +129,7 @@ def test_a_failing_target_ends_failed_and_the_request_closes(case, in_process, s
     email = identifiers.email().lower()
     code, trouble, spec = case(in_process, email, lite_alias)
     target_save(name="failing", country="KH", always=True, **spec)
+    approve_proposed_targets()
     request_id = staff.post(
         URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
     ).json()["id"]

@@ -12,6 +12,7 @@ from django.db import connection
 
 from erasure.models import ErasureRequest, TargetRun
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 
 URL = "/api/v1/erasure-requests"
 
@@ -67,6 +68,7 @@ def test_failing_targets_end_failed_and_the_request_closes(world, api, celery_wo
         ),
     ):
         target_save(name=name, kind=kind, country="KH", config=config, always=True)
+    approve_proposed_targets()
 
     staff = api("erasure:write", "erasure:read")
     request_id = staff.post(

@@ -10,6 +10,7 @@ from django.test import Client
 from erasure.models import ErasureRequest, Target
 from erasure.runs import target_run_execute
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 from tests.erasure.test_planning import verified_request
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +47,7 @@ def _erased_through(client, enqueued, tmp_path, on_commit) -> tuple[dict, Erasur
         format="json",
     )
     assert created.status_code == 201, created.json()
+    approve_proposed_targets()
     request = verified_request(client, email)
     with on_commit(execute=True):
         assert client.post(f"/api/v1/erasure-requests/{request.pk}/plan").status_code == 201
@@ -75,8 +77,9 @@ def test_a_target_with_runs_is_retired_not_deleted(client, erased_through):
     assert retired.status_code == 200, retired.json()
     body = retired.json()
     assert body["state"] == "retired"
-    ((event,),) = [body["events"]]
-    assert event["action"] == "retired" and event["actor"].startswith("token:")
+    assert [e["action"] for e in body["events"]] == ["proposed", "approved", "retired"]
+    event = body["events"][-1]
+    assert event["actor"].startswith("token:")
     assert event["reason"] == "chat logs moved to the new store"
     assert client.get(f"{URL}/{target['id']}").json()["state"] == "retired"
 
