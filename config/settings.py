@@ -396,7 +396,11 @@ LUP_OPENLINEAGE_MAX_BYTES = env_int("LUP_OPENLINEAGE_MAX_BYTES", 5 * 1024 * 1024
 # Longest accepted line in imports and filters, in bytes.
 LUP_MAX_LINE_BYTES = env_int("LUP_MAX_LINE_BYTES", 8192)
 
-LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", "http://127.0.0.1:8000")
+# The address subjects and other systems reach this service at: e-mailed bundle links, the
+# status page's verifier-key URL, webhook callbacks. By default the one `make run` serves on
+# (127.0.0.1:PORT), so links work out of the box on any port; set the public HTTPS address in
+# production.
+LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}").rstrip("/")
 
 # The subject pages (portal): who runs this service, which countries a subject can choose, the
 # notice whose purposes are offered for consent, and rate limits (per client address and per
@@ -466,6 +470,11 @@ LUP_READINESS_SAMPLE = env_int("LUP_READINESS_SAMPLE", 20)
 # Directories file connectors may rewrite (comma-separated). A target's path must resolve,
 # symlinks followed, to somewhere under one of these; a relative path is taken from the first.
 LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
+# Where `load_demo` writes the demo's files (it registers them by absolute path). It stays a
+# root whatever LUP_FILE_ROOTS says, last, so the demo keeps working when the roots change and
+# a relative path still means the first root given; only the demo's own files live there.
+LUP_DEMO_DIR = DATA_DIR / "targets" / "demo"
+LUP_FILE_ROOTS.append(str(LUP_DEMO_DIR))
 
 # Staff sign in to the admin with a TOTP code as well as their password (django-otp; devices
 # are registered under "TOTP devices" in the admin). Turn on in production: `check --deploy`

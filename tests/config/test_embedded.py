@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "LUP_SUBJECT_PEPPER", "LUP_LOG_FILE")
 
@@ -97,12 +99,28 @@ def test_a_malformed_request_key_fails_the_system_check(tmp_path):
     assert "lup.E030" in run.stderr
 
 
-def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
-    """Embedded mode end to end: SQLite, tasks in-process, the demo targets in the data folder."""
+@pytest.mark.parametrize(
+    ("roots_at_load", "roots_later"),
+    [(None, None), (None, "mine"), ("mine", "mine,other")],
+    ids=["default-roots", "roots-set-after-the-demo", "roots-set-before-the-demo"],
+)
+def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path, roots_at_load, roots_later):
+    """Embedded mode end to end: SQLite, tasks in-process, the demo targets in the data folder;
+    they keep working when LUP_FILE_ROOTS is set to one's own folders, before or after."""
+
+    def roots(names):
+        if names is None:
+            return {}
+        folders = [tmp_path / name for name in names.split(",")]
+        for folder in folders:
+            folder.mkdir(exist_ok=True)
+        return {"LUP_FILE_ROOTS": ",".join(map(str, folders))}
+
     assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
-    first = manage("load_demo", data_dir=tmp_path)
+    first = manage("load_demo", data_dir=tmp_path, **roots(roots_at_load))
     assert "Demo erasure targets added: 3." in first.stdout, first.stdout + first.stderr
-    assert "Demo erasure targets added: 0." in manage("load_demo", data_dir=tmp_path).stdout
+    again = manage("load_demo", data_dir=tmp_path, **roots(roots_later))
+    assert "Demo erasure targets added: 0." in again.stdout
     script = "\n".join(
         [
             "from erasure.gate import affected_model_decide, erasure_request_approve,"
@@ -124,7 +142,7 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
             "print('STATE', r.state, r.plan.count(), r.runs.filter(outcome='erased').count())",
         ]
     )
-    run = manage("shell", "-c", script, data_dir=tmp_path)
+    run = manage("shell", "-c", script, data_dir=tmp_path, **roots(roots_later))
     assert run.returncode == 0, run.stderr[-3000:]
     assert "STATE completed 3 3" in run.stdout, run.stdout[-2000:]
     demo = tmp_path / "targets" / "demo"
@@ -220,3 +238,34 @@ def test_a_failing_target_never_leaves_a_request_stuck(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "PLAN 201 executing 1 file_not_found" in run.stdout, run.stdout[-2000:]
     assert "END partially_completed failed 3 file_not_found" in run.stdout, run.stdout[-2000:]
+
+
+def test_links_carry_the_port_the_server_serves_on(tmp_path):
+    """`PORT=18811 make run`: the e-mailed bundle link, the status page's key URL and webhook
+    callbacks name 127.0.0.1:18811 unless LUP_PUBLIC_URL says otherwise."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    script = "\n".join(
+        [
+            "from django.conf import settings",
+            "from erasure.bundle_links import send_bundle_link",
+            "from erasure.services import erasure_request_create",
+            "r, _ = erasure_request_create(identifiers=[{'id_type': 'email',"
+            " 'value': 'someone@example.org'}], country='KH', channel='api', actor='staff:t')",
+            "send_bundle_link(request=r, address='someone@example.org')",
+            "print(f'URL {settings.LUP_PUBLIC_URL}', flush=True)",
+        ]
+    )
+    run = manage("shell", "-c", script, data_dir=tmp_path, PORT="18811")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "URL http://127.0.0.1:18811" in run.stdout
+    (mail,) = (tmp_path / "mail").glob("*.log")
+    assert "http://127.0.0.1:18811/api/v1/bundles/" in mail.read_text()
+    given = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print('URL', settings.LUP_PUBLIC_URL)",
+        data_dir=tmp_path,
+        PORT="18811",
+        LUP_PUBLIC_URL="https://lup.example.org/",
+    )
+    assert "URL https://lup.example.org\n" in given.stdout
