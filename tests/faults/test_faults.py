@@ -575,8 +575,9 @@ def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
     (run,) = TargetRun.objects.filter(request_id=request_id)
     with monkeypatch.context() as patch:
         patch.setattr(closing, "erasure_request_close_if_done", cut)
-        with pytest.raises(OperationalError):
-            target_run_execute(run_id=run.pk)
+        # The closing follows the run's commit and is robust: its failure is logged, and the
+        # run's end stands.
+        assert target_run_execute(run_id=run.pk).status == "done"
     run.refresh_from_db()
     assert run.status == "done" and run.receipt_id
     assert ErasureRequest.objects.get(pk=request_id).state == "executing"
