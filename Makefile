@@ -30,7 +30,7 @@ run: $(BIN)/.installed catalogues
 	@echo "  Admin:          http://127.0.0.1:$(PORT)/admin/  (demo login above)"
 	@echo "  Subject pages:  http://127.0.0.1:$(PORT)/"
 	@echo
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(BIN)/.installed-dev catalogues
 	bash scripts/test.sh

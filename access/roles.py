@@ -1,7 +1,8 @@
 """Staff roles: Django groups made by a migration, with the API scopes and admin rights each holds.
 
 - compliance_officer: everything, reads and writes, and acts on erasure requests (approve, deny,
-  hold, decide on affected models, retry).
+  hold, decide on affected models, retry); the only role with `erasure:approve`, and the only
+  one that approves proposed targets.
 - auditor: reads everywhere, writes nothing.
 - engineer: registers lineage and erasure targets; reads consent, erasure and the ledger; never
   acts on a request.
@@ -42,7 +43,11 @@ ROLE_VISIBLE_APPS = frozenset(
 # Approving, denying, holding, deciding on models and retrying are decisions about a person's
 # data, so only these roles hold the permission, whatever apps the others may write to.
 ACT_ON_REQUESTS = "erasure.act_on_erasurerequest"
+# An `always` target, a webhook or an identity source (or a change to one) takes effect only
+# once a compliance officer approves it: it decides where every subject's data goes.
+APPROVE_TARGETS = "erasure.approve_target"
 ACTING_ROLES = frozenset({COMPLIANCE_OFFICER})
+DECISIONS = frozenset({ACT_ON_REQUESTS, APPROVE_TARGETS})
 
 
 def user_scopes(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
@@ -57,7 +62,7 @@ def user_scopes(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
 
 def role_grants(role: str, *, app_label: str, model: str, codename: str) -> bool:
     """Whether `role` holds the admin permission `app_label.codename` on `model`."""
-    if f"{app_label}.{codename}" == ACT_ON_REQUESTS and role not in ACTING_ROLES:
+    if f"{app_label}.{codename}" in DECISIONS and role not in ACTING_ROLES:
         return False
     if codename.startswith("view_") or app_label in ROLE_WRITABLE_APPS[role]:
         return True

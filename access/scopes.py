@@ -6,6 +6,9 @@ LINEAGE_READ = "lineage:read"
 LINEAGE_WRITE = "lineage:write"
 ERASURE_READ = "erasure:read"
 ERASURE_WRITE = "erasure:write"
+# Approve or deny an erasure request, and approve a proposed target: decisions a second person
+# makes (four eyes), held apart from `erasure:write`, which files, verifies and registers.
+ERASURE_APPROVE = "erasure:approve"
 LEDGER_READ = "ledger:read"
 
 ALL_SCOPES = frozenset(
@@ -16,6 +19,7 @@ ALL_SCOPES = frozenset(
         LINEAGE_WRITE,
         ERASURE_READ,
         ERASURE_WRITE,
+        ERASURE_APPROVE,
         LEDGER_READ,
     }
 )

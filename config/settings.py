@@ -355,10 +355,18 @@ LUP_CODE_SENDERS = {"email": "identity.senders.EmailCodeSender"}
 # LUP_BATCH_MAX runs.
 LUP_BATCH_WINDOW_SECONDS = env_int("LUP_BATCH_WINDOW_SECONDS", 60)
 LUP_BATCH_MAX = env_int("LUP_BATCH_MAX", 1000)
+# Four eyes: whoever filed or verified an erasure request, or proposed a target, may not approve
+# it. True lets one person do both (a one-person operator); the approval still names them.
+LUP_ALLOW_SELF_APPROVAL = env_bool("LUP_ALLOW_SELF_APPROVAL", False)
 # An erasure request with more targets than this waits for a human's approval.
 LUP_APPROVAL_MAX_TARGETS = env_int("LUP_APPROVAL_MAX_TARGETS", 20)
 # An unfinished target run untouched this long (seconds) is enqueued again by the sweeper.
 LUP_SWEEP_AFTER_SECONDS = env_int("LUP_SWEEP_AFTER_SECONDS", 300)
+# A target run that fails is tried again up to LUP_RUN_MAX_ATTEMPTS times in all, waiting
+# LUP_RUN_RETRY_BACKOFF_SECONDS after the first failure and twice as long after each next one
+# (2, 4, 8, 16, 32 s: about a minute); then it ends `failed`, with its error code.
+LUP_RUN_MAX_ATTEMPTS = env_int("LUP_RUN_MAX_ATTEMPTS", 6)
+LUP_RUN_RETRY_BACKOFF_SECONDS = env_int("LUP_RUN_RETRY_BACKOFF_SECONDS", 2)
 # How long a closed request keeps its sealed identifiers (for disputes) before they are shredded.
 LUP_REQUEST_RETENTION_DAYS = env_int("LUP_REQUEST_RETENTION_DAYS", 30)
 
@@ -390,7 +398,11 @@ LUP_LINEAGE_MAX_NODES = env_int("LUP_LINEAGE_MAX_NODES", 10_000)
 # Longest accepted line in imports and filters, in bytes.
 LUP_MAX_LINE_BYTES = env_int("LUP_MAX_LINE_BYTES", 8192)
 
-LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", "http://127.0.0.1:8000")
+# The address subjects and other systems reach this service at: e-mailed bundle links, the
+# status page's verifier-key URL, webhook callbacks. By default the one `make run` serves on
+# (127.0.0.1:PORT), so links work out of the box on any port; set the public HTTPS address in
+# production.
+LUP_PUBLIC_URL = env("LUP_PUBLIC_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}").rstrip("/")
 
 # The subject pages (portal): who runs this service, which countries a subject can choose, the
 # notice whose purposes are offered for consent, and rate limits (per client address and per
@@ -460,6 +472,11 @@ LUP_READINESS_SAMPLE = env_int("LUP_READINESS_SAMPLE", 20)
 # Directories file connectors may rewrite (comma-separated). A target's path must resolve,
 # symlinks followed, to somewhere under one of these; a relative path is taken from the first.
 LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
+# Where `load_demo` writes the demo's files (it registers them by absolute path). It stays a
+# root whatever LUP_FILE_ROOTS says, last, so the demo keeps working when the roots change and
+# a relative path still means the first root given; only the demo's own files live there.
+LUP_DEMO_DIR = DATA_DIR / "targets" / "demo"
+LUP_FILE_ROOTS.append(str(LUP_DEMO_DIR))
 
 # Staff sign in to the admin with a TOTP code as well as their password (django-otp; devices
 # are registered under "TOTP devices" in the admin). Turn on in production: `check --deploy`

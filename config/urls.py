@@ -34,7 +34,11 @@ handler404 = "config.urls.not_found"
 handler500 = "config.urls.server_error"
 
 _api_not_found = json_error_view(404, "not_found", "Not found.")
-_api_server_error = json_error_view(500, "server_error", "The server failed; nothing was changed.")
+# A failure may come after a commit (a view that changes two things in turn), so the answer
+# does not claim that nothing changed: the caller reads the resource again to know.
+_api_server_error = json_error_view(
+    500, "server_error", "The server failed. Read the resource again to see its state."
+)
 
 
 def not_found(request, exception=None):

@@ -30,6 +30,13 @@ class NotFound(ApplicationError):
     status_code = status.HTTP_404_NOT_FOUND
 
 
+class Forbidden(ApplicationError):
+    """Allowed to call, not to do this: e.g. approving one's own request (four eyes)."""
+
+    code = "forbidden"
+    status_code = status.HTTP_403_FORBIDDEN
+
+
 class Conflict(ApplicationError):
     code = "conflict"
     status_code = status.HTTP_409_CONFLICT

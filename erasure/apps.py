@@ -12,6 +12,7 @@ class ErasureConfig(AppConfig):
         )
 
         _declare_queues()
+        _register_tasks()
         _register_admin_lists()
 
 
@@ -25,6 +26,21 @@ def _declare_queues() -> None:
 
     names = ["celery", *(f"erasure.{kind}" for kind in CONNECTORS)]
     app.conf.task_queues = [Queue(name, routing_key=name) for name in names]
+
+
+def _register_tasks() -> None:
+    """Import every app's `tasks` module now, in every process. Tasks are sent by name (see
+    `erasure.dispatch`), and a name not registered in this process is sent to the broker even
+    when tasks run in-process: without a broker it would be lost, and the in-process beat
+    would find nothing to run."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.utils.module_loading import module_has_submodule
+
+    for config in apps.get_app_configs():
+        if module_has_submodule(config.module, "tasks"):
+            import_module(f"{config.name}.tasks")
 
 
 def _register_admin_lists() -> None:

@@ -71,4 +71,7 @@ def erasure_request_close(request: ErasureRequest, *, outcome: str) -> None:
         i["value"] for i in erasure_request_identifiers(request=request) if i["id_type"] == "email"
     ]
     if emails:
-        transaction.on_commit(lambda: send_bundle_link(request=request, address=emails[0]))
+        # Robust: a mail server down must not undo, or fail, the closing that committed.
+        transaction.on_commit(
+            lambda: send_bundle_link(request=request, address=emails[0]), robust=True
+        )

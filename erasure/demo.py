@@ -1,6 +1,10 @@
 """Demo erasure targets for `make run`: an evaluation set, an application log and a users table
 (SQLite) in the data folder, holding the demo subjects, so a newcomer can file a request and
-watch it complete."""
+watch it complete.
+
+The files go to `LUP_DEMO_DIR` and are registered by absolute path: that folder is always one
+of the file roots, so the demo keeps working when `LUP_FILE_ROOTS` is set to one's own folders
+(a relative path would follow the first root wherever it moves)."""
 
 import contextlib
 import gzip
@@ -17,13 +21,15 @@ from erasure.targets import target_save
 from lineage.selectors import dataset_version_find
 
 EVAL_SET = ("s3://sea-evals-kh", "khm-vie-qa", "v1")
+# The operator ran `load_demo` themselves: its targets need no second person.
+OPERATOR_LOADED = "demo data loaded by the operator (load_demo)"
 
 
 def load_demo_erasure(*, emails: Sequence[str]) -> int:
     """Write the demo files and register their targets once; returns the targets added."""
     if Target.objects.filter(name="khmer-qa-eval").exists():
         return 0
-    root = Path(settings.LUP_FILE_ROOTS[0]) / "demo"
+    root = Path(settings.LUP_DEMO_DIR).resolve()
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "khmer-qa-eval.jsonl", "w") as handle:
         for n, email in enumerate(emails):
@@ -53,7 +59,7 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
             name="khmer-qa-eval",
             kind="jsonl_file",
             country="KH",
-            config={"path": "demo/khmer-qa-eval.jsonl", "match": {"email": "user.email"}},
+            config={"path": str(root / "khmer-qa-eval.jsonl"), "match": {"email": "user.email"}},
             versions=[eval_version.pk] if eval_version else [],
             requires_approval=True,
         )
@@ -62,7 +68,8 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
             kind="jsonl_file",
             country="SG",
             always=True,
-            config={"path": "demo/app-log.jsonl.gz", "match": {"email": "email"}},
+            config={"path": str(root / "app-log.jsonl.gz"), "match": {"email": "email"}},
+            preapproved=OPERATOR_LOADED,
         )
         target_save(
             name="app-users",
@@ -71,10 +78,11 @@ def load_demo_erasure(*, emails: Sequence[str]) -> int:
             always=True,
             identity_source=True,
             config={
-                "path": "demo/app.db",
+                "path": str(root / "app.db"),
                 "table": "users",
                 "match": {"email": "email"},
                 "resolve": {"user_id": "id"},
             },
+            preapproved=OPERATOR_LOADED,
         )
     return 3

@@ -3,6 +3,7 @@ the tasks that call those services do not import each other."""
 
 from datetime import datetime
 
+import structlog
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
@@ -11,13 +12,20 @@ from django.utils import timezone
 from connectors import CONNECTORS, Connector
 from erasure.models import ErasureRequest, TargetRun
 
+log = structlog.get_logger(__name__)
+
 
 def target_run_enqueue(*, run: TargetRun, now: datetime | None = None) -> None:
-    # A queue per connector kind, so slow targets do not starve fast ones.
-    current_app.signature("erasure.run_target", args=[run.pk]).apply_async(
-        queue=f"erasure.{run.target.kind}",
-        countdown=batch_delay(run=run, now=now or timezone.now()),
-    )
+    """Hand a run to a worker (or, without a broker, run it here). A broker that cannot be
+    reached loses nothing: the run is in the database, and the sweeper enqueues it again."""
+    try:
+        # A queue per connector kind, so slow targets do not starve fast ones.
+        current_app.signature("erasure.run_target", args=[run.pk]).apply_async(
+            queue=f"erasure.{run.target.kind}",
+            countdown=batch_delay(run=run, now=now or timezone.now()),
+        )
+    except Exception as exc:  # called after a commit: the caller's change stands
+        log.warning("erasure.enqueue_failed", run=run.pk, error=type(exc).__name__)
 
 
 def erasure_request_proceed_enqueue(*, request_id) -> None:
@@ -27,7 +35,9 @@ def erasure_request_proceed_enqueue(*, request_id) -> None:
 def erasure_request_proceed_later(*, request: ErasureRequest) -> None:
     """Plan and start in a worker once the caller's transaction commits (planning asks lineage
     and identity sources, which may be slow; the subject's page must not wait for it)."""
-    transaction.on_commit(lambda: erasure_request_proceed_enqueue(request_id=request.pk))
+    transaction.on_commit(
+        lambda: erasure_request_proceed_enqueue(request_id=request.pk), robust=True
+    )
 
 
 def batch_delay(*, run: TargetRun, now: datetime) -> float:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import ApplicationError, Conflict
+from core.errors import ApplicationError, Conflict, Forbidden
 from erasure import closing, dispatch
 from erasure.models import AffectedModel, ErasureRequest, State, TargetRun
 from erasure.planning import erasure_request_plan
@@ -81,11 +81,26 @@ def affected_model_decide(
 def erasure_request_approve(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
     if not reason.strip():
         raise ApplicationError("Say why it is approved.", code="reason_required")
+    _four_eyes(request, actor)
     if request.affected_models.filter(decision=AffectedModel.Decision.PENDING).exists():
         raise Conflict("Decide on every affected model first.", code="models_undecided")
     if request.state != State.AWAITING_APPROVAL:
         raise Conflict("This request is not awaiting approval.", code="invalid_transition")
     return _start(request=request, actor=actor, reason=reason.strip())
+
+
+def _four_eyes(request: ErasureRequest, actor: str) -> None:
+    """Whoever filed or verified a request may not also approve it, unless the operator allows
+    it (`LUP_ALLOW_SELF_APPROVAL`, for a one-person operator)."""
+    if settings.LUP_ALLOW_SELF_APPROVAL:
+        return
+    verifiers = set(
+        request.transitions.filter(to_state=State.VERIFIED).values_list("actor", flat=True)
+    )
+    if actor == request.requested_by or actor in verifiers:
+        raise Forbidden(
+            "Whoever filed or verified a request cannot approve it.", code="self_approval"
+        )
 
 
 def erasure_request_deny(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
@@ -113,7 +128,7 @@ def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureReques
         if not runs:
             closing.erasure_request_close_if_done(request_id=started.pk)
         for run in runs:
-            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r))
+            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r), robust=True)
     return started
 
 
@@ -166,6 +181,6 @@ def erasure_request_retry_failed(
                     "updated_at",
                 ]
             )
-            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r))
+            transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r), robust=True)
     log.info("erasure.failed_targets_retried", request=str(reopened.pk), runs=len(failed))
     return reopened

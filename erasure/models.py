@@ -83,6 +83,11 @@ class Target(models.Model):
     of an environment variable (e.g. `dsn_env`), never their values.
     """
 
+    class State(models.TextChoices):
+        PROPOSED = "proposed"  # waits for a compliance officer's approval; not planned
+        ACTIVE = "active"
+        RETIRED = "retired"
+
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=50)  # a key of connectors.CONNECTORS
     config = models.JSONField(default=dict)
@@ -95,14 +100,45 @@ class Target(models.Model):
     # It can map one identifier type to another (e.g. a users table: email -> user_id).
     identity_source = models.BooleanField(default=False)
     versions = models.ManyToManyField("lineage.DatasetVersion", blank=True, related_name="targets")
+    # Only active targets are planned. A retired one is kept, with its runs and receipts, for
+    # the record; its history (who retired it, when, why) is in `events`.
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    # A change to an active target that needs approval (see `erasure.targets`): the whole new
+    # registration, applied when a compliance officer approves it; until then the target works
+    # as it was.
+    proposal = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        permissions = [("approve_target", "Can approve proposed targets and target changes")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+class TargetEvent(models.Model):
+    """One step of a target's life (proposed, approved, retired): who, when, why."""
+
+    class Action(models.TextChoices):
+        PROPOSED = "proposed"
+        APPROVED = "approved"
+        RETIRED = "retired"
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    # What was proposed or approved: the registration (names, paths, flags; never a secret).
+    change = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {self.action} by {self.actor}"
 
 
 class PlanEntry(models.Model):
@@ -190,6 +226,9 @@ class TargetRun(models.Model):
     # Who claimed the run and when: a claim older than `LUP_SWEEP_AFTER_SECONDS` is given back.
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=64, blank=True)
+    # When a failed attempt is due to be tried again by the in-process sweeper (no broker holds
+    # a countdown when tasks run in the calling process); NULL with a worker, whose task retries.
+    retry_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

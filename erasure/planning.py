@@ -41,12 +41,13 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
 
     reasons: dict[int, list[str]] = defaultdict(list)
     by_version = {str(v["version_id"]): v for v in found["versions"]}
-    for target in Target.objects.filter(versions__in=list(by_version)).distinct():
+    planned = Target.objects.filter(state=Target.State.ACTIVE)
+    for target in planned.filter(versions__in=list(by_version)).distinct():
         for version_id in target.versions.filter(pk__in=list(by_version)).values_list(
             "pk", flat=True
         ):
             reasons[target.pk].append(_reason(by_version[str(version_id)]))
-    for target in Target.objects.filter(always=True):
+    for target in planned.filter(always=True):
         reasons[target.pk].append("always: every request touches this target")
 
     targets = Target.objects.in_bulk(list(reasons))

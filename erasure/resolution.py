@@ -22,7 +22,8 @@ def erasure_request_resolve(*, request: ErasureRequest, wanted: set[str]) -> set
         given[identifier["id_type"]].append(identifier["value"])
     missing = wanted - set(given)
     found: list[subject_keys.Identifier] = []
-    for target in Target.objects.filter(identity_source=True).order_by("name"):
+    active = Target.objects.filter(state=Target.State.ACTIVE, identity_source=True)
+    for target in active.order_by("name"):
         connector = connector_for(target.kind, target.config)
         if not connector.supports(Capability.RESOLVE):
             continue

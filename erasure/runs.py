@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from connectors import Awaiting, Connector, Erased, Handover, Reported, Verified, connector_for
 from core.errors import Conflict, NotFound
-from erasure import closing, dispatch
+from erasure import closing, dispatch, failures
 from erasure.models import LegalHold, State, TargetRun
 from erasure.services import erasure_request_identifiers
 from ledger import bodies
@@ -189,7 +189,7 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
     left = [pk for pk in claimed if pk not in groups]
     _release(left)
     for member in TargetRun.objects.filter(pk__in=left).select_related("target", "request"):
-        transaction.on_commit(lambda m=member: dispatch.target_run_enqueue(run=m))
+        transaction.on_commit(lambda m=member: dispatch.target_run_enqueue(run=m), robust=True)
     with _released_on_error(groups):
         results = connector.erase_groups(groups)
     _record(results)
@@ -283,7 +283,9 @@ def _finish(run: TargetRun, *, outcome: str, **receipt) -> TargetRun:
         locked.claimed_by = ""
         locked.save(update_fields=["receipt_id", "outcome", "status", "claimed_by", "updated_at"])
         request_id = locked.request_id
-        transaction.on_commit(lambda: closing.erasure_request_close_if_done(request_id=request_id))
+        transaction.on_commit(
+            lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
+        )
     log.info(
         "erasure.target_done", request=str(request_id), target=locked.target.name, outcome=outcome
     )
@@ -333,11 +335,52 @@ def _reported(run: TargetRun, report: Reported) -> TargetRun:
     return _finish(run, outcome=outcome, action=action, postcheck=postcheck)
 
 
+def target_run_attempt_failed(*, run_id: int, code: str, in_process: bool) -> int | None:
+    """Record a failed attempt: its code and one attempt more, the claim given back (a run that
+    erased stays erased: only its post-check is left to do). `in_process` (no broker to hold a
+    countdown): the run is given a `retry_at` for the in-process sweeper, when it is to be
+    tried again. Returns the attempts so far, or None when the run has ended meanwhile."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = TargetRun.objects.select_for_update().filter(pk=run_id, receipt_id=None).first()
+        if run is None or run.status in (Status.DONE, Status.FAILED):
+            return None
+        run.attempts += 1
+        run.last_error = code
+        if run.status == Status.CLAIMED:
+            run.status = Status.PENDING
+        run.claimed_by = ""
+        again = in_process and failures.retryable(code, attempts=run.attempts)
+        run.retry_at = (
+            now + timedelta(seconds=failures.backoff_seconds(run.attempts)) if again else None
+        )
+        run.enqueued_at = now
+        run.save(
+            update_fields=[
+                "attempts",
+                "last_error",
+                "status",
+                "claimed_by",
+                "retry_at",
+                "enqueued_at",
+                "updated_at",
+            ]
+        )
+    log.warning("erasure.attempt_failed", run=run_id, code=code, attempts=run.attempts)
+    return run.attempts
+
+
 def target_run_fail(*, run_id: int, code: str) -> None:
     """Retries are spent: the target failed, and staff see why (by code)."""
     with transaction.atomic():
         TargetRun.objects.filter(pk=run_id, receipt_id=None).update(
-            status=Status.FAILED, outcome=Outcome.FAILED, last_error=code, claimed_by=""
+            status=Status.FAILED,
+            outcome=Outcome.FAILED,
+            last_error=code,
+            claimed_by="",
+            retry_at=None,
         )
         request_id = TargetRun.objects.filter(pk=run_id).values_list("request_id", flat=True)[0]
-        transaction.on_commit(lambda: closing.erasure_request_close_if_done(request_id=request_id))
+        transaction.on_commit(
+            lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
+        )

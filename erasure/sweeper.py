@@ -26,6 +26,8 @@ def erasure_sweep(*, now=None) -> int:
     stale = TargetRun.objects.filter(request__state=State.EXECUTING).filter(
         Q(status__in=[Status.PENDING, Status.ERASED], enqueued_at__lt=before)
         | Q(status=Status.CLAIMED, claimed_at__lt=before)
+        # Failed attempts due again, when tasks run in-process (no broker holds a countdown).
+        | Q(status__in=[Status.PENDING, Status.ERASED], retry_at__lte=now)
     )
     count = 0
     for run in stale.select_related("target", "request"):
@@ -34,7 +36,7 @@ def erasure_sweep(*, now=None) -> int:
         )
         # Only if nobody moved it meanwhile.
         if TargetRun.objects.filter(pk=run.pk, status=run.status).update(
-            enqueued_at=now, **given_back
+            enqueued_at=now, retry_at=None, **given_back
         ):
             run.status = given_back.get("status", run.status)
             dispatch.target_run_enqueue(run=run, now=now)

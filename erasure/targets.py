@@ -1,18 +1,58 @@
 """Writes of the target registry. A target's config is checked by its connector before it is
-stored, so a target that is saved is one a connector can be built for."""
+stored, so a target that is saved is one a connector can be built for.
+
+Four eyes on where subjects' data goes: a target that every request touches (`always`), that
+sends identifiers to another system (`webhook`), or that maps one identifier to another
+(`identity_source`) is only `proposed` when registered, and planned only once a compliance
+officer approves it. A change to such an active target is kept as its `proposal` until it is
+approved; the target works as it was meanwhile. Who proposed, who approved and why are its
+`events`. Other targets take effect at once.
+"""
 
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
 
 from connectors import connector_for
-from core.errors import ApplicationError, Conflict
-from erasure.models import Target
+from core.actors import SYSTEM
+from core.errors import ApplicationError, Conflict, Forbidden
+from erasure.models import Target, TargetEvent
 from lineage.selectors import versions_by_id
 from lineage.services import country_code
 
 FLAGS = ("always", "requires_approval", "identity_source")
+# Kinds that hand the subject's identifiers to a system outside Lup's reach.
+OUTBOUND_KINDS = frozenset({"webhook"})
+
+
+def needs_approval(*, kind: str, always: bool = False, identity_source: bool = False, **_) -> bool:
+    return bool(always or identity_source or kind in OUTBOUND_KINDS)
+
+
+def target_check(*, kind: str, config: dict[str, Any]) -> list[str]:
+    """Refuse a config its connector refuses, or one that points at Lup's own database (its
+    tokens, users and ledger are no erasure target, and a target there could read them).
+    Returns the identifier types the target is keyed by."""
+    connector = connector_for(kind, config)
+    if kind == "sql_table" and _is_own_database(str(config.get("alias", "default"))):
+        raise ApplicationError(
+            "A sql_table target cannot be on Lup's own database.",
+            code="own_database_refused",
+            fields={"alias": "Lup's own database"},
+        )
+    return sorted(connector.id_types)
+
+
+def _is_own_database(alias: str) -> bool:
+    if alias == "default":
+        return True
+    ours, theirs = settings.DATABASES["default"], settings.DATABASES.get(alias) or {}
+    where = ("NAME", "HOST", "PORT")
+    return all(theirs.get(key) == ours.get(key) for key in where) and bool(theirs)
 
 
 def _versions(ids: Sequence[Any]) -> list[Any]:
@@ -26,6 +66,59 @@ def _versions(ids: Sequence[Any]) -> list[Any]:
     return found
 
 
+def _spec(
+    *, name: str, kind: str, config: dict, country: str, versions: Sequence[Any], flags: dict
+) -> dict[str, Any]:
+    """A registration, checked, as it is stored in a proposal and in the events."""
+    unknown = set(flags) - set(FLAGS)
+    if unknown:
+        raise ApplicationError(
+            "Unknown target flags.",
+            code="invalid_target",
+            fields={f: "unknown" for f in sorted(unknown)},
+        )
+    return {
+        "name": name,
+        "kind": kind,
+        "config": config,
+        "id_types": target_check(kind=kind, config=config),
+        "country": country_code(country),
+        "versions": sorted(str(v.pk) for v in _versions(versions)),
+        **{flag: bool(flags.get(flag, False)) for flag in FLAGS},
+    }
+
+
+def _current(target: Target) -> dict[str, Any]:
+    return {"kind": target.kind, **{flag: getattr(target, flag) for flag in FLAGS}}
+
+
+def _apply(target: Target, spec: dict[str, Any], *, state: str) -> Target:
+    if Target.objects.filter(name=spec["name"]).exclude(pk=target.pk).exists():
+        raise Conflict("A target with that name exists.", code="target_exists")
+    for field in ("name", "kind", "config", "id_types", "country", *FLAGS):
+        setattr(target, field, spec[field])
+    target.state = state
+    target.proposal = None
+    try:
+        with transaction.atomic():
+            target.save()
+    except IntegrityError:  # the same name, saved meanwhile by another request
+        raise Conflict("A target with that name exists.", code="target_exists") from None
+    target.versions.set(_versions(spec["versions"]))
+    return target
+
+
+def _event(target: Target, action: str, *, actor: str, reason: str = "", change=None) -> None:
+    TargetEvent.objects.create(
+        target=target,
+        action=action,
+        actor=actor,
+        reason=reason,
+        change=change or {},
+        at=timezone.now(),
+    )
+
+
 @transaction.atomic
 def target_save(
     *,
@@ -35,36 +128,100 @@ def target_save(
     config: dict[str, Any],
     country: str,
     versions: Sequence[Any] = (),
+    actor: str = SYSTEM,
+    preapproved: str = "",
     **flags: bool,
 ) -> Target:
-    """Create (or, given `target`, replace) a target after its connector accepted the config."""
-    unknown = set(flags) - set(FLAGS)
-    if unknown:
-        raise ApplicationError(
-            "Unknown target flags.",
-            code="invalid_target",
-            fields={f: "unknown" for f in sorted(unknown)},
-        )
-    connector = connector_for(kind, config)
-    target = target or Target()
-    target.name = name
-    target.kind = kind
-    target.config = config
-    target.id_types = sorted(connector.id_types)
-    target.country = country_code(country)
-    for flag in FLAGS:
-        setattr(target, flag, bool(flags.get(flag, False)))
-    linked = _versions(versions)
-    if Target.objects.filter(name=name).exclude(pk=target.pk).exists():
+    """Register a target (or, given `target`, change it) after its connector accepted the
+    config. A target that needs approval is proposed (a change to an active one is kept as its
+    proposal). `preapproved` is the reason when the operator's own command registers it (the
+    demo): proposed and approved at once, both by `actor`."""
+    if target is not None:
+        target = Target.objects.select_for_update().get(pk=target.pk)
+        if target.state == Target.State.RETIRED:
+            raise Conflict("A retired target is kept as it was.", code="target_retired")
+    spec = _spec(
+        name=name, kind=kind, config=config, country=country, versions=versions, flags=flags
+    )
+    if Target.objects.filter(name=name).exclude(pk=getattr(target, "pk", None)).exists():
         raise Conflict("A target with that name exists.", code="target_exists")
-    try:
-        with transaction.atomic():
-            target.save()
-    except IntegrityError:  # the same name, saved meanwhile by another request
-        raise Conflict("A target with that name exists.", code="target_exists") from None
-    target.versions.set(linked)
+    active = target is not None and target.state == Target.State.ACTIVE
+    gated = needs_approval(**spec) or (active and needs_approval(**_current(target)))
+    if not gated:
+        return _apply(target or Target(), spec, state=Target.State.ACTIVE)
+    if preapproved:
+        saved = _apply(target or Target(), spec, state=Target.State.ACTIVE)
+        _event(saved, TargetEvent.Action.PROPOSED, actor=actor, change=spec)
+        _event(saved, TargetEvent.Action.APPROVED, actor=actor, reason=preapproved, change=spec)
+        return saved
+    if active:
+        # It keeps working as it is until the change is approved.
+        target.proposal = spec
+        target.save(update_fields=["proposal", "updated_at"])
+    else:
+        target = _apply(target or Target(), spec, state=Target.State.PROPOSED)
+    _event(target, TargetEvent.Action.PROPOSED, actor=actor, change=spec)
     return target
 
 
+@transaction.atomic
+def target_approve(*, target: Target, actor: str, reason: str) -> Target:
+    """A compliance officer approves a proposed target, or a proposed change to an active one:
+    it takes effect now. The one who proposed it may not approve it (four eyes) unless
+    `LUP_ALLOW_SELF_APPROVAL`."""
+    if not reason.strip():
+        raise ApplicationError("Say why the target is approved.", code="reason_required")
+    locked = Target.objects.select_for_update().get(pk=target.pk)
+    if locked.state != Target.State.PROPOSED and locked.proposal is None:
+        raise Conflict("Nothing about this target waits for approval.", code="nothing_to_approve")
+    proposed = locked.events.filter(action=TargetEvent.Action.PROPOSED).order_by("-at", "-pk")
+    proposer = proposed.values_list("actor", flat=True).first()
+    if proposer == actor and not settings.LUP_ALLOW_SELF_APPROVAL:
+        raise Forbidden("The one who proposed a target cannot approve it.", code="self_approval")
+    if locked.proposal is not None:
+        # Checked again: what it names may have changed since it was proposed.
+        spec = locked.proposal
+        spec = _spec(
+            name=spec["name"],
+            kind=spec["kind"],
+            config=spec["config"],
+            country=spec["country"],
+            versions=spec["versions"],
+            flags={flag: spec[flag] for flag in FLAGS},
+        )
+        approved = _apply(locked, spec, state=Target.State.ACTIVE)
+    else:
+        spec = {}
+        locked.state = Target.State.ACTIVE
+        locked.save(update_fields=["state", "updated_at"])
+        approved = locked
+    _event(approved, TargetEvent.Action.APPROVED, actor=actor, reason=reason.strip(), change=spec)
+    return approved
+
+
 def target_delete(*, target: Target) -> None:
-    target.delete()
+    """Delete a target nothing refers to. One with runs or plan entries is part of the record
+    of past erasures (its receipts name it): it can only be retired."""
+    try:
+        with transaction.atomic():
+            target.delete()
+    except ProtectedError:
+        raise Conflict(
+            "This target has runs or plan entries; retire it instead.", code="target_in_use"
+        ) from None
+
+
+@transaction.atomic
+def target_retire(*, target: Target, actor: str, reason: str) -> Target:
+    """Stop planning a target, keeping it (and its runs and receipts) for the record. Requests
+    already executing finish their runs on it; no later plan includes it."""
+    if not reason.strip():
+        raise ApplicationError("Say why the target is retired.", code="reason_required")
+    locked = Target.objects.select_for_update().get(pk=target.pk)
+    if locked.state == Target.State.RETIRED:
+        raise Conflict("This target is already retired.", code="target_retired")
+    locked.state = Target.State.RETIRED
+    locked.proposal = None
+    locked.save(update_fields=["state", "proposal", "updated_at"])
+    _event(locked, TargetEvent.Action.RETIRED, actor=actor, reason=reason.strip())
+    return locked

@@ -1,37 +1,55 @@
 from celery import shared_task
 
 from core.actors import SYSTEM
-from core.errors import ApplicationError
+from erasure import failures
 from erasure.gate import erasure_request_proceed
-from erasure.runs import target_run_execute, target_run_fail
+from erasure.runs import target_run_attempt_failed, target_run_execute, target_run_fail
 from erasure.services import erasure_requests_shred_due
 from erasure.sweeper import erasure_sweep
 
-RETRYABLE = {"target_unavailable", "connector_timeout"}
 
-
+# `max_retries=None`: the run's own attempt count, kept across redeliveries and sweeps, decides
+# when to stop (LUP_RUN_MAX_ATTEMPTS), not the count of this one message's retries.
 @shared_task(
-    name="erasure.run_target", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5
+    name="erasure.run_target",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
 )
 def erasure_run_target(self, run_id: int) -> str:
-    """One (request, target): fetch by id, and let the service decide whether work is left."""
+    """One (request, target): fetch by id, and let the service decide whether work is left.
+
+    Any failure is recorded on the run and tried again after a backoff until the attempts are
+    spent; then the run ends `failed` and its request can close. Nothing escapes: when tasks
+    run in the calling process (no broker), that caller may be an HTTP request whose state
+    change is committed, and a `Retry` raised there would answer 500 for work that was done;
+    there the in-process sweeper tries the run again (its `retry_at`)."""
     try:
         return target_run_execute(run_id=run_id).status
-    except ApplicationError as exc:
-        if exc.code in RETRYABLE and self.request.retries < self.max_retries:
-            raise self.retry(countdown=2**self.request.retries) from None
-        target_run_fail(run_id=run_id, code=exc.code)
-        return "failed"
+    except Exception as exc:  # every failure ends on the run, by its code
+        code = failures.error_code(exc)
+    in_process = bool(self.request.is_eager)
+    attempts = target_run_attempt_failed(run_id=run_id, code=code, in_process=in_process)
+    if attempts is None:  # ended meanwhile (another delivery finished it)
+        return "ended"
+    if failures.retryable(code, attempts=attempts):
+        if in_process:
+            return "pending"
+        raise self.retry(countdown=failures.backoff_seconds(attempts)) from None
+    target_run_fail(run_id=run_id, code=code)
+    return "failed"
 
 
 @shared_task(name="erasure.proceed", acks_late=True, reject_on_worker_lost=True)
 def erasure_proceed(request_id: str) -> str:
     """Plan a verified request and pass it through the gate. A request that waits for an
-    earlier one of the same subject stays verified; the sweeper tries it again later."""
+    earlier one of the same subject, or whose planning failed (an identity source down), stays
+    verified; the sweeper tries it again later."""
     try:
         return erasure_request_proceed(request_id=request_id, actor=SYSTEM).state
-    except ApplicationError as exc:
-        return exc.code
+    except Exception as exc:  # the caller (a subject's page, in-process) already answered
+        return failures.error_code(exc)
 
 
 @shared_task(name="erasure.sweep")

@@ -38,6 +38,16 @@ urlpatterns = [
     ),
     path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),
     path(
+        "erasure/targets/<int:target_id>/approve",
+        views.TargetApproveApi.as_view(),
+        name="target-approve",
+    ),
+    path(
+        "erasure/targets/<int:target_id>/retire",
+        views.TargetRetireApi.as_view(),
+        name="target-retire",
+    ),
+    path(
         "erasure-requests/<uuid:request_id>/verified-manually",
         views.VerifiedManuallyApi.as_view(),
         name="verified-manually",

@@ -32,6 +32,7 @@ from erasure.models import (
     LegalHold,
     PlanEntry,
     Target,
+    TargetEvent,
     Transition,
 )
 from erasure.planning import erasure_request_plan
@@ -45,7 +46,7 @@ from erasure.services import (
     erasure_verification_start,
     legal_hold_create,
 )
-from erasure.targets import target_delete, target_save
+from erasure.targets import target_approve, target_delete, target_retire, target_save
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -53,6 +54,10 @@ MAX_IDEMPOTENCY_KEY = 200
 def actor_of(request) -> str:
     """Who did it, for the audit trail: a token's id or a staff username, never a subject."""
     return actors.actor_of(request.user)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
 
 
 class TransitionSerializer(serializers.ModelSerializer):
@@ -216,11 +221,21 @@ class VerifiedManuallyApi(APIView):
         )
 
 
+class TargetEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TargetEvent
+        fields = ("action", "actor", "reason", "at")
+
+
 class TargetSerializer(serializers.ModelSerializer):
     """A target as engineers register it. `config` holds names and paths; secrets only as the
-    name of an environment variable."""
+    name of an environment variable. `state`: only `active` targets are planned; an `always`,
+    `webhook` or `identity_source` target is `proposed` until a compliance officer approves
+    it, and a change to one waits as its `proposal`. `events`: who proposed, approved or
+    retired it, when and why."""
 
     versions = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    events = TargetEventSerializer(many=True, read_only=True)
 
     class Meta:
         model = Target
@@ -235,6 +250,9 @@ class TargetSerializer(serializers.ModelSerializer):
             "requires_approval",
             "identity_source",
             "versions",
+            "state",
+            "proposal",
+            "events",
             "created_at",
             "updated_at",
         )
@@ -268,14 +286,14 @@ class TargetApi(APIView):
         responses=inline_serializer("Targets", {"targets": TargetSerializer(many=True)}),
     )
     def get(self, request):
-        targets = Target.objects.prefetch_related("versions")
+        targets = Target.objects.prefetch_related("versions", "events")
         return Response({"targets": TargetSerializer(targets, many=True).data})
 
     @extend_schema(request=TargetInputSerializer, responses={201: TargetSerializer, 409: ERROR})
     def post(self, request):
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        target = target_save(**data.validated_data)
+        target = target_save(actor=actor_of(request), **data.validated_data)
         return Response(TargetSerializer(target).data, status=status.HTTP_201_CREATED)
 
 
@@ -295,12 +313,74 @@ class TargetDetailApi(APIView):
         target = _target(target_id)
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(TargetSerializer(target_save(target=target, **data.validated_data)).data)
+        saved = target_save(target=target, actor=actor_of(request), **data.validated_data)
+        return Response(TargetSerializer(saved).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(
+                ErrorSerializer, description="`target_in_use`: it has runs; retire it instead."
+            ),
+        }
+    )
     def delete(self, request, target_id: int):
         target_delete(target=_target(target_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TargetApproveApi(APIView):
+    """A compliance officer approves a proposed target (`always`, `webhook` or
+    `identity_source`), or a proposed change to one: it is planned from now on. The one who
+    proposed it cannot approve it."""
+
+    required_scope = scopes.ERASURE_APPROVE
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={
+            200: TargetSerializer,
+            400: ERROR,
+            403: OpenApiResponse(
+                ErrorSerializer, description="`self_approval`: the proposer cannot approve it."
+            ),
+            404: ERROR,
+            409: OpenApiResponse(
+                ErrorSerializer, description="`nothing_to_approve`: nothing waits for approval."
+            ),
+        },
+    )
+    def post(self, request, target_id: int):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approved = target_approve(
+            target=_target(target_id), actor=actor_of(request), reason=data.validated_data["reason"]
+        )
+        return Response(TargetSerializer(approved).data)
+
+
+class TargetRetireApi(APIView):
+    """Retire a target: kept, with its runs and receipts, for the record, and never planned
+    again. Requests already executing finish their runs on it."""
+
+    required_scope = scopes.ERASURE_WRITE
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={
+            200: TargetSerializer,
+            400: ERROR,
+            404: ERROR,
+            409: OpenApiResponse(ErrorSerializer, description="`target_retired`: already is."),
+        },
+    )
+    def post(self, request, target_id: int):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        retired = target_retire(
+            target=_target(target_id), actor=actor_of(request), reason=data.validated_data["reason"]
+        )
+        return Response(TargetSerializer(retired).data)
 
 
 class PlanEntrySerializer(serializers.ModelSerializer):
@@ -373,10 +453,6 @@ class ErasurePlanApi(APIView):
         return Response(self._body(gated), status=status.HTTP_201_CREATED)
 
 
-class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
-
-
 class ReasonedDecisionApi(APIView):
     """A staff decision on a request that must say why; subclasses name the service."""
 
@@ -397,15 +473,31 @@ class ReasonedDecisionApi(APIView):
         )
 
 
-class ApproveApi(ReasonedDecisionApi):
-    """Staff approve a request awaiting approval (every affected model decided first)."""
+FOUR_EYES = OpenApiResponse(
+    ErrorSerializer,
+    description="`self_approval`: whoever filed or verified the request cannot approve it.",
+)
 
+
+class ApproveApi(ReasonedDecisionApi):
+    """Staff approve a request awaiting approval (every affected model decided first). Needs
+    `erasure:approve`, and someone other than whoever filed or verified the request."""
+
+    required_scope = scopes.ERASURE_APPROVE
     decide = staticmethod(erasure_request_approve)
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={200: RequestOutSerializer, 403: FOUR_EYES, 409: ERROR},
+    )
+    def post(self, request, request_id):
+        return super().post(request, request_id)
 
 
 class DenyApi(ReasonedDecisionApi):
     """Staff deny a request, with the reason; a closing receipt records the denial."""
 
+    required_scope = scopes.ERASURE_APPROVE
     decide = staticmethod(erasure_request_deny)
 
 

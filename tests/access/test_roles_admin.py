@@ -111,3 +111,17 @@ def test_an_auditor_gets_read_only_change_views_and_a_refused_post(
     assert target.name == "app-logs"
     assert client.get("/admin/erasure/target/add/").status_code == 403
     assert client.get("/admin/access/apitoken/").status_code == 200
+
+
+def test_only_compliance_officers_approve_requests_and_targets(django_user_model):
+    """Four eyes: the `erasure:approve` scope and the target-approving permission belong to
+    compliance officers alone; engineers may add and change targets (propose), not approve."""
+    from access.roles import APPROVE_TARGETS, ROLE_SCOPES, user_scopes
+
+    assert APPROVE_TARGETS in granted(COMPLIANCE_OFFICER)
+    assert APPROVE_TARGETS not in granted(AUDITOR) | granted(ENGINEER)
+    assert {"erasure.add_target", "erasure.change_target"} <= granted(ENGINEER)
+    for role in (AUDITOR, ENGINEER):
+        assert "erasure:approve" not in ROLE_SCOPES[role]
+        assert "erasure:approve" not in user_scopes(member(django_user_model, role))
+    assert "erasure:approve" in user_scopes(member(django_user_model, COMPLIANCE_OFFICER))

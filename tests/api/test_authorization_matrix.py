@@ -118,6 +118,8 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/erasure/targets/{target_id}"): STAFF,
     ("PUT", "/api/v1/erasure/targets/{target_id}"): OFFICERS,
     ("DELETE", "/api/v1/erasure/targets/{target_id}"): OFFICERS,
+    ("POST", "/api/v1/erasure/targets/{target_id}/approve"): OFFICERS,
+    ("POST", "/api/v1/erasure/targets/{target_id}/retire"): OFFICERS,
     ("GET", "/api/v1/erasure/legal-holds"): STAFF,
     ("POST", "/api/v1/erasure/legal-holds"): OFFICERS,
     # The readiness report: evidence for clients and regulators, read by every staff role.
@@ -153,6 +155,10 @@ ADMIN: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "erasure_erasurerequest_change"): STAFF,
     # Targets: officers and engineers change them, auditors only look.
     ("POST", "erasure_target_change"): frozenset({COMPLIANCE_OFFICER, ENGINEER}),
+    # Retiring ends a target's part in every later erasure, and approving one starts it:
+    # officers only.
+    ("POST", "erasure_target_retire"): OFFICERS,
+    ("POST", "erasure_target_approve"): OFFICERS,
 }
 DJANGO_ADMIN_VIEWS = {"erasure_erasurerequest_change", "erasure_target_change"}
 

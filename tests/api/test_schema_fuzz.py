@@ -155,6 +155,8 @@ def test_success_answers_match_the_schema(bearer, settings, tmp_path):
     """One walk through consent, lineage, erasure and the ledger with real objects, every
     answer checked against the schema, so the documented shapes are the served ones."""
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    # One token does everything here, as a one-person operator would.
+    settings.LUP_ALLOW_SELF_APPROVAL = True
     call = Caller(bearer)
     email = identifiers.email()
     subject = {"id_type": "email", "value": email}
@@ -343,6 +345,14 @@ def test_success_answers_match_the_schema(bearer, settings, tmp_path):
             "config": {"path": "train.jsonl", "match": {"email": "email"}},
         },
     )
+    approved = call(
+        "POST",
+        "/api/v1/erasure/targets/{target_id}/approve",
+        200,
+        params={"target_id": target["id"]},
+        body={"reason": "Reviewed: the training set is ours."},
+    )
+    assert approved["state"] == "active"
     filed = call("POST", "/api/v1/erasure-requests", 201, body={"identifiers": [subject]})
     on_request = {"request_id": filed["id"]}
     call("GET", "/api/v1/erasure-requests", 200)
@@ -415,6 +425,14 @@ def test_success_answers_match_the_schema(bearer, settings, tmp_path):
         config={"path": "spare.jsonl", "match": {"email": "email"}},
     )
     call("DELETE", "/api/v1/erasure/targets/{target_id}", 204, params={"target_id": spare.pk})
+    retired = call(
+        "POST",
+        "/api/v1/erasure/targets/{target_id}/retire",
+        200,
+        params={"target_id": target["id"]},
+        body={"reason": "The training set moved."},
+    )
+    assert retired["state"] == "retired"
 
     # Ledger and jurisdictions
     call(

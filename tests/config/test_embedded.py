@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "LUP_SUBJECT_PEPPER", "LUP_LOG_FILE")
 
@@ -97,12 +99,28 @@ def test_a_malformed_request_key_fails_the_system_check(tmp_path):
     assert "lup.E030" in run.stderr
 
 
-def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
-    """Embedded mode end to end: SQLite, tasks in-process, the demo targets in the data folder."""
+@pytest.mark.parametrize(
+    ("roots_at_load", "roots_later"),
+    [(None, None), (None, "mine"), ("mine", "mine,other")],
+    ids=["default-roots", "roots-set-after-the-demo", "roots-set-before-the-demo"],
+)
+def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path, roots_at_load, roots_later):
+    """Embedded mode end to end: SQLite, tasks in-process, the demo targets in the data folder;
+    they keep working when LUP_FILE_ROOTS is set to one's own folders, before or after."""
+
+    def roots(names):
+        if names is None:
+            return {}
+        folders = [tmp_path / name for name in names.split(",")]
+        for folder in folders:
+            folder.mkdir(exist_ok=True)
+        return {"LUP_FILE_ROOTS": ",".join(map(str, folders))}
+
     assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
-    first = manage("load_demo", data_dir=tmp_path)
+    first = manage("load_demo", data_dir=tmp_path, **roots(roots_at_load))
     assert "Demo erasure targets added: 3." in first.stdout, first.stdout + first.stderr
-    assert "Demo erasure targets added: 0." in manage("load_demo", data_dir=tmp_path).stdout
+    again = manage("load_demo", data_dir=tmp_path, **roots(roots_later))
+    assert "Demo erasure targets added: 0." in again.stdout
     script = "\n".join(
         [
             "from erasure.gate import affected_model_decide, erasure_request_approve,"
@@ -119,12 +137,12 @@ def test_a_newcomer_files_a_request_and_watches_it_complete(tmp_path):
             "for m in r.affected_models.all():",
             "    affected_model_decide(request=r, model_version_id=m.model_version_id,"
             " decision='retrain', justification='', actor='staff:admin')",
-            "erasure_request_approve(request=r, actor='staff:admin', reason='demo')",
+            "erasure_request_approve(request=r, actor='staff:dpo', reason='demo')",
             "r = ErasureRequest.objects.get(pk=r.pk)",
             "print('STATE', r.state, r.plan.count(), r.runs.filter(outcome='erased').count())",
         ]
     )
-    run = manage("shell", "-c", script, data_dir=tmp_path)
+    run = manage("shell", "-c", script, data_dir=tmp_path, **roots(roots_later))
     assert run.returncode == 0, run.stderr[-3000:]
     assert "STATE completed 3 3" in run.stdout, run.stdout[-2000:]
     demo = tmp_path / "targets" / "demo"
@@ -169,3 +187,85 @@ def test_the_readiness_report_runs_on_sqlite(tmp_path):
     }
     assert list(found["places"]) == [found["key"]]  # the demo subject has consent events
     assert len(next(iter(found["places"].values()))) == 2
+
+
+def test_a_failing_target_never_leaves_a_request_stuck(tmp_path):
+    """Embedded mode, a target whose file is missing: planning answers 201 (the run failed
+    inside that HTTP request, and says so on the run, not in a 500); the in-process beat that
+    the server starts tries the run again, and the request closes `partially_completed`."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    script = "\n".join(
+        [
+            "import time",
+            "from django.test import Client",
+            "from access.services import api_token_create",
+            "from erasure.models import ErasureRequest, TargetRun",
+            "from erasure.targets import target_save",
+            "_, token = api_token_create(name='t', scopes=['erasure:write', 'erasure:read'])",
+            "c = Client(HTTP_AUTHORIZATION='Bearer ' + token)",
+            "target_save(name='gone', kind='jsonl_file', country='KH', always=True,"
+            " config={'path': 'gone.jsonl', 'match': {'email': 'email'}},"
+            " preapproved='the operator, in their own shell')",
+            "r = c.post('/api/v1/erasure-requests', {'identifiers': [{'id_type': 'email',"
+            " 'value': 'someone@example.org'}]}, content_type='application/json').json()['id']",
+            "c.post(f'/api/v1/erasure-requests/{r}/verified-manually', {'reason': 'x'},"
+            " content_type='application/json')",
+            "p = c.post(f'/api/v1/erasure-requests/{r}/plan')",
+            "run = TargetRun.objects.get(request_id=r)",
+            "print(f\"PLAN {p.status_code} {p.json()['state']} {run.attempts} {run.last_error}\","
+            " flush=True)",
+            "import config.wsgi  # what a server does as it starts: the in-process beat",
+            "deadline = time.monotonic() + 60",
+            "while time.monotonic() < deadline:",
+            "    if ErasureRequest.objects.get(pk=r).state != 'executing':",
+            "        break",
+            "    time.sleep(0.3)",
+            "run = TargetRun.objects.get(request_id=r)",
+            "state = ErasureRequest.objects.get(pk=r).state",
+            "print(f'END {state} {run.status} {run.attempts} {run.last_error}', flush=True)",
+        ]
+    )
+    run = manage(
+        "shell",
+        "-c",
+        script,
+        data_dir=tmp_path,
+        LUP_FILE_ROOTS=str(tmp_path),
+        LUP_SWEEP_INTERVAL_SECONDS="1",
+        LUP_RUN_RETRY_BACKOFF_SECONDS="0",
+        LUP_RUN_MAX_ATTEMPTS="3",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "PLAN 201 executing 1 file_not_found" in run.stdout, run.stdout[-2000:]
+    assert "END partially_completed failed 3 file_not_found" in run.stdout, run.stdout[-2000:]
+
+
+def test_links_carry_the_port_the_server_serves_on(tmp_path):
+    """`PORT=18811 make run`: the e-mailed bundle link, the status page's key URL and webhook
+    callbacks name 127.0.0.1:18811 unless LUP_PUBLIC_URL says otherwise."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    script = "\n".join(
+        [
+            "from django.conf import settings",
+            "from erasure.bundle_links import send_bundle_link",
+            "from erasure.services import erasure_request_create",
+            "r, _ = erasure_request_create(identifiers=[{'id_type': 'email',"
+            " 'value': 'someone@example.org'}], country='KH', channel='api', actor='staff:t')",
+            "send_bundle_link(request=r, address='someone@example.org')",
+            "print(f'URL {settings.LUP_PUBLIC_URL}', flush=True)",
+        ]
+    )
+    run = manage("shell", "-c", script, data_dir=tmp_path, PORT="18811")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "URL http://127.0.0.1:18811" in run.stdout
+    (mail,) = (tmp_path / "mail").glob("*.log")
+    assert "http://127.0.0.1:18811/api/v1/bundles/" in mail.read_text()
+    given = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print('URL', settings.LUP_PUBLIC_URL)",
+        data_dir=tmp_path,
+        PORT="18811",
+        LUP_PUBLIC_URL="https://lup.example.org/",
+    )
+    assert "URL https://lup.example.org\n" in given.stdout

@@ -41,6 +41,7 @@ def overdue(tmp_path, settings, monkeypatch, transactional_db):
         always=True,
         requires_approval=True,
         config={"path": "eval.jsonl", "match": {"email": "email"}},
+        preapproved="test setup",
     )
     request, _ = erasure_request_create(
         identifiers=[{"id_type": "email", "value": email}],

@@ -23,6 +23,7 @@ from erasure.services import (
 )
 from ledger.models import Receipt
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +42,7 @@ def eval_target(api, kind="jsonl_file", name="eval-set"):
         format="json",
     )
     assert response.status_code == 201, response.json()
+    approve_proposed_targets()
 
 
 def file_request(email: str) -> ErasureRequest:

@@ -22,6 +22,7 @@ from lineage.membership import membership_upload
 from lineage.services import VersionInput
 from tests import identifiers
 from tests.consent import factories as f
+from tests.erasure.approvals import approve_proposed_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/erasure-requests"
@@ -93,6 +94,7 @@ def test_a_request_runs_to_a_verifiable_bundle(world, celery_worker_process, api
         },
     ):
         assert staff.post("/api/v1/erasure/targets", body, format="json").status_code == 201
+    approve_proposed_targets()
 
     request_id = staff.post(
         URL, {"identifiers": [{"id_type": "email", "value": email}], "country": "KH"}, format="json"

@@ -12,6 +12,7 @@ from erasure.runs import target_run_execute
 from erasure.services import erasure_request_transition
 from ledger.models import Receipt
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/erasure-requests"
@@ -35,6 +36,7 @@ def test_a_person_erases_and_attests(api, django_user_model, django_capture_on_c
         format="json",
     )
     assert made.status_code == 201, made.json()
+    approve_proposed_targets()
     created = staff.post(
         URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
     ).json()

@@ -13,6 +13,7 @@ from lineage import services as lineage
 from lineage.membership import membership_upload
 from lineage.services import VersionInput
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/erasure-requests"
@@ -35,6 +36,7 @@ def target(client, name, *, versions=(), **extra):
     }
     response = client.post("/api/v1/erasure/targets", body, format="json")
     assert response.status_code == 201, response.json()
+    approve_proposed_targets()
 
 
 def verified_request(client, email, country="KH") -> ErasureRequest:
@@ -127,6 +129,7 @@ def test_a_target_keyed_by_other_identifier_types_needs_resolution(client):
         "config": {"path": "users.jsonl", "match": {"user_id": "uid"}},
     }
     assert client.post("/api/v1/erasure/targets", body, format="json").status_code == 201
+    approve_proposed_targets()
     request = verified_request(client, identifiers.email())
     entry = client.post(f"{URL}/{request.pk}/plan").json()["targets"][0]
     assert (entry["id_types"], entry["needs_resolution"]) == ([], True)

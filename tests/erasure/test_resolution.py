@@ -10,6 +10,7 @@ from erasure.models import ErasureRequest, RequestSubjectKey, TargetRun
 from erasure.runs import target_run_execute
 from erasure.services import erasure_request_identifiers, erasure_request_transition
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 
 URL = "/api/v1/erasure-requests"
 
@@ -60,6 +61,7 @@ def test_user_id_is_resolved_from_the_users_table(
         },
     ):
         assert staff.post("/api/v1/erasure/targets", body, format="json").status_code == 201
+    approve_proposed_targets()
     created = staff.post(
         URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
     ).json()

@@ -18,6 +18,11 @@ def client(api):
 
 
 @pytest.fixture
+def officer(api):
+    return api("erasure:approve", "erasure:read")
+
+
+@pytest.fixture
 def roots(tmp_path, settings):
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
     return tmp_path
@@ -35,7 +40,7 @@ def jsonl_target(**overrides):
     return body
 
 
-def test_register_read_replace_and_delete_a_target(client, roots):
+def test_register_read_replace_and_delete_a_target(client, officer, roots):
     dataset = lineage.dataset_register(namespace="s3://sea-evals-kh", name="khm-vie-qa")
     version = lineage.version_register(dataset=dataset, data=VersionInput(version="v1"))
     created = client.post(URL, jsonl_target(versions=[str(version.pk)]), format="json")
@@ -58,8 +63,15 @@ def test_register_read_replace_and_delete_a_target(client, roots):
         format="json",
     )
     assert replaced.status_code == 200, replaced.json()
-    assert replaced.json()["id_types"] == ["email", "user_id"]
-    assert replaced.json()["versions"] == []
+    # Made `always`, it waits for a compliance officer and works as it was meanwhile.
+    assert replaced.json()["state"] == "active"
+    assert replaced.json()["id_types"] == ["email"]
+    assert replaced.json()["proposal"]["id_types"] == ["email", "user_id"]
+    approved = officer.post(f"{URL}/{target['id']}/approve", {"reason": "ok"}, format="json")
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["id_types"] == ["email", "user_id"]
+    assert approved.json()["versions"] == [] and approved.json()["always"] is True
+    assert approved.json()["proposal"] is None
     assert client.delete(f"{URL}/{target['id']}").status_code == 204
     assert not Target.objects.exists()
 

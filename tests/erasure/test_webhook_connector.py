@@ -15,6 +15,7 @@ from erasure.runs import target_run_execute
 from erasure.services import erasure_request_transition
 from ledger.models import Receipt
 from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
 
 pytestmark = pytest.mark.django_db
 SECRET = "webhook-test-secret"
@@ -67,6 +68,7 @@ def planned_run(api, url, email) -> TargetRun:
         format="json",
     )
     assert made.status_code == 201, made.json()
+    approve_proposed_targets()
     created = staff.post(
         URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
     ).json()

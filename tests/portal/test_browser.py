@@ -35,6 +35,7 @@ def eval_set(tmp_path, settings, monkeypatch, transactional_db):
         country="SG",
         always=True,
         config={"path": "eval.jsonl", "match": {"email": "email"}},
+        preapproved="test setup",
     )
     return tmp_path / "eval.jsonl"
 
