@@ -417,6 +417,9 @@ LUP_PORTAL_PURPOSES = env_list("LUP_PORTAL_PURPOSES") or [
 LUP_PORTAL_RATE_PER_IP = env_int("LUP_PORTAL_RATE_PER_IP", 20)
 LUP_PORTAL_RATE_PER_IDENTIFIER = env_int("LUP_PORTAL_RATE_PER_IDENTIFIER", 5)
 LUP_PORTAL_SESSION_MINUTES = env_int("LUP_PORTAL_SESSION_MINUTES", 15)
+# Days a subject's status link (which opens the receipt bundle) keeps working after the request
+# closes; until then it works while the request is open. The links are stored only hashed.
+LUP_STATUS_LINK_DAYS = env_int("LUP_STATUS_LINK_DAYS", 30)
 
 # Markets this deployment serves (ISO 3166-1 alpha-2). Each needs jurisdictions/data/<CC>.yaml;
 # a subject's request gets the strictest rule of these plus the subject's own country.

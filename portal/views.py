@@ -7,6 +7,8 @@ for it. Every form that sends or checks a code is rate limited per client addres
 identifier.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -31,13 +33,15 @@ from erasure.services import (
     erasure_verification_start,
 )
 from identity.codes import CodeRefused, OneTimeCodes
+from identity.links import link_issue, link_resolve
 from identity.stores import CacheCodeStore
 from ledger.selectors import CheckpointPending
 from portal import purposes, ratelimit
 from portal.forms import CodeForm, ConsentChangeForm, DeletionForm, IdentifierForm
 from portal.security import subject_page
 
-STATUS_SALT = "lup.portal.status"
+STATUS_SALT = "lup.portal.status"  # of the signed links made before BearerLink
+STATUS_LINK = "erasure-status"
 SESSION_KEY = "portal_subject"
 # The consent page's codes, in the cache under a random handle that is part of the confirmation
 # page's address, with the subject key they were sent for (never the identifier); losing the
@@ -50,18 +54,33 @@ def _language() -> str:
 
 
 def _status_token(request_id) -> str:
-    return signing.dumps(str(request_id), salt=STATUS_SALT)
+    """A new link to a request's status page: random, and stored only as a hash (identity)."""
+    return link_issue(purpose=STATUS_LINK, ref=str(request_id))
 
 
 def _request_for(token: str) -> ErasureRequest:
-    try:
-        request_id = signing.loads(token, salt=STATUS_SALT)
-    except signing.BadSignature:
-        raise Http404 from None
-    found = ErasureRequest.objects.filter(pk=request_id).first()
-    if found is None:
+    """The request a status token opens, while it still may: until `LUP_STATUS_LINK_DAYS` after
+    the request closed. The link opens the receipt bundle with the commitment opening, so it
+    must not work for ever; a closed request's subject has had time to save the bundle."""
+    request_id = link_resolve(purpose=STATUS_LINK, token=token) or _legacy_request_id(token)
+    found = request_id and ErasureRequest.objects.filter(pk=request_id).first()
+    if not found:
+        raise Http404
+    if found.closed_at and timezone.now() >= found.closed_at + timedelta(
+        days=settings.LUP_STATUS_LINK_DAYS
+    ):
         raise Http404
     return found
+
+
+def _legacy_request_id(token: str) -> str | None:
+    """Links made before status tokens were stored hashed were signed request ids. Nothing of
+    them was stored, so they cannot be hashed after the fact; they keep working under the same
+    expiry as the new ones."""
+    try:
+        return signing.loads(token, salt=STATUS_SALT)
+    except signing.BadSignature:
+        return None
 
 
 def _rate_limited(request: HttpRequest, scope: str, subject: str | None) -> bool:

@@ -133,9 +133,11 @@ launch() {  # launch NAME: start one process in a session of its own (so stop ta
             # Its two processes' HTTP and database counters, merged by /metrics, as deploy/ does
             # (README, Metrics); emptied at each start so a restart does not add old counts.
             rm -rf "$STACK_DIR/prometheus" && mkdir -p "$STACK_DIR/prometheus"
+            # deploy/gunicorn.conf.py as in production (its access log redacts paths and drops
+            # query strings); only the address and the process count are the stack's own.
             cmd=(env "PROMETHEUS_MULTIPROC_DIR=$STACK_DIR/prometheus"
-                 "$BIN/gunicorn" config.wsgi --bind "127.0.0.1:$PORT" --workers 2
-                 --worker-class gthread --threads 4 --log-level warning) ;;
+                 "$BIN/gunicorn" -c deploy/gunicorn.conf.py config.wsgi
+                 --bind "127.0.0.1:$PORT" --workers 2 --threads 4) ;;
         worker-fast)
             cmd=("$BIN/celery" -A config worker --pool=prefork --concurrency=1
                  --queues="$(cat "$STACK_DIR/pids/queues-fast")" --hostname="fast.$STACK_NAME@%h" --loglevel=INFO
