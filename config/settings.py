@@ -251,7 +251,11 @@ LUP_CONTENT_SECURITY_POLICY = env(
 )
 
 # Email: one-time codes to subjects. The embedded default writes messages to files in the data
-# folder instead of printing them, so no address or code reaches the console log.
+# folder instead of printing them, so no address or code reaches the console log. Outside
+# embedded mode those files would keep subjects' addresses and live codes on a server's disk, so
+# no EMAIL_HOST is a startup error (lup.E090) unless LUP_MAIL_TO_FILES=true says so explicitly (a
+# test stack), and then `check --deploy` warns (lup.W091).
+LUP_MAIL_TO_FILES = env_bool("LUP_MAIL_TO_FILES", default=False)
 if env("EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = env("EMAIL_HOST")
