@@ -104,6 +104,8 @@ MIDDLEWARE = [
     # First and last, so the HTTP metrics time and count everything the others do.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.requestid.RequestIdMiddleware",
+    # A chunked body is read whole or refused with 411, never seen as empty (core.bodies).
+    "core.bodies.LengthRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A default Content-Security-Policy for responses that set none (the admin, the API docs).
     "core.security.DefaultContentSecurityPolicyMiddleware",
