@@ -51,10 +51,12 @@ def staff_action_record(
     url_name: str = "",
     model: str = "",
     object_id: str = "",
+    address: str | None = None,
     now: datetime | None = None,
 ) -> StaffAction:
     """Append one admin request of a staff member to the staff audit."""
     return StaffAction.objects.create(
+        address=address or None,
         at=now or timezone.now(),
         user_id=user.pk,
         username=user.get_username()[:150],

@@ -13,6 +13,7 @@ from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 
 from core import embedded
+from core.clientip import trusted_networks
 from core.logconfig import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -104,6 +105,8 @@ MIDDLEWARE = [
     # First and last, so the HTTP metrics time and count everything the others do.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.requestid.RequestIdMiddleware",
+    # request.client_address: X-Forwarded-For believed from LUP_TRUSTED_PROXIES only.
+    "core.clientip.ClientAddressMiddleware",
     # A chunked body is read whole or refused with 411, never seen as empty (core.bodies).
     "core.bodies.LengthRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -223,6 +226,18 @@ WHITENOISE_USE_FINDERS = True
 # overwrites that header: a client could otherwise claim HTTPS.
 LUP_BEHIND_TLS_PROXY = env_bool("LUP_BEHIND_TLS_PROXY")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if LUP_BEHIND_TLS_PROXY else None
+# The proxies in front of Lup (CIDRs, comma-separated): only from these is X-Forwarded-For
+# believed, and the client is its right-most address that is not one of them (core.clientip).
+# Empty (the default): the header is ignored and the connection's peer is the client. Rate
+# limits, admin lock-outs and the staff audit use this address; gunicorn's forwarded_allow_ips
+# follows it (deploy/gunicorn.conf.py).
+LUP_TRUSTED_PROXIES = env_list("LUP_TRUSTED_PROXIES")
+try:
+    LUP_TRUSTED_NETWORKS = trusted_networks(LUP_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"LUP_TRUSTED_PROXIES: {exc} (a comma-separated list of networks, e.g. 10.0.0.0/8)"
+    ) from exc
 # Cookies only over HTTPS; by default whenever Lup sits behind a TLS proxy.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=LUP_BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)

@@ -43,10 +43,12 @@ max_requests_jitter = max_requests // 10
 _SHM = "/dev/shm"  # noqa: S108
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 
-# Addresses whose X-Forwarded-* headers gunicorn believes: the TLS proxy or ingress in front.
-# "*" is right only where nothing but that proxy can reach the port (a NetworkPolicy, a private
-# network). Django's own view of the scheme comes from LUP_BEHIND_TLS_PROXY.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Peers whose X-Forwarded-* headers gunicorn believes (for the scheme): the same proxies as
+# Django's LUP_TRUSTED_PROXIES (CIDRs; empty: none), so the two never disagree about who may
+# speak for a client. FORWARDED_ALLOW_IPS still overrides it, for gunicorn alone.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or os.environ.get(
+    "LUP_TRUSTED_PROXIES", ""
+)
 
 
 # django-prometheus' counters live in each worker process. With PROMETHEUS_MULTIPROC_DIR set

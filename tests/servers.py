@@ -73,3 +73,64 @@ def gunicorn(tmp_path: Path, **env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass {upstream};
+            proxy_bind {bind};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str:
+    """Debian's nginx, installed when missing (as scripts/services.sh does for PostgreSQL)."""
+    for path in ("/usr/sbin/nginx", "/usr/bin/nginx"):
+        if os.path.exists(path):
+            return path
+    subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, capture_output=True)
+    return "/usr/sbin/nginx"
+
+
+@contextlib.contextmanager
+def nginx(tmp_path: Path, *, upstream: str, bind: str) -> Iterator[str]:
+    """nginx in front of `upstream`, connecting to it from the address `bind`, as the deploy
+    README's site does (it appends the peer to X-Forwarded-For); yields its base URL."""
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, upstream=upstream, bind=bind))
+    process = subprocess.Popen(
+        [nginx_binary(), "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/healthz", process=process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
