@@ -6,6 +6,7 @@ generated development secrets in the data folder, Celery tasks executed in-proce
 
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # admin sign-in lock-outs (AXES_* below)
     "access",
     "identity",
     "ledger",
@@ -123,6 +125,8 @@ MIDDLEWARE = [
     "access.middleware.StaffAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a locked-out sign-in with the lock-out page (django-axes; AXES_* below).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -487,6 +491,25 @@ LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
 # are registered under "TOTP devices" in the admin). Turn on in production: `check --deploy`
 # warns while it is off (lup.W050).
 LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
+# Admin sign-in throttling (django-axes): after LUP_ADMIN_LOGIN_FAILURES wrong passwords for one
+# username from one client address, that pair is locked out for LUP_ADMIN_LOCKOUT_MINUTES. Keyed
+# on both, so nobody can lock a colleague out from elsewhere, and on the real client address
+# (core.clientip, behind LUP_TRUSTED_PROXIES). Each lock-out writes a staff audit row.
+LUP_ADMIN_LOGIN_FAILURES = env_int("LUP_ADMIN_LOGIN_FAILURES", 5)
+LUP_ADMIN_LOCKOUT_MINUTES = env_int("LUP_ADMIN_LOCKOUT_MINUTES", 15)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LUP_ADMIN_LOGIN_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LUP_ADMIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_address"
+AXES_LOCKOUT_TEMPLATE = "access/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Axes' own log lines name the username and address of every failure; the audit row is enough.
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the staff audit already
 # The admin index's dashboard: a function of the request, by path, since core imports no app.
 # Empty means Django's plain index.
 LUP_ADMIN_DASHBOARD = "reports.dashboard.dashboard"
