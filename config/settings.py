@@ -131,6 +131,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# A refused form (CSRF) on the subject pages gets their 403 page, in the subject's language.
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

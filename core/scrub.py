@@ -17,7 +17,10 @@ MASK = "[scrubbed]"
 # Separators people and URLs put between digits: space, dot, dash, brackets, and the same
 # percent-encoded (`099%20111%20444`).
 _SEP = r"(?:[\s().-]|%20|%2[dD])"
-EMAIL = re.compile(r"\w[\w.+'%-]*(?:@|%40)[\w-]+(?:\.[\w-]+)+")
+# Local parts in any script: word characters, and the whole Thai, Lao, Myanmar and Khmer blocks
+# and combining accents, whose vowel signs are marks, not word characters.
+_LOCAL = r"\w\u0300-\u036f\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+EMAIL = re.compile(rf"[{_LOCAL}][{_LOCAL}.+'%-]*(?:@|%40)[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(
     # "+" (or %2B) and 7 to 15 digits with separators: E.164 as people write it.
     rf"(?:\+|%2[bB])\d(?:{_SEP}?\d){{6,14}}"

@@ -39,10 +39,10 @@ from ledger.selectors import CheckpointPending
 from portal import purposes, ratelimit
 from portal.forms import CodeForm, ConsentChangeForm, DeletionForm, IdentifierForm
 from portal.security import subject_page
+from portal.session import subject_of, subject_sign_in, subject_sign_out
 
 STATUS_SALT = "lup.portal.status"  # of the signed links made before BearerLink
 STATUS_LINK = "erasure-status"
-SESSION_KEY = "portal_subject"
 # The consent page's codes, in the cache under a random handle that is part of the confirmation
 # page's address, with the subject key they were sent for (never the identifier); losing the
 # cache only means asking for a new code. Salt and binding are those they had before identity/.
@@ -260,10 +260,9 @@ def consent_confirm(request: HttpRequest, handle: str) -> HttpResponse:
             return render(
                 request, "portal/confirm.html", {"form": form, "consent": True}, status=400
             )
-        request.session.cycle_key()  # a new session for the verified subject
-        request.session[SESSION_KEY] = subject
-        request.session.set_expiry(settings.LUP_PORTAL_SESSION_MINUTES * 60)
-        return redirect("portal:consents")
+        response = redirect("portal:consents")
+        subject_sign_in(request, response, subject)
+        return response
     return render(
         request,
         "portal/confirm.html",
@@ -275,7 +274,7 @@ def consent_confirm(request: HttpRequest, handle: str) -> HttpResponse:
 @subject_page
 @require_http_methods(["GET", "POST"])
 def consents(request: HttpRequest) -> HttpResponse:
-    subject = request.session.get(SESSION_KEY)
+    subject = subject_of(request)
     if not subject:
         return redirect("portal:consent-start")
     key = subject["key"]
@@ -320,7 +319,7 @@ def _consents_page(request, key, form, *, receipt=None, status=200) -> HttpRespo
 
 
 def consent_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
-    subject = request.session.get(SESSION_KEY)
+    subject = subject_of(request)
     try:
         document = subject and consent_selectors.subject_receipt_document(
             subject_key=subject["key"], receipt_id=receipt_id
@@ -337,5 +336,6 @@ def consent_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
 
 @subject_page
 def consent_leave(request: HttpRequest) -> HttpResponse:
-    request.session.flush()
-    return redirect("portal:start")
+    response = redirect("portal:start")
+    subject_sign_out(request, response)  # the subject's cookie only: a staff sign-in stays
+    return response

@@ -107,7 +107,7 @@ def _new_log_text(offset: int) -> str:
 @given(case=placed(), logger=st.sampled_from(LOGGERS), structured=st.booleans())
 def test_no_generated_identifier_survives_any_logger(case, logger, structured):
     line, value, pieces = case
-    marker = uuid.uuid4().hex[:12]
+    marker = f"mark-{uuid.uuid4().hex[:12]}"
     offset = Path(os.environ["LUP_LOG_FILE"]).stat().st_size
     if structured:
         structlog.get_logger(logger).warning(f"{marker} {line}", detail=line)
