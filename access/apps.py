@@ -10,3 +10,13 @@ class AccessConfig(AppConfig):
         from access.roles import sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="access.sync_role_permissions")
+        from axes.signals import user_locked_out
+
+        user_locked_out.connect(_locked_out, dispatch_uid="access.staff_lockout")
+
+
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    """django-axes locked a username out from an address: the staff audit records it."""
+    from access.services import staff_lockout_record
+
+    staff_lockout_record(username=username or "", address=ip_address)

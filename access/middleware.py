@@ -8,6 +8,7 @@ from django.urls import ResolverMatch
 
 from access.models import StaffAction
 from access.services import staff_action_record
+from core.clientip import client_address
 
 Kind = StaffAction.Kind
 
@@ -76,6 +77,7 @@ class StaffAuditMiddleware:
                 model=model,
                 object_id=object_id,
                 status=response.status_code,
+                address=client_address(request),
             )
         return response
 

@@ -59,6 +59,7 @@ class StaffAction(models.Model):
         DELETE = "delete"
         HISTORY = "history"
         OTHER = "other"  # the index, custom pages (registers, rules), login, logout…
+        LOCKED_OUT = "locked_out"  # too many failed sign-ins (django-axes); user_id 0 if unknown
 
     at = models.DateTimeField(db_index=True)
     user_id = models.BigIntegerField()
@@ -69,6 +70,8 @@ class StaffAction(models.Model):
     model = models.CharField(max_length=200, blank=True)  # app_label.model_name
     object_id = models.CharField(max_length=200, blank=True)
     status = models.PositiveSmallIntegerField()
+    # The client's address as core.clientip finds it (behind LUP_TRUSTED_PROXIES, the real one).
+    address = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]

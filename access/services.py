@@ -2,6 +2,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
@@ -51,10 +52,12 @@ def staff_action_record(
     url_name: str = "",
     model: str = "",
     object_id: str = "",
+    address: str | None = None,
     now: datetime | None = None,
 ) -> StaffAction:
     """Append one admin request of a staff member to the staff audit."""
     return StaffAction.objects.create(
+        address=address or None,
         at=now or timezone.now(),
         user_id=user.pk,
         username=user.get_username()[:150],
@@ -64,4 +67,23 @@ def staff_action_record(
         model=model[:200],
         object_id=object_id[:200],
         status=status,
+    )
+
+
+def staff_lockout_record(*, username: str, address: str | None, now: datetime | None = None):
+    """Append a sign-in lock-out to the staff audit: the username as typed (user_id 0 when no
+    account has it) and the client's address."""
+    User = get_user_model()
+    user_id = (
+        User.objects.filter(**{User.USERNAME_FIELD: username}).values_list("pk", flat=True).first()
+    )
+    return StaffAction.objects.create(
+        at=now or timezone.now(),
+        user_id=user_id or 0,
+        username=(username or "")[:150],
+        method="POST",
+        kind=StaffAction.Kind.LOCKED_OUT,
+        url_name="login",
+        status=429,
+        address=address or None,
     )

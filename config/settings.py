@@ -6,6 +6,7 @@ generated development secrets in the data folder, Celery tasks executed in-proce
 
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -13,6 +14,7 @@ from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 
 from core import embedded
+from core.clientip import trusted_networks
 from core.logconfig import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -89,6 +91,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # admin sign-in lock-outs (AXES_* below)
     "access",
     "identity",
     "ledger",
@@ -104,6 +107,10 @@ MIDDLEWARE = [
     # First and last, so the HTTP metrics time and count everything the others do.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.requestid.RequestIdMiddleware",
+    # request.client_address: X-Forwarded-For believed from LUP_TRUSTED_PROXIES only.
+    "core.clientip.ClientAddressMiddleware",
+    # A chunked body is read whole or refused with 411, never seen as empty (core.bodies).
+    "core.bodies.LengthRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A default Content-Security-Policy for responses that set none (the admin, the API docs).
     "core.security.DefaultContentSecurityPolicyMiddleware",
@@ -118,10 +125,14 @@ MIDDLEWARE = [
     "access.middleware.StaffAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a locked-out sign-in with the lock-out page (django-axes; AXES_* below).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+# A refused form (CSRF) on the subject pages gets their 403 page, in the subject's language.
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -221,6 +232,18 @@ WHITENOISE_USE_FINDERS = True
 # overwrites that header: a client could otherwise claim HTTPS.
 LUP_BEHIND_TLS_PROXY = env_bool("LUP_BEHIND_TLS_PROXY")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if LUP_BEHIND_TLS_PROXY else None
+# The proxies in front of Lup (CIDRs, comma-separated): only from these is X-Forwarded-For
+# believed, and the client is its right-most address that is not one of them (core.clientip).
+# Empty (the default): the header is ignored and the connection's peer is the client. Rate
+# limits, admin lock-outs and the staff audit use this address; gunicorn's forwarded_allow_ips
+# follows it (deploy/gunicorn.conf.py).
+LUP_TRUSTED_PROXIES = env_list("LUP_TRUSTED_PROXIES")
+try:
+    LUP_TRUSTED_NETWORKS = trusted_networks(LUP_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"LUP_TRUSTED_PROXIES: {exc} (a comma-separated list of networks, e.g. 10.0.0.0/8)"
+    ) from exc
 # Cookies only over HTTPS; by default whenever Lup sits behind a TLS proxy.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=LUP_BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
@@ -251,7 +274,11 @@ LUP_CONTENT_SECURITY_POLICY = env(
 )
 
 # Email: one-time codes to subjects. The embedded default writes messages to files in the data
-# folder instead of printing them, so no address or code reaches the console log.
+# folder instead of printing them, so no address or code reaches the console log. Outside
+# embedded mode those files would keep subjects' addresses and live codes on a server's disk, so
+# no EMAIL_HOST is a startup error (lup.E090) unless LUP_MAIL_TO_FILES=true says so explicitly (a
+# test stack), and then `check --deploy` warns (lup.W091).
+LUP_MAIL_TO_FILES = env_bool("LUP_MAIL_TO_FILES", default=False)
 if env("EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = env("EMAIL_HOST")
@@ -431,6 +458,9 @@ LUP_PORTAL_PURPOSES = env_list("LUP_PORTAL_PURPOSES") or [
 LUP_PORTAL_RATE_PER_IP = env_int("LUP_PORTAL_RATE_PER_IP", 20)
 LUP_PORTAL_RATE_PER_IDENTIFIER = env_int("LUP_PORTAL_RATE_PER_IDENTIFIER", 5)
 LUP_PORTAL_SESSION_MINUTES = env_int("LUP_PORTAL_SESSION_MINUTES", 15)
+# Days a subject's status link (which opens the receipt bundle) keeps working after the request
+# closes; until then it works while the request is open. The links are stored only hashed.
+LUP_STATUS_LINK_DAYS = env_int("LUP_STATUS_LINK_DAYS", 30)
 
 # Markets this deployment serves (ISO 3166-1 alpha-2). Each needs jurisdictions/data/<CC>.yaml;
 # a subject's request gets the strictest rule of these plus the subject's own country.
@@ -482,6 +512,25 @@ LUP_FILE_ROOTS.append(str(LUP_DEMO_DIR))
 # are registered under "TOTP devices" in the admin). Turn on in production: `check --deploy`
 # warns while it is off (lup.W050).
 LUP_ADMIN_REQUIRE_OTP = env_bool("LUP_ADMIN_REQUIRE_OTP", default=False)
+# Admin sign-in throttling (django-axes): after LUP_ADMIN_LOGIN_FAILURES wrong passwords for one
+# username from one client address, that pair is locked out for LUP_ADMIN_LOCKOUT_MINUTES. Keyed
+# on both, so nobody can lock a colleague out from elsewhere, and on the real client address
+# (core.clientip, behind LUP_TRUSTED_PROXIES). Each lock-out writes a staff audit row.
+LUP_ADMIN_LOGIN_FAILURES = env_int("LUP_ADMIN_LOGIN_FAILURES", 5)
+LUP_ADMIN_LOCKOUT_MINUTES = env_int("LUP_ADMIN_LOCKOUT_MINUTES", 15)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LUP_ADMIN_LOGIN_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LUP_ADMIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_address"
+AXES_LOCKOUT_TEMPLATE = "access/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Axes' own log lines name the username and address of every failure; the audit row is enough.
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the staff audit already
 # The admin index's dashboard: a function of the request, by path, since core imports no app.
 # Empty means Django's plain index.
 LUP_ADMIN_DASHBOARD = "reports.dashboard.dashboard"

@@ -8,6 +8,7 @@ written two ways ("Sok@Example.com ", "sok@example.com"; "012 345 678" in Cambod
 import hashlib
 import hmac
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -54,10 +55,32 @@ def normalize(id_type: str, value: str, *, default_region: str | None = None) ->
     return Identifier(id_type, value)
 
 
+# RFC 5322's atom characters besides letters and digits.
+_ATOM_PUNCTUATION = frozenset("!#$%&'*+/=?^_`{|}~-")
+
+
+def _unicode_local_part_ok(local: str) -> bool:
+    """A dot-atom local part in any script (RFC 6531: `สมชาย@…`, `សុខា@…`): letters, digits
+    and combining marks of every script, RFC 5322's punctuation, and single dots between."""
+    if not local or len(local.encode()) > 64 or local.split(".").count("") > 0:
+        return False
+    return all(
+        c == "." or c in _ATOM_PUNCTUATION or c.isalnum() or unicodedata.category(c)[0] == "M"
+        for c in local
+    )
+
+
 def _normalize_email(value: str) -> str:
     value = value.lower()
+    # Django's validator knows ASCII local parts only; for others it checks the domain.
+    local, _, domain = value.rpartition("@")
     try:
-        validate_email(value)
+        if local.isascii():
+            validate_email(value)
+        elif _unicode_local_part_ok(local):
+            validate_email(f"x@{domain}")
+        else:
+            raise ValidationError("local part")
     except ValidationError:
         raise InvalidIdentifier("Not a valid e-mail address.", code="invalid_email") from None
     return value

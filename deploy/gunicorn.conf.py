@@ -6,7 +6,7 @@ two CPUs. The access log is one JSON object a line on stdout, like the applicati
 
 import json
 import os
-import re
+import sys
 from pathlib import Path
 
 from gunicorn.glogging import Logger
@@ -43,10 +43,12 @@ max_requests_jitter = max_requests // 10
 _SHM = "/dev/shm"  # noqa: S108
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 
-# Addresses whose X-Forwarded-* headers gunicorn believes: the TLS proxy or ingress in front.
-# "*" is right only where nothing but that proxy can reach the port (a NetworkPolicy, a private
-# network). Django's own view of the scheme comes from LUP_BEHIND_TLS_PROXY.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Peers whose X-Forwarded-* headers gunicorn believes (for the scheme): the same proxies as
+# Django's LUP_TRUSTED_PROXIES (CIDRs; empty: none), so the two never disagree about who may
+# speak for a client. FORWARDED_ALLOW_IPS still overrides it, for gunicorn alone.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or os.environ.get(
+    "LUP_TRUSTED_PROXIES", ""
+)
 
 
 # django-prometheus' counters live in each worker process. With PROMETHEUS_MULTIPROC_DIR set
@@ -80,32 +82,11 @@ access_log_format = (
     '"bytes": "%(b)s", "duration_ms": "%(M)s", "request_id": "%({x-request-id}o)s"}'
 )
 
-REDACTED = "[scrubbed]"
-_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
-_DIGIT_RUN = re.compile(r"\d{9,}")
-
-
-def redact_segment(segment: str) -> str:
-    """A path segment as it may be logged.
-
-    Paths carry secrets of their own: subject keys (`/consent/subjects/<64 hex>`), signed
-    status and bundle links (`/requests/<token>/`, `/bundles/<token>`) that open a subject's
-    records, one-time handles, and whatever a client mistakenly puts there (an e-mail, a phone
-    number). Kept: words, numbers and UUIDs (erasure request ids hold nothing personal).
-    """
-    if _UUID.fullmatch(segment):
-        return segment
-    if "@" in segment or ":" in segment or _HEX_RUN.search(segment) or _DIGIT_RUN.search(segment):
-        return REDACTED
-    # Random tokens (base64) mix upper and lower case; route words and file names do not.
-    if len(segment) >= 16 and re.search("[a-z]", segment) and re.search("[A-Z]", segment):
-        return REDACTED
-    return segment
-
-
-def redact_path(path: str) -> str:
-    return "/".join(redact_segment(segment) for segment in path.split("/"))
+# The path is redacted by the application's own scrubber (core/scrub.py), so the access log and
+# Django's request log agree on what a path may show. This file is read before gunicorn puts the
+# project on sys.path, so it puts it there itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from core.scrub import redact_path  # noqa: E402
 
 
 def _json_text(value: object) -> str:

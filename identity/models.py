@@ -25,3 +25,21 @@ class OneTimeCode(models.Model):
 
     def __str__(self) -> str:
         return f"code for {self.scope} via {self.channel}"
+
+
+class BearerLink(models.Model):
+    """A secret that opens one record without an account, such as the subject's status page of
+    an erasure request (`purpose` "erasure-status", `ref` the request id).
+
+    Only a hash of the token is stored, prefixed with its algorithm (`sha256$…`): whoever reads
+    the database or a backup cannot open the pages. A plain SHA-256 is enough, unlike for
+    passwords, because the token is 256 random bits that no one can guess to test against it.
+    """
+
+    digest = models.CharField(max_length=80, unique=True)
+    purpose = models.CharField(max_length=40)
+    ref = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} link for {self.ref}"

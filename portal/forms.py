@@ -3,11 +3,37 @@ none falls back to English where Django has no translation (Filipino, Lao)."""
 
 from django import forms
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.translation import gettext_lazy as _
 
 from core import subject_keys
 
 REQUIRED = {"required": _("Please fill in this field.")}
+TOO_LONG = _("This is too long.")
+NULL_CHARACTER = _("This contains a character that cannot be used.")
+FROM_THE_LIST = _("Please choose from the list.")
+
+
+class SubjectForm(forms.Form):
+    """A form whose every message is ours, including those Django adds by itself: a text
+    field's null-character check and length limit, a choice field's unknown choice."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.error_messages["required"] = REQUIRED["required"]
+            if isinstance(field, forms.CharField):
+                # Only a message the field declared is in error_messages; Django's own comes
+                # from the validator, in English where Django has no catalogue.
+                field.error_messages.setdefault("max_length", TOO_LONG)
+                field.validators = [
+                    ProhibitNullCharactersValidator(message=NULL_CHARACTER)
+                    if isinstance(v, ProhibitNullCharactersValidator)
+                    else v
+                    for v in field.validators
+                ]
+            if isinstance(field, forms.ChoiceField):
+                field.error_messages["invalid_choice"] = FROM_THE_LIST
 
 
 def id_type_choices() -> list[tuple[str, str]]:
@@ -35,7 +61,7 @@ def country_choices() -> list[tuple[str, str]]:
     ]
 
 
-class IdentifierForm(forms.Form):
+class IdentifierForm(SubjectForm):
     id_type = forms.ChoiceField(label=_("How we know you"), error_messages=REQUIRED)
     value = forms.CharField(
         label=_("Your e-mail address or phone number"), max_length=254, error_messages=REQUIRED
@@ -44,7 +70,6 @@ class IdentifierForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["id_type"].choices = id_type_choices()
-        self.fields["id_type"].error_messages["invalid_choice"] = _("Please choose from the list.")
 
     def clean(self):
         data = super().clean()
@@ -77,10 +102,9 @@ class DeletionForm(IdentifierForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["country"].choices = country_choices()
-        self.fields["country"].error_messages["invalid_choice"] = _("Please choose from the list.")
 
 
-class CodeForm(forms.Form):
+class CodeForm(SubjectForm):
     code = forms.RegexField(
         label=_("The 6-digit code we sent you"),
         regex=r"^\s*[0-9]{6}\s*$",
@@ -97,7 +121,7 @@ class CodeForm(forms.Form):
         return self.cleaned_data["code"].strip()
 
 
-class ConsentChangeForm(forms.Form):
+class ConsentChangeForm(SubjectForm):
     purpose = forms.CharField(max_length=200)
     status = forms.ChoiceField(choices=[("given", "given"), ("withdrawn", "withdrawn")])
     country = forms.ChoiceField(label=_("Your country"), error_messages=REQUIRED)
@@ -105,10 +129,9 @@ class ConsentChangeForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["country"].choices = country_choices()
-        self.fields["country"].error_messages["invalid_choice"] = _("Please choose from the list.")
 
     def clean_purpose(self) -> str:
         purpose = self.cleaned_data["purpose"]
         if purpose not in settings.LUP_PORTAL_PURPOSES:
-            raise forms.ValidationError(_("Please choose from the list."))
+            raise forms.ValidationError(FROM_THE_LIST)
         return purpose

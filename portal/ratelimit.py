@@ -8,6 +8,8 @@ import hashlib
 
 from django.core.cache import cache
 
+from core import clientip
+
 WINDOW_SECONDS = 3600
 
 
@@ -25,4 +27,5 @@ def allow(scope: str, what: str, *, limit: int, window: int = WINDOW_SECONDS) ->
 
 
 def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    """The real client behind our proxies (LUP_TRUSTED_PROXIES), not the proxy."""
+    return clientip.client_address(request)

@@ -7,6 +7,8 @@ for it. Every form that sends or checks a code is rate limited per client addres
 identifier.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -31,14 +33,16 @@ from erasure.services import (
     erasure_verification_start,
 )
 from identity.codes import CodeRefused, OneTimeCodes
+from identity.links import link_issue, link_resolve
 from identity.stores import CacheCodeStore
 from ledger.selectors import CheckpointPending
 from portal import purposes, ratelimit
 from portal.forms import CodeForm, ConsentChangeForm, DeletionForm, IdentifierForm
 from portal.security import subject_page
+from portal.session import subject_of, subject_sign_in, subject_sign_out
 
-STATUS_SALT = "lup.portal.status"
-SESSION_KEY = "portal_subject"
+STATUS_SALT = "lup.portal.status"  # of the signed links made before BearerLink
+STATUS_LINK = "erasure-status"
 # The consent page's codes, in the cache under a random handle that is part of the confirmation
 # page's address, with the subject key they were sent for (never the identifier); losing the
 # cache only means asking for a new code. Salt and binding are those they had before identity/.
@@ -50,18 +54,33 @@ def _language() -> str:
 
 
 def _status_token(request_id) -> str:
-    return signing.dumps(str(request_id), salt=STATUS_SALT)
+    """A new link to a request's status page: random, and stored only as a hash (identity)."""
+    return link_issue(purpose=STATUS_LINK, ref=str(request_id))
 
 
 def _request_for(token: str) -> ErasureRequest:
-    try:
-        request_id = signing.loads(token, salt=STATUS_SALT)
-    except signing.BadSignature:
-        raise Http404 from None
-    found = ErasureRequest.objects.filter(pk=request_id).first()
-    if found is None:
+    """The request a status token opens, while it still may: until `LUP_STATUS_LINK_DAYS` after
+    the request closed. The link opens the receipt bundle with the commitment opening, so it
+    must not work for ever; a closed request's subject has had time to save the bundle."""
+    request_id = link_resolve(purpose=STATUS_LINK, token=token) or _legacy_request_id(token)
+    found = request_id and ErasureRequest.objects.filter(pk=request_id).first()
+    if not found:
+        raise Http404
+    if found.closed_at and timezone.now() >= found.closed_at + timedelta(
+        days=settings.LUP_STATUS_LINK_DAYS
+    ):
         raise Http404
     return found
+
+
+def _legacy_request_id(token: str) -> str | None:
+    """Links made before status tokens were stored hashed were signed request ids. Nothing of
+    them was stored, so they cannot be hashed after the fact; they keep working under the same
+    expiry as the new ones."""
+    try:
+        return signing.loads(token, salt=STATUS_SALT)
+    except signing.BadSignature:
+        return None
 
 
 def _rate_limited(request: HttpRequest, scope: str, subject: str | None) -> bool:
@@ -241,10 +260,9 @@ def consent_confirm(request: HttpRequest, handle: str) -> HttpResponse:
             return render(
                 request, "portal/confirm.html", {"form": form, "consent": True}, status=400
             )
-        request.session.cycle_key()  # a new session for the verified subject
-        request.session[SESSION_KEY] = subject
-        request.session.set_expiry(settings.LUP_PORTAL_SESSION_MINUTES * 60)
-        return redirect("portal:consents")
+        response = redirect("portal:consents")
+        subject_sign_in(request, response, subject)
+        return response
     return render(
         request,
         "portal/confirm.html",
@@ -256,7 +274,7 @@ def consent_confirm(request: HttpRequest, handle: str) -> HttpResponse:
 @subject_page
 @require_http_methods(["GET", "POST"])
 def consents(request: HttpRequest) -> HttpResponse:
-    subject = request.session.get(SESSION_KEY)
+    subject = subject_of(request)
     if not subject:
         return redirect("portal:consent-start")
     key = subject["key"]
@@ -301,7 +319,7 @@ def _consents_page(request, key, form, *, receipt=None, status=200) -> HttpRespo
 
 
 def consent_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
-    subject = request.session.get(SESSION_KEY)
+    subject = subject_of(request)
     try:
         document = subject and consent_selectors.subject_receipt_document(
             subject_key=subject["key"], receipt_id=receipt_id
@@ -318,5 +336,6 @@ def consent_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
 
 @subject_page
 def consent_leave(request: HttpRequest) -> HttpResponse:
-    request.session.flush()
-    return redirect("portal:start")
+    response = redirect("portal:start")
+    subject_sign_out(request, response)  # the subject's cookie only: a staff sign-in stays
+    return response

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer on 127.0.0.1, installing Debian's packages and starting
+# Make sure PostgreSQL and Redis answer on 127.0.0.1 (and nginx is installed), installing Debian's packages and starting
 # them where needed. Used by `make test`; safe to run again.
 set -euo pipefail
 
@@ -39,3 +39,10 @@ if ! (redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG); then
     for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG && break; sleep 1; done
 fi
 redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG || { echo "services: Redis does not answer" >&2; exit 1; }
+
+# nginx is only a binary for the tests: the client-address test starts one of its own in front
+# of gunicorn, as deploy/README.md's site does.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    echo "services: installing nginx"
+    apt_install nginx
+fi

@@ -25,6 +25,8 @@
 #   LUP_STACK_FILE_KINDS      connector kinds served by the files worker
 #   LUP_STACK_MIGRATE         0 to skip `manage.py migrate` at start (default 1)
 #   LUP_STACK_READY_SECONDS   how long to wait for readiness (default 120)
+#   EMAIL_HOST                SMTP server; with the local defaults and none given, mail goes to
+#                             files (LUP_MAIL_TO_FILES=true, which is an error anywhere else)
 # and every Lup setting (LUP_SWEEP_AFTER_SECONDS, LUP_BATCH_WINDOW_SECONDS, LUP_FILE_ROOTS, …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +77,8 @@ settings() {
                 --out "$LUP_SIGNING_KEY_FILE" >/dev/null 2>&1
         fi
         export LUP_FILE_ROOTS=${LUP_FILE_ROOTS:-$STACK_DIR/targets}
+        # A local stack has no SMTP server: mail goes to files unless EMAIL_HOST is given.
+        [ -n "${EMAIL_HOST:-}" ] || export LUP_MAIL_TO_FILES=${LUP_MAIL_TO_FILES:-true}
         mkdir -p "${LUP_FILE_ROOTS%%,*}"
         create_local_database
     else
@@ -133,9 +137,11 @@ launch() {  # launch NAME: start one process in a session of its own (so stop ta
             # Its two processes' HTTP and database counters, merged by /metrics, as deploy/ does
             # (README, Metrics); emptied at each start so a restart does not add old counts.
             rm -rf "$STACK_DIR/prometheus" && mkdir -p "$STACK_DIR/prometheus"
+            # deploy/gunicorn.conf.py as in production (its access log redacts paths and drops
+            # query strings); only the address and the process count are the stack's own.
             cmd=(env "PROMETHEUS_MULTIPROC_DIR=$STACK_DIR/prometheus"
-                 "$BIN/gunicorn" config.wsgi --bind "127.0.0.1:$PORT" --workers 2
-                 --worker-class gthread --threads 4 --log-level warning) ;;
+                 "$BIN/gunicorn" -c deploy/gunicorn.conf.py config.wsgi
+                 --bind "127.0.0.1:$PORT" --workers 2 --threads 4) ;;
         worker-fast)
             cmd=("$BIN/celery" -A config worker --pool=prefork --concurrency=1
                  --queues="$(cat "$STACK_DIR/pids/queues-fast")" --hostname="fast.$STACK_NAME@%h" --loglevel=INFO

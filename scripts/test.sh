@@ -17,6 +17,7 @@ export LUP_LOG_FILE="$LUP_DATA_DIR/test-run.log"
 export LUP_CACHE_PREFIX="lup-test-$$"
 export LUP_SIGNING_KEY_FILE="$LUP_DATA_DIR/signing_key.pem"
 export LUP_LOG_ORIGIN="lup.test/receipts"
+export LUP_MAIL_TO_FILES=true  # no SMTP server in a test run (lup.E090)
 trap 'rm -rf "$LUP_DATA_DIR"' EXIT
 .venv/bin/python manage.py ledger_keygen --out "$LUP_SIGNING_KEY_FILE" >/dev/null 2>&1
 

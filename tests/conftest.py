@@ -13,6 +13,9 @@ from access.services import api_token_create
 from tests import identifiers
 
 ROOT = Path(__file__).resolve().parent.parent
+# The suite's database and broker make it a real deployment, which refuses to start with no
+# EMAIL_HOST (lup.E090); its subprocesses (manage.py, workers, gunicorn) mail to files instead.
+os.environ.setdefault("LUP_MAIL_TO_FILES", "true")
 
 pytest_plugins = ["tests.browser"]
 

@@ -1,3 +1,4 @@
+import json
 from collections.abc import Callable
 
 from drf_spectacular.types import OpenApiTypes
@@ -15,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import scopes
-from core import actors
+from access.permissions import caller_scopes
+from core import actors, subject_keys
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR, ErrorSerializer
 from erasure import selectors
@@ -92,6 +94,23 @@ class RequestOutSerializer(serializers.ModelSerializer):
         return obj.shredded_at is not None
 
 
+def normalized_digest(data: dict) -> str:
+    """The idempotency digest of a request as it will be filed, not as it was typed: the same
+    e-mail in another case or with spaces around it is the same request. An identifier
+    that does not normalize is kept as sent; the service refuses it before any digest counts."""
+    identifiers = data.get("identifiers")
+    if isinstance(identifiers, list):
+        normalized = []
+        for item in identifiers:
+            try:
+                found = subject_keys.normalize(item.get("id_type"), item.get("value"))
+                normalized.append([found.id_type, found.normalized])
+            except (subject_keys.InvalidIdentifier, AttributeError):
+                normalized.append(item)
+        identifiers = [json.loads(i) for i in dict.fromkeys(json.dumps(i) for i in normalized)]
+    return body_digest({"identifiers": identifiers, "country": data.get("country") or ""})
+
+
 class ErasureRequestApi(APIView):
     """POST: file a request (send `Idempotency-Key` to make retries safe). GET: list them."""
 
@@ -126,12 +145,15 @@ class ErasureRequestApi(APIView):
             channel="api",
             actor=actor_of(request),
             idempotency_key=key,
-            digest=body_digest(data),
+            digest=normalized_digest(data),
         )
-        return Response(
-            RequestOutSerializer(erasure_request).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        body = RequestOutSerializer(erasure_request).data
+        if scopes.ERASURE_READ not in caller_scopes(request):
+            # A caller that may only file requests must not learn that another request for
+            # the same subject exists: no link, and no reasons (the first one names the link).
+            body["linked_to"] = None
+            body["transitions"] = [{**t, "reason": ""} for t in body["transitions"]]
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         responses={

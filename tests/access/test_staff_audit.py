@@ -211,3 +211,15 @@ def test_auditors_read_the_audit_and_nobody_edits_it(client, auditor):
 def test_staff_without_the_permission_cannot_read_the_audit(client):
     client.force_login(User.objects.create_user("plain-staff", is_staff=True))
     assert client.get("/admin/access/staffaction/").status_code == 403
+
+
+def test_the_audit_records_the_client_behind_a_trusted_proxy(client, auditor, settings):
+    from core.clientip import trusted_networks
+
+    settings.LUP_TRUSTED_NETWORKS = trusted_networks(["10.0.0.0/8"])
+    client.get("/admin/", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    client.get("/admin/", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="198.51.100.8")
+    assert [a.address for a in StaffAction.objects.order_by("id")] == [
+        "198.51.100.7",
+        "203.0.113.5",
+    ]

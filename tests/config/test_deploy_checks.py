@@ -54,6 +54,8 @@ def production(tmp_path) -> dict[str, str]:
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
         "SECURE_HSTS_PRELOAD": "true",
         "LUP_ADMIN_REQUIRE_OTP": "true",
+        "EMAIL_HOST": "smtp.example.org",
+        "LUP_MAIL_TO_FILES": "false",
     }
 
 
@@ -113,6 +115,21 @@ def test_a_weakened_setting_fails_the_deploy_check(production, weakened, warning
     run = check_deploy({**production, **weakened})
     assert run.returncode != 0
     assert f"({warning})" in run.stdout + run.stderr
+
+
+def test_no_mail_host_is_a_startup_error_unless_files_are_asked_for(production):
+    env = {k: v for k, v in production.items() if k != "EMAIL_HOST"}
+    check = [sys.executable, "manage.py", "check"]
+    run = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "(lup.E090)" in run.stderr
+
+    env["LUP_MAIL_TO_FILES"] = "true"
+    run = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    deploy = check_deploy(env)
+    assert deploy.returncode != 0
+    assert "(lup.W091)" in deploy.stdout + deploy.stderr
+    assert "(lup.E090)" not in deploy.stdout + deploy.stderr
 
 
 @pytest.mark.django_db

@@ -50,3 +50,22 @@ def test_a_log_call_that_names_an_identifier_writes_it_masked():
 def test_request_logs_carry_the_request_id(client):
     client.get("/api/v1/consent/check", HTTP_X_REQUEST_ID="req-test-0001")
     assert any(r.get("request_id") == "req-test-0001" for r in read_log())
+
+
+@pytest.mark.django_db
+def test_request_logs_of_4xx_answers_hold_no_status_token_or_handle(client):
+    """Django logs the path of every 4xx; the path's bearer secrets are scrubbed first."""
+    from django.core import mail
+
+    response = client.post(
+        "/en/delete/", {"id_type": "email", "value": identifiers.email(), "country": "KH"}
+    )
+    confirm = response["Location"]
+    token = confirm.rstrip("/").split("/")[-2]
+    assert client.post(confirm, {"code": "000000"}).status_code == 400  # "Bad Request: <path>"
+    assert client.get(f"/en/requests/{token}x/").status_code == 404  # "Not Found: <path>"
+    assert client.post("/en/consents/confirm/H4ndleH4ndleH4ndle/", {"code": "1"}).status_code == 400
+    assert client.get("/en/requests/o'neil.sokha%40example.com/").status_code == 404
+    text = Path(os.environ["LUP_LOG_FILE"]).read_text()
+    assert mail.outbox and token not in text and "H4ndle" not in text and "neil" not in text
+    assert "/en/requests/[scrubbed]/confirm/" in text

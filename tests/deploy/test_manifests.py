@@ -905,6 +905,7 @@ def gunicorn_config(monkeypatch, **env: str) -> dict:
         "WEB_CONCURRENCY",
         "GUNICORN_THREADS",
         "FORWARDED_ALLOW_IPS",
+        "LUP_TRUSTED_PROXIES",
         "PROMETHEUS_MULTIPROC_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -921,6 +922,9 @@ def test_gunicorn_takes_its_size_and_trusted_proxies_from_the_environment(monkey
     )
     assert (sized["workers"], sized["threads"]) == (5, 8)
     assert sized["forwarded_allow_ips"] == "10.0.0.1"
+    assert default["forwarded_allow_ips"] == ""  # no proxy is trusted until one is named
+    proxied = gunicorn_config(monkeypatch, LUP_TRUSTED_PROXIES="10.0.0.0/8,172.16.0.0/12")
+    assert proxied["forwarded_allow_ips"] == "10.0.0.0/8,172.16.0.0/12"
     # The web pods stop within their grace period.
     web_pod = next(pod for _, pod, _, r in k8s_processes() if r == "web")
     assert web_pod["terminationGracePeriodSeconds"] > default["graceful_timeout"]

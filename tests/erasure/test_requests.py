@@ -83,6 +83,36 @@ def test_a_second_open_request_for_the_same_subject_is_linked(client):
     assert stranger["linked_to"] is None
 
 
+def test_a_caller_that_cannot_read_requests_is_not_told_of_another_one(client, api):
+    email = identifiers.email()
+    client.post(URL, body(("email", email)), format="json")
+    filer = api("erasure:write")
+    second = filer.post(URL, body(("email", email)), format="json")
+    assert second.status_code == 201
+    assert second.json()["linked_to"] is None
+    assert all(t["reason"] == "" for t in second.json()["transitions"])
+    # The link is made all the same, and a reader sees it.
+    seen = client.get(f"{URL}/{second.json()['id']}").json()
+    assert seen["linked_to"] is not None
+
+
+def test_the_idempotency_digest_is_over_the_request_as_filed(client):
+    email = identifiers.email()
+    first = client.post(URL, body(("email", email)), format="json", HTTP_IDEMPOTENCY_KEY="norm-1")
+    again = client.post(
+        URL,
+        body(("email", f"  {email.upper()} ")),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="norm-1",
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    other = client.post(
+        URL, body(("email", identifiers.email())), format="json", HTTP_IDEMPOTENCY_KEY="norm-1"
+    )
+    assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
+
+
 @pytest.mark.parametrize(
     ("payload", "code"),
     [
