@@ -55,7 +55,7 @@ from erasure.gate import erasure_request_gate
 from erasure.models import CLOSED_STATES, ErasureRequest, State, Target
 from erasure.planning import erasure_request_plan
 from erasure.services import erasure_request_create, erasure_request_mark_verified
-from erasure.targets import target_save
+from targets.services import target_save
 
 DSN_ENV = "LUP_BENCH_ERASURE_DSN"
 TABLE = "bench_users"

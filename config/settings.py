@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "consent",
     "lineage",
     "erasure",
+    "targets",
     "reports",
     "portal",
 ]

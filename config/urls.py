@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("lineage.urls")),
     path("", include("jurisdictions.urls")),
     path("", include("erasure.urls")),
+    path("", include("targets.urls")),
     path("", include("reports.urls")),
 ]
 

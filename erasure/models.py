@@ -103,7 +103,7 @@ class Target(models.Model):
     # Only active targets are planned. A retired one is kept, with its runs and receipts, for
     # the record; its history (who retired it, when, why) is in `events`.
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
-    # A change to an active target that needs approval (see `erasure.targets`): the whole new
+    # A change to an active target that needs approval (see `targets.services`): the whole new
     # registration, applied when a compliance officer approves it; until then the target works
     # as it was.
     proposal = models.JSONField(null=True, blank=True, editable=False)

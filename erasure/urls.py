@@ -29,23 +29,11 @@ urlpatterns = [
     ),
     path("erasure-requests/<uuid:request_id>/bundle", views.BundleApi.as_view(), name="bundle"),
     path("bundles/<str:token>", views.PublicBundleApi.as_view(), name="public-bundle"),
-    path("erasure/targets", views.TargetApi.as_view(), name="targets"),
     path("erasure/legal-holds", views.LegalHoldApi.as_view(), name="legal-holds"),
     path(
         "erasure/callbacks/<int:run_id>",
         views.WebhookCallbackApi.as_view(),
         name="webhook-callback",
-    ),
-    path("erasure/targets/<int:target_id>", views.TargetDetailApi.as_view(), name="target"),
-    path(
-        "erasure/targets/<int:target_id>/approve",
-        views.TargetApproveApi.as_view(),
-        name="target-approve",
-    ),
-    path(
-        "erasure/targets/<int:target_id>/retire",
-        views.TargetRetireApi.as_view(),
-        name="target-retire",
     ),
     path(
         "erasure-requests/<uuid:request_id>/verified-manually",

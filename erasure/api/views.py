@@ -33,8 +33,6 @@ from erasure.models import (
     ErasureRequest,
     LegalHold,
     PlanEntry,
-    Target,
-    TargetEvent,
     Transition,
 )
 from erasure.planning import erasure_request_plan
@@ -48,7 +46,6 @@ from erasure.services import (
     erasure_verification_start,
     legal_hold_create,
 )
-from erasure.targets import target_approve, target_delete, target_retire, target_save
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -241,168 +238,6 @@ class VerifiedManuallyApi(APIView):
         return Response(
             RequestOutSerializer(selectors.erasure_request_get(request_id=erasure_request.pk)).data
         )
-
-
-class TargetEventSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = TargetEvent
-        fields = ("action", "actor", "reason", "at")
-
-
-class TargetSerializer(serializers.ModelSerializer):
-    """A target as engineers register it. `config` holds names and paths; secrets only as the
-    name of an environment variable. `state`: only `active` targets are planned; an `always`,
-    `webhook` or `identity_source` target is `proposed` until a compliance officer approves
-    it, and a change to one waits as its `proposal`. `events`: who proposed, approved or
-    retired it, when and why."""
-
-    versions = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
-    events = TargetEventSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Target
-        fields = (
-            "id",
-            "name",
-            "kind",
-            "config",
-            "id_types",
-            "country",
-            "always",
-            "requires_approval",
-            "identity_source",
-            "versions",
-            "state",
-            "proposal",
-            "events",
-            "created_at",
-            "updated_at",
-        )
-
-
-class TargetInputSerializer(serializers.Serializer):
-    name = serializers.SlugField(max_length=100)
-    kind = serializers.CharField(max_length=50)
-    config = serializers.DictField()
-    country = serializers.CharField()  # checked by the service: invalid_country
-    versions = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
-    always = serializers.BooleanField(required=False, default=False)
-    requires_approval = serializers.BooleanField(required=False, default=False)
-    identity_source = serializers.BooleanField(required=False, default=False)
-
-
-def _target(target_id: int) -> Target:
-    target = Target.objects.filter(pk=target_id).first()
-    if target is None:
-        raise NotFound("No such target.", code="unknown_target")
-    return target
-
-
-class TargetApi(APIView):
-    """GET: the registered targets. POST: register one (its connector checks the config)."""
-
-    required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
-
-    @extend_schema(
-        operation_id="v1_erasure_targets_list",
-        responses=inline_serializer("Targets", {"targets": TargetSerializer(many=True)}),
-    )
-    def get(self, request):
-        targets = Target.objects.prefetch_related("versions", "events")
-        return Response({"targets": TargetSerializer(targets, many=True).data})
-
-    @extend_schema(request=TargetInputSerializer, responses={201: TargetSerializer, 409: ERROR})
-    def post(self, request):
-        data = TargetInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        target = target_save(actor=actor_of(request), **data.validated_data)
-        return Response(TargetSerializer(target).data, status=status.HTTP_201_CREATED)
-
-
-class TargetDetailApi(APIView):
-    required_scope = {
-        "GET": scopes.ERASURE_READ,
-        "PUT": scopes.ERASURE_WRITE,
-        "DELETE": scopes.ERASURE_WRITE,
-    }
-
-    @extend_schema(responses=TargetSerializer)
-    def get(self, request, target_id: int):
-        return Response(TargetSerializer(_target(target_id)).data)
-
-    @extend_schema(request=TargetInputSerializer, responses={200: TargetSerializer, 409: ERROR})
-    def put(self, request, target_id: int):
-        target = _target(target_id)
-        data = TargetInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        saved = target_save(target=target, actor=actor_of(request), **data.validated_data)
-        return Response(TargetSerializer(saved).data)
-
-    @extend_schema(
-        responses={
-            204: None,
-            409: OpenApiResponse(
-                ErrorSerializer, description="`target_in_use`: it has runs; retire it instead."
-            ),
-        }
-    )
-    def delete(self, request, target_id: int):
-        target_delete(target=_target(target_id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class TargetApproveApi(APIView):
-    """A compliance officer approves a proposed target (`always`, `webhook` or
-    `identity_source`), or a proposed change to one: it is planned from now on. The one who
-    proposed it cannot approve it."""
-
-    required_scope = scopes.ERASURE_APPROVE
-
-    @extend_schema(
-        request=ReasonSerializer,
-        responses={
-            200: TargetSerializer,
-            400: ERROR,
-            403: OpenApiResponse(
-                ErrorSerializer, description="`self_approval`: the proposer cannot approve it."
-            ),
-            404: ERROR,
-            409: OpenApiResponse(
-                ErrorSerializer, description="`nothing_to_approve`: nothing waits for approval."
-            ),
-        },
-    )
-    def post(self, request, target_id: int):
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        approved = target_approve(
-            target=_target(target_id), actor=actor_of(request), reason=data.validated_data["reason"]
-        )
-        return Response(TargetSerializer(approved).data)
-
-
-class TargetRetireApi(APIView):
-    """Retire a target: kept, with its runs and receipts, for the record, and never planned
-    again. Requests already executing finish their runs on it."""
-
-    required_scope = scopes.ERASURE_WRITE
-
-    @extend_schema(
-        request=ReasonSerializer,
-        responses={
-            200: TargetSerializer,
-            400: ERROR,
-            404: ERROR,
-            409: OpenApiResponse(ErrorSerializer, description="`target_retired`: already is."),
-        },
-    )
-    def post(self, request, target_id: int):
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        retired = target_retire(
-            target=_target(target_id), actor=actor_of(request), reason=data.validated_data["reason"]
-        )
-        return Response(TargetSerializer(retired).data)
 
 
 class PlanEntrySerializer(serializers.ModelSerializer):

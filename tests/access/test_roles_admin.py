@@ -10,7 +10,7 @@ from django.test import Client
 
 from access import roles
 from access.roles import ACT_ON_REQUESTS, AUDITOR, COMPLIANCE_OFFICER, ENGINEER
-from erasure.targets import target_save
+from targets.services import target_save
 
 pytestmark = pytest.mark.django_db
 

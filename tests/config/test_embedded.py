@@ -200,7 +200,7 @@ def test_a_failing_target_never_leaves_a_request_stuck(tmp_path):
             "from django.test import Client",
             "from access.services import api_token_create",
             "from erasure.models import ErasureRequest, TargetRun",
-            "from erasure.targets import target_save",
+            "from targets.services import target_save",
             "_, token = api_token_create(name='t', scopes=['erasure:write', 'erasure:read'])",
             "c = Client(HTTP_AUTHORIZATION='Bearer ' + token)",
             "target_save(name='gone', kind='jsonl_file', country='KH', always=True,"

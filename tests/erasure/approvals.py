@@ -3,7 +3,7 @@
 from django.db.models import Q
 
 from erasure.models import Target
-from erasure.targets import target_approve
+from targets.services import target_approve
 
 SECOND_OFFICER = "staff:second-officer"
 

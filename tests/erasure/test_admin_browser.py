@@ -17,7 +17,7 @@ from erasure.gate import erasure_request_gate
 from erasure.models import ErasureRequest
 from erasure.planning import erasure_request_plan
 from erasure.services import erasure_request_create, erasure_request_transition
-from erasure.targets import target_save
+from targets.services import target_save
 from tests import identifiers
 from tests.browser import ARTIFACTS, new_context
 

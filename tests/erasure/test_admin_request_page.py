@@ -22,7 +22,6 @@ from erasure.models import AffectedModel, ErasureRequest, LegalHold, Target, Tar
 from erasure.planning import erasure_request_plan
 from erasure.runs import target_run_execute
 from erasure.services import erasure_request_create, erasure_request_transition
-from erasure.targets import target_save
 from ledger import verify
 from ledger.keys import signer
 from ledger.models import Receipt
@@ -30,6 +29,7 @@ from lineage import services as lineage
 from lineage.membership import membership_upload
 from lineage.models import Dataset, DatasetVersion, Membership, ModelVersion
 from lineage.services import VersionInput
+from targets.services import target_save
 from tests import identifiers
 
 pytestmark = pytest.mark.django_db

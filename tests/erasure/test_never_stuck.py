@@ -17,7 +17,7 @@ from django.db import connections
 
 from erasure.models import ErasureRequest, TargetRun
 from erasure.sweeper import erasure_sweep
-from erasure.targets import target_save
+from targets.services import target_save
 from tests import identifiers
 from tests.erasure.approvals import approve_proposed_targets
 

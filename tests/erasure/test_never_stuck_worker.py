@@ -52,7 +52,7 @@ def test_failing_targets_end_failed_and_the_request_closes(world, api, celery_wo
         cursor.execute("INSERT INTO crm_invoices VALUES (1, 1)")
     (world / "busy").mkdir()
     (world / "busy" / "chats.jsonl").write_text(json.dumps({"email": email}) + "\n")
-    from erasure.targets import target_save
+    from targets.services import target_save
 
     for name, kind, config in (
         ("gone", "jsonl_file", {"path": "gone.jsonl", "match": {"email": "email"}}),

@@ -15,8 +15,8 @@ import pytest
 from django.core import mail
 
 from erasure.models import ErasureRequest
-from erasure.targets import target_save
 from ledger.keys import signer
+from targets.services import target_save
 from tests import identifiers
 from tests.browser import ARTIFACTS, new_context, renders_script
 

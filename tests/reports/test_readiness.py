@@ -26,7 +26,6 @@ from erasure.models import ErasureRequest, Target
 from erasure.planning import erasure_request_plan
 from erasure.runs import target_run_execute
 from erasure.services import erasure_request_create, erasure_request_transition
-from erasure.targets import target_save
 from jurisdictions.composer import effective_rules
 from ledger import verify
 from ledger.keys import signer
@@ -37,6 +36,7 @@ from lineage.models import DatasetVersion, ModelVersion
 from lineage.services import LocationInput, VersionInput
 from reports.readiness import Period, readiness_report, readiness_report_signed
 from reports.readiness.deletion import KIND_CATEGORY, percentile
+from targets.services import target_save
 from tests import identifiers
 from tests.consent import factories
 

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand
 
 from consent.demo import demo_email, load_demo
 from core.embedded import generated_secret
-from erasure.demo import load_demo_erasure
 from lineage.demo import load_demo_lineage
+from targets.demo import load_demo_erasure
 
 DEMO_ADMIN = "admin"
 

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import transaction
 
 from erasure.models import Target
-from erasure.targets import target_save
 from lineage.selectors import dataset_version_find
+from targets.services import target_save
 
 EVAL_SET = ("s3://sea-evals-kh", "khm-vie-qa", "v1")
 # The operator ran `load_demo` themselves: its targets need no second person.

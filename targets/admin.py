@@ -1,6 +1,6 @@
 """Targets and legal holds.
 
-Targets are saved through `erasure.targets.target_save`, so a target added or changed here is
+Targets are saved through `targets.services.target_save`, so a target added or changed here is
 proposed, not active, when it needs a compliance officer's approval (`always`, `webhook`,
 `identity_source`): engineers may propose. A target's own page adds its history (who
 proposed, approved or retired it, when, why), a pending proposal, and the forms for those who
@@ -23,7 +23,7 @@ from core.actors import staff_actor
 from core.errors import ApplicationError
 from erasure.admin.actions import ReasonForm
 from erasure.models import LegalHold, Target
-from erasure.targets import target_approve, target_check, target_delete, target_retire, target_save
+from targets.services import target_approve, target_check, target_delete, target_retire, target_save
 
 
 class TargetForm(forms.ModelForm):
