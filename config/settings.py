@@ -421,6 +421,8 @@ LUP_MAX_JSON_BYTES = env_int("LUP_MAX_JSON_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LUP_MAX_JSON_BYTES
 # Largest OpenLineage event, after gzip decompression (a bomb is refused past this).
 LUP_OPENLINEAGE_MAX_BYTES = env_int("LUP_OPENLINEAGE_MAX_BYTES", 5 * 1024 * 1024)
+# Most inputs, and most outputs, one OpenLineage event may list (more: 400 too_many_datasets).
+LUP_OPENLINEAGE_MAX_DATASETS = env_int("LUP_OPENLINEAGE_MAX_DATASETS", 10_000)
 # Most nodes one lineage graph answer holds, whatever depth was asked (checked: lup.E070).
 LUP_LINEAGE_MAX_NODES = env_int("LUP_LINEAGE_MAX_NODES", 10_000)
 # Longest accepted line in imports and filters, in bytes.

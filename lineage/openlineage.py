@@ -207,8 +207,26 @@ def _validate(event: dict, kind: str) -> openlineage_schemas.Outcome:
             code="schema_violation",
             fields=outcome.problems,
         )
+    _check_counts(event)
     _check_lengths(event)
     return outcome
+
+
+def _check_counts(event: dict) -> None:
+    """At most `LUP_OPENLINEAGE_MAX_DATASETS` inputs and as many outputs in one event, so one
+    request cannot make unbounded work (wider events are split by the producer)."""
+    limit = settings.LUP_OPENLINEAGE_MAX_DATASETS
+    over = {
+        f"$.{side}": f"max_{limit}"
+        for side in ("inputs", "outputs")
+        if len(event.get(side) or ()) > limit
+    }
+    if over:
+        raise ApplicationError(
+            f"An event lists at most {limit} inputs and {limit} outputs.",
+            code="too_many_datasets",
+            fields=over,
+        )
 
 
 def _is_uuid(value: str) -> bool:
