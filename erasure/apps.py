@@ -6,10 +6,7 @@ class ErasureConfig(AppConfig):
     verbose_name = "Erasure"
 
     def ready(self) -> None:
-        from erasure import (
-            checks,  # noqa: F401  (registers the system checks)
-            tasks,  # noqa: F401  (registers the tasks `dispatch` sends by name)
-        )
+        from erasure import checks  # noqa: F401  (registers the system checks)
 
         _declare_queues()
         _register_tasks()
