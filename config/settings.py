@@ -501,6 +501,8 @@ for _entry in filter(None, (part.strip() for part in env("LUP_MARKET_LANGUAGES")
 # The period a report covers when none is asked for (days up to now), and how many completed
 # requests its explainability section samples.
 LUP_READINESS_PERIOD_DAYS = env_int("LUP_READINESS_PERIOD_DAYS", 90)
+# Records and gaps listed per section of the readiness report (the counts cover them all).
+LUP_READINESS_MAX_RECORDS = env_int("LUP_READINESS_MAX_RECORDS", 500)
 LUP_READINESS_SAMPLE = env_int("LUP_READINESS_SAMPLE", 20)
 # Directories file connectors may rewrite (comma-separated). A target's path must resolve,
 # symlinks followed, to somewhere under one of these; a relative path is taken from the first.

@@ -84,7 +84,9 @@ def report_display(report: dict[str, Any]) -> list[dict[str, Any]]:
             "question": section["question"],
             "figures": figure_rows(section["figures"]),
             "missing": section["missing"],
+            "gap_count": report["gaps"][name],
             "records": record_rows(section["records"]),
+            "omitted": section.get("omitted", {}),
         }
         for name, section in report["sections"].items()
     ]

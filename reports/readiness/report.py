@@ -81,16 +81,38 @@ def readiness_report(
         "explainability": explainability_section(start=period.start, end=period.end),
         "strictest_market": rules_section(markets=markets),
     }
+    gaps = {name: len(section["missing"]) for name, section in sections.items()}
     for name, section in sections.items():
         section["title"] = SECTION_TITLES[name]
+        _bound(section, settings.LUP_READINESS_MAX_RECORDS)
     return {
         "format": "lup-readiness/1",
         "operator": settings.LUP_OPERATOR_NAME,
         "markets": markets,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "generated_at": now.isoformat(),
-        "gaps": {name: len(section["missing"]) for name, section in sections.items()},
+        "gaps": gaps,
         "sections": sections,
+    }
+
+
+def _bound(section: dict[str, Any], limit: int) -> None:
+    """At most `limit` records and gaps per section, so ten thousand datasets make a report a
+    reader (and a browser) can open. Every kind of gap keeps at least one example, so no code
+    disappears from what a framework answer is decided on; `omitted` says how many were left
+    out, and the `gaps` figures count them all."""
+    records, missing = section["records"], section["missing"]
+    kept = missing[:limit]
+    codes = {gap["code"] for gap in kept}
+    for gap in missing[limit:]:
+        if gap["code"] not in codes:
+            codes.add(gap["code"])
+            kept.append(gap)
+    section["records"] = records[:limit]
+    section["missing"] = kept
+    section["omitted"] = {
+        "records": len(records) - len(section["records"]),
+        "missing": len(missing) - len(kept),
     }
 
 

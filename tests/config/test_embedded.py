@@ -269,3 +269,55 @@ def test_links_carry_the_port_the_server_serves_on(tmp_path):
         LUP_PUBLIC_URL="https://lup.example.org/",
     )
     assert "URL https://lup.example.org\n" in given.stdout
+
+
+@pytest.mark.slow  # big data: ten thousand datasets on SQLite
+def test_a_ten_thousand_input_event_and_its_graph_never_fail_on_sqlite(tmp_path):
+    """The embedded mode's SQLite takes the widest event the default limits allow: it is
+    ingested, its graph query answers within the node budget (no "Expression tree is too large"),
+    and the readiness report stays small."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    event = {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-02T08:00:00Z",
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.24.2/integration/spark",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "01930c2e-7e4b-7c2a-9d1e-3b5c0f6a8e21"},
+        "job": {"namespace": "jobs", "name": "wide"},
+        "inputs": [{"namespace": "s3://lake", "name": f"part-{i:05}"} for i in range(10_000)],
+        "outputs": [{"namespace": "s3://lake", "name": "merged"}],
+    }
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    script = "\n".join(
+        [
+            "import json",
+            "from django.test import Client",
+            "from access.services import api_token_create",
+            "_, token = api_token_create(name='t', scopes=['lineage:write', 'lineage:read',"
+            " 'erasure:read'])",
+            "c = Client(HTTP_AUTHORIZATION='Bearer ' + token)",
+            f"body = open({str(tmp_path / 'event.json')!r}, 'rb').read()",
+            "posted = c.post('/api/v1/lineage', body, content_type='application/json')",
+            "ingested = len(posted.json()['versions']['inputs'])",
+            "print('POST', posted.status_code, ingested, flush=True)",
+            "wide = ('job:jobs:wide', 'dataset:s3://lake:merged', 'dataset:s3://lake:part-00042')",
+            "for node in wide:",
+            "    g = c.get('/api/v1/lineage', {'nodeId': node, 'depth': 20})",
+            "    a = g.json()",
+            "    print('GRAPH', g.status_code, a['truncated'], len(a['graph']), flush=True)",
+            "r = c.get('/api/v1/reports/readiness')",
+            "print('REPORT', r.status_code, len(r.content), flush=True)",
+        ]
+    )
+    run = manage("shell", "-c", script, data_dir=tmp_path, LUP_LINEAGE_MAX_NODES="500")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "POST 201 10000" in run.stdout or "POST 200 10000" in run.stdout, run.stdout[-2000:]
+    graphs = [line.split() for line in run.stdout.splitlines() if line.startswith("GRAPH")]
+    assert len(graphs) == 3
+    for _, status, _, nodes in graphs:
+        assert status == "200"
+        assert int(nodes) <= 500
+    assert graphs[0][2] == "True"  # the job touches 10,001 datasets: the budget cuts it
+    (report,) = [line.split() for line in run.stdout.splitlines() if line.startswith("REPORT")]
+    assert report[1] == "200"
+    assert int(report[2]) < 1_000_000

@@ -489,3 +489,23 @@ def test_market_languages_are_overridden_market_by_market_and_a_bad_one_stops_st
     refused = _market_languages("PH")
     assert refused.returncode != 0
     assert "LUP_MARKET_LANGUAGES: 'PH' is not MARKET=language" in refused.stderr
+
+
+def test_a_long_report_lists_a_bounded_sample_and_counts_the_rest(seeded, settings):
+    """Thousands of datasets make a report of a few records per section: the gap figures still
+    count every gap, each kind of gap keeps an example (a framework answer is decided on their
+    codes), and `omitted` says how many were left out."""
+    for n in range(6):
+        _version("s3://bulk", f"shard-{n}", "v1")  # no origin, location or purpose: three gaps
+    full = report_now()
+    settings.LUP_READINESS_MAX_RECORDS = 2
+    bounded = report_now()
+    assert bounded["gaps"] == full["gaps"]
+    data, whole = bounded["sections"]["data"], full["sections"]["data"]
+    assert len(data["records"]) == 2
+    assert data["omitted"]["records"] == len(whole["records"]) - 2
+    codes = {gap["code"] for gap in whole["missing"]}
+    assert {gap["code"] for gap in data["missing"]} == codes
+    assert len(data["missing"]) == max(2, len(codes))
+    assert data["omitted"]["missing"] == len(whole["missing"]) - len(data["missing"])
+    assert whole["omitted"] == {"records": 0, "missing": 0}
