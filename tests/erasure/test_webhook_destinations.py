@@ -172,6 +172,7 @@ def test_plain_http_stays_allowed_in_embedded_mode(staff, settings):
         "[ff02::1]",
         "240.0.0.1",  # reserved
         "198.18.0.1",  # benchmarking
+        "2130706433",  # 127.0.0.1 written as one number, as resolvers accept it
     ],
 )
 def test_every_kind_of_inside_address_is_refused(settings, host):
