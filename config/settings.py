@@ -386,6 +386,18 @@ LUP_BATCH_MAX = env_int("LUP_BATCH_MAX", 1000)
 # Four eyes: whoever filed or verified an erasure request, or proposed a target, may not approve
 # it. True lets one person do both (a one-person operator); the approval still names them.
 LUP_ALLOW_SELF_APPROVAL = env_bool("LUP_ALLOW_SELF_APPROVAL", False)
+# Webhook targets send subjects' identifiers out, so they may not reach Lup's own network: a
+# destination that resolves to a loopback, private, link-local, multicast or reserved address is
+# refused (connectors/destinations.py), unless it lies in one of these networks (an internal
+# system, e.g. 10.1.2.0/24). None by default, embedded mode included.
+LUP_WEBHOOK_ALLOW_NETWORKS = env_list("LUP_WEBHOOK_ALLOW_NETWORKS")
+for _network in LUP_WEBHOOK_ALLOW_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"LUP_WEBHOOK_ALLOW_NETWORKS: {_network!r} is not a network (e.g. 10.1.2.0/24)"
+        ) from exc
 # An erasure request with more targets than this waits for a human's approval.
 LUP_APPROVAL_MAX_TARGETS = env_int("LUP_APPROVAL_MAX_TARGETS", 20)
 # An unfinished target run untouched this long (seconds) is enqueued again by the sweeper.

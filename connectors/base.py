@@ -197,6 +197,11 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
         self.config = checks.checked(config, keys=self.config_keys | {"timeout_seconds"})
         self.timeout_seconds = self._timeout(self.config.get("timeout_seconds"))
 
+    def check_destination(self) -> None:
+        """Refuse, when the target is registered, a place its config names that Lup must not
+        reach (a webhook's inside address). Called with the config checked; nothing by default."""
+        return None
+
     # --- abilities: refuse unless overridden ----------------------------------------------------
 
     def locate(self, identifiers: Identifiers) -> Located:

@@ -11,21 +11,25 @@ Lup POSTs `{"request", "run", "identifiers", "callback"}` signed with HMAC-SHA25
 answers at once (200 `{"erased": n, "remaining": m}`) or later (202, then a POST to `callback`
 signed the same way with the same body shape). A target that never answers stays waiting,
 where staff see it. Receipts attest what the system reported, method `webhook`.
+
+The endpoint must be public HTTPS (`connectors/destinations.py`): an inside address is refused
+when the target is registered and again, after resolving the name, at every call, which then
+connects to the address it checked. A redirect is not followed; it fails the run.
 """
 
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from core.errors import ApplicationError
 
 from . import config as checks
+from . import destinations
 from .base import (
     Awaiting,
     Capability,
@@ -42,6 +46,8 @@ METHOD = "webhook"
 URL = re.compile(r"^https?://[^\s]+$")
 # A signed message older (or newer) than this is refused: replays do not count.
 MAX_SKEW_SECONDS = 300
+# The most of an answer read: counts are a few bytes, and a system's error page is not kept.
+MAX_ANSWER_BYTES = 1 << 20
 
 
 class InvalidSignature(ApplicationError):
@@ -125,17 +131,34 @@ class Webhook(Connector):
             "X-Lup-Timestamp": timestamp,
             "X-Lup-Signature": sign(self.secret(), timestamp, body),
         }
-        http = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310
+        destination = destinations.resolved(self.url)
+        connection = destinations.PinnedConnection(destination, timeout=self.timeout_seconds)
         try:
-            with urllib.request.urlopen(http, timeout=self.timeout_seconds) as response:  # noqa: S310
-                status, answer = response.status, response.read()
+            connection.request("POST", destination.target, body=body, headers=headers)
+            response = connection.getresponse()
+            status, answer = response.status, response.read(MAX_ANSWER_BYTES)
         except TimeoutError:
             raise ConnectorTimeout("The system did not answer in time.") from None
-        except (urllib.error.URLError, OSError):
+        except (http.client.HTTPException, OSError):
             raise TargetUnavailable("The system's endpoint could not be reached.") from None
+        finally:
+            connection.close()
+        if 300 <= status < 400:
+            raise destinations.DestinationRefused(
+                "The system answered with a redirect, which Lup does not follow: register the "
+                "address it redirects to.",
+                fields={"url": "redirect"},
+            )
+        if status >= 400:
+            raise TargetUnavailable("The system's endpoint answered with an error.")
         if status == 202:
             return Awaiting.CALLBACK
         return self._counts(answer)
+
+    def check_destination(self) -> None:
+        # Here and at each call, not when the connector is built: a system's signed callback
+        # is checked with the target as stored, whatever its url would be refused for now.
+        destinations.check_registered(self.url)
 
     def callback(self, *, body: bytes, timestamp: str, signature: str) -> Reported:
         """The system's later report on its callback URL, signed like the call."""

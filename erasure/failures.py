@@ -20,6 +20,7 @@ PERMANENT = frozenset(
     {
         "invalid_target_config",
         "path_outside_roots",
+        "webhook_destination_refused",
         "unknown_connector_kind",
         "capability_not_supported",
         "operation_not_supported",

@@ -34,10 +34,12 @@ def needs_approval(*, kind: str, always: bool = False, identity_source: bool = F
 
 
 def target_check(*, kind: str, config: dict[str, Any]) -> list[str]:
-    """Refuse a config its connector refuses, or one that points at Lup's own database (its
-    tokens, users and ledger are no erasure target, and a target there could read them).
+    """Refuse a config its connector refuses, a destination it must not reach (a webhook into
+    Lup's own network), or one that points at Lup's own database (its tokens, users and ledger
+    are no erasure target, and a target there could read them).
     Returns the identifier types the target is keyed by."""
     connector = connector_for(kind, config)
+    connector.check_destination()
     if kind == "sql_table" and _is_own_database(str(config.get("alias", "default"))):
         raise ApplicationError(
             "A sql_table target cannot be on Lup's own database.",

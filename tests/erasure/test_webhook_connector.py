@@ -23,8 +23,11 @@ URL = "/api/v1/erasure-requests"
 
 
 @pytest.fixture
-def endpoint(monkeypatch):
-    """A system that checks Lup's signature, then answers as `answer` says."""
+def endpoint(monkeypatch, settings):
+    """A system that checks Lup's signature, then answers as `answer` says. It listens on
+    loopback over plain HTTP, which Lup only sends to in embedded mode with loopback allowed."""
+    settings.EMBEDDED = True
+    settings.LUP_WEBHOOK_ALLOW_NETWORKS = ["127.0.0.0/8"]
     monkeypatch.setenv("CRM_HOOK_SECRET", SECRET)
     received: list[dict] = []
     answer = {"status": 200, "body": {"erased": 3, "remaining": 0}}
