@@ -5,6 +5,7 @@ COPY streams the same rows in a fraction of it, inside the caller's transaction.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, models
 from psycopg.types.json import Jsonb
@@ -52,3 +53,30 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
                     for v, json in zip(values, is_json, strict=True)
                 ]
             )
+
+
+def insert_rows(
+    model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert plain rows of `fields` (their values as the database takes them), with no model
+    instance built for each: for appends of many small rows, such as a log's leaves and nodes.
+    Columns left out take their database defaults (an auto id its sequence's next value)."""
+    if not rows:
+        return
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    if connection.vendor != "postgresql":
+        attnames = [column.attname for column in columns]
+        model.objects.bulk_create(
+            [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=BATCH
+        )
+        return
+    names = ", ".join(connection.ops.quote_name(column.column) for column in columns)
+    table = connection.ops.quote_name(meta.db_table)
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)

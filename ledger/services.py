@@ -27,7 +27,7 @@ from ledger.models import (
     Receipt,
     SigningKey,
 )
-from ledger.receipts import VERSION, ReceiptInvalid, validate
+from ledger.receipts import VERSION, ReceiptInvalid, canonical, validate
 
 log = structlog.get_logger(__name__)
 
@@ -73,11 +73,12 @@ def receipts_issue(
     key = signer()
     issued_at = utc_time(now or datetime.now(UTC))
     payloads: list[tuple[dict[str, Any], bytes]] = []
-    for body in bodies:
+    ids = [uuid.uuid4() for _ in bodies]
+    for receipt_id, body in zip(ids, bodies, strict=True):
         payload = {
             **body,
             "v": VERSION,
-            "receipt_id": str(uuid.uuid4()),
+            "receipt_id": str(receipt_id),
             "issuer": key.name,
             "issued_at": issued_at,
         }
@@ -88,7 +89,7 @@ def receipts_issue(
             raise ReceiptRefused(
                 f"The receipt is refused: {exc.field} {exc.reason}.", fields={exc.field: exc.reason}
             ) from None
-        payloads.append((payload, rfc8785.dumps(payload)))
+        payloads.append((payload, canonical(payload)))
 
     with transaction.atomic():
         head = LogHead.objects.select_for_update().get_or_create(id=1)[0]
@@ -98,26 +99,40 @@ def receipts_issue(
         hashes = [verify.leaf_hash(leaf) for leaf in leaves]
         older = tree.fetch_nodes(tree.frontier(start))
         nodes = tree.new_nodes(start, hashes, lambda level, index: older[(level, index)])
-        bulk.insert(LogLeaf, [LogLeaf(index=start + i, leaf=leaf) for i, leaf in enumerate(leaves)])
-        bulk.insert(LogNode, [LogNode(level=lv, index=ix, hash=h) for lv, ix, h in nodes])
+        appended = timezone.now()
+        bulk.insert_rows(
+            LogLeaf,
+            ["index", "leaf", "appended_at"],
+            [(start + i, leaf, appended) for i, leaf in enumerate(leaves)],
+        )
+        bulk.insert_rows(LogNode, ["level", "index", "hash"], nodes)
         issued = datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
-        receipts = [
-            Receipt(
-                receipt_id=uuid.UUID(payload["receipt_id"]),
-                type=payload["type"],
-                leaf_index=start + i,
-                payload=signed,
-                signature=key.sign(signed),
-                key_id=key.key_id_hex,
-                issued_at=issued,
+        rows = [
+            (
+                ids[i],
+                payload["type"],
+                start + i,
+                signed,
+                key.sign(signed),
+                key.key_id_hex,
+                issued,
             )
             for i, (payload, signed) in enumerate(payloads)
         ]
-        bulk.insert(Receipt, receipts)
+        fields = ["receipt_id", "type", "leaf_index", "payload", "signature", "key_id", "issued_at"]
+        bulk.insert_rows(Receipt, fields, rows)
+        receipts = [_stored(Receipt(**dict(zip(fields, row, strict=True)))) for row in rows]
         head.size = start + len(payloads)
         head.save(update_fields=["size"])
     log.info("ledger.receipts_issued", count=len(receipts), first_index=start)
     return receipts
+
+
+def _stored(receipt: Receipt) -> Receipt:
+    """A receipt just written, marked as read from the database (saving it again updates)."""
+    receipt._state.adding = False
+    receipt._state.db = "default"
+    return receipt
 
 
 def document_sign(
