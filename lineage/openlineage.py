@@ -315,9 +315,22 @@ def _symlinks(node: dict) -> list[tuple[str, str, str]]:
 
 
 def _column_lineage(node: dict, dataset: Dataset, run: Run | None) -> None:
-    fields = _facet(node, "columnLineage").get("fields")
-    if isinstance(fields, dict):
-        services.column_lineage_record(target=dataset, fields=fields, run=run)
+    facet = _facet(node, "columnLineage")
+    fields, wide = facet.get("fields"), facet.get("dataset")
+    if not isinstance(fields, dict) and not isinstance(wide, list):
+        return
+    schema = _facet(node, "schema").get("fields")
+    services.column_lineage_record(
+        target=dataset,
+        fields=fields if isinstance(fields, dict) else {},
+        run=run,
+        dataset_wide=wide if isinstance(wide, list) else None,
+        target_fields=[
+            f["name"]
+            for f in (schema if isinstance(schema, list) else [])
+            if isinstance(f, dict) and isinstance(f.get("name"), str) and f["name"]
+        ],
+    )
 
 
 def _kept_facets(node: dict) -> dict:

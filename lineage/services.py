@@ -334,11 +334,34 @@ def dataset_alias_add(*, dataset: Dataset, namespace: str, name: str, type: str 
 
 
 def column_lineage_record(
-    *, target: Dataset, fields: dict[str, Any], run: Run | None = None
+    *,
+    target: Dataset,
+    fields: dict[str, Any],
+    run: Run | None = None,
+    dataset_wide: list[Any] | None = None,
+    target_fields: Sequence[str] = (),
 ) -> int:
     """Store a `columnLineage` facet's `fields` (output field -> the input fields it was
     computed from); returns how many column edges it names. Entries of another shape are
-    skipped: a facet with an unknown `_schemaURL` arrives unchecked."""
+    skipped: a facet with an unknown `_schemaURL` arrives unchecked.
+
+    `dataset_wide` is facet 1-2-0's `dataset` list: input fields that shape every row of the
+    output (a filter, a join key, a grouping), so every output field depends on them. Each
+    becomes an edge to every output field, those of `fields` and `target_fields` (the output's
+    schema), typed by its transformations (INDIRECT, as the spec writes them)."""
+    fields = dict(fields)
+    wide = [item for item in dataset_wide or [] if isinstance(item, dict)]
+    wide_ids = {id(item) for item in wide}
+    if wide:
+        outputs = dict.fromkeys([*fields, *target_fields])
+        for target_field in outputs:
+            spec = fields.get(target_field)
+            inputs = spec.get("inputFields") if isinstance(spec, dict) else None
+            direct = inputs if isinstance(inputs, list) else []
+            fields[target_field] = {
+                **(spec if isinstance(spec, dict) else {}),
+                "inputFields": [*direct, *wide],
+            }
     edges = []
     for target_field, spec in fields.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("inputFields"), list):
@@ -359,6 +382,10 @@ def column_lineage_record(
             if not isinstance(transformations, list):
                 old = item.get("transformation")  # facet 1-0-x: one string
                 transformations = [{"description": old}] if isinstance(old, str) else []
+            edge_kind = kind if isinstance(kind, str) else ""
+            if id(item) in wide_ids:  # typed by its transformations (INDIRECT)
+                types = [t.get("type") for t in transformations if isinstance(t, dict)]
+                edge_kind = next((t for t in types if isinstance(t, str)), "INDIRECT")
             source = dataset_register(namespace=item["namespace"], name=item["name"])
             edges.append(
                 ColumnEdge(
@@ -369,7 +396,7 @@ def column_lineage_record(
                     run=run,
                     transformations=transformations,
                     transformation_description=description if isinstance(description, str) else "",
-                    transformation_type=kind[:100] if isinstance(kind, str) else "",
+                    transformation_type=edge_kind[:100],
                 )
             )
     ColumnEdge.objects.bulk_create(edges, ignore_conflicts=True)

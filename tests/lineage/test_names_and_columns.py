@@ -128,3 +128,90 @@ def test_unknown_and_malformed_field_ids(api):
     assert (response.status_code, response.json()["code"]) == (404, "unknown_node")
     response = client.get("/api/v1/column-lineage", {"nodeId": "column:x"})
     assert (response.status_code, response.json()["code"]) == (400, "invalid_node_id")
+
+
+def test_dataset_wide_column_lineage_reaches_every_output_field(api):
+    """Facet 1-2-0's `dataset` entries (a filter on a consent table, as Spark writes it for a
+    WHERE clause) shape every output row: each output field, named in `fields` or only in the
+    output's schema, depends on them, as INDIRECT edges."""
+    spark = "https://github.com/OpenLineage/OpenLineage/tree/1.24.2/integration/spark"
+    facet = "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json"
+
+    def transformation(kind, subtype):
+        return [{"type": kind, "subtype": subtype, "description": "", "masking": False}]
+
+    ingest(
+        {
+            "eventType": "COMPLETE",
+            "eventTime": "2026-11-03T02:00:00.000Z",
+            "producer": spark,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": "0193a1c4-5b6e-7f00-8c1d-2e3f4a5b6c7d"},
+            "job": {"namespace": "spark", "name": "filter_consented_chats"},
+            "inputs": [
+                {"namespace": "file", "name": "/data/raw/chats.parquet"},
+                {"namespace": "file", "name": "/data/raw/consents.parquet"},
+            ],
+            "outputs": [
+                {
+                    "namespace": "file",
+                    "name": "/data/train/chats.parquet",
+                    "facets": {
+                        "schema": {
+                            "_producer": spark,
+                            "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
+                            "fields": [
+                                {"name": "user_id", "type": "long"},
+                                {"name": "text", "type": "string"},
+                                {"name": "lang", "type": "string"},
+                            ],
+                        },
+                        "columnLineage": {
+                            "_producer": spark,
+                            "_schemaURL": f"{facet}#/$defs/ColumnLineageDatasetFacet",
+                            "fields": {
+                                "text": {
+                                    "inputFields": [
+                                        {
+                                            "namespace": "file",
+                                            "name": "/data/raw/chats.parquet",
+                                            "field": "text",
+                                            "transformations": transformation("DIRECT", "IDENTITY"),
+                                        }
+                                    ]
+                                }
+                            },
+                            "dataset": [
+                                {
+                                    "namespace": "file",
+                                    "name": "/data/raw/consents.parquet",
+                                    "field": "purpose",
+                                    "transformations": transformation("INDIRECT", "FILTER"),
+                                }
+                            ],
+                        },
+                    },
+                }
+            ],
+        }
+    )
+    edges = {
+        (e.source_field, e.target_field, e.transformation_type)
+        for e in models.ColumnEdge.objects.all()
+    }
+    assert edges == {
+        ("text", "text", ""),  # a field's own type is its transformationType (1-0-x)
+        ("purpose", "text", "INDIRECT"),
+        ("purpose", "user_id", "INDIRECT"),
+        ("purpose", "lang", "INDIRECT"),
+    }
+    source = "datasetField:file:/data/raw/consents.parquet:purpose"
+    down = api("lineage:read").get(
+        "/api/v1/column-lineage", {"nodeId": source, "withDownstream": "true"}
+    )
+    assert down.status_code == 200
+    reached = {n["id"] for n in down.json()["graph"]} - {source}
+    assert reached == {
+        f"datasetField:file:/data/train/chats.parquet:{field}"
+        for field in ("user_id", "text", "lang")
+    }
