@@ -175,6 +175,36 @@ def test_the_report_holds_the_first_hundred_bad_lines_and_the_count(writer):
     assert not Membership.objects.filter(version=target).exists()
 
 
+@pytest.mark.parametrize("block", [100, 650, 1 << 20])
+def test_plain_keys_in_blocks_count_exactly_and_name_a_bad_line_anywhere(monkeypatch, block):
+    """Keys sent as plain text go to the index a block at a time; block edges fall mid-line
+    (100 bytes), on a line's end (650) or nowhere (1 MiB). Duplicates, a last line without a
+    newline, CRLF line ends and a byte order mark are read as the line-by-line path reads them,
+    and a bad line deep in the upload is named by its number, with nothing recorded."""
+    monkeypatch.setattr(membership, "BLOCK_BYTES", block)
+    target = version(f"blocks/{block}")
+    keys = [synthetic_key(n % 90) for n in range(100)]
+    body = ("\n".join(keys)).encode()  # no newline after the last key
+    assert upload_raw(target, body) == 90
+    crlf = version(f"blocks/{block}/crlf")
+    assert upload_raw(crlf, ("\ufeff" + "\r\n".join(keys) + "\r\n").encode()) == 90
+    bad = version(f"blocks/{block}/bad")
+    lines = [*keys[:57], synthetic_key(1).upper(), *keys[57:], "", "x" * 9000, synthetic_key(2)]
+    with pytest.raises(membership.MembershipRejected) as refused:
+        upload_raw(bad, "\n".join(lines).encode())
+    assert refused.value.fields["lines"] == [
+        {"line": 58, "code": "invalid_key"},
+        {"line": 103, "code": "line_too_long"},
+    ]
+    assert not Membership.objects.filter(version=bad).exists()
+
+
+def upload_raw(version, body: bytes) -> int:
+    return membership.membership_upload(
+        version=version, stream=io.BytesIO(body), content_type="text/plain", id_type="key"
+    )
+
+
 def test_refusals_before_reading(writer, api):
     target = version("raw/chats")
     body = (synthetic_key(1) + "\n").encode()
