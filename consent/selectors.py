@@ -50,8 +50,10 @@ class PurposeTree:
         return chain
 
 
-def purpose_tree() -> PurposeTree:
-    rows = django_cache.get(answer_cache.PURPOSE_TREE)
+def purpose_tree(rows: list | None = None) -> PurposeTree:
+    """The purpose tree, from `rows` when the caller fetched them from the cache already."""
+    if rows is None:
+        rows = django_cache.get(answer_cache.PURPOSE_TREE)
     if rows is None:
         rows = list(Purpose.objects.values_list("id", "key", "parent_id"))
         django_cache.set(answer_cache.PURPOSE_TREE, rows, timeout=None)
@@ -65,10 +67,12 @@ def purpose_tree() -> PurposeTree:
 # --- subjects -------------------------------------------------------------------------------
 
 
-def access_subject_id(*, key: str) -> uuid.UUID:
-    """The subject holding this identifier key. One answer for "no such key" whatever the
-    reason, so the API cannot be used to learn more than that."""
-    cached = django_cache.get(answer_cache.identifier_subject_key(key))
+def access_subject_id(*, key: str, cached: str | None = None) -> uuid.UUID:
+    """The subject holding this identifier key (`cached`: what the caller read of it from the
+    cache already). One answer for "no such key" whatever the reason, so the API cannot be
+    used to learn more than that."""
+    if cached is None:
+        cached = django_cache.get(answer_cache.identifier_subject_key(key))
     if cached is not None:
         return uuid.UUID(cached)
     subject_id = SubjectIdentifier.objects.filter(key=key).values_list("subject_id", flat=True)
@@ -133,11 +137,13 @@ def _event_summary(event: ConsentEvent, purpose_key: str) -> dict[str, Any]:
 
 def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
     """May this subject's data be used for this purpose now? With the deciding event."""
-    tree = purpose_tree()
+    id_key = answer_cache.identifier_subject_key(subject.key)
+    found = django_cache.get_many([answer_cache.PURPOSE_TREE, id_key])
+    tree = purpose_tree(found.get(answer_cache.PURPOSE_TREE))
     chain = tree.chain(purpose_key)
     now = clock.now()
     try:
-        subject_id = access_subject_id(key=subject.key)
+        subject_id = access_subject_id(key=subject.key, cached=found.get(id_key))
     except NotFound:
         return {
             "allowed": False,
@@ -145,9 +151,7 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
             "reason": "no_consent",
             "decided_by": None,
         }
-    token = answer_cache.subject_token(subject_id)
-    cache_key = answer_cache.answer_key(subject_id, token, purpose_key)
-    cached = answer_cache.get(cache_key)
+    token, cached = answer_cache.cached_answer(subject_id, purpose_key)
     if cached is not None and _still_valid(cached, now):
         return cached
 
@@ -172,7 +176,11 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
     }
     expiry = decision.state.expires_at if decision.allowed and decision.state else None
     answer_cache.put(
-        cache_key, answer, max_seconds=(expiry - now).total_seconds() if expiry else None
+        subject_id,
+        token,
+        purpose_key,
+        answer,
+        max_seconds=(expiry - now).total_seconds() if expiry else None,
     )
     return answer
 

@@ -46,6 +46,26 @@ def test_a_repeated_check_is_answered_without_the_database(reader, django_assert
         assert check(reader, email) == first
 
 
+def test_a_cached_check_costs_two_round_trips_to_redis(reader, monkeypatch):
+    """The purpose tree with the identifier's subject, then the subject's token with the
+    answer: each pair is one MGET."""
+    email = identifiers.email()
+    f.record(f.event(f.subject(email), "train_ai_system"))
+    first = check(reader, email)
+    calls = []
+    backend = cache._cache
+    for name in ("get", "get_many", "set", "add", "set_many"):
+        original = getattr(backend, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(backend, name, counted)
+    assert check(reader, email) == first
+    assert calls == ["get_many", "get_many"]
+
+
 def test_a_new_event_invalidates_the_cached_answer(reader):
     email = identifiers.email()
     f.record(f.event(f.subject(email), "train_ai_system", at=timezone.now() - timedelta(hours=2)))
