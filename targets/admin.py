@@ -41,6 +41,14 @@ class TargetForm(forms.ModelForm):
             "versions",
         )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # As in the API: a target that says nothing deletes.
+        self.fields["operation"].required = False
+
+    def clean_operation(self) -> str:
+        return self.cleaned_data.get("operation") or Target.Operation.DELETE
+
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk and self.instance.state == Target.State.RETIRED:

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ import pytest
 from django.db import connection, connections
 
 from erasure.models import ErasureRequest, Target, TargetRun
+from erasure.planning import erasure_request_plan
+from erasure.services import erasure_request_create, erasure_request_transition
 from ledger.models import Receipt
+from targets.services import target_save
 from tests import identifiers
 from tests.erasure.approvals import approve_proposed_targets
+from tests.erasure.test_admin_request_page import logged_in
 
 URL = "/api/v1/erasure-requests"
 TARGETS = "/api/v1/erasure/targets"
@@ -448,3 +453,56 @@ def test_the_openapi_describes_operation_as_an_enum(db, client):
 
     for name in ("TargetInput", "Target", "PlanEntry"):
         assert enum(components[name]["properties"]["operation"]) == ["delete", "mask"], name
+
+
+# --- the admin ---------------------------------------------------------------------------------
+
+
+def test_the_admin_shows_the_operation_in_the_plan_and_refuses_mask_where_it_cannot(
+    db, django_user_model, tmp_path, settings
+):
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    sqlite_table(tmp_path, identifiers.email().lower(), identifiers.email().lower(), None)
+    config = {"path": "app.db", "table": "users", "match": {"email": "email"}, "mask": TABLE_MASK}
+    target_save(
+        name="app-users",
+        kind="sqlite_table",
+        country="SG",
+        always=True,
+        operation="mask",
+        config=config,
+        preapproved="loaded by the test's operator",
+    )
+    request, _ = erasure_request_create(
+        identifiers=[{"id_type": "email", "value": identifiers.email()}],
+        country="TH",
+        channel="admin",
+        actor="staff:intake",
+    )
+    erasure_request_transition(request=request, to_state="verified", actor="staff:i", reason="ok")
+    erasure_request_plan(request=request, actor="system")
+    officer = logged_in(django_user_model, "compliance_officer")
+    html = officer.get(f"/admin/erasure/erasurerequest/{request.pk}/change/").content.decode()
+    assert '<td class="operation">mask</td>' in html
+    svg = re.search(r'<svg [^>]*aria-label="The plan.*?</svg>', html, re.S).group(0)
+    assert "target · sqlite_table · mask" in svg
+    entry = request.plan.get()
+    explained = officer.get(f"/admin/erasure/erasurerequest/{request.pk}/plan/{entry.pk}/")
+    assert '<strong class="operation">mask</strong>' in explained.content.decode()
+
+    engineer = logged_in(django_user_model, "engineer")
+    form = {
+        "name": "eval-logs",
+        "kind": "jsonl_file",
+        "country": "KH",
+        "operation": "mask",
+        "config": json.dumps({"path": "evals.jsonl", "match": {"email": "email"}}),
+        "_save": "Save",
+    }
+    refused = engineer.post("/admin/erasure/target/add/", form)
+    assert refused.status_code == 200
+    assert "operation_not_supported" in refused.content.decode()
+    assert not Target.objects.filter(name="eval-logs").exists()
+    added = engineer.post("/admin/erasure/target/add/", form | {"operation": "delete"})
+    assert added.status_code == 302
+    assert Target.objects.get(name="eval-logs").operation == "delete"
