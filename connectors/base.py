@@ -187,6 +187,10 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     # Whether the kind works on files under LUP_FILE_ROOTS (its workers must mount them).
     file_roots: ClassVar[bool] = False
 
+    # For a kind that can mask, what its config must say for an instance to mask (a kind
+    # removes MASK from an instance's `capabilities` when the config lacks it).
+    mask_needs: ClassVar[str] = ""
+
     # The keys the kind's config may hold besides `timeout_seconds`; any other is refused.
     config_keys: ClassVar[frozenset[str]] = frozenset()
 

@@ -1,4 +1,4 @@
-"""`sqlite_table`: rows of one table in a SQLite database file, deleted in place.
+"""`sqlite_table`: rows of one table in a SQLite database file, deleted or masked in place.
 
 Config:
 
@@ -6,20 +6,22 @@ Config:
         "path": "demo/app.db",                  # under LUP_FILE_ROOTS, like file targets
         "table": "users",
         "match": {"email": "email", "user_id": "id"},   # id_type -> column
+        "mask": {"email": "erased@invalid", "name": null},  # optional: column -> value
         "resolve": {"user_id": "id"},           # optional: id_type -> column to read
         "batch_size": 500,
         "timeout_seconds": 30,
     }
 
 For small services and the embedded demo. Names must match a strict pattern and exist in the
-table (`PRAGMA table_info`) before any statement runs; values are always bound. Not supported:
-masking (delete only).
+table (`PRAGMA table_info`) before any statement runs; values and mask values are always bound.
+Masking sets each `mask` column to its constant (or NULL) and keeps the row; a row already
+masked is left alone. Not supported: masking by expression (a mask value is a constant).
 
 Batching (`erase_groups`, `verify_groups`): the values of all groups are served together, at most
 `batch_size` of them per statement across identifier types. In one `BEGIN IMMEDIATE`
 transaction (so no other writer can slip in between), each batch's matching rows are read, then
-deleted with the same condition. Each row read is counted for every group owning one of its
-values (`RowTally`): a row holding two groups' values counts for both and is deleted once.
+deleted or masked with the same condition. Each row read is counted for every group owning one of
+its values (`RowTally`): a row holding two groups' values counts for both and is erased once.
 """
 
 import contextlib
@@ -39,8 +41,10 @@ from .tables import CursorTable
 
 class SqliteTable(CursorTable):
     kind = "sqlite_table"
-    config_keys = frozenset({"path", "table", "match", "resolve", "batch_size"})
-    capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
+    config_keys = frozenset({"path", "table", "match", "mask", "resolve", "batch_size"})
+    capabilities = frozenset(
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+    )
     file_roots = True  # the database file lies under LUP_FILE_ROOTS
     mark = "?"
 
@@ -51,7 +55,7 @@ class SqliteTable(CursorTable):
 
     def _begin_write(self, cursor) -> str:
         # Take the write lock first: no other writer can change a row between the read that
-        # counts it and the delete.
+        # counts it and the delete or update.
         cursor.execute("BEGIN IMMEDIATE")
         return ""
 
@@ -81,6 +85,7 @@ class SqliteTable(CursorTable):
                 )
             for key, column in [
                 *((f"match.{t}", c) for t, c in self.match.items()),
+                *((f"mask.{c}", c) for c in self.mask),
                 *((f"resolve.{t}", c) for t, c in self.resolvable.items()),
             ]:
                 if column not in columns:

@@ -133,6 +133,7 @@ class TableConnector(Connector):
     `config_keys` (a kind without "mask" in it cannot mask) and check their connection keys."""
 
     batches = True
+    mask_needs = "a mask (column -> replacement value)"
     erase_method = "sql_bound_statements"
     verify_method = "sql_count"
     # Values per statement when the config gives no `batch_size`.

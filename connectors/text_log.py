@@ -104,6 +104,7 @@ class TextLog(FileRewrite):
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
     verify_method = "text_log_rescan"
+    mask_needs = 'mode "redact"'
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)

@@ -88,9 +88,23 @@ class Target(models.Model):
         ACTIVE = "active"
         RETIRED = "retired"
 
+    class Operation(models.TextChoices):
+        DELETE = "delete"  # the subject's items are removed
+        MASK = "mask"  # kept, with the subject's cells replaced (the kind's mask config)
+
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=50)  # a key of connectors.CONNECTORS
     config = models.JSONField(default=dict)
+    # What the engine asks the connector to do; "mask" only on a kind and config that can mask
+    # (checked when the target is saved), so a table kept for accounting keeps its rows.
+    operation = models.CharField(
+        max_length=8,
+        choices=Operation.choices,
+        default=Operation.DELETE,
+        help_text='"delete" the subject\'s items, or "mask" them: keep each item with the '
+        "config's mask applied. Refused (operation_not_supported) where the kind or its config "
+        "cannot mask.",
+    )
     id_types = models.JSONField(default=list, editable=False)  # derived from the connector
     country = models.CharField(max_length=2)  # where the data lives (ISO 3166-1 alpha-2)
     # Every request touches it (logs and caches keyed by user).

@@ -74,7 +74,7 @@ def target_run_execute(*, run_id: int) -> TargetRun:
             run.refresh_from_db()
             return run
         with _released_on_error([run.pk]):
-            erased = connector.erase(values)
+            erased = connector.erase(values, op=run.target.operation)
         # Recorded before the post-check: a crash after this point re-runs only the check.
         _record({run.pk: erased})
         run.refresh_from_db()
@@ -191,7 +191,8 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
     for member in TargetRun.objects.filter(pk__in=left).select_related("target", "request"):
         transaction.on_commit(lambda m=member: dispatch.target_run_enqueue(run=m), robust=True)
     with _released_on_error(groups):
-        results = connector.erase_groups(groups)
+        # The target says what erasing is: delete the items, or mask them and keep the rest.
+        results = connector.erase_groups(groups, op=run.target.operation)
     _record(results)
     log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
     checks = connector.verify_groups(groups)

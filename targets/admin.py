@@ -33,6 +33,7 @@ class TargetForm(forms.ModelForm):
             "name",
             "kind",
             "config",
+            "operation",
             "country",
             "always",
             "requires_approval",
@@ -40,12 +41,24 @@ class TargetForm(forms.ModelForm):
             "versions",
         )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # As in the API: a target that says nothing deletes.
+        self.fields["operation"].required = False
+
+    def clean_operation(self) -> str:
+        return self.cleaned_data.get("operation") or Target.Operation.DELETE
+
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk and self.instance.state == Target.State.RETIRED:
             raise forms.ValidationError("target_retired: a retired target is kept as it was.")
         try:
-            target_check(kind=cleaned.get("kind"), config=cleaned.get("config") or {})
+            target_check(
+                kind=cleaned.get("kind"),
+                config=cleaned.get("config") or {},
+                operation=cleaned.get("operation") or Target.Operation.DELETE,
+            )
         except ApplicationError as exc:
             raise forms.ValidationError(f"{exc.code}: {exc.detail}") from None
         return cleaned
@@ -57,13 +70,14 @@ class TargetAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "kind",
+        "operation",
         "country",
         "state",
         "always",
         "requires_approval",
         "identity_source",
     )
-    list_filter = ("state", "kind", "country", "always", "requires_approval")
+    list_filter = ("state", "kind", "operation", "country", "always", "requires_approval")
     search_fields = ("name",)
     readonly_fields = ("state", "proposal", "id_types", "created_at", "updated_at")
     filter_horizontal = ("versions",)
@@ -100,6 +114,7 @@ class TargetAdmin(admin.ModelAdmin):
             name=data["name"],
             kind=data["kind"],
             config=data["config"],
+            operation=data["operation"],
             country=data["country"],
             versions=[version.pk for version in data["versions"]],
             actor=staff_actor(request.user.get_username()),

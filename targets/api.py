@@ -36,6 +36,7 @@ class TargetSerializer(serializers.ModelSerializer):
             "name",
             "kind",
             "config",
+            "operation",
             "id_types",
             "country",
             "always",
@@ -54,6 +55,12 @@ class TargetInputSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
     kind = serializers.CharField(max_length=50)
     config = serializers.DictField()
+    operation = serializers.ChoiceField(
+        choices=Target.Operation.choices,
+        required=False,
+        default=Target.Operation.DELETE,
+        help_text=Target._meta.get_field("operation").help_text,
+    )
     country = serializers.CharField()  # checked by the service: invalid_country
     versions = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
     always = serializers.BooleanField(required=False, default=False)

@@ -6,7 +6,13 @@ sends identifiers to another system (`webhook`), or that maps one identifier to 
 (`identity_source`) is only `proposed` when registered, and planned only once a compliance
 officer approves it. A change to such an active target is kept as its `proposal` until it is
 approved; the target works as it was meanwhile. Who proposed, who approved and why are its
-`events`. Other targets take effect at once.
+`events`. Other targets take effect at once. A change of such a target's `operation` is a
+change of what it does, proposed like a change of its config.
+
+`operation` is what the engine asks of the connector: "delete" the subject's items, or "mask"
+them (keep them, with the kind's mask config applied). "mask" is refused, as
+`operation_not_supported`, on a kind that cannot mask and on a config that says nothing to mask
+with (a table without `mask`, a text log in "drop_line" mode).
 """
 
 from collections.abc import Sequence
@@ -17,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from connectors import connector_for
+from connectors import Capability, Connector, connector_for
 from core.actors import SYSTEM
 from core.errors import ApplicationError, Conflict, Forbidden
 from erasure.models import Target, TargetEvent
@@ -33,12 +39,15 @@ def needs_approval(*, kind: str, always: bool = False, identity_source: bool = F
     return bool(always or identity_source or kind in OUTBOUND_KINDS)
 
 
-def target_check(*, kind: str, config: dict[str, Any]) -> list[str]:
-    """Refuse a config its connector refuses, a destination it must not reach (a webhook into
-    Lup's own network), or one that points at Lup's own database (its tokens, users and ledger
-    are no erasure target, and a target there could read them).
+def target_check(
+    *, kind: str, config: dict[str, Any], operation: str = Target.Operation.DELETE
+) -> list[str]:
+    """Refuse a config its connector refuses, an operation it cannot do, a destination it must
+    not reach (a webhook into Lup's own network), or a config that points at Lup's own database
+    (its tokens, users and ledger are no erasure target, and a target there could read them).
     Returns the identifier types the target is keyed by."""
     connector = connector_for(kind, config)
+    _operation_check(connector, operation)
     connector.check_destination()
     if kind == "sql_table" and _is_own_database(str(config.get("alias", "default"))):
         raise ApplicationError(
@@ -47,6 +56,30 @@ def target_check(*, kind: str, config: dict[str, Any]) -> list[str]:
             fields={"alias": "Lup's own database"},
         )
     return sorted(connector.id_types)
+
+
+def _operation_check(connector: Connector, operation: str) -> None:
+    if operation not in Target.Operation.values:
+        raise ApplicationError(
+            "operation is 'delete' or 'mask'.",
+            code="invalid_operation",
+            fields={"operation": "unknown"},
+        )
+    if connector.supports(Capability.for_op(operation)):
+        return
+    kind = connector.kind
+    if operation == Target.Operation.MASK and Capability.MASK in type(connector).capabilities:
+        # The kind can, this config cannot: say what the config lacks.
+        raise ApplicationError(
+            f"A {kind} target masks only with {connector.mask_needs} in its config.",
+            code="operation_not_supported",
+            fields={"operation": operation, "config": f"{connector.mask_needs} required"},
+        )
+    raise ApplicationError(
+        f"A {kind} target cannot {operation}.",
+        code="operation_not_supported",
+        fields={"operation": operation, "kind": kind},
+    )
 
 
 def _is_own_database(alias: str) -> bool:
@@ -69,7 +102,14 @@ def _versions(ids: Sequence[Any]) -> list[Any]:
 
 
 def _spec(
-    *, name: str, kind: str, config: dict, country: str, versions: Sequence[Any], flags: dict
+    *,
+    name: str,
+    kind: str,
+    config: dict,
+    operation: str,
+    country: str,
+    versions: Sequence[Any],
+    flags: dict,
 ) -> dict[str, Any]:
     """A registration, checked, as it is stored in a proposal and in the events."""
     unknown = set(flags) - set(FLAGS)
@@ -83,7 +123,8 @@ def _spec(
         "name": name,
         "kind": kind,
         "config": config,
-        "id_types": target_check(kind=kind, config=config),
+        "operation": operation,
+        "id_types": target_check(kind=kind, config=config, operation=operation),
         "country": country_code(country),
         "versions": sorted(str(v.pk) for v in _versions(versions)),
         **{flag: bool(flags.get(flag, False)) for flag in FLAGS},
@@ -97,7 +138,7 @@ def _current(target: Target) -> dict[str, Any]:
 def _apply(target: Target, spec: dict[str, Any], *, state: str) -> Target:
     if Target.objects.filter(name=spec["name"]).exclude(pk=target.pk).exists():
         raise Conflict("A target with that name exists.", code="target_exists")
-    for field in ("name", "kind", "config", "id_types", "country", *FLAGS):
+    for field in ("name", "kind", "config", "operation", "id_types", "country", *FLAGS):
         setattr(target, field, spec[field])
     target.state = state
     target.proposal = None
@@ -129,6 +170,7 @@ def target_save(
     kind: str,
     config: dict[str, Any],
     country: str,
+    operation: str = Target.Operation.DELETE,
     versions: Sequence[Any] = (),
     actor: str = SYSTEM,
     preapproved: str = "",
@@ -143,7 +185,13 @@ def target_save(
         if target.state == Target.State.RETIRED:
             raise Conflict("A retired target is kept as it was.", code="target_retired")
     spec = _spec(
-        name=name, kind=kind, config=config, country=country, versions=versions, flags=flags
+        name=name,
+        kind=kind,
+        config=config,
+        operation=operation,
+        country=country,
+        versions=versions,
+        flags=flags,
     )
     if Target.objects.filter(name=name).exclude(pk=getattr(target, "pk", None)).exists():
         raise Conflict("A target with that name exists.", code="target_exists")
@@ -187,6 +235,8 @@ def target_approve(*, target: Target, actor: str, reason: str) -> Target:
             name=spec["name"],
             kind=spec["kind"],
             config=spec["config"],
+            # A proposal made before targets had an operation: every target deleted then.
+            operation=spec.get("operation", Target.Operation.DELETE),
             country=spec["country"],
             versions=spec["versions"],
             flags={flag: spec[flag] for flag in FLAGS},

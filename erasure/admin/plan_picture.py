@@ -67,7 +67,9 @@ def plan_nodes(
         if pk in lineage.parent:
             edges.append((f"v:{lineage.parent[pk]}", f"v:{pk}"))
     for entry, ends in entries:
-        caption = f"target · {entry.target.kind}" + ("" if ends else " · always")
+        caption = f"target · {entry.target.kind} · {entry.target.operation}" + (
+            "" if ends else " · always"
+        )
         nodes.append(
             Node(
                 key=f"t:{entry.pk}",

@@ -33,6 +33,7 @@ from erasure.models import (
     ErasureRequest,
     LegalHold,
     PlanEntry,
+    Target,
     Transition,
 )
 from erasure.planning import erasure_request_plan
@@ -243,6 +244,8 @@ class VerifiedManuallyApi(APIView):
 class PlanEntrySerializer(serializers.ModelSerializer):
     target = serializers.CharField(source="target.name")
     kind = serializers.CharField(source="target.kind")
+    # What erasing will do there: "delete" the subject's items, or "mask" them and keep them.
+    operation = serializers.ChoiceField(source="target.operation", choices=Target.Operation.choices)
     country = serializers.CharField(source="target.country")
 
     class Meta:
@@ -250,6 +253,7 @@ class PlanEntrySerializer(serializers.ModelSerializer):
         fields = (
             "target",
             "kind",
+            "operation",
             "country",
             "reasons",
             "id_types",

@@ -51,10 +51,10 @@ def test_the_connector_erases_with_no_transaction_and_no_lock_on_the_run(one_run
     seen = []
     real = JsonlFile.erase_groups
 
-    def spy(self, groups):
+    def spy(self, groups, *, op):
         run = TargetRun.objects.get(pk=one_run.pk)
         seen.append((connection.in_atomic_block, run.status, _other_connection_can_lock(run.pk)))
-        return real(self, groups)
+        return real(self, groups, op=op)
 
     monkeypatch.setattr(JsonlFile, "erase_groups", spy)
     assert target_run_execute(run_id=one_run.pk).status == "done"
@@ -77,7 +77,7 @@ def test_a_claim_whose_worker_died_is_given_back_by_the_sweeper(one_run, setting
 
 
 def test_a_connector_that_fails_gives_its_claim_back(one_run, monkeypatch):
-    def unavailable(self, groups):
+    def unavailable(self, groups, *, op):
         raise ApplicationError("The file cannot be read.", code="target_unavailable")
 
     with monkeypatch.context() as patch:
