@@ -140,22 +140,9 @@ class PostgresTable(TableConnector):
                 for row in cur.fetchall():
                     tally.add(row, index)
                     total += 1
-        log.info(
-            "connector.erase",
-            kind=self.kind,
-            op=op,
-            count=total,
-            groups=len(groups),
-            batches=len(chunks),
+        return self._erased_groups(
+            groups, tally, op=op, count=total, batches=len(chunks), started=started
         )
-        shared = Erased(
-            op=op,
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-        return self.split(shared, tally.counts)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         """The post-check of a batch: one read per batch of values, a count per group of the

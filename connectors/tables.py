@@ -10,6 +10,7 @@ statement runs, and binds every value.
 import contextlib
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 import structlog
@@ -176,6 +177,34 @@ class TableConnector(Connector):
             message=f"batch_size is a whole number from 1 to {MAX_BATCH_SIZE}.",
         )
 
+    def _erased_groups(
+        self,
+        groups: Groups,
+        tally: "RowTally",
+        *,
+        op: str,
+        count: int,
+        batches: int,
+        started: datetime,
+    ) -> dict[Hashable, Erased]:
+        """What a batched erase did: logged (counts only) and split into each group's share."""
+        log.info(
+            "connector.erase",
+            kind=self.kind,
+            op=op,
+            count=count,
+            groups=len(groups),
+            batches=batches,
+        )
+        shared = Erased(
+            op=op,
+            method=self.erase_method,
+            count=count,
+            started_at=started,
+            completed_at=self._now(),
+        )
+        return self.split(shared, tally.counts)
+
     def _column_batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
         """(match column, at most `batch_size` values of its type), one statement each."""
         for id_type, given in values.items():
@@ -267,22 +296,9 @@ class CursorTable(TableConnector):
                     )
                 tally.unattributed(index, cursor.rowcount - len(found))
                 total += len(found)
-        log.info(
-            "connector.erase",
-            kind=self.kind,
-            op=op,
-            count=total,
-            groups=len(groups),
-            batches=len(chunks),
+        return self._erased_groups(
+            groups, tally, op=op, count=total, batches=len(chunks), started=started
         )
-        shared = Erased(
-            op=op,
-            method=self.erase_method,
-            count=total,
-            started_at=started,
-            completed_at=self._now(),
-        )
-        return self.split(shared, tally.counts)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         """The post-check of a batch: one read per batch of values, a count per group of the
