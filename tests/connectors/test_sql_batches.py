@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from connectors import connector_for
 from connectors.sql_table import RowTally
 from tests import identifiers
+from tests.aliases import extra_alias, sqlite_database
 
 pytestmark = pytest.mark.django_db
 
@@ -185,29 +186,8 @@ def alias(request, tmp_path):
     if request.param == "postgresql":
         yield "default"
         return
-    connections.settings[LITE_ALIAS] = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(tmp_path / "crm.sqlite3"),
-        "ATOMIC_REQUESTS": False,
-        "AUTOCOMMIT": True,
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": False,
-        "OPTIONS": {},
-        "TIME_ZONE": None,
-        "USER": "",
-        "PASSWORD": "",
-        "HOST": "",
-        "PORT": "",
-        "TEST": {},
-    }
-    # Connected here: the test case refuses to open aliases it did not know when it started.
-    connections[LITE_ALIAS].connect()
-    try:
-        yield LITE_ALIAS
-    finally:
-        connections[LITE_ALIAS].close()
-        del connections[LITE_ALIAS]
-        del connections.settings[LITE_ALIAS]
+    with extra_alias(LITE_ALIAS, sqlite_database(tmp_path / "crm.sqlite3")) as alias:
+        yield alias
 
 
 @pytest.fixture

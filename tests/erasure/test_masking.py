@@ -29,6 +29,7 @@ from erasure.services import erasure_request_create, erasure_request_transition
 from ledger.models import Receipt
 from targets.services import target_save
 from tests import identifiers
+from tests.aliases import extra_alias
 from tests.erasure.approvals import approve_proposed_targets
 from tests.erasure.test_admin_request_page import logged_in
 
@@ -80,21 +81,11 @@ def crm_database(django_db_setup):
 @pytest.fixture
 def crm_alias(crm_database, transactional_db):
     """The CRM database as a Django alias, for this test only."""
-    connections.settings[CRM_ALIAS] = {
-        **connections.settings["default"],
-        "NAME": crm_database,
-        "TEST": {},
-    }
-    # Connected here: the test case only lets its own databases connect on demand.
-    connections[CRM_ALIAS].connect()
-    try:
-        yield CRM_ALIAS
-    finally:
-        with contextlib.suppress(Exception), connections[CRM_ALIAS].cursor() as cursor:
+    database = {**connections.settings["default"], "NAME": crm_database, "TEST": {}}
+    with extra_alias(CRM_ALIAS, database) as alias:
+        yield alias
+        with contextlib.suppress(Exception), connections[alias].cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS crm_contacts")
-        connections[CRM_ALIAS].close()
-        del connections[CRM_ALIAS]
-        del connections.settings[CRM_ALIAS]
 
 
 @dataclass

@@ -19,6 +19,7 @@ from erasure.models import ErasureRequest, TargetRun
 from erasure.sweeper import erasure_sweep
 from targets.services import target_save
 from tests import identifiers
+from tests.aliases import extra_alias, sqlite_database
 from tests.erasure.approvals import approve_proposed_targets
 
 URL = "/api/v1/erasure-requests"
@@ -47,28 +48,8 @@ def staff(api):
 @pytest.fixture
 def lite_alias(tmp_path):
     """A SQLite database added as an alias for this test only (a CRM on another database)."""
-    connections.settings[LITE_ALIAS] = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(tmp_path / "crm.sqlite3"),
-        "ATOMIC_REQUESTS": False,
-        "AUTOCOMMIT": True,
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": False,
-        "OPTIONS": {},
-        "TIME_ZONE": None,
-        "USER": "",
-        "PASSWORD": "",
-        "HOST": "",
-        "PORT": "",
-        "TEST": {},
-    }
-    connections[LITE_ALIAS].connect()
-    try:
-        yield LITE_ALIAS
-    finally:
-        connections[LITE_ALIAS].close()
-        del connections[LITE_ALIAS]
-        del connections.settings[LITE_ALIAS]
+    with extra_alias(LITE_ALIAS, sqlite_database(tmp_path / "crm.sqlite3")) as alias:
+        yield alias
 
 
 @contextmanager
