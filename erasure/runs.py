@@ -185,23 +185,29 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
     """Group commit: one pass at a time on a target, each serving every run pending on it.
 
     A run whose target is idle starts a pass at once, taking along the target's other pending
-    runs (up to `LUP_BATCH_MAX`). A run that arrives while a pass runs is left pending: the
-    pass's task hands it on when the pass ends, so it joins the next pass. The erase is one pass
-    (a file rewritten once, one scan of a keyspace, one statement per batch of values), then
-    one post-check pass, and each run its own receipt: its own count, the shared digests."""
+    runs (up to `LUP_BATCH_MAX`). A run that arrives while a pass erases is left pending: the
+    pass's task hands it on once the erase is recorded, so it joins the next pass, which may
+    start while this one is post-checked. The erase is one pass (a file rewritten once, one
+    scan of a keyspace, one statement per batch of values), then one post-check pass, and each
+    run its own receipt: its own count, the shared digests."""
     claimed = _pass_claim(run)
     if not claimed:
         return
     try:
         with _released_on_error(claimed):
-            _pass(run, connector, values, claimed)
+            groups = _pass_erase(run, connector, values, claimed)
     except BaseException:
         # A pass that failed before erasing gave the run back: its task retries, with every
-        # run then pending on the target. Past its erase, the run's retry only checks it.
+        # run then pending on the target; otherwise the next pass is handed on here.
         if not TargetRun.objects.filter(pk=run.pk, status=Status.PENDING).exists():
             _pass_hand_on(run)
         raise
     _pass_hand_on(run)
+    if groups:
+        checks = connector.verify_groups(groups)
+        erased = TargetRun.objects.filter(pk__in=list(groups), status=Status.ERASED)
+        for member in erased.select_related("request", "target"):
+            _checked(member, checks[member.pk])
 
 
 def _pass_claim(run: TargetRun) -> list[int]:
@@ -225,32 +231,30 @@ def _pass_claim(run: TargetRun) -> list[int]:
         return _claim([run.pk, *pending])
 
 
-def _pass(
+def _pass_erase(
     run: TargetRun, connector: Connector, values: dict[str, list[str]], claimed: list[int]
-) -> None:
-    """One pass over the claimed runs. The others' holds and identifiers are looked up after
-    the claim's commit; a held run, or one with nothing to look for, ends here unerased."""
+) -> dict[int, dict[str, list[str]]]:
+    """The erase of a pass over the claimed runs; returns what each erased run looked for. The
+    others' holds and identifiers are looked up after the claim's commit; a held run, or one
+    with nothing to look for, ends here unerased."""
     now = timezone.now()
-    groups = {}
+    groups: dict[int, dict[str, list[str]]] = {}
     members = TargetRun.objects.filter(pk__in=claimed).select_related("request", "target")
     for member in members:
         found = values if member.pk == run.pk else _values(member)
         if member.pk == run.pk or _settled(member, connector, found, now) is None:
             groups[member.pk] = found
     if not groups:
-        return
+        return groups
     results = connector.erase_groups(groups)
     _record(results)
     log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
-    checks = connector.verify_groups(groups)
-    erased = TargetRun.objects.filter(pk__in=list(groups), status=Status.ERASED)
-    for member in erased.select_related("request", "target"):
-        _checked(member, checks[member.pk])
+    return groups
 
 
 def _pass_hand_on(run: TargetRun) -> None:
-    """After a pass, hand the runs that arrived meanwhile to the next one: enqueue the oldest,
-    whose task starts it, unless another pass runs already (its task hands on after it)."""
+    """Once a pass has erased, hand the runs that arrived meanwhile to the next one: enqueue
+    the oldest, whose task starts it, unless another pass runs already (its task hands on)."""
     on_target = TargetRun.objects.filter(target_id=run.target_id)
     if on_target.filter(status=Status.CLAIMED).exists():
         return
