@@ -55,6 +55,8 @@ def target_run_execute(*, run_id: int) -> TargetRun:
     values = _values(run)
     settled = _settled(run, connector, values, timezone.now())
     if settled is not None:
+        if connector.batches:  # it may have been handed the next pass: it passes it on
+            _pass_hand_on(run)
         return settled
     if connector.hands_over:
         return _handed_over(run, connector, values)

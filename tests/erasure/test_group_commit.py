@@ -15,7 +15,11 @@ from erasure.gate import erasure_request_gate
 from erasure.models import ErasureRequest, TargetRun
 from erasure.planning import erasure_request_plan
 from erasure.runs import target_run_execute
-from erasure.services import erasure_request_create, erasure_request_transition
+from erasure.services import (
+    erasure_request_create,
+    erasure_request_transition,
+    legal_hold_create,
+)
 from tests import identifiers
 from tests.erasure.test_batching import eval_target, file_request, receipts
 
@@ -172,3 +176,41 @@ def test_a_run_near_its_deadline_does_not_wait_for_the_window_on_a_real_worker(
     planned.refresh_from_db()
     erasure_request_gate(request=planned, actor="staff:t")
     assert wait_completed(1, within=10) < 10  # not 60 s: less than a window was left
+
+
+def test_a_held_request_handed_the_next_pass_passes_it_on(
+    api, tmp_path, settings, enqueued, monkeypatch
+):
+    """The oldest request that arrived during a pass is handed the next one; held, it ends
+    unerased and hands the pass on to the next request, which is erased."""
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    first, held, free = [identifiers.email().lower() for _ in range(3)]
+    (tmp_path / "eval.jsonl").write_text(
+        "".join(json.dumps({"email": e}) + "\n" for e in (first, held, free))
+    )
+    eval_target(api)
+    running = file_request(first).runs.get()
+    real = JsonlFile.erase_groups
+    arrived = []
+
+    def arriving_meanwhile(self, groups):
+        if not arrived:
+            for email in (held, free):
+                request = file_request(email)
+                arrived.append(request.runs.get().pk)
+                if email == held:
+                    legal_hold_create(
+                        subject_key=request.subject_keys.values_list("key", flat=True)[0],
+                        basis="litigation-2026-17",
+                        until=timezone.now() + timedelta(days=30),
+                        actor="staff:t",
+                    )
+        return real(self, groups)
+
+    monkeypatch.setattr(JsonlFile, "erase_groups", arriving_meanwhile)
+    target_run_execute(run_id=running.pk)
+    assert enqueued == [arrived[0]]
+    assert target_run_execute(run_id=arrived[0]).outcome == "held"
+    assert enqueued == arrived  # passed on
+    assert target_run_execute(run_id=arrived[1]).outcome == "erased"
+    assert (tmp_path / "eval.jsonl").read_text() == json.dumps({"email": held}) + "\n"
