@@ -48,7 +48,7 @@ from django.db import connection
 from _setup import ROOT, migrate, percentile
 from access.services import api_token_create
 from config.celery import app
-from erasure.models import Target
+from erasure.models import Target, TargetRun
 from targets.services import target_save
 
 CUSTOMER_DSN_ENV = "LUP_PEER_CUSTOMERS_DSN"
@@ -231,6 +231,8 @@ def main() -> None:
     parser.add_argument("--poll-ms", type=float, default=2.0, help="between state reads")
     args = parser.parse_args()
     assert args.samples >= 3 and args.repeat >= 3, "medians of at least 3"
+    needed = 1 + args.samples + 2 * args.repeat * args.burst
+    assert needed <= args.emails, f"{needed} subjects needed, one e-mail each"
 
     assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
     name = settings.DATABASES["default"]["NAME"]
@@ -242,6 +244,10 @@ def main() -> None:
     seed(customers, args.rows, args.emails)
     others = Target.objects.filter(state=Target.State.ACTIVE).exclude(name=TARGET)
     assert not others.exists(), f"{TARGET} must be the only target: use a database of its own"
+    # A run left unfinished by an earlier, interrupted run would be erased with this one's.
+    ended = [TargetRun.Status.DONE, TargetRun.Status.FAILED]
+    unfinished = TargetRun.objects.exclude(status__in=ended)
+    assert not unfinished.exists(), "unfinished erasures in the database: use a fresh one"
     config = {"dsn_env": CUSTOMER_DSN_ENV, "table": "customer_events", "match": {"email": "email"}}
     target_save(
         target=Target.objects.filter(name=TARGET).first(),
@@ -258,7 +264,6 @@ def main() -> None:
     )
 
     rng = random.Random(2)
-    needed = 1 + args.samples + 2 * args.repeat * args.burst
     subjects = [email_of(n) for n in rng.sample(range(args.emails), needed)]
     before_rows = rows_of(customers, subjects)
     before = fingerprint(customers, subjects)
