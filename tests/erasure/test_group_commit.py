@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from connectors.jsonl_file import JsonlFile
@@ -30,7 +31,12 @@ def wait_completed(count: int, *, within: float) -> float:
     """Seconds until `count` requests are completed; fails after `within`."""
     started = time.monotonic()
     while ErasureRequest.objects.filter(state="completed").count() < count:
-        assert time.monotonic() - started < within, "the worker did not finish in time"
+        runs = dict(
+            TargetRun.objects.values_list("status")
+            .annotate(n=Count("pk"))
+            .values_list("status", "n")
+        )
+        assert time.monotonic() - started < within, f"not finished in time; runs: {runs}"
         time.sleep(0.05)
     return time.monotonic() - started
 
@@ -78,7 +84,7 @@ def test_a_burst_of_a_hundred_requests_is_served_by_a_few_passes_on_two_workers(
     with transaction.atomic():  # they all arrive at once, when this commits
         for email in emails:
             file_request(email)
-    wait_completed(100, within=120)
+    wait_completed(100, within=300)  # generous: the machine may be busy
     assert passes() <= 3
     assert [p["action"]["count"] for p in receipts()] == ["1"] * 100
     assert (worker_root / "eval.jsonl").read_text() == keep + "\n"
