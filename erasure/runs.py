@@ -334,8 +334,12 @@ def _checked(run: TargetRun, checked: Verified) -> TargetRun:
 def _finish(run: TargetRun, *, outcome: str, **receipt) -> TargetRun:
     """End a run with its receipt, in one transaction."""
     with transaction.atomic():
+        # The run's row only: locking its target too would hold up the next pass's claim (and
+        # every other run's end) on that target while this receipt is signed.
         locked = (
-            TargetRun.objects.select_for_update().select_related("request", "target").get(pk=run.pk)
+            TargetRun.objects.select_for_update(of=("self",))
+            .select_related("request", "target")
+            .get(pk=run.pk)
         )
         if locked.receipt_id:  # another delivery of this task finished first
             return locked
