@@ -9,6 +9,9 @@ ERASURE_WRITE = "erasure:write"
 # Approve or deny an erasure request, and approve a proposed target: decisions a second person
 # makes (four eyes), held apart from `erasure:write`, which files, verifies and registers.
 ERASURE_APPROVE = "erasure:approve"
+# File a request already verified (by the caller's own means, which it names) and planned, in one
+# call: for trusted services that know who their user is. Approval stays a second person's.
+ERASURE_VERIFY = "erasure:verify"
 LEDGER_READ = "ledger:read"
 
 ALL_SCOPES = frozenset(
@@ -20,6 +23,7 @@ ALL_SCOPES = frozenset(
         ERASURE_READ,
         ERASURE_WRITE,
         ERASURE_APPROVE,
+        ERASURE_VERIFY,
         LEDGER_READ,
     }
 )

@@ -377,11 +377,12 @@ if not LUP_REQUEST_KEK:
 LUP_CODE_TTL_MINUTES = env_int("LUP_CODE_TTL_MINUTES", 15)
 LUP_CODE_MAX_ATTEMPTS = env_int("LUP_CODE_MAX_ATTEMPTS", 5)
 LUP_CODE_SENDERS = {"email": "identity.senders.EmailCodeSender"}
-# Batching (connectors that erase many requests in one pass: files, Redis, SQL tables): a run
-# waits up to LUP_BATCH_WINDOW_SECONDS for others on its target, never past its request's
-# deadline, and starts at once when LUP_BATCH_MAX runs are pending; one pass takes at most
-# LUP_BATCH_MAX runs.
-LUP_BATCH_WINDOW_SECONDS = env_int("LUP_BATCH_WINDOW_SECONDS", 60)
+# Batching (connectors that erase many requests in one pass: files, Redis, SQL tables) is group
+# commit: a run starts a pass at once when none is running on its target; runs that arrive while
+# one runs join the next, at most LUP_BATCH_MAX a pass. LUP_BATCH_WINDOW_SECONDS adds an optional
+# wait before a run starts (0: none), never past its request's deadline, none once LUP_BATCH_MAX
+# runs are pending.
+LUP_BATCH_WINDOW_SECONDS = env_int("LUP_BATCH_WINDOW_SECONDS", 0)
 LUP_BATCH_MAX = env_int("LUP_BATCH_MAX", 1000)
 # Four eyes: whoever filed or verified an erasure request, or proposed a target, may not approve
 # it. True lets one person do both (a one-person operator); the approval still names them.

@@ -41,8 +41,9 @@ def erasure_request_proceed_later(*, request: ErasureRequest) -> None:
 
 
 def batch_delay(*, run: TargetRun, now: datetime) -> float:
-    """Seconds a run waits for others on its target so that one pass serves them all: the
-    batch window, unless the batch is already full, and never so long that less than a window
+    """Seconds a run on a batching target waits before its task starts: the optional
+    `LUP_BATCH_WINDOW_SECONDS` (0 by default: group commit alone gathers the runs that arrive
+    while a pass runs), none once the batch is full, and never so long that less than a window
     is left before the request's deadline."""
     window = settings.LUP_BATCH_WINDOW_SECONDS
     if window <= 0 or run.status != TargetRun.Status.PENDING:

@@ -12,7 +12,11 @@ from core.errors import ApplicationError, Conflict, Forbidden
 from erasure import closing, dispatch
 from erasure.models import AffectedModel, ErasureRequest, State, TargetRun
 from erasure.planning import erasure_request_plan
-from erasure.services import erasure_request_transition
+from erasure.services import (
+    erasure_request_create,
+    erasure_request_mark_verified,
+    erasure_request_transition,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +56,52 @@ def erasure_request_proceed(*, request_id, actor: str) -> ErasureRequest:
             return request
         planned = erasure_request_plan(request=request, actor=actor)
         return erasure_request_gate(request=planned, actor=actor)
+
+
+def erasure_request_create_verified(
+    *,
+    identifiers,
+    country: str | None,
+    actor: str,
+    method: str,
+    reason: str,
+    plan: bool,
+    idempotency_key: str | None = None,
+    digest: str = "",
+) -> tuple[ErasureRequest, bool]:
+    """File a request whose subject the caller has verified by its own `method`, and with
+    `plan`, plan it and pass it through the gate: one call for a trusted caller. Returns the
+    request and whether it is new.
+
+    Filing and verifying commit together, so a refused verification files nothing. Planning
+    follows in a transaction of its own: a request linked to an earlier open one of the same
+    subject stays verified until that one closes (planned then on `…/plan`), and a replay of
+    the call (same idempotency key) plans a request an earlier attempt could not."""
+    method, reason = (method or "").strip(), (reason or "").strip()
+    if not method or not reason:
+        raise ApplicationError(
+            "Say how the identity was verified: a method and a reason.", code="reason_required"
+        )
+    with transaction.atomic():
+        request, created = erasure_request_create(
+            identifiers=identifiers,
+            country=country,
+            channel="api",
+            actor=actor,
+            idempotency_key=idempotency_key,
+            digest=digest,
+        )
+        if created:
+            request = erasure_request_mark_verified(
+                request=request, actor=actor, reason=f"{method}: {reason}"
+            )
+    if plan:
+        try:
+            request = erasure_request_proceed(request_id=request.pk, actor=actor)
+        except Conflict as exc:
+            if exc.code != "linked_to_open_request":
+                raise
+    return request, created
 
 
 def affected_model_decide(

@@ -21,10 +21,19 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors import Awaiting, Connector, Erased, Handover, Reported, Verified, connector_for
+from connectors import (
+    CONNECTORS,
+    Awaiting,
+    Connector,
+    Erased,
+    Handover,
+    Reported,
+    Verified,
+    connector_for,
+)
 from core.errors import Conflict, NotFound
 from erasure import closing, dispatch, failures
-from erasure.models import LegalHold, State, TargetRun
+from erasure.models import LegalHold, State, Target, TargetRun
 from erasure.services import erasure_request_identifiers
 from ledger import bodies
 from ledger.services import receipts_issue, utc_time
@@ -42,9 +51,37 @@ def target_run_execute(*, run_id: int) -> TargetRun:
     run = TargetRun.objects.select_related("request", "target").get(pk=run_id)
     if run.status not in WORKABLE:
         return run
-    now = timezone.now()
     connector = connector_for(run.target.kind, run.target.config)
     values = _values(run)
+    settled = _settled(run, connector, values, timezone.now())
+    if settled is not None:
+        if connector.batches:  # it may have been handed the next pass: it passes it on
+            _pass_hand_on(run)
+        return settled
+    if connector.hands_over:
+        return _handed_over(run, connector, values)
+    if run.status == Status.PENDING and connector.batches:
+        _erase_batch(run, connector, values)
+        # Done here, or by the pass running on its target, or left pending for the next one.
+        run.refresh_from_db()
+        return run
+    if run.status == Status.PENDING:
+        if not _claim([run.pk]):
+            run.refresh_from_db()
+            return run
+        with _released_on_error([run.pk]):
+            erased = connector.erase(values, op=run.target.operation)
+        # Recorded before the post-check: a crash after this point re-runs only the check.
+        _record({run.pk: erased})
+        run.refresh_from_db()
+    return _checked(run, connector.verify(values))
+
+
+def _settled(
+    run: TargetRun, connector: Connector, values: dict[str, list[str]], now: datetime
+) -> TargetRun | None:
+    """End a run that erases nothing: its subject is held, or the target is keyed by no
+    identifier the request has. None when there is erasing to do."""
     hold = _hold(run, now)
     if hold is not None:
         found = connector.locate(values).count if values else 0
@@ -62,23 +99,7 @@ def target_run_execute(*, run_id: int) -> TargetRun:
             action=_none("no-usable-identifier", now),
             postcheck=bodies.check(method="none", remaining=0, at=utc_time(now)),
         )
-    if connector.hands_over:
-        return _handed_over(run, connector, values)
-    if run.status == Status.PENDING and connector.batches:
-        _erase_batch(run, connector, values)
-        # Done here, or by another worker's batch that claimed this run.
-        run.refresh_from_db()
-        return run
-    if run.status == Status.PENDING:
-        if not _claim([run.pk]):
-            run.refresh_from_db()
-            return run
-        with _released_on_error([run.pk]):
-            erased = connector.erase(values, op=run.target.operation)
-        # Recorded before the post-check: a crash after this point re-runs only the check.
-        _record({run.pk: erased})
-        run.refresh_from_db()
-    return _checked(run, connector.verify(values))
+    return None
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -163,42 +184,91 @@ def _values(run: TargetRun) -> dict[str, list[str]]:
 
 
 def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> None:
-    """Erase every pending run of this run's target in one pass (a file rewritten once, one
-    scan of a keyspace, one statement per batch of values), then post-check them in one pass
-    and receipt each: every run gets its own count, with the shared before/after digests.
-    Nothing happens when another worker's batch claimed this run."""
-    pending = (
-        TargetRun.objects.filter(
-            target_id=run.target_id, status=Status.PENDING, request__state=State.EXECUTING
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)[: settings.LUP_BATCH_MAX]
-    )
-    claimed = _claim(list(pending))
-    if run.pk not in claimed:
-        _release(claimed)
+    """Group commit: one pass at a time on a target, each serving every run pending on it.
+
+    A run whose target is idle starts a pass at once, taking along the target's other pending
+    runs (up to `LUP_BATCH_MAX`). A run that arrives while a pass erases is left pending: the
+    pass's task hands it on once the erase is recorded, so it joins the next pass, which may
+    start while this one is post-checked. The erase is one pass (a file rewritten once, one
+    scan of a keyspace, one statement per batch of values), then one post-check pass, and each
+    run its own receipt: its own count, the shared digests."""
+    claimed = _pass_claim(run)
+    if not claimed:
         return
-    # The others' holds and identifiers are looked up after the claim's commit; held runs and
-    # runs with nothing to look for go back to their own tasks.
+    try:
+        with _released_on_error(claimed):
+            groups = _pass_erase(run, connector, values, claimed)
+    except BaseException:
+        # A pass that failed before erasing gave the run back: its task retries, with every
+        # run then pending on the target; otherwise the next pass is handed on here.
+        if not TargetRun.objects.filter(pk=run.pk, status=Status.PENDING).exists():
+            _pass_hand_on(run)
+        raise
+    _pass_hand_on(run)
+    if groups:
+        checks = connector.verify_groups(groups)
+        erased = TargetRun.objects.filter(pk__in=list(groups), status=Status.ERASED)
+        for member in erased.select_related("request", "target"):
+            _checked(member, checks[member.pk])
+
+
+def _pass_claim(run: TargetRun) -> list[int]:
+    """Start a pass on the run's target, unless one is running: claim the run and the oldest
+    other pending runs of the target, up to `LUP_BATCH_MAX`. Returns the claimed runs, none
+    when a pass is running. The target's row lock makes "is a pass running?" and the claim one
+    step for everyone starting a pass on it; it is held for this short transaction only."""
+    others = max(settings.LUP_BATCH_MAX - 1, 0)
+    with transaction.atomic():
+        list(Target.objects.select_for_update(no_key=True).filter(pk=run.target_id))
+        if TargetRun.objects.filter(target_id=run.target_id, status=Status.CLAIMED).exists():
+            return []
+        pending = (
+            TargetRun.objects.filter(
+                target_id=run.target_id, status=Status.PENDING, request__state=State.EXECUTING
+            )
+            .exclude(pk=run.pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:others]
+        )
+        return _claim([run.pk, *pending])
+
+
+def _pass_erase(
+    run: TargetRun, connector: Connector, values: dict[str, list[str]], claimed: list[int]
+) -> dict[int, dict[str, list[str]]]:
+    """The erase of a pass over the claimed runs; returns what each erased run looked for. The
+    others' holds and identifiers are looked up after the claim's commit; a held run, or one
+    with nothing to look for, ends here unerased."""
     now = timezone.now()
-    groups = {run.pk: values}
-    others = TargetRun.objects.filter(pk__in=claimed).exclude(pk=run.pk)
-    for member in others.select_related("request", "target"):
-        if (found := _values(member)) and not _hold(member, now):
+    groups: dict[int, dict[str, list[str]]] = {}
+    members = TargetRun.objects.filter(pk__in=claimed).select_related("request", "target")
+    for member in members:
+        found = values if member.pk == run.pk else _values(member)
+        if member.pk == run.pk or _settled(member, connector, found, now) is None:
             groups[member.pk] = found
-    left = [pk for pk in claimed if pk not in groups]
-    _release(left)
-    for member in TargetRun.objects.filter(pk__in=left).select_related("target", "request"):
-        transaction.on_commit(lambda m=member: dispatch.target_run_enqueue(run=m), robust=True)
-    with _released_on_error(groups):
-        # The target says what erasing is: delete the items, or mask them and keep the rest.
-        results = connector.erase_groups(groups, op=run.target.operation)
+    if not groups:
+        return groups
+    # The target says what erasing is: delete the items, or mask them and keep the rest.
+    results = connector.erase_groups(groups, op=run.target.operation)
     _record(results)
     log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
-    checks = connector.verify_groups(groups)
-    erased = TargetRun.objects.filter(pk__in=list(groups), status=Status.ERASED)
-    for member in erased.select_related("request", "target"):
-        _checked(member, checks[member.pk])
+    return groups
+
+
+def _pass_hand_on(run: TargetRun) -> None:
+    """Once a pass has erased, hand the runs that arrived meanwhile to the next one: enqueue
+    the oldest, whose task starts it, unless another pass runs already (its task hands on)."""
+    on_target = TargetRun.objects.filter(target_id=run.target_id)
+    if on_target.filter(status=Status.CLAIMED).exists():
+        return
+    following = (
+        on_target.filter(status=Status.PENDING, request__state=State.EXECUTING)
+        .select_related("request", "target")
+        .order_by("pk")
+        .first()
+    )
+    if following is not None:
+        dispatch.target_run_enqueue(run=following)
 
 
 def _handed_over(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> TargetRun:
@@ -265,8 +335,12 @@ def _checked(run: TargetRun, checked: Verified) -> TargetRun:
 def _finish(run: TargetRun, *, outcome: str, **receipt) -> TargetRun:
     """End a run with its receipt, in one transaction."""
     with transaction.atomic():
+        # The run's row only: locking its target too would hold up the next pass's claim (and
+        # every other run's end) on that target while this receipt is signed.
         locked = (
-            TargetRun.objects.select_for_update().select_related("request", "target").get(pk=run.pk)
+            TargetRun.objects.select_for_update(of=("self",))
+            .select_related("request", "target")
+            .get(pk=run.pk)
         )
         if locked.receipt_id:  # another delivery of this task finished first
             return locked
@@ -381,7 +455,11 @@ def target_run_fail(*, run_id: int, code: str) -> None:
             claimed_by="",
             retry_at=None,
         )
-        request_id = TargetRun.objects.filter(pk=run_id).values_list("request_id", flat=True)[0]
+        run = TargetRun.objects.select_related("target").get(pk=run_id)
+        request_id = run.request_id
         transaction.on_commit(
             lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
         )
+    if CONNECTORS.get(run.target.kind, Connector).batches:
+        # Its retries took along the runs pending on its target; now a pass of their own does.
+        _pass_hand_on(run)

@@ -18,13 +18,14 @@ from rest_framework.views import APIView
 from access import scopes
 from access.permissions import caller_scopes
 from core import actors, subject_keys
-from core.errors import ApplicationError, NotFound
+from core.errors import ApplicationError, Forbidden, NotFound
 from core.openapi import ERROR, ErrorSerializer
 from erasure import selectors
 from erasure.bundle_links import request_for_token
 from erasure.gate import (
     affected_model_decide,
     erasure_request_approve,
+    erasure_request_create_verified,
     erasure_request_deny,
     erasure_request_gate,
 )
@@ -92,6 +93,10 @@ class RequestOutSerializer(serializers.ModelSerializer):
         return obj.shredded_at is not None
 
 
+# Fields of a filing that only a caller holding `erasure:verify` may send.
+TRUSTED_FIELDS = ("verified", "plan")
+
+
 def normalized_digest(data: dict) -> str:
     """The idempotency digest of a request as it will be filed, not as it was typed: the same
     e-mail in another case or with spaces around it is the same request. An identifier
@@ -106,16 +111,39 @@ def normalized_digest(data: dict) -> str:
             except (subject_keys.InvalidIdentifier, AttributeError):
                 normalized.append(item)
         identifiers = [json.loads(i) for i in dict.fromkeys(json.dumps(i) for i in normalized)]
-    return body_digest({"identifiers": identifiers, "country": data.get("country") or ""})
+    body = {"identifiers": identifiers, "country": data.get("country") or ""}
+    # Filed already verified, or planned too, it is another request than one filed bare.
+    for field in TRUSTED_FIELDS:
+        if data.get(field) not in (None, False):
+            body[field] = data[field]
+    return body_digest(body)
+
+
+class TrustedFilingSerializer(serializers.Serializer):
+    """What a trusted caller adds to a filing: how it verified the subject, and whether to plan
+    the request at once (then it starts, unless the gate asks for a person's approval)."""
+
+    @extend_schema_serializer(component_name="CallerVerification")
+    class VerifiedSerializer(serializers.Serializer):
+        method = serializers.CharField(max_length=100)
+        reason = serializers.CharField(max_length=2000)
+
+    verified = VerifiedSerializer(required=False)
+    plan = serializers.BooleanField(required=False, default=False)
 
 
 class ErasureRequestApi(APIView):
-    """POST: file a request (send `Idempotency-Key` to make retries safe). GET: list them."""
+    """POST: file a request (send `Idempotency-Key` to make retries safe). GET: list them.
+
+    A caller holding `erasure:verify` may also send `verified` (`{"method", "reason"}`: how it
+    verified the subject; recorded as `verified-manually` records its reason) and `plan: true`
+    (planned and passed through the gate in the same call). Without the scope, either is 403
+    `insufficient_scope`."""
 
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
 
     @extend_schema_serializer(component_name="ErasureRequestInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(TrustedFilingSerializer):
         identifiers = serializers.ListField(child=serializers.DictField())
         country = serializers.CharField(required=False, allow_blank=True)
 
@@ -127,7 +155,15 @@ class ErasureRequestApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: RequestOutSerializer, 200: RequestOutSerializer, 409: ERROR},
+        responses={
+            201: RequestOutSerializer,
+            200: RequestOutSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="`insufficient_scope`: `verified` or `plan` without `erasure:verify`.",
+            ),
+            409: ERROR,
+        },
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request):
@@ -137,14 +173,17 @@ class ErasureRequestApi(APIView):
             raise ApplicationError(
                 "Idempotency-Key is 1 to 200 characters.", code="invalid_idempotency_key"
             )
-        erasure_request, created = erasure_request_create(
-            identifiers=data.get("identifiers"),
-            country=data.get("country"),
-            channel="api",
-            actor=actor_of(request),
-            idempotency_key=key,
-            digest=normalized_digest(data),
-        )
+        if any(data.get(field) not in (None, False) for field in TRUSTED_FIELDS):
+            erasure_request, created = self._file_trusted(request, data, key)
+        else:
+            erasure_request, created = erasure_request_create(
+                identifiers=data.get("identifiers"),
+                country=data.get("country"),
+                channel="api",
+                actor=actor_of(request),
+                idempotency_key=key,
+                digest=normalized_digest(data),
+            )
         body = RequestOutSerializer(erasure_request).data
         if scopes.ERASURE_READ not in caller_scopes(request):
             # A caller that may only file requests must not learn that another request for
@@ -152,6 +191,36 @@ class ErasureRequestApi(APIView):
             body["linked_to"] = None
             body["transitions"] = [{**t, "reason": ""} for t in body["transitions"]]
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    def _file_trusted(self, request, data: dict, key: str | None) -> tuple[ErasureRequest, bool]:
+        # Verifying is a claim about who the subject is: only a caller trusted with it may make
+        # it, and the scope is checked before the body, so nothing about it is told otherwise.
+        if scopes.ERASURE_VERIFY not in caller_scopes(request):
+            raise Forbidden(
+                "Filing a request already verified or planned needs the erasure:verify scope.",
+                code="insufficient_scope",
+                fields={"scope": scopes.ERASURE_VERIFY},
+            )
+        trusted = TrustedFilingSerializer(data=data)
+        trusted.is_valid(raise_exception=True)
+        verified = trusted.validated_data.get("verified")
+        if verified is None:
+            raise ApplicationError(
+                "Only a verified request is planned: send `verified` with `plan`.",
+                code="verification_required",
+            )
+        filed, created = erasure_request_create_verified(
+            identifiers=data.get("identifiers"),
+            country=data.get("country"),
+            actor=actor_of(request),
+            method=verified["method"],
+            reason=verified["reason"],
+            plan=trusted.validated_data["plan"],
+            idempotency_key=key,
+            digest=normalized_digest(data),
+        )
+        # Its runs may have ended already (tasks run in-process without a broker).
+        return selectors.erasure_request_get(request_id=filed.pk), created
 
     @extend_schema(
         responses={

@@ -121,8 +121,10 @@ def test_a_held_subject_is_left_out_of_the_batch(api, tmp_path, settings):
         actor="staff:t",
     )
     target_run_execute(run_id=free_request.runs.get().pk)
-    assert held_request.runs.get().status == "pending"  # its own task sees the hold
-    target_run_execute(run_id=held_request.runs.get().pk)
+    # The pass took the held run along and ended it unerased, with the hold in its receipt.
+    assert held_request.runs.get().outcome == "held"
+    assert free_request.runs.get().outcome == "erased"
+    target_run_execute(run_id=held_request.runs.get().pk)  # its own task finds it done
     assert held_request.runs.get().outcome == "held"
     assert (tmp_path / "eval.jsonl").read_text() == json.dumps({"email": held}) + "\n"
 
