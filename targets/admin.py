@@ -57,7 +57,7 @@ class TargetForm(forms.ModelForm):
             target_check(
                 kind=cleaned.get("kind"),
                 config=cleaned.get("config") or {},
-                operation=cleaned.get("operation") or Target.Operation.DELETE,
+                operation=cleaned.get("operation", Target.Operation.DELETE),
             )
         except ApplicationError as exc:
             raise forms.ValidationError(f"{exc.code}: {exc.detail}") from None
