@@ -43,8 +43,9 @@ class TargetForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # As in the API: a target that says nothing deletes.
-        self.fields["operation"].required = False
+        # As in the API: a target that says nothing deletes. (A read-only view has no field.)
+        if "operation" in self.fields:
+            self.fields["operation"].required = False
 
     def clean_operation(self) -> str:
         return self.cleaned_data.get("operation") or Target.Operation.DELETE

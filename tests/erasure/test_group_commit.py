@@ -107,14 +107,14 @@ def test_a_request_arriving_during_a_pass_joins_the_next_one(
     passes_seen, arrived = [], []
     real = JsonlFile.erase_groups
 
-    def arriving_meanwhile(self, groups):
+    def arriving_meanwhile(self, groups, **kwargs):
         passes_seen.append(sorted(groups))
         if len(passes_seen) == 1:
             for email in later:
                 run = file_request(email).runs.get()
                 arrived.append(run.pk)
                 assert target_run_execute(run_id=run.pk).status == "pending"  # its own task
-        return real(self, groups)
+        return real(self, groups, **kwargs)
 
     monkeypatch.setattr(JsonlFile, "erase_groups", arriving_meanwhile)
     assert target_run_execute(run_id=running.pk).outcome == "erased"
@@ -143,10 +143,10 @@ def test_a_failed_pass_leaves_nothing_pending_without_a_task(
     real = JsonlFile.erase_groups
     arrived = []
 
-    def arriving_meanwhile(self, groups):
+    def arriving_meanwhile(self, groups, **kwargs):
         if not arrived:
             arrived.append(file_request(second).runs.get().pk)
-        return real(self, groups)
+        return real(self, groups, **kwargs)
 
     def check_fails(self, groups):
         raise OSError("disk gone")
@@ -199,7 +199,7 @@ def test_a_held_request_handed_the_next_pass_passes_it_on(
     real = JsonlFile.erase_groups
     arrived = []
 
-    def arriving_meanwhile(self, groups):
+    def arriving_meanwhile(self, groups, **kwargs):
         if not arrived:
             for email in (held, free):
                 request = file_request(email)
@@ -211,7 +211,7 @@ def test_a_held_request_handed_the_next_pass_passes_it_on(
                         until=timezone.now() + timedelta(days=30),
                         actor="staff:t",
                     )
-        return real(self, groups)
+        return real(self, groups, **kwargs)
 
     monkeypatch.setattr(JsonlFile, "erase_groups", arriving_meanwhile)
     target_run_execute(run_id=running.pk)
