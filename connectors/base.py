@@ -191,6 +191,11 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     # removes MASK from an instance's `capabilities` when the config lacks it).
     mask_needs: ClassVar[str] = ""
 
+    def mask_gaps(self) -> list[str]:
+        """Match columns a mask would leave as they are (so masked rows would still name the
+        subject): none for kinds whose config already requires them masked."""
+        return []
+
     # The keys the kind's config may hold besides `timeout_seconds`; any other is refused.
     config_keys: ClassVar[frozenset[str]] = frozenset()
 

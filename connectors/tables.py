@@ -177,6 +177,9 @@ class TableConnector(Connector):
             message=f"batch_size is a whole number from 1 to {MAX_BATCH_SIZE}.",
         )
 
+    def mask_gaps(self) -> list[str]:
+        return sorted(set(self.match.values()) - set(self.mask)) if self.mask else []
+
     def _erased_groups(
         self,
         groups: Groups,

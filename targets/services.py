@@ -66,6 +66,13 @@ def _operation_check(connector: Connector, operation: str) -> None:
             fields={"operation": "unknown"},
         )
     if connector.supports(Capability.for_op(operation)):
+        if operation == Target.Operation.MASK and (gaps := connector.mask_gaps()):
+            # A masked row that still holds the value it was found by still names the subject.
+            raise ApplicationError(
+                f"A mask must cover every match column; it leaves {', '.join(gaps)}.",
+                code="operation_not_supported",
+                fields={"operation": operation, "config": "mask misses a match column"},
+            )
         return
     kind = connector.kind
     if operation == Target.Operation.MASK and Capability.MASK in type(connector).capabilities:

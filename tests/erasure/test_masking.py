@@ -371,6 +371,12 @@ def test_a_deleting_target_still_deletes(in_process, staff, crm_alias):
             "config",
         ),
         ("text_log", {"path": "app.log", "id_types": ["email"], "mode": "drop_line"}, "config"),
+        # A mask that leaves the match column: masked rows would still name the subject.
+        (
+            "sqlite_table",
+            {"path": "app.db", "table": "users", "match": {"email": "email"}, "mask": {"n": None}},
+            "config",
+        ),
     ],
 )
 def test_mask_is_refused_where_it_cannot_be_done(
@@ -424,7 +430,8 @@ def test_changing_an_always_target_to_mask_waits_for_approval(db, staff, tmp_pat
     approve_proposed_targets()
     changed = staff.put(
         f"{TARGETS}/{created['id']}",
-        body | {"operation": "mask", "config": config | {"mask": {"name": "[erased]"}}},
+        body
+        | {"operation": "mask", "config": config | {"mask": {"name": "[erased]", "email": None}}},
         format="json",
     )
     assert changed.status_code == 200, changed.json()
