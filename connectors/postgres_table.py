@@ -46,6 +46,7 @@ from psycopg import sql
 from core.errors import ApplicationError
 
 from . import config as checks
+from . import schema
 from .base import (
     Capability,
     ConnectorConfigError,
@@ -58,7 +59,17 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
-from .tables import Pair, RowTally, TableConnector, chunked
+from .tables import (
+    MASK,
+    MATCH,
+    RESOLVE,
+    TABLE,
+    Pair,
+    RowTally,
+    TableConnector,
+    batch_size,
+    chunked,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +79,32 @@ MIN_CONNECT_TIMEOUT = 2
 
 class PostgresTable(TableConnector):
     kind = "postgres_table"
-    config_keys = frozenset({"dsn_env", "table", "match", "mask", "resolve", "batch_size"})
+    config_schema = schema.config(
+        description="Rows of one PostgreSQL table, deleted or masked in place.",
+        properties={
+            "dsn_env": schema.env_name(
+                "The environment variable holding the database's DSN (a URL or key=value "
+                "string, password included); read at each call, never stored."
+            ),
+            "table": {
+                "type": "string",
+                "pattern": TABLE.pattern,
+                "description": '"schema.table", or "table" in the current schema.',
+            },
+            "match": MATCH,
+            "mask": MASK,
+            "resolve": RESOLVE,
+            "batch_size": batch_size(1000),
+        },
+        required=["dsn_env", "table", "match"],
+        example={
+            "dsn_env": "CRM_DATABASE_URL",
+            "table": "crm.contacts",
+            "match": {"email": "email", "user_id": "external_id"},
+            "mask": {"email": "redacted@invalid", "name": None},
+        },
+    )
+    reach_key = "dsn_env"
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )

@@ -55,6 +55,7 @@ import redis
 import structlog
 
 from . import config as checks
+from . import schema
 from .base import (
     ID_TYPE,
     Capability,
@@ -205,9 +206,60 @@ def _tally(counts: dict[Hashable, int], holders: Iterable[set], hits: Iterable[b
     return total
 
 
+def _templates(description: str, parts: tuple[str, ...]) -> dict[str, Any]:
+    """A list of templates (`parts` == ("",)) or of objects of exactly these template parts."""
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_TEMPLATE_LENGTH}
+    items = (
+        text
+        if parts == ("",)
+        else {
+            "type": "object",
+            "properties": dict.fromkeys(parts, text),
+            "required": list(parts),
+            "additionalProperties": False,
+        }
+    )
+    return {"type": "array", "items": items, "maxItems": MAX_ENTRIES, "description": description}
+
+
 class RedisStore(Connector):
     kind = "redis"
-    config_keys = frozenset({"url_env", "scan_count", "keys", *STRUCTURES})
+    config_schema = schema.config(
+        description="A subject's keys, hash fields, set and sorted-set members and stream "
+        "entries on a Redis server (SCAN, never KEYS). At least one of keys, hash_fields, "
+        "set_members, zset_members, stream_entries is given.",
+        properties={
+            "url_env": schema.env_name(
+                "The environment variable holding the redis:// or rediss:// URL (password "
+                "included); read at each call, never stored."
+            ),
+            "keys": _templates(
+                "Key templates: text with one {id_type} placeholder (several times at most); "
+                "* is a wildcard that may not touch a placeholder.",
+                ("",),
+            ),
+            "hash_fields": _templates("Hash fields: {key, field}.", ("key", "field")),
+            "set_members": _templates("Set members: {key, member}.", ("key", "member")),
+            "zset_members": _templates("Sorted-set members: {key, member}.", ("key", "member")),
+            "stream_entries": _templates(
+                "Stream entries whose `field` equals `value`: {key, field, value}.",
+                ("key", "field", "value"),
+            ),
+            "scan_count": schema.integer(
+                1,
+                MAX_SCAN_COUNT,
+                DEFAULT_SCAN_COUNT,
+                "The COUNT hint of each SCAN, and the chunk size of XRANGE.",
+            ),
+        },
+        required=["url_env"],
+        example={
+            "url_env": "CACHE_REDIS_URL",
+            "keys": ["session:{user_id}", "chat:{user_id}:*"],
+            "hash_fields": [{"key": "profiles", "field": "{email}"}],
+        },
+    )
+    reach_key = "url_env"
     batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "redis_unlink_and_member_removal"
@@ -242,6 +294,11 @@ class RedisStore(Connector):
         self.id_types = frozenset(
             [t.id_type for t in self.keys] + [e.id_type for e in self.entries]  # type: ignore[misc]
         )
+
+    def _reach(self) -> None:
+        """The server answers a PING at the URL the variable holds."""
+        with self._client(self.deadline()) as client:
+            client.ping()
 
     # --- abilities ------------------------------------------------------------------------------
 

@@ -28,18 +28,36 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import config as checks
+from . import schema
 from .base import (
     Capability,
     ConnectorConfigError,
     TargetUnavailable,
 )
 from .files import confined_path
-from .tables import CursorTable
+from .tables import MATCH, NAME, RESOLVE, CursorTable, batch_size
 
 
 class SqliteTable(CursorTable):
     kind = "sqlite_table"
-    config_keys = frozenset({"path", "table", "match", "resolve", "batch_size"})
+    config_schema = schema.config(
+        description="Rows of one table in a SQLite database file under `LUP_FILE_ROOTS`; "
+        "deleted (it cannot mask).",
+        properties={
+            "path": schema.path("The database file."),
+            "table": {
+                "type": "string",
+                "pattern": NAME.pattern,
+                "description": "The table's name (letters, digits, underscores).",
+            },
+            "match": MATCH,
+            "resolve": RESOLVE,
+            "batch_size": batch_size(500),
+        },
+        required=["path", "table", "match"],
+        example={"path": "app/users.db", "table": "users", "match": {"email": "email"}},
+    )
+    reach_key = "path"
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     file_roots = True  # the database file lies under LUP_FILE_ROOTS
     mark = "?"

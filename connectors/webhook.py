@@ -26,6 +26,7 @@ from typing import Any
 from core.errors import ApplicationError
 
 from . import config as checks
+from . import schema
 from .base import (
     Awaiting,
     Capability,
@@ -80,7 +81,28 @@ def result_counts(document: Any) -> tuple[int, int]:
 
 class Webhook(Connector):
     kind = "webhook"
-    config_keys = frozenset({"url", "secret_env", "id_types"})
+    config_schema = schema.config(
+        description="A system that erases on request: a POST signed with HMAC-SHA256, "
+        "answered at once or later on a signed callback.",
+        properties={
+            "url": {
+                "type": "string",
+                "pattern": "^https?://",
+                "description": "The system's endpoint; no credentials in it (they go in the "
+                "signature).",
+            },
+            "secret_env": schema.env_name(
+                "The environment variable holding the HMAC key that signs requests and callbacks."
+            ),
+            "id_types": schema.id_types("The identifier types the system takes."),
+        },
+        required=["url", "secret_env", "id_types"],
+        example={
+            "url": "https://crm.example.org/lup/erasure",
+            "secret_env": "CRM_WEBHOOK_SECRET",
+            "id_types": ["email", "user_id"],
+        },
+    )
     capabilities = frozenset({Capability.DELETE})
     hands_over = True
     erase_method = METHOD
