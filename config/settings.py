@@ -318,6 +318,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     "SECURITY": [{"bearerAuth": []}],
+    # A target is described once per connector kind (targets/openapi.py), so its state's enum
+    # appears in every variant: named here, as it was with one Target component.
+    "ENUM_NAME_OVERRIDES": {"TargetStateEnum": "erasure.models.Target.State"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

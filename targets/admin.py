@@ -23,10 +23,25 @@ from core.actors import staff_actor
 from core.errors import ApplicationError
 from erasure.admin.actions import ReasonForm
 from erasure.models import LegalHold, Target
-from targets.services import target_approve, target_check, target_delete, target_retire, target_save
+from targets.services import (
+    target_approve,
+    target_check,
+    target_delete,
+    target_reach,
+    target_retire,
+    target_save,
+)
 
 
 class TargetForm(forms.ModelForm):
+    check = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Check the target",
+        help_text="Look at the target before saving it (the file exists, the table and its "
+        "columns do, the server answers). Untick to register one that is not there yet.",
+    )
+
     class Meta:
         model = Target
         fields = (
@@ -44,8 +59,11 @@ class TargetForm(forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk and self.instance.state == Target.State.RETIRED:
             raise forms.ValidationError("target_retired: a retired target is kept as it was.")
+        kind, config = cleaned.get("kind"), cleaned.get("config") or {}
         try:
-            target_check(kind=cleaned.get("kind"), config=cleaned.get("config") or {})
+            target_check(kind=kind, config=config)
+            if cleaned.get("check"):
+                target_reach(kind=kind, config=config)
         except ApplicationError as exc:
             raise forms.ValidationError(f"{exc.code}: {exc.detail}") from None
         return cleaned
@@ -103,6 +121,7 @@ class TargetAdmin(admin.ModelAdmin):
             country=data["country"],
             versions=[version.pk for version in data["versions"]],
             actor=staff_actor(request.user.get_username()),
+            check=False,  # looked at in the form's clean, where a refusal can be shown
             **{flag: data[flag] for flag in ("always", "requires_approval", "identity_source")},
         )
         obj.pk = saved.pk
