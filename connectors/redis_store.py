@@ -4,6 +4,7 @@ Config:
 
     {
         "url_env": "CACHE_REDIS_URL",           # env var holding the redis:// or rediss:// URL
+                                                # (or "url_file": a file under the secret roots)
         "keys": ["session:{user_id}", "chat:{user_id}:*"],
         "hash_fields": [{"key": "profiles", "field": "{email}"}],
         "set_members": [{"key": "newsletter", "member": "{email}"}],
@@ -45,7 +46,6 @@ Not supported: masking (items are deleted). Logs carry counts only, never keys o
 """
 
 import contextlib
-import os
 import re
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
@@ -55,7 +55,7 @@ import redis
 import structlog
 
 from . import config as checks
-from . import schema
+from . import schema, secrets
 from .base import (
     ID_TYPE,
     Capability,
@@ -229,10 +229,7 @@ class RedisStore(Connector):
         "entries on a Redis server (SCAN, never KEYS). At least one of keys, hash_fields, "
         "set_members, zset_members, stream_entries is given.",
         properties={
-            "url_env": schema.env_name(
-                "The environment variable holding the redis:// or rediss:// URL (password "
-                "included); read at each call, never stored."
-            ),
+            **secrets.properties("url", "the redis:// or rediss:// URL (password included)"),
             "keys": _templates(
                 "Key templates: text with one {id_type} placeholder (several times at most); "
                 "* is a wildcard that may not touch a placeholder.",
@@ -252,14 +249,14 @@ class RedisStore(Connector):
                 "The COUNT hint of each SCAN, and the chunk size of XRANGE.",
             ),
         },
-        required=["url_env"],
+        required=[],
+        one_of=secrets.alternatives("url"),
         example={
             "url_env": "CACHE_REDIS_URL",
             "keys": ["session:{user_id}", "chat:{user_id}:*"],
             "hash_fields": [{"key": "profiles", "field": "{email}"}],
         },
     )
-    reach_key = "url_env"
     batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "redis_unlink_and_member_removal"
@@ -267,12 +264,8 @@ class RedisStore(Connector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        self.url_env = checks.text(
-            self.config,
-            "url_env",
-            message="url_env names the environment variable holding the Redis URL.",
-            valid=checks.ENV_NAME.fullmatch,
-        )
+        self.url = secrets.secret_of(self.config, "url")
+        self.reach_key = self.url.key
         self.scan_count = checks.integer(
             self.config,
             "scan_count",
@@ -521,12 +514,7 @@ class RedisStore(Connector):
 
     @contextlib.contextmanager
     def _client(self, deadline: Deadline) -> Iterator[redis.Redis]:
-        url = os.environ.get(self.url_env)
-        if not url:
-            raise ConnectorConfigError(
-                "The environment variable named by url_env is not set.",
-                fields={"url_env": "not set"},
-            )
+        url = self.url.read()
         seconds = max(min(deadline.remaining(), self.timeout_seconds), 0.001)
         try:
             client = redis.Redis.from_url(
@@ -535,7 +523,8 @@ class RedisStore(Connector):
         except ValueError:
             # The message could repeat the URL, which may hold a password.
             raise ConnectorConfigError(
-                "The Redis URL in url_env is not valid.", fields={"url_env": "invalid URL"}
+                f"The Redis URL in {self.url.key} is not valid.",
+                fields={self.url.key: "invalid URL"},
             ) from None
         try:
             yield client

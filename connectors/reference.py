@@ -16,6 +16,8 @@ def markdown() -> str:
 
 def _kind(kind: str, schema: dict[str, Any]) -> str:
     required = set(schema.get("required", ()))
+    # Keys of which exactly one is given (`dsn_env` or `dsn_file`).
+    choices = [key for branch in schema.get("oneOf", ()) for key in branch.get("required", ())]
     rows = [
         "| key | type | required | default | meaning |",
         "|---|---|---|---|---|",
@@ -23,7 +25,7 @@ def _kind(kind: str, schema: dict[str, Any]) -> str:
     for key, prop in schema["properties"].items():
         default = f"`{json.dumps(prop['default'])}`" if "default" in prop else ""
         rows.append(
-            f"| `{key}` | {_type(prop)} | {'yes' if key in required else ''} | {default} "
+            f"| `{key}` | {_type(prop)} | {_required(key, required, choices)} | {default} "
             f"| {_cell(prop.get('description', ''))} |"
         )
     # A key a line, each value on its line.
@@ -47,6 +49,14 @@ def _kind(kind: str, schema: dict[str, Any]) -> str:
             "",
         ]
     )
+
+
+def _required(key: str, required: set[str], choices: list[str]) -> str:
+    if key in required:
+        return "yes"
+    if key in choices:
+        return "one of " + ", ".join(f"`{choice}`" for choice in choices)
+    return ""
 
 
 def _type(prop: dict[str, Any]) -> str:

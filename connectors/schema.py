@@ -110,9 +110,11 @@ def config(
     properties: Mapping[str, dict[str, Any]],
     required: list[str],
     example: dict[str, Any],
+    one_of: list[list[str]] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
-    """A kind's config schema: an object of exactly these keys (and `timeout_seconds`)."""
-    return {
+    """A kind's config schema: an object of exactly these keys (and `timeout_seconds`), with
+    exactly one key of each group in `one_of` (`dsn_env` or `dsn_file`)."""
+    described = {
         "$schema": DIALECT,
         "type": "object",
         "description": description,
@@ -121,6 +123,9 @@ def config(
         "additionalProperties": False,
         "examples": [example],
     }
+    if one_of:
+        described["oneOf"] = [{"required": keys} for keys in one_of]
+    return described
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -186,6 +191,12 @@ def _where(error: ValidationError) -> tuple[str, str]:
     if error.validator == "required" and isinstance(instance, Mapping):
         missing = [k for k in error.validator_value if k not in instance]
         key += f".{missing[0]}" if missing else ""
+    elif error.validator == "oneOf" and isinstance(instance, Mapping):
+        # Exactly one of `dsn_env` / `dsn_file`: named by the first, as a missing key is.
+        choices = [key for branch in error.validator_value for key in branch.get("required", ())]
+        given = [choice for choice in choices if choice in instance]
+        key += f".{(given or choices)[0]}"
+        reason = "required" if not given else "only one of " + " and ".join(choices)
     elif error.validator == "additionalProperties" and isinstance(instance, Mapping):
         known = set(error.schema.get("properties", {}))
         unknown = sorted(str(k) for k in instance if k not in known)

@@ -3,6 +3,7 @@ keys and inline secrets are refused, by key, without repeating the value; the ta
 looked at once (file, table, columns, server) unless `check` is false."""
 
 import json
+import os
 import sqlite3
 
 import psycopg
@@ -278,3 +279,63 @@ def test_a_redis_target_whose_server_answers_passes_the_check(monkeypatch):
 @pytest.mark.parametrize("kind", ["manual", "webhook", "django_cache"])
 def test_kinds_with_nothing_to_look_at_pass_the_check(kind):
     connector_for(kind, VALID[kind]).check()
+
+
+# --- secrets in files ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secret_root(tmp_path_factory, settings):
+    root = tmp_path_factory.mktemp("secrets")
+    settings.LUP_SECRET_FILE_ROOTS = [str(root)]
+    return root
+
+
+def test_a_postgres_dsn_may_come_from_a_secret_file(crm_table, api, secret_root):
+    (secret_root / "crm-dsn").write_text(os.environ[DSN_ENV] + "\n")
+    config = {"dsn_file": str(secret_root / "crm-dsn"), "table": "config_check_people"}
+    response = register(api("erasure:write"), "postgres_table", {**config, "match": EMAIL})
+    assert response.status_code == 201, response.content
+    assert response.json()["config"]["dsn_file"] == str(secret_root / "crm-dsn")
+
+
+@pytest.mark.django_db
+def test_a_secret_file_that_is_missing_is_named_by_the_check(client, secret_root):
+    config = {"dsn_file": str(secret_root / "none"), "table": "people", "match": EMAIL}
+    response = register(client, "postgres_table", config)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert (body["code"], body["fields"]) == ("target_unreachable", {"dsn_file": "not found"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("postgres_table", "dsn_file"), ("redis", "url_file"), ("webhook", "secret_file")],
+)
+@pytest.mark.parametrize("path", ["/etc/passwd", "relative/dsn", "{root}/../elsewhere"])
+def test_a_secret_file_outside_the_secret_roots_is_refused(secret_root, kind, key, path):
+    config = {k: v for k, v in VALID[kind].items() if not k.endswith("_env")}
+    error = refused(kind, {**config, key: path.format(root=secret_root)})
+    assert (error.code, error.fields) == ("path_outside_roots", {key: "outside roots"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "env", "file"),
+    [
+        ("postgres_table", "dsn_env", "dsn_file"),
+        ("redis", "url_env", "url_file"),
+        ("webhook", "secret_env", "secret_file"),
+    ],
+)
+def test_a_secret_is_named_once_by_variable_or_file(secret_root, kind, env, file):
+    both = refused(kind, {**VALID[kind], file: str(secret_root / "s")})
+    assert both.fields == {env: f"only one of {env} and {file}"}
+    neither = refused(kind, {k: v for k, v in VALID[kind].items() if k != env})
+    assert neither.fields == {env: "required"}
+
+
+def test_a_webhook_signs_with_the_key_in_its_secret_file(secret_root):
+    (secret_root / "hook-key").write_text("k3y-from-file\n")
+    config = {**VALID["webhook"], "secret_file": str(secret_root / "hook-key")}
+    del config["secret_env"]
+    assert connector_for("webhook", config).secret() == b"k3y-from-file"
