@@ -119,10 +119,11 @@ def config(
         "type": "object",
         "description": description,
         "properties": {**properties, "timeout_seconds": TIMEOUT},
-        "required": required,
         "additionalProperties": False,
         "examples": [example],
     }
+    if required:  # OpenAPI 3.0 refuses an empty list
+        described["required"] = required
     if one_of:
         described["oneOf"] = [{"required": keys} for keys in one_of]
     return described
