@@ -90,7 +90,10 @@ class SqliteTable(CursorTable):
         except sqlite3.Error:
             raise TargetUnavailable("Could not open the database file.") from None
         try:
-            columns = {row[1] for row in db.execute(f'PRAGMA table_info("{self.table}")')}
+            try:
+                columns = {row[1] for row in db.execute(f'PRAGMA table_info("{self.table}")')}
+            except sqlite3.Error:  # not a database, or locked past the timeout
+                raise TargetUnavailable("Could not read the database file.") from None
             if not columns:
                 raise ConnectorConfigError(
                     "The table is not in the database.",

@@ -197,6 +197,19 @@ def test_a_target_that_is_not_there_answers_400_naming_what_is_missing(
 
 
 @pytest.mark.django_db
+def test_a_file_that_is_not_what_its_kind_reads_is_refused_by_the_check(client, roots):
+    (roots / "app.db").write_text("not a database\n" * 100)
+    (roots / "set.parquet").write_text("not parquet\n")
+    sqlite_config = {"path": "app.db", "table": "users", "match": EMAIL}
+    response = register(client, "sqlite_table", sqlite_config)
+    assert (response.status_code, response.json()["code"]) == (400, "target_unreachable")
+    assert response.json()["fields"] == {"path": "unreachable"}
+    response = register(client, "parquet_file", {"path": "set.parquet", "match": EMAIL})
+    assert (response.status_code, response.json()["code"]) == (400, "target_unreachable")
+    assert not Target.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_target_that_is_there_is_registered_after_the_look(client, roots):
     (roots / "people.csv").write_text("email,name\nsomeone@example.org,A\n")
     with sqlite3.connect(roots / "app.db") as db:
