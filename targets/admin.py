@@ -34,7 +34,8 @@ from targets.services import (
 
 
 class TargetForm(forms.ModelForm):
-    check = forms.BooleanField(
+    # Not named `check`: a read-only view would look that name up on the ModelAdmin.
+    check_target = forms.BooleanField(
         required=False,
         initial=True,
         label="Check the target",
@@ -62,7 +63,7 @@ class TargetForm(forms.ModelForm):
         kind, config = cleaned.get("kind"), cleaned.get("config") or {}
         try:
             target_check(kind=kind, config=config)
-            if cleaned.get("check"):
+            if cleaned.get("check_target"):
                 target_reach(kind=kind, config=config)
         except ApplicationError as exc:
             raise forms.ValidationError(f"{exc.code}: {exc.detail}") from None
@@ -86,6 +87,15 @@ class TargetAdmin(admin.ModelAdmin):
     readonly_fields = ("state", "proposal", "id_types", "created_at", "updated_at")
     filter_horizontal = ("versions",)
     change_form_template = "admin/erasure/target/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        """The form's fields; "Check the target" only for those who may save (it is no
+        model field, so a read-only view has nothing to show for it)."""
+        fields = list(super().get_fields(request, obj))
+        may_save = (
+            self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        )
+        return fields if may_save else [f for f in fields if f != "check_target"]
 
     def get_urls(self):
         def wrap(view, method: str):

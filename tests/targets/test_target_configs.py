@@ -352,3 +352,27 @@ def test_a_webhook_signs_with_the_key_in_its_secret_file(secret_root):
     config = {**VALID["webhook"], "secret_file": str(secret_root / "hook-key")}
     del config["secret_env"]
     assert connector_for("webhook", config).secret() == b"k3y-from-file"
+
+
+@pytest.mark.django_db
+def test_the_admin_looks_at_the_target_unless_told_not_to(django_user_model, roots):
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    officer = django_user_model.objects.create_user("officer", is_staff=True)
+    officer.groups.add(Group.objects.get(name="compliance_officer"))
+    browser = Client()
+    browser.force_login(officer)
+    assert b'name="check_target"' in browser.get("/admin/erasure/target/add/").content
+    form = {
+        "name": "later-set",
+        "kind": "jsonl_file",
+        "country": "KH",
+        "config": '{"path": "later.jsonl", "match": {"email": "email"}}',
+    }
+    looked = browser.post("/admin/erasure/target/add/", {**form, "check_target": "on"})
+    assert looked.status_code == 200 and b"target_unreachable" in looked.content
+    assert not Target.objects.exists()
+    saved = browser.post("/admin/erasure/target/add/", form)
+    assert saved.status_code == 302
+    assert Target.objects.get().config["path"] == "later.jsonl"
