@@ -131,7 +131,7 @@ def test_an_inside_destination_is_refused_at_registration_and_nothing_is_stored(
     staff, settings, scheme, host, reason
 ):
     settings.EMBEDDED = True  # where http:// is allowed, so the address is what is refused
-    answer = register(staff, f"{scheme}://{host}:6379/erase?token={TOKEN}")
+    answer = register(staff, f"{scheme}://{host}:6379/erase/{TOKEN}")
     assert answer.status_code == 400
     body = answer.json()
     assert (body["code"], body["fields"]) == ("webhook_destination_refused", {"url": reason})
@@ -190,7 +190,7 @@ def test_a_public_address_is_allowed(host):
 def test_credentials_in_the_url_are_refused_and_not_repeated(staff):
     answer = register(staff, f"https://crm:{TOKEN}@crm.example.org/erase")
     assert answer.status_code == 400
-    assert answer.json()["fields"] == {"url": "credentials"}
+    assert answer.json()["code"] == "credentials_in_url"  # refused before any lookup
     assert TOKEN not in answer.content.decode()
     assert not Target.objects.exists()
 
