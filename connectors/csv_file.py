@@ -217,7 +217,8 @@ class CsvFile(FileRewrite, GroupScanning):
             yield from self._records(source, deadline)
             return
         for block in blocks(source, deadline):
-            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
+            lone_cr = b"\r" in block and block.count(b"\r") != block.count(b"\r\n")
+            if b'"' in block or lone_cr:
                 yield from self._records_through(block, source, deadline)
                 continue
             at = 0

@@ -55,8 +55,15 @@ class Prefilter:
 
     def __init__(self, pieces: Iterable[bytes], *, fold: bool, triggers: Iterable[bytes] = ()):
         self.fold = fold
-        patterns = set(pieces) | set(triggers) | (set(CASE_TRIGGERS) if fold else set())
-        self.automaton = ahocorasick_rs.BytesAhoCorasick(sorted(patterns))
+        # Triggers are looked for apart: in the pieces' automaton their first bytes would stop
+        # it from skipping ahead to the pieces' few first bytes (several times slower). ASCII
+        # ones one by one (memchr); the others with their own automaton, in blocks that are not
+        # all ASCII.
+        every = set(triggers) | (set(CASE_TRIGGERS) if fold else set())
+        self.automaton = ahocorasick_rs.BytesAhoCorasick(sorted(set(pieces)))
+        self.ascii_triggers = tuple(sorted(t for t in every if t.isascii()))
+        others = sorted(t for t in every if not t.isascii())
+        self.other_triggers = ahocorasick_rs.BytesAhoCorasick(others) if others else None
 
     @classmethod
     def for_values(
@@ -82,9 +89,20 @@ class Prefilter:
     def candidates(self, block: bytes) -> list[tuple[int, int]]:
         """(start, end) of the lines of `block` that hold a piece or a trigger, in order."""
         haystack = block.lower() if self.fold else block
+        starts = [start for _, start, _ in self.automaton.find_matches_as_indexes(haystack)]
+        if self.other_triggers is not None and not block.isascii():
+            starts += [start for _, start, _ in self.other_triggers.find_matches_as_indexes(block)]
+        for trigger in self.ascii_triggers:
+            at = block.find(trigger)
+            while at >= 0:
+                starts.append(at)
+                at = block.find(b"\n", at)  # the rest of this line is taken already
+                at = -1 if at < 0 else block.find(trigger, at)
+        if len(starts) > 1:
+            starts.sort()
         found: list[tuple[int, int]] = []
         end = -1
-        for _, start, _stop in self.automaton.find_matches_as_indexes(haystack):
+        for start in starts:
             if start < end:
                 continue  # in the line already taken (no piece holds a line break)
             first = block.rfind(b"\n", 0, start) + 1
