@@ -4,6 +4,7 @@ inside other values, Khmer text around them), erasing and checking with the pref
 same bytes and the same counts per request as parsing every line. No database."""
 
 import csv
+import gzip
 import io
 import json
 
@@ -211,3 +212,21 @@ def test_an_email_in_another_case_or_with_a_kelvin_sign_is_still_erased(roots):
     target = connector_for("jsonl_file", {"path": "eval.jsonl", "match": {"email": "user.email"}})
     assert target.erase({"email": ["kim@example.org"]}).count == 2
     assert path.read_text() == '{"user": {"email": "kimo@example.org"}}\n'
+
+
+@SETTINGS
+@given(content=log_lines(), chosen=values)
+def test_gzip_logs_are_sifted_after_decompression(roots, monkeypatch, content, chosen):
+    """A gzip log is looked through as its decompressed lines: the same content as without
+    the prefilter, compared decompressed."""
+
+    def make(name):
+        return TextLog(config={"path": name, "id_types": ["email", "user_id"]})
+
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(prefilter, "ENABLED", enabled)
+        (roots / "app.log.gz").write_bytes(gzip.compress(content))
+        erased = {k: e.count for k, e in make("app.log.gz").erase_groups(split(chosen)).items()}
+        results.append((gzip.decompress((roots / "app.log.gz").read_bytes()), erased))
+    assert results[0] == results[1]
