@@ -60,10 +60,11 @@ be lost); an identifier that is itself the text "erased" next to brackets would 
 redaction marker again.
 """
 
+import functools
 import hashlib
 import os
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ class TextLog(FileRewrite):
         return self.checked(self.verify_method, tally.counts)
 
     def _erase(self, values: dict[str, list[str]], tally: "_Tally | None" = None) -> Erased:
-        pattern, sieve = self.pattern(values), self.sieve(values)
+        pattern, sieve = _lazy(self.pattern, values), self.sieve(values)
         deadline = self.deadline()
         started = self._now()
         done = "delete" if self.mode == "drop_line" else "mask"
@@ -173,7 +174,7 @@ class TextLog(FileRewrite):
                 if not candidate:
                     yield Edit(line, 0, line)
                     continue
-                count, new = self._apply(pattern, line, tally)
+                count, new = self._apply(pattern(), line, tally)
                 yield Edit(line, count, new)
 
         total = 0
@@ -284,7 +285,7 @@ class TextLog(FileRewrite):
 
     def _scan(self, values: dict[str, list[str]], tally: "_Tally | None" = None) -> int:
         """Read every file once; the number of occurrences (or matching lines)."""
-        pattern, sieve = self.pattern(values), self.sieve(values)
+        pattern, sieve = _lazy(self.pattern, values), self.sieve(values)
         deadline = self.deadline()
         count = 0
         with unavailable_on_os_error():
@@ -292,7 +293,7 @@ class TextLog(FileRewrite):
                 with self.open(path) as (source, _):
                     for line, candidate in runs(source, deadline, sieve):
                         if candidate:
-                            count += self._apply(pattern, line, tally)[0]
+                            count += self._apply(pattern(), line, tally)[0]
         return count
 
     def compressed(self, path: Path) -> bool:
@@ -340,6 +341,12 @@ class _Tally:
         for text in texts:
             for key in self.owners_of(text):
                 self.counts[key] += 1
+
+
+def _lazy(pattern: Callable[[dict], "re.Pattern[str]"], values: dict) -> Callable:
+    """`pattern(values)`, compiled at the first line the prefilter lets through (a post-check
+    that finds nothing never builds the expression of a thousand values)."""
+    return functools.cache(lambda: pattern(values))
 
 
 def _alternation(values: list[str]) -> str:
