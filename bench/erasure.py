@@ -8,8 +8,10 @@ project root. Measures:
   values (new connection, one statement, commit); the deleted rows are put back after every run,
   so each run deletes the same rows; median of --repeat runs of each, alternating;
 - file: --subjects emails (one line each) removed from a --jsonl-mb MB JSON Lines file through
-  the `jsonl_file` connector, beside one `LC_ALL=C grep -vF -f patterns` pass writing the kept
-  lines to a new file; both must remove the same lines and keep identical bytes;
+  the `jsonl_file` connector (a batch of one request per subject: the erase pass, then the
+  post-check pass), each pass beside one `LC_ALL=C grep -vF -f patterns` pass writing the kept
+  lines to a new file; both must remove the same lines and keep identical bytes; median of
+  --file-repeat runs of each, alternating (likewise for the text log and CSV);
 - redis: --redis-keys keys in a dedicated Redis database (LUP_BENCH_REDIS_URL, default db 9,
   flushed first): per user `session:u<n>` and two `chat:u<n>:<m>` keys; a batch of --subjects
   users' keys erased through the `redis` connector (one `erase_groups` call, one request per
@@ -17,9 +19,11 @@ project root. Measures:
   in pipelines); the deleted keys are put back after every run; median of --repeat runs of each;
   and a sample of --one-by-one requests erased one at a time (each its own SCAN), extrapolated;
 - text log: a --log-mb MB plain-text log with --subjects emails (one line each); the batch of
-  --subjects requests through the `text_log` connector (`erase_groups` + `verify_groups`, the
-  pipeline's two passes), beside one sequential read of the file (1 MiB reads, from the page
-  cache: the floor) and one pass splitting it into lines in Python;
+  --subjects requests through the `text_log` connector, its erase pass and its post-check pass
+  each beside one grep -vF pass, with one sequential read of the file (1 MiB reads, from the
+  page cache: the floor) and one pass splitting it into lines in Python for reference;
+- csv: a --csv-mb MB CSV export with --subjects emails (one row each), the batch through the
+  `csv_file` connector, each pass beside one grep -vF pass (identical kept bytes checked);
 - parquet: a --parquet-mb MB Parquet eval set (row groups of 100,000 rows) with --subjects
   emails, the same batch through the `parquet_file` connector, beside one sequential read of
   every row group with pyarrow;
@@ -190,6 +194,57 @@ def count_lines(path: Path) -> int:
     )
 
 
+def grep_pass(source: Path, patterns: Path, out: Path) -> float:
+    """One `LC_ALL=C grep -vF -f patterns source > out` pass: the baseline of a file pass."""
+    t = time.perf_counter()
+    with out.open("wb") as kept:
+        subprocess.run(
+            ["grep", "-vF", "-f", str(patterns), str(source)],
+            stdout=kept,
+            env=dict(os.environ, LC_ALL="C"),
+            check=False,  # 1: no line kept
+        )
+    return time.perf_counter() - t
+
+
+def passes_beside_grep(
+    args, label: str, original: Path, patterns: Path, connector, groups, expected: int
+) -> Path:
+    """The connector's erase pass (`erase_groups`, on a fresh copy each run) and post-check
+    pass (`verify_groups`) beside one grep -vF pass over the same file, alternating, median of
+    --file-repeat runs of each; returns grep's output (kept lines) for the caller's checks."""
+    mine = Path(connector.path)
+    kept = original.with_name("grep.out")
+    samples: dict[str, list[float]] = {"erase": [], "check": [], "grep": []}
+    for _ in range(args.file_repeat):
+        shutil.copyfile(original, mine)
+        t = time.perf_counter()
+        erased = sum(e.count for e in connector.erase_groups(groups).values())
+        samples["erase"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        remaining = sum(v.remaining for v in connector.verify_groups(groups).values())
+        samples["check"].append(time.perf_counter() - t)
+        assert (erased, remaining) == (expected, 0), (erased, remaining)
+        samples["grep"].append(grep_pass(original, patterns, kept))
+    size_mb = original.stat().st_size / 2**20
+    grep_s = statistics.median(samples["grep"])
+    print(
+        f"{label}: a batch of {len(groups):,} requests over {size_mb:,.0f} MB, median of "
+        f"{args.file_repeat} runs of each; {expected:,} items erased, none left"
+    )
+    for name, key in (("erase pass", "erase"), ("post-check pass", "check")):
+        took = statistics.median(samples[key])
+        print(
+            f"  {f'{label} connector, {name}':<40} {took:10.2f} s    {ratio(took, grep_s)}"
+            f"   {size_mb / took:7.1f} MB/s"
+        )
+    print(
+        f"  {'LC_ALL=C grep -vF -f patterns > out':<40} {grep_s:10.2f} s    (baseline)"
+        f"           {size_mb / grep_s:7.1f} MB/s"
+    )
+    return kept
+
+
 def bench_file(args, folder: Path, rng: random.Random) -> None:
     emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
     original = folder / "events.jsonl"
@@ -199,8 +254,7 @@ def bench_file(args, folder: Path, rng: random.Random) -> None:
     print(f"file: {lines:,} lines ({size_mb:,.0f} MB) written in {time.perf_counter() - t:.1f} s")
     patterns = folder / "patterns.txt"
     patterns.write_text("".join(json.dumps({"email": e})[1:-1] + "\n" for e in emails))
-
-    mine, theirs, kept = folder / "connector.jsonl", folder / "grep.jsonl", folder / "kept.jsonl"
+    mine = folder / "connector.jsonl"
     connector = connector_for(
         "jsonl_file",
         {
@@ -209,44 +263,53 @@ def bench_file(args, folder: Path, rng: random.Random) -> None:
             "timeout_seconds": TIMEOUT_SECONDS,
         },
     )
-    samples: dict[str, list[float]] = {"connector": [], "grep": []}
-    removed: dict[str, int] = {}
-    for _ in range(args.jsonl_repeat):
-        shutil.copyfile(original, mine)
-        t = time.perf_counter()
-        removed["connector"] = connector.erase({"email": emails}).count
-        samples["connector"].append(time.perf_counter() - t)
-
-        shutil.copyfile(original, theirs)
-        t = time.perf_counter()
-        with kept.open("wb") as out:
-            subprocess.run(
-                ["grep", "-vF", "-f", str(patterns), str(theirs)],
-                stdout=out,
-                env=dict(os.environ, LC_ALL="C"),
-                check=True,
-            )
-        samples["grep"].append(time.perf_counter() - t)
-        theirs.unlink()
-        removed["grep"] = lines - count_lines(kept)
-    assert removed["connector"] == removed["grep"] == args.subjects, removed
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    kept = passes_beside_grep(
+        args, "jsonl_file", original, patterns, connector, groups, len(emails)
+    )
+    assert lines - count_lines(kept) == args.subjects
     same = subprocess.run(["cmp", "-s", str(mine), str(kept)]).returncode == 0
     assert same, "the connector and grep kept different bytes"
-    connector_s = statistics.median(samples["connector"])
-    grep_s = statistics.median(samples["grep"])
-    print(
-        f"file: remove {args.subjects:,} subjects' lines from {size_mb:,.0f} MB, "
-        f"median of {args.jsonl_repeat} each; both removed {removed['grep']:,} lines and kept "
-        f"identical bytes"
+    print("  (the connector and grep removed the same lines and kept identical bytes)")
+    for path in (original, mine, kept, patterns):
+        path.unlink(missing_ok=True)
+
+
+def csv_write(path: Path, size: int, targets: list[str], rng: random.Random) -> int:
+    """A CSV export of about `size` bytes, one row per target email at random places."""
+    row = "{i},{email},Name {i},message {i} about order {o} and its delivery window\n"
+    per_line = len(row.format(i=1_000_000, email="keep-1000000@example.org", o=1).encode())
+    lines = max(size // per_line, len(targets) * 2)
+    at = dict(zip(rng.sample(range(lines), len(targets)), targets, strict=True))
+    with path.open("w") as out:
+        out.write("id,email,name,note\n")
+        for lo in range(0, lines, 100_000):
+            out.write(
+                "".join(
+                    row.format(i=i, email=at.get(i) or f"keep-{i}@example.org", o=i * 7919 % 1003)
+                    for i in range(lo, min(lines, lo + 100_000))
+                )
+            )
+    return lines
+
+
+def bench_csv(args, folder: Path, rng: random.Random) -> None:
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    original = folder / "export.csv"
+    lines = csv_write(original, args.csv_mb * 2**20, emails, rng)
+    patterns = folder / "patterns.txt"
+    patterns.write_text("".join(f",{e},\n" for e in emails))
+    mine = folder / "connector.csv"
+    connector = connector_for(
+        "csv_file",
+        {"path": str(mine), "match": {"email": "email"}, "timeout_seconds": TIMEOUT_SECONDS},
     )
-    print(
-        f"  {'jsonl_file connector':<40} {connector_s:10.2f} s    {ratio(connector_s, grep_s)}"
-        f"   {size_mb / connector_s:7.1f} MB/s"
-    )
-    print(
-        f"  {'LC_ALL=C grep -vF -f patterns > out':<40} {grep_s:10.2f} s    (baseline)"
-        f"           {size_mb / grep_s:7.1f} MB/s"
-    )
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    kept = passes_beside_grep(args, "csv_file", original, patterns, connector, groups, len(emails))
+    assert lines + 1 - count_lines(kept) == args.subjects
+    same = subprocess.run(["cmp", "-s", str(mine), str(kept)]).returncode == 0
+    assert same, "the connector and grep kept different bytes"
+    print("  (the connector and grep removed the same rows and kept identical bytes)")
     for path in (original, mine, kept, patterns):
         path.unlink(missing_ok=True)
 
@@ -539,36 +602,26 @@ def bench_text_log(args, folder: Path, rng: random.Random) -> None:
     )
     read_s = statistics.median(sequential_read(path) for _ in range(3))
     lines_s = statistics.median(sequential_read(path, lines=True) for _ in range(3))
+    patterns = folder / "patterns.txt"
+    patterns.write_text("".join(f"user={e} \n" for e in emails))
+    mine = folder / "connector.log"
     connector = connector_for(
         "text_log",
-        {
-            "path": str(path),
-            "id_types": ["email"],
-            "timeout_seconds": TIMEOUT_SECONDS,
-        },
+        {"path": str(mine), "id_types": ["email"], "timeout_seconds": TIMEOUT_SECONDS},
     )
     groups = {n: {"email": [e]} for n, e in enumerate(emails)}
-    t = time.perf_counter()
-    erased, remaining = batch_pass(connector, groups)
-    batch_s = time.perf_counter() - t
-    assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
+    kept = passes_beside_grep(args, "text_log", path, patterns, connector, groups, len(emails))
+    assert lines - count_lines(kept) == args.subjects
     print(
-        f"text log: a batch of {args.subjects:,} requests over {size_mb:,.0f} MB "
-        f"(erase and post-check passes); {erased:,} occurrences redacted"
+        f"  {'one sequential read (1 MiB reads)':<40} {read_s:10.2f} s"
+        f"                         {size_mb / read_s:7.1f} MB/s"
     )
     print(
-        f"  {'text_log connector, one batch':<40} {batch_s:10.2f} s    "
-        f"{ratio(batch_s, read_s)}   {2 * size_mb / batch_s:7.1f} MB/s over two passes"
+        f"  {'one pass splitting lines in Python':<40} {lines_s:10.2f} s"
+        f"                         {size_mb / lines_s:7.1f} MB/s"
     )
-    print(
-        f"  {'one sequential read (1 MiB reads)':<40} {read_s:10.2f} s    (baseline)"
-        f"           {size_mb / read_s:7.1f} MB/s"
-    )
-    print(
-        f"  {'one pass splitting lines in Python':<40} {lines_s:10.2f} s    "
-        f"{ratio(lines_s, read_s)}   {size_mb / lines_s:7.1f} MB/s"
-    )
-    path.unlink()
+    for leftover in (path, mine, kept, patterns):
+        leftover.unlink(missing_ok=True)
 
 
 def parquet_write(path: Path, size: int, targets: list[str], rng: random.Random) -> int:
@@ -693,7 +746,9 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5, help="table runs of each")
     parser.add_argument("--jsonl-mb", type=int, default=1024)
-    parser.add_argument("--jsonl-repeat", type=int, default=1, help="file runs of each")
+    parser.add_argument(
+        "--file-repeat", type=int, default=3, help="JSONL, text log and CSV runs of each"
+    )
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--e2e-timeout", type=int, default=1800, help="seconds")
     parser.add_argument("--redis-keys", type=int, default=1_000_000)
@@ -705,6 +760,7 @@ def main() -> None:
     )
     parser.add_argument("--log-mb", type=int, default=1024)
     parser.add_argument("--parquet-mb", type=int, default=1024)
+    parser.add_argument("--csv-mb", type=int, default=1024)
     parser.add_argument(
         "--batch-mb",
         type=int,
@@ -735,6 +791,7 @@ PARTS = {
     "file": bench_file,
     "redis": lambda args, folder, rng: bench_redis(args, rng),
     "textlog": bench_text_log,
+    "csv": bench_csv,
     "parquet": bench_parquet,
     "batch": bench_batch_vs_one,
     "e2e": lambda args, folder, rng: bench_end_to_end(args, folder),

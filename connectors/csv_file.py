@@ -20,7 +20,9 @@ with `invalid_target_config`. A UTF-8 byte order mark before the first column na
 
 Matching: a cell is normalized like a `jsonl_file` field (e-mail trimmed and lower-cased, phone
 to E.164 through `subject_keys`, anything else trimmed) and compared exactly with the given,
-already normalized values. A row matches when any configured column does.
+already normalized values. A row matches when any configured column does. In a UTF-8 file
+looked through for values other than phone numbers, only the rows that may hold a value
+(`connectors.prefilter`) are parsed; the others are copied as read.
 
 Erasing, in one pass over the file however many subjects' values are given: with op "delete" a
 matching row is dropped; with op "mask" its `mask_columns` cells are set to `mask_value` and the
@@ -45,7 +47,7 @@ read.
 
 `Erased.before` / `after`: "sha256:<hex>" of the decompressed content before and after (equal
 when nothing matched). `Erased.skipped` counts rows kept because they have fewer cells than the
-header.
+header (among the rows parsed).
 
 Not supported: files another process keeps appending to (rows appended during the rewrite would
 be lost), encodings that are not ASCII-compatible (UTF-16, UTF-32), and, refused as
@@ -74,7 +76,8 @@ from .base import (
     GroupScanning,
 )
 from .files import DEADLINE_EVERY, unavailable_on_os_error
-from .matching import normalized
+from .matching import normalized, prefilter
+from .prefilter import blocks
 from .rewrite import Edit, FileRewrite
 
 log = structlog.get_logger(__name__)
@@ -219,7 +222,9 @@ class CsvFile(FileRewrite, GroupScanning):
             if header is None:
                 return counts
             match, _ = self._columns(header[0], union, "none")
-            for row, _raw in records:
+            for row, _raw in self._body(source, union, deadline):
+                if row is None:
+                    continue
                 for key in _hit(row, match, owners):
                     counts[key] += 1
         return counts
@@ -242,7 +247,10 @@ class CsvFile(FileRewrite, GroupScanning):
         names, raw = header
         match, mask = self._columns(names, union, op)
         yield Edit(raw, 0, raw)
-        for row, raw in records:
+        for row, raw in self._body(source, union, deadline):
+            if row is None:
+                yield Edit(raw, 0, raw)
+                continue
             hit = _hit(row, match, owners)
             if not hit:
                 yield Edit(raw, 0, raw, skipped=bool(row) and len(row) < len(names))
@@ -251,7 +259,49 @@ class CsvFile(FileRewrite, GroupScanning):
                 counts[key] += 1
             yield Edit(raw, 1, None if op == "delete" else self._masked(row, raw, mask))
 
-    def _records(self, source: IO[bytes], deadline: Deadline) -> Iterator[tuple[list, bytes]]:
+    def _body(
+        self, source: IO[bytes], union: Mapping[str, list[str]], deadline: Deadline
+    ) -> Iterator[tuple[list | None, bytes]]:
+        """The records after the header as (cells, raw bytes). With the byte prefilter (UTF-8
+        files), runs of lines that cannot hold a value come unparsed as (None, raw bytes); a
+        block holding a quote (a cell may span lines or double a quote) or a lone carriage
+        return is parsed whole, with the lines after it that finish its last record."""
+        sieve = prefilter(union) if self.encoding in ("utf-8", "ascii") else None
+        if sieve is None:
+            yield from self._records(source, deadline)
+            return
+        for block in blocks(source, deadline):
+            lone_cr = b"\r" in block and block.count(b"\r") != block.count(b"\r\n")
+            if b'"' in block or lone_cr:
+                yield from self._records_through(block, source, deadline)
+                continue
+            at = 0
+            for start, end in sieve.candidates(block):
+                if start > at:
+                    yield None, block[at:start]
+                yield from self._records(io.BytesIO(block[start:end]), deadline)
+                at = end
+            if at < len(block):
+                yield None, block[at:]
+
+    def _records_through(
+        self, block: bytes, source: IO[bytes], deadline: Deadline
+    ) -> Iterator[tuple[list, bytes]]:
+        """The records of `block`'s lines, the last one finished from `source` if it goes on."""
+        left = [block.count(b"\n") + (not block.endswith(b"\n"))]
+
+        def lines() -> Iterator[bytes]:
+            for line in io.BytesIO(block):
+                left[0] -= 1
+                yield line
+            yield from iter(source.readline, b"")
+
+        for record in self._records(lines(), deadline):
+            yield record
+            if not left[0]:
+                return
+
+    def _records(self, source: Iterable[bytes], deadline: Deadline) -> Iterator[tuple[list, bytes]]:
         """(cells, raw bytes) per record. The reader pulls one line at a time and returns a
         record as soon as its last line is read, so the lines taken since the previous record
         are exactly this record's bytes. Undecodable bytes are kept as surrogates, so they

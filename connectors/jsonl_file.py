@@ -13,8 +13,9 @@ Erasing removes every line whose field matches one of the given values, in one p
 file however many subjects' values are given: kept lines are written byte for byte to a
 temporary file in the same directory, which is fsynced and renamed over the original (then the
 directory is fsynced), so a crash leaves either the old file or the new one, never half of
-each. The original's mode is kept. Lines that are not JSON objects are kept untouched and
-counted as skipped.
+each. The original's mode is kept. Only lines that may hold a value (`connectors.prefilter`:
+one of its pieces, a backslash escape) are parsed; the others are copied as read. Parsed lines
+that are not JSON objects are kept untouched and counted as skipped.
 
 Not supported: masking (a line is removed, not rewritten), and files another process keeps
 appending to (lines appended during the rewrite would be lost; rotate such logs first).
@@ -32,13 +33,18 @@ import structlog
 
 from . import schema
 from .base import Capability, Erased, Groups, GroupScanning
-from .files import lines, unavailable_on_os_error
-from .matching import normalized
+from .files import unavailable_on_os_error
+from .matching import normalized, prefilter
+from .prefilter import Prefilter, runs
 from .rewrite import Edit, FileRewrite
 
 log = structlog.get_logger(__name__)
 
 MAX_PATH_SEGMENTS = 16
+# Bytes that make a line a candidate whatever it holds: an escape may spell any value
+# (`\u0040`, `\/`), and NUL or a UTF-16/32 byte order mark make `json.loads` read the line in
+# another encoding.
+JSON_TRIGGERS = (b"\\", b"\x00", b"\xff\xfe", b"\xfe\xff")
 
 
 class JsonlFile(FileRewrite, GroupScanning):
@@ -79,13 +85,16 @@ class JsonlFile(FileRewrite, GroupScanning):
         count and the shared before/after digests. A line holding two groups' subjects counts
         for both (it is removed once)."""
         self.require(Capability.for_op(op))
-        counts, matches = self._group_matcher(groups)
+        counts, matches, sieve = self._group_matcher(groups)
         deadline = self.deadline()
         started = self._now()
         path = self.resolved()
 
         def edits(source) -> Iterator[Edit]:
-            for line in lines(source, deadline):
+            for line, candidate in runs(source, deadline, sieve):
+                if not candidate:
+                    yield Edit(line, 0, line)
+                    continue
                 matched = matches(line)
                 if matched is True:
                     yield Edit(line, 1, None)
@@ -100,19 +109,21 @@ class JsonlFile(FileRewrite, GroupScanning):
 
     def _scan(self, groups: Groups) -> dict[Hashable, int]:
         """Read the file once; per group, the number of lines holding its values."""
-        counts, matches = self._group_matcher(groups)
+        counts, matches, sieve = self._group_matcher(groups)
         deadline = self.deadline()
         with unavailable_on_os_error(), self.open(self.resolved()) as (source, _):
-            for line in lines(source, deadline):
-                matches(line)
+            for line, candidate in runs(source, deadline, sieve):
+                if candidate:
+                    matches(line)
         return counts
 
     def _group_matcher(
         self, groups: Groups
-    ) -> tuple[dict[Hashable, int], Callable[[bytes], bool | None]]:
-        """Per-group counters, and a function of one line that counts each hit for its groups:
+    ) -> tuple[dict[Hashable, int], Callable[[bytes], bool | None], Prefilter | None]:
+        """Per-group counters; a function of one line that counts each hit for its groups:
         True if the line matches, False if not, None if it is not a JSON object (such lines are
-        kept and counted as skipped; blank lines are just kept)."""
+        kept and counted as skipped; blank lines are just kept); and the prefilter that picks
+        the lines worth parsing."""
         union, owners = self.owners(groups)
         counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
         wanted = [(self.match[t], t) for t in union]
@@ -130,7 +141,7 @@ class JsonlFile(FileRewrite, GroupScanning):
                 counts[key] += 1
             return bool(hit)
 
-        return counts, matches
+        return counts, matches, prefilter(union, JSON_TRIGGERS)
 
 
 def _record(line: bytes) -> dict | bool | None:

@@ -1,11 +1,13 @@
 """How a value read from a target is put in the form the caller normalized identifiers to, so
 every kind that compares values itself (files, columns) finds the same items: e-mail trimmed and
 lower-cased, phone to E.164 through `core.subject_keys` (None if it is not a phone number),
-anything else trimmed."""
+anything else trimmed; and the byte prefilter that finds the lines worth comparing."""
 
 import functools
 
 from core import subject_keys
+
+from .prefilter import Prefilter
 
 
 def normalized(id_type: str, value: str) -> str | None:
@@ -23,3 +25,11 @@ def _phone(value: str) -> str | None:
         return subject_keys.normalize("phone", value).normalized
     except subject_keys.InvalidIdentifier:
         return None
+
+
+def prefilter(values: dict[str, list[str]], triggers: tuple[bytes, ...] = ()) -> Prefilter | None:
+    """The byte prefilter for values compared through `normalized`: e-mail case-insensitively;
+    none when phone numbers are among them (any spelling of the number matches)."""
+    if "phone" in values:
+        return None
+    return Prefilter.for_values(values, folded={"email"}, triggers=triggers)

@@ -35,7 +35,8 @@ matching lines in "drop_line" mode; `erase` returns the same count. In "drop_lin
 connector can only delete; in "redact" mode it accepts both "delete" and "mask" (the identifier
 itself is removed from the text, the rest of the line is kept) and reports `op="mask"`.
 
-Lines are handled as bytes, decoded as UTF-8 with "surrogateescape" only to be matched: lines
+Lines are handled as bytes. A byte prefilter (`connectors.prefilter`) picks the lines that may
+hold a value; only those are decoded as UTF-8 with "surrogateescape" and matched: lines
 without a match are copied byte for byte, and non-UTF-8 bytes in a redacted line survive
 unchanged.
 
@@ -59,10 +60,11 @@ be lost); an identifier that is itself the text "erased" next to brackets would 
 redaction marker again.
 """
 
+import functools
 import hashlib
 import os
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +82,8 @@ from .base import (
     Verified,
 )
 from .errors import PathOutsideRoots
-from .files import confined_path, digest, lines, unavailable_on_os_error
+from .files import confined_path, digest, unavailable_on_os_error
+from .prefilter import Prefilter, runs
 from .rewrite import Edit, FileRewrite
 
 log = structlog.get_logger(__name__)
@@ -169,7 +172,7 @@ class TextLog(FileRewrite):
 
     def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
         self.require(Capability.for_op(op))
-        return self._erase(self.pattern(self.usable(identifiers)))
+        return self._erase(self.usable(identifiers))
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Erase several requests' identifiers in one pass over the files; each group gets the
@@ -177,24 +180,28 @@ class TextLog(FileRewrite):
         self.require(Capability.for_op(op))
         union, owners = self.owners(groups)
         tally = _Tally(groups, owners, per_line=self.mode == "drop_line")
-        return self.split(self._erase(self.pattern(union), tally), tally.counts)
+        return self.split(self._erase(union, tally), tally.counts)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         self.require(Capability.VERIFY)
         union, owners = self.owners(groups)
         tally = _Tally(groups, owners, per_line=self.mode == "drop_line")
-        self._scan(self.pattern(union), tally)
+        self._scan(union, tally)
         log.info("connector.verify", kind=self.kind, groups=len(tally.counts))
         return self.checked(self.verify_method, tally.counts)
 
-    def _erase(self, pattern: "re.Pattern[str]", tally: "_Tally | None" = None) -> Erased:
+    def _erase(self, values: dict[str, list[str]], tally: "_Tally | None" = None) -> Erased:
+        pattern, sieve = _lazy(self.pattern, values), self.sieve(values)
         deadline = self.deadline()
         started = self._now()
         done = "delete" if self.mode == "drop_line" else "mask"
 
         def edits(source) -> Iterator[Edit]:
-            for line in lines(source, deadline):
-                count, new = self._apply(pattern, line, tally)
+            for line, candidate in runs(source, deadline, sieve):
+                if not candidate:
+                    yield Edit(line, 0, line)
+                    continue
+                count, new = self._apply(pattern(), line, tally)
                 yield Edit(line, count, new)
 
         total = 0
@@ -266,6 +273,16 @@ class TextLog(FileRewrite):
                 parts.append(f"{_WORD_BEFORE}(?:{_alternation(given)}){_WORD_AFTER}")
         return re.compile("|".join(parts))
 
+    @staticmethod
+    def sieve(values: dict[str, list[str]]) -> Prefilter | None:
+        """The byte prefilter for `pattern`'s values: e-mail addresses case-insensitively,
+        phone numbers by their digits (found in both forms), anything else as it is."""
+        forms = {
+            id_type: [v[1:] if id_type == "phone" and v[:1] == "+" and v[1:] else v for v in given]
+            for id_type, given in values.items()
+        }
+        return Prefilter.for_values(forms, folded={"email"})
+
     def _apply(
         self, pattern: "re.Pattern[str]", line: bytes, tally: "_Tally | None" = None
     ) -> tuple[int, bytes | None]:
@@ -291,17 +308,19 @@ class TextLog(FileRewrite):
     # --- scanning -------------------------------------------------------------------------------
 
     def _count(self, identifiers: Identifiers) -> int:
-        return self._scan(self.pattern(self.usable(identifiers)))
+        return self._scan(self.usable(identifiers))
 
-    def _scan(self, pattern: "re.Pattern[str]", tally: "_Tally | None" = None) -> int:
+    def _scan(self, values: dict[str, list[str]], tally: "_Tally | None" = None) -> int:
         """Read every file once; the number of occurrences (or matching lines)."""
+        pattern, sieve = _lazy(self.pattern, values), self.sieve(values)
         deadline = self.deadline()
         count = 0
         with unavailable_on_os_error():
             for path in self.files():
                 with self.open(path) as (source, _):
-                    for line in lines(source, deadline):
-                        count += self._apply(pattern, line, tally)[0]
+                    for line, candidate in runs(source, deadline, sieve):
+                        if candidate:
+                            count += self._apply(pattern(), line, tally)[0]
         return count
 
     def compressed(self, path: Path) -> bool:
@@ -349,6 +368,12 @@ class _Tally:
         for text in texts:
             for key in self.owners_of(text):
                 self.counts[key] += 1
+
+
+def _lazy(pattern: Callable[[dict], "re.Pattern[str]"], values: dict) -> Callable:
+    """`pattern(values)`, compiled at the first line the prefilter lets through (a post-check
+    that finds nothing never builds the expression of a thousand values)."""
+    return functools.cache(lambda: pattern(values))
 
 
 def _alternation(values: list[str]) -> str:
