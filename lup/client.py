@@ -345,12 +345,12 @@ class Lup:
         """A Hugging Face `datasets.Dataset` with only the rows whose subject may be used:
         `Dataset.filter(batched=True)`, one consent call a batch."""
 
-        def allowed(batch: dict) -> list[bool]:
-            values = [None if v is None else str(v) for v in batch[column]]
+        def allowed(values: list) -> list[bool]:
+            values = [None if v is None else str(v) for v in values]
             return self.consent_mask(values, purpose=purpose, id_type=id_type)[0]
 
         return dataset.filter(
-            allowed, batched=True, batch_size=batch_size, input_columns=None, **filter_kwargs
+            allowed, input_columns=column, batched=True, batch_size=batch_size, **filter_kwargs
         )
 
     # --- targets -------------------------------------------------------------------------
