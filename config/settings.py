@@ -318,6 +318,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     "SECURITY": [{"bearerAuth": []}],
+    # A target is described once per connector kind (targets/openapi.py), so its state's enum
+    # appears in every variant: named here, as it was with one Target component.
+    "ENUM_NAME_OVERRIDES": {"TargetStateEnum": "erasure.models.Target.State"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -525,6 +528,10 @@ LUP_FILE_ROOTS = env_list("LUP_FILE_ROOTS", str(DATA_DIR / "targets"))
 # a relative path still means the first root given; only the demo's own files live there.
 LUP_DEMO_DIR = DATA_DIR / "targets" / "demo"
 LUP_FILE_ROOTS.append(str(LUP_DEMO_DIR))
+# Directories a target's secret files may be read from (`dsn_file`, `url_file`, `secret_file`;
+# comma-separated): where the platform mounts secrets (Docker and Kubernetes: /run/secrets). A
+# file elsewhere is refused, so a target's config cannot make a connector read any file.
+LUP_SECRET_FILE_ROOTS = env_list("LUP_SECRET_FILE_ROOTS", "/run/secrets")
 
 # Staff sign in to the admin with a TOTP code as well as their password (django-otp; devices
 # are registered under "TOTP devices" in the admin). Turn on in production: `check --deploy`

@@ -46,12 +46,14 @@ import structlog
 from core.errors import ApplicationError
 
 from . import config as checks
+from . import schema
 from .config import ID_TYPE as ID_TYPE  # re-exported: kinds and callers import it from here
 from .errors import (
     ConnectorConfigError,
     ConnectorTimeout,
     NotSupported,
     NoUsableIdentifiers,
+    TargetUnreachable,
 )
 from .errors import TargetUnavailable as TargetUnavailable  # re-exported, as above
 
@@ -62,8 +64,8 @@ Identifiers = Mapping[str, Sequence[str]]
 Groups = Mapping[Hashable, Identifiers]
 Op = Literal["delete", "mask", "none"]
 
-DEFAULT_TIMEOUT_SECONDS = 30
-MAX_TIMEOUT_SECONDS = 3600
+DEFAULT_TIMEOUT_SECONDS = schema.DEFAULT_TIMEOUT_SECONDS
+MAX_TIMEOUT_SECONDS = schema.MAX_TIMEOUT_SECONDS
 
 
 class Capability(enum.Enum):
@@ -196,20 +198,51 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
         subject): none for kinds whose config already requires them masked."""
         return []
 
-    # The keys the kind's config may hold besides `timeout_seconds`; any other is refused.
+    # The kind's config as a JSON Schema (`schema.config`): its keys, their types, what each
+    # means and an example. The README's reference and the OpenAPI document are made from it.
+    config_schema: ClassVar[dict[str, Any]] = schema.config(
+        description="", properties={}, required=[], example={}
+    )
+    # The keys the kind's config may hold besides `timeout_seconds` (from `config_schema`);
+    # any other is refused.
     config_keys: ClassVar[frozenset[str]] = frozenset()
+    # The config key naming where the target is, for a failed `check` that names no other.
+    reach_key: ClassVar[str] = ""
 
     # Identifier types this target is keyed by; set per instance from the config.
     id_types: frozenset[str] = frozenset()
 
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "config_schema" in cls.__dict__:
+            cls.config_keys = frozenset(cls.config_schema["properties"]) - {"timeout_seconds"}
+
     def __init__(self, *, config: dict[str, Any]):
         self.config = checks.checked(config, keys=self.config_keys | {"timeout_seconds"})
+        schema.secrets(self.config)
+        schema.validate(self.config, self.config_schema, kind=self.kind)
         self.timeout_seconds = self._timeout(self.config.get("timeout_seconds"))
 
     def check_destination(self) -> None:
         """Refuse, when the target is registered, a place its config names that Lup must not
         reach (a webhook's inside address). Called with the config checked; nothing by default."""
         return None
+
+    def check(self) -> None:
+        """Look at the target once, as its registration does: refused with `TargetUnreachable`
+        (`target_unreachable`) naming the key of what is missing (the file, the table, a
+        column, an unset variable) or could not be reached. Kinds with nothing Lup can look at
+        (a person, another system) have nothing to check."""
+        try:
+            self._reach()
+        except TargetUnreachable:
+            raise
+        except ApplicationError as error:
+            fields = error.fields or {self.reach_key or "config": "unreachable"}
+            raise TargetUnreachable(error.detail, fields=fields) from None
+
+    def _reach(self) -> None:  # noqa: B027 - nothing to look at, unless a kind says what
+        """What `check` does: open the target and find what the config names in it."""
 
     # --- abilities: refuse unless overridden ----------------------------------------------------
 

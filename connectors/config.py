@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import schema
 from .errors import ConnectorConfigError
 
 # Caps on any value anywhere in a config: far above what a real target needs.
@@ -32,13 +33,10 @@ def checked(config: Any, *, keys: frozenset[str]) -> dict[str, Any]:
     whose every value is within the caps."""
     if not isinstance(config, Mapping):
         raise ConnectorConfigError("A target's config is a JSON object.", fields={"config": ""})
-    for key in config:
+    for key, value in config.items():
         if not isinstance(key, str) or key not in keys:
-            shown = str(key)[:SHOWN_KEY]
-            raise ConnectorConfigError(
-                f"{shown!r} is not a setting of this kind of target.",
-                fields={shown: "unknown key"},
-            )
+            # A key named like a secret, or holding one, says so (`schema.unknown_key`).
+            raise schema.unknown_key(str(key)[:SHOWN_KEY], value)
     for key, value in config.items():
         _within_caps(value, key, 1)
     return dict(config)

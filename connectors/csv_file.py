@@ -64,6 +64,7 @@ import structlog
 
 from core.errors import ApplicationError
 
+from . import schema
 from .base import (
     Capability,
     ConnectorConfigError,
@@ -92,8 +93,54 @@ Owners = Mapping[tuple[str, str], list]
 
 class CsvFile(FileRewrite, GroupScanning):
     kind = "csv_file"
-    config_keys = frozenset(
-        {"path", "match", "gzip", "delimiter", "encoding", "mask_columns", "mask_value"}
+    config_schema = schema.config(
+        description="Rows of a CSV file with a header row (exports, eval sets), plain or gzip: "
+        "a matching row is dropped or masked, every other row copied byte for byte.",
+        properties={
+            "path": schema.path("The file."),
+            "match": schema.match(
+                {"type": "string", "minLength": 1, "maxLength": MAX_COLUMN_NAME},
+                "Identifier type -> the header of the column holding it.",
+            ),
+            "gzip": {
+                "type": "boolean",
+                "description": "Read and write the file as gzip; by default, true for a name "
+                "ending in .gz.",
+            },
+            "delimiter": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 1,
+                "default": ",",
+                "description": "One character other than a quote or a line break.",
+            },
+            "encoding": {
+                "type": "string",
+                "minLength": 1,
+                "default": "utf-8",
+                "description": "The file's text encoding; ASCII-compatible ones only.",
+            },
+            "mask_columns": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_COLUMN_NAME},
+                "minItems": 1,
+                "uniqueItems": True,
+                "description": "The columns a masked row has set to `mask_value`; they must "
+                "include every match column. By default, the match columns.",
+            },
+            "mask_value": {
+                "type": "string",
+                "maxLength": MAX_MASK_VALUE,
+                "default": DEFAULT_MASK_VALUE,
+                "description": "What masked cells are set to.",
+            },
+        },
+        required=["path", "match"],
+        example={
+            "path": "exports/users.csv",
+            "match": {"email": "email", "phone": "phone_number"},
+            "mask_columns": ["email", "phone_number", "name"],
+        },
     )
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
@@ -118,6 +165,13 @@ class CsvFile(FileRewrite, GroupScanning):
                 fields={"mask_value": "not encodable"},
             ) from None
         self.resolved()  # refuse a path outside the roots as soon as the target is configured
+
+    def _look(self, source: IO[bytes]) -> None:
+        """Every match and mask column is in the header (an empty file has none to check)."""
+        with _unreadable_on_csv_error():
+            header = next(self._records(source, self.deadline()), None)
+        if header is not None:
+            self._columns(header[0], (), "mask")
 
     # --- abilities ------------------------------------------------------------------------------
 

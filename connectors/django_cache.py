@@ -21,6 +21,7 @@ import structlog
 from django.core.cache import caches
 from django.core.cache.backends.base import InvalidCacheBackendError
 
+from . import schema
 from .base import (
     Capability,
     Connector,
@@ -39,7 +40,27 @@ LITERAL = re.compile(r"^[^{}*?\[\]\s]*$")
 
 class DjangoCache(Connector):
     kind = "django_cache"
-    config_keys = frozenset({"alias", "keys"})
+    config_schema = schema.config(
+        description="Keys on one of this deployment's Django cache aliases, named exactly "
+        "(no patterns: use redis for those).",
+        properties={
+            "alias": {
+                "type": "string",
+                "minLength": 1,
+                "default": "default",
+                "description": "A key of `CACHES` in the settings.",
+            },
+            "keys": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "minItems": 1,
+                "description": "Key templates: text with {id_type} placeholders (each names an "
+                "identifier type the target is keyed by), no * ? [ ] or spaces.",
+            },
+        },
+        required=["keys"],
+        example={"keys": ["profile:{user_id}", "consent-banner:{email}"]},
+    )
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "cache-delete-many"
     verify_method = "cache-get-many"

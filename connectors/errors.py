@@ -36,3 +36,23 @@ class TargetUnavailable(ApplicationError):
 class ConnectorTimeout(TargetUnavailable):
     code = "connector_timeout"
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
+
+
+class InlineSecret(ConnectorConfigError):
+    """A config holds what looks like a secret (a `password` key, a DSN's `password=`): it
+    names the environment variable that holds it instead."""
+
+    code = "inline_secret"
+
+
+class CredentialsInUrl(ConnectorConfigError):
+    """A URL in a config carries credentials (`user:password@`, a `token=` parameter)."""
+
+    code = "credentials_in_url"
+
+
+class TargetUnreachable(ApplicationError):
+    """Registration's look at the target found something missing (the file, the table, a
+    column, the variable naming its address) or could not reach it. `fields` names the key."""
+
+    code = "target_unreachable"

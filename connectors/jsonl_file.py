@@ -30,6 +30,7 @@ from typing import Any
 
 import structlog
 
+from . import schema
 from .base import Capability, Erased, Groups, GroupScanning
 from .files import lines, unavailable_on_os_error
 from .matching import normalized
@@ -42,7 +43,25 @@ MAX_PATH_SEGMENTS = 16
 
 class JsonlFile(FileRewrite, GroupScanning):
     kind = "jsonl_file"
-    config_keys = frozenset({"path", "match", "gzip"})
+    config_schema = schema.config(
+        description="Lines of a JSON Lines file (eval sets, JSON logs), plain or gzip: a line "
+        "whose field matches is removed (it cannot mask).",
+        properties={
+            "path": schema.path("The file."),
+            "match": schema.match(
+                {"type": "string", "minLength": 1},
+                "Identifier type -> the dotted path of the field holding it in each line "
+                "(`user.email` is the field `email` of the object `user`).",
+            ),
+            "gzip": {
+                "type": "boolean",
+                "description": "Read and write the file as gzip; by default, true for a name "
+                "ending in .gz.",
+            },
+        },
+        required=["path", "match"],
+        example={"path": "evals/support-v3.jsonl.gz", "match": {"email": "user.email"}},
+    )
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "jsonl_atomic_rewrite"
     verify_method = "jsonl_rescan"

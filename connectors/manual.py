@@ -14,6 +14,7 @@ the receipt attests what the named person attested, no more.
 from typing import Any
 
 from . import config as checks
+from . import schema
 from .base import (
     Awaiting,
     Capability,
@@ -27,7 +28,24 @@ METHOD = "manual-attestation"
 
 class Manual(Connector):
     kind = "manual"
-    config_keys = frozenset({"instructions", "id_types"})
+    config_schema = schema.config(
+        description="A system Lup cannot reach: a person erases by hand and attests in the "
+        "admin what they erased and what a second search still finds.",
+        properties={
+            "instructions": {
+                "type": "string",
+                "minLength": 1,
+                "description": "What the person does, shown with the subject's identifiers.",
+            },
+            "id_types": schema.id_types("The identifier types the person needs."),
+        },
+        required=["instructions", "id_types"],
+        example={
+            "instructions": "In the support tool, search the ticket archive for the e-mail and "
+            "delete every ticket and attachment.",
+            "id_types": ["email"],
+        },
+    )
     capabilities = frozenset({Capability.DELETE})
     hands_over = True
     erase_method = METHOD

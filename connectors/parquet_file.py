@@ -65,6 +65,7 @@ import structlog
 
 from core.errors import ApplicationError
 
+from . import schema as json_schema
 from .base import (
     Capability,
     ConnectorConfigError,
@@ -73,7 +74,14 @@ from .base import (
     Groups,
     GroupScanning,
 )
-from .csv_file import mask_columns_config, mask_value_config, valid_column
+from .csv_file import (
+    DEFAULT_MASK_VALUE,
+    MAX_COLUMN_NAME,
+    MAX_MASK_VALUE,
+    mask_columns_config,
+    mask_value_config,
+    valid_column,
+)
 from .files import (
     digest,
     discard,
@@ -122,7 +130,35 @@ class _Plan:
 
 class ParquetFile(FileRewrite, GroupScanning):
     kind = "parquet_file"
-    config_keys = frozenset({"path", "match", "mask_columns", "mask_value"})
+    config_schema = json_schema.config(
+        description="Rows of a Parquet file (eval sets, feature exports), rewritten with "
+        "pyarrow: a matching row is dropped or masked.",
+        properties={
+            "path": json_schema.path("The file."),
+            "match": json_schema.match(
+                {"type": "string", "minLength": 1, "maxLength": MAX_COLUMN_NAME},
+                "Identifier type -> the column holding it (text or integers): a top-level "
+                "column's name, else a dotted path into struct columns (`user.id`).",
+            ),
+            "mask_columns": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_COLUMN_NAME},
+                "minItems": 1,
+                "uniqueItems": True,
+                "description": "The columns a masked row has set to `mask_value` (text) or "
+                "null (any other type); they must include every match column. By default, "
+                "the match columns.",
+            },
+            "mask_value": {
+                "type": "string",
+                "maxLength": MAX_MASK_VALUE,
+                "default": DEFAULT_MASK_VALUE,
+                "description": "What masked text cells are set to.",
+            },
+        },
+        required=["path", "match"],
+        example={"path": "evals/set.parquet", "match": {"email": "email", "user_id": "user.id"}},
+    )
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
@@ -136,6 +172,11 @@ class ParquetFile(FileRewrite, GroupScanning):
         self.mask_columns = mask_columns_config(self.config, self.match, _valid_column)
         self.mask_value = mask_value_config(self.config)
         self.resolved()  # refuse a path outside the roots as soon as the target is configured
+
+    def _look(self, source) -> None:
+        """Every match column is in the file's schema, and can be compared."""
+        with _unreadable_on_arrow_error():
+            self._plan(pq.ParquetFile(source).schema_arrow, {}, "none")
 
     # --- abilities ------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Config:
 
     {
-        "dsn_env": "CRM_DATABASE_URL",          # environment variable holding the DSN
+        "dsn_env": "CRM_DATABASE_URL",          # environment variable holding the DSN (or
+                                                # "dsn_file": a file under the secret roots)
         "table": "crm.contacts",                # "schema.table", or "table" (current schema)
         "match": {"email": "email", "user_id": "external_id"},   # id_type -> column
         "mask": {"email": "redacted@invalid", "name": null},     # optional: column -> value
@@ -12,9 +13,9 @@ Config:
         "timeout_seconds": 30,
     }
 
-The DSN is read from the environment at call time and never stored, so a target's config holds
-no secret. Not supported: tables without a column holding the identifier itself (joins), and
-masking by expression (a mask value is a constant).
+The DSN is read from the environment (or the file) at call time and never stored, so a target's
+config holds no secret. Not supported: tables without a column holding the identifier itself
+(joins), and masking by expression (a mask value is a constant).
 
 Why the checks: config is written by staff but still reaches SQL, so names must match a strict
 pattern when the connector is built, and must exist in `information_schema.columns` before any
@@ -34,7 +35,6 @@ writes it ("042" finds the integer 42).
 
 import contextlib
 import math
-import os
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +45,7 @@ from psycopg import sql
 
 from core.errors import ApplicationError
 
-from . import config as checks
+from . import schema, secrets
 from .base import (
     Capability,
     ConnectorConfigError,
@@ -58,7 +58,17 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
-from .tables import Pair, RowTally, TableConnector, chunked
+from .tables import (
+    MASK,
+    MATCH,
+    RESOLVE,
+    TABLE,
+    Pair,
+    RowTally,
+    TableConnector,
+    batch_size,
+    chunked,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +78,31 @@ MIN_CONNECT_TIMEOUT = 2
 
 class PostgresTable(TableConnector):
     kind = "postgres_table"
-    config_keys = frozenset({"dsn_env", "table", "match", "mask", "resolve", "batch_size"})
+    config_schema = schema.config(
+        description="Rows of one PostgreSQL table, deleted or masked in place.",
+        properties={
+            **secrets.properties(
+                "dsn", "the database's DSN (a URL or key=value string, password included)"
+            ),
+            "table": {
+                "type": "string",
+                "pattern": TABLE.pattern,
+                "description": '"schema.table", or "table" in the current schema.',
+            },
+            "match": MATCH,
+            "mask": MASK,
+            "resolve": RESOLVE,
+            "batch_size": batch_size(1000),
+        },
+        required=["table", "match"],
+        one_of=secrets.alternatives("dsn"),
+        example={
+            "dsn_env": "CRM_DATABASE_URL",
+            "table": "crm.contacts",
+            "match": {"email": "email", "user_id": "external_id"},
+            "mask": {"email": "redacted@invalid", "name": None},
+        },
+    )
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
@@ -77,12 +111,8 @@ class PostgresTable(TableConnector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        self.dsn_env = checks.text(
-            self.config,
-            "dsn_env",
-            message="dsn_env names the environment variable holding the database DSN.",
-            valid=checks.ENV_NAME.fullmatch,
-        )
+        self.dsn = secrets.secret_of(self.config, "dsn")
+        self.reach_key = self.dsn.key
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -379,13 +409,7 @@ class PostgresTable(TableConnector):
         return Catalog(schema=schema, types=types)
 
     def _dsn(self) -> str:
-        dsn = os.environ.get(self.dsn_env, "")
-        if not dsn:
-            raise ConnectorConfigError(
-                f"The environment variable {self.dsn_env} is not set.",
-                fields={"dsn_env": "not set"},
-            )
-        return dsn
+        return self.dsn.read()
 
     # --- config ---------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Config:
 
     {
         "url_env": "CACHE_REDIS_URL",           # env var holding the redis:// or rediss:// URL
+                                                # (or "url_file": a file under the secret roots)
         "keys": ["session:{user_id}", "chat:{user_id}:*"],
         "hash_fields": [{"key": "profiles", "field": "{email}"}],
         "set_members": [{"key": "newsletter", "member": "{email}"}],
@@ -45,7 +46,6 @@ Not supported: masking (items are deleted). Logs carry counts only, never keys o
 """
 
 import contextlib
-import os
 import re
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
@@ -55,6 +55,7 @@ import redis
 import structlog
 
 from . import config as checks
+from . import schema, secrets
 from .base import (
     ID_TYPE,
     Capability,
@@ -205,9 +206,57 @@ def _tally(counts: dict[Hashable, int], holders: Iterable[set], hits: Iterable[b
     return total
 
 
+def _templates(description: str, parts: tuple[str, ...]) -> dict[str, Any]:
+    """A list of templates (`parts` == ("",)) or of objects of exactly these template parts."""
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_TEMPLATE_LENGTH}
+    items = (
+        text
+        if parts == ("",)
+        else {
+            "type": "object",
+            "properties": dict.fromkeys(parts, text),
+            "required": list(parts),
+            "additionalProperties": False,
+        }
+    )
+    return {"type": "array", "items": items, "maxItems": MAX_ENTRIES, "description": description}
+
+
 class RedisStore(Connector):
     kind = "redis"
-    config_keys = frozenset({"url_env", "scan_count", "keys", *STRUCTURES})
+    config_schema = schema.config(
+        description="A subject's keys, hash fields, set and sorted-set members and stream "
+        "entries on a Redis server (SCAN, never KEYS). At least one of keys, hash_fields, "
+        "set_members, zset_members, stream_entries is given.",
+        properties={
+            **secrets.properties("url", "the redis:// or rediss:// URL (password included)"),
+            "keys": _templates(
+                "Key templates: text with one {id_type} placeholder (several times at most); "
+                "* is a wildcard that may not touch a placeholder.",
+                ("",),
+            ),
+            "hash_fields": _templates("Hash fields: {key, field}.", ("key", "field")),
+            "set_members": _templates("Set members: {key, member}.", ("key", "member")),
+            "zset_members": _templates("Sorted-set members: {key, member}.", ("key", "member")),
+            "stream_entries": _templates(
+                "Stream entries whose `field` equals `value`: {key, field, value}.",
+                ("key", "field", "value"),
+            ),
+            "scan_count": schema.integer(
+                1,
+                MAX_SCAN_COUNT,
+                DEFAULT_SCAN_COUNT,
+                "The COUNT hint of each SCAN, and the chunk size of XRANGE.",
+            ),
+        },
+        required=[],
+        one_of=secrets.alternatives("url"),
+        example={
+            "url_env": "CACHE_REDIS_URL",
+            "keys": ["session:{user_id}", "chat:{user_id}:*"],
+            "hash_fields": [{"key": "profiles", "field": "{email}"}],
+        },
+    )
     batches = True
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
     erase_method = "redis_unlink_and_member_removal"
@@ -215,12 +264,8 @@ class RedisStore(Connector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        self.url_env = checks.text(
-            self.config,
-            "url_env",
-            message="url_env names the environment variable holding the Redis URL.",
-            valid=checks.ENV_NAME.fullmatch,
-        )
+        self.url = secrets.secret_of(self.config, "url")
+        self.reach_key = self.url.key
         self.scan_count = checks.integer(
             self.config,
             "scan_count",
@@ -242,6 +287,11 @@ class RedisStore(Connector):
         self.id_types = frozenset(
             [t.id_type for t in self.keys] + [e.id_type for e in self.entries]  # type: ignore[misc]
         )
+
+    def _reach(self) -> None:
+        """The server answers a PING at the URL the variable holds."""
+        with self._client(self.deadline()) as client:
+            client.ping()
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -464,12 +514,7 @@ class RedisStore(Connector):
 
     @contextlib.contextmanager
     def _client(self, deadline: Deadline) -> Iterator[redis.Redis]:
-        url = os.environ.get(self.url_env)
-        if not url:
-            raise ConnectorConfigError(
-                "The environment variable named by url_env is not set.",
-                fields={"url_env": "not set"},
-            )
+        url = self.url.read()
         seconds = max(min(deadline.remaining(), self.timeout_seconds), 0.001)
         try:
             client = redis.Redis.from_url(
@@ -478,7 +523,8 @@ class RedisStore(Connector):
         except ValueError:
             # The message could repeat the URL, which may hold a password.
             raise ConnectorConfigError(
-                "The Redis URL in url_env is not valid.", fields={"url_env": "invalid URL"}
+                f"The Redis URL in {self.url.key} is not valid.",
+                fields={self.url.key: "invalid URL"},
             ) from None
         try:
             yield client

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from . import config as checks
 from .base import Connector, Deadline, Erased
+from .errors import TargetUnreachable
 from .files import (
     confined_path,
     digest,
@@ -68,6 +69,7 @@ class FileRewrite(Connector):
 
     batches = True
     file_roots = True
+    reach_key = "path"
     # Whether the file is read and written as gzip (see `gzip_config`).
     gzip: bool = False
 
@@ -78,6 +80,20 @@ class FileRewrite(Connector):
     def gzip_config(self) -> bool:
         """`gzip`: true or false; by default, true for a name ending in ".gz"."""
         return checks.flag(self.config, "gzip", default=self.path.endswith(".gz"))
+
+    def _reach(self) -> None:
+        """The file exists under the roots and can be read; a kind looks further (`_header`)."""
+        path = self.resolved()
+        if not path.is_file():
+            raise TargetUnreachable(
+                "The file does not exist (or is not a regular file).",
+                fields={"path": "file not found"},
+            )
+        with unavailable_on_os_error(), self.open(path) as (source, _):
+            self._look(source)
+
+    def _look(self, source: IO[bytes]) -> None:
+        """Read what the config names in the opened file (a header's columns)."""
 
     def resolved(self) -> Path:
         """The target's real path, refused unless it lies under a configured root."""

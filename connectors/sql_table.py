@@ -32,19 +32,43 @@ from typing import Any
 from django.db import connections, transaction
 from django.db.utils import ConnectionDoesNotExist, DatabaseError
 
+from . import schema
 from .base import (
     Capability,
     ConnectorConfigError,
     TargetUnavailable,
 )
-from .tables import CursorTable, Pair, RowTally, chunked
+from .tables import MASK, MATCH, NAME, RESOLVE, CursorTable, Pair, RowTally, batch_size, chunked
 
 __all__ = ["Pair", "RowTally", "SqlTable", "chunked"]  # RowTally and chunked: see tables.py
 
 
 class SqlTable(CursorTable):
     kind = "sql_table"
-    config_keys = frozenset({"alias", "table", "match", "mask", "resolve", "batch_size"})
+    config_schema = schema.config(
+        description="Rows of one table on a database alias of this deployment's Django "
+        "settings (not Lup's own database).",
+        properties={
+            "alias": {
+                "type": "string",
+                "minLength": 1,
+                "default": "default",
+                "description": "A key of `DATABASES` in the settings.",
+            },
+            "table": {
+                "type": "string",
+                "pattern": NAME.pattern,
+                "description": "The table's name (letters, digits, underscores).",
+            },
+            "match": MATCH,
+            "mask": MASK,
+            "resolve": RESOLVE,
+            "batch_size": batch_size(500),
+        },
+        required=["table", "match"],
+        example={"alias": "crm", "table": "crm_people", "match": {"email": "email"}},
+    )
+    reach_key = "alias"
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )

@@ -30,18 +30,37 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import config as checks
+from . import schema
 from .base import (
     Capability,
     ConnectorConfigError,
     TargetUnavailable,
 )
 from .files import confined_path
-from .tables import CursorTable
+from .tables import MASK, MATCH, NAME, RESOLVE, CursorTable, batch_size
 
 
 class SqliteTable(CursorTable):
     kind = "sqlite_table"
-    config_keys = frozenset({"path", "table", "match", "mask", "resolve", "batch_size"})
+    config_schema = schema.config(
+        description="Rows of one table in a SQLite database file under `LUP_FILE_ROOTS`; "
+        "deleted, or masked with a `mask`.",
+        properties={
+            "path": schema.path("The database file."),
+            "table": {
+                "type": "string",
+                "pattern": NAME.pattern,
+                "description": "The table's name (letters, digits, underscores).",
+            },
+            "match": MATCH,
+            "mask": MASK,
+            "resolve": RESOLVE,
+            "batch_size": batch_size(500),
+        },
+        required=["path", "table", "match"],
+        example={"path": "app/users.db", "table": "users", "match": {"email": "email"}},
+    )
+    reach_key = "path"
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
@@ -76,7 +95,10 @@ class SqliteTable(CursorTable):
         except sqlite3.Error:
             raise TargetUnavailable("Could not open the database file.") from None
         try:
-            columns = {row[1] for row in db.execute(f'PRAGMA table_info("{self.table}")')}
+            try:
+                columns = {row[1] for row in db.execute(f'PRAGMA table_info("{self.table}")')}
+            except sqlite3.Error:  # not a database, or locked past the timeout
+                raise TargetUnavailable("Could not read the database file.") from None
             if not columns:
                 raise ConnectorConfigError(
                     "The table is not in the database.",

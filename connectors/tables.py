@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import structlog
 
 from . import config as checks
+from . import schema
 from .base import Capability, Connector, Erased, Groups, Identifiers, Located, Verified
 from .errors import ConnectorConfigError
 
@@ -26,6 +27,36 @@ MAX_BATCH_SIZE = 100_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 # (identifier type, value) of one given identifier.
+# Config keys every SQL kind shares, described once.
+COLUMN = {"type": "string", "pattern": NAME.pattern}
+MATCH = schema.match(
+    COLUMN,
+    "Identifier type -> the column holding it (letters, digits, underscores). The types named "
+    "here are the ones the target is keyed by; the columns must exist when it is registered.",
+)
+MASK = {
+    "type": "object",
+    "propertyNames": COLUMN,
+    "additionalProperties": {"type": ["string", "null"]},
+    "description": "Optional: column -> the constant (or null) a masked row gets there. Without "
+    "it the target can only delete rows.",
+}
+RESOLVE = {
+    **schema.match(
+        COLUMN,
+        "Optional: identifier type -> the column it can be read from, for an identity source "
+        "(a users table maps an e-mail to the user id other targets are keyed by).",
+    ),
+    "minProperties": 0,
+}
+
+
+def batch_size(default: int) -> dict[str, Any]:
+    return schema.integer(
+        1, MAX_BATCH_SIZE, default, "Identifier values per statement (one `= ANY(...)` each)."
+    )
+
+
 Pair = tuple[str, str]
 
 
@@ -207,6 +238,11 @@ class TableConnector(Connector):
             completed_at=self._now(),
         )
         return self.split(shared, tally.counts)
+
+    def _reach(self) -> None:
+        """The table and every column the config names, found in the catalog."""
+        with self._session():
+            pass
 
     def _column_batches(self, values: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
         """(match column, at most `batch_size` values of its type), one statement each."""

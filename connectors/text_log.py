@@ -69,6 +69,7 @@ from typing import Any
 import structlog
 
 from . import config as checks
+from . import schema
 from .base import (
     Capability,
     ConnectorConfigError,
@@ -99,7 +100,32 @@ _WORD_AFTER = r"(?![A-Za-z0-9_])"
 
 class TextLog(FileRewrite):
     kind = "text_log"
-    config_keys = frozenset({"path", "id_types", "rotated", "mode"})
+    config_schema = schema.config(
+        description="Identifiers inside the lines of a plain-text log, plain or gzip, with "
+        "its rotated siblings: redacted to `[erased]`, or their lines dropped.",
+        properties={
+            "path": schema.path("The log file (a name ending in .gz is gzip)."),
+            "id_types": schema.id_types(
+                "The identifier types looked for in the text (email, phone: E.164 with or "
+                "without +; any other: the exact value)."
+            ),
+            "rotated": {
+                "type": "boolean",
+                "default": False,
+                "description": "Also the rotated siblings in the same folder "
+                "(app.log.1, app.log.2.gz, ...).",
+            },
+            "mode": {
+                "type": "string",
+                "enum": list(MODES),
+                "default": "redact",
+                "description": '"redact" replaces each identifier with [erased] and keeps '
+                'the line; "drop_line" removes every line holding one (delete only).',
+            },
+        },
+        required=["path", "id_types"],
+        example={"path": "logs/app.log", "id_types": ["email", "user_id"], "rotated": True},
+    )
     capabilities = frozenset(
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )

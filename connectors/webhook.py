@@ -4,6 +4,7 @@ Config:
 
     {"url": "https://crm.internal/lup/erasure",  # the system's endpoint
      "secret_env": "CRM_WEBHOOK_SECRET",          # environment variable holding the HMAC key
+                                                  # (or "secret_file", under the secret roots)
      "id_types": ["email", "user_id"], "timeout_seconds": 30}
 
 Lup POSTs `{"request", "run", "identifiers", "callback"}` signed with HMAC-SHA256 over
@@ -21,7 +22,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import re
 import time
 from typing import Any
@@ -29,12 +29,11 @@ from typing import Any
 from core.errors import ApplicationError
 
 from . import config as checks
-from . import destinations
+from . import destinations, schema, secrets
 from .base import (
     Awaiting,
     Capability,
     Connector,
-    ConnectorConfigError,
     ConnectorTimeout,
     Handover,
     Identifiers,
@@ -86,7 +85,27 @@ def result_counts(document: Any) -> tuple[int, int]:
 
 class Webhook(Connector):
     kind = "webhook"
-    config_keys = frozenset({"url", "secret_env", "id_types"})
+    config_schema = schema.config(
+        description="A system that erases on request: a POST signed with HMAC-SHA256, "
+        "answered at once or later on a signed callback.",
+        properties={
+            "url": {
+                "type": "string",
+                "pattern": "^https?://",
+                "description": "The system's endpoint; no credentials in it (they go in the "
+                "signature).",
+            },
+            **secrets.properties("secret", "the HMAC key that signs requests and callbacks"),
+            "id_types": schema.id_types("The identifier types the system takes."),
+        },
+        required=["url", "id_types"],
+        one_of=secrets.alternatives("secret"),
+        example={
+            "url": "https://crm.example.org/lup/erasure",
+            "secret_env": "CRM_WEBHOOK_SECRET",
+            "id_types": ["email", "user_id"],
+        },
+    )
     capabilities = frozenset({Capability.DELETE})
     hands_over = True
     erase_method = METHOD
@@ -97,22 +116,12 @@ class Webhook(Connector):
         self.url = checks.text(
             self.config, "url", message="url is the system's http(s) endpoint.", valid=URL.match
         )
-        self.secret_env = checks.text(
-            self.config,
-            "secret_env",
-            message="secret_env names the variable holding the HMAC key.",
-            valid=checks.ENV_NAME.fullmatch,
-        )
+        self.signing_key = secrets.secret_of(self.config, "secret")
         takes = "id_types lists the identifier types the system takes."
         self.id_types = frozenset(checks.names(self.config, "id_types", message=takes))
 
     def secret(self) -> bytes:
-        value = os.environ.get(self.secret_env, "")
-        if not value:
-            raise ConnectorConfigError(
-                "The webhook secret's variable is not set.", fields={"secret_env": "unset"}
-            )
-        return value.encode()
+        return self.signing_key.read().encode()
 
     def start(self, identifiers: Identifiers, *, handover: Handover) -> Awaiting | Reported:
         """POST the erasure; the system's counts, or `Awaiting.CALLBACK` when it answers 202."""

@@ -23,10 +23,26 @@ from core.actors import staff_actor
 from core.errors import ApplicationError
 from erasure.admin.actions import ReasonForm
 from erasure.models import LegalHold, Target
-from targets.services import target_approve, target_check, target_delete, target_retire, target_save
+from targets.services import (
+    target_approve,
+    target_check,
+    target_delete,
+    target_reach,
+    target_retire,
+    target_save,
+)
 
 
 class TargetForm(forms.ModelForm):
+    # Not named `check`: a read-only view would look that name up on the ModelAdmin.
+    check_target = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Check the target",
+        help_text="Look at the target before saving it (the file exists, the table and its "
+        "columns do, the server answers). Untick to register one that is not there yet.",
+    )
+
     class Meta:
         model = Target
         fields = (
@@ -54,12 +70,15 @@ class TargetForm(forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk and self.instance.state == Target.State.RETIRED:
             raise forms.ValidationError("target_retired: a retired target is kept as it was.")
+        kind, config = cleaned.get("kind"), cleaned.get("config") or {}
         try:
             target_check(
-                kind=cleaned.get("kind"),
-                config=cleaned.get("config") or {},
+                kind=kind,
+                config=config,
                 operation=cleaned.get("operation", Target.Operation.DELETE),
             )
+            if cleaned.get("check_target"):
+                target_reach(kind=kind, config=config)
         except ApplicationError as exc:
             raise forms.ValidationError(f"{exc.code}: {exc.detail}") from None
         return cleaned
@@ -83,6 +102,15 @@ class TargetAdmin(admin.ModelAdmin):
     readonly_fields = ("state", "proposal", "id_types", "created_at", "updated_at")
     filter_horizontal = ("versions",)
     change_form_template = "admin/erasure/target/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        """The form's fields; "Check the target" only for those who may save (it is no
+        model field, so a read-only view has nothing to show for it)."""
+        fields = list(super().get_fields(request, obj))
+        may_save = (
+            self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        )
+        return fields if may_save else [f for f in fields if f != "check_target"]
 
     def get_urls(self):
         def wrap(view, method: str):
@@ -119,6 +147,7 @@ class TargetAdmin(admin.ModelAdmin):
             country=data["country"],
             versions=[version.pk for version in data["versions"]],
             actor=staff_actor(request.user.get_username()),
+            check=False,  # looked at in the form's clean, where a refusal can be shown
             **{flag: data[flag] for flag in ("always", "requires_approval", "identity_source")},
         )
         obj.pk = saved.pk

@@ -10,6 +10,7 @@ from core.errors import NotFound
 from core.openapi import ERROR, ErrorSerializer
 from erasure.api.views import ReasonSerializer, actor_of
 from erasure.models import Target, TargetEvent
+from targets.openapi import by_kind
 from targets.services import target_approve, target_delete, target_retire, target_save
 
 
@@ -66,6 +67,24 @@ class TargetInputSerializer(serializers.Serializer):
     always = serializers.BooleanField(required=False, default=False)
     requires_approval = serializers.BooleanField(required=False, default=False)
     identity_source = serializers.BooleanField(required=False, default=False)
+    check = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Look at the target before saving it: the file exists, the table and its "
+        "columns do, the server answers; else 400 `target_unreachable` naming the config key. "
+        "`false` registers a target that is not there yet.",
+    )
+
+
+# The document's view of both: one variant per connector kind, `config` as that kind's schema.
+TARGET = by_kind(TargetSerializer, name="Target")
+TARGET_INPUT = by_kind(TargetInputSerializer, name="TargetInput")
+UNREACHABLE = OpenApiResponse(
+    ErrorSerializer,
+    description="Refused; nothing was changed. `invalid_target_config`, `inline_secret`, "
+    "`credentials_in_url` (`fields` names the config key), `target_unreachable` (the check "
+    "found no file, table or column, or no server, at the key `fields` names).",
+)
 
 
 def _target(target_id: int) -> Target:
@@ -82,13 +101,15 @@ class TargetApi(APIView):
 
     @extend_schema(
         operation_id="v1_erasure_targets_list",
-        responses=inline_serializer("Targets", {"targets": TargetSerializer(many=True)}),
+        responses=inline_serializer(
+            "Targets", {"targets": by_kind(TargetSerializer, name="Target", many=True)}
+        ),
     )
     def get(self, request):
         targets = Target.objects.prefetch_related("versions", "events")
         return Response({"targets": TargetSerializer(targets, many=True).data})
 
-    @extend_schema(request=TargetInputSerializer, responses={201: TargetSerializer, 409: ERROR})
+    @extend_schema(request=TARGET_INPUT, responses={201: TARGET, 400: UNREACHABLE, 409: ERROR})
     def post(self, request):
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -103,11 +124,11 @@ class TargetDetailApi(APIView):
         "DELETE": scopes.ERASURE_WRITE,
     }
 
-    @extend_schema(responses=TargetSerializer)
+    @extend_schema(responses=TARGET)
     def get(self, request, target_id: int):
         return Response(TargetSerializer(_target(target_id)).data)
 
-    @extend_schema(request=TargetInputSerializer, responses={200: TargetSerializer, 409: ERROR})
+    @extend_schema(request=TARGET_INPUT, responses={200: TARGET, 400: UNREACHABLE, 409: ERROR})
     def put(self, request, target_id: int):
         target = _target(target_id)
         data = TargetInputSerializer(data=request.data)
@@ -138,7 +159,7 @@ class TargetApproveApi(APIView):
     @extend_schema(
         request=ReasonSerializer,
         responses={
-            200: TargetSerializer,
+            200: TARGET,
             400: ERROR,
             403: OpenApiResponse(
                 ErrorSerializer, description="`self_approval`: the proposer cannot approve it."
@@ -167,7 +188,7 @@ class TargetRetireApi(APIView):
     @extend_schema(
         request=ReasonSerializer,
         responses={
-            200: TargetSerializer,
+            200: TARGET,
             400: ERROR,
             404: ERROR,
             409: OpenApiResponse(ErrorSerializer, description="`target_retired`: already is."),

@@ -1,5 +1,7 @@
 """Writes of the target registry. A target's config is checked by its connector before it is
-stored, so a target that is saved is one a connector can be built for.
+stored, so a target that is saved is one a connector can be built for; and, unless the caller
+says `check=False`, the target is looked at once (`target_reach`: the file exists, the table
+and its columns do, the server answers), so a typo is a 400 now rather than a failed run later.
 
 Four eyes on where subjects' data goes: a target that every request touches (`always`), that
 sends identifiers to another system (`webhook`), or that maps one identifier to another
@@ -87,6 +89,13 @@ def _operation_check(connector: Connector, operation: str) -> None:
         code="operation_not_supported",
         fields={"operation": operation, "kind": kind},
     )
+
+
+def target_reach(*, kind: str, config: dict[str, Any]) -> None:
+    """Look at the target once: 400 `target_unreachable` naming the config key of what is
+    missing (`path`, `table`, `match.email`, an unset `dsn_env`) or could not be reached. Kinds
+    Lup cannot look at (a person, another system's endpoint) pass."""
+    connector_for(kind, config).check()
 
 
 def _is_own_database(alias: str) -> bool:
@@ -181,12 +190,14 @@ def target_save(
     versions: Sequence[Any] = (),
     actor: str = SYSTEM,
     preapproved: str = "",
+    check: bool = True,
     **flags: bool,
 ) -> Target:
     """Register a target (or, given `target`, change it) after its connector accepted the
-    config. A target that needs approval is proposed (a change to an active one is kept as its
-    proposal). `preapproved` is the reason when the operator's own command registers it (the
-    demo): proposed and approved at once, both by `actor`."""
+    config and, with `check`, found the target (`target_reach`). A target that needs approval
+    is proposed (a change to an active one is kept as its proposal). `preapproved` is the
+    reason when the operator's own command registers it (the demo): proposed and approved at
+    once, both by `actor`."""
     if target is not None:
         target = Target.objects.select_for_update().get(pk=target.pk)
         if target.state == Target.State.RETIRED:
@@ -200,6 +211,8 @@ def target_save(
         versions=versions,
         flags=flags,
     )
+    if check:
+        target_reach(kind=kind, config=config)
     if Target.objects.filter(name=name).exclude(pk=getattr(target, "pk", None)).exists():
         raise Conflict("A target with that name exists.", code="target_exists")
     active = target is not None and target.state == Target.State.ACTIVE

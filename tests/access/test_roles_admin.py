@@ -83,6 +83,7 @@ def test_an_auditor_gets_read_only_change_views_and_a_refused_post(
     django_user_model, tmp_path, settings
 ):
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    (tmp_path / "app.jsonl").touch()
     target = target_save(
         name="app-logs",
         kind="jsonl_file",

@@ -204,7 +204,7 @@ def test_a_failing_target_never_leaves_a_request_stuck(tmp_path):
             "_, token = api_token_create(name='t', scopes=['erasure:write', 'erasure:read'])",
             "c = Client(HTTP_AUTHORIZATION='Bearer ' + token)",
             "target_save(name='gone', kind='jsonl_file', country='KH', always=True,"
-            " config={'path': 'gone.jsonl', 'match': {'email': 'email'}},"
+            " config={'path': 'gone.jsonl', 'match': {'email': 'email'}}, check=False,"
             " preapproved='the operator, in their own shell')",
             "r = c.post('/api/v1/erasure-requests', {'identifiers': [{'id_type': 'email',"
             " 'value': 'someone@example.org'}]}, content_type='application/json').json()['id']",

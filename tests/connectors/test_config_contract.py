@@ -37,6 +37,7 @@ SHAPES = {
     "batch_size": int,
     "delimiter": str,
     "dsn_env": str,
+    "dsn_file": str,
     "encoding": str,
     "gzip": bool,
     "hash_fields": list,
@@ -53,12 +54,14 @@ SHAPES = {
     "rotated": bool,
     "scan_count": int,
     "secret_env": str,
+    "secret_file": str,
     "set_members": list,
     "stream_entries": list,
     "table": str,
     "timeout_seconds": float,  # any number
     "url": str,
     "url_env": str,
+    "url_file": str,
     "zset_members": list,
 }
 WRONG = {

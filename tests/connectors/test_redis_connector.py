@@ -275,8 +275,8 @@ def test_url_env_not_set(monkeypatch):
         ({"keys": ["ok:{user_id}", "s:{a" + "b" * 40 + "}"]}, "keys[1]"),
         ({"hash_fields": [{"key": "profiles", "field": "email"}]}, "hash_fields[0]"),
         ({"hash_fields": [{"key": "p:{user_id}", "field": "{email}"}]}, "hash_fields[0]"),
-        ({"hash_fields": [{"key": "profiles"}]}, "hash_fields[0]"),
-        ({"set_members": [{"key": "n", "member": "{email", "x": 1}]}, "set_members[0]"),
+        ({"hash_fields": [{"key": "profiles"}]}, "hash_fields[0].field"),
+        ({"set_members": [{"key": "n", "member": "{email", "x": 1}]}, "set_members[0].x"),
         ({"zset_members": [{"key": "l", "member": "{Email}"}]}, "zset_members[0].member"),
         (
             {"stream_entries": [{"key": "e", "field": "", "value": "{user_id}"}]},

@@ -316,7 +316,7 @@ def test_a_path_that_becomes_a_symlink_later_is_refused_at_call_time(roots, tmp_
     [
         ({"path": ""}, "path"),
         ({"id_types": []}, "id_types"),
-        ({"id_types": ["Email"]}, "id_types"),
+        ({"id_types": ["Email"]}, "id_types[0]"),
         ({"rotated": "yes"}, "rotated"),
         ({"mode": "shred"}, "mode"),
         ({"timeout_seconds": 0}, "timeout_seconds"),

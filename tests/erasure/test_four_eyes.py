@@ -57,6 +57,7 @@ def awaiting(filer, roots, *, verifier=None) -> str:
     """A request filed by `filer` and verified by `verifier` (or the filer), planned and
     waiting for approval: its one target requires it."""
     if not Target.objects.filter(name="training-set").exists():
+        (roots / "train.jsonl").touch()
         made = filer.post(
             TARGETS,
             {
@@ -171,6 +172,8 @@ def test_an_engineers_always_webhook_does_nothing_until_an_officer_approves_it(
 def test_a_change_to_an_approved_target_waits_and_the_proposer_cannot_approve_it(
     clerk, officer, roots
 ):
+    for name in ("app.jsonl", "other.jsonl"):
+        (roots / name).touch()
     made = clerk.post(
         TARGETS,
         {

@@ -4,8 +4,10 @@ it, and every entry explains itself; the deadline comes from the strictest juris
 import io
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from erasure.models import ErasureRequest
 from erasure.services import erasure_request_transition
@@ -26,6 +28,7 @@ def client(api, tmp_path, settings):
 
 
 def target(client, name, *, versions=(), **extra):
+    Path(settings.LUP_FILE_ROOTS[0], f"{name}.jsonl").touch()  # registration looks for it
     body = {
         "name": name,
         "kind": "jsonl_file",
@@ -128,6 +131,7 @@ def test_a_target_keyed_by_other_identifier_types_needs_resolution(client):
         "always": True,
         "config": {"path": "users.jsonl", "match": {"user_id": "uid"}},
     }
+    Path(settings.LUP_FILE_ROOTS[0], "users.jsonl").touch()
     assert client.post("/api/v1/erasure/targets", body, format="json").status_code == 201
     approve_proposed_targets()
     request = verified_request(client, identifiers.email())

@@ -24,7 +24,10 @@ def officer(api):
 
 @pytest.fixture
 def roots(tmp_path, settings):
+    """A file root holding the eval set `jsonl_target` registers (registration looks for it)."""
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "khmer-qa.jsonl").write_text('{"user": {"email": "a@example.org"}}\n')
     return tmp_path
 
 
@@ -87,6 +90,7 @@ def test_secrets_are_referenced_by_environment_variable(client):
             "match": {"email": "email"},
         },
         "identity_source": True,
+        "check": False,  # no CRM database here: registered without looking at it
     }
     created = client.post(URL, body, format="json")
     assert created.status_code == 201, created.json()

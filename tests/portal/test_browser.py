@@ -28,6 +28,7 @@ def eval_set(tmp_path, settings, monkeypatch, transactional_db):
     """A JSON Lines eval set every request touches; the worker reads the root from its env."""
     monkeypatch.setenv("LUP_FILE_ROOTS", str(tmp_path))
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    (tmp_path / "eval.jsonl").touch()  # registration looks for it; each test fills it
     target_save(
         target=None,
         name="support-eval",
