@@ -180,7 +180,7 @@ def _target_schema(client: Lup, kind: str) -> dict | None:
     """The kind's config JSON Schema when the service publishes one; None when it does not."""
     try:
         return client.target_schema(kind)
-    except (AttributeError, ApiError):
+    except ApiError:
         return None
 
 

@@ -101,6 +101,7 @@ class Lup:
         self.timeout = timeout
         self.backoff = backoff
         self._parts = parts
+        self._openapi: dict | None = None
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -361,6 +362,17 @@ class Lup:
     def target(self, target_id: int) -> dict:
         return self._json("GET", f"erasure/targets/{int(target_id)}")
 
+    def target_schema(self, kind: str) -> dict | None:
+        """The JSON Schema (draft 2020-12) of a kind's `config`, read from the service's OpenAPI
+        document (its `TargetInput` variant for the kind); None when the document has none."""
+        if self._openapi is None:
+            self._openapi = self._json("GET", "/api/schema/", query={"format": "json"})
+        name = "TargetInput" + "".join(part.capitalize() for part in kind.split("_"))
+        variant = self._openapi.get("components", {}).get("schemas", {}).get(name)
+        if not isinstance(variant, dict) or "config" not in variant.get("properties", {}):
+            return None
+        return {"$schema": JSON_SCHEMA, **_from_openapi(variant["properties"]["config"])}
+
     def target_register(self, **body: Any) -> dict:
         """Register a target (`name`, `kind`, `config`, `country`, and optionally
         `operation`, `versions`, `always`, `requires_approval`, `identity_source`)."""
@@ -423,6 +435,29 @@ class Lup:
 
 
 INVALID_LINE = object()
+JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _from_openapi(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema object back as JSON Schema 2020-12 (`nullable`, a boolean
+    `exclusiveMinimum`, `example`), so a stock validator reads it as the server does."""
+    if isinstance(schema, list):
+        return [_from_openapi(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "example":
+            continue
+        if key == "properties":
+            out[key] = {name: _from_openapi(inner) for name, inner in value.items()}
+        elif key not in ("nullable", "exclusiveMinimum"):
+            out[key] = _from_openapi(value)
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if schema.get("exclusiveMinimum") is True and "minimum" in out:
+        out["exclusiveMinimum"] = out.pop("minimum")
+    return out
 
 
 def _line(value: str | None):

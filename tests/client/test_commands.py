@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from erasure.models import Target
 from lineage.models import DatasetVersion, Membership
 from lup.client import ApiError, Lup, Unreachable
 from tests import identifiers
@@ -99,13 +100,31 @@ def test_targets_register_list_and_retire(run, tmp_path, settings):
     assert again.returncode == 1
     assert again.stderr.decode().startswith("lup: target_retired:")
 
+    assert run("targets", "check", str(target)).returncode == 0
+
+    # Checked against the kind's schema, fetched from the service, before anything is sent.
+    config = {"path": str(tmp_path / "eval.jsonl"), "mach": {"email": "email"}}
     broken = tmp_path / "broken.json"
     broken.write_text(
-        json.dumps({"name": "b", "kind": "jsonl_file", "country": "KH", "config": {}})
+        json.dumps({"name": "b", "kind": "jsonl_file", "country": "KH", "config": config})
     )
-    refused = run("targets", "register", str(broken))
+    for action in ("check", "register"):
+        refused = run("targets", action, str(broken))
+        assert refused.returncode == 1
+        assert "'match' is a required property" in refused.stderr.decode()
+        assert "mach" in refused.stderr.decode()
+    assert "checked locally, nothing sent" in refused.stderr.decode()
+    assert Target.objects.count() == 1
+
+    # What only the server knows (the file is not there) comes back as its 400 and code.
+    missing = tmp_path / "missing.json"
+    config = {"path": str(tmp_path / "gone.jsonl"), "match": {"email": "email"}}
+    missing.write_text(
+        json.dumps({"name": "m", "kind": "jsonl_file", "country": "KH", "config": config})
+    )
+    refused = run("targets", "register", str(missing))
     assert refused.returncode == 1
-    assert refused.stderr.decode().startswith("lup: ")
+    assert refused.stderr.decode().startswith("lup: target_unreachable:")
 
 
 def test_exit_codes(run, live_server, tmp_path):
