@@ -156,3 +156,24 @@ def test_an_unknown_purpose_is_refused_with_its_code_and_nothing_is_written(peop
     assert b"unknown_purpose" in done.stderr or b"purpose" in done.stderr
     assert target.read_bytes() == b""
     no_identifier_in(done.stderr.decode() + done.stdout.decode(), people)
+
+
+def test_the_client_filters_a_pandas_frame(people, lup):
+    pd = pytest.importorskip("pandas")
+    emails = rows_of(people)
+    frame = pd.DataFrame({"email": emails, "n": range(len(emails))})
+
+    kept, why = lup.consent_filter_dataframe(frame, column="email", purpose=PURPOSE)
+
+    assert kept["n"].tolist() == [i for i, e in enumerate(emails) if allowed(people, e)]
+    assert sum(why.values()) == len(emails) - len(kept)
+
+
+def test_the_client_filters_a_hugging_face_dataset_in_batches(people, lup):
+    datasets = pytest.importorskip("datasets")
+    emails = rows_of(people)
+    dataset = datasets.Dataset.from_dict({"email": emails, "n": list(range(len(emails)))})
+
+    kept = lup.consent_filter_dataset(dataset, column="email", purpose=PURPOSE, batch_size=64)
+
+    assert kept["n"] == [i for i, e in enumerate(emails) if allowed(people, e)]
