@@ -1,3 +1,5 @@
+import json
+
 from django.db import models
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -229,7 +231,19 @@ class ManifestApi(APIView):
         "(`datasets[1].versions[0].locations[0].country`) to its problem's code.",
     )
     def post(self, request):
-        added = manifest_register(document=manifest_load(text=request.body))
+        document = manifest_load(text=request.body)
+        try:
+            # JSON's escapes can spell lone surrogates, which no answer naming the entry
+            # could carry back; such a document is not text.
+            json.dumps(document, default=str, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ApplicationError(
+                "The manifest holds a lone surrogate (\\ud800-\\udfff): not text.",
+                code="invalid_manifest",
+            ) from None
+        except (TypeError, ValueError):
+            pass  # not JSON's shape (a YAML anchor inside itself): the manifest check says how
+        added = manifest_register(document=document)
         return Response({"added": added})
 
 
