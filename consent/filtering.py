@@ -3,6 +3,11 @@
 Input is validated whole before the first line of output, so a bad line still gets a 4xx; the
 lines wait in a spooled temporary file (memory, then disk), not in a Python list, so millions
 of them fit. Output keeps input order and the caller's own spelling of each identifier.
+
+With `decisions=True` the answer is one line for each line sent, in order, and never an
+identifier: `allowed`, or why not (`withdrawn`, `refused`, `expired`, `no_consent`, or the code
+of an identifier that is not one, such as `invalid_email`). A client lines it up with its own
+rows, so it can keep them whole and count why the others were dropped.
 """
 
 import tempfile
@@ -25,8 +30,15 @@ class FilterRejected(EventsRejected):
     code = "filter_rejected"
 
 
-def filter_prepare(*, stream: IO[bytes], id_type: str, purpose_key: str) -> IO[bytes]:
-    """Validate and hash every line; return a spool of `key<TAB>line` rows."""
+ALLOWED = b"allowed"
+INVALID = b"!"  # marks a spooled line whose identifier is not one (decisions only)
+
+
+def filter_prepare(
+    *, stream: IO[bytes], id_type: str, purpose_key: str, decisions: bool = False
+) -> IO[bytes]:
+    """Validate and hash every line; return a spool of `key<TAB>line` rows. With `decisions`,
+    a line that is not an identifier is spooled as `!<code><TAB>` rather than refusing all."""
     validate_purpose(purpose_key)
     if id_type != KEY and not keys.ID_TYPE.match(id_type or ""):
         raise ApplicationError(
@@ -42,6 +54,9 @@ def filter_prepare(*, stream: IO[bytes], id_type: str, purpose_key: str) -> IO[b
     ):
         if raw is None:
             errors.append(LineError(number, "line", "line_too_long"))
+            continue
+        if decisions:
+            spool.write(_decision_row(raw, id_type))
             continue
         try:
             text = raw.decode("utf-8").strip()
@@ -61,6 +76,41 @@ def filter_prepare(*, stream: IO[bytes], id_type: str, purpose_key: str) -> IO[b
         raise FilterRejected(errors)
     spool.seek(0)
     return spool
+
+
+def _decision_row(raw: bytes, id_type: str) -> bytes:
+    try:
+        text = raw.decode("utf-8").strip()
+        if "\t" in text:
+            raise keys.InvalidIdentifier("Tabs are not allowed.")
+        key = keys.validate_subject_key(text) if id_type == KEY else keys.key_for(id_type, text)
+    except UnicodeDecodeError:
+        return INVALID + b"invalid_utf8\t\n"
+    except keys.InvalidIdentifier as exc:
+        return INVALID + exc.code.encode() + b"\t\n"
+    return f"{key}\t\n".encode()
+
+
+def filter_decisions(*, spool: IO[bytes], purpose_key: str) -> Iterator[bytes]:
+    """Yield one decision a line sent, in order (see the module's docstring)."""
+    try:
+        while True:
+            batch = [
+                line.split(b"\t", 1)[0] for _, line in zip(range(FILTER_BATCH), spool, strict=False)
+            ]
+            if not batch:
+                return
+            wanted = {key.decode() for key in batch if not key.startswith(INVALID)}
+            decided = {
+                key.encode(): ALLOWED if decision.allowed else decision.reason.encode()
+                for key, decision in consent_filter_keys(keys=wanted, purpose_key=purpose_key)
+            }
+            yield b"".join(
+                (key[1:] if key.startswith(INVALID) else decided.get(key, b"no_consent")) + b"\n"
+                for key in batch
+            )
+    finally:
+        spool.close()
 
 
 def filter_stream(*, spool: IO[bytes], purpose_key: str) -> Iterator[bytes]:

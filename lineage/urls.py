@@ -18,6 +18,7 @@ urlpatterns = [
         name="dataset-versions",
     ),
     path("lineage/versions", views.VersionCreateApi.as_view(), name="version-create"),
+    path("lineage/manifests", views.ManifestApi.as_view(), name="manifests"),
     path("lineage/versions/<uuid:version_id>", views.VersionGetApi.as_view(), name="version"),
     path(
         "lineage/versions/<uuid:version_id>/locations",

@@ -25,7 +25,7 @@ from consent.api.serializers import (
     SubjectResolvedSerializer,
     SubjectStateSerializer,
 )
-from consent.filtering import KEY, filter_prepare, filter_stream
+from consent.filtering import KEY, filter_decisions, filter_prepare, filter_stream
 from consent.imports import consent_import
 from consent.inputs import event_input, subject_ref
 from consent.models import Notice, Purpose
@@ -127,6 +127,9 @@ class ConsentFilterApi(APIView):
     """Stream subjects in (one a line), get back those allowed for the purpose, in order.
 
     Lines are identifiers of `id_type` (hashed on arrival) or, with `id_type=key`, subject keys.
+    With `answer=decisions`, one line comes back for each line sent: `allowed` or why not
+    (`withdrawn`, `refused`, `expired`, `no_consent`, or an invalid identifier's code), so the
+    caller can keep its own rows whole; no identifier is echoed.
     """
 
     required_scope = scopes.CONSENT_READ
@@ -136,19 +139,32 @@ class ConsentFilterApi(APIView):
         parameters=[
             OpenApiParameter("purpose", str, required=True),
             OpenApiParameter("id_type", str, description="`key`, `email`, `phone`, …"),
+            OpenApiParameter(
+                "answer",
+                str,
+                enum=["lines", "decisions"],
+                description="`lines` (default): the allowed lines; `decisions`: one decision a "
+                "line sent",
+            ),
         ],
         request={"text/plain": OpenApiTypes.BINARY},
         responses={(200, "text/plain"): OpenApiTypes.BINARY, 404: ERROR},
     )
     def post(self, request):
         purpose = request.query_params.get("purpose", "")
+        answer = request.query_params.get("answer", "lines")
+        if answer not in ("lines", "decisions"):
+            raise ApplicationError("answer is `lines` or `decisions`.", code="invalid_answer")
+        decisions = answer == "decisions"
         spool = filter_prepare(
             stream=request.stream or io.BytesIO(),
             id_type=request.query_params.get("id_type", KEY),
             purpose_key=purpose,
+            decisions=decisions,
         )
+        answered = filter_decisions if decisions else filter_stream
         return StreamingHttpResponse(
-            filter_stream(spool=spool, purpose_key=purpose),
+            answered(spool=spool, purpose_key=purpose),
             content_type="text/plain; charset=utf-8",
         )
 

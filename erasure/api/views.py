@@ -144,7 +144,12 @@ class ErasureRequestApi(APIView):
 
     @extend_schema_serializer(component_name="ErasureRequestInput")
     class InputSerializer(TrustedFilingSerializer):
-        identifiers = serializers.ListField(child=serializers.DictField())
+        @extend_schema_serializer(component_name="ErasureIdentifier")
+        class IdentifierSerializer(serializers.Serializer):
+            id_type = serializers.CharField(help_text="`email`, `phone` (E.164), `user_id`, …")
+            value = serializers.CharField(help_text="The identifier as the subject gave it.")
+
+        identifiers = IdentifierSerializer(many=True)
         country = serializers.CharField(required=False, allow_blank=True)
 
     class Pagination(CursorPagination):

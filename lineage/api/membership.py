@@ -77,7 +77,15 @@ class SubjectLocationsApi(APIView):
 
     @extend_schema_serializer(component_name="SubjectLocateInput")
     class InputSerializer(serializers.Serializer):
-        subject = serializers.DictField(required=False)
+        @extend_schema_serializer(component_name="LocateSubject")
+        class SubjectSerializer(serializers.Serializer):
+            """`{"id_type", "value"}` (hashed on arrival) or `{"key"}`."""
+
+            id_type = serializers.CharField(required=False)
+            value = serializers.CharField(required=False)
+            key = serializers.CharField(required=False, help_text="a subject key (64 hex)")
+
+        subject = SubjectSerializer(required=False)
         keys = serializers.ListField(child=serializers.CharField(), required=False)
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)

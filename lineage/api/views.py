@@ -1,3 +1,5 @@
+import json
+
 from django.db import models
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +18,7 @@ from access import scopes
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from lineage import selectors, services
+from lineage.manifest import manifest_load, manifest_register
 from lineage.models import DatasetVersion
 from lineage.openlineage import ingest_event
 from lineage.picture import neighbourhood_svg
@@ -201,6 +204,47 @@ class DatasetCreateApi(APIView):
         return Response(
             {"id": dataset.node_id, **data.validated_data}, status=status.HTTP_201_CREATED
         )
+
+
+class ManifestApi(APIView):
+    """Register a lineage manifest (YAML or JSON, the format of `lineage/examples/manifest.yaml`)
+    as `manage.py lineage_register` does: all of it in one transaction, or, on any bad entry,
+    none of it, with every problem named by its path in `fields`. Sending it again adds
+    nothing."""
+
+    required_scope = scopes.LINEAGE_WRITE
+    parser_classes: list = []
+
+    @extend_schema(
+        request={"application/yaml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
+        responses={
+            200: inline_serializer(
+                "ManifestRegistered",
+                {"added": serializers.DictField(child=serializers.IntegerField())},
+            ),
+            400: ERROR,
+            409: ERROR,
+        },
+        description="`added`: how many datasets, versions, locations, jobs, runs, run_datasets, "
+        "models, model_versions, model_data and edges it added (all 0 the second time). A bad "
+        "manifest is 400 `invalid_manifest` with `fields` mapping each entry's path "
+        "(`datasets[1].versions[0].locations[0].country`) to its problem's code.",
+    )
+    def post(self, request):
+        document = manifest_load(text=request.body)
+        try:
+            # JSON's escapes can spell lone surrogates, which no answer naming the entry
+            # could carry back; such a document is not text.
+            json.dumps(document, default=str, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ApplicationError(
+                "The manifest holds a lone surrogate (\\ud800-\\udfff): not text.",
+                code="invalid_manifest",
+            ) from None
+        except (TypeError, ValueError):
+            pass  # not JSON's shape (a YAML anchor inside itself): the manifest check says how
+        added = manifest_register(document=document)
+        return Response({"added": added})
 
 
 class LocationSerializer(serializers.Serializer):

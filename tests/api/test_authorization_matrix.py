@@ -90,6 +90,7 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/lineage/transfers"): STAFF,
     ("POST", "/api/v1/lineage/datasets"): LINEAGE_WRITERS,
     ("POST", "/api/v1/lineage/versions"): LINEAGE_WRITERS,
+    ("POST", "/api/v1/lineage/manifests"): LINEAGE_WRITERS,
     ("GET", "/api/v1/lineage/datasets/{path}/versions"): STAFF,
     ("GET", "/api/v1/lineage/versions/{version_id}"): STAFF,
     ("POST", "/api/v1/lineage/versions/{version_id}/locations"): LINEAGE_WRITERS,

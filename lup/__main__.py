@@ -1,0 +1,5 @@
+import sys
+
+from lup.cli import main
+
+sys.exit(main())
