@@ -29,6 +29,7 @@ def clerk(api):
 
 def register(api, tmp_path, settings, *, requires_approval: bool = False) -> None:
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    (tmp_path / "eval.jsonl").touch()  # registration looks for the file
     made = api("erasure:write").post(
         "/api/v1/erasure/targets",
         {
