@@ -38,7 +38,17 @@ from .base import (
     ConnectorConfigError,
     TargetUnavailable,
 )
-from .tables import MASK, MATCH, NAME, RESOLVE, CursorTable, Pair, RowTally, batch_size, chunked
+from .tables import (
+    MASK,
+    MATCH,
+    PLAIN_TABLE,
+    RESOLVE,
+    CursorTable,
+    Pair,
+    RowTally,
+    batch_size,
+    chunked,
+)
 
 __all__ = ["Pair", "RowTally", "SqlTable", "chunked"]  # RowTally and chunked: see tables.py
 
@@ -55,11 +65,7 @@ class SqlTable(CursorTable):
                 "default": "default",
                 "description": "A key of `DATABASES` in the settings.",
             },
-            "table": {
-                "type": "string",
-                "pattern": NAME.pattern,
-                "description": "The table's name (letters, digits, underscores).",
-            },
+            "table": PLAIN_TABLE,
             "match": MATCH,
             "mask": MASK,
             "resolve": RESOLVE,

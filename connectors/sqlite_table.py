@@ -37,7 +37,7 @@ from .base import (
     TargetUnavailable,
 )
 from .files import confined_path
-from .tables import MASK, MATCH, NAME, RESOLVE, CursorTable, batch_size
+from .tables import MASK, MATCH, PLAIN_TABLE, RESOLVE, CursorTable, batch_size
 
 
 class SqliteTable(CursorTable):
@@ -47,11 +47,7 @@ class SqliteTable(CursorTable):
         "deleted, or masked with a `mask`.",
         properties={
             "path": schema.path("The database file."),
-            "table": {
-                "type": "string",
-                "pattern": NAME.pattern,
-                "description": "The table's name (letters, digits, underscores).",
-            },
+            "table": PLAIN_TABLE,
             "match": MATCH,
             "mask": MASK,
             "resolve": RESOLVE,

@@ -29,6 +29,12 @@ INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 # (identifier type, value) of one given identifier.
 # Config keys every SQL kind shares, described once.
 COLUMN = {"type": "string", "pattern": NAME.pattern}
+# `table` of a kind whose database has no schemas (SQLite, or any Django alias).
+PLAIN_TABLE = {
+    "type": "string",
+    "pattern": NAME.pattern,
+    "description": "The table's name (letters, digits, underscores).",
+}
 MATCH = schema.match(
     COLUMN,
     "Identifier type -> the column holding it (letters, digits, underscores). The types named "
