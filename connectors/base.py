@@ -110,10 +110,22 @@ class Erased:
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """For a store that keeps earlier versions: `purged` when the post-check read every
+    version the store still holds, `retained` (until `retained_until`) when it read only the
+    current one because older ones are kept under the target's policy."""
+
+    policy: Literal["purged", "retained"]
+    versions_checked: int
+    retained_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Verified:
     method: str
     remaining: int
     at: datetime
+    history: History | None = None
 
 
 class Awaiting(enum.Enum):

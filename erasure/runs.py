@@ -27,6 +27,7 @@ from connectors import (
     Connector,
     Erased,
     Handover,
+    History,
     Reported,
     Verified,
     connector_for,
@@ -329,6 +330,18 @@ def _checked(run: TargetRun, checked: Verified) -> TargetRun:
         postcheck=postcheck,
         before=erased.get("before") or "",
         after=erased.get("after") or "",
+        history=_history(checked.history),
+    )
+
+
+def _history(history: History | None) -> dict[str, str] | None:
+    if history is None:
+        return None
+    until = history.retained_until
+    return bodies.kept_history(
+        policy=history.policy,
+        versions_checked=history.versions_checked,
+        retained_until=utc_time(until) if until else "",
     )
 
 

@@ -33,6 +33,8 @@ def erasure_target(
     exception: dict[str, str] | None = None,
     before: str = "",
     after: str = "",
+    shards: dict[str, str] | None = None,
+    history: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One target's `erasure.target` receipt; `target` has pk, kind, name and country."""
     body: dict[str, Any] = {
@@ -53,6 +55,23 @@ def erasure_target(
         body["before"], body["after"] = before, after
     if exception:
         body["exception"] = exception
+    if shards:
+        body["shards"] = shards
+    if history:
+        body["history"] = history
+    return body
+
+
+def shard_summary(*, total: int, changed: int, manifest: str) -> dict[str, str]:
+    """`shards`: shards examined, shards rewritten, and the digest of their manifest."""
+    return {"total": str(total), "changed": str(changed), "manifest": manifest}
+
+
+def kept_history(*, policy: str, versions_checked: int, retained_until: str = "") -> dict[str, str]:
+    """`history`: what the post-check read of the versions a store keeps."""
+    body = {"policy": policy, "versions_checked": str(versions_checked)}
+    if retained_until:
+        body["retained_until"] = retained_until
     return body
 
 

@@ -37,6 +37,7 @@ LEGAL_BASIS = {
 TARGET_OUTCOME = {"erased", "nothing_found", "held", "failed"}
 REQUEST_OUTCOME = {"completed", "partially_completed", "denied"}
 OPS = {"delete", "mask", "none"}
+HISTORY_POLICY = {"purged", "retained"}
 
 
 class ReceiptInvalid(ValueError):
@@ -117,6 +118,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "before?": "sha256",
         "after?": "sha256",
         "exception?": {"basis": "token", "until": "time"},
+        # A target of many objects or files: how many were examined and rewritten, and the
+        # digest of the manifest of the rewritten ones (delivered in the bundle, §2).
+        "shards?": {"total": "count", "changed": "count", "manifest": "sha256"},
+        # A store that keeps earlier versions: whether the post-check read them all (purged)
+        # or only the current one (retained, until when).
+        "history?": {
+            "policy": HISTORY_POLICY,
+            "versions_checked": "count",
+            "retained_until?": "time",
+        },
     },
     "erasure.request": {
         **COMMON,

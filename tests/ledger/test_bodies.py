@@ -86,3 +86,31 @@ def test_an_outcome_outside_the_format_is_refused(outcome):
     )
     with pytest.raises(receipts.ReceiptInvalid):
         receipts.validate({**body, **SIGNED})
+
+
+def test_shards_and_history_are_optional_members_checked_like_the_rest():
+    target = SimpleNamespace(pk=3, kind="s3_objects", name="eval shards", country="SG")
+    action = bodies.step(op="delete", method="rewrite", count=4, started_at=AT, completed_at=AT)
+    body = bodies.erasure_target(
+        subject_commit=COMMIT,
+        request_id=uuid.uuid4(),
+        target=target,
+        outcome="erased",
+        action=action,
+        postcheck=bodies.check(method="scan", remaining=0, at=AT),
+        shards=bodies.shard_summary(total=2000, changed=3, manifest="sha256:" + "a" * 64),
+        history=bodies.kept_history(policy="retained", versions_checked=1, retained_until=AT),
+    )
+    receipts.validate({**body, **SIGNED})
+    assert body["shards"] == {"total": "2000", "changed": "3", "manifest": "sha256:" + "a" * 64}
+    assert body["history"]["retained_until"] == AT
+    purged = bodies.kept_history(policy="purged", versions_checked=5)
+    assert "retained_until" not in purged
+    for broken in (
+        {**body, "history": {**purged, "policy": "kept"}},
+        {**body, "history": {**purged, "versions_checked": 5}},
+        {**body, "shards": {**body["shards"], "manifest": "md5:00"}},
+        {**body, "shards": {"total": "1", "changed": "1"}},
+    ):
+        with pytest.raises(receipts.ReceiptInvalid):
+            receipts.validate({**broken, **SIGNED})
