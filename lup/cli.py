@@ -240,8 +240,15 @@ def targets_retire(args) -> None:
 
 def erasure_file(args) -> None:
     identifiers = [_identifier(text) for text in args.identifier]
+    if (args.verified is None) != (args.reason is None):
+        raise Usage("--verified METHOD and --reason TEXT go together")
+    verified = None if args.verified is None else {"method": args.verified, "reason": args.reason}
     filed = _client(args).erasure_file(
-        identifiers, country=args.country or "", idempotency_key=args.idempotency_key
+        identifiers,
+        country=args.country or "",
+        idempotency_key=args.idempotency_key,
+        verified=verified,
+        plan=args.plan,
     )
     _emit(args, filed, f"request {filed['id']}: {filed['state']}.")
 
@@ -253,11 +260,24 @@ def _identifier(text: str) -> dict[str, str]:
     return {"id_type": id_type, "value": value}
 
 
-def erasure_status(args) -> None:
-    status = _client(args).erasure_status(args.request)
+# A request in one of these states changes no more (erasure.models.CLOSED_STATES).
+CLOSED = frozenset({"completed", "partially_completed", "denied", "failed"})
+
+
+def erasure_status(args) -> int | None:
+    client = _client(args)
+    status = client.erasure_status(args.request)
+    if args.wait:
+        deadline = time.monotonic() + args.timeout
+        while status["state"] not in CLOSED and time.monotonic() < deadline:
+            time.sleep(min(args.interval, max(0.0, deadline - time.monotonic())))
+            status = client.erasure_status(args.request)
     _emit(
         args, status, f"request {status['id']}: {status['state']}, deadline {status['deadline']}."
     )
+    if args.wait and status["state"] not in CLOSED:
+        raise Refused(f"still {status['state']} after {args.timeout:g} s")
+    return None
 
 
 def erasure_bundle(args) -> None:
@@ -392,8 +412,21 @@ def parser() -> argparse.ArgumentParser:
     )
     filing.add_argument("--country", help="the subject's country (ISO 3166-1 alpha-2)")
     filing.add_argument("--idempotency-key", help="default: a new one (retries reuse it)")
+    filing.add_argument(
+        "--verified",
+        metavar="METHOD",
+        help="the caller verified the subject itself (needs erasure:verify), e.g. support_ticket",
+    )
+    filing.add_argument("--reason", help="how it was verified, recorded in the trail")
+    filing.add_argument(
+        "--plan", action="store_true", help="plan it at once (a verified request): it starts, "
+        "or waits for someone else's approval",
+    )  # fmt: skip
     status = command(erasure, "status", erasure_status, "a request's state")
     status.add_argument("request")
+    status.add_argument("--wait", action="store_true", help="until it closes (exit 1 on timeout)")
+    status.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between looks")
     bundle = command(erasure, "bundle", erasure_bundle, "a request's receipt bundle (JSON)")
     bundle.add_argument("request")
     bundle.add_argument("-o", "--output", help="file to write (default stdout)")

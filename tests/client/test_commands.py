@@ -164,3 +164,25 @@ def test_an_erasure_filing_retried_with_its_idempotency_key_is_filed_once(lup, r
     assert refused.value.status == 400
     with pytest.raises(Unreachable):
         Lup("http://127.0.0.1:9", "x", retries=1, backoff=0).targets()
+
+
+def test_a_filing_verified_by_the_caller_needs_its_reason_and_waiting_can_time_out(run):
+    email = identifiers.email()
+    lonely = run("erasure", "file", "--identifier", f"email:{email}", "--verified", "call")
+    assert lonely.returncode == 2
+    assert "--reason" in lonely.stderr.decode()
+
+    filed = run("erasure", "file", "--identifier", f"email:{email}", "--country", "KH", "--json")
+    assert filed.returncode == 0, filed.stderr.decode()
+    request_id = json.loads(filed.stdout)["id"]
+    # Filed bare, it waits for the subject's code: `--wait` gives up, exit 1, naming its state.
+    waited = run("erasure", "status", request_id, "--wait", "--timeout", "0.3", "--interval", "0.1")
+    assert waited.returncode == 1
+    assert "still received after 0.3 s" in waited.stderr.decode()
+    # Without the erasure:verify scope a verified filing is the API's 403.
+    refused = run(
+        "erasure", "file", "--identifier", f"email:{email}", "--verified", "call", "--reason",
+        "checked", "--plan",
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.decode().startswith("lup: insufficient_scope:")
