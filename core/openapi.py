@@ -8,9 +8,33 @@ its own refusals (a 409, a 404 on an endpoint without path parameters) in
 
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+
+# What `fields` says of one input: a code or message, a list of them (one per problem, or
+# one per item of a list input), or the same again by key for an input that is an object.
+# Recursive, so it is a component of its own, added to every document by AutoSchema.
+FIELD_ERROR = ResolvedComponent(
+    name="FieldError",
+    type=ResolvedComponent.SCHEMA,
+    object="FieldError",
+    schema={
+        "description": "What was wrong with one input: a code or message, a list of them, or "
+        "the same by key for an input that is an object or a list.",
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
+            {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldError"}},
+        ],
+    },
+)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": FIELD_ERROR.ref})
+class FieldErrorsField(serializers.DictField):
+    pass
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -18,7 +42,10 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="Stable; clients branch on it.")
     detail = serializers.CharField(help_text="For people; may change.")
-    fields = serializers.DictField(help_text="What was wrong with each input, by field.")
+    fields = FieldErrorsField(
+        help_text="What was wrong with each input, by field, nested as the input is; empty "
+        "when the refusal is not about one input."
+    )
 
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; nothing was changed.")
@@ -58,6 +85,7 @@ class AutoSchema(openapi.AutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
+        registry.register_on_missing(FIELD_ERROR)
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         for code in sorted(self.error_codes(operation)):
             operation["responses"].setdefault(

@@ -1,6 +1,11 @@
 """The target registry's API: register, change, approve, retire and delete erasure targets."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +25,28 @@ class TargetEventSerializer(serializers.ModelSerializer):
         fields = ("action", "actor", "reason", "at")
 
 
+class TargetProposalSerializer(serializers.Serializer):
+    """A registration waiting for a compliance officer's approval, as it was checked: what the
+    target becomes when approved. `config` follows its kind's schema (the `config` of the
+    variant of that `kind`)."""
+
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    config = serializers.DictField()
+    operation = serializers.ChoiceField(choices=Target.Operation.choices)
+    id_types = serializers.ListField(child=serializers.CharField())
+    country = serializers.CharField()
+    versions = serializers.ListField(child=serializers.UUIDField())
+    always = serializers.BooleanField()
+    requires_approval = serializers.BooleanField()
+    identity_source = serializers.BooleanField()
+
+
+@extend_schema_field(TargetProposalSerializer(allow_null=True))
+class ProposalField(serializers.JSONField):
+    """The stored proposal, answered as it is stored."""
+
+
 class TargetSerializer(serializers.ModelSerializer):
     """A target as engineers register it. `config` holds names and paths; secrets only as the
     name of an environment variable. `state`: only `active` targets are planned; an `always`,
@@ -29,6 +56,12 @@ class TargetSerializer(serializers.ModelSerializer):
 
     versions = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     events = TargetEventSerializer(many=True, read_only=True)
+    id_types = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The identifier types the target is keyed by, from its config.",
+    )
+    proposal = ProposalField(read_only=True, allow_null=True)
 
     class Meta:
         model = Target

@@ -4,7 +4,12 @@ import io
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +18,11 @@ from access import scopes
 from core import subject_keys as keys
 from core.errors import ApplicationError, NotFound
 from lineage.membership import KEY, membership_upload, purpose_check, subject_locations
-from lineage.models import DatasetVersion
+from lineage.models import DatasetVersion, ModelData
+
+EVAL_SET = "5b0c2a8e-3f41-4c7e-9d0a-6f1e2b3c4d5e"
+CLEANED = "0d6e9c1a-7b2f-4e38-8a5c-1f2e3d4c5b6a"
+MODEL = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 
 MAX_SUBJECT_KEYS = 100  # keys of one subject (e-mail, phones, account ids), not a bulk query
 
@@ -56,6 +65,14 @@ class MembershipUploadApi(APIView):
             "application/x-ndjson": OpenApiTypes.BINARY,
         },
         responses={201: OutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Uploaded",
+                value={"version_id": EVAL_SET, "members": 830412, "membership_declared": True},
+                response_only=True,
+                status_codes=["201"],
+            )
+        ],
     )
     def post(self, request, version_id):
         version = _version(version_id)
@@ -86,9 +103,109 @@ class SubjectLocationsApi(APIView):
             key = serializers.CharField(required=False, help_text="a subject key (64 hex)")
 
         subject = SubjectSerializer(required=False)
-        keys = serializers.ListField(child=serializers.CharField(), required=False)
+        keys = serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text=f"More keys of the same subject (at most {MAX_SUBJECT_KEYS}).",
+        )
 
-    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema_serializer(component_name="SubjectLocations")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="LocatedVersion")
+        class VersionSerializer(serializers.Serializer):
+            @extend_schema_serializer(component_name="LocatedStorage")
+            class LocationSerializer(serializers.Serializer):
+                system = serializers.CharField()
+                uri = serializers.CharField()
+                country = serializers.CharField()
+
+            version_id = serializers.UUIDField()
+            dataset = serializers.CharField(help_text="`<namespace>:<name>`")
+            version = serializers.CharField()
+            relation = serializers.ChoiceField(
+                choices=["member", "derived"],
+                help_text="`member`: its membership holds the subject; `derived`: made from "
+                "such a version through runs, its membership not declared, so scanned.",
+            )
+            membership_declared = serializers.BooleanField()
+            note = serializers.CharField(allow_null=True)
+            locations = LocationSerializer(many=True)
+
+        @extend_schema_serializer(component_name="LocatedModel")
+        class ModelUseSerializer(serializers.Serializer):
+            model_version_id = serializers.UUIDField()
+            model = serializers.CharField(help_text="`<namespace>:<name>`")
+            version = serializers.CharField()
+            kind = serializers.ChoiceField(
+                choices=[*ModelData.Kind.values, "fine_tuned_from"],
+                help_text="How it used the data; `fine_tuned_from`: tuned from such a model.",
+            )
+            dataset_version_id = serializers.UUIDField(allow_null=True)
+            fine_tuned_from_id = serializers.UUIDField(allow_null=True)
+
+        versions = VersionSerializer(many=True)
+        models = ModelUseSerializer(many=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=OutputSerializer,
+        examples=[
+            OpenApiExample(
+                "By identifier",
+                value={"subject": {"id_type": "email", "value": "sokha@example.org"}},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "By keys",
+                value={
+                    "keys": ["3f1c9e0b7a5d4c2e8f6a1b3d5c7e9f0a2b4d6c8e0f1a3b5c7d9e1f2a4b6c8d0e"]
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Found",
+                value={
+                    "versions": [
+                        {
+                            "version_id": EVAL_SET,
+                            "dataset": "s3://sea-evals-kh:khm-vie-qa",
+                            "version": "v1",
+                            "relation": "member",
+                            "membership_declared": True,
+                            "note": None,
+                            "locations": [
+                                {
+                                    "system": "s3",
+                                    "uri": "s3://sea-evals-kh/khm-vie-qa/v1/",
+                                    "country": "KH",
+                                }
+                            ],
+                        },
+                        {
+                            "version_id": CLEANED,
+                            "dataset": "postgres://pg.hcm.internal:5432:chat.cleaned_messages",
+                            "version": "2024-06-02",
+                            "relation": "derived",
+                            "membership_declared": False,
+                            "note": "derived — membership not declared",
+                            "locations": [],
+                        },
+                    ],
+                    "models": [
+                        {
+                            "model_version_id": MODEL,
+                            "model": "sea-chat:khm-vie-assistant",
+                            "version": "1.0.0",
+                            "kind": "evaluated_on",
+                            "dataset_version_id": EVAL_SET,
+                            "fine_tuned_from_id": None,
+                        }
+                    ],
+                },
+                response_only=True,
+            ),
+        ],
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         more = data.get("keys", [])
@@ -100,7 +217,7 @@ class SubjectLocationsApi(APIView):
         wanted = ([_subject_key(data["subject"])] if "subject" in data else []) + more
         if not wanted:
             raise ApplicationError("Name the subject (subject or keys).", code="missing_subject")
-        return Response(subject_locations(keys=wanted))
+        return Response(self.OutputSerializer(subject_locations(keys=wanted)).data)
 
 
 class PurposeCheckApi(APIView):
@@ -108,12 +225,35 @@ class PurposeCheckApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
+    @extend_schema_serializer(component_name="PurposeCheck")
+    class OutputSerializer(serializers.Serializer):
+        version_id = serializers.UUIDField()
+        purpose = serializers.CharField()
+        members = serializers.IntegerField(help_text="Subjects the version holds.")
+        allowed = serializers.IntegerField(help_text="Of those, the ones the purpose may use now.")
+        not_allowed = serializers.IntegerField(
+            help_text="Withdrawn, refused, expired, or never asked."
+        )
+
     @extend_schema(
-        parameters=[OpenApiParameter("purpose", str, required=True)], responses=OpenApiTypes.OBJECT
+        parameters=[OpenApiParameter("purpose", str, required=True)],
+        responses=OutputSerializer,
+        examples=[
+            OpenApiExample(
+                "Checked",
+                value={
+                    "version_id": EVAL_SET,
+                    "purpose": "train_ai_system.evaluation",
+                    "members": 830412,
+                    "allowed": 811907,
+                    "not_allowed": 18505,
+                },
+            )
+        ],
     )
     def get(self, request, version_id):
         version = _version(version_id)
         purpose = request.query_params.get("purpose", "")
         if not purpose:
             raise ApplicationError("purpose is required.", code="missing_purpose")
-        return Response(purpose_check(version=version, purpose=purpose))
+        return Response(self.OutputSerializer(purpose_check(version=version, purpose=purpose)).data)
