@@ -42,6 +42,7 @@ class NoticeOutSerializer(serializers.Serializer):
 class EventOutSerializer(serializers.ModelSerializer):
     purpose = serializers.CharField(source="purpose.key")
     notice = NoticeOutSerializer(allow_null=True)
+    data_categories = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = ConsentEvent

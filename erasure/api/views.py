@@ -48,6 +48,7 @@ from erasure.services import (
     erasure_verification_start,
     legal_hold_create,
 )
+from jurisdictions.api.serializers import EffectiveRuleSerializer
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -338,6 +339,11 @@ class PlanEntrySerializer(serializers.ModelSerializer):
 
 class AffectedModelSerializer(serializers.ModelSerializer):
     model = serializers.SerializerMethodField()
+    kinds = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="How it used the subject's data: `trained_on`, `fine_tuned_on`, "
+        "`evaluated_on`, or `fine_tuned_from` a model that did.",
+    )
 
     class Meta:
         model = AffectedModel
@@ -347,11 +353,19 @@ class AffectedModelSerializer(serializers.ModelSerializer):
         return f"{obj.model_version.model}@{obj.model_version.version}"
 
 
+class PlanRulesSerializer(serializers.Serializer):
+    """The rules a verified request's deadline was set from; empty before verification."""
+
+    considered = serializers.ListField(child=serializers.CharField(), required=False)
+    erasure_right = EffectiveRuleSerializer(required=False)
+    erasure_deadline = EffectiveRuleSerializer(required=False)
+
+
 class PlanSerializer(serializers.Serializer):
     request = serializers.UUIDField()
     state = serializers.CharField()
     deadline = serializers.DateTimeField(allow_null=True)
-    rules = serializers.JSONField()
+    rules = PlanRulesSerializer()
     targets = PlanEntrySerializer(many=True)
     affected_models = AffectedModelSerializer(many=True)
 

@@ -6,13 +6,13 @@ enterprise client's reviewer both need them without a token.
 
 import pycountry
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApplicationError
+from jurisdictions.api.serializers import EffectiveRulesSerializer, JurisdictionListSerializer
 from jurisdictions.composer import effective_rules
 from jurisdictions.rules import CONSENT_LEVELS, CROSS_BORDER_LEVELS, jurisdictions
 
@@ -43,7 +43,43 @@ class PublicRulesApi(APIView):
 class JurisdictionListApi(PublicRulesApi):
     """Every country's law and rules, each with its sources and `unconfirmed` flag."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        responses={200: JurisdictionListSerializer},
+        examples=[
+            OpenApiExample(
+                "Rules",
+                value={
+                    "markets": ["KH", "SG"],
+                    "scales": {"consent": {"1": "notice", "2": "opt-in consent"}},
+                    "jurisdictions": [
+                        {
+                            "country": "SG",
+                            "name": "Singapore",
+                            "law": {
+                                "title": "Personal Data Protection Act 2012",
+                                "status": "in_force",
+                                "in_force": "2014-07-02",
+                                "comprehensive": True,
+                                "summary": "Consent, purpose limitation, access and correction.",
+                                "sources": ["https://sso.agc.gov.sg/Act/PDPA2012"],
+                                "unconfirmed": False,
+                                "note": None,
+                            },
+                            "rules": {
+                                "child_age": {
+                                    "age": 13,
+                                    "summary": "PDPC guidance: 13 and above may consent.",
+                                    "sources": ["https://www.pdpc.gov.sg/"],
+                                    "unconfirmed": False,
+                                    "note": None,
+                                }
+                            },
+                        }
+                    ],
+                },
+            )
+        ],
+    )
     def get(self, request):
         return Response(
             {
@@ -59,7 +95,36 @@ class JurisdictionEffectiveApi(PublicRulesApi):
 
     @extend_schema(
         parameters=[OpenApiParameter("country", str, required=False)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: EffectiveRulesSerializer},
+        examples=[
+            OpenApiExample(
+                "For a subject in Cambodia",
+                value={
+                    "markets": ["SG", "KH"],
+                    "subject_country": "KH",
+                    "considered": ["SG", "KH"],
+                    "without_data": [],
+                    "received_at": "2026-11-01T09:30:00+00:00",
+                    "rules": {
+                        "erasure_deadline": {
+                            "basis": "statutory",
+                            "deadline": {
+                                "amount": 30,
+                                "unit": "days",
+                                "business": False,
+                                "extension": None,
+                            },
+                            "due_at": "2026-12-01T09:30:00+00:00",
+                            "from": ["SG"],
+                            "unconfirmed": False,
+                            "summary": "As soon as reasonably possible; 30 days in guidance.",
+                            "not_known_for": ["KH"],
+                            "rules": {},
+                        }
+                    },
+                },
+            )
+        ],
     )
     def get(self, request):
         country = country_param(request.query_params.get("country"))

@@ -256,9 +256,32 @@ class LocationSerializer(serializers.Serializer):
     transfer_basis = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class SchemaFieldSerializer(serializers.Serializer):
+    """One column or field, as OpenLineage's schema facet names it (other keys are kept)."""
+
+    name = serializers.CharField(required=False)
+    type = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+
+
+@extend_schema_field(SchemaFieldSerializer(many=True))
+class SchemaFieldsField(serializers.ListField):
+    """Taken and answered as given: the document names the keys clients use."""
+
+    child = serializers.DictField()
+
+
+def _strings(help_text: str) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(), read_only=True, help_text=help_text)
+
+
 class VersionOutSerializer(serializers.ModelSerializer):
     dataset = serializers.SerializerMethodField()
     locations = LocationSerializer(many=True, read_only=True)
+    schema_fields = SchemaFieldsField(read_only=True)
+    data_categories = _strings("fideslang data category keys.")
+    purposes = _strings("Keys of the purposes it may be used for.")
+    languages = _strings("ISO 639 codes of the languages its text is in.")
 
     class Meta:
         model = DatasetVersion
@@ -300,9 +323,7 @@ class VersionCreateApi(APIView):
             required=False,
             allow_null=True,
         )
-        schema_fields = serializers.ListField(
-            child=serializers.DictField(), required=False, default=list
-        )
+        schema_fields = SchemaFieldsField(required=False, default=list)
         data_categories = serializers.ListField(
             child=serializers.CharField(), required=False, default=list
         )
