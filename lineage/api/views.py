@@ -18,6 +18,18 @@ from access import scopes
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from lineage import selectors, services
+from lineage.api.openapi import (
+    COLUMN_EXAMPLE,
+    EVENT_EXAMPLES,
+    GRAPH_EXAMPLE,
+    PROV_EXAMPLE,
+    TRANSFER_EXAMPLE,
+    LineageEventAnswerSerializer,
+    LineageEventSerializer,
+    LineageGraphSerializer,
+    ProvDocumentSerializer,
+    TransferReportSerializer,
+)
 from lineage.manifest import manifest_load, manifest_register
 from lineage.models import DatasetVersion
 from lineage.openlineage import ingest_event
@@ -73,7 +85,8 @@ class LineageApi(APIView):
 
     @extend_schema(
         parameters=GRAPH_PARAMETERS,
-        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+        responses={200: LineageGraphSerializer, 400: ERROR, 404: ERROR},
+        examples=[GRAPH_EXAMPLE],
         description="Marquez's LineageGraph: nodes with DatasetData and JobData, edges between "
         "datasets and jobs; Lup's additions under their own keys: `models` (model nodes and "
         "their edges) and `truncated` (the node budget was reached). A datasetField: id "
@@ -86,8 +99,9 @@ class LineageApi(APIView):
         return Response(selectors.graph(node_id=node_id, depth=depth))
 
     @extend_schema(
-        request={"application/json": OpenApiTypes.OBJECT},
-        responses={201: OpenApiTypes.OBJECT, 400: ERROR, 409: ERROR},
+        request={"application/json": LineageEventSerializer},
+        responses={201: LineageEventAnswerSerializer, 400: ERROR, 409: ERROR},
+        examples=EVENT_EXAMPLES,
         description="Answers with the event's digest, `schema` (the OpenLineage core version "
         "it was checked against), `warnings` (what Marquez accepts but the spec does not: no "
         "schemaURL, a naive eventTime read as UTC, facets without _producer/_schemaURL), "
@@ -120,7 +134,8 @@ class ColumnLineageApi(APIView):
             OpenApiParameter("depth", int, description="column edges to walk (default 20)"),
             OpenApiParameter("withDownstream", bool, description="also walk downstream"),
         ],
-        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+        responses={200: LineageGraphSerializer, 400: ERROR, 404: ERROR},
+        examples=[COLUMN_EXAMPLE],
     )
     def get(self, request):
         node_id, depth = _node_query(request)
@@ -141,7 +156,8 @@ class ProvExportApi(APIView):
 
     @extend_schema(
         parameters=NODE_PARAMETERS,
-        responses={(200, "application/json"): OpenApiTypes.OBJECT, 404: ERROR},
+        responses={(200, "application/json"): ProvDocumentSerializer, 404: ERROR},
+        examples=[PROV_EXAMPLE],
     )
     def get(self, request):
         node_id, depth = _node_query(request)
@@ -167,7 +183,7 @@ class TransferReportApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=TransferReportSerializer, examples=[TRANSFER_EXAMPLE])
     def get(self, request):
         return Response(transfer_report())
 

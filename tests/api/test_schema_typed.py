@@ -22,16 +22,11 @@ METHODS = ("get", "put", "post", "patch", "delete")
 UNTYPED_YET: frozenset[str] = frozenset(
     {
         "v1_bundles_retrieve",
-        "v1_column_lineage_retrieve",
         "v1_erasure_callbacks_create",
         "v1_erasure_requests_bundle_retrieve",
-        "v1_lineage_create",
         "v1_lineage_croissant_import_create",
         "v1_lineage_croissant_retrieve",
         "v1_lineage_manifests_create",
-        "v1_lineage_prov_retrieve",
-        "v1_lineage_retrieve",
-        "v1_lineage_transfers_retrieve",
         "v1_receipts_retrieve",
         "v1_reports_readiness_retrieve",
     }
@@ -41,7 +36,6 @@ UNTYPED_YET: frozenset[str] = frozenset(
 NO_EXAMPLE_YET: frozenset[str] = frozenset(
     {
         "v1_bundles_retrieve",
-        "v1_column_lineage_retrieve",
         "v1_consent_check_create",
         "v1_consent_events_create",
         "v1_consent_events_import_create",
@@ -82,7 +76,6 @@ NO_EXAMPLE_YET: frozenset[str] = frozenset(
         "v1_ledger_leaves_retrieve",
         "v1_ledger_proof_consistency_retrieve",
         "v1_ledger_proof_inclusion_retrieve",
-        "v1_lineage_create",
         "v1_lineage_croissant_import_create",
         "v1_lineage_croissant_retrieve",
         "v1_lineage_datasets_create",
@@ -90,9 +83,6 @@ NO_EXAMPLE_YET: frozenset[str] = frozenset(
         "v1_lineage_manifests_create",
         "v1_lineage_models_create",
         "v1_lineage_picture.svg_retrieve",
-        "v1_lineage_prov_retrieve",
-        "v1_lineage_retrieve",
-        "v1_lineage_transfers_retrieve",
         "v1_lineage_versions_create",
         "v1_lineage_versions_locations_create",
         "v1_lineage_versions_retrieve",

@@ -1,0 +1,429 @@
+"""How the OpenAPI document describes lineage's answers that are built as dicts: the graph in
+Marquez's shape, what an OpenLineage event became, the cross-border flows and PROV-JSON.
+
+These serializers only document; the views answer what the selectors return. Where a key is
+a Python keyword (`from`), the serializer is made with `type`.
+"""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
+from rest_framework import serializers
+
+# --- the graph ------------------------------------------------------------------------------
+
+
+class LineageEdgeSerializer(serializers.Serializer):
+    origin = serializers.CharField(help_text="The node the edge leaves.")
+    destination = serializers.CharField(help_text="The node it reaches.")
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "By `type`: Marquez's DatasetData (`DATASET`) or JobData (`JOB`) "
+        "(lineage/schemas/marquez/openapi-lineage.yml), the model's name, version and markets "
+        "(`MODEL`), or the field's dataset, type and input fields (`DATASET_FIELD`).",
+    }
+)
+class NodeDataField(serializers.JSONField):
+    pass
+
+
+class LineageNodeSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="`dataset:<namespace>:<name>`, `job:…`, `model:…`")
+    type = serializers.ChoiceField(choices=["DATASET", "JOB", "MODEL", "DATASET_FIELD"])
+    data = NodeDataField()
+    inEdges = LineageEdgeSerializer(many=True)
+    outEdges = LineageEdgeSerializer(many=True)
+
+
+class LineageGraphSerializer(serializers.Serializer):
+    """Marquez's LineageGraph, with Lup's additions under keys of their own."""
+
+    graph = LineageNodeSerializer(many=True, help_text="Datasets and jobs (or fields).")
+    models = LineageNodeSerializer(
+        many=True, required=False, help_text="Model versions reached, with their edges."
+    )
+    truncated = serializers.BooleanField(
+        required=False, help_text="The node budget (LUP_LINEAGE_MAX_NODES) was reached."
+    )
+
+
+GRAPH_EXAMPLE = OpenApiExample(
+    "A dataset and the job that read it",
+    value={
+        "graph": [
+            {
+                "id": "dataset:s3://sea-chat-raw-sg:chat-logs",
+                "type": "DATASET",
+                "data": {
+                    "id": {"namespace": "s3://sea-chat-raw-sg", "name": "chat-logs"},
+                    "type": "DB_TABLE",
+                    "name": "chat-logs",
+                    "physicalName": "chat-logs",
+                    "namespace": "s3://sea-chat-raw-sg",
+                    "sourceName": "s3://sea-chat-raw-sg",
+                    "fields": [],
+                    "tags": [],
+                    "currentVersion": "2024-06-01",
+                },
+                "inEdges": [],
+                "outEdges": [
+                    {
+                        "origin": "dataset:s3://sea-chat-raw-sg:chat-logs",
+                        "destination": "job:sea-chat:clean-chats",
+                    }
+                ],
+            },
+            {
+                "id": "job:sea-chat:clean-chats",
+                "type": "JOB",
+                "data": {
+                    "id": {"namespace": "sea-chat", "name": "clean-chats"},
+                    "type": "BATCH",
+                    "name": "clean-chats",
+                    "simpleName": "clean-chats",
+                    "namespace": "sea-chat",
+                    "inputs": [{"namespace": "s3://sea-chat-raw-sg", "name": "chat-logs"}],
+                    "outputs": [],
+                },
+                "inEdges": [
+                    {
+                        "origin": "dataset:s3://sea-chat-raw-sg:chat-logs",
+                        "destination": "job:sea-chat:clean-chats",
+                    }
+                ],
+                "outEdges": [],
+            },
+        ],
+        "models": [],
+        "truncated": False,
+    },
+    response_only=True,
+)
+
+COLUMN_EXAMPLE = OpenApiExample(
+    "A field and the one it was made from",
+    value={
+        "graph": [
+            {
+                "id": "datasetField:postgres://pg.hcm.internal:5432:chat.cleaned_messages:prompt",
+                "type": "DATASET_FIELD",
+                "data": {
+                    "namespace": "postgres://pg.hcm.internal:5432",
+                    "dataset": "chat.cleaned_messages",
+                    "field": "prompt",
+                    "fieldType": "string",
+                    "inputFields": [
+                        {
+                            "namespace": "s3://sea-chat-raw-sg",
+                            "dataset": "chat-logs",
+                            "field": "text",
+                        }
+                    ],
+                },
+                "inEdges": [
+                    {
+                        "origin": "datasetField:s3://sea-chat-raw-sg:chat-logs:text",
+                        "destination": "datasetField:postgres://pg.hcm.internal:5432"
+                        ":chat.cleaned_messages:prompt",
+                    }
+                ],
+                "outEdges": [],
+            }
+        ]
+    },
+    response_only=True,
+)
+
+
+# --- what an OpenLineage event became -------------------------------------------------------
+
+
+class LandedSerializer(serializers.Serializer):
+    """One input or output of an event: the name sent, the node it landed on (a `symlinks`
+    alias lands on its dataset) and the version, by name and id, it became."""
+
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    dataset = serializers.CharField(required=False, help_text="A dataset's node id.")
+    model = serializers.CharField(required=False, help_text="A model's node id.")
+    version = serializers.CharField()
+    id = serializers.UUIDField()
+
+
+class LandedVersionsSerializer(serializers.Serializer):
+    inputs = LandedSerializer(many=True, required=False, help_text="A RunEvent's inputs.")
+    outputs = LandedSerializer(many=True, required=False, help_text="A RunEvent's outputs.")
+    dataset = LandedSerializer(many=True, required=False, help_text="A DatasetEvent's dataset.")
+
+
+class LineageEventAnswerSerializer(serializers.Serializer):
+    event = serializers.ChoiceField(choices=["run", "dataset", "job"])
+    digest = serializers.CharField(help_text="sha256 of the event as received.")
+    run_id = serializers.UUIDField(required=False, help_text="A RunEvent's.")
+    event_type = serializers.CharField(required=False, help_text="A RunEvent's (OTHER if none).")
+    namespace = serializers.CharField(required=False, help_text="A DatasetEvent's or JobEvent's.")
+    name = serializers.CharField(required=False)
+    schema = serializers.CharField(help_text="The OpenLineage core version it was checked against.")
+    warnings = serializers.ListField(
+        child=serializers.CharField(), help_text="What Marquez accepts but the spec does not."
+    )
+    duplicate = serializers.BooleanField(help_text="The same event was recorded before.")
+    versions = LandedVersionsSerializer(help_text="Empty for a JobEvent.")
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class FacetsField(serializers.JSONField):
+    """Facets by name, as OpenLineage defines them; stored verbatim when not vendored."""
+
+
+class LineageDatasetSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    facets = FacetsField(required=False)
+    inputFacets = FacetsField(required=False)
+    outputFacets = FacetsField(required=False)
+
+
+class LineageRunSerializer(serializers.Serializer):
+    runId = serializers.UUIDField()
+    facets = FacetsField(required=False)
+
+
+class LineageJobSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    facets = FacetsField(required=False)
+
+
+class LineageEventSerializer(serializers.Serializer):
+    """An OpenLineage RunEvent (`run`, `job`, `eventType`, `inputs`, `outputs`), DatasetEvent
+    (`dataset`) or JobEvent (`job`, `inputs`, `outputs`), checked against the core version its
+    `schemaURL` names (lineage/schemas/openlineage/)."""
+
+    eventType = serializers.ChoiceField(
+        choices=["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"], required=False
+    )
+    eventTime = serializers.DateTimeField(required=False)
+    producer = serializers.URLField(required=False)
+    schemaURL = serializers.URLField(required=False)
+    run = LineageRunSerializer(required=False)
+    job = LineageJobSerializer(required=False)
+    dataset = LineageDatasetSerializer(required=False)
+    inputs = LineageDatasetSerializer(many=True, required=False)
+    outputs = LineageDatasetSerializer(many=True, required=False)
+
+
+RUN_ID = "3f5c2f0e-8d1a-4b6e-9c3d-2a1b0c9d8e7f"
+EVENT_EXAMPLES = [
+    OpenApiExample(
+        "A run's start",
+        value={
+            "eventType": "START",
+            "eventTime": "2026-11-01T02:00:00Z",
+            "producer": "https://github.com/example/khmer-eval",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": RUN_ID},
+            "job": {"namespace": "jobs", "name": "clean"},
+            "inputs": [{"namespace": "s3://ml-data", "name": "raw/chats"}],
+            "outputs": [{"namespace": "s3://ml-data", "name": "clean/chats"}],
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "What it became",
+        value={
+            "event": "run",
+            "digest": "sha256:" + "5d" * 32,
+            "run_id": RUN_ID,
+            "event_type": "START",
+            "schema": "2-0-2",
+            "warnings": [],
+            "duplicate": False,
+            "versions": {
+                "inputs": [
+                    {
+                        "namespace": "s3://ml-data",
+                        "name": "raw/chats",
+                        "dataset": "dataset:s3://ml-data:raw/chats",
+                        "version": "1",
+                        "id": "6a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+                    }
+                ],
+                "outputs": [
+                    {
+                        "namespace": "s3://ml-data",
+                        "name": "clean/chats",
+                        "dataset": "dataset:s3://ml-data:clean/chats",
+                        "version": f"run-{RUN_ID}",
+                        "id": "7b2f3c4d-5e6f-4a71-8b9c-0d1e2f3a4b5c",
+                    }
+                ],
+            },
+        },
+        response_only=True,
+    ),
+]
+
+
+# --- cross-border flows ---------------------------------------------------------------------
+
+
+class TransferPlaceSerializer(serializers.Serializer):
+    dataset = serializers.CharField(help_text="`<namespace>:<name>`")
+    version = serializers.CharField()
+    version_id = serializers.UUIDField()
+    country = serializers.CharField()
+    system = serializers.CharField()
+    uri = serializers.CharField()
+
+
+class TransferRuleSerializer(serializers.Serializer):
+    """The cross-border rule of the country the data leaves."""
+
+    country = serializers.CharField()
+    mechanism = serializers.CharField(allow_null=True)
+    level = serializers.IntegerField(allow_null=True)
+    summary = serializers.CharField()
+    sources = serializers.ListField(child=serializers.CharField())
+    unconfirmed = serializers.BooleanField()
+
+
+TransferFlowSerializer = type(
+    "TransferFlowSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "Data moving between countries: a run reading in one and writing in "
+        "another (`run`), or one version stored in two (`copy`).",
+        "kind": serializers.ChoiceField(choices=["run", "copy"]),
+        "run_id": serializers.UUIDField(required=False),
+        "job": serializers.CharField(required=False, help_text="`<namespace>:<name>`"),
+        "from": TransferPlaceSerializer(),
+        "to": TransferPlaceSerializer(),
+        "basis_recorded": serializers.BooleanField(),
+        "basis": serializers.CharField(allow_null=True),
+        "rule": TransferRuleSerializer(allow_null=True),
+    },
+)
+
+
+class TransferReportSerializer(serializers.Serializer):
+    flows = TransferFlowSerializer(many=True)
+
+
+def _place(version: str, country: str, uri: str) -> dict:
+    return {
+        "dataset": "s3://sea-chat-raw-sg:chat-logs" if country == "SG" else "pg:chat.cleaned",
+        "version": version,
+        "version_id": "0d6e9c1a-7b2f-4e38-8a5c-1f2e3d4c5b6a",
+        "country": country,
+        "system": "s3" if country == "SG" else "postgres",
+        "uri": uri,
+    }
+
+
+TRANSFER_EXAMPLE = OpenApiExample(
+    "Chats cleaned in Vietnam from logs stored in Singapore",
+    value={
+        "flows": [
+            {
+                "kind": "run",
+                "run_id": "e7ddaa6f-9a98-4973-9746-8c573e198af4",
+                "job": "sea-chat:clean-chats",
+                "from": _place("2024-06-01", "SG", "s3://sea-chat-raw-sg/chat-logs/"),
+                "to": _place("2024-06-02", "VN", "postgres://pg.hcm.internal:5432/chat"),
+                "basis_recorded": True,
+                "basis": "consent (privacy notice v3)",
+                "rule": {
+                    "country": "SG",
+                    "mechanism": "comparable_protection",
+                    "level": 2,
+                    "summary": "Transfers need comparable protection (PDPA s26).",
+                    "sources": ["PDPA 2012, s26"],
+                    "unconfirmed": False,
+                },
+            }
+        ]
+    },
+)
+
+
+# --- W3C PROV-JSON --------------------------------------------------------------------------
+
+_LITERAL = {
+    "type": "object",
+    "properties": {
+        "$": {"type": "string"},
+        "type": {"type": "string", "description": "e.g. xsd:dateTime, prov:QUALIFIED_NAME"},
+        "lang": {"type": "string"},
+    },
+}
+_VALUE = {
+    "oneOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        _LITERAL,
+        {"type": "array", "items": {"oneOf": [{"type": "string"}, _LITERAL]}},
+    ]
+}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "object", "additionalProperties": _VALUE},
+        "description": "Records by identifier, each its attributes by qualified name.",
+    }
+)
+class ProvRecordsField(serializers.JSONField):
+    pass
+
+
+class ProvDocumentSerializer(serializers.Serializer):
+    """W3C PROV-JSON (https://www.w3.org/submissions/prov-json/): datasets and models as
+    entities, runs as activities, jobs as agents."""
+
+    prefix = serializers.DictField(child=serializers.CharField(), required=False)
+    entity = ProvRecordsField(required=False)
+    activity = ProvRecordsField(required=False)
+    agent = ProvRecordsField(required=False)
+    used = ProvRecordsField(required=False)
+    wasGeneratedBy = ProvRecordsField(required=False)
+    wasDerivedFrom = ProvRecordsField(required=False)
+    wasAssociatedWith = ProvRecordsField(required=False)
+    wasAttributedTo = ProvRecordsField(required=False)
+    wasInformedBy = ProvRecordsField(required=False)
+
+
+PROV_EXAMPLE = OpenApiExample(
+    "A version read by a run",
+    value={
+        "prefix": {"lup": "https://lup.dev/ns/lineage#"},
+        "entity": {
+            "lup:version-6a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b": {
+                "prov:label": "s3://ml-data:raw/chats@1",
+                "lup:dataset": "s3://ml-data:raw/chats",
+                "lup:version": "1",
+                "lup:digest": "",
+            }
+        },
+        "activity": {
+            "lup:run-3f5c2f0e-8d1a-4b6e-9c3d-2a1b0c9d8e7f": {
+                "prov:startTime": "2026-11-01T02:00:00+00:00",
+                "prov:label": "jobs:clean",
+                "lup:state": "COMPLETE",
+            }
+        },
+        "agent": {
+            "lup:job-jobs_clean": {"prov:type": {"$": "prov:Plan", "type": "prov:QUALIFIED_NAME"}}
+        },
+        "used": {
+            "_:id1": {
+                "prov:activity": "lup:run-3f5c2f0e-8d1a-4b6e-9c3d-2a1b0c9d8e7f",
+                "prov:entity": "lup:version-6a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+            }
+        },
+    },
+)
