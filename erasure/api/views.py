@@ -1,8 +1,8 @@
 import json
 from collections.abc import Callable
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -49,6 +49,7 @@ from erasure.services import (
     legal_hold_create,
 )
 from jurisdictions.api.serializers import EffectiveRuleSerializer
+from ledger.api.serializers import BUNDLE_EXAMPLE, BundleSerializer
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -480,7 +481,7 @@ class BundleApi(APIView):
 
     required_scope = scopes.ERASURE_READ
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 409: ERROR})
+    @extend_schema(responses={200: BundleSerializer, 409: ERROR}, examples=[BUNDLE_EXAMPLE])
     def get(self, request, request_id):
         return Response(
             erasure_request_bundle(request=selectors.erasure_request_get(request_id=request_id))
@@ -530,7 +531,7 @@ class PublicBundleApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 409: ERROR})
+    @extend_schema(responses={200: BundleSerializer, 409: ERROR}, examples=[BUNDLE_EXAMPLE])
     def get(self, request, token: str):
         request_id = request_for_token(token)
         if request_id is None:
@@ -548,7 +549,19 @@ class WebhookCallbackApi(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        request={"application/json": OpenApiTypes.OBJECT},
+        request={
+            "application/json": inline_serializer(
+                "WebhookReport",
+                {
+                    "erased": serializers.IntegerField(
+                        min_value=0, help_text="Items the system erased."
+                    ),
+                    "remaining": serializers.IntegerField(
+                        min_value=0, help_text="Items its own second look still found."
+                    ),
+                },
+            )
+        },
         responses={
             200: inline_serializer(
                 "CallbackAccepted",
@@ -557,6 +570,12 @@ class WebhookCallbackApi(APIView):
             403: ERROR,
             409: ERROR,
         },
+        description="The body is signed like Lup's call: `X-Lup-Timestamp` and "
+        '`X-Lup-Signature: sha256=<hex of HMAC-SHA256(secret, "<timestamp>.<body>")>`.',
+        examples=[
+            OpenApiExample("Erased", value={"erased": 3, "remaining": 0}, request_only=True),
+            OpenApiExample("Recorded", value={"run": 42, "outcome": "erased"}, response_only=True),
+        ],
     )
     def post(self, request, run_id: int):
         finished = target_run_callback(

@@ -7,8 +7,7 @@ and leaves are public; receipts themselves need a token.
 import uuid
 
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -18,6 +17,12 @@ from access import scopes
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from ledger import selectors
+from ledger.api.serializers import (
+    CHECKPOINT,
+    RECEIPT_EXAMPLE,
+    VERIFIER_KEY,
+    ReceiptDocumentSerializer,
+)
 from ledger.keys import signer
 
 
@@ -37,7 +42,10 @@ class CheckpointApi(PublicLogApi):
     """The latest signed checkpoint (C2SP tlog-checkpoint note). Reading it signs nothing:
     Celery beat signs one every `LUP_CHECKPOINT_SECONDS` while the log grows."""
 
-    @extend_schema(responses={(200, "text/plain"): str, 404: ERROR})
+    @extend_schema(
+        responses={(200, "text/plain"): str, 404: ERROR},
+        examples=[OpenApiExample("A checkpoint", value=CHECKPOINT, media_type="text/plain")],
+    )
     def get(self, request):
         checkpoint = selectors.latest_checkpoint()
         if checkpoint is None:
@@ -48,7 +56,10 @@ class CheckpointApi(PublicLogApi):
 class VerifierKeyApi(PublicLogApi):
     """The verifier key text of the current signing key."""
 
-    @extend_schema(responses={(200, "text/plain"): str})
+    @extend_schema(
+        responses={(200, "text/plain"): str},
+        examples=[OpenApiExample("The key", value=VERIFIER_KEY + "\n", media_type="text/plain")],
+    )
     def get(self, request):
         return HttpResponse(signer().verifier_key + "\n", content_type="text/plain; charset=utf-8")
 
@@ -71,7 +82,28 @@ class KeysApi(PublicLogApi):
                     many=True,
                 )
             },
-        )
+        ),
+        examples=[
+            OpenApiExample(
+                "After one rotation",
+                value={
+                    "keys": [
+                        {
+                            "verifier_key": "lup.localhost/receipts+1c2d3e4f+AQx…",
+                            "key_id": "1c2d3e4f",
+                            "first_index": 0,
+                            "last_index": 3,
+                        },
+                        {
+                            "verifier_key": VERIFIER_KEY,
+                            "key_id": "8da8683d",
+                            "first_index": 4,
+                            "last_index": None,
+                        },
+                    ]
+                },
+            )
+        ],
     )
     def get(self, request):
         return Response({"keys": selectors.published_keys()})
@@ -88,6 +120,17 @@ class InclusionProofApi(PublicLogApi):
             OpenApiParameter("size", int, required=True),
         ],
         responses=PathSerializer,
+        examples=[
+            OpenApiExample(
+                "A path",
+                value={
+                    "path": [
+                        "u7kT3sP0qL9mN2bV5cX8zA1dF4gH6jK0lQ3wE7rY9tI=",
+                        "Zx2Cv4Bn6Mm8Ql0Wk1Ej3Rh5Tg7Yf9Ud2Is4Oa6Pp8A=",
+                    ]
+                },
+            )
+        ],
     )
     def get(self, request):
         path = selectors.inclusion_proof(index=_int(request, "index"), size=_int(request, "size"))
@@ -101,6 +144,17 @@ class ConsistencyProofApi(PublicLogApi):
             OpenApiParameter("second", int, required=True),
         ],
         responses=PathSerializer,
+        examples=[
+            OpenApiExample(
+                "A path",
+                value={
+                    "path": [
+                        "u7kT3sP0qL9mN2bV5cX8zA1dF4gH6jK0lQ3wE7rY9tI=",
+                        "Zx2Cv4Bn6Mm8Ql0Wk1Ej3Rh5Tg7Yf9Ud2Is4Oa6Pp8A=",
+                    ]
+                },
+            )
+        ],
     )
     def get(self, request):
         path = selectors.consistency_proof(
@@ -121,6 +175,9 @@ class LeavesApi(PublicLogApi):
             "Leaves",
             {"leaves": serializers.ListField(child=serializers.CharField(help_text="base64"))},
         ),
+        examples=[
+            OpenApiExample("Two leaves", value={"leaves": ["AHsiYWN0aW9uIjp7…", "AHsiYWZm…"]})
+        ],
     )
     def get(self, request):
         leaves = selectors.leaves(start=_int(request, "start"), end=_int(request, "end"))
@@ -133,7 +190,9 @@ class ReceiptGetApi(APIView):
 
     required_scope = scopes.LEDGER_READ
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 409: ERROR})
+    @extend_schema(
+        responses={200: ReceiptDocumentSerializer, 409: ERROR}, examples=[RECEIPT_EXAMPLE]
+    )
     def get(self, request, receipt_id: uuid.UUID):
         receipt = selectors.receipt_get(receipt_id=receipt_id)
         return Response(selectors.receipt_document(receipt))

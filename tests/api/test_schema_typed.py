@@ -21,13 +21,9 @@ METHODS = ("get", "put", "post", "patch", "delete")
 # its operation is typed).
 UNTYPED_YET: frozenset[str] = frozenset(
     {
-        "v1_bundles_retrieve",
-        "v1_erasure_callbacks_create",
-        "v1_erasure_requests_bundle_retrieve",
         "v1_lineage_croissant_import_create",
         "v1_lineage_croissant_retrieve",
         "v1_lineage_manifests_create",
-        "v1_receipts_retrieve",
         "v1_reports_readiness_retrieve",
     }
 )
@@ -35,7 +31,6 @@ UNTYPED_YET: frozenset[str] = frozenset(
 # Operations without an example yet, by operationId.
 NO_EXAMPLE_YET: frozenset[str] = frozenset(
     {
-        "v1_bundles_retrieve",
         "v1_consent_check_create",
         "v1_consent_events_create",
         "v1_consent_events_import_create",
@@ -48,11 +43,9 @@ NO_EXAMPLE_YET: frozenset[str] = frozenset(
         "v1_consent_subjects_link_create",
         "v1_consent_subjects_resolve_create",
         "v1_consent_subjects_retrieve",
-        "v1_erasure_callbacks_create",
         "v1_erasure_legal_holds_create",
         "v1_erasure_legal_holds_retrieve",
         "v1_erasure_requests_approve_create",
-        "v1_erasure_requests_bundle_retrieve",
         "v1_erasure_requests_create",
         "v1_erasure_requests_deny_create",
         "v1_erasure_requests_list",
@@ -70,12 +63,6 @@ NO_EXAMPLE_YET: frozenset[str] = frozenset(
         "v1_erasure_targets_retire_create",
         "v1_erasure_targets_retrieve",
         "v1_erasure_targets_update",
-        "v1_ledger_checkpoint_retrieve",
-        "v1_ledger_key_retrieve",
-        "v1_ledger_keys_retrieve",
-        "v1_ledger_leaves_retrieve",
-        "v1_ledger_proof_consistency_retrieve",
-        "v1_ledger_proof_inclusion_retrieve",
         "v1_lineage_croissant_import_create",
         "v1_lineage_croissant_retrieve",
         "v1_lineage_datasets_create",
@@ -86,7 +73,6 @@ NO_EXAMPLE_YET: frozenset[str] = frozenset(
         "v1_lineage_versions_create",
         "v1_lineage_versions_locations_create",
         "v1_lineage_versions_retrieve",
-        "v1_receipts_retrieve",
         "v1_reports_readiness_aiverify_retrieve",
         "v1_reports_readiness_aiverify_signed_retrieve",
         "v1_reports_readiness_frameworks_retrieve",
