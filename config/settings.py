@@ -320,7 +320,12 @@ SPECTACULAR_SETTINGS = {
     "SECURITY": [{"bearerAuth": []}],
     # A target is described once per connector kind (targets/openapi.py), so its state's enum
     # appears in every variant: named here, as it was with one Target component.
-    "ENUM_NAME_OVERRIDES": {"TargetStateEnum": "erasure.models.Target.State"},
+    # The OpenLineage run states are one enum wherever they appear (an event's eventType, a
+    # manifest run's state).
+    "ENUM_NAME_OVERRIDES": {
+        "TargetStateEnum": "erasure.models.Target.State",
+        "RunStateEnum": "lineage.models.RunState",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 from urllib.parse import urlencode
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +16,7 @@ from access import scopes
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from core.parsers import LimitedJSONParser
+from lineage.api.openapi import CARD_EXAMPLE, CroissantCardSerializer
 from lineage.croissant import croissant_export, croissant_import
 from lineage.models import DatasetVersion
 from lineage.selectors import node_object
@@ -55,7 +60,8 @@ class CroissantExportApi(APIView):
             OpenApiParameter("dataset", str, required=True, description="`<namespace>:<name>`"),
             OpenApiParameter("version", str, description="the latest when omitted"),
         ],
-        responses={(200, JSON_LD): OpenApiTypes.OBJECT, 404: ERROR},
+        responses={(200, JSON_LD): CroissantCardSerializer, 404: ERROR},
+        examples=[CARD_EXAMPLE],
     )
     def get(self, request):
         dataset = request.query_params.get("dataset")
@@ -96,8 +102,22 @@ class CroissantImportApi(APIView):
                 description="the namespace the dataset is registered in",
             )
         ],
-        request={"application/json": OpenApiTypes.OBJECT, JSON_LD: OpenApiTypes.OBJECT},
+        request={"application/json": CroissantCardSerializer, JSON_LD: CroissantCardSerializer},
         responses={201: OutputSerializer, 409: ERROR},
+        examples=[
+            OpenApiExample("A card", value=CARD_EXAMPLE.value, request_only=True),
+            OpenApiExample(
+                "Imported",
+                value={
+                    "id": "5b0c2a8e-3f41-4c7e-9d0a-6f1e2b3c4d5e",
+                    "dataset": "dataset:hf://datasets/acme:khm-vie-qa",
+                    "version": "v1",
+                    "digest": "sha256:642a" + "0" * 56 + "8fb8",
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
     )
     def post(self, request):
         version = croissant_import(

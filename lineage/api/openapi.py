@@ -8,6 +8,8 @@ a Python keyword (`from`), the serializer is made with `type`.
 from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 
+from lineage.models import RunState
+
 # --- the graph ------------------------------------------------------------------------------
 
 
@@ -202,9 +204,7 @@ class LineageEventSerializer(serializers.Serializer):
     (`dataset`) or JobEvent (`job`, `inputs`, `outputs`), checked against the core version its
     `schemaURL` names (lineage/schemas/openlineage/)."""
 
-    eventType = serializers.ChoiceField(
-        choices=["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"], required=False
-    )
+    eventType = serializers.ChoiceField(choices=RunState.choices, required=False)
     eventTime = serializers.DateTimeField(required=False)
     producer = serializers.URLField(required=False)
     schemaURL = serializers.URLField(required=False)
@@ -427,3 +427,283 @@ PROV_EXAMPLE = OpenApiExample(
         },
     },
 )
+
+
+# --- Croissant cards ------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {"@id": {"type": "string"}, "@type": {"type": "string"}},
+                },
+            ]
+        },
+        "description": "JSON-LD context: term → IRI, or term → {@id, @type}.",
+    }
+)
+class JsonLdContextField(serializers.JSONField):
+    pass
+
+
+def _serializer(name: str, doc: str, fields: dict) -> type[serializers.Serializer]:
+    """A serializer whose keys are not Python names (`@type`, `rai:dataUseCases`)."""
+    return type(name, (serializers.Serializer,), {"__doc__": doc, **fields})
+
+
+def _text(**kwargs) -> serializers.CharField:
+    return serializers.CharField(required=False, **kwargs)
+
+
+CroissantFileSerializer = _serializer(
+    "CroissantFileSerializer",
+    "A storage location as a `cr:FileObject` (a file, with its sha256) or a `cr:FileSet` (a "
+    "glob of files).",
+    {
+        "@type": serializers.ChoiceField(choices=["cr:FileObject", "cr:FileSet"], required=False),
+        "@id": _text(),
+        "name": _text(),
+        "description": _text(),
+        "encodingFormat": _text(help_text="a media type"),
+        "contentUrl": _text(),
+        "includes": _text(help_text="a glob"),
+        "sha256": _text(help_text="hex"),
+    },
+)
+CroissantFieldSerializer = _serializer(
+    "CroissantFieldSerializer",
+    "One column: its name, schema.org data type and where it is read from.",
+    {
+        "@type": _text(),
+        "@id": _text(),
+        "name": _text(),
+        "description": _text(),
+        "dataType": _text(help_text="e.g. sc:Text, sc:Integer"),
+        "source": _serializer(
+            "CroissantFieldSourceSerializer",
+            "The file (or file set) and column the field is extracted from.",
+            {
+                "fileObject": _serializer(
+                    "CroissantRefSerializer", "A reference by id.", {"@id": _text()}
+                )(required=False),
+                "fileSet": _serializer(
+                    "CroissantSetRefSerializer", "A reference by id.", {"@id": _text()}
+                )(required=False),
+                "extract": _serializer(
+                    "CroissantExtractSerializer", "The column read.", {"column": _text()}
+                )(required=False),
+            },
+        )(required=False),
+    },
+)
+CroissantRecordSetSerializer = _serializer(
+    "CroissantRecordSetSerializer",
+    "The version's schema as a record set.",
+    {
+        "@type": _text(),
+        "@id": _text(),
+        "name": _text(),
+        "field": CroissantFieldSerializer(many=True, required=False),
+    },
+)
+CroissantCardSerializer = _serializer(
+    "CroissantCardSerializer",
+    "An MLCommons Croissant 1.0 dataset card (JSON-LD), with the Responsible AI vocabulary.",
+    {
+        "@context": JsonLdContextField(required=False),
+        "@type": _text(help_text="sc:Dataset"),
+        "conformsTo": _text(),
+        "name": _text(),
+        "description": _text(),
+        "license": _text(),
+        "url": _text(),
+        "version": _text(),
+        "datePublished": _text(help_text="ISO 8601 date"),
+        "inLanguage": serializers.ListField(child=serializers.CharField(), required=False),
+        "distribution": CroissantFileSerializer(many=True, required=False),
+        "recordSet": CroissantRecordSetSerializer(many=True, required=False),
+        "rai:dataUseCases": serializers.ListField(
+            child=serializers.CharField(), required=False, help_text="The version's purposes."
+        ),
+        "rai:personalSensitiveInformation": serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="Its fideslang data categories.",
+        ),
+    },
+)
+
+CARD_EXAMPLE = OpenApiExample(
+    "An evaluation set's card",
+    value={
+        "@context": {"@vocab": "https://schema.org/", "cr": "http://mlcommons.org/croissant/"},
+        "@type": "sc:Dataset",
+        "conformsTo": "http://mlcommons.org/croissant/1.0",
+        "name": "khm-vie-qa",
+        "description": "Khmer and Vietnamese support questions with reference answers.",
+        "license": "CC-BY-NC-4.0",
+        "version": "v1",
+        "datePublished": "2024-06-03",
+        "inLanguage": ["km", "vi"],
+        "distribution": [
+            {
+                "@type": "cr:FileObject",
+                "@id": "s3-1",
+                "name": "s3-1",
+                "description": "s3 in KH",
+                "encodingFormat": "application/jsonlines",
+                "contentUrl": "s3://sea-evals-kh/khm-vie-qa/v1/qa.jsonl",
+                "sha256": "642a" + "0" * 56 + "8fb8",
+            }
+        ],
+        "recordSet": [
+            {
+                "@type": "cr:RecordSet",
+                "@id": "records",
+                "name": "records",
+                "field": [
+                    {
+                        "@type": "cr:Field",
+                        "@id": "records/question",
+                        "name": "question",
+                        "dataType": "sc:Text",
+                        "source": {
+                            "fileObject": {"@id": "s3-1"},
+                            "extract": {"column": "question"},
+                        },
+                    }
+                ],
+            }
+        ],
+        "rai:dataUseCases": ["train_ai_system.evaluation"],
+        "rai:personalSensitiveInformation": ["user.content"],
+    },
+)
+
+
+# --- dataset versions -----------------------------------------------------------------------
+
+
+class SchemaFieldSerializer(serializers.Serializer):
+    """One column or field, as OpenLineage's schema facet names it (other keys are kept)."""
+
+    name = serializers.CharField(required=False)
+    type = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+
+
+@extend_schema_field(SchemaFieldSerializer(many=True))
+class SchemaFieldsField(serializers.ListField):
+    """Taken and answered as given: the document names the keys clients use."""
+
+    child = serializers.DictField()
+
+
+# --- lineage manifests ----------------------------------------------------------------------
+
+
+def _refs(help_text: str) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(), required=False, help_text=help_text)
+
+
+class ManifestLocationSerializer(serializers.Serializer):
+    system = serializers.CharField()
+    uri = serializers.CharField()
+    country = serializers.CharField(help_text="ISO 3166-1 alpha-2")
+    region = serializers.CharField(required=False)
+    provider = serializers.CharField(required=False)
+    transfer_basis = serializers.CharField(required=False)
+
+
+class ManifestVersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    digest = serializers.CharField(required=False, help_text="sha256:<64 hex digits>")
+    record_count = serializers.IntegerField(required=False, min_value=0)
+    schema = SchemaFieldsField(required=False)
+    data_categories = _refs("fideslang data category keys")
+    purposes = _refs("purpose keys")
+    languages = _refs("ISO 639 codes")
+    origin = serializers.CharField(required=False)
+    locations = ManifestLocationSerializer(many=True, required=False)
+
+
+class ManifestDatasetSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(required=False)
+    license = serializers.CharField(required=False)
+    versions = ManifestVersionSerializer(many=True, required=False)
+
+
+class ManifestRunSerializer(serializers.Serializer):
+    run_id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=RunState.choices)
+    started_at = serializers.DateTimeField(required=False)
+    ended_at = serializers.DateTimeField(required=False)
+    inputs = _refs("`<namespace>:<name>@<version>`")
+    outputs = _refs("`<namespace>:<name>@<version>`")
+
+
+class ManifestJobSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    runs = ManifestRunSerializer(many=True, required=False)
+
+
+class ManifestModelVersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    trained_on = _refs("dataset versions, `<namespace>:<name>@<version>`")
+    fine_tuned_on = _refs("dataset versions")
+    evaluated_on = _refs("dataset versions")
+    fine_tuned_from = serializers.CharField(required=False, help_text="a model version")
+    created_by_run = serializers.UUIDField(required=False)
+    markets = _refs("ISO 3166-1 alpha-2 codes")
+
+
+class ManifestModelSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    versions = ManifestModelVersionSerializer(many=True, required=False)
+
+
+class ManifestSerializer(serializers.Serializer):
+    """A lineage manifest (lineage/examples/manifest.yaml, README "Lineage manifest"); unknown
+    keys are refused (`unknown_key`)."""
+
+    manifest_version = serializers.ChoiceField(choices=[1], required=False)
+    datasets = ManifestDatasetSerializer(many=True, required=False)
+    jobs = ManifestJobSerializer(many=True, required=False)
+    models = ManifestModelSerializer(many=True, required=False)
+
+
+MANIFEST_EXAMPLE = {
+    "manifest_version": 1,
+    "datasets": [
+        {
+            "namespace": "s3://sea-evals-kh",
+            "name": "khm-vie-qa",
+            "versions": [
+                {
+                    "version": "v1",
+                    "data_categories": ["user.content"],
+                    "purposes": ["train_ai_system.evaluation"],
+                    "locations": [
+                        {"system": "s3", "uri": "s3://sea-evals-kh/khm-vie-qa/v1/", "country": "KH"}
+                    ],
+                }
+            ],
+        }
+    ],
+    "models": [
+        {
+            "namespace": "sea-chat",
+            "name": "khm-vie-assistant",
+            "versions": [{"version": "1.0.0", "evaluated_on": ["s3://sea-evals-kh:khm-vie-qa@v1"]}],
+        }
+    ],
+}

@@ -4,6 +4,7 @@ from django.db import models
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
@@ -22,12 +23,15 @@ from lineage.api.openapi import (
     COLUMN_EXAMPLE,
     EVENT_EXAMPLES,
     GRAPH_EXAMPLE,
+    MANIFEST_EXAMPLE,
     PROV_EXAMPLE,
     TRANSFER_EXAMPLE,
     LineageEventAnswerSerializer,
     LineageEventSerializer,
     LineageGraphSerializer,
+    ManifestSerializer,
     ProvDocumentSerializer,
+    SchemaFieldsField,
     TransferReportSerializer,
 )
 from lineage.manifest import manifest_load, manifest_register
@@ -232,7 +236,7 @@ class ManifestApi(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        request={"application/yaml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
+        request={"application/yaml": OpenApiTypes.STR, "application/json": ManifestSerializer},
         responses={
             200: inline_serializer(
                 "ManifestRegistered",
@@ -241,6 +245,27 @@ class ManifestApi(APIView):
             400: ERROR,
             409: ERROR,
         },
+        examples=[
+            OpenApiExample("An evaluation set", value=MANIFEST_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Registered",
+                value={
+                    "added": {
+                        "datasets": 1,
+                        "versions": 1,
+                        "locations": 1,
+                        "jobs": 0,
+                        "runs": 0,
+                        "run_datasets": 0,
+                        "models": 1,
+                        "model_versions": 1,
+                        "model_data": 1,
+                        "edges": 1,
+                    }
+                },
+                response_only=True,
+            ),
+        ],
         description="`added`: how many datasets, versions, locations, jobs, runs, run_datasets, "
         "models, model_versions, model_data and edges it added (all 0 the second time). A bad "
         "manifest is 400 `invalid_manifest` with `fields` mapping each entry's path "
@@ -270,21 +295,6 @@ class LocationSerializer(serializers.Serializer):
     region = serializers.CharField(required=False, allow_blank=True, default="")
     provider = serializers.CharField(required=False, allow_blank=True, default="")
     transfer_basis = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-class SchemaFieldSerializer(serializers.Serializer):
-    """One column or field, as OpenLineage's schema facet names it (other keys are kept)."""
-
-    name = serializers.CharField(required=False)
-    type = serializers.CharField(required=False)
-    description = serializers.CharField(required=False)
-
-
-@extend_schema_field(SchemaFieldSerializer(many=True))
-class SchemaFieldsField(serializers.ListField):
-    """Taken and answered as given: the document names the keys clients use."""
-
-    child = serializers.DictField()
 
 
 def _strings(help_text: str) -> serializers.ListField:

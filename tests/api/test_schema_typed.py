@@ -21,9 +21,6 @@ METHODS = ("get", "put", "post", "patch", "delete")
 # its operation is typed).
 UNTYPED_YET: frozenset[str] = frozenset(
     {
-        "v1_lineage_croissant_import_create",
-        "v1_lineage_croissant_retrieve",
-        "v1_lineage_manifests_create",
         "v1_reports_readiness_retrieve",
     }
 )
@@ -63,11 +60,9 @@ NO_EXAMPLE_YET: frozenset[str] = frozenset(
         "v1_erasure_targets_retire_create",
         "v1_erasure_targets_retrieve",
         "v1_erasure_targets_update",
-        "v1_lineage_croissant_import_create",
         "v1_lineage_croissant_retrieve",
         "v1_lineage_datasets_create",
         "v1_lineage_datasets_versions_retrieve",
-        "v1_lineage_manifests_create",
         "v1_lineage_models_create",
         "v1_lineage_picture.svg_retrieve",
         "v1_lineage_versions_create",
