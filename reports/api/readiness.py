@@ -1,7 +1,12 @@
 """GET /api/v1/reports/readiness (JSON) and …/signed (the same report as a signed document)."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,20 +23,71 @@ class PeriodSerializer(serializers.Serializer):
     end = serializers.DateField(required=False, help_text="Last day, included (default: now).")
 
 
+class ReportRecordSerializer(serializers.Serializer):
+    """A record behind a figure: what it is, its id, and its admin page (when it has one);
+    each section adds keys of its own (a data version's countries and purposes, a flow's
+    `from` and `to`, a rule's `rule` and sources)."""
+
+    label = serializers.CharField(required=False)
+    id = serializers.CharField(required=False)
+    admin_url = serializers.CharField(required=False, allow_null=True)
+
+
+class ReportGapSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable: what is missing.")
+    detail = serializers.CharField(help_text="For people.")
+    record = ReportRecordSerializer(allow_null=True)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "number", "nullable": True},
+                {"type": "array", "items": {}},
+                {"type": "object", "additionalProperties": True},
+            ]
+        },
+        "description": "The section's figures by name: counts, shares (0 to 1, null when "
+        "nothing was counted), lists (country pairs, markets) and breakdowns (by purpose, by "
+        "market…).",
+    }
+)
+class FiguresField(serializers.JSONField):
+    pass
+
+
+class SectionSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    question = serializers.CharField(help_text="The question a client's review asks.")
+    figures = FiguresField()
+    records = ReportRecordSerializer(many=True)
+    missing = ReportGapSerializer(many=True, help_text="Gaps, each with a stable code.")
+    omitted = inline_serializer(
+        "SectionOmitted",
+        {"records": serializers.IntegerField(), "missing": serializers.IntegerField()},
+        help_text="Records and gaps left out past LUP_READINESS_MAX_RECORDS.",
+    )
+
+
 REPORT = inline_serializer(
     "ReadinessReport",
     {
         "format": serializers.CharField(),
         "operator": serializers.CharField(),
         "markets": serializers.ListField(child=serializers.CharField()),
-        "period": serializers.DictField(child=serializers.CharField()),
+        "period": inline_serializer(
+            "ReportPeriod", {"start": serializers.DateField(), "end": serializers.DateField()}
+        ),
         "generated_at": serializers.DateTimeField(),
         "gaps": serializers.DictField(
             child=serializers.IntegerField(), help_text="Gaps found, by section."
         ),
         "sections": serializers.DictField(
+            child=SectionSerializer(),
             help_text="data, deletion, cross_border, evaluations, oversight, explainability, "
-            "strictest_market: each with question, figures, records and missing."
+            "strictest_market: each with question, figures, records and missing.",
         ),
     },
 )
@@ -64,7 +120,45 @@ class ReadinessReportApi(APIView):
 
     required_scope = scopes.ERASURE_READ
 
-    @extend_schema(parameters=[PeriodSerializer], responses=REPORT)
+    @extend_schema(
+        parameters=[PeriodSerializer],
+        responses=REPORT,
+        examples=[
+            OpenApiExample(
+                "One section",
+                value={
+                    "format": "lup-readiness/1",
+                    "operator": "Lup demo operator",
+                    "markets": ["SG", "KH"],
+                    "period": {"start": "2026-09-07", "end": "2026-12-06"},
+                    "generated_at": "2026-12-06T01:00:00+00:00",
+                    "gaps": {"data": 1},
+                    "sections": {
+                        "data": {
+                            "title": "Data provenance and consent",
+                            "question": "Where did the training and evaluation data come from?",
+                            "figures": {"versions": 2, "membership_index_share": 0.5},
+                            "records": [
+                                {
+                                    "label": "s3://sea-evals-kh:khm-vie-qa@v1",
+                                    "id": "5b0c2a8e-3f41-4c7e-9d0a-6f1e2b3c4d5e",
+                                    "admin_url": "/admin/lineage/datasetversion/5b0c2a8e/change/",
+                                }
+                            ],
+                            "missing": [
+                                {
+                                    "code": "no_location",
+                                    "detail": "No storage location is recorded.",
+                                    "record": None,
+                                }
+                            ],
+                            "omitted": {"records": 0, "missing": 0},
+                        }
+                    },
+                },
+            )
+        ],
+    )
     def get(self, request):
         return Response(period_report(request))
 
@@ -75,6 +169,19 @@ class ReadinessReportSignedApi(APIView):
 
     required_scope = scopes.ERASURE_READ
 
-    @extend_schema(parameters=[PeriodSerializer], responses=SIGNED)
+    @extend_schema(
+        parameters=[PeriodSerializer],
+        responses=SIGNED,
+        examples=[
+            OpenApiExample(
+                "Signed",
+                value={
+                    "payload": "eyJib2R5Ijp7InJlcG9ydCI6eyJmb3JtYXQiOiJsdXAtcmVhZGluZXNz…",
+                    "sig": "q1Vn0cW2xZ4…",
+                    "kid": "8da8683d",
+                },
+            )
+        ],
+    )
     def get(self, request):
         return Response(readiness_report_signed(report=period_report(request)))

@@ -38,6 +38,7 @@ from reports.readiness import Period, readiness_report, readiness_report_signed
 from reports.readiness.deletion import KIND_CATEGORY, percentile
 from targets.services import target_save
 from tests import identifiers
+from tests.api.documented import documented_errors
 from tests.consent import factories
 
 pytestmark = pytest.mark.django_db
@@ -413,6 +414,13 @@ def test_the_report_holds_no_personal_data(seeded, api):
     assert not [form for form in forms if form in document]
     keys = {factories.subject(email).key for email in seeded.emails}
     assert not [key for key in keys if key in document]
+
+
+def test_the_answer_is_what_the_api_documents(seeded, api):
+    body = api("erasure:read").get(API).json()
+    assert documented_errors("/api/v1/reports/readiness", "get", 200, body) == []
+    body["sections"]["data"]["records"] = [{"label": 7}]
+    assert documented_errors("/api/v1/reports/readiness", "get", 200, body) != []
 
 
 def test_every_connector_kind_has_a_place_in_the_deletion_figures():
