@@ -1,6 +1,7 @@
 """The target registry's API: register, change, approve, retire and delete erasure targets."""
 
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -112,6 +113,58 @@ class TargetInputSerializer(serializers.Serializer):
 # The document's view of both: one variant per connector kind, `config` as that kind's schema.
 TARGET = by_kind(TargetSerializer, name="Target")
 TARGET_INPUT = by_kind(TargetInputSerializer, name="TargetInput")
+TARGET_ID = 7
+VERSION_ID = "5b0c2a8e-3f41-4c7e-9d0a-6f1e2b3c4d5e"
+LOG_INPUT = {
+    "name": "eval-harness-log",
+    "kind": "text_log",
+    "country": "KH",
+    "versions": [VERSION_ID],
+    "config": {"path": "evals/eval-harness.log", "id_types": ["email"], "rotated": True},
+}
+TABLE_INPUT = {
+    "name": "eval-harness-table",
+    "kind": "sqlite_table",
+    "country": "KH",
+    "versions": [VERSION_ID],
+    "config": {"path": "evals/evals.db", "table": "khmer_qa", "match": {"email": "email"}},
+}
+REGISTERED = {
+    "id": TARGET_ID,
+    **{key: value for key, value in LOG_INPUT.items()},
+    "operation": "delete",
+    "id_types": ["email"],
+    "always": False,
+    "requires_approval": False,
+    "identity_source": False,
+    "state": "active",
+    "proposal": None,
+    "events": [],
+    "created_at": "2026-11-01T08:00:00Z",
+    "updated_at": "2026-11-01T08:00:00Z",
+}
+REGISTERED_EXAMPLE = OpenApiExample("Registered", value=REGISTERED, response_only=True)
+INPUT_EXAMPLES = [
+    OpenApiExample("A log", value=LOG_INPUT, request_only=True),
+    OpenApiExample("A table", value=TABLE_INPUT, request_only=True),
+    OpenApiExample(
+        "A table that is not there yet, masked",
+        value={
+            **TABLE_INPUT,
+            "name": "billing-accounts",
+            "operation": "mask",
+            "check": False,
+            "config": {
+                **TABLE_INPUT["config"],
+                "table": "accounts",
+                "mask": {"email": "erased@invalid", "name": None},
+            },
+        },
+        request_only=True,
+    ),
+]
+
+
 UNREACHABLE = OpenApiResponse(
     ErrorSerializer,
     description="Refused; nothing was changed. `invalid_target_config`, `inline_secret`, "
@@ -137,12 +190,17 @@ class TargetApi(APIView):
         responses=inline_serializer(
             "Targets", {"targets": by_kind(TargetSerializer, name="Target", many=True)}
         ),
+        examples=[OpenApiExample("One target", value={"targets": [REGISTERED]})],
     )
     def get(self, request):
         targets = Target.objects.prefetch_related("versions", "events")
         return Response({"targets": TargetSerializer(targets, many=True).data})
 
-    @extend_schema(request=TARGET_INPUT, responses={201: TARGET, 400: UNREACHABLE, 409: ERROR})
+    @extend_schema(
+        request=TARGET_INPUT,
+        responses={201: TARGET, 400: UNREACHABLE, 409: ERROR},
+        examples=[*INPUT_EXAMPLES, REGISTERED_EXAMPLE],
+    )
     def post(self, request):
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -157,11 +215,15 @@ class TargetDetailApi(APIView):
         "DELETE": scopes.ERASURE_WRITE,
     }
 
-    @extend_schema(responses=TARGET)
+    @extend_schema(responses=TARGET, examples=[REGISTERED_EXAMPLE])
     def get(self, request, target_id: int):
         return Response(TargetSerializer(_target(target_id)).data)
 
-    @extend_schema(request=TARGET_INPUT, responses={200: TARGET, 400: UNREACHABLE, 409: ERROR})
+    @extend_schema(
+        request=TARGET_INPUT,
+        responses={200: TARGET, 400: UNREACHABLE, 409: ERROR},
+        examples=[*INPUT_EXAMPLES, REGISTERED_EXAMPLE],
+    )
     def put(self, request, target_id: int):
         target = _target(target_id)
         data = TargetInputSerializer(data=request.data)
@@ -202,6 +264,35 @@ class TargetApproveApi(APIView):
                 ErrorSerializer, description="`nothing_to_approve`: nothing waits for approval."
             ),
         },
+        examples=[
+            OpenApiExample(
+                "Approved",
+                value={"reason": "Checked with the data owner: every request touches this log."},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Active",
+                value={
+                    **REGISTERED,
+                    "always": True,
+                    "events": [
+                        {
+                            "action": "proposed",
+                            "actor": "token:7",
+                            "reason": "",
+                            "at": "2026-11-01T08:00:00Z",
+                        },
+                        {
+                            "action": "approved",
+                            "actor": "staff:dara.officer",
+                            "reason": "Checked with the data owner.",
+                            "at": "2026-11-01T09:00:00Z",
+                        },
+                    ],
+                },
+                response_only=True,
+            ),
+        ],
     )
     def post(self, request, target_id: int):
         data = ReasonSerializer(data=request.data)
@@ -226,6 +317,27 @@ class TargetRetireApi(APIView):
             404: ERROR,
             409: OpenApiResponse(ErrorSerializer, description="`target_retired`: already is."),
         },
+        examples=[
+            OpenApiExample(
+                "Retired", value={"reason": "The eval set was deleted."}, request_only=True
+            ),
+            OpenApiExample(
+                "Retired",
+                value={
+                    **REGISTERED,
+                    "state": "retired",
+                    "events": [
+                        {
+                            "action": "retired",
+                            "actor": "token:7",
+                            "reason": "The eval set was deleted.",
+                            "at": "2026-12-01T00:00:00Z",
+                        },
+                    ],
+                },
+                response_only=True,
+            ),
+        ],
     )
     def post(self, request, target_id: int):
         data = ReasonSerializer(data=request.data)

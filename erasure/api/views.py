@@ -21,6 +21,7 @@ from core import actors, subject_keys
 from core.errors import ApplicationError, Forbidden, NotFound
 from core.openapi import ERROR, ErrorSerializer
 from erasure import selectors
+from erasure.api import examples
 from erasure.bundle_links import request_for_token
 from erasure.gate import (
     affected_model_decide,
@@ -172,6 +173,7 @@ class ErasureRequestApi(APIView):
             409: ERROR,
         },
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        examples=examples.FILING_EXAMPLES,
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
@@ -233,7 +235,8 @@ class ErasureRequestApi(APIView):
         responses={
             200: RequestOutSerializer(many=True),
             404: OpenApiResponse(ErrorSerializer, description="Invalid cursor."),
-        }
+        },
+        examples=[examples.LIST_EXAMPLE],
     )
     def get(self, request):
         paginator = self.pagination_class()
@@ -246,7 +249,7 @@ class ErasureRequestGetApi(APIView):
 
     required_scope = scopes.ERASURE_READ
 
-    @extend_schema(responses=RequestOutSerializer)
+    @extend_schema(responses=RequestOutSerializer, examples=[examples.VERIFIED_EXAMPLE])
     def get(self, request, request_id):
         return Response(
             RequestOutSerializer(selectors.erasure_request_get(request_id=request_id)).data
@@ -264,6 +267,7 @@ class VerificationStartApi(APIView):
             202: inline_serializer("VerificationSent", {"sent_to": serializers.CharField()}),
             409: ERROR,
         },
+        examples=[examples.SENT_EXAMPLE],
     )
     def post(self, request, request_id):
         erasure_request = selectors.erasure_request_get(request_id=request_id)
@@ -280,7 +284,11 @@ class VerificationConfirmApi(APIView):
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=12)
 
-    @extend_schema(request=InputSerializer, responses={200: RequestOutSerializer, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: RequestOutSerializer, 409: ERROR},
+        examples=[examples.CODE_EXAMPLE, examples.VERIFIED_EXAMPLE],
+    )
     def post(self, request, request_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -303,7 +311,11 @@ class VerifiedManuallyApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses={200: RequestOutSerializer, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: RequestOutSerializer, 409: ERROR},
+        examples=[examples.MANUAL_EXAMPLE, examples.VERIFIED_EXAMPLE],
+    )
     def post(self, request, request_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -389,11 +401,13 @@ class ErasurePlanApi(APIView):
             "affected_models": AffectedModelSerializer(models, many=True).data,
         }
 
-    @extend_schema(responses=PlanSerializer)
+    @extend_schema(responses=PlanSerializer, examples=[examples.PLAN_EXAMPLE])
     def get(self, request, request_id):
         return Response(self._body(selectors.erasure_request_get(request_id=request_id)))
 
-    @extend_schema(request=None, responses={201: PlanSerializer, 409: ERROR})
+    @extend_schema(
+        request=None, responses={201: PlanSerializer, 409: ERROR}, examples=[examples.PLAN_EXAMPLE]
+    )
     def post(self, request, request_id):
         actor = actor_of(request)
         planned = erasure_request_plan(
@@ -409,7 +423,11 @@ class ReasonedDecisionApi(APIView):
     required_scope = scopes.ERASURE_WRITE
     decide: Callable[..., ErasureRequest]  # the service: (request, actor, reason) -> request
 
-    @extend_schema(request=ReasonSerializer, responses={200: RequestOutSerializer, 409: ERROR})
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={200: RequestOutSerializer, 409: ERROR},
+        examples=examples.DENY_EXAMPLES,
+    )
     def post(self, request, request_id):
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -439,6 +457,7 @@ class ApproveApi(ReasonedDecisionApi):
     @extend_schema(
         request=ReasonSerializer,
         responses={200: RequestOutSerializer, 403: FOUR_EYES, 409: ERROR},
+        examples=examples.APPROVE_EXAMPLES,
     )
     def post(self, request, request_id):
         return super().post(request, request_id)
@@ -462,7 +481,11 @@ class ModelDecisionApi(APIView):
         decision = serializers.CharField()
         justification = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={200: AffectedModelSerializer, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: AffectedModelSerializer, 409: ERROR},
+        examples=examples.MODEL_DECISION_EXAMPLES,
+    )
     def post(self, request, request_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -511,13 +534,18 @@ class LegalHoldApi(APIView):
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
 
     @extend_schema(
-        responses=inline_serializer("LegalHolds", {"holds": LegalHoldSerializer(many=True)})
+        responses=inline_serializer("LegalHolds", {"holds": LegalHoldSerializer(many=True)}),
+        examples=[examples.HOLDS_EXAMPLE],
     )
     def get(self, request):
         holds = LegalHold.objects.filter(released_at=None).order_by("until")
         return Response({"holds": LegalHoldSerializer(holds, many=True).data})
 
-    @extend_schema(request=LegalHoldSerializer, responses={201: LegalHoldSerializer})
+    @extend_schema(
+        request=LegalHoldSerializer,
+        responses={201: LegalHoldSerializer},
+        examples=examples.HOLD_EXAMPLES,
+    )
     def post(self, request):
         data = LegalHoldSerializer(data=request.data)
         data.is_valid(raise_exception=True)
