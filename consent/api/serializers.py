@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from consent.models import ConsentEvent, ConsentState, LegalBasis, Status
+from ledger.api.serializers import OpeningSerializer, ReceiptDocumentSerializer
 
 
 class SubjectRefSerializer(serializers.Serializer):
@@ -60,6 +61,17 @@ class EventOutSerializer(serializers.ModelSerializer):
             "recorded_at",
             "receipt_id",
         )
+
+
+class EventRecordedSerializer(EventOutSerializer):
+    """The event, its signed receipt with the inclusion proof, and the opening of the subject
+    commitment in it: shown once, for the subject, and never stored."""
+
+    receipt = ReceiptDocumentSerializer(read_only=True)
+    opening = OpeningSerializer(read_only=True)
+
+    class Meta(EventOutSerializer.Meta):
+        fields = (*EventOutSerializer.Meta.fields, "receipt", "opening")
 
 
 class StateOutSerializer(serializers.ModelSerializer):

@@ -14,10 +14,12 @@ from rest_framework.views import APIView
 
 from access import scopes
 from consent import clock
+from consent.api import examples
 from consent.api.serializers import (
     CheckOutSerializer,
     EventInputSerializer,
     EventOutSerializer,
+    EventRecordedSerializer,
     StateOutSerializer,
     SubjectHistorySerializer,
     SubjectIdentifiersSerializer,
@@ -68,7 +70,11 @@ class ConsentEventCreateApi(APIView):
 
     required_scope = scopes.CONSENT_WRITE
 
-    @extend_schema(request=EventInputSerializer, responses={201: EventOutSerializer})
+    @extend_schema(
+        request=EventInputSerializer,
+        responses={201: EventRecordedSerializer},
+        examples=examples.EVENT_EXAMPLES,
+    )
     def post(self, request):
         event = event_input(request.data, now=clock.now(), default_method="api")
         recorded, receipt = consent_event_record_receipted(event=event)
@@ -94,6 +100,7 @@ class ConsentImportApi(APIView):
     @extend_schema(
         request={"application/x-ndjson": OpenApiTypes.BINARY, "text/csv": OpenApiTypes.BINARY},
         responses={201: OutputSerializer},
+        examples=examples.IMPORT_EXAMPLES,
     )
     def post(self, request):
         result = consent_import(
@@ -113,7 +120,11 @@ class ConsentCheckApi(APIView):
         subject = SubjectRefSerializer()
         purpose = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: CheckOutSerializer, 404: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: CheckOutSerializer, 404: ERROR},
+        examples=examples.CHECK_EXAMPLES,
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         subject = subject_ref(data.get("subject"))
@@ -149,6 +160,7 @@ class ConsentFilterApi(APIView):
         ],
         request={"text/plain": OpenApiTypes.BINARY},
         responses={(200, "text/plain"): OpenApiTypes.BINARY, 404: ERROR},
+        examples=examples.FILTER_EXAMPLES,
     )
     def post(self, request):
         purpose = request.query_params.get("purpose", "")
@@ -175,7 +187,9 @@ class SubjectResolveApi(APIView):
     required_scope = scopes.CONSENT_READ
 
     @extend_schema(
-        request=SubjectRefSerializer, responses={200: SubjectResolvedSerializer, 404: ERROR}
+        request=SubjectRefSerializer,
+        responses={200: SubjectResolvedSerializer, 404: ERROR},
+        examples=examples.RESOLVE_EXAMPLES,
     )
     def post(self, request):
         ref = subject_ref(request.data)
@@ -196,6 +210,7 @@ class SubjectLinkApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={200: SubjectIdentifiersSerializer, 404: ERROR, 409: ERROR},
+        examples=examples.LINK_EXAMPLES,
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
@@ -210,7 +225,7 @@ class SubjectStateApi(APIView):
 
     required_scope = scopes.CONSENT_READ
 
-    @extend_schema(responses=SubjectStateSerializer)
+    @extend_schema(responses=SubjectStateSerializer, examples=[examples.STATE_EXAMPLE])
     def get(self, request, key: str):
         subject_id = _subject_from_path(key)
         return Response(
@@ -226,7 +241,7 @@ class SubjectHistoryApi(APIView):
 
     required_scope = scopes.CONSENT_READ
 
-    @extend_schema(responses=SubjectHistorySerializer)
+    @extend_schema(responses=SubjectHistorySerializer, examples=[examples.HISTORY_EXAMPLE])
     def get(self, request, key: str):
         subject_id = _subject_from_path(key)
         events = subject_history(subject_id=subject_id)
@@ -249,14 +264,17 @@ class PurposeApi(APIView):
             extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
     @extend_schema(
-        responses=inline_serializer("PurposeTree", {"purposes": PurposeSerializer(many=True)})
+        responses=inline_serializer("PurposeTree", {"purposes": PurposeSerializer(many=True)}),
+        examples=[examples.PURPOSES_EXAMPLE],
     )
     def get(self, request):
         purposes = Purpose.objects.select_related("parent").order_by("key")
         return Response({"purposes": self.PurposeSerializer(purposes, many=True).data})
 
     @extend_schema(
-        request=PurposeSerializer, responses={201: PurposeSerializer, 404: ERROR, 409: ERROR}
+        request=PurposeSerializer,
+        responses={201: PurposeSerializer, 404: ERROR, 409: ERROR},
+        examples=examples.PURPOSE_EXAMPLES,
     )
     def post(self, request):
         data = self.PurposeSerializer(data=request.data)
@@ -284,12 +302,19 @@ class NoticeApi(APIView):
             extra_kwargs = {"version": {"min_value": 1, "required": False}}
             validators: list = []  # the service refuses duplicates as notice_exists
 
-    @extend_schema(responses=inline_serializer("Notices", {"notices": NoticeSerializer(many=True)}))
+    @extend_schema(
+        responses=inline_serializer("Notices", {"notices": NoticeSerializer(many=True)}),
+        examples=[examples.NOTICES_EXAMPLE],
+    )
     def get(self, request):
         notices = Notice.objects.all()
         return Response({"notices": self.NoticeSerializer(notices, many=True).data})
 
-    @extend_schema(request=NoticeSerializer, responses={201: NoticeSerializer, 409: ERROR})
+    @extend_schema(
+        request=NoticeSerializer,
+        responses={201: NoticeSerializer, 409: ERROR},
+        examples=examples.NOTICE_EXAMPLES,
+    )
     def post(self, request):
         data = self.NoticeSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -25,18 +25,6 @@ UNTYPED_YET: frozenset[str] = frozenset()
 # Operations without an example yet, by operationId.
 NO_EXAMPLE_YET: frozenset[str] = frozenset(
     {
-        "v1_consent_check_create",
-        "v1_consent_events_create",
-        "v1_consent_events_import_create",
-        "v1_consent_filter_create",
-        "v1_consent_notices_create",
-        "v1_consent_notices_retrieve",
-        "v1_consent_purposes_create",
-        "v1_consent_purposes_retrieve",
-        "v1_consent_subjects_history_retrieve",
-        "v1_consent_subjects_link_create",
-        "v1_consent_subjects_resolve_create",
-        "v1_consent_subjects_retrieve",
         "v1_lineage_croissant_retrieve",
         "v1_lineage_datasets_create",
         "v1_lineage_datasets_versions_retrieve",
