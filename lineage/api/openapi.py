@@ -540,6 +540,7 @@ CroissantCardSerializer = _serializer(
 
 CARD_EXAMPLE = OpenApiExample(
     "An evaluation set's card",
+    media_type="application/ld+json",
     value={
         "@context": {"@vocab": "https://schema.org/", "cr": "http://mlcommons.org/croissant/"},
         "@type": "sc:Dataset",
@@ -707,3 +708,144 @@ MANIFEST_EXAMPLE = {
         }
     ],
 }
+
+
+# --- datasets, versions, locations, models --------------------------------------------------
+
+VERSION_ID = "5b0c2a8e-3f41-4c7e-9d0a-6f1e2b3c4d5e"
+LOCATION = {
+    "system": "s3",
+    "uri": "s3://sea-evals-kh/khm-vie-qa/v1/",
+    "country": "KH",
+    "region": "phnom-penh",
+    "provider": "sabay-cloud",
+    "transfer_basis": "",
+}
+VERSION_IN = {
+    "namespace": "s3://sea-evals-kh",
+    "name": "khm-vie-qa",
+    "version": "v1",
+    "digest": "sha256:642a" + "0" * 56 + "8fb8",
+    "record_count": 4200,
+    "schema_fields": [
+        {"name": "question", "type": "string", "description": "The user's turn"},
+        {"name": "email", "type": "string"},
+    ],
+    "data_categories": ["user.content", "user.contact.email"],
+    "purposes": ["train_ai_system.evaluation"],
+    "languages": ["km", "vi"],
+    "locations": [LOCATION],
+}
+VERSION_OUT = {
+    "id": VERSION_ID,
+    "dataset": "dataset:s3://sea-evals-kh:khm-vie-qa",
+    **{key: VERSION_IN[key] for key in ("version", "digest", "record_count", "schema_fields")},
+    **{key: VERSION_IN[key] for key in ("data_categories", "purposes", "languages")},
+    "origin": "",
+    "membership_declared": True,
+    "created_at": "2026-11-01T02:00:00Z",
+    "locations": [LOCATION],
+}
+VERSION_EXAMPLES = [
+    OpenApiExample("An evaluation set stored in Cambodia", value=VERSION_IN, request_only=True),
+    OpenApiExample(
+        "Registered (201), or the same content again (200)",
+        value=VERSION_OUT,
+        response_only=True,
+        status_codes=["201", "200"],
+    ),
+]
+VERSION_EXAMPLE = OpenApiExample("A version", value=VERSION_OUT, response_only=True)
+VERSIONS_EXAMPLE = OpenApiExample(
+    "Written by a run",
+    value={
+        "dataset": "dataset:s3://sea-evals-kh:khm-vie-qa",
+        "versions": [
+            {
+                **VERSION_OUT,
+                "created_by_run": {
+                    "runId": "3f5c2f0e-8d1a-4b6e-9c3d-2a1b0c9d8e7f",
+                    "job": "job:khmer-eval:build-qa-set",
+                    "state": "COMPLETE",
+                },
+            }
+        ],
+    },
+    response_only=True,
+)
+LOCATION_EXAMPLES = [
+    OpenApiExample(
+        "A copy in Singapore",
+        value={
+            "system": "gcs",
+            "uri": "gs://sea-evals-sg/khm-vie-qa/v1/",
+            "country": "SG",
+            "transfer_basis": "contract (standard clauses, 2026-03)",
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Added",
+        value={
+            "system": "gcs",
+            "uri": "gs://sea-evals-sg/khm-vie-qa/v1/",
+            "country": "SG",
+            "region": "",
+            "provider": "",
+            "transfer_basis": "contract (standard clauses, 2026-03)",
+        },
+        response_only=True,
+    ),
+]
+DATASET_EXAMPLES = [
+    OpenApiExample(
+        "A dataset",
+        value={
+            "namespace": "s3://sea-evals-kh",
+            "name": "khm-vie-qa",
+            "description": "Khmer and Vietnamese support questions with reference answers.",
+            "license": "CC-BY-NC-4.0",
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Registered",
+        value={
+            "id": "dataset:s3://sea-evals-kh:khm-vie-qa",
+            "namespace": "s3://sea-evals-kh",
+            "name": "khm-vie-qa",
+            "description": "Khmer and Vietnamese support questions with reference answers.",
+            "license": "CC-BY-NC-4.0",
+        },
+        response_only=True,
+    ),
+]
+MODEL_EXAMPLES = [
+    OpenApiExample(
+        "Evaluated on the set, deployed to Cambodia and Vietnam",
+        value={
+            "namespace": "sea-chat",
+            "name": "khm-vie-assistant",
+            "version": "1.0.0",
+            "trained_on": ["0d6e9c1a-7b2f-4e38-8a5c-1f2e3d4c5b6a"],
+            "evaluated_on": [VERSION_ID],
+            "markets": ["KH", "VN"],
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Registered",
+        value={
+            "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            "model": "model:sea-chat:khm-vie-assistant",
+            "version": "1.0.0",
+        },
+        response_only=True,
+    ),
+]
+PICTURE_EXAMPLE = OpenApiExample(
+    "A picture",
+    value='<svg xmlns="http://www.w3.org/2000/svg" width="640" height="240">…</svg>',
+    media_type="image/svg+xml",
+    response_only=True,
+)

@@ -19,6 +19,7 @@ from access import scopes
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from lineage import selectors, services
+from lineage.api import openapi
 from lineage.api.openapi import (
     COLUMN_EXAMPLE,
     EVENT_EXAMPLES,
@@ -174,7 +175,11 @@ class PictureApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(parameters=NODE_PARAMETERS, responses={(200, "image/svg+xml"): str, 404: ERROR})
+    @extend_schema(
+        parameters=NODE_PARAMETERS,
+        responses={(200, "image/svg+xml"): str, 404: ERROR},
+        examples=[openapi.PICTURE_EXAMPLE],
+    )
     def get(self, request):
         node_id, depth = _node_query(request, default_depth=2)
         return HttpResponse(
@@ -216,6 +221,7 @@ class DatasetCreateApi(APIView):
                 },
             )
         },
+        examples=openapi.DATASET_EXAMPLES,
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -373,6 +379,7 @@ class VersionCreateApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={200: VersionOutSerializer, 201: VersionOutSerializer, 409: ERROR},
+        examples=openapi.VERSION_EXAMPLES,
         description="201 with a new version; 200 with the existing one when the same content "
         "is registered again.",
     )
@@ -440,7 +447,8 @@ class DatasetVersionsApi(APIView):
             ),
             400: ERROR,
             404: ERROR,
-        }
+        },
+        examples=[openapi.VERSIONS_EXAMPLE],
     )
     def get(self, request, path):
         dataset = selectors.dataset_by_path(path=path)
@@ -456,7 +464,7 @@ class DatasetVersionsApi(APIView):
 class VersionGetApi(APIView):
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(responses=VersionOutSerializer)
+    @extend_schema(responses=VersionOutSerializer, examples=[openapi.VERSION_EXAMPLE])
     def get(self, request, version_id):
         return Response(VersionOutSerializer(_version(version_id)).data)
 
@@ -466,7 +474,11 @@ class LocationCreateApi(APIView):
 
     required_scope = scopes.LINEAGE_WRITE
 
-    @extend_schema(request=LocationSerializer, responses={201: LocationSerializer})
+    @extend_schema(
+        request=LocationSerializer,
+        responses={201: LocationSerializer},
+        examples=openapi.LOCATION_EXAMPLES,
+    )
     def post(self, request, version_id):
         version = _version(version_id)
         data = LocationSerializer(data=request.data)
@@ -512,6 +524,7 @@ class ModelVersionCreateApi(APIView):
             404: ERROR,
             409: ERROR,
         },
+        examples=openapi.MODEL_EXAMPLES,
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)

@@ -7,7 +7,7 @@
 
 Same scope and period parameters as the readiness report they are made from."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -94,13 +94,92 @@ class FrameworkAnswersSerializer(serializers.Serializer):
     operators_to_answer = OperatorItemSerializer(many=True)
 
 
+AIVERIFY_EXAMPLE = OpenApiExample(
+    "One principle",
+    value={
+        "sheets": [
+            {
+                "name": "Data Governance",
+                "summaryJustification": "Decided from Lup's records for 2026-09-07 to 2026-12-06.",
+                "rows": [
+                    {
+                        "pid": "4.1.1",
+                        "completed": "Yes",
+                        "elaboration": "12 of 12 training and evaluation versions have their "
+                        "provenance recorded (readiness report, section data).",
+                    }
+                ],
+            }
+        ]
+    },
+)
+FRAMEWORK_EXAMPLE = OpenApiExample(
+    "One item answered",
+    value={
+        "format": "lup-framework/1",
+        "framework": "asean",
+        "title": "ASEAN Guide on AI Governance and Ethics",
+        "edition": "2024-02",
+        "sources": [
+            {"title": "ASEAN Guide on AI Governance and Ethics", "url": "https://asean.org/"}
+        ],
+        "operator": "Lup demo operator",
+        "markets": ["SG", "KH"],
+        "period": {"start": "2026-09-07", "end": "2026-12-06"},
+        "generated_at": "2026-12-06T01:00:00+00:00",
+        "summary": {"yes": 1, "no": 0, "operators_to_answer": 1},
+        "answers": [
+            {
+                "id": "data-provenance",
+                "title": "The provenance of training data is recorded",
+                "group": "Data",
+                "answer": "Yes",
+                "section": "data",
+                "conditions": [
+                    {
+                        "condition": "provenance",
+                        "says": "every training or evaluation version has a recorded origin",
+                        "holds": True,
+                        "nothing_on_record": False,
+                        "figures": {"versions": 12, "versions_with_provenance": 12},
+                        "gaps": [],
+                    }
+                ],
+                "elaboration": "12 of 12 versions have their provenance recorded.",
+                "links": {"section": "/admin/reports/readiness/#data"},
+            }
+        ],
+        "operators_to_answer": [
+            {
+                "id": "stakeholder-engagement",
+                "title": "Stakeholders were consulted",
+                "group": "Governance",
+                "section": None,
+            }
+        ],
+    },
+)
+SIGNED_EXAMPLE = OpenApiExample(
+    "Signed",
+    value={
+        "payload": "eyJib2R5Ijp7InJlcG9ydCI6eyJzaGVldHMiOlt7…",
+        "sig": "q1Vn0cW2…",
+        "kid": "8da8683d",
+    },
+)
+
+
 class ReadinessAiVerifyApi(APIView):
     """The readiness report as AI Verify's process-checklist import file: a row per check
     Lup's records decide; checks outside them are left for the operator to answer."""
 
     required_scope = scopes.ERASURE_READ
 
-    @extend_schema(parameters=[PeriodSerializer], responses=AiVerifyImportSerializer)
+    @extend_schema(
+        parameters=[PeriodSerializer],
+        responses=AiVerifyImportSerializer,
+        examples=[AIVERIFY_EXAMPLE],
+    )
     def get(self, request):
         return Response(aiverify_import(report=period_report(request)))
 
@@ -111,7 +190,7 @@ class ReadinessAiVerifySignedApi(APIView):
 
     required_scope = scopes.ERASURE_READ
 
-    @extend_schema(parameters=[PeriodSerializer], responses=SIGNED)
+    @extend_schema(parameters=[PeriodSerializer], responses=SIGNED, examples=[SIGNED_EXAMPLE])
     def get(self, request):
         return Response(aiverify_signed(report=period_report(request)))
 
@@ -133,6 +212,7 @@ class ReadinessFrameworkApi(APIView):
             ),
         ],
         responses=FrameworkAnswersSerializer,
+        examples=[FRAMEWORK_EXAMPLE],
     )
     def get(self, request, framework: str):
         # The framework first: an unknown one is refused before the report is computed.
