@@ -96,7 +96,7 @@ def subject_ref(data: Any) -> SubjectRef:
 
 def _choice(data: dict, field: str, allowed: frozenset[str]) -> str:
     value = data.get(field)
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise InvalidEvent(field, f"invalid_{field}", f"{field} must be one of {sorted(allowed)}.")
     return value
 

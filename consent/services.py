@@ -142,6 +142,14 @@ def notice_publish(
         if version is None:
             latest = Notice.objects.filter(key=key).aggregate(v=Max("version"))["v"]
             version = (latest or 0) + 1
+            # A version may be given up to the column's bound; the next one does not exist.
+            field = Notice._meta.get_field("version").get_internal_type()
+            if version > connection.ops.integer_field_range(field)[1]:
+                raise Conflict(
+                    "The latest version of this notice is the last number there is; publish "
+                    "the new text under a new key.",
+                    code="notice_versions_exhausted",
+                )
         if Notice.objects.filter(key=key, version=version, language=language).exists():
             raise Conflict(
                 "That notice version exists in that language; publish a new version.",

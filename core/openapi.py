@@ -13,18 +13,20 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-# What `fields` says of one input: a code or message, a list of them (one per problem, or
-# one per item of a list input), or the same again by key for an input that is an object.
+# What `fields` says of one input: a code or message, a count (an import's `error_count`), a
+# list of them (one per problem, or one per item of a list input), or the same again by key
+# for an input that is an object.
 # Recursive, so it is a component of its own, added to every document by AutoSchema.
 FIELD_ERROR = ResolvedComponent(
     name="FieldError",
     type=ResolvedComponent.SCHEMA,
     object="FieldError",
     schema={
-        "description": "What was wrong with one input: a code or message, a list of them, or "
-        "the same by key for an input that is an object or a list.",
+        "description": "What was wrong with one input: a code or message, a count, a list of "
+        "them, or the same by key for an input that is an object or a list.",
         "oneOf": [
             {"type": "string"},
+            {"type": "integer"},
             {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
             {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldError"}},
         ],

@@ -246,7 +246,8 @@ def _check_lengths(event: dict) -> None:
         if not isinstance(node, dict):
             continue
         for key in ("namespace", "name"):
-            if len(node.get(key, "")) > MAX_NAME:
+            value = node.get(key, "")
+            if isinstance(value, str) and len(value) > MAX_NAME:
                 too_long[f"{path}.{key}"] = "too_long"
         version = _version_name(node)
         if version is not None and len(version) > MAX_VERSION:
@@ -263,7 +264,9 @@ def _check_lengths(event: dict) -> None:
 
 
 def _facet(node: dict, name: str) -> dict:
-    facet = (node.get("facets") or {}).get(name)
+    facets = node.get("facets")
+    # A node the schema does not describe (a `dataset` key on a RunEvent) may hold anything.
+    facet = facets.get(name) if isinstance(facets, dict) else None
     return facet if isinstance(facet, dict) and facet.get("_deleted") is not True else {}
 
 

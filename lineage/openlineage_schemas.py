@@ -210,10 +210,11 @@ def _collect(validator: Draft202012Validator, instance: Any, prefix: str, into: 
 
 def facet_maps(event: dict) -> list[tuple[str, Any]]:
     """(JSON path, facets object) for every place an event carries facets."""
+    # Any of these may be malformed (or, as `dataset` on a RunEvent, outside the schema).
     maps = [
-        ("$.run.facets", (event.get("run") or {}).get("facets")),
-        ("$.job.facets", (event.get("job") or {}).get("facets")),
-        ("$.dataset.facets", (event.get("dataset") or {}).get("facets")),
+        (f"$.{name}.facets", node.get("facets"))
+        for name in ("run", "job", "dataset")
+        if isinstance(node := event.get(name), dict)
     ]
     for direction, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
         for index, dataset in enumerate(event.get(direction) or []):

@@ -78,7 +78,8 @@ REPORT = inline_serializer(
         "operator": serializers.CharField(),
         "markets": serializers.ListField(child=serializers.CharField()),
         "period": inline_serializer(
-            "ReportPeriod", {"start": serializers.DateField(), "end": serializers.DateField()}
+            "ReportPeriod",
+            {"start": serializers.DateTimeField(), "end": serializers.DateTimeField()},
         ),
         "generated_at": serializers.DateTimeField(),
         "gaps": serializers.DictField(

@@ -486,6 +486,55 @@ def test_a_notice_version_beyond_the_column_is_refused(client):
     assert not Notice.objects.exists()
 
 
+def test_a_notice_after_the_last_version_number_is_refused(client):
+    """A notice published at the column's last version leaves no next one to number."""
+    body = {"key": "privacy", "language": "en", "title": "t", "text": "x"}
+    assert (
+        client.post(
+            "/api/v1/consent/notices", {**body, "version": 2**31 - 1}, format="json"
+        ).status_code
+        == 201
+    )
+    response = client.post("/api/v1/consent/notices", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "notice_versions_exhausted")
+    assert Notice.objects.count() == 1
+
+
+def test_a_consent_choice_that_is_not_text_is_refused(client):
+    response = client.post(
+        "/api/v1/consent/events",
+        {
+            "subject": {"id_type": "email", "value": identifiers.email()},
+            "purpose": "train_ai_system",
+            "status": "withdrawn",
+            "legal_basis": {},
+            "jurisdiction": "KH",
+        },
+        format="json",
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_legal_basis")
+    assert not ConsentEvent.objects.exists()
+
+
+def test_a_run_event_carrying_a_stray_dataset_key_is_read_without_it(client):
+    """A RunEvent's schema says nothing of `dataset`: whatever it holds is not read."""
+    event = {
+        "eventType": "START",
+        "eventTime": "2026-11-01T02:00:00Z",
+        "producer": "https://example.org/job",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": str(uuid.uuid4())},
+        "job": {"namespace": "jobs", "name": "clean"},
+        "inputs": [{"namespace": "s3://ml-data", "name": "raw/chats"}],
+        "outputs": [],
+    }
+    for stray in ({"namespace": 5, "name": "", "facets": [None, None]}, [None, None]):
+        event["run"]["runId"] = str(uuid.uuid4())
+        response = client.post("/api/v1/lineage", {**event, "dataset": stray}, format="json")
+        assert response.status_code == 201, response.content
+        assert response.json()["versions"]["inputs"][0]["name"] == "raw/chats"
+
+
 def test_a_record_count_beyond_the_column_is_refused(client):
     response = client.post(
         "/api/v1/lineage/versions",
