@@ -16,7 +16,8 @@ from access import scopes
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from core.parsers import LimitedJSONParser
-from lineage.api.openapi import CARD_EXAMPLE, CroissantCardSerializer
+from lineage.api.examples import CARD_EXAMPLE
+from lineage.api.openapi import CroissantCardSerializer
 from lineage.croissant import croissant_export, croissant_import
 from lineage.models import DatasetVersion
 from lineage.selectors import node_object

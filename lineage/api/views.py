@@ -19,14 +19,8 @@ from access import scopes
 from core.errors import ApplicationError, NotFound
 from core.openapi import ERROR
 from lineage import selectors, services
-from lineage.api import openapi
+from lineage.api import examples
 from lineage.api.openapi import (
-    COLUMN_EXAMPLE,
-    EVENT_EXAMPLES,
-    GRAPH_EXAMPLE,
-    MANIFEST_EXAMPLE,
-    PROV_EXAMPLE,
-    TRANSFER_EXAMPLE,
     LineageEventAnswerSerializer,
     LineageEventSerializer,
     LineageGraphSerializer,
@@ -91,7 +85,7 @@ class LineageApi(APIView):
     @extend_schema(
         parameters=GRAPH_PARAMETERS,
         responses={200: LineageGraphSerializer, 400: ERROR, 404: ERROR},
-        examples=[GRAPH_EXAMPLE],
+        examples=[examples.GRAPH_EXAMPLE],
         description="Marquez's LineageGraph: nodes with DatasetData and JobData, edges between "
         "datasets and jobs; Lup's additions under their own keys: `models` (model nodes and "
         "their edges) and `truncated` (the node budget was reached). A datasetField: id "
@@ -106,7 +100,7 @@ class LineageApi(APIView):
     @extend_schema(
         request={"application/json": LineageEventSerializer},
         responses={201: LineageEventAnswerSerializer, 400: ERROR, 409: ERROR},
-        examples=EVENT_EXAMPLES,
+        examples=examples.EVENT_EXAMPLES,
         description="Answers with the event's digest, `schema` (the OpenLineage core version "
         "it was checked against), `warnings` (what Marquez accepts but the spec does not: no "
         "schemaURL, a naive eventTime read as UTC, facets without _producer/_schemaURL), "
@@ -140,7 +134,7 @@ class ColumnLineageApi(APIView):
             OpenApiParameter("withDownstream", bool, description="also walk downstream"),
         ],
         responses={200: LineageGraphSerializer, 400: ERROR, 404: ERROR},
-        examples=[COLUMN_EXAMPLE],
+        examples=[examples.COLUMN_EXAMPLE],
     )
     def get(self, request):
         node_id, depth = _node_query(request)
@@ -162,7 +156,7 @@ class ProvExportApi(APIView):
     @extend_schema(
         parameters=NODE_PARAMETERS,
         responses={(200, "application/json"): ProvDocumentSerializer, 404: ERROR},
-        examples=[PROV_EXAMPLE],
+        examples=[examples.PROV_EXAMPLE],
     )
     def get(self, request):
         node_id, depth = _node_query(request)
@@ -178,7 +172,7 @@ class PictureApi(APIView):
     @extend_schema(
         parameters=NODE_PARAMETERS,
         responses={(200, "image/svg+xml"): str, 404: ERROR},
-        examples=[openapi.PICTURE_EXAMPLE],
+        examples=[examples.PICTURE_EXAMPLE],
     )
     def get(self, request):
         node_id, depth = _node_query(request, default_depth=2)
@@ -192,7 +186,7 @@ class TransferReportApi(APIView):
 
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(responses=TransferReportSerializer, examples=[TRANSFER_EXAMPLE])
+    @extend_schema(responses=TransferReportSerializer, examples=[examples.TRANSFER_EXAMPLE])
     def get(self, request):
         return Response(transfer_report())
 
@@ -221,7 +215,7 @@ class DatasetCreateApi(APIView):
                 },
             )
         },
-        examples=openapi.DATASET_EXAMPLES,
+        examples=examples.DATASET_EXAMPLES,
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -252,7 +246,7 @@ class ManifestApi(APIView):
             409: ERROR,
         },
         examples=[
-            OpenApiExample("An evaluation set", value=MANIFEST_EXAMPLE, request_only=True),
+            OpenApiExample("An evaluation set", value=examples.MANIFEST_EXAMPLE, request_only=True),
             OpenApiExample(
                 "Registered",
                 value={
@@ -379,7 +373,7 @@ class VersionCreateApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={200: VersionOutSerializer, 201: VersionOutSerializer, 409: ERROR},
-        examples=openapi.VERSION_EXAMPLES,
+        examples=examples.VERSION_EXAMPLES,
         description="201 with a new version; 200 with the existing one when the same content "
         "is registered again.",
     )
@@ -448,7 +442,7 @@ class DatasetVersionsApi(APIView):
             400: ERROR,
             404: ERROR,
         },
-        examples=[openapi.VERSIONS_EXAMPLE],
+        examples=[examples.VERSIONS_EXAMPLE],
     )
     def get(self, request, path):
         dataset = selectors.dataset_by_path(path=path)
@@ -464,7 +458,7 @@ class DatasetVersionsApi(APIView):
 class VersionGetApi(APIView):
     required_scope = scopes.LINEAGE_READ
 
-    @extend_schema(responses=VersionOutSerializer, examples=[openapi.VERSION_EXAMPLE])
+    @extend_schema(responses=VersionOutSerializer, examples=[examples.VERSION_EXAMPLE])
     def get(self, request, version_id):
         return Response(VersionOutSerializer(_version(version_id)).data)
 
@@ -477,7 +471,7 @@ class LocationCreateApi(APIView):
     @extend_schema(
         request=LocationSerializer,
         responses={201: LocationSerializer},
-        examples=openapi.LOCATION_EXAMPLES,
+        examples=examples.LOCATION_EXAMPLES,
     )
     def post(self, request, version_id):
         version = _version(version_id)
@@ -524,7 +518,7 @@ class ModelVersionCreateApi(APIView):
             404: ERROR,
             409: ERROR,
         },
-        examples=openapi.MODEL_EXAMPLES,
+        examples=examples.MODEL_EXAMPLES,
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
