@@ -1,0 +1,294 @@
+"""The `s3_objects` connector against a real S3-compatible store (SeaweedFS, `object_store`):
+every format erased and masked, versioned buckets, a concurrent writer, object locks, and
+uploads in parts. No database."""
+
+import csv
+import gzip
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from connectors import s3_store
+from connectors.base import Capability
+from connectors.errors import HeldByStore
+from connectors.s3_objects import S3Objects
+from core.errors import ApplicationError
+from tests import identifiers
+
+EMAIL = "a@example.org"
+OTHER = "b@example.org"
+identifiers.USED.update({EMAIL, OTHER})
+A = {"email": [EMAIL]}
+
+
+def jsonl(*emails: str) -> bytes:
+    return b"".join(
+        json.dumps({"user": {"email": e}, "q": n}).encode() + b"\n" for n, e in enumerate(emails)
+    )
+
+
+def csv_bytes(*emails: str) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["email", "name"])
+    for n, email in enumerate(emails):
+        writer.writerow([email, f"name-{n}"])
+    return out.getvalue().encode()
+
+
+def parquet_bytes(*emails: str) -> bytes:
+    sink = io.BytesIO()
+    table = pa.table({"email": list(emails), "n": list(range(len(emails)))})
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def text_bytes(*emails: str) -> bytes:
+    return b"".join(f"login ok user={e} from app\n".encode() for e in emails)
+
+
+def rows(data: bytes) -> list:
+    return pq.read_table(io.BytesIO(data)).to_pylist()
+
+
+# (format, op, extra config, content maker, key, what the rewritten object reads as)
+CASES = [
+    (
+        "jsonl",
+        "delete",
+        {"match": {"email": "user.email"}},
+        jsonl,
+        "a/part-0.jsonl.gz",
+        lambda data: jsonl(OTHER).replace(b'"q": 0', b'"q": 1'),
+    ),
+    (
+        "csv",
+        "delete",
+        {"match": {"email": "email"}},
+        csv_bytes,
+        "a/users.csv",
+        lambda data: b"email,name\nb@example.org,name-1\n",
+    ),
+    (
+        "csv",
+        "mask",
+        {"match": {"email": "email"}, "mask_columns": ["email", "name"]},
+        csv_bytes,
+        "a/users.csv",
+        lambda data: b"email,name\n[erased],[erased]\nb@example.org,name-1\n",
+    ),
+    (
+        "parquet",
+        "delete",
+        {"match": {"email": "email"}},
+        parquet_bytes,
+        "a/set.parquet",
+        lambda data: rows(data) == [{"email": OTHER, "n": 1}],
+    ),
+    (
+        "parquet",
+        "mask",
+        {"match": {"email": "email"}},
+        parquet_bytes,
+        "a/set.parquet",
+        lambda data: rows(data) == [{"email": "[erased]", "n": 0}, {"email": OTHER, "n": 1}],
+    ),
+    (
+        "text",
+        "delete",
+        {"id_types": ["email"], "mode": "drop_line"},
+        text_bytes,
+        "a/app.log.gz",
+        lambda data: text_bytes(OTHER),
+    ),
+    (
+        "text",
+        "mask",
+        {"id_types": ["email"]},
+        text_bytes,
+        "a/app.log",
+        lambda data: b"login ok user=[erased] from app\n" + text_bytes(OTHER),
+    ),
+]
+
+
+def put(store, bucket, key, content: bytes):
+    body = gzip.compress(content) if key.endswith(".gz") else content
+    return store.s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def get(store, bucket, key, version_id=None) -> bytes:
+    data = store.read(bucket, key, version_id)
+    return gzip.decompress(data) if key.endswith(".gz") else data
+
+
+@pytest.mark.parametrize(("fmt", "op", "extra", "make", "key", "expected"), CASES)
+def test_each_format_erases_and_masks_like_its_file_kind(
+    object_store, fmt, op, extra, make, key, expected
+):
+    """The object is rewritten as the file kind rewrites a file; an object of nobody is left
+    as it was (same ETag), and the post-check finds nothing."""
+    bucket = object_store.bucket()
+    put(object_store, bucket, key, make(EMAIL, OTHER))
+    untouched = put(object_store, bucket, "a/other" + key[key.index(".") :], make(OTHER))
+    put(object_store, bucket, "elsewhere/x" + key[key.index(".") :], make(EMAIL))
+    target = S3Objects(config=object_store.config(bucket, prefix="a/", format=fmt, **extra))
+    assert target.locate(A).count == 1
+
+    erased = target.erase(A, op=op)
+
+    assert (erased.op, erased.count, erased.method) == (op, 1, f"s3_{fmt}_conditional_rewrite")
+    assert erased.before != erased.after
+    data = get(object_store, bucket, key)
+    want = expected(data)
+    assert want is True or data == want
+    other_key = "a/other" + key[key.index(".") :]
+    assert object_store.s3.head_object(Bucket=bucket, Key=other_key)["ETag"] == untouched["ETag"]
+    assert get(object_store, bucket, "elsewhere/x" + key[key.index(".") :]) == make(EMAIL)
+    checked = target.verify(A)
+    assert (checked.remaining, checked.history) == (0, None)  # no versions kept: no history
+    assert target.erase(A, op=op).op == "none"  # a second pass finds nothing to change
+
+
+def test_a_versioned_bucket_loses_every_version_holding_the_subject(object_store):
+    """An older version held the subject too: it is deleted with the one the rewrite replaced,
+    versions of others are kept, and the post-check reads every version left."""
+    bucket = object_store.bucket(versioned=True)
+    key = "evals/set.jsonl"
+    first = put(object_store, bucket, key, jsonl(OTHER))
+    second = put(object_store, bucket, key, jsonl(EMAIL, OTHER))
+    put(object_store, bucket, key, jsonl(OTHER, EMAIL, OTHER))
+    put(object_store, bucket, "evals/clean.jsonl", jsonl(OTHER))
+    target = S3Objects(
+        config=object_store.config(bucket, format="jsonl", match={"email": "user.email"})
+    )
+    assert target.locate(A).count == 2  # every version kept is looked at
+
+    erased = target.erase(A)
+
+    assert erased.count == 2  # one line in the current object, one in the older version
+    versions = object_store.versions(bucket)
+    ids = {v["VersionId"] for v in versions}
+    assert first["VersionId"] in ids and second["VersionId"] not in ids
+    for version in versions:
+        assert EMAIL.encode() not in object_store.read(bucket, version["Key"], version["VersionId"])
+    checked = target.verify(A)
+    assert checked.remaining == 0
+    assert (checked.history.policy, checked.history.versions_checked) == ("purged", len(versions))
+    assert len(versions) == 3  # the first version, the rewrite, and the clean object
+
+
+def test_kept_history_is_left_and_said_retained(object_store):
+    bucket = object_store.bucket(versioned=True)
+    key = "logs/app.log"
+    old = put(object_store, bucket, key, text_bytes(EMAIL))
+    put(object_store, bucket, key, text_bytes(EMAIL, OTHER))
+    until = "2031-01-01T00:00:00Z"
+    target = S3Objects(
+        config=object_store.config(
+            bucket,
+            format="text",
+            id_types=["email"],
+            keep_history={"basis": "tax-record-retention", "until": until},
+        )
+    )
+    assert target.erase(A, op="mask").count == 1
+    assert object_store.read(bucket, key, old["VersionId"]) == text_bytes(EMAIL)  # kept
+    checked = target.verify(A)
+    assert checked.remaining == 0
+    assert checked.history.policy == "retained"
+    assert checked.history.versions_checked == 1
+    assert checked.history.retained_until == datetime(2031, 1, 1, tzinfo=UTC)
+
+
+def test_a_concurrent_writers_object_is_not_overwritten(object_store, monkeypatch):
+    """Another writer replaces the object between the read and the replacement: the
+    replacement is refused by the store (If-Match), the new object is read again, and its
+    own new line survives while the subject's lines, old and new, are gone."""
+    bucket = object_store.bucket()
+    key = "evals/set.jsonl"
+    put(object_store, bucket, key, jsonl(EMAIL, OTHER))
+    publish = s3_store.Store.publish
+    writes = []
+
+    def racing(self, temp, ref):
+        if not writes:  # the other writer, once, just before our first replacement
+            writes.append(put(object_store, bucket, key, jsonl(EMAIL, OTHER, "c@example.org")))
+        return publish(self, temp, ref)
+
+    monkeypatch.setattr(s3_store.Store, "publish", racing)
+    target = S3Objects(
+        config=object_store.config(bucket, format="jsonl", match={"email": "user.email"})
+    )
+    erased = target.erase(A)
+    assert erased.count == 1
+    data = object_store.read(bucket, key)
+    assert EMAIL.encode() not in data and b"c@example.org" in data and OTHER.encode() in data
+
+
+def test_a_locked_version_holds_the_erasure_before_anything_changes(object_store):
+    bucket = object_store.bucket(locked=True)
+    key = "evals/set.jsonl"
+    until = datetime.now(UTC) + timedelta(days=2)
+    object_store.s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=jsonl(EMAIL),
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=until,
+    )
+    put(object_store, bucket, key, jsonl(OTHER, EMAIL))
+    target = S3Objects(
+        config=object_store.config(bucket, format="jsonl", match={"email": "user.email"})
+    )
+    with pytest.raises(HeldByStore) as held:
+        target.erase(A)
+    assert held.value.basis == "object-lock:compliance"
+    assert abs(held.value.until - until) < timedelta(seconds=1)
+    assert held.value.found == {None: 2}
+    assert object_store.read(bucket, key) == jsonl(OTHER, EMAIL)  # nothing was changed
+
+
+def test_a_large_rewrite_is_uploaded_in_parts(object_store, monkeypatch):
+    monkeypatch.setattr(s3_store, "PART_BYTES", 5 << 20)
+    bucket = object_store.bucket()
+    key = "big.jsonl"
+    emails = [OTHER] * 120_000 + [EMAIL]
+    put(object_store, bucket, key, jsonl(*emails))
+    target = S3Objects(
+        config=object_store.config(bucket, format="jsonl", match={"email": "user.email"})
+    )
+    assert target.erase(A).count == 1
+    head = object_store.s3.head_object(Bucket=bucket, Key=key)
+    assert head["ETag"].strip('"').endswith("-2")  # two parts
+    assert object_store.read(bucket, key) == jsonl(*emails[:-1])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"format": "jsonl", "delimiter": ";"}, "delimiter"),
+        ({"format": "parquet", "gzip": True}, "gzip"),
+        ({"format": "jsonl", "secret_access_key_env": None}, "secret_access_key_env"),
+        ({"format": "jsonl", "password": "x"}, "password"),
+        ({"format": "csv", "bucket": "a b"}, "bucket"),
+    ],
+)
+def test_a_config_is_checked_like_the_other_kinds(object_store, change, field):
+    config = {**object_store.config("b1", match={"email": "email"}), **change}
+    config = {k: v for k, v in config.items() if v is not None}
+    with pytest.raises(ApplicationError) as refused:
+        S3Objects(config=config)
+    assert field in refused.value.fields
+
+
+def test_an_instance_has_its_formats_abilities(object_store):
+    jsonl_target = S3Objects(config=object_store.config("b1", format="jsonl", match={"e": "e"}))
+    assert not jsonl_target.supports(Capability.MASK)
+    assert S3Objects(config=object_store.config("b1", format="csv", match={"e": "e"})).supports(
+        Capability.MASK
+    )
