@@ -278,9 +278,11 @@ class S3Objects(Connector):
                 "Parquet objects are compressed inside; gzip is for the line formats.",
                 fields={"gzip": "not for parquet"},
             )
-        for key in sorted(set(self.config) & ALL_FORMAT_KEYS - set(FORMAT_KEYS[name])):
+        misplaced = sorted(set(self.config) & ALL_FORMAT_KEYS - set(FORMAT_KEYS[name]))
+        if misplaced:
             raise ConnectorConfigError(
-                f"{key} is not a setting of the {name} format.", fields={key: "unknown key"}
+                f"{misplaced[0]} is not a setting of the {name} format.",
+                fields={misplaced[0]: "unknown key"},
             )
         if ("access_key_id_env" in self.config) != ("secret_access_key_env" in self.config):
             key = (

@@ -43,6 +43,7 @@ PART_BYTES = 16 << 20
 READ_BYTES = 1 << 20
 PRECONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 MISSING = {"NoSuchKey", "404", "NoSuchVersion"}
+NO_LOCK_CONFIGURATION = {"ObjectLockConfigurationNotFoundError"}
 # Headers of the original object a replacement keeps.
 KEPT_HEADERS = {
     "ContentType": "ContentType",
@@ -133,20 +134,24 @@ def client(config: dict[str, Any], timeout: float) -> Any:
 
 @contextlib.contextmanager
 def unavailable_on_store_error() -> Iterator[None]:
-    """A store error as `TargetUnavailable` naming its code only (a message may quote a key)."""
+    """Store errors as the connector's own (`refused`)."""
     try:
         yield
-    except ClientError as error:
-        code = error_code(error)
-        if code in MISSING:
-            raise ObjectGone("The object is gone.") from None
-        if code in PRECONDITION_FAILED:
-            raise ObjectChanged("The object changed since it was read; it is read again.") from None
-        raise TargetUnavailable(f"The object store refused the request ({code}).") from None
-    except BotoCoreError as error:
-        raise TargetUnavailable(
-            f"The object store could not be reached ({type(error).__name__})."
-        ) from None
+    except (ClientError, BotoCoreError) as error:
+        raise refused(error) from None
+
+
+def refused(error: ClientError | BotoCoreError) -> TargetUnavailable:
+    """A store error as `ObjectGone`, `ObjectChanged` or `TargetUnavailable`, naming its code
+    only: a store's message may quote a key, and a key may carry a name."""
+    if isinstance(error, BotoCoreError):
+        return TargetUnavailable(f"The object store could not be reached ({type(error).__name__}).")
+    code = error_code(error)
+    if code in MISSING:
+        return ObjectGone("The object is gone.")
+    if code in PRECONDITION_FAILED:
+        return ObjectChanged("The object changed since it was read; it is read again.")
+    return TargetUnavailable(f"The object store refused the request ({code}).")
 
 
 def error_code(error: ClientError) -> str:
@@ -242,13 +247,12 @@ class Store:
         try:
             found = self.s3.get_object_lock_configuration(Bucket=self.bucket)
         except ClientError as error:
-            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (400, 404):
-                return False  # no lock configuration
-            with unavailable_on_store_error():
-                raise
-        except BotoCoreError:
-            with unavailable_on_store_error():
-                raise
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or error_code(error) in NO_LOCK_CONFIGURATION:
+                return False
+            raise refused(error) from None
+        except BotoCoreError as error:
+            raise refused(error) from None
         config = found.get("ObjectLockConfiguration", {})
         return config.get("ObjectLockEnabled") == "Enabled"
 

@@ -292,3 +292,35 @@ def test_an_instance_has_its_formats_abilities(object_store):
     assert S3Objects(config=object_store.config("b1", format="csv", match={"e": "e"})).supports(
         Capability.MASK
     )
+
+
+def test_credentials_come_from_a_mounted_file_or_named_variables(
+    object_store, tmp_path, settings, monkeypatch
+):
+    """A credentials file under the secret roots (its profile named), or variables that must
+    be set: the config names where the secret is, never the secret."""
+    from tests.objectstore import KEY_ID, SECRET
+
+    settings.LUP_SECRET_FILE_ROOTS = [str(tmp_path)]
+    secrets = tmp_path / "s3-credentials"
+    secrets.write_text(f"[evals]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n")
+    bucket = object_store.bucket()
+    put(object_store, bucket, "set.jsonl", jsonl(EMAIL))
+    config = {
+        "endpoint_url": object_store.endpoint,
+        "bucket": bucket,
+        "format": "jsonl",
+        "match": {"email": "user.email"},
+    }
+    from_file = S3Objects(config={**config, "credentials_file": str(secrets), "profile": "evals"})
+    assert from_file.locate(A).count == 1
+
+    with pytest.raises(ApplicationError) as outside:
+        S3Objects(config={**config, "credentials_file": "/etc/passwd"})
+    assert outside.value.code == "path_outside_roots"
+
+    monkeypatch.delenv("S3_TEST_SECRET")
+    unset = S3Objects(config=object_store.config(bucket, format="jsonl", match={"e": "e"}))
+    with pytest.raises(ApplicationError) as missing:
+        unset.locate({"e": ["x"]})
+    assert missing.value.fields == {"secret_access_key_env": "not set"}
