@@ -7,6 +7,7 @@ the environment variables `S3_TEST_KEY_ID` / `S3_TEST_SECRET`, which target conf
 worker started afterwards inherits them), a boto3 client, and `bucket(versioned=..., locked=...)`
 making a fresh bucket per test."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -94,8 +95,9 @@ def _wait(s3: Any, process: subprocess.Popen, log: Path, seconds: float = 60) ->
     raise RuntimeError(f"weed did not answer in {seconds} s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def _weed() -> Iterator[ObjectStore]:
+@contextlib.contextmanager
+def running_weed() -> Iterator[ObjectStore]:
+    """`weed server -s3` on free local ports, its data in a temporary folder removed after."""
     folder = Path(tempfile.mkdtemp(prefix="lup-weed-"))
     (folder / "data").mkdir()
     identities = {
@@ -163,7 +165,14 @@ def _weed() -> Iterator[ObjectStore]:
             process.wait(timeout=5)  # weed stops its servers one by one; no need to wait it out
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _weed() -> Iterator[ObjectStore]:
+    with running_weed() as store:
+        yield store
 
 
 @pytest.fixture
