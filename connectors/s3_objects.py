@@ -265,6 +265,7 @@ class S3Objects(Connector):
     )
     batches = True
     reach_key = "bucket"
+    mask_needs = 'format "csv", "parquet" or "text"'
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -302,7 +303,7 @@ class S3Objects(Connector):
             config={"path": "object", "timeout_seconds": self.timeout_seconds, **settings}
         )
         self.capabilities = self.format.capabilities
-        self.mask_needs = self.format.mask_needs
+        self.mask_needs = self.format.mask_needs or type(self).mask_needs
         self.id_types = self.format.id_types
         self.erase_method = f"s3_{name}_conditional_rewrite"
         self.verify_method = f"s3_{name}_rescan"

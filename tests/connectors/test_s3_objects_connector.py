@@ -324,3 +324,19 @@ def test_credentials_come_from_a_mounted_file_or_named_variables(
     with pytest.raises(ApplicationError) as missing:
         unset.locate({"e": ["x"]})
     assert missing.value.fields == {"secret_access_key_env": "not set"}
+
+
+def test_a_legal_hold_on_an_older_version_holds_the_erasure_without_end(object_store):
+    """A legal hold has no date: the exception says so with the latest time there is."""
+    bucket = object_store.bucket(locked=True)
+    key = "logs/app.log"
+    older = put(object_store, bucket, key, text_bytes(EMAIL))
+    object_store.s3.put_object_legal_hold(
+        Bucket=bucket, Key=key, VersionId=older["VersionId"], LegalHold={"Status": "ON"}
+    )
+    put(object_store, bucket, key, text_bytes(OTHER))
+    target = S3Objects(config=object_store.config(bucket, format="text", id_types=["email"]))
+    with pytest.raises(HeldByStore) as held:
+        target.erase(A, op="mask")
+    assert (held.value.basis, held.value.until.year) == ("object-lock:legal-hold", 9999)
+    assert len(object_store.versions(bucket)) == 2  # nothing was changed

@@ -160,3 +160,22 @@ def test_an_object_lock_ends_the_run_held_with_the_lock_as_its_exception(
     assert receipt["postcheck"]["remaining"] == "1"  # still there, as the receipt says
     assert object_store.read(bucket, "qa/part-0.jsonl") == lines(email.lower())
     assert ErasureRequest.objects.get(pk=request_id).state == "partially_completed"
+
+
+def test_masking_is_refused_for_a_format_that_cannot_mask(object_store, db, api):
+    staff = api("erasure:write", "erasure:read")
+    config = object_store.config(object_store.bucket(), format="jsonl", match={"email": "e"})
+    refused = staff.post(
+        TARGETS,
+        {
+            "name": "eval-objects",
+            "kind": "s3_objects",
+            "country": "SG",
+            "operation": "mask",
+            "config": config,
+        },
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "operation_not_supported"
+    assert 'format "csv", "parquet" or "text"' in refused.json()["detail"]
