@@ -167,7 +167,13 @@ class S3Objects(Connector):
                 "pattern": "^https?://[^\\s/@]+(/[^\\s]*)?$",
                 "description": "The store's URL (any S3-compatible store); AWS S3 when absent.",
             },
-            "region": {"type": "string", "minLength": 1, "maxLength": 64, "default": "us-east-1"},
+            "region": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "default": "us-east-1",
+                "description": "The region requests are signed for.",
+            },
             "bucket": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$",
@@ -285,15 +291,12 @@ class S3Objects(Connector):
                 f"{misplaced[0]} is not a setting of the {name} format.",
                 fields={misplaced[0]: "unknown key"},
             )
-        if ("access_key_id_env" in self.config) != ("secret_access_key_env" in self.config):
-            key = (
-                "secret_access_key_env"
-                if "access_key_id_env" in self.config
-                else ("access_key_id_env")
-            )
+        pair = [k for k in ("access_key_id_env", "secret_access_key_env") if k in self.config]
+        if len(pair) == 1:
+            missing = ({"access_key_id_env", "secret_access_key_env"} - set(pair)).pop()
             raise ConnectorConfigError(
                 "access_key_id_env and secret_access_key_env go together.",
-                fields={key: "required"},
+                fields={missing: "required"},
             )
         if "credentials_file" in self.config:
             confined(self.config["credentials_file"], "credentials_file")
