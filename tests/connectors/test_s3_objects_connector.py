@@ -205,19 +205,23 @@ def test_kept_history_is_left_and_said_retained(object_store):
     assert checked.history.retained_until == datetime(2031, 1, 1, tzinfo=UTC)
 
 
-def test_a_concurrent_writers_object_is_not_overwritten(object_store, monkeypatch):
+@pytest.mark.parametrize("in_parts", [False, True], ids=["put", "multipart"])
+def test_a_concurrent_writers_object_is_not_overwritten(object_store, monkeypatch, in_parts):
     """Another writer replaces the object between the read and the replacement: the
-    replacement is refused by the store (If-Match), the new object is read again, and its
-    own new line survives while the subject's lines, old and new, are gone."""
+    replacement (one PutObject, or a multipart upload's completion) is refused by the store
+    (If-Match), the new object is read again, and its own new line survives while the
+    subject's lines, old and new, are gone."""
+    filler = [OTHER] * (110_000 if in_parts else 1)  # above 5 MiB: two parts
+    monkeypatch.setattr(s3_store, "PART_BYTES", 5 << 20)
     bucket = object_store.bucket()
     key = "evals/set.jsonl"
-    put(object_store, bucket, key, jsonl(EMAIL, OTHER))
+    put(object_store, bucket, key, jsonl(EMAIL, *filler))
     publish = s3_store.Store.publish
     writes = []
 
     def racing(self, temp, ref):
         if not writes:  # the other writer, once, just before our first replacement
-            writes.append(put(object_store, bucket, key, jsonl(EMAIL, OTHER, "c@example.org")))
+            writes.append(put(object_store, bucket, key, jsonl(EMAIL, *filler, "c@example.org")))
         return publish(self, temp, ref)
 
     monkeypatch.setattr(s3_store.Store, "publish", racing)
@@ -227,7 +231,12 @@ def test_a_concurrent_writers_object_is_not_overwritten(object_store, monkeypatc
     erased = target.erase(A)
     assert erased.count == 1
     data = object_store.read(bucket, key)
-    assert EMAIL.encode() not in data and b"c@example.org" in data and OTHER.encode() in data
+    assert EMAIL.encode() not in data and data.endswith(
+        b'"c@example.org"}, "q": %d}\n' % (len(filler) + 1)
+    )
+    assert len(data.splitlines()) == len(filler) + 1
+    etag = object_store.s3.head_object(Bucket=bucket, Key=key)["ETag"]
+    assert etag.strip('"').endswith("-2") is in_parts
 
 
 def test_a_locked_version_holds_the_erasure_before_anything_changes(object_store):
