@@ -13,7 +13,7 @@ Config:
         "gzip": true,                           # optional; by default, true for a ".gz" key
         "access_key_id_env": "EVALS_S3_KEY_ID", # optional, with secret_access_key_env; or
         "credentials_file": "/run/secrets/s3",  # an AWS credentials file (and "profile")
-        "keep_history": {"basis": "tax-record-retention", "until": "2031-01-01T00:00:00Z"},
+        "keep_history": {"basis": "audit-trail-law", "versions": "rewrite"},  # optional
         "timeout_seconds": 30,
     }
 
@@ -32,20 +32,31 @@ another; a crash between two leaves some rewritten, and a retry finishes the res
 Versioned buckets (versioning enabled or suspended): earlier versions hold the subject too.
 By default every noncurrent version that holds a match is deleted (by version id), the one a
 rewrite replaced included, and the post-check reads every version left under the prefix: the
-receipt's `history` is `purged` with the number of versions read. With `keep_history` (the legal
-basis and the date until which history is kept, named in the target), noncurrent versions are
-left as they are and the post-check reads current objects only: `history` is `retained` until
-that date. Before anything is changed, every version to delete is looked at for an object lock
-(retention or legal hold); a lock ends the run `held` with the lock as its exception
-(`HeldByStore`), never silently.
+receipt's `history` is `purged` with the number of versions read. Where the operator keeps
+history under a legal basis named in the target (`keep_history`):
+
+- `"versions": "rewrite"`: an object with a version holding a match has its history written
+  again, oldest version first, each on top of the last and conditioned on it (the versions
+  holding matches rewritten by the format, the others copied as stored), then its original
+  versions are deleted; the contents and their order are kept, not the versions' ids and
+  dates. An object whose latest version is a delete marker has no history to keep: its
+  versions holding a match are deleted. The post-check reads every version: `purged`;
+- `"versions": "retain"`: noncurrent versions are left as they are, the post-check reads the
+  current objects only, and `history` is `retained` until the date the target names.
+
+Before anything is changed (`purge` and `rewrite`), every version holding a match is looked at
+for an object lock (retention or legal hold); a lock ends the run `held` with the lock as its
+exception (`HeldByStore`), never silently.
 
 `Erased.before` / `after`: "sha256:<hex>" of the lines `sha256:<hex of the key> <digest of the
-object as its format digests a file>` of every current object, in key order.
+object as its format digests a file>` of every current object, in key order (with "rewrite",
+of every version rewritten, named `<key>#<position in its history>`).
 
-Not supported: objects written while they are erased (a writer that does not condition its own
-writes may be overwritten between two of its writes, like any reader-writer), Glacier-class
-objects that must be restored before they are read, and rewriting noncurrent versions in place
-(S3 cannot: they are deleted, or kept under `keep_history`).
+Not supported: Glacier-class objects that must be restored before they are read; rewriting a
+noncurrent version in place (S3 versions are immutable: a history is written again instead);
+and, with "rewrite", a locked version that holds no match (the pre-check looks at versions
+holding one; deleting the originals would then stop the run `held` with the history written
+twice).
 """
 
 import contextlib
@@ -75,7 +86,15 @@ from .errors import HeldByStore, ObjectChanged, TargetUnavailable, TargetUnreach
 from .files import digest
 from .jsonl_file import JsonlFile
 from .parquet_file import ParquetFile
-from .s3_store import Lock, ObjectGone, ObjectRef, Store, client, unavailable_on_store_error
+from .s3_store import (
+    Lock,
+    ObjectGone,
+    ObjectRef,
+    Store,
+    Version,
+    client,
+    unavailable_on_store_error,
+)
 from .secrets import confined
 from .text_log import TextLog
 
@@ -242,16 +261,27 @@ class S3Objects(Connector):
                         "pattern": "^[A-Za-z0-9._:/+-]{1,128}$",
                         "description": "The legal basis history is kept under.",
                     },
+                    "versions": {
+                        "type": "string",
+                        "enum": ["rewrite", "retain"],
+                        "description": '"rewrite": an object\'s history is written again, '
+                        "version by version without the subject, and the originals deleted "
+                        '(receipt: `purged`); "retain": noncurrent versions are left as they '
+                        "are (receipt: `retained` until `until`).",
+                    },
                     "until": {
                         "type": "string",
                         "format": "date-time",
-                        "description": "Until when (RFC 3339, with its offset).",
+                        "description": "Until when history is retained (RFC 3339, with its "
+                        'offset); required with "retain".',
                     },
                 },
-                "required": ["basis", "until"],
+                "required": ["basis", "versions"],
+                "if": {"properties": {"versions": {"const": "retain"}}},
+                "then": {"required": ["until"]},
                 "additionalProperties": False,
-                "description": "In a versioned bucket, keep noncurrent versions (the receipt "
-                "says `retained` until then) instead of deleting those holding the subject.",
+                "description": "In a versioned bucket, keep the history of objects under a "
+                "legal basis instead of deleting the noncurrent versions that hold the subject.",
             },
         },
         required=["bucket", "format"],
@@ -300,7 +330,10 @@ class S3Objects(Connector):
             )
         if "credentials_file" in self.config:
             confined(self.config["credentials_file"], "credentials_file")
-        self.keep_until = self._keep_until(self.config.get("keep_history"))
+        keep = self.config.get("keep_history")
+        # What becomes of noncurrent versions holding the subject (in a versioned bucket).
+        self.history = keep["versions"] if keep else "purge"
+        self.keep_until = self._keep_until(keep) if self.history == "retain" else None
         settings = {key: self.config[key] for key in FORMAT_KEYS[name] if key in self.config}
         self.format: Any = FORMATS[name](
             config={"path": "object", "timeout_seconds": self.timeout_seconds, **settings}
@@ -312,9 +345,7 @@ class S3Objects(Connector):
         self.verify_method = f"s3_{name}_rescan"
 
     @staticmethod
-    def _keep_until(keep: dict[str, str] | None) -> datetime | None:
-        if keep is None:
-            return None
+    def _keep_until(keep: dict[str, str]) -> datetime:
         try:
             until = datetime.fromisoformat(keep["until"].replace("Z", "+00:00"))
         except ValueError:
@@ -384,7 +415,7 @@ class S3Objects(Connector):
         if kept:
             history = (
                 History(policy="retained", versions_checked=read, retained_until=self.keep_until)
-                if self.keep_until
+                if self.history == "retain"
                 else History(policy="purged", versions_checked=read)
             )
         log.info("connector.verify", kind=self.kind, groups=len(counts), objects=read)
@@ -403,7 +434,7 @@ class S3Objects(Connector):
         kept = self._history_kept(store)
         counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
         read = 0
-        if kept and self.keep_until is None:
+        if kept and self.history != "retain":
             refs = (self._ref(v.key, v.version_id) for v in store.versions(self.prefix))
         else:
             refs = (self._ref(key) for key in store.keys(self.prefix))
@@ -436,13 +467,17 @@ class S3Objects(Connector):
         deadline = self.deadline()
         started = self._now()
         store = self._store()
-        purge = self.keep_until is None and self._history_kept(store)
-        if purge and store.object_lock():
+        history = self.history if self._history_kept(store) else "none"
+        if history in ("purge", "rewrite") and store.object_lock():
             self._refuse_if_locked(store, groups, deadline)
         counts: dict[Hashable, int] = dict.fromkeys(groups, 0)
         befores: list[tuple[str, str]] = []
         afters: list[tuple[str, str]] = []
         replaced: set[tuple[str, str | None]] = set()
+        if history == "rewrite":
+            deleted = self._rewrite_histories(store, groups, op, deadline, counts, befores, afters)
+            log.info("connector.erase", kind=self.kind, op=op, versions_deleted=deleted)
+            return self._results(op, counts, started, befores, afters)
         for key in store.keys(self.prefix):
             if not self._wanted(key):
                 continue
@@ -458,17 +493,27 @@ class S3Objects(Connector):
             afters.append((key, shared.after or ""))
             if shared.before != shared.after:
                 replaced.add((key, ref.read_version))
-        deleted = self._purge(store, groups, counts, replaced, deadline) if purge else 0
-        total = sum(counts.values())
+        purged = history == "purge"
+        deleted = self._purge(store, groups, counts, replaced, deadline) if purged else 0
         log.info(
             "connector.erase",
             kind=self.kind,
             op=op,
-            count=total,
+            count=sum(counts.values()),
             objects=len(befores),
             rewritten=len(replaced),
             versions_deleted=deleted,
         )
+        return self._results(op, counts, started, befores, afters)
+
+    def _results(
+        self,
+        op: str,
+        counts: dict[Hashable, int],
+        started: datetime,
+        befores: list[tuple[str, str]],
+        afters: list[tuple[str, str]],
+    ) -> dict[Hashable, Erased]:
         completed = self._now()
         before, after = _combined(befores), _combined(afters)
         return {
@@ -510,29 +555,143 @@ class S3Objects(Connector):
         counts: dict[Hashable, int],
         replaced: set[tuple[str, str | None]],
         deadline: Deadline,
+        only: set[str] | None = None,
     ) -> int:
-        """Delete every noncurrent version holding a group's items. A version a rewrite just
-        replaced holds items already counted; the others' items are counted as erased."""
+        """Delete every noncurrent version (of the keys `only` names, if given) holding a
+        group's items. A version a rewrite just replaced holds items already counted; the
+        others' items are counted as erased."""
         deleted = 0
         for version in list(store.versions(self.prefix)):
             if version.latest or not self._wanted(version.key):
+                continue
+            if only is not None and version.key not in only:
                 continue
             deadline.check()
             found = self._found(self._ref(version.key, version.version_id), groups)
             if not found or not any(found.values()):
                 continue
-            try:
-                store.delete_version(version.key, version.version_id or "null")
-            except TargetUnavailable:
-                lock = store.lock(version.key, version.version_id, self._now())
-                if lock is None:
-                    raise
-                raise _held([lock], found) from None
+            self._delete(store, version, found)
             deleted += 1
             if (version.key, version.version_id) not in replaced:
                 for key, n in found.items():
                     counts[key] += n
         return deleted
+
+    def _delete(self, store: Store, version: Version, found: dict[Hashable, int]) -> None:
+        """Delete one version; refused by a lock that came meanwhile, the erasure is held."""
+        try:
+            store.delete_version(version.key, version.version_id or "null")
+        except TargetUnavailable:
+            lock = store.lock(version.key, version.version_id, self._now())
+            if lock is None:
+                raise
+            raise _held([lock], found) from None
+
+    def _rewrite_histories(
+        self,
+        store: Store,
+        groups: Groups,
+        op: str,
+        deadline: Deadline,
+        counts: dict[Hashable, int],
+        befores: list[tuple[str, str]],
+        afters: list[tuple[str, str]],
+    ) -> int:
+        """`keep_history` "rewrite": every object with a version holding a group's items has
+        its whole history written again. An object whose latest version is a delete marker
+        has no history to keep: its versions holding items are deleted. Returns the number
+        of versions deleted."""
+        gone = store.deleted(self.prefix)
+        chains: dict[str, list[Version]] = {}
+        for version in store.versions(self.prefix):
+            if self._wanted(version.key) and version.key not in gone:
+                chains.setdefault(version.key, []).append(version)
+        deleted = 0
+        for key, newest_first in chains.items():
+            deadline.check()
+            chain, holding = self._history(key, newest_first, groups)
+            if holding:
+                digests, replayed = self._replay(
+                    store, key, chain, holding, groups, op, deadline, counts
+                )
+                deleted += replayed
+                befores.extend((name, before) for name, before, _ in digests)
+                afters.extend((name, after) for name, _, after in digests)
+        return deleted + self._purge(store, groups, counts, set(), deadline, only=gone)
+
+    def _replay(
+        self,
+        store: Store,
+        key: str,
+        chain: list[Version],
+        holding: set[str | None],
+        groups: Groups,
+        op: str,
+        deadline: Deadline,
+        counts: dict[Hashable, int],
+    ) -> tuple[list[tuple[str, str, str]], int]:
+        """Write an object's history again, oldest version first, each on top of the last
+        and conditioned on it (the first on the current version's ETag): the versions holding
+        items rewritten by the format, the others copied as they are; then delete the
+        originals. A concurrent write refuses a step: the versions written so far are deleted
+        and the history, as it is then, is written again. Returns, per version rewritten, its
+        name (`<key>#<position in the history>`) and its digests before and after; and the
+        number of original versions deleted."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            condition = chain[-1].etag
+            written: list[str | None] = []
+            found: dict[Hashable, int] = dict.fromkeys(groups, 0)
+            digests: list[tuple[str, str, str]] = []
+            try:
+                for position, version in enumerate(chain):
+                    deadline.check()
+                    ref = self._ref(key, version.version_id)
+                    ref.condition = condition
+                    if version.version_id in holding:
+                        self.format.current = ref
+                        results = self.format.erase_groups(groups, op=op)
+                        for group, erased in results.items():
+                            found[group] += erased.count
+                        shared = next(iter(results.values()))
+                        digests.append(
+                            (f"{key}#{position}", shared.before or "", shared.after or "")
+                        )
+                    if ref.written is None:  # nothing to change in this version: a copy
+                        store.copy_version(ref)
+                    assert ref.written is not None
+                    written.append(ref.written.version_id)
+                    condition = ref.written.etag
+            except (ObjectChanged, ObjectGone):
+                for version_id in written:
+                    store.delete_version(key, version_id or "null")
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.info("connector.object_changed", kind=self.kind, attempt=attempt)
+                newest_first = [v for v in store.versions(key) if v.key == key]
+                chain, holding = self._history(key, newest_first, groups)
+                if not holding or not chain[-1].latest:
+                    # Nothing left to rewrite, or the object was deleted meanwhile (its
+                    # versions are then purged by the next pass, as a deleted key's).
+                    return [], 0
+                continue
+            for version in chain:
+                self._delete(store, version, found)
+            for group, n in found.items():
+                counts[group] += n
+            return digests, len(chain)
+        return [], 0  # not reached
+
+    def _history(
+        self, key: str, newest_first: list[Version], groups: Groups
+    ) -> tuple[list[Version], set[str | None]]:
+        """A key's versions, oldest first, and those holding a group's items."""
+        chain = newest_first[::-1]
+        holding = {
+            v.version_id
+            for v in chain
+            if any((self._found(self._ref(key, v.version_id), groups) or {}).values())
+        }
+        return chain, holding
 
     def _refuse_if_locked(self, store: Store, groups: Groups, deadline: Deadline) -> None:
         """Before changing anything: every version holding a group's items (the current one

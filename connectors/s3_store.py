@@ -61,6 +61,14 @@ class ObjectGone(TargetUnavailable):
     code = "object_gone"
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a publish put in an object's place."""
+
+    etag: str
+    version_id: str | None
+
+
 @dataclass(slots=True)
 class ObjectRef:
     """One object (the current version, or `version_id`) and what a read of it found."""
@@ -71,6 +79,10 @@ class ObjectRef:
     etag: str = ""
     read_version: str | None = None  # the version a read of the current object got
     headers: dict[str, Any] = field(default_factory=dict)
+    # The ETag the current object must have for a rewrite to be published: by default the one
+    # read; when a version's history is rewritten, the one the previous step published.
+    condition: str = ""
+    written: Written | None = None  # what publishing put in the object's place
 
     @property
     def name(self) -> str:
@@ -82,6 +94,7 @@ class Version:
     key: str
     version_id: str | None
     latest: bool
+    etag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +239,22 @@ class Store:
                     if not item["Key"].endswith("/"):
                         yield item["Key"]
 
+    def deleted(self, prefix: str) -> set[str]:
+        """The keys under `prefix` whose latest version is a delete marker."""
+        with unavailable_on_store_error():
+            pages = self.s3.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            return {
+                marker["Key"]
+                for page in pages
+                for marker in page.get("DeleteMarkers", ())
+                if marker["IsLatest"]
+            }
+
     def versions(self, prefix: str) -> Iterator[Version]:
-        """Every version kept under `prefix` that holds data (delete markers hold none)."""
+        """Every version kept under `prefix` that holds data (delete markers hold none), each
+        key's newest first."""
         with unavailable_on_store_error():
             pages = self.s3.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=prefix
@@ -235,7 +262,9 @@ class Store:
             for page in pages:
                 for item in page.get("Versions", ()):
                     if not item["Key"].endswith("/"):
-                        yield Version(item["Key"], item.get("VersionId"), item["IsLatest"])
+                        yield Version(
+                            item["Key"], item.get("VersionId"), item["IsLatest"], item["ETag"]
+                        )
 
     def versioning(self) -> str:
         """ "Enabled", "Suspended", or "" for a bucket that never had versioning."""
@@ -284,20 +313,21 @@ class Store:
             size = os.path.getsize(temp)
             with open(temp, "rb") as source, unavailable_on_store_error():
                 if size <= PART_BYTES:
-                    self.s3.put_object(
+                    done = self.s3.put_object(
                         Bucket=self.bucket,
                         Key=ref.key,
                         Body=source,
-                        IfMatch=ref.etag,
+                        IfMatch=ref.condition or ref.etag,
                         **ref.headers,
                     )
                 else:
-                    self._upload_in_parts(source, ref)
+                    done = self._upload_in_parts(source, ref)
+            ref.written = Written(etag=done["ETag"], version_id=done.get("VersionId"))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
 
-    def _upload_in_parts(self, source: IO[bytes], ref: ObjectRef) -> None:
+    def _upload_in_parts(self, source: IO[bytes], ref: ObjectRef) -> dict[str, Any]:
         """A multipart upload, one part in memory at a time, completed only if the object is
         still the one read; aborted on any failure so no parts are left behind."""
         upload = self.s3.create_multipart_upload(Bucket=self.bucket, Key=ref.key, **ref.headers)
@@ -315,17 +345,35 @@ class Store:
                 )
                 parts.append({"PartNumber": number, "ETag": done["ETag"]})
                 number += 1
-            self.s3.complete_multipart_upload(
+            return self.s3.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=ref.key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
-                IfMatch=ref.etag,
+                IfMatch=ref.condition or ref.etag,
             )
         except BaseException:
             with contextlib.suppress(ClientError, BotoCoreError):
                 self.s3.abort_multipart_upload(Bucket=self.bucket, Key=ref.key, UploadId=upload_id)
             raise
+
+    def copy_version(self, ref: ObjectRef) -> None:
+        """Publish an unchanged copy of the version `ref` names (its bytes as stored) on top of
+        the object, conditioned like a rewrite (`ref.condition`)."""
+        temp = self.spool()
+        try:
+            with unavailable_on_store_error():
+                got = self.s3.get_object(Bucket=self.bucket, Key=ref.key, VersionId=ref.version_id)
+            ref.headers = {to: got[of] for of, to in KEPT_HEADERS.items() if got.get(of)}
+            with io.BufferedReader(_Raw(got["Body"]), READ_BYTES) as body:
+                shutil.copyfileobj(body, temp, READ_BYTES)
+            temp.close()
+        except BaseException:
+            temp.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp.name)
+            raise
+        self.publish(temp.name, ref)
 
     def delete_version(self, key: str, version_id: str) -> None:
         with unavailable_on_store_error():

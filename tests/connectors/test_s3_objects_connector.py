@@ -193,7 +193,7 @@ def test_kept_history_is_left_and_said_retained(object_store):
             bucket,
             format="text",
             id_types=["email"],
-            keep_history={"basis": "tax-record-retention", "until": until},
+            keep_history={"basis": "tax-record-retention", "versions": "retain", "until": until},
         )
     )
     assert target.erase(A, op="mask").count == 1
@@ -203,6 +203,75 @@ def test_kept_history_is_left_and_said_retained(object_store):
     assert checked.history.policy == "retained"
     assert checked.history.versions_checked == 1
     assert checked.history.retained_until == datetime(2031, 1, 1, tzinfo=UTC)
+
+
+def test_kept_history_is_rewritten_version_by_version_without_the_subject(object_store):
+    """`keep_history` "rewrite": the object's history is written again in order, each version
+    without the subject's items (the others copied as they were), the originals deleted; the
+    post-check reads every version and finds none."""
+    bucket = object_store.bucket(versioned=True)
+    key = "evals/set.csv"
+    history = [csv_bytes(OTHER), csv_bytes(EMAIL, OTHER), csv_bytes(OTHER, EMAIL, "c@example.org")]
+    originals = {put(object_store, bucket, key, content)["VersionId"] for content in history}
+    target = S3Objects(
+        config=object_store.config(
+            bucket,
+            format="csv",
+            match={"email": "email"},
+            keep_history={"basis": "audit-trail-law", "versions": "rewrite"},
+        )
+    )
+    erased = target.erase(A, op="mask")
+
+    assert erased.count == 2
+    versions = object_store.versions(bucket)  # newest first
+    assert not originals & {v["VersionId"] for v in versions}
+    assert [object_store.read(bucket, key, v["VersionId"]) for v in reversed(versions)] == [
+        csv_bytes(OTHER),
+        b"email,name\n[erased],name-0\nb@example.org,name-1\n",
+        b"email,name\nb@example.org,name-0\n[erased],name-1\nc@example.org,name-2\n",
+    ]
+    checked = target.verify(A)
+    assert checked.remaining == 0
+    assert (checked.history.policy, checked.history.versions_checked) == ("purged", 3)
+
+
+def test_a_history_rewrite_a_writer_interrupts_starts_again_from_the_new_history(
+    object_store, monkeypatch
+):
+    """A writer puts a version between two steps of a history's rewrite: the next step is
+    refused, the versions written so far are deleted, and the history, the writer's version
+    now its latest, is written again."""
+    bucket = object_store.bucket(versioned=True)
+    key = "evals/set.jsonl"
+    put(object_store, bucket, key, jsonl(EMAIL))
+    put(object_store, bucket, key, jsonl(OTHER))
+    publish = s3_store.Store.publish
+    calls = []
+
+    def racing(self, temp, ref):
+        calls.append(ref.key)
+        if len(calls) == 2:  # the other writer, between the first and the second step
+            put(object_store, bucket, key, jsonl(OTHER, "c@example.org"))
+        return publish(self, temp, ref)
+
+    monkeypatch.setattr(s3_store.Store, "publish", racing)
+    target = S3Objects(
+        config=object_store.config(
+            bucket,
+            format="jsonl",
+            match={"email": "user.email"},
+            keep_history={"basis": "audit-trail-law", "versions": "rewrite"},
+        )
+    )
+    assert target.erase(A).count == 1
+    versions = object_store.versions(bucket)
+    assert [object_store.read(bucket, key, v["VersionId"]) for v in reversed(versions)] == [
+        b"",
+        jsonl(OTHER),
+        jsonl(OTHER, "c@example.org"),
+    ]
+    assert target.verify(A).history.versions_checked == 3
 
 
 @pytest.mark.parametrize("in_parts", [False, True], ids=["put", "multipart"])
@@ -285,6 +354,17 @@ def test_a_large_rewrite_is_uploaded_in_parts(object_store, monkeypatch):
         ({"format": "jsonl", "secret_access_key_env": None}, "secret_access_key_env"),
         ({"format": "jsonl", "password": "x"}, "password"),
         ({"format": "csv", "bucket": "a b"}, "bucket"),
+        (
+            {"format": "csv", "keep_history": {"basis": "x", "versions": "retain"}},
+            "keep_history.until",
+        ),
+        (
+            {
+                "format": "csv",
+                "keep_history": {"basis": "x", "versions": "retain", "until": "2031"},
+            },
+            "keep_history.until",
+        ),
     ],
 )
 def test_a_config_is_checked_like_the_other_kinds(object_store, change, field):
