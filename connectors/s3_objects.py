@@ -408,7 +408,8 @@ class S3Objects(Connector):
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         """Every object read again; in a versioned bucket every version it keeps, unless
-        history is kept (`keep_history`): then the current objects, and history says until."""
+        history is retained (`keep_history` "retain"): then the current objects, and history
+        says until when the others are kept."""
         self.require(Capability.VERIFY)
         counts, read, kept = self._look(groups)
         history = None
@@ -460,8 +461,9 @@ class S3Objects(Connector):
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Rewrite every object holding a group's items, in one pass over each, then (in a
-        versioned bucket, history not kept) delete every noncurrent version still holding one.
-        Each group gets its own count and the shared digests."""
+        versioned bucket, history not kept) delete every noncurrent version still holding one;
+        or, history kept with "rewrite", write the histories holding one again. Each group
+        gets its own count and the shared digests."""
         self.require(Capability.for_op(op))
         self.format.owners(groups)
         deadline = self.deadline()

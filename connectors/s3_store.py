@@ -10,8 +10,9 @@
   replaced, and the refusal (`ObjectChanged`) makes the caller read again. Objects larger than
   `PART_BYTES` are uploaded in parts, read from the file one part at a time, so memory stays
   bounded whatever the object's size;
-- `Store.versions(...)`, `Store.delete_version(...)`, `Store.lock(...)`: what a versioned bucket
-  keeps, and the object lock that may forbid deleting a version.
+- `Store.versions(...)`, `Store.delete_version(...)`, `Store.copy_version(...)`,
+  `Store.lock(...)`: what a versioned bucket keeps, a version copied on top of its object
+  (conditioned like a rewrite), and the object lock that may forbid deleting a version.
 
 Every store error is answered as `TargetUnavailable` (worth retrying) except a refused
 precondition (`ObjectChanged`) and a missing bucket or denied access (`TargetUnreachable`
