@@ -387,7 +387,10 @@ class S3Objects(Connector):
         return key.endswith(self.suffix)
 
     def _ref(self, key: str, version_id: str | None = None) -> ObjectRef:
-        gzip = self.gzip if self.gzip is not None else key.endswith(".gz")
+        if self.format.random_access:  # Parquet compresses inside; never gzip
+            gzip = False
+        else:
+            gzip = self.gzip if self.gzip is not None else key.endswith(".gz")
         return ObjectRef(key=key, version_id=version_id, gzip=gzip)
 
     def _history_kept(self, store: Store) -> bool:
