@@ -374,12 +374,21 @@ class S3Objects(Connector):
         return store
 
     def _reach(self) -> None:
-        """The bucket answers and its objects can be listed with the credentials given."""
+        """The bucket answers and its objects can be listed with the credentials given; the
+        first object is read as its format reads a file (a CSV header, a Parquet schema)."""
         store = self._store()
         try:
-            with unavailable_on_store_error():
-                store.s3.head_bucket(Bucket=self.bucket)
-                store.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+            try:
+                with unavailable_on_store_error():
+                    store.s3.head_bucket(Bucket=self.bucket)
+            except ObjectGone:
+                raise TargetUnreachable(
+                    "The bucket does not exist.", fields={"bucket": "not found"}
+                ) from None
+            first = next((key for key in store.keys(self.prefix) if self._wanted(key)), None)
+            if first is not None:
+                with store.open(self._ref(first), spooled=self.format.random_access) as opened:
+                    self.format._look(opened[0])
         except TargetUnavailable as error:
             raise TargetUnreachable(error.detail, fields={"bucket": "unreachable"}) from None
 

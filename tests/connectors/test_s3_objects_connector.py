@@ -429,3 +429,24 @@ def test_a_legal_hold_on_an_older_version_holds_the_erasure_without_end(object_s
         target.erase(A, op="mask")
     assert (held.value.basis, held.value.until.year) == ("object-lock:legal-hold", 9999)
     assert len(object_store.versions(bucket)) == 2  # nothing was changed
+
+
+def test_registration_reads_the_first_object_as_its_format_does(object_store):
+    """A CSV header without the match column is found when the target is checked."""
+    bucket = object_store.bucket()
+    put(object_store, bucket, "a/users.csv", csv_bytes(OTHER))
+    good = S3Objects(config=object_store.config(bucket, format="csv", match={"email": "email"}))
+    good.check()
+    bad = S3Objects(config=object_store.config(bucket, format="csv", match={"email": "mail"}))
+    with pytest.raises(ApplicationError) as refused:
+        bad.check()
+    assert (refused.value.code, refused.value.fields) == (
+        "target_unreachable",
+        {"match.email": "not in the header"},
+    )
+    missing = S3Objects(
+        config=object_store.config("no-such-bucket", format="csv", match={"e": "e"})
+    )
+    with pytest.raises(ApplicationError) as unreachable:
+        missing.check()
+    assert unreachable.value.fields == {"bucket": "not found"}
