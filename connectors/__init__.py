@@ -15,6 +15,7 @@ from .base import (
     ConnectorTimeout,
     Erased,
     Handover,
+    HeldByStore,
     History,
     Located,
     NotSupported,
@@ -29,6 +30,7 @@ from .manual import Manual
 from .parquet_file import ParquetFile
 from .postgres_table import PostgresTable
 from .redis_store import RedisStore
+from .s3_objects import S3Objects
 from .sql_table import SqlTable
 from .sqlite_table import SqliteTable
 from .text_log import TextLog
@@ -46,6 +48,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     RedisStore.kind: RedisStore,
     CsvFile.kind: CsvFile,
     ParquetFile.kind: ParquetFile,
+    S3Objects.kind: S3Objects,
 }
 
 
@@ -74,6 +77,7 @@ __all__ = [
     "DjangoCache",
     "Erased",
     "Handover",
+    "HeldByStore",
     "History",
     "JsonlFile",
     "Located",
@@ -83,6 +87,7 @@ __all__ = [
     "PostgresTable",
     "RedisStore",
     "Reported",
+    "S3Objects",
     "SqlTable",
     "SqliteTable",
     "TargetUnavailable",

@@ -55,6 +55,7 @@ from .errors import (
     NoUsableIdentifiers,
     TargetUnreachable,
 )
+from .errors import HeldByStore as HeldByStore  # re-exported, as above
 from .errors import TargetUnavailable as TargetUnavailable  # re-exported, as above
 
 log = structlog.get_logger(__name__)

@@ -1,5 +1,8 @@
 """The errors a connector raises, each with a stable code. `connectors.base` re-exports them."""
 
+from collections.abc import Hashable, Mapping
+from datetime import datetime
+
 from rest_framework import status
 
 from core.errors import ApplicationError
@@ -49,6 +52,30 @@ class CredentialsInUrl(ConnectorConfigError):
     """A URL in a config carries credentials (`user:password@`, a `token=` parameter)."""
 
     code = "credentials_in_url"
+
+
+class ObjectChanged(TargetUnavailable):
+    """Another writer replaced an object between its read and its conditional replacement;
+    the replacement was refused by the store, and reading again finishes the work."""
+
+    code = "object_changed"
+    status_code = status.HTTP_409_CONFLICT
+
+
+class HeldByStore(ApplicationError):
+    """The store itself forbids the erasure: an object lock, a retention period or a legal
+    hold on an object version holding the subject. The run ends `held` with the lock as its
+    exception (`basis`, `until`), never silently; `found` is, per group of a batch, how many
+    items were seen."""
+
+    code = "held_by_store"
+    status_code = status.HTTP_409_CONFLICT
+
+    def __init__(self, detail: str, *, basis: str, until: datetime, found: Mapping[Hashable, int]):
+        super().__init__(detail, fields={"basis": basis})
+        self.basis = basis
+        self.until = until
+        self.found = found
 
 
 class TargetUnreachable(ApplicationError):

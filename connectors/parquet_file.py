@@ -85,8 +85,6 @@ from .csv_file import (
 from .files import (
     digest,
     discard,
-    replace_atomically,
-    temporary_beside,
     unavailable_on_os_error,
 )
 from .matching import normalized
@@ -163,6 +161,7 @@ class ParquetFile(FileRewrite, GroupScanning):
         {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
     )
     erase_method = "parquet_atomic_rewrite"
+    random_access = True
     verify_method = "parquet_rescan"
 
     def __init__(self, *, config: dict[str, Any]):
@@ -204,7 +203,7 @@ class ParquetFile(FileRewrite, GroupScanning):
                         parquet, st, path, plan, owners, counts, op, deadline
                     )
             if temp is not None:
-                replace_atomically(temp, path, dir_fd)
+                self.publish(temp, path, dir_fd)
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
         return self.split(self.erased(op, count, started, before, after), counts)
 
@@ -244,7 +243,7 @@ class ParquetFile(FileRewrite, GroupScanning):
         """Write each row group, filtered or masked, as one row group of a temporary file
         beside `path`. Returns (count, after, temp path)."""
         count = 0
-        temp = temporary_beside(path, st)
+        temp = self.spool(path, st)
         try:
             options = _writer_options(parquet)
             writer = pq.ParquetWriter(temp, schema=parquet.schema_arrow, **options)

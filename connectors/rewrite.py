@@ -112,6 +112,9 @@ class FileRewrite(Connector):
     reach_key = "path"
     # Whether the file is read and written as gzip (see `gzip_config`).
     gzip: bool = False
+    # Whether reading needs to seek (a Parquet footer): an object store then spools the object
+    # to a local file first instead of streaming it.
+    random_access: bool = False
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
@@ -160,7 +163,7 @@ class FileRewrite(Connector):
         with self.open(path) as (source, st), ThreadPoolExecutor(1) as hashing:
             before, after = Digest(hashing), Digest(hashing)
             count = skipped = 0
-            temp = temporary_beside(path, st)
+            temp = self.spool(path, st)
             try:
                 writer = (
                     gzip.GzipFile(
@@ -184,8 +187,20 @@ class FileRewrite(Connector):
         if not count:
             discard(temp)
             return Rewritten(0, skipped, first, first)
-        replace_atomically(temp.name, path, dir_fd)
+        self.publish(temp.name, path, dir_fd)
         return Rewritten(count, skipped, first, second)
+
+    # --- where a rewrite is spooled and how it is published: overridden for object stores ----
+
+    def spool(self, path: Any, st: Any) -> Any:
+        """A new, empty, named temporary file for the rewrite of `path` (`st` is what `open`
+        gave with the source): beside the file, with its mode and owner."""
+        return temporary_beside(path, st)
+
+    def publish(self, temp: str, path: Any, dir_fd: int | None) -> None:
+        """Put the finished temporary file (sealed) in the place of `path`: an atomic rename,
+        made durable; the temporary file is gone afterwards, whatever happens."""
+        replace_atomically(temp, path, dir_fd)
 
     def erased(
         self, op: str, count: int, started: datetime, before: str, after: str, skipped: int = 0

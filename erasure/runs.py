@@ -27,6 +27,7 @@ from connectors import (
     Connector,
     Erased,
     Handover,
+    HeldByStore,
     History,
     Reported,
     Verified,
@@ -70,8 +71,11 @@ def target_run_execute(*, run_id: int) -> TargetRun:
         if not _claim([run.pk]):
             run.refresh_from_db()
             return run
-        with _released_on_error([run.pk]):
-            erased = connector.erase(values, op=run.target.operation)
+        try:
+            with _released_on_error([run.pk]):
+                erased = connector.erase(values, op=run.target.operation)
+        except HeldByStore as held:
+            return _held_by_store([run], held)[0]
         # Recorded before the post-check: a crash after this point re-runs only the check.
         _record({run.pk: erased})
         run.refresh_from_db()
@@ -101,6 +105,25 @@ def _settled(
             postcheck=bodies.check(method="none", remaining=0, at=utc_time(now)),
         )
     return None
+
+
+def _held_by_store(runs: list[TargetRun], held: HeldByStore) -> list[TargetRun]:
+    """End runs the store itself will not let erase (an object lock): `held`, with the lock as
+    the exception, and what the look before the refusal found as the post-check."""
+    now = timezone.now()
+    at = utc_time(now)
+    # A batch's counts are by run; a single run's (`Connector.erase`) by None.
+    found = [held.found.get(run.pk, held.found.get(None, 0)) for run in runs]
+    return [
+        _finish(
+            run,
+            outcome=Outcome.HELD,
+            action=_none("store-lock", now),
+            postcheck=bodies.check(method="locate", remaining=remaining, at=at),
+            exception={"basis": held.basis, "until": utc_time(held.until)},
+        )
+        for run, remaining in zip(runs, found, strict=True)
+    ]
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -250,7 +273,11 @@ def _pass_erase(
     if not groups:
         return groups
     # The target says what erasing is: delete the items, or mask them and keep the rest.
-    results = connector.erase_groups(groups, op=run.target.operation)
+    try:
+        results = connector.erase_groups(groups, op=run.target.operation)
+    except HeldByStore as held:
+        _held_by_store([m for m in members if m.pk in groups], held)
+        return {}
     _record(results)
     log.info("erasure.batch_erased", target=run.target.name, runs=len(results))
     return groups

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # EMAIL_HOST (lup.E090); its subprocesses (manage.py, workers, gunicorn) mail to files instead.
 os.environ.setdefault("LUP_MAIL_TO_FILES", "true")
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.objectstore"]
 
 
 def pytest_sessionfinish(session, exitstatus):
