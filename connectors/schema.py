@@ -85,9 +85,9 @@ def sharding(what: str) -> dict[str, dict[str, Any]]:
             "type": "string",
             "minLength": 1,
             "maxLength": 512,
-            "description": "Required with `dir`: the pattern of the shards' names under it (`*.jsonl.gz`, "
-            "`2026-*/part-*.csv`; `**` for any depth). Relative, without `..`; hidden files are "
-            "never shards.",
+            "description": "Required with `dir`: the pattern of the shards' names under it "
+            "(`*.jsonl.gz`, `2026-*/part-*.csv`; `**` for any depth). Relative, without `..`; "
+            "hidden files are never shards.",
         },
     }
 
