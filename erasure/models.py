@@ -291,6 +291,7 @@ class ShardRun(models.Model):
     checked_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The worker holding the claim; once done, the worker that erased the shard.
     claimed_by = models.CharField(max_length=64, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)  # in-process retries, as on a run
     updated_at = models.DateTimeField(auto_now=True)

@@ -165,9 +165,8 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
         started_at=started,
         completed_at=(first and first.completed_at) or now,
         checked_at=now,
-        claimed_by="",
         retry_at=None,
-    )
+    )  # `claimed_by` stays: which worker erased the shard
     shard.refresh_from_db()
     return shard
 
