@@ -45,8 +45,8 @@ log = structlog.get_logger(__name__)
 
 Status = ShardRun.Status
 ENDED = (Status.DONE, Status.FAILED)
-# Shards one task takes at most, however small: enough to spread a pass over the workers.
-SHARDS_PER_TASK_MAX = 100
+# Shards one task takes at most, however small: enough tasks to spread a pass over the workers.
+SHARDS_PER_TASK_MAX = 20
 
 
 # --- a pass starts ----------------------------------------------------------------------------

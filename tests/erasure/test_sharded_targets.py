@@ -195,4 +195,4 @@ def test_small_shards_share_a_task_up_to_the_byte_limit(settings):
     settings.LUP_SHARD_GROUP_BYTES = 0
     assert tasks([(1, 0), (2, 0)]) == [[1], [2]]
     settings.LUP_SHARD_GROUP_BYTES = 10**9
-    assert [len(group) for group in tasks([(n, 1) for n in range(250)])] == [100, 100, 50]
+    assert [len(group) for group in tasks([(n, 1) for n in range(50)])] == [20, 20, 10]
