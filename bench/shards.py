@@ -37,7 +37,7 @@ from erasure.models import CLOSED_STATES, ErasureRequest, ShardRun, State, Targe
 from erasure.planning import erasure_request_plan
 from erasure.services import erasure_request_create, erasure_request_mark_verified
 from erasure.shards import tasks
-from targets.services import target_save
+from targets.services import target_retire, target_save
 
 ACTOR = "bench"
 LINE = '{{"user": {{"email": "{email}"}}, "n": {n}, "text": "{text}"}}\n'
@@ -167,9 +167,12 @@ def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) 
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(pristine, work)
-    name = "bench-shards"
+    # A target of its own per run: a pass an earlier, interrupted run left behind (its tasks
+    # purged, no beat to sweep them) would hold this one's runs back.
+    for old in Target.objects.filter(name__startswith="bench-shards", state=Target.State.ACTIVE):
+        target_retire(target=old, actor=ACTOR, reason="an earlier benchmark run")
+    name = f"bench-shards-{uuid.uuid4().hex[:8]}"
     target_save(
-        target=Target.objects.filter(name=name).first(),
         name=name,
         kind="jsonl_file",
         config={

@@ -280,7 +280,8 @@ class ShardRun(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=100, blank=True)  # a stable code, never a value
-    # Per run of the pass (by id): items erased, and items the post-check still found.
+    # Per run of the pass (by id, runs with none left out): items erased, and items the
+    # post-check still found.
     counts = models.JSONField(default=dict, blank=True)
     remaining = models.JSONField(default=dict, blank=True)
     op = models.CharField(max_length=8, blank=True)  # what erasing did here: delete or mask

@@ -125,9 +125,15 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
-def shard_run_execute(*, shard_id: int) -> ShardRun | None:
+def shard_run_execute(
+    *, shard_id: int, opened: dict[int, dict[int, dict[str, list[str]]]] | None = None
+) -> ShardRun | None:
     """Erase and post-check one shard for every run of its pass (idempotent): a shard that has
-    ended, or that another worker holds, is left as it is. Returns the shard, None if gone."""
+    ended, or that another worker holds, is left as it is. Returns the shard, None if gone.
+
+    `opened`: the identifiers of each pass's runs, by pass, kept by a task across its shards so
+    that a group of shards opens them once (a pass's runs stay the same until it ends); they
+    live in memory for that task only."""
     shard = ShardRun.objects.select_related("run__target").filter(pk=shard_id).first()
     if shard is None or shard.status != Status.PENDING:
         return shard
@@ -137,10 +143,14 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     ):
         return shard
     target = shard.run.target
-    members = TargetRun.objects.filter(
-        shard_pass=shard.run_id, status=TargetRun.Status.SHARDED
-    ).select_related("request", "target")
-    groups = {member.pk: target_run_identifiers(run=member) for member in members}
+    groups = (opened or {}).get(shard.run_id)
+    if groups is None:
+        members = TargetRun.objects.filter(
+            shard_pass=shard.run_id, status=TargetRun.Status.SHARDED
+        ).select_related("request", "target")
+        groups = {member.pk: target_run_identifiers(run=member) for member in members}
+        if opened is not None:
+            opened[shard.run_id] = groups
     started = timezone.now()
     try:
         connector = connector_for(target.kind, target.config).shard(shard.key)
@@ -157,8 +167,9 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     # A claim the sweeper gave back meanwhile is recorded all the same; one that ended is not.
     ShardRun.objects.filter(pk=shard_id, status__in=[Status.CLAIMED, Status.PENDING]).update(
         status=Status.DONE,
-        counts={str(pk): result.count for pk, result in erased.items()},
-        remaining={str(pk): check.remaining for pk, check in checked.items()},
+        # Only the runs with something to say: a pass of a thousand requests keeps small rows.
+        counts={str(pk): result.count for pk, result in erased.items() if result.count},
+        remaining={str(pk): check.remaining for pk, check in checked.items() if check.remaining},
         op="none" if not changed else next(r.op for r in erased.values() if r.count),
         before=(first and first.before) or "",
         after=(first and first.after) or "",
@@ -256,16 +267,17 @@ def pass_summary(*, lead_id: int, members: Iterable[int]) -> PassSummary:
         started.append(times[0] or now)
         completed.append(times[1] or now)
         checked.append(times[2] or now)
+        for pk, left in remaining.items():
+            if int(pk) in runs:
+                runs[int(pk)].remaining += left
         hashed = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
-        for pk, summary in runs.items():
-            count = int(counts.get(str(pk), 0))
-            summary.remaining += int(remaining.get(str(pk), 0))
-            if count:
+        for pk, count in counts.items():
+            summary = runs.get(int(pk))
+            if summary is not None and count:
                 summary.count += count
                 summary.op = op
-                summary.manifest.append(
-                    bodies.manifest_entry(key=hashed, before=before, after=after)
-                )
+                entry = bodies.manifest_entry(key=hashed, before=before, after=after)
+                summary.manifest.append(entry)
     for summary in runs.values():
         summary.manifest.sort(key=lambda entry: entry["key"])
     return PassSummary(

@@ -66,9 +66,10 @@ def erasure_run_shard(self, shard_ids: list[int]) -> str:
     in_process = bool(self.request.is_eager)
     again: list[int] = []
     wait = 0
+    opened: dict = {}  # the pass's identifiers, opened once for the group
     for shard_id in shard_ids:
         try:
-            shard = shard_run_execute(shard_id=shard_id)
+            shard = shard_run_execute(shard_id=shard_id, opened=opened)
         except Exception as exc:  # every failure ends on the shard, by its code
             code = failures.error_code(exc)
             attempts = shard_run_attempt_failed(shard_id=shard_id, code=code, in_process=in_process)
