@@ -10,10 +10,10 @@ inherit the environment); run from the project root. Measures:
   as a shard's erase pass reads it, without parsing or writing), from the page cache;
 - for each worker count in --workers (default 1 and 2; solo pool, one process each): the same
   pristine shards, the batch filed in one transaction (so one pass serves it: each shard read
-  once to erase, and the changed ones once more to post-check), wall time from the commit to
-  the last request closed, shards per second, the bytes the pass read (shard sizes from its own
-  records: every shard, plus each changed shard's size after its rewrite) beside the dataset's
-  size, and each worker's peak RSS (VmHWM).
+  once, and the ones holding a subject twice more: rewrite and post-check), wall time from the
+  commit to the last request closed, shards per second, the bytes the pass read (shard sizes
+  from its own records: every shard, plus each changed shard once more as it was and once as
+  rewritten) beside the dataset's size, and each worker's peak RSS (VmHWM).
 """
 
 import argparse
@@ -206,9 +206,9 @@ def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) 
     passes = shards.values("run").distinct().count()
     read = 0
     for key, size, counts in shards.values_list("key", "size", "counts"):
-        read += size
+        read += size  # the look at every shard
         if any(counts.values()):
-            read += (work / key).stat().st_size  # the post-check reads the rewritten shard
+            read += size + (work / key).stat().st_size  # the rewrite, then the post-check
     spread: dict[str, int] = {}
     for by in shards.values_list("claimed_by", flat=True):
         spread[by] = spread.get(by, 0) + 1

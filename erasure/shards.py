@@ -7,15 +7,16 @@ its runs to `sharded` (`shard_pass_start`); on commit, one `erasure.run_shard` t
 or per group of small shards (`LUP_SHARD_GROUP_BYTES`), goes to the target's queue, so every
 worker takes a share.
 
-A shard task claims each of its shards (pending → claimed), erases it for every run of the
-pass in one read (`erase_groups` on the shard's own connector), post-checks it only if it
-changed (a shard with no match was read once under its lock, found nothing, and was left as
-it was: never rewritten), and records each run's count, what remains and the shard's digests
-(`shard_run_execute`). Retries are per shard, like a run's: attempts, backoff, and a shard
-whose attempts are spent fails the pass. When no shard is left unended (`pass_ended`), the
-pass ends (`runs.sharded_pass_end`): each run gets one `erasure.target` receipt whose
-`shards` member carries the shards examined, the shards it changed and the digest of their
-manifest (`pass_summary`, RECEIPTS.md §2); the manifest is kept for the bundle.
+A shard task claims each of its shards (pending → claimed) and looks at it once for every run
+of the pass (`verify_groups` on the shard's own connector): a shard with no match is read
+once and left as it was, never rewritten. A shard with a match is erased for every run in one
+rewrite (`erase_groups`) and post-checked once more; then the task records each run's count,
+what remains and the shard's digests (`shard_run_execute`). Retries are per shard, like a
+run's: attempts, backoff, and a shard whose attempts are spent fails the pass. When no shard
+is left unended (`pass_ended`), the pass ends (`runs.sharded_pass_end`): each run gets one
+`erasure.target` receipt whose `shards` member carries the shards examined, the shards it
+changed and the digest of their manifest (`pass_summary`, RECEIPTS.md §2); the manifest is
+kept for the bundle.
 
 A worker killed mid-shard leaves a claim that the sweeper gives back (`shards_sweep`); the
 shard is then erased from what it holds at that time, and recorded once.
@@ -154,9 +155,14 @@ def shard_run_execute(
     started = timezone.now()
     try:
         connector = connector_for(target.kind, target.config).shard(shard.key)
-        erased = connector.erase_groups(groups, op=target.operation) if groups else {}
+        # A read-only look first: most shards hold none of a batch's subjects, and those are
+        # read once and never rewritten (not even to a temporary file).
+        found = connector.verify_groups(groups) if groups else {}
+        erased = {}
+        if any(check.remaining for check in found.values()):
+            erased = connector.erase_groups(groups, op=target.operation)
         changed = any(result.count for result in erased.values())
-        checked = connector.verify_groups(groups) if changed else {}
+        checked = connector.verify_groups(groups) if changed else found
     except BaseException:
         ShardRun.objects.filter(pk=shard_id, status=Status.CLAIMED).update(
             status=Status.PENDING, claimed_by=""
