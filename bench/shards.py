@@ -30,6 +30,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Min
 
 from _setup import ROOT, migrate
 from erasure.gate import erasure_request_gate
@@ -191,6 +192,7 @@ def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) 
     try:
         start = time.perf_counter()
         ids = file_batch(emails)
+        filed = time.perf_counter() - start
         deadline = time.monotonic() + args.timeout
         while ErasureRequest.objects.filter(pk__in=ids).exclude(state__in=CLOSED_STATES).exists():
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
@@ -212,7 +214,16 @@ def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) 
     spread: dict[str, int] = {}
     for by in shards.values_list("claimed_by", flat=True):
         spread[by] = spread.get(by, 0) + 1
-    return {"wall": wall, "rss": rss, "read": read, "passes": passes, "spread": spread}
+    first, last = shards.aggregate(first=Min("started_at"), last=Max("checked_at")).values()
+    return {
+        "wall": wall,
+        "filed": filed,
+        "fan": (last - first).total_seconds(),
+        "rss": rss,
+        "read": read,
+        "passes": passes,
+        "spread": spread,
+    }
 
 
 def main() -> None:
@@ -261,6 +272,10 @@ def main() -> None:
                 f"{text / 1e6 / got['wall']:7.1f} MB/s of text  "
                 f"x{first / got['wall']:.2f} of the first run  "
                 f"x{got['wall'] / seconds:.1f} of the baseline read"
+            )
+            print(
+                f"    of which filing the batch {got['filed']:.2f} s (one transaction), the "
+                f"shards from the first start to the last end {got['fan']:.2f} s"
             )
             print(
                 f"    read {got['read'] / 1e6:.1f} MB of {compressed / 1e6:.1f} MB compressed "
