@@ -198,3 +198,43 @@ def test_small_shards_share_a_task_up_to_the_byte_limit(settings):
     assert tasks([(1, 0), (2, 0)]) == [[1], [2]]
     settings.LUP_SHARD_GROUP_BYTES = 10**9
     assert [len(group) for group in tasks([(n, 1) for n in range(50)])] == [20, 20, 10]
+
+
+def test_a_glob_that_leaves_its_directory_is_refused_at_registration(api, tmp_path, settings):
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    (tmp_path / "chats").mkdir()
+    response = api("erasure:write").post(
+        "/api/v1/erasure/targets",
+        {
+            "name": "escape",
+            "kind": "jsonl_file",
+            "country": "KH",
+            "config": {"dir": "chats", "glob": "../*.jsonl", "match": {"email": "email"}},
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "path_outside_roots"
+
+
+def test_a_held_subject_is_left_out_of_the_pass_and_counted_across_shards(
+    shards_dir, fanned, django_capture_on_commit_callbacks
+):
+    from erasure.services import legal_hold_create
+
+    directory, emails = shards_dir
+    held, free = file_request(emails[0]), file_request(emails[1])
+    legal_hold_create(
+        subject_key=held.subject_keys.values_list("key", flat=True)[0],
+        basis="litigation-2026-17",
+        until=timezone.now() + timedelta(days=30),
+        actor="staff:t",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=free.runs.get().pk)
+    run_all(fanned, django_capture_on_commit_callbacks)
+    payloads = {p["request"]["id"]: p for p in receipts()}
+    assert payloads[str(held.pk)]["outcome"] == "held"
+    assert payloads[str(held.pk)]["postcheck"]["remaining"] == "2"  # found in two shards
+    assert payloads[str(free.pk)]["shards"]["changed"] == "2"
+    assert emails[0].encode() in gzip.decompress((directory / "part-000.jsonl.gz").read_bytes())
