@@ -16,6 +16,7 @@ from erasure import dispatch
 from erasure.models import ErasureRequest, ShardRun, TargetRun
 from erasure.runs import target_run_execute
 from erasure.selectors import erasure_request_bundle
+from erasure.services import legal_hold_create
 from erasure.shards import tasks
 from erasure.sweeper import erasure_sweep
 from erasure.tasks import erasure_run_shard
@@ -220,8 +221,6 @@ def test_a_glob_that_leaves_its_directory_is_refused_at_registration(api, tmp_pa
 def test_a_held_subject_is_left_out_of_the_pass_and_counted_across_shards(
     shards_dir, fanned, django_capture_on_commit_callbacks
 ):
-    from erasure.services import legal_hold_create
-
     directory, emails = shards_dir
     held, free = file_request(emails[0]), file_request(emails[1])
     legal_hold_create(
@@ -238,3 +237,28 @@ def test_a_held_subject_is_left_out_of_the_pass_and_counted_across_shards(
     assert payloads[str(held.pk)]["postcheck"]["remaining"] == "2"  # found in two shards
     assert payloads[str(free.pk)]["shards"]["changed"] == "2"
     assert emails[0].encode() in gzip.decompress((directory / "part-000.jsonl.gz").read_bytes())
+
+
+def test_a_failed_shard_is_tried_again_on_its_own_when_its_retry_is_due(
+    shards_dir, fanned, settings, django_capture_on_commit_callbacks
+):
+    """In process (no broker to hold a countdown) the sweeper tries it again at `retry_at`."""
+    directory, emails = shards_dir
+    settings.LUP_RUN_RETRY_BACKOFF_SECONDS = 60
+    good = (directory / "part-000.jsonl.gz").read_bytes()
+    (directory / "part-000.jsonl.gz").write_bytes(b"not gzip yet\n")
+    request = file_request(emails[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=request.runs.get().pk)
+    run_all(fanned, django_capture_on_commit_callbacks)
+    shard = ShardRun.objects.get(key="part-000.jsonl.gz")
+    assert (shard.status, shard.attempts, shard.last_error) == ("pending", 1, "file_unreadable")
+    assert request.runs.get().status == "sharded"
+
+    (directory / "part-000.jsonl.gz").write_bytes(good)  # the operator fixed the file
+    assert erasure_sweep(now=shard.retry_at - timedelta(seconds=1)) == 0
+    assert erasure_sweep(now=shard.retry_at) == 1
+    assert fanned == [[shard.pk]]
+    run_all(fanned, django_capture_on_commit_callbacks)
+    (payload,) = receipts()
+    assert payload["outcome"] == "erased" and payload["shards"]["changed"] == "2"
