@@ -74,6 +74,9 @@ def shard_pass_start(*, lead: TargetRun, members: Iterable[int], listed: list[Sh
         TargetRun.objects.filter(pk__in=claimed).update(
             status=TargetRun.Status.SHARDED, shard_pass=lead.pk, claimed_by=""
         )
+        # A run led a pass before only if that pass failed and staff run it again: its shard
+        # rows are that pass's, and this one starts from none (no receipt refers to them).
+        ShardRun.objects.filter(run=lead).delete()
         ShardRun.objects.bulk_create(
             [ShardRun(run=lead, key=s.key, size=s.size, enqueued_at=now) for s in listed],
             ignore_conflicts=True,

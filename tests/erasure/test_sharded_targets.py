@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from connectors import rewrite
 from erasure import dispatch
+from erasure.gate import erasure_request_retry_failed
 from erasure.models import ErasureRequest, ShardRun, TargetRun
 from erasure.runs import target_run_execute
 from erasure.selectors import erasure_request_bundle
@@ -30,6 +31,12 @@ pytestmark = pytest.mark.django_db
 SHARDS = 12
 
 
+def write_shard(path, emails, n):
+    lines = [{"email": "keep@example.org", "n": n}] + [{"email": e, "n": n} for e in emails]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    path.write_bytes(gzip.compress(text.encode()))
+
+
 @pytest.fixture
 def shards_dir(tmp_path, settings, api):
     """Twelve shards; subject i's lines are in shards i and i + 5, the last two hold nobody's,
@@ -39,10 +46,8 @@ def shards_dir(tmp_path, settings, api):
     emails = [identifiers.email().lower() for _ in range(5)]
     (tmp_path / "chats").mkdir()
     for n in range(SHARDS):
-        lines = [{"email": "keep@example.org", "n": n}]
-        lines += [{"email": e, "n": n} for i, e in enumerate(emails) if n in (i, i + 5)]
-        text = "".join(json.dumps(line) + "\n" for line in lines)
-        (tmp_path / "chats" / f"part-{n:03}.jsonl.gz").write_bytes(gzip.compress(text.encode()))
+        held = [e for i, e in enumerate(emails) if n in (i, i + 5)]
+        write_shard(tmp_path / "chats" / f"part-{n:03}.jsonl.gz", held, n)
     staff = api("erasure:write")
     response = staff.post(
         "/api/v1/erasure/targets",
@@ -190,6 +195,19 @@ def test_a_shard_that_fails_for_good_fails_its_passes_runs_and_the_rest_is_erase
     assert (run.status, run.last_error, run.receipt_id) == ("failed", "file_unreadable", None)
     assert ErasureRequest.objects.get(pk=request.pk).state == "partially_completed"
     assert b"keep@example.org" in gzip.decompress((directory / "part-000.jsonl.gz").read_bytes())
+
+    # Staff fix the file and run the failed target again: a new pass over every shard.
+    write_shard(directory / "part-003.jsonl.gz", [emails[0]], 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        erasure_request_retry_failed(request=request, actor="staff:t", reason="file restored")
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=run.pk)
+    assert len(fanned) == SHARDS
+    run_all(fanned, django_capture_on_commit_callbacks)
+    (payload,) = receipts()
+    assert (payload["outcome"], payload["action"]["count"]) == ("erased", "1")
+    assert payload["shards"] == {**payload["shards"], "total": str(SHARDS), "changed": "1"}
+    assert ErasureRequest.objects.get(pk=request.pk).state == "completed"
 
 
 def test_small_shards_share_a_task_up_to_the_byte_limit(settings):
