@@ -392,6 +392,10 @@ LUP_CODE_SENDERS = {"email": "identity.senders.EmailCodeSender"}
 # runs are pending.
 LUP_BATCH_WINDOW_SECONDS = env_int("LUP_BATCH_WINDOW_SECONDS", 0)
 LUP_BATCH_MAX = env_int("LUP_BATCH_MAX", 1000)
+# A sharded target (a directory of files) fans out one task per shard, except that consecutive
+# shards smaller than this many bytes share a task, up to this many bytes a task (0: one task
+# per shard, however small), at most 20 shards a task.
+LUP_SHARD_GROUP_BYTES = env_int("LUP_SHARD_GROUP_BYTES", 1024 * 1024)
 # Four eyes: whoever filed or verified an erasure request, or proposed a target, may not approve
 # it. True lets one person do both (a one-person operator); the approval still names them.
 LUP_ALLOW_SELF_APPROVAL = env_bool("LUP_ALLOW_SELF_APPROVAL", False)

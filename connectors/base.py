@@ -29,6 +29,11 @@ which answers `Awaiting.PERSON` / `Awaiting.CALLBACK` (the run waits for a repor
 the other system answered at once, `Reported(erased, remaining, method)`. The engine runs
 `erase` and `verify` for every other kind, and never needs to know which kind hands over.
 
+Sharding: a kind whose config may name many files or objects under a prefix (a `dir` and a
+`glob`) answers `sharded`, `shards()` and `shard(key)` (see `connectors.shards`); the engine
+lists the shards once and erases each with the connector `shard(key)` gives, in tasks of their
+own. Other kinds are never sharded.
+
 Every call is bounded by the config's `timeout_seconds` (default 30). Connectors never log
 identifiers or matched values, only counts.
 """
@@ -39,7 +44,7 @@ from abc import ABC
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import structlog
 
@@ -57,6 +62,9 @@ from .errors import (
 )
 from .errors import HeldByStore as HeldByStore  # re-exported, as above
 from .errors import TargetUnavailable as TargetUnavailable  # re-exported, as above
+
+if TYPE_CHECKING:
+    from .shards import Shard
 
 log = structlog.get_logger(__name__)
 
@@ -291,6 +299,27 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
         """The subject's values of identifier type `want`, found through the given ones."""
         raise self._not_supported(Capability.RESOLVE)
+
+    # --- sharding (see `connectors.shards`) -----------------------------------------------------
+
+    @property
+    def sharded(self) -> bool:
+        """Whether this config names many shards under a prefix rather than one place."""
+        return False
+
+    def shards(self) -> "list[Shard]":
+        """The shards under the prefix, sorted by key (sharded configs only)."""
+        raise self._not_sharded()
+
+    def shard(self, key: str) -> "Connector":
+        """A connector of this kind and settings for the one shard `key`."""
+        raise self._not_sharded()
+
+    def _not_sharded(self) -> ConnectorConfigError:
+        return ConnectorConfigError(
+            f"This {self.kind} target names one place, not shards.",
+            fields={"config": "not sharded"},
+        )
 
     # --- helpers for subclasses -----------------------------------------------------------------
 

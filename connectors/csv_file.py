@@ -101,6 +101,7 @@ class CsvFile(FileRewrite, GroupScanning):
         "a matching row is dropped or masked, every other row copied byte for byte.",
         properties={
             "path": schema.path("The file."),
+            **schema.sharding("the CSV files"),
             "match": schema.match(
                 {"type": "string", "minLength": 1, "maxLength": MAX_COLUMN_NAME},
                 "Identifier type -> the header of the column holding it.",
@@ -138,7 +139,9 @@ class CsvFile(FileRewrite, GroupScanning):
                 "description": "What masked cells are set to.",
             },
         },
-        required=["path", "match"],
+        required=["match"],
+        one_of=[["path"], ["dir"]],
+        together=[["dir", "glob"]],
         example={
             "path": "exports/users.csv",
             "match": {"email": "email", "phone": "phone_number"},
@@ -167,7 +170,7 @@ class CsvFile(FileRewrite, GroupScanning):
                 "mask_value cannot be written in the file's encoding.",
                 fields={"mask_value": "not encodable"},
             ) from None
-        self.resolved()  # refuse a path outside the roots as soon as the target is configured
+        self.confine()
 
     def _look(self, source: IO[bytes]) -> None:
         """Every match and mask column is in the header (an empty file has none to check)."""

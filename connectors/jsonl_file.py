@@ -54,6 +54,7 @@ class JsonlFile(FileRewrite, GroupScanning):
         "whose field matches is removed (it cannot mask).",
         properties={
             "path": schema.path("The file."),
+            **schema.sharding("the JSON Lines files"),
             "match": schema.match(
                 {"type": "string", "minLength": 1},
                 "Identifier type -> the dotted path of the field holding it in each line "
@@ -65,7 +66,9 @@ class JsonlFile(FileRewrite, GroupScanning):
                 "ending in .gz.",
             },
         },
-        required=["path", "match"],
+        required=["match"],
+        one_of=[["path"], ["dir"]],
+        together=[["dir", "glob"]],
         example={"path": "evals/support-v3.jsonl.gz", "match": {"email": "user.email"}},
     )
     capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
@@ -78,7 +81,7 @@ class JsonlFile(FileRewrite, GroupScanning):
         self.match = {id_type: tuple(field.split(".")) for id_type, field in fields.items()}
         self.id_types = frozenset(self.match)
         self.gzip = self.gzip_config()
-        self.resolved()  # refuse a path outside the roots as soon as the target is configured
+        self.confine()
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         """Erase several requests' lines in one pass over the file; each group gets its own

@@ -133,6 +133,7 @@ class ParquetFile(FileRewrite, GroupScanning):
         "pyarrow: a matching row is dropped or masked.",
         properties={
             "path": json_schema.path("The file."),
+            **json_schema.sharding("the Parquet files"),
             "match": json_schema.match(
                 {"type": "string", "minLength": 1, "maxLength": MAX_COLUMN_NAME},
                 "Identifier type -> the column holding it (text or integers): a top-level "
@@ -154,7 +155,9 @@ class ParquetFile(FileRewrite, GroupScanning):
                 "description": "What masked text cells are set to.",
             },
         },
-        required=["path", "match"],
+        required=["match"],
+        one_of=[["path"], ["dir"]],
+        together=[["dir", "glob"]],
         example={"path": "evals/set.parquet", "match": {"email": "email", "user_id": "user.id"}},
     )
     capabilities = frozenset(
@@ -170,7 +173,7 @@ class ParquetFile(FileRewrite, GroupScanning):
         self.id_types = frozenset(self.match)
         self.mask_columns = mask_columns_config(self.config, self.match, _valid_column)
         self.mask_value = mask_value_config(self.config)
-        self.resolved()  # refuse a path outside the roots as soon as the target is configured
+        self.confine()
 
     def _look(self, source) -> None:
         """Every match column is in the file's schema, and can be compared."""

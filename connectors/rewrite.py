@@ -3,7 +3,9 @@
 
 It owns what they share, so each kind keeps only the parsing of its records:
 
-- the `path` config, resolved and confined to the roots at every call (`resolved`);
+- the `path` config, resolved and confined to the roots at every call (`resolved`), or instead
+  `dir` + `glob`: many files of the kind, each a shard (`shards`, `shard`; see
+  `connectors.shards`);
 - the exclusive lock on the file's directory (`locked`), so two erasures of one file cannot both
   start from the old content;
 - the rewrite (`rewrite`): the file opened without following a swapped-in symlink, every record
@@ -28,8 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import config as checks
-from .base import Connector, Deadline, Erased
-from .errors import TargetUnreachable
+from .base import Connector, Deadline, Erased, Identifiers, Located
+from .errors import ConnectorConfigError, TargetUnreachable
 from .files import (
     confined_path,
     digest,
@@ -41,6 +43,7 @@ from .files import (
     temporary_beside,
     unavailable_on_os_error,
 )
+from .shards import Shard, checked_glob, confined_directory, local_shards, shard_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,8 @@ class Digest:
 
 
 class FileRewrite(Connector):
-    """Base of the kinds that rewrite a file. Subclasses list "path" in `config_keys`."""
+    """Base of the kinds that rewrite a file. Subclasses list "path" in `config_keys`, and
+    "dir" and "glob" (`schema.sharding`) when the kind can be sharded."""
 
     batches = True
     file_roots = True
@@ -118,14 +122,66 @@ class FileRewrite(Connector):
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        self.path = checks.text(self.config, "path", message="path names the file.")
+        self.directory = self.config.get("dir")
+        if self.directory is not None:
+            self.path = ""
+            self.directory = checks.text(self.config, "dir", message="dir names a directory.")
+            self.glob = checked_glob(self.config)
+        else:
+            self.path = checks.text(self.config, "path", message="path names the file.")
 
     def gzip_config(self) -> bool:
         """`gzip`: true or false; by default, true for a name ending in ".gz"."""
         return checks.flag(self.config, "gzip", default=self.path.endswith(".gz"))
 
+    def confine(self) -> None:
+        """Refuse a path (or directory) outside the roots as soon as the target is configured."""
+        if self.sharded:
+            confined_directory(self.directory)
+        else:
+            self.resolved()
+
+    # --- sharding -------------------------------------------------------------------------------
+
+    @property
+    def sharded(self) -> bool:
+        return self.directory is not None
+
+    def shards(self) -> list[Shard]:
+        if not self.sharded:
+            raise self._not_sharded()
+        directory = confined_directory(self.directory)
+        if not directory.is_dir():
+            raise TargetUnreachable(
+                "The directory does not exist.", fields={"dir": "directory not found"}
+            )
+        with unavailable_on_os_error():
+            return local_shards(directory, self.glob)
+
+    def shard(self, key: str) -> "FileRewrite":
+        """The same kind and settings for one file; `gzip`, unless set, by the shard's name."""
+        if not self.sharded:
+            raise self._not_sharded()
+        path = shard_path(confined_directory(self.directory), key)
+        config = {k: v for k, v in self.config.items() if k not in ("dir", "glob")}
+        return type(self)(config={**config, "path": path})
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        """A sharded target counts shard by shard (a held request's look, say)."""
+        if not self.sharded:
+            return super().locate(identifiers)
+        return Located(
+            count=sum(self.shard(s.key).locate(identifiers).count for s in self.shards())
+        )
+
     def _reach(self) -> None:
-        """The file exists under the roots and can be read; a kind looks further (`_header`)."""
+        """The file exists under the roots and can be read; a kind looks further (`_header`).
+        A sharded target: the directory exists, and its first shard is looked at."""
+        if self.sharded:
+            listed = self.shards()
+            if listed:
+                self.shard(listed[0].key)._reach()
+            return
         path = self.resolved()
         if not path.is_file():
             raise TargetUnreachable(
@@ -140,6 +196,10 @@ class FileRewrite(Connector):
 
     def resolved(self) -> Path:
         """The target's real path, refused unless it lies under a configured root."""
+        if self.sharded:  # the engine erases a sharded target through `shard(key)`
+            raise ConnectorConfigError(
+                "A sharded target is erased shard by shard.", fields={"dir": "sharded"}
+            )
         return confined_path(self.path)
 
     def compressed(self, path: Path) -> bool:

@@ -70,6 +70,28 @@ def path(description: str = "") -> dict[str, Any]:
     }
 
 
+def sharding(what: str) -> dict[str, dict[str, Any]]:
+    """`dir` + `glob`: many files of the kind under one directory, instead of `path`."""
+    return {
+        "dir": {
+            "type": "string",
+            "minLength": 1,
+            "description": f"Instead of `path`: the directory holding {what}, erased shard by "
+            "shard (one task per file, or per group of small files, across every worker). "
+            "Absolute, or relative to the first of `LUP_FILE_ROOTS`; it must resolve under one "
+            "of them.",
+        },
+        "glob": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 512,
+            "description": "Required with `dir`: the pattern of the shards' names under it "
+            "(`*.jsonl.gz`, `2026-*/part-*.csv`; `**` for any depth). Relative, without `..`; "
+            "hidden files are never shards.",
+        },
+    }
+
+
 def id_types(description: str) -> dict[str, Any]:
     return {"type": "array", "items": ID_TYPE, "minItems": 1, "description": description}
 
@@ -111,9 +133,11 @@ def config(
     required: list[str],
     example: dict[str, Any],
     one_of: list[list[str]] = (),  # type: ignore[assignment]
+    together: list[list[str]] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """A kind's config schema: an object of exactly these keys (and `timeout_seconds`), with
-    exactly one key of each group in `one_of` (`dsn_env` or `dsn_file`)."""
+    exactly one key of each group in `one_of` (`dsn_env` or `dsn_file`), and the keys of each
+    group in `together` all given or none (`dir` and `glob`)."""
     described = {
         "$schema": DIALECT,
         "type": "object",
@@ -126,6 +150,10 @@ def config(
         described["required"] = required
     if one_of:
         described["oneOf"] = [{"required": keys} for keys in one_of]
+    if together:
+        described["dependentRequired"] = {
+            key: [other for other in keys if other != key] for keys in together for key in keys
+        }
     return described
 
 
@@ -198,6 +226,9 @@ def _where(error: ValidationError) -> tuple[str, str]:
         given = [choice for choice in choices if choice in instance]
         key += f".{(given or choices)[0]}"
         reason = "required" if not given else "only one of " + " and ".join(choices)
+    elif error.validator == "dependentRequired" and isinstance(instance, Mapping):
+        missing = [k for keys in error.validator_value.values() for k in keys if k not in instance]
+        key, reason = f"{key}.{missing[0]}" if missing else key, "required"
     elif error.validator == "additionalProperties" and isinstance(instance, Mapping):
         known = set(error.schema.get("properties", {}))
         unknown = sorted(str(k) for k in instance if k not in known)

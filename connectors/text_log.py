@@ -108,6 +108,7 @@ class TextLog(FileRewrite):
         "its rotated siblings: redacted to `[erased]`, or their lines dropped.",
         properties={
             "path": schema.path("The log file (a name ending in .gz is gzip)."),
+            **schema.sharding("the log files"),
             "id_types": schema.id_types(
                 "The identifier types looked for in the text (email, phone: E.164 with or "
                 "without +; any other: the exact value)."
@@ -126,7 +127,9 @@ class TextLog(FileRewrite):
                 'the line; "drop_line" removes every line holding one (delete only).',
             },
         },
-        required=["path", "id_types"],
+        required=["id_types"],
+        one_of=[["path"], ["dir"]],
+        together=[["dir", "glob"]],
         example={"path": "logs/app.log", "id_types": ["email", "user_id"], "rotated": True},
     )
     capabilities = frozenset(
@@ -154,11 +157,22 @@ class TextLog(FileRewrite):
         if mode == "drop_line":
             self.capabilities = self.capabilities - {Capability.MASK}
         self.erase_method = f"text_log_{mode}_atomic_rewrite"
-        self.files()  # refuse a path outside the roots as soon as the target is configured
+        if self.sharded and self.rotated:
+            # The glob names every file; rotations would be read again by their neighbours.
+            raise ConnectorConfigError(
+                "rotated is for one log's path; with dir, the glob names the rotations too.",
+                fields={"rotated": "not with dir"},
+            )
+        if self.sharded:
+            self.confine()
+        else:
+            self.files()  # refuse a path outside the roots as soon as the target is configured
 
     # --- abilities ------------------------------------------------------------------------------
 
     def locate(self, identifiers: Identifiers) -> Located:
+        if self.sharded:
+            return super().locate(identifiers)
         self.require(Capability.LOCATE)
         count = self._count(identifiers)
         log.info("connector.locate", kind=self.kind, count=count)

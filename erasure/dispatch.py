@@ -28,6 +28,17 @@ def target_run_enqueue(*, run: TargetRun, now: datetime | None = None) -> None:
         log.warning("erasure.enqueue_failed", run=run.pk, error=type(exc).__name__)
 
 
+def shard_runs_enqueue(*, shard_ids: list[int], kind: str) -> None:
+    """Hand shards of a sharded target's pass to a worker, on the target kind's queue. Lost
+    messages are the sweeper's to find, as for runs."""
+    try:
+        current_app.signature("erasure.run_shard", args=[shard_ids]).apply_async(
+            queue=f"erasure.{kind}"
+        )
+    except Exception as exc:  # called after a commit: the shards are in the database
+        log.warning("erasure.enqueue_failed", shards=len(shard_ids), error=type(exc).__name__)
+
+
 def erasure_request_proceed_enqueue(*, request_id) -> None:
     current_app.signature("erasure.proceed", args=[str(request_id)]).apply_async()
 

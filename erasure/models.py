@@ -217,6 +217,9 @@ class TargetRun(models.Model):
         PENDING = "pending"
         CLAIMED = "claimed"  # a worker is erasing; its connector I/O holds no lock
         ERASED = "erased"  # the erase ran; its post-check and receipt are still to come
+        # A sharded target: its shards are erased by tasks of their own (`ShardRun`); the last
+        # one to end receipts every run of the pass.
+        SHARDED = "sharded"
         AWAITING_PERSON = "awaiting_person"  # a manual target: a person acts and attests
         AWAITING_CALLBACK = "awaiting_callback"  # a webhook target will report later
         DONE = "done"
@@ -243,6 +246,12 @@ class TargetRun(models.Model):
     # When a failed attempt is due to be tried again by the in-process sweeper (no broker holds
     # a countdown when tasks run in the calling process); NULL with a worker, whose task retries.
     retry_at = models.DateTimeField(null=True, blank=True)
+    # A sharded target: the run whose pass serves this one (its shards are that run's), and,
+    # once receipted, the manifest of the shards it changed (RECEIPTS.md §2), for the bundle.
+    shard_pass = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    manifest = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -252,6 +261,47 @@ class TargetRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target} for {self.request_id}: {self.status}"
+
+
+class ShardRun(models.Model):
+    """One shard of a sharded target's pass: erased and post-checked for every run of the pass
+    at once (one read of the shard however many requests), by a task of its own with its own
+    retries. Keyed by (the pass's first run, the shard's key); claimed like a `TargetRun`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CLAIMED = "claimed"
+        DONE = "done"
+        FAILED = "failed"
+
+    run = models.ForeignKey(TargetRun, on_delete=models.CASCADE, related_name="shards")
+    key = models.TextField()  # relative to the target's prefix; hashed in receipts
+    size = models.BigIntegerField(default=0)  # bytes when listed
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=100, blank=True)  # a stable code, never a value
+    # Per run of the pass (by id, runs with none left out): items erased, and items the
+    # post-check still found.
+    counts = models.JSONField(default=dict, blank=True)
+    remaining = models.JSONField(default=dict, blank=True)
+    op = models.CharField(max_length=8, blank=True)  # what erasing did here: delete or mask
+    before = models.CharField(max_length=71, blank=True)  # "sha256:<hex>" of the content
+    after = models.CharField(max_length=71, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # The worker holding the claim; once done, the worker that erased the shard.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)  # in-process retries, as on a run
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="shard_run_unique")]
+
+    def __str__(self) -> str:
+        return f"shard of run {self.run_id}: {self.status}"
 
 
 class ManualTask(TargetRun):

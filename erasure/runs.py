@@ -5,11 +5,13 @@ I/O runs with no transaction open and no row lock held; its result, and then the
 written in transactions of their own. A run's end and its receipt commit together, and a run
 with a receipt is never run again, so a task delivered twice neither erases twice nor receipts
 twice. A worker that dies holding a claim leaves the run to the sweeper, which gives it back.
+
+A sharded target's pass fans out one task per shard (`erasure.shards`); its runs wait in
+`sharded` until the last shard ends, and then get their receipts together (`sharded_pass_end`).
 """
 
 import os
 import socket
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -34,9 +36,9 @@ from connectors import (
     connector_for,
 )
 from core.errors import Conflict, NotFound
-from erasure import closing, dispatch, failures
+from erasure import closing, dispatch, failures, shards
 from erasure.models import LegalHold, State, Target, TargetRun
-from erasure.services import erasure_request_identifiers
+from erasure.services import target_run_identifiers
 from ledger import bodies
 from ledger.services import receipts_issue, utc_time
 
@@ -45,6 +47,8 @@ log = structlog.get_logger(__name__)
 Status, Outcome = TargetRun.Status, TargetRun.Outcome
 # A run in one of these states waits for nobody but its own task.
 WORKABLE = (Status.PENDING, Status.ERASED)
+# Runs in these states are in a pass on their target: no other pass starts meanwhile.
+IN_A_PASS = (Status.CLAIMED, Status.SHARDED)
 
 
 def target_run_execute(*, run_id: int) -> TargetRun:
@@ -62,6 +66,10 @@ def target_run_execute(*, run_id: int) -> TargetRun:
         return settled
     if connector.hands_over:
         return _handed_over(run, connector, values)
+    if run.status == Status.PENDING and connector.sharded:
+        _sharded_pass(run, connector, values)
+        run.refresh_from_db()  # receipted, or sharded (its shards' tasks end it), or pending
+        return run
     if run.status == Status.PENDING and connector.batches:
         _erase_batch(run, connector, values)
         # Done here, or by the pass running on its target, or left pending for the next one.
@@ -196,12 +204,7 @@ def _hold(run: TargetRun, now: datetime) -> LegalHold | None:
 
 
 def _values(run: TargetRun) -> dict[str, list[str]]:
-    wanted = set(run.target.id_types)
-    values: dict[str, list[str]] = defaultdict(list)
-    for identifier in erasure_request_identifiers(request=run.request):
-        if identifier["id_type"] in wanted:
-            values[identifier["id_type"]].append(identifier["value"])
-    return dict(values)
+    return target_run_identifiers(run=run)
 
 
 # --- erasing ----------------------------------------------------------------------------------
@@ -244,7 +247,7 @@ def _pass_claim(run: TargetRun) -> list[int]:
     others = max(settings.LUP_BATCH_MAX - 1, 0)
     with transaction.atomic():
         list(Target.objects.select_for_update(no_key=True).filter(pk=run.target_id))
-        if TargetRun.objects.filter(target_id=run.target_id, status=Status.CLAIMED).exists():
+        if TargetRun.objects.filter(target_id=run.target_id, status__in=IN_A_PASS).exists():
             return []
         pending = (
             TargetRun.objects.filter(
@@ -263,13 +266,7 @@ def _pass_erase(
     """The erase of a pass over the claimed runs; returns what each erased run looked for. The
     others' holds and identifiers are looked up after the claim's commit; a held run, or one
     with nothing to look for, ends here unerased."""
-    now = timezone.now()
-    groups: dict[int, dict[str, list[str]]] = {}
-    members = TargetRun.objects.filter(pk__in=claimed).select_related("request", "target")
-    for member in members:
-        found = values if member.pk == run.pk else _values(member)
-        if member.pk == run.pk or _settled(member, connector, found, now) is None:
-            groups[member.pk] = found
+    groups = _pass_members(run, connector, values, claimed)
     if not groups:
         return groups
     # The target says what erasing is: delete the items, or mask them and keep the rest.
@@ -283,11 +280,26 @@ def _pass_erase(
     return groups
 
 
+def _pass_members(
+    run: TargetRun, connector: Connector, values: dict[str, list[str]], claimed: list[int]
+) -> dict[int, dict[str, list[str]]]:
+    """What each claimed run of a pass looks for; a held run, or one with nothing to look for,
+    ends here (the pass's own run was settled before it started)."""
+    now = timezone.now()
+    groups: dict[int, dict[str, list[str]]] = {}
+    members = TargetRun.objects.filter(pk__in=claimed).select_related("request", "target")
+    for member in members:
+        found = values if member.pk == run.pk else _values(member)
+        if member.pk == run.pk or _settled(member, connector, found, now) is None:
+            groups[member.pk] = found
+    return groups
+
+
 def _pass_hand_on(run: TargetRun) -> None:
     """Once a pass has erased, hand the runs that arrived meanwhile to the next one: enqueue
     the oldest, whose task starts it, unless another pass runs already (its task hands on)."""
     on_target = TargetRun.objects.filter(target_id=run.target_id)
-    if on_target.filter(status=Status.CLAIMED).exists():
+    if on_target.filter(status__in=IN_A_PASS).exists():
         return
     following = (
         on_target.filter(status=Status.PENDING, request__state=State.EXECUTING)
@@ -297,6 +309,96 @@ def _pass_hand_on(run: TargetRun) -> None:
     )
     if following is not None:
         dispatch.target_run_enqueue(run=following)
+
+
+# --- sharded targets ---------------------------------------------------------------------------
+
+
+def _sharded_pass(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> None:
+    """Start a pass on a sharded target, as group commit starts any pass (`_pass_claim`): list
+    its shards once, and leave them to their tasks (`erasure.shards`). A pass with no shard at
+    all ends here."""
+    claimed = _pass_claim(run)
+    if not claimed:
+        return
+    with _released_on_error(claimed):
+        groups = _pass_members(run, connector, values, claimed)
+        listed = connector.shards() if groups else []
+    if not groups:
+        _pass_hand_on(run)
+        return
+    if shards.shard_pass_start(lead=run, members=groups, listed=listed):
+        sharded_pass_end(lead_id=run.pk)
+
+
+def sharded_pass_end(*, lead_id: int) -> None:
+    """Every shard of the pass led by `lead_id` has ended: each run of the pass gets its one
+    receipt (its own count and remaining, the pass's shards examined, the shards it changed and
+    their manifest's digest), or fails with the code of a shard that failed for good. Safe to
+    call twice: the lead's row lock serializes callers, and a receipted run is not touched."""
+    with transaction.atomic():
+        lead = (
+            TargetRun.objects.select_for_update(of=("self",))
+            .select_related("target")
+            .filter(pk=lead_id)
+            .first()
+        )
+        if lead is None or not shards.pass_ended(lead_id=lead_id):
+            return
+        members = list(
+            TargetRun.objects.filter(shard_pass=lead_id, status=Status.SHARDED).select_related(
+                "request", "target"
+            )
+        )
+        if not members:
+            return
+        connector = connector_for(lead.target.kind, lead.target.config)
+        summary = shards.pass_summary(lead_id=lead_id, members=[m.pk for m in members])
+        for member in members:
+            if summary.failed:
+                _sharded_fail(member, summary.failed)
+            else:
+                _sharded_finish(member, connector, summary)
+    log.info("erasure.shards_ended", target=lead.target.name, runs=len(members))
+    _pass_hand_on(lead)
+
+
+def _sharded_finish(run: TargetRun, connector: Connector, summary: "shards.PassSummary") -> None:
+    mine = summary.runs[run.pk]
+    started, completed = utc_time(summary.started_at), utc_time(summary.completed_at)
+    action = bodies.step(
+        op=mine.op,
+        method=connector.erase_method,
+        count=mine.count,
+        started_at=started,
+        completed_at=completed,
+    )
+    run.erased = {**action, "count": mine.count}
+    run.manifest = mine.manifest
+    run.save(update_fields=["erased", "manifest", "updated_at"])
+    postcheck = bodies.check(
+        method=connector.verify_method,
+        remaining=mine.remaining,
+        at=utc_time(summary.checked_at),
+    )
+    _finish(
+        run,
+        outcome=_outcome(remaining=mine.remaining, count=mine.count),
+        action=action,
+        postcheck=postcheck,
+        shards=summary.shards(run.pk),
+    )
+
+
+def _sharded_fail(run: TargetRun, code: str) -> None:
+    """A shard failed for good: so does every run of its pass, as a run whose retries are spent."""
+    TargetRun.objects.filter(pk=run.pk, receipt_id=None).update(
+        status=Status.FAILED, outcome=Outcome.FAILED, last_error=code, claimed_by=""
+    )
+    request_id = run.request_id
+    transaction.on_commit(
+        lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
+    )
 
 
 def _handed_over(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> TargetRun:

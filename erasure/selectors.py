@@ -63,6 +63,13 @@ def erasure_request_bundle(*, request: ErasureRequest) -> dict[str, Any]:
         checkpoint=checkpoint,
         verifier_key=signer().verifier_key,
         opening=erasure_request_opening(request=request),
+        # A sharded target's receipt names its manifest's digest; the holder gets the manifest.
+        manifests={
+            str(receipt_id): manifest
+            for receipt_id, manifest in request.runs.exclude(receipt_id=None)
+            .exclude(shard_pass=None)
+            .values_list("receipt_id", "manifest")
+        },
     )
 
 

@@ -21,6 +21,7 @@ from erasure.models import (
     RequestKey,
     RequestSubjectKey,
     State,
+    TargetRun,
     Transition,
 )
 from identity.codes import NoPendingCode, OneTimeCodes
@@ -243,6 +244,16 @@ def _deadline(request: ErasureRequest, verified_at: datetime) -> tuple[datetime,
 def erasure_request_identifiers(*, request: ErasureRequest) -> list[dict[str, str]]:
     """The sealed identifiers, opened in memory for a connector run; never logged or stored."""
     return _unsealed(request)["identifiers"]
+
+
+def target_run_identifiers(*, run: TargetRun) -> dict[str, list[str]]:
+    """The request's identifiers of the types the run's target is keyed by, by type."""
+    wanted = set(run.target.id_types)
+    values: dict[str, list[str]] = {}
+    for identifier in erasure_request_identifiers(request=run.request):
+        if identifier["id_type"] in wanted:
+            values.setdefault(identifier["id_type"], []).append(identifier["value"])
+    return values
 
 
 def erasure_request_opening(*, request: ErasureRequest) -> dict[str, str]:

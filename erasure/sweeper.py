@@ -5,8 +5,9 @@ from django.conf import settings
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from erasure import closing, dispatch
+from erasure import closing, dispatch, shards
 from erasure.models import ErasureRequest, State, TargetRun
+from erasure.runs import sharded_pass_end
 
 log = structlog.get_logger(__name__)
 
@@ -41,11 +42,22 @@ def erasure_sweep(*, now=None) -> int:
             run.status = given_back.get("status", run.status)
             dispatch.target_run_enqueue(run=run, now=now)
             count += 1
+    count += _sweep_shards(now)
     count += _sweep_verified(now)
     count += _sweep_unclosed(now)
     if count:
         log.info("erasure.swept", runs=count)
     return count
+
+
+def _sweep_shards(now) -> int:
+    """Shards of sharded targets, as runs: claims of dead workers given back, lost tasks
+    enqueued again; and the passes whose last shard ended without ending the pass (a worker
+    killed in between) are ended."""
+    count, unended = shards.shards_sweep(now=now)
+    for lead_id in unended:
+        sharded_pass_end(lead_id=lead_id)
+    return count + len(unended)
 
 
 def _sweep_verified(now) -> int:

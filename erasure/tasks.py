@@ -3,8 +3,19 @@ from celery import shared_task
 from core.actors import SYSTEM
 from erasure import failures
 from erasure.gate import erasure_request_proceed
-from erasure.runs import target_run_attempt_failed, target_run_execute, target_run_fail
+from erasure.runs import (
+    sharded_pass_end,
+    target_run_attempt_failed,
+    target_run_execute,
+    target_run_fail,
+)
 from erasure.services import erasure_requests_shred_due
+from erasure.shards import (
+    pass_ended,
+    shard_run_attempt_failed,
+    shard_run_execute,
+    shard_run_fail,
+)
 from erasure.sweeper import erasure_sweep
 
 
@@ -39,6 +50,42 @@ def erasure_run_target(self, run_id: int) -> str:
         raise self.retry(countdown=failures.backoff_seconds(attempts)) from None
     target_run_fail(run_id=run_id, code=code)
     return "failed"
+
+
+@shared_task(
+    name="erasure.run_shard",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
+def erasure_run_shard(self, shard_ids: list[int]) -> str:
+    """Shards of a sharded target's pass (one, or a group of small ones), each on its own: a
+    failure is recorded on its shard and only the failed ones are tried again after a backoff,
+    until their attempts are spent. The task that ends a pass's last shard ends the pass."""
+    in_process = bool(self.request.is_eager)
+    again: list[int] = []
+    wait = 0
+    opened: dict = {}  # the pass's identifiers, opened once for the group
+    for shard_id in shard_ids:
+        try:
+            shard = shard_run_execute(shard_id=shard_id, opened=opened)
+        except Exception as exc:  # every failure ends on the shard, by its code
+            code = failures.error_code(exc)
+            attempts = shard_run_attempt_failed(shard_id=shard_id, code=code, in_process=in_process)
+            if attempts is None:
+                continue
+            if failures.retryable(code, attempts=attempts):
+                if not in_process:
+                    again.append(shard_id)
+                    wait = max(wait, failures.backoff_seconds(attempts))
+                continue
+            shard = shard_run_fail(shard_id=shard_id, code=code)
+        if shard is not None and pass_ended(lead_id=shard.run_id):
+            sharded_pass_end(lead_id=shard.run_id)
+    if again:
+        raise self.retry(args=[again], countdown=wait)
+    return "done"
 
 
 @shared_task(name="erasure.proceed", acks_late=True, reject_on_worker_lost=True)

@@ -1,7 +1,10 @@
 """The bodies of erasure receipts, built in one place beside the format rules that check them
 (`ledger.receipts`), so a field is named the same way by every caller."""
 
+import hashlib
 from typing import Any
+
+import rfc8785
 
 from ledger.services import utc_time
 
@@ -65,6 +68,18 @@ def erasure_target(
 def shard_summary(*, total: int, changed: int, manifest: str) -> dict[str, str]:
     """`shards`: shards examined, shards rewritten, and the digest of their manifest."""
     return {"total": str(total), "changed": str(changed), "manifest": manifest}
+
+
+def manifest_entry(*, key: str, before: str, after: str) -> dict[str, str]:
+    """One changed shard of a manifest: `key` is "sha256:<hex>" of the shard's key (a path may
+    carry a name), `before` and `after` the digests of its content."""
+    return {"key": key, "before": before, "after": after}
+
+
+def manifest_digest(entries: list[dict[str, str]]) -> str:
+    """`shards.manifest`: "sha256:<hex>" of the JCS bytes of the entries, sorted by key."""
+    ordered = sorted(entries, key=lambda entry: entry["key"])
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(ordered)).hexdigest()
 
 
 def kept_history(*, policy: str, versions_checked: int, retained_until: str = "") -> dict[str, str]:

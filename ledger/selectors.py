@@ -149,10 +149,11 @@ def bundle(
     checkpoint: Checkpoint,
     verifier_key: str,
     opening: dict[str, str],
+    manifests: dict[str, list[dict[str, str]]] | None = None,
 ) -> dict[str, Any]:
-    """What a subject receives: receipts with proofs against one checkpoint, and the opening
-    of their commitment."""
-    return {
+    """What a subject receives: receipts with proofs against one checkpoint, the opening of
+    their commitment, and the manifest of each receipt with `shards` (by receipt id)."""
+    delivered = {
         "format": "lup-bundle/1",
         "verifier_key": verifier_key,
         "receipts": [
@@ -161,3 +162,6 @@ def bundle(
         ],
         "opening": opening,
     }
+    if manifests:
+        delivered["manifests"] = manifests
+    return delivered

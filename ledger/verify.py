@@ -605,6 +605,12 @@ def _describe(payload: dict) -> list[str]:
                 f"File contents before {_show(payload.get('before'))}, "
                 f"after {_show(payload.get('after'))}."
             )
+        if isinstance(payload.get("shards"), dict):
+            lines.append(
+                f"Shards: {_show(_get(payload, 'shards', 'total'))} examined, "
+                f"{_show(_get(payload, 'shards', 'changed'))} changed (manifest "
+                f"{_show(_get(payload, 'shards', 'manifest'))})."
+            )
         if "exception" in payload:
             lines.append(
                 f"Held under {_show(_get(payload, 'exception', 'basis'))} until "
@@ -670,8 +676,44 @@ def _check_targets(request: VerifiedReceipt, by_leaf: dict[bytes, VerifiedReceip
     return len(ids)
 
 
+def _check_manifest(payload: dict, manifests: dict) -> int:
+    """§7 step 8: the bundle's manifest of a receipt with `shards` is sorted by key, unique, has
+    `shards.changed` entries, and its JCS bytes hash to `shards.manifest`."""
+    shards = payload.get("shards")
+    if not isinstance(shards, dict):
+        raise VerificationError("bundle.manifest", "shards is not an object")
+    manifest = manifests.get(payload.get("receipt_id"))
+    if not isinstance(manifest, list):
+        raise VerificationError("bundle.manifest", "the bundle holds no manifest for its shards")
+    keys = []
+    for entry in manifest:
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"key", "before", "after"}
+            or not all(isinstance(value, str) for value in entry.values())
+        ):
+            raise VerificationError(
+                "bundle.manifest", "a manifest entry is not {key, before, after} of strings"
+            )
+        keys.append(entry["key"])
+    if keys != sorted(keys) or len(set(keys)) != len(keys):
+        raise VerificationError("bundle.manifest", "the manifest is not unique and sorted by key")
+    changed = shards.get("changed")
+    if not isinstance(changed, str) or _decimal(changed, "bundle.manifest", "changed") != len(keys):
+        raise VerificationError(
+            "bundle.manifest",
+            f"the manifest has {len(keys)} entries, but shards.changed is {_show(changed)}",
+        )
+    digest = "sha256:" + hashlib.sha256(rfc8785.dumps(manifest)).hexdigest()
+    if digest != shards.get("manifest"):
+        raise VerificationError(
+            "bundle.manifest", f"the manifest hashes to {digest}, not to shards.manifest"
+        )
+    return len(keys)
+
+
 def verify_bundle(bundle: dict, key: VerifierKey, identifier: str | None = None) -> list[str]:
-    """Verify a subject's bundle (RECEIPTS.md §7 steps 1-5 and 7); return what was verified.
+    """Verify a subject's bundle (RECEIPTS.md §7 steps 1-5, 7 and 8); return what was verified.
 
     With `identifier`, every receipt's subject commitment must open with the bundle's nonce and
     that identifier. Raises VerificationError naming the first check that fails, and ValueError
@@ -723,6 +765,21 @@ def verify_bundle(bundle: dict, key: VerifierKey, identifier: str | None = None)
                 f"Receipt {number} (erasure.request) lists {count} target receipt(s), "
                 "all of them in this bundle."
             )
+
+    manifests = bundle.get("manifests", {})
+    if not isinstance(manifests, dict):
+        raise VerificationError("bundle.format", "manifests is not an object")
+    for number, receipt in enumerate(verified, 1):
+        if "shards" not in receipt.payload:
+            continue
+        try:
+            changed = _check_manifest(receipt.payload, manifests)
+        except VerificationError as error:
+            raise VerificationError(error.check, f"receipt {number}: {error.reason}") from None
+        out.append(
+            f"Receipt {number}: the bundle's manifest of its {changed} changed shard(s) hashes "
+            "to its shards.manifest."
+        )
 
     opening = bundle.get("opening")
     if identifier is None:
