@@ -17,6 +17,9 @@ each. The original's mode is kept. Only lines that may hold a value (`connectors
 one of its pieces, a backslash escape) are parsed; the others are copied as read. Parsed lines
 that are not JSON objects are kept untouched and counted as skipped.
 
+Scanning (`scan`, for the subject index) reads every line once and yields the values of its
+match fields; a line that is not a JSON object yields none.
+
 Not supported: masking (a line is removed, not rewritten), and files another process keeps
 appending to (lines appended during the rewrite would be lost; rotate such logs first).
 
@@ -32,7 +35,7 @@ from typing import Any
 import structlog
 
 from . import schema
-from .base import Capability, Erased, Groups, GroupScanning
+from .base import Capability, Erased, Found, Groups, GroupScanning
 from .files import unavailable_on_os_error
 from .matching import normalized, prefilter
 from .prefilter import Prefilter, runs
@@ -68,7 +71,9 @@ class JsonlFile(FileRewrite, GroupScanning):
         required=["path", "match"],
         example={"path": "evals/support-v3.jsonl.gz", "match": {"email": "user.email"}},
     )
-    capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
+    capabilities = frozenset(
+        {Capability.LOCATE, Capability.DELETE, Capability.VERIFY, Capability.SCAN}
+    )
     erase_method = "jsonl_atomic_rewrite"
     verify_method = "jsonl_rescan"
 
@@ -106,6 +111,21 @@ class JsonlFile(FileRewrite, GroupScanning):
         log.info("connector.erase", kind=self.kind, op=op, count=done.count, skipped=done.skipped)
         shared = self.erased(op, done.count, started, done.before, done.after, done.skipped)
         return self.split(shared, counts)
+
+    def scan(self) -> Iterator[Found]:
+        """Each line's match-field values, as written (one read of the file)."""
+        wanted = [(id_type, field) for id_type, field in self.match.items()]
+        with unavailable_on_os_error(), self.open(self.resolved()) as (source, _):
+            for line in source:
+                record = _record(line)
+                if not isinstance(record, dict):
+                    yield ()
+                    continue
+                yield tuple(
+                    (id_type, value)
+                    for id_type, field in wanted
+                    if (value := _field(record, field)) is not None
+                )
 
     def _scan(self, groups: Groups) -> dict[Hashable, int]:
         """Read the file once; per group, the number of lines holding its values."""

@@ -334,6 +334,21 @@ class Membership(models.Model):
         return f"member of {self.version_id}"
 
 
+class MembershipStage(models.Model):
+    """Keys found by one scan of a target, written as the scan reads, before they replace a
+    version's membership at once (`lineage.membership.membership_replace`). A scan that dies
+    leaves its rows here until the next scan of the same target discards them."""
+
+    stage = models.UUIDField()
+    subject_key = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["stage", "subject_key"], name="membership_stage_key")]
+
+    def __str__(self) -> str:
+        return f"staged for {self.stage}"
+
+
 class OpenLineageEvent(models.Model):
     """Events as received, for idempotency (the digest of the body) and audit."""
 
