@@ -401,7 +401,8 @@ def _stage_write(stage: uuid.UUID, keys: list[str]) -> None:
             cursor.copy(_STAGE_COPY_SQL) as copy,
         ):
             # Keys are 64 hex digits (checked), so COPY's text format needs no escaping.
-            copy.write("".join(f"{stage}\t{key}\n" for key in keys))
+            prefix = f"{stage}\t"
+            copy.write("".join(f"{prefix}{key}\n" for key in keys))
         return
     MembershipStage.objects.bulk_create(
         [MembershipStage(stage=stage, subject_key=key) for key in keys]
@@ -441,6 +442,8 @@ def membership_replace(
     try:
         batch: dict[str, None] = {}
         for key in keys:
+            if key in batch:
+                continue  # a subject on many records: checked and staged once a batch
             batch[validate_subject_key(key)] = None
             if len(batch) >= WRITE_BATCH:
                 _stage_write(stage, list(batch))

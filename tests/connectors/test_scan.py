@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from connectors import CONNECTORS, Capability, NotSupported, connector_for
+from connectors import jsonl_file
 from connectors import tables as table_kinds
 
 SCANNING = {"jsonl_file", "csv_file", "parquet_file", "postgres_table", "sql_table", "sqlite_table"}
@@ -55,6 +56,53 @@ def test_jsonl_yields_each_lines_match_fields(roots, compressed):
         (),
         (),
     ]
+
+
+ODD_LINES = [
+    b'{"user": {"email": "a@example.org"}, "uid": "u1"}\n',
+    b'{"user": {"email": 41}, "uid": "u2"}\n',  # a number where text is expected
+    b'{"user": "a@example.org", "uid": "u3"}\n',  # text where an object is expected
+    b'{"user": {"email": "a@example.org", "email": "b@example.org"}}\n',  # a key twice
+    b'{"uid": "u4"}{"uid": "u5"}\n',  # two objects on one line
+    b'[{"uid": "u6"}]\n',
+    b'{"user": null, "uid": null}\n',
+    b'{"user": {"email": "\\u0041@example.org"}}\r\n',
+    b"\xef\xbb\xbf" + b'{"uid": "u7"}\n',  # a byte order mark
+    b'{"uid": "caf\xe9"}\n',  # not UTF-8
+    b"   \n",
+    b'{"uid": true}\n',
+    b'{"uid": "u8"}',  # the last line, without a line break
+]
+
+
+@pytest.mark.parametrize("block_bytes", [16, 1 << 20])
+def test_jsonl_scan_reads_as_json_loads_does_whatever_the_lines(roots, monkeypatch, block_bytes):
+    """Blocks go through pyarrow's reader; any line it would read otherwise than `json.loads`
+    sends its block through `json.loads`, so the result is the same line by line."""
+    monkeypatch.setattr("connectors.prefilter.BLOCK_BYTES", block_bytes)
+    (roots / "odd.jsonl").write_bytes(b"".join(ODD_LINES))
+    target = connector_for(
+        "jsonl_file", {"path": "odd.jsonl", "match": {"email": "user.email", "user_id": "uid"}}
+    )
+    expected = list(target._scan_lines(b"".join(ODD_LINES)))
+    assert len(expected) == len(ODD_LINES)
+    assert list(target.scan()) == expected
+    assert expected[0] == (("email", "a@example.org"), ("user_id", "u1"))
+    assert expected[1] == (("email", "41"), ("user_id", "u2"))
+    assert expected[3] == (("email", "b@example.org"),)  # json.loads keeps the last
+    options = jsonl_file._arrow_options(target.match)
+    assert jsonl_file._arrow_block(ODD_LINES[0], target.match, options) == [expected[0]]
+    assert all(
+        jsonl_file._arrow_block(line, target.match, options) is None for line in ODD_LINES[1:6]
+    )
+
+
+def test_jsonl_fields_inside_one_another_are_read_line_by_line(roots):
+    (roots / "nested.jsonl").write_text('{"user": {"email": "a@example.org"}}\n{"user": "u1"}\n')
+    target = connector_for(
+        "jsonl_file", {"path": "nested.jsonl", "match": {"email": "user.email", "user_id": "user"}}
+    )
+    assert list(target.scan()) == [(("email", "a@example.org"),), (("user_id", "u1"),)]
 
 
 def test_jsonl_scan_streams(roots):
