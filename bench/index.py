@@ -136,9 +136,7 @@ def main() -> None:
         spent.update(stage=0.0, swap=0.0)
         index = indexing.target_index_start(target=Target.objects.get(pk=target.pk))
         build_s, state = timed(
-            lambda index=index: indexing.target_index_build(
-                target_id=target.pk, run=str(index.run)
-            )
+            lambda index=index: indexing.target_index_build(target_id=target.pk, run=str(index.run))
         )
         index = TargetIndex.objects.get(pk=index.pk)
         assert state == "done", index.error_code

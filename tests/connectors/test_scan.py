@@ -12,8 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from connectors import CONNECTORS, Capability, NotSupported, connector_for
-from connectors import jsonl_file
+from connectors import CONNECTORS, Capability, NotSupported, connector_for, jsonl_file
 from connectors import tables as table_kinds
 
 SCANNING = {"jsonl_file", "csv_file", "parquet_file", "postgres_table", "sql_table", "sqlite_table"}
