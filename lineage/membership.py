@@ -49,6 +49,7 @@ WRITE_BATCH = 10_000
 # Keys handed to the consent filter at once; it decides each batch in one query.
 PURPOSE_BATCH = 100_000
 DERIVED_NOTE = "derived — membership not declared"
+UPLOADED = "membership uploaded"  # a version's `membership_source` after an upload
 
 # The upload lands in a temporary table first, so duplicates (within the upload and against
 # earlier uploads) collapse in one set-based INSERT instead of a conflict check per row. Rows
@@ -362,7 +363,9 @@ def membership_upload(
                 version_id=version.pk, stream=stream, media_type=media_type, id_type=id_type
             )
         # Versions are immutable; whether their membership is known is the one exception.
-        DatasetVersion.objects.filter(pk=version.pk).update(membership_declared=True)
+        DatasetVersion.objects.filter(pk=version.pk).update(
+            membership_declared=True, membership_source=UPLOADED
+        )
         count = Membership.objects.filter(version_id=version.pk).count()
     version.membership_declared = True
     return count
@@ -424,10 +427,12 @@ def membership_replace(
     versions: Sequence[DatasetVersion],
     keys: Iterable[str],
     stage: uuid.UUID,
+    source: str,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Make `keys` (subject keys, duplicates allowed) the whole membership of each of
-    `versions`; returns how many distinct subjects that is.
+    `versions`; returns how many distinct subjects that is. `source` says where they come
+    from (each version's `membership_source`, quoted in plans).
 
     `keys` is consumed lazily (a scan in progress) and staged under `stage` a batch at a time;
     `progress` is told the keys staged so far after each batch. Called outside a transaction,
@@ -458,14 +463,14 @@ def membership_replace(
                 progress(staged)
         if not staged:
             raise ApplicationError("The scan found no subject.", code="empty_membership")
-        return _swap(versions=versions, stage=stage)
+        return _swap(versions=versions, stage=stage, source=source)
     except BaseException:
         membership_stage_discard(stage=stage)
         raise
 
 
 @transaction.atomic
-def _swap(*, versions: Sequence[DatasetVersion], stage: uuid.UUID) -> int:
+def _swap(*, versions: Sequence[DatasetVersion], stage: uuid.UUID, source: str) -> int:
     ids = sorted(version.pk for version in versions)  # one lock order: no deadlock
     list(DatasetVersion.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     field = DatasetVersion._meta.pk
@@ -477,9 +482,12 @@ def _swap(*, versions: Sequence[DatasetVersion], stage: uuid.UUID) -> int:
             cursor.execute(_REPLACE_INSERT_SQL, params)
         cursor.execute(_STAGE_DELETE_SQL, {"stage": staged})
     # Versions are immutable; whether their membership is known is the one exception.
-    DatasetVersion.objects.filter(pk__in=ids).update(membership_declared=True)
+    DatasetVersion.objects.filter(pk__in=ids).update(
+        membership_declared=True, membership_source=source
+    )
     for version in versions:
         version.membership_declared = True
+        version.membership_source = source
     return Membership.objects.filter(version_id=ids[0]).count()
 
 

@@ -111,6 +111,9 @@ class DatasetVersion(models.Model):
         "Run", null=True, blank=True, on_delete=models.PROTECT, related_name="created_versions"
     )
     membership_declared = models.BooleanField(default=False)
+    # How the membership was last declared, in words a plan's reader can check: "membership
+    # uploaded", or "membership indexed by scanning target <name>"; empty while undeclared.
+    membership_source = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -250,6 +250,7 @@ def target_index_build(*, target_id: int, run: str) -> str:
             versions=versions,
             keys=_keys(connector, counts),
             stage=run_id,
+            source=f"membership indexed by scanning target {target.name}",
             progress=counts.staged,
         )
     except Exception as exc:  # every failure ends on the row, by its code, never its message

@@ -35,4 +35,9 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(unlogged, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name="datasetversion",
+            name="membership_source",
+            field=models.CharField(blank=True, db_default="", default="", max_length=200),
+        ),
     ]

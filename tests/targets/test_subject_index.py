@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
 from django.utils import timezone
 
 from core.subject_keys import key_for
@@ -127,9 +129,32 @@ def test_a_scanned_index_finds_the_subject_and_planning_reaches_the_target(in_pr
     assert not MembershipStage.objects.exists()  # the staged keys went with the swap
 
     assert planned_targets(officer, subject) == {
-        "khmer-qa": ["s3://evals:khmer-qa version 3 holds this subject (membership uploaded)"]
+        "khmer-qa": [
+            "s3://evals:khmer-qa version 3 holds this subject "
+            "(membership indexed by scanning target khmer-qa)"
+        ]
     }
     assert planned_targets(officer, others[2]) == {}  # not in the file: not planned
+
+
+def test_the_target_page_shows_the_index(in_process, officer, django_user_model):
+    """Staff see on the target's admin page whether it is indexed, when, and what was found."""
+    write_eval_set(in_process / "shown.jsonl", [identifiers.email(), identifiers.email()])
+    target = register(officer, "shown", versions=[eval_version("shown")])
+    auditor = django_user_model.objects.create_user("auditor", is_staff=True)
+    auditor.groups.add(Group.objects.get(name="auditor"))
+    browser = Client()
+    browser.force_login(auditor)
+    page = f"/admin/erasure/target/{target['id']}/change/"
+    before = browser.get(page).content.decode()
+    assert '<strong class="subject-index-state">not indexed</strong>' in before
+
+    officer.post(f"{TARGETS}/{target['id']}/index", {"every_minutes": 30}, format="json")
+
+    shown = browser.get(page).content.decode()
+    assert '<strong class="subject-index-state">done</strong>' in shown
+    assert "rebuilt every 30 min" in shown
+    assert "2 subject(s) in 1 version(s)" in shown
 
 
 def test_a_re_index_replaces_the_membership(in_process, officer):
