@@ -4,6 +4,7 @@ and planning reaches the target; a re-index replaces that membership; a kind tha
 a target that is not active or stores no version, are refused and change nothing."""
 
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -306,3 +307,34 @@ def test_a_lost_build_is_started_again(in_process, officer, monkeypatch):
     assert index.state == TargetIndex.State.DONE
     assert indexing.target_index_build(target_id=target["id"], run=lost_run) == "skipped"
     assert Membership.objects.filter(version=version).count() == 1
+
+
+@pytest.mark.slow
+def test_a_worker_builds_the_index_from_its_kinds_queue(
+    celery_workers, api, tmp_path, settings, monkeypatch
+):
+    """With a real worker and broker: the build is queued on `erasure.jsonl_file` (where the
+    workers that mount the file roots listen) and the row shows it done."""
+    monkeypatch.setenv("LUP_FILE_ROOTS", str(tmp_path))
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    celery_workers()
+    officer = api("erasure:write", "erasure:read")
+    subject = identifiers.email()
+    write_eval_set(tmp_path / "worker.jsonl", [subject])
+    version = eval_version("worker")
+    target = register(officer, "worker", versions=[version])
+
+    started = officer.post(f"{TARGETS}/{target['id']}/index", {}, format="json")
+    assert started.status_code == 202
+    assert started.json()["state"] == "queued"
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = officer.get(f"{TARGETS}/{target['id']}/index").json()
+        if status["state"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert (status["state"], status["subjects"]) == ("done", 1), status
+    assert list(
+        Membership.objects.filter(version=version).values_list("subject_key", flat=True)
+    ) == [key_for("email", subject)]
