@@ -429,6 +429,7 @@ def membership_replace(
     stage: uuid.UUID,
     source: str,
     progress: Callable[[int], None] | None = None,
+    confirm: Callable[[], None] | None = None,
 ) -> int:
     """Make `keys` (subject keys, duplicates allowed) the whole membership of each of
     `versions`; returns how many distinct subjects that is. `source` says where they come
@@ -440,7 +441,9 @@ def membership_replace(
     is one transaction: readers see each version's old members or its new ones. Nothing
     staged (no subject found) is refused as `empty_membership` and changes nothing, as for an
     upload: "holds nobody" drops a version from every plan, and is more often a `match` that
-    names the wrong field than a fact. On any failure what was staged is discarded."""
+    names the wrong field than a fact. `confirm`, called in the swap's transaction once the
+    versions are locked, may refuse the swap by raising (a build superseded meanwhile). On any
+    failure what was staged is discarded."""
     if not versions:
         raise ApplicationError("No dataset version to index.", code="no_versions")
     staged = 0
@@ -463,16 +466,24 @@ def membership_replace(
                 progress(staged)
         if not staged:
             raise ApplicationError("The scan found no subject.", code="empty_membership")
-        return _swap(versions=versions, stage=stage, source=source)
+        return _swap(versions=versions, stage=stage, source=source, confirm=confirm)
     except BaseException:
         membership_stage_discard(stage=stage)
         raise
 
 
 @transaction.atomic
-def _swap(*, versions: Sequence[DatasetVersion], stage: uuid.UUID, source: str) -> int:
+def _swap(
+    *,
+    versions: Sequence[DatasetVersion],
+    stage: uuid.UUID,
+    source: str,
+    confirm: Callable[[], None] | None,
+) -> int:
     ids = sorted(version.pk for version in versions)  # one lock order: no deadlock
     list(DatasetVersion.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    if confirm is not None:
+        confirm()
     field = DatasetVersion._meta.pk
     staged = _prep_uuid(stage)
     with connection.cursor() as cursor:

@@ -178,6 +178,14 @@ def _claim(*, target_id: int, run: uuid.UUID) -> bool:
     return bool(taken)
 
 
+def _still_current(*, index_pk: int, run: uuid.UUID) -> None:
+    """Refuse the swap of a build asked again meanwhile (it was silent so long that another
+    took over, and may have discarded part of what this one staged). The index's row lock
+    orders this against `target_index_start`: one of them sees the other's change."""
+    if not TargetIndex.objects.select_for_update().filter(pk=index_pk, run=run).exists():
+        raise Conflict("A newer build of this index was asked for.", code="index_superseded")
+
+
 class _Counts:
     """A build's counts, written on its row at most every PROGRESS_SECONDS."""
 
@@ -252,6 +260,7 @@ def target_index_build(*, target_id: int, run: str) -> str:
             stage=run_id,
             source=f"membership indexed by scanning target {target.name}",
             progress=counts.staged,
+            confirm=lambda: _still_current(index_pk=index.pk, run=run_id),
         )
     except Exception as exc:  # every failure ends on the row, by its code, never its message
         code = error_code(exc)

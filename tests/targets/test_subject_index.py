@@ -5,6 +5,7 @@ a target that is not active or stores no version, are refused and change nothing
 
 import json
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -307,6 +308,34 @@ def test_a_lost_build_is_started_again(in_process, officer, monkeypatch):
     assert index.state == TargetIndex.State.DONE
     assert indexing.target_index_build(target_id=target["id"], run=lost_run) == "skipped"
     assert Membership.objects.filter(version=version).count() == 1
+
+
+def test_a_build_superseded_before_its_swap_changes_nothing(in_process, officer, monkeypatch):
+    """A build that lost the index to a newer one (it was silent too long) does not swap in
+    what it staged: part of it may be gone."""
+    first, second = identifiers.email(), identifiers.email()
+    path = in_process / "superseded.jsonl"
+    write_eval_set(path, [first])
+    version = eval_version("superseded")
+    target = register(officer, "superseded", versions=[version])
+    url = f"{TARGETS}/{target['id']}/index"
+    assert officer.post(url, {}, format="json").status_code == 202
+    write_eval_set(path, [second])
+    monkeypatch.setattr(indexing, "_enqueue", lambda **_: None)
+    officer.post(url, {}, format="json")
+    old_run = TargetIndex.objects.get(target_id=target["id"]).run
+    scan = indexing._keys
+
+    def asked_again_meanwhile(connector, counts):
+        yield from scan(connector, counts)
+        TargetIndex.objects.filter(target_id=target["id"]).update(run=uuid.uuid4())
+
+    monkeypatch.setattr(indexing, "_keys", asked_again_meanwhile)
+    assert indexing.target_index_build(target_id=target["id"], run=str(old_run)) == "failed"
+
+    kept = Membership.objects.filter(version=version).values_list("subject_key", flat=True)
+    assert list(kept) == [key_for("email", first)]
+    assert not MembershipStage.objects.exists()
 
 
 @pytest.mark.slow
