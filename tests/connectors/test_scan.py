@@ -15,7 +15,15 @@ from django.db import connection
 from connectors import CONNECTORS, Capability, NotSupported, connector_for, jsonl_file
 from connectors import tables as table_kinds
 
-SCANNING = {"jsonl_file", "csv_file", "parquet_file", "postgres_table", "sql_table", "sqlite_table"}
+SCANNING = {
+    "jsonl_file",
+    "csv_file",
+    "parquet_file",
+    "text_log",
+    "postgres_table",
+    "sql_table",
+    "sqlite_table",
+}
 
 
 @pytest.fixture
@@ -111,6 +119,34 @@ def test_jsonl_scan_streams(roots):
     records = target.scan()
     assert next(records) == (("email", "p0@example.org"),)
     assert sum(1 for _ in records) == 9
+
+
+def test_text_log_finds_addresses_and_e164_numbers_in_free_text(roots):
+    (roots / "app.log").write_text(
+        "2026-12-06T01:00:00Z login ok user=Sok.Dara@Example.org ip=10.0.0.1\n"
+        "sms to 85512345678 sent; callback +66812345678, order 2026120601\n"
+        "ផ្ញើទៅ dara@example.com។ retry at 1733450000123\n"
+        "nothing here: a@b, @example.org, x@example.org.kh.\n"
+    )
+    (roots / "app.log.1").write_text("old line mail=old@example.org\n")
+    target = connector_for(
+        "text_log", {"path": "app.log", "id_types": ["email", "phone"], "rotated": True}
+    )
+    assert list(target.scan()) == [
+        (("email", "Sok.Dara@Example.org"),),
+        (("phone", "+85512345678"), ("phone", "+66812345678"), ("phone", "+2026120601")),
+        (("email", "dara@example.com"), ("phone", "+1733450000123")),
+        (("email", "x@example.org.kh"),),
+        (("email", "old@example.org"),),
+    ]
+
+
+def test_text_log_keyed_by_a_type_no_pattern_finds_cannot_scan(roots):
+    (roots / "app.log").write_text("user=u-1\n")
+    target = connector_for("text_log", {"path": "app.log", "id_types": ["email", "user_id"]})
+    assert not target.supports(Capability.SCAN)
+    with pytest.raises(NotSupported):
+        next(target.scan())
 
 
 def test_csv_yields_each_rows_match_cells(roots):
