@@ -66,6 +66,17 @@ class TargetIndexStatusSerializer(serializers.ModelSerializer):
         )
 
 
+class TargetIndexInputSerializer(serializers.Serializer):
+    every_minutes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_EVERY_MINUTES,
+        help_text="Rebuild every so many minutes; null stops rebuilding; absent keeps the "
+        "schedule as it is.",
+    )
+
+
 class TargetIndexApi(APIView):
     """POST: scan the target for the identifiers its `match` names and make their keys the
     membership of the dataset versions it stores (replacing what they had, at once, when the
@@ -73,16 +84,6 @@ class TargetIndexApi(APIView):
     already under way is joined. GET: the index's state and progress."""
 
     required_scope = {"GET": scopes.ERASURE_READ, "POST": scopes.ERASURE_WRITE}
-
-    class InputSerializer(serializers.Serializer):
-        every_minutes = serializers.IntegerField(
-            required=False,
-            allow_null=True,
-            min_value=1,
-            max_value=MAX_EVERY_MINUTES,
-            help_text="Rebuild every so many minutes; null stops rebuilding; absent keeps the "
-            "schedule as it is.",
-        )
 
     @extend_schema(
         operation_id="v1_erasure_targets_index_retrieve",
@@ -98,7 +99,7 @@ class TargetIndexApi(APIView):
 
     @extend_schema(
         operation_id="v1_erasure_targets_index_create",
-        request=InputSerializer,
+        request=TargetIndexInputSerializer,
         responses={
             202: TargetIndexStatusSerializer,
             400: OpenApiResponse(
@@ -134,7 +135,7 @@ class TargetIndexApi(APIView):
     )
     def post(self, request, target_id: int):
         target = _target(target_id)
-        data = self.InputSerializer(data=request.data)
+        data = TargetIndexInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         index = target_index_start(target=target, actor=actor_of(request), **data.validated_data)
         return Response(TargetIndexStatusSerializer(index).data, status=status.HTTP_202_ACCEPTED)
