@@ -103,7 +103,8 @@ def target_index_start(
     if every is not _UNSET:
         index.every_minutes = every
     if not created and _busy(index, now):
-        index.save(update_fields=["every_minutes", "updated_at"])
+        # Not `updated_at`: it is the build's heartbeat, which tells a lost build from a live one.
+        index.save(update_fields=["every_minutes"])
         return index
     run = uuid.uuid4()
     previous = index.run
@@ -191,8 +192,8 @@ class _Counts:
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
-    def __init__(self, index_pk: int):
-        self.pk = index_pk
+    def __init__(self, index_pk: int, run: uuid.UUID):
+        self.pk, self.run = index_pk, run
         self.records = self.identifiers = self.invalid = self.keys_staged = 0
         self.written = self.clock()
 
@@ -213,7 +214,10 @@ class _Counts:
             self.write()
 
     def write(self) -> None:
-        TargetIndex.objects.filter(pk=self.pk).update(**self.fields(), updated_at=timezone.now())
+        # Only while this build is the current one: a superseded build writes nothing.
+        TargetIndex.objects.filter(pk=self.pk, run=self.run).update(
+            **self.fields(), updated_at=timezone.now()
+        )
         self.written = self.clock()
 
 
@@ -248,7 +252,7 @@ def target_index_build(*, target_id: int, run: str) -> str:
         return "skipped"
     index = TargetIndex.objects.select_related("target").get(target_id=target_id)
     target = index.target
-    counts = _Counts(index.pk)
+    counts = _Counts(index.pk, run_id)
     # An earlier attempt at this build (its worker died) may have staged keys: start afresh.
     membership_stage_discard(stage=run_id)
     try:
