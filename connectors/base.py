@@ -8,7 +8,7 @@ abilities they have:
 - `erase(identifiers, op=...) -> Erased`: delete ("delete") or mask ("mask") them;
 - `verify(identifiers) -> Verified`: look again and count what remains (the post-check);
 - `scan() -> Iterator[Found]`: read the whole target once and yield, record by record (a line,
-  a row), the identifiers its `match` names, as stored: what the subject index is built from.
+  a row), the identifiers its config names, as stored: what the subject index is built from.
 
 Anything not overridden refuses with `NotSupported` (code `capability_not_supported`), so a
 missing ability is an explicit answer, never a silent success.
@@ -31,11 +31,11 @@ which answers `Awaiting.PERSON` / `Awaiting.CALLBACK` (the run waits for a repor
 the other system answered at once, `Reported(erased, remaining, method)`. The engine runs
 `erase` and `verify` for every other kind, and never needs to know which kind hands over.
 
-Every call is bounded by the config's `timeout_seconds` (default 30), but `scan`, which reads
-a whole target however large, and is bounded by the index task's time limit instead (each
-query it sends still by `timeout_seconds`). `scan` streams: it holds a record, or a batch of
-rows, at a time, never the target. Connectors never log identifiers or matched values, only
-counts.
+Every call is bounded by the config's `timeout_seconds` (default 30), except `scan`: it reads
+a whole target however large, so the index task's time limit bounds it (each query it sends
+still has `timeout_seconds`). `scan` streams: it holds a record, or a batch of rows, at a time,
+never the target. A kind that implements it lists `Capability.SCAN` (`targets.indexing` asks
+for it). Connectors never log identifiers or matched values, only counts.
 """
 
 import enum

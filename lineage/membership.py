@@ -368,6 +368,7 @@ def membership_upload(
         )
         count = Membership.objects.filter(version_id=version.pk).count()
     version.membership_declared = True
+    version.membership_source = UPLOADED
     return count
 
 
