@@ -342,11 +342,10 @@ class MembershipStage(models.Model):
     version's membership at once (`lineage.membership.membership_replace`). A scan that dies
     leaves its rows here until the next scan of the same target discards them."""
 
+    # No index: staging is the hot path (a row per key read), and the swap reads a stage whole,
+    # which a hash join does without one.
     stage = models.UUIDField()
     subject_key = models.CharField(max_length=64)
-
-    class Meta:
-        indexes = [models.Index(fields=["stage", "subject_key"], name="membership_stage_key")]
 
     def __str__(self) -> str:
         return f"staged for {self.stage}"

@@ -28,11 +28,6 @@ class Migration(migrations.Migration):
                 ("stage", models.UUIDField()),
                 ("subject_key", models.CharField(max_length=64)),
             ],
-            options={
-                "indexes": [
-                    models.Index(fields=["stage", "subject_key"], name="membership_stage_key")
-                ],
-            },
         ),
         migrations.RunPython(unlogged, migrations.RunPython.noop),
         migrations.AddField(
