@@ -357,6 +357,9 @@ CELERY_BEAT_SCHEDULE = {
     "erasure-shred": {"task": "erasure.shred_due", "schedule": 3600.0},
     # Re-enqueue erasure work that is unfinished in the database but lost from the broker.
     "erasure-sweep": {"task": "erasure.sweep", "schedule": float(LUP_SWEEP_INTERVAL_SECONDS)},
+    # Subject indexes built by scanning their target every so many minutes (targets.indexing):
+    # each minute, start those due, and again those whose worker was lost.
+    "targets-index-due": {"task": "targets.index_due", "schedule": 60.0},
 }
 
 # --- Lup ------------------------------------------------------------------------------------

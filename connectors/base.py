@@ -6,7 +6,9 @@ abilities they have:
 
 - `locate(identifiers) -> Located`: count the subject's items;
 - `erase(identifiers, op=...) -> Erased`: delete ("delete") or mask ("mask") them;
-- `verify(identifiers) -> Verified`: look again and count what remains (the post-check).
+- `verify(identifiers) -> Verified`: look again and count what remains (the post-check);
+- `scan() -> Iterator[Found]`: read the whole target once and yield, record by record (a line,
+  a row), the identifiers its config names, as stored: what the subject index is built from.
 
 Anything not overridden refuses with `NotSupported` (code `capability_not_supported`), so a
 missing ability is an explicit answer, never a silent success.
@@ -34,14 +36,18 @@ Sharding: a kind whose config may name many files or objects under a prefix (a `
 lists the shards once and erases each with the connector `shard(key)` gives, in tasks of their
 own. Other kinds are never sharded.
 
-Every call is bounded by the config's `timeout_seconds` (default 30). Connectors never log
-identifiers or matched values, only counts.
+
+Every call is bounded by the config's `timeout_seconds` (default 30), except `scan`: it reads
+a whole target however large, so the index task's time limit bounds it (each query it sends
+still has `timeout_seconds`). `scan` streams: it holds a record, or a batch of rows, at a time,
+never the target. A kind that implements it lists `Capability.SCAN` (`targets.indexing` asks
+for it). Connectors never log identifiers or matched values, only counts.
 """
 
 import enum
 import time
 from abc import ABC
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -72,6 +78,9 @@ Identifiers = Mapping[str, Sequence[str]]
 # Batches: a key per group (the target run's id, in practice) and the group's identifiers.
 Groups = Mapping[Hashable, Identifiers]
 Op = Literal["delete", "mask", "none"]
+# What `scan` yields for one record: the (identifier type, value as stored) pairs its match
+# fields hold; empty for a record that holds none (or could not be read as a record).
+Found = tuple[tuple[str, str], ...]
 
 DEFAULT_TIMEOUT_SECONDS = schema.DEFAULT_TIMEOUT_SECONDS
 MAX_TIMEOUT_SECONDS = schema.MAX_TIMEOUT_SECONDS
@@ -83,6 +92,7 @@ class Capability(enum.Enum):
     MASK = "mask"
     VERIFY = "verify"
     RESOLVE = "resolve"  # map the subject's identifiers to another type (an identity source)
+    SCAN = "scan"  # enumerate every identifier the target holds (for the subject index)
 
     @classmethod
     def for_op(cls, op: str) -> "Capability":
@@ -278,6 +288,10 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
         raise self._not_supported(Capability.for_op(op))
+
+    def scan(self) -> Iterator[Found]:
+        """Every record's identifiers, as stored (the caller normalizes and hashes them)."""
+        raise self._not_supported(Capability.SCAN)
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         return {key: self.verify(identifiers) for key, identifiers in groups.items()}

@@ -49,6 +49,9 @@ read.
 when nothing matched). `Erased.skipped` counts rows kept because they have fewer cells than the
 header (among the rows parsed).
 
+Scanning (`scan`, for the subject index) reads every record once and yields the cells of its
+match columns that hold something (a row too short to have one yields what it has).
+
 Not supported: files another process keeps appending to (rows appended during the rewrite would
 be lost), encodings that are not ASCII-compatible (UTF-16, UTF-32), and, refused as
 `file_unreadable`, old Mac files whose lines end in a lone carriage return and cells longer than
@@ -72,6 +75,7 @@ from .base import (
     ConnectorConfigError,
     Deadline,
     Erased,
+    Found,
     Groups,
     GroupScanning,
 )
@@ -149,7 +153,7 @@ class CsvFile(FileRewrite, GroupScanning):
         },
     )
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     erase_method = "csv_atomic_rewrite"
     verify_method = "csv_rescan"
@@ -231,6 +235,23 @@ class CsvFile(FileRewrite, GroupScanning):
                 for key in _hit(row, match, owners):
                     counts[key] += 1
         return counts
+
+    def scan(self) -> Iterator[Found]:
+        """Each row's match cells, as written (one read of the file)."""
+        deadline = Deadline(float("inf"))  # a scan is bounded by its task, not by the target's
+        with (
+            _unreadable_on_csv_error(),
+            unavailable_on_os_error(),
+            self.open(self.resolved()) as (source, _),
+        ):
+            records = self._records(source, deadline)
+            header = next(records, None)
+            if header is None:
+                return
+            match, _ = self._columns(header[0], self.match, "none")
+            for row, _raw in records:
+                # An empty cell holds no identifier (as a null in a table).
+                yield tuple((t, row[i]) for t, i in match if i < len(row) and row[i].strip())
 
     def _edits(
         self,

@@ -45,6 +45,9 @@ matches. The deadline is checked between batches and between row groups.
 `Erased.before` / `after`: "sha256:<hex>" of the file's bytes as stored (compressed Parquet,
 not decoded rows) before and after the rewrite; equal when nothing matched.
 
+Scanning (`scan`, for the subject index) reads the match columns one batch of rows at a time
+and yields each row's values (an integer as its decimal text; nulls left out).
+
 Not supported: files being written while they are erased, masking only part of a list or map
 column, and keeping compression levels or page encodings (the writer's defaults apply; the codec,
 the format version and INT96 timestamps are kept).
@@ -71,6 +74,7 @@ from .base import (
     ConnectorConfigError,
     Deadline,
     Erased,
+    Found,
     Groups,
     GroupScanning,
 )
@@ -161,7 +165,7 @@ class ParquetFile(FileRewrite, GroupScanning):
         example={"path": "evals/set.parquet", "match": {"email": "email", "user_id": "user.id"}},
     )
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     erase_method = "parquet_atomic_rewrite"
     random_access = True
@@ -211,6 +215,29 @@ class ParquetFile(FileRewrite, GroupScanning):
         return self.split(self.erased(op, count, started, before, after), counts)
 
     # --- scanning -------------------------------------------------------------------------------
+
+    def scan(self) -> Iterator[Found]:
+        """Each row's match values, read a batch of rows at a time (the match columns only)."""
+        with (
+            _unreadable_on_arrow_error(),
+            unavailable_on_os_error(),
+            self.open(self.resolved()) as (raw, _),
+        ):
+            parquet = pq.ParquetFile(raw)
+            plan = self._plan(parquet.schema_arrow, {t: [] for t in self.match}, "none")
+            if not parquet.metadata.num_rows:
+                return
+            for batch in parquet.iter_batches(batch_size=SCAN_BATCH_ROWS, columns=plan.top):
+                columns = [
+                    (id_type, _as_text(_column(batch, column)).to_pylist())
+                    for id_type, column in plan.match
+                ]
+                for row in range(batch.num_rows):
+                    yield tuple(
+                        (id_type, values[row])
+                        for id_type, values in columns
+                        if values[row] is not None
+                    )
 
     def _scan(self, groups: Groups) -> dict[Hashable, int]:
         """Read the match columns once; per group, the number of rows holding its values."""

@@ -23,6 +23,9 @@ statement runs. Names are then composed only with `psycopg.sql.Identifier`, and 
 values and mask values are always bound parameters. Each value array is cast to the column's
 catalog type, so the comparison can use the column's index.
 
+Scanning (`scan`, for the subject index): the match columns as text, through a server-side
+cursor in one read-only snapshot, a batch of rows a fetch.
+
 Batching (`erase_groups`, `verify_groups`): the values of all groups are served together, one
 `= ANY(...)` statement per `batch_size` values. A delete returns the deleted rows' match columns
 (`RETURNING col::text`); a mask, since PostgreSQL before 18 cannot return a row's old values,
@@ -52,6 +55,7 @@ from .base import (
     ConnectorTimeout,
     Deadline,
     Erased,
+    Found,
     Groups,
     Identifiers,
     Located,
@@ -62,12 +66,14 @@ from .tables import (
     MASK,
     MATCH,
     RESOLVE,
+    SCAN_FETCH_ROWS,
     TABLE,
     Pair,
     RowTally,
     TableConnector,
     batch_size,
     chunked,
+    scanned,
 )
 
 log = structlog.get_logger(__name__)
@@ -104,7 +110,7 @@ class PostgresTable(TableConnector):
         },
     )
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     default_batch_size = 1000
     schemas = True
@@ -203,6 +209,28 @@ class PostgresTable(TableConnector):
                     tally.add(row, index, once=True)
         log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
         return self.checked(self.verify_method, tally.counts)
+
+    def scan(self) -> Iterator[Found]:
+        """Each row's match values as text, through a server-side cursor (one snapshot,
+        SCAN_FETCH_ROWS rows a fetch); each fetch, not the whole scan, is bounded by
+        `timeout_seconds`."""
+        types = list(self.match)
+        with self._session() as (cur, catalog, _):
+            cur.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [str(int(self.timeout_seconds * 1000))],
+            )
+            statement = sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{}::text").format(sql.Identifier(self.match[t])) for t in types
+                ),
+                self._table_sql(catalog),
+            )
+            with cur.connection.cursor(name="lup_subject_scan") as reader:
+                reader.execute(statement)
+                while rows := reader.fetchmany(SCAN_FETCH_ROWS):
+                    for row in rows:
+                        yield scanned(types, row)
 
     def resolve(self, identifiers: Identifiers, *, want: str) -> list[str]:
         """Read the subject's `want` values from the configured column (e.g. a users table

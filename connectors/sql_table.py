@@ -76,7 +76,7 @@ class SqlTable(CursorTable):
     )
     reach_key = "alias"
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
 
     def __init__(self, *, config: dict[str, Any]):
@@ -95,6 +95,11 @@ class SqlTable(CursorTable):
 
     def _session(self):
         return _Session(self)
+
+    def _scan_cursor(self, cursor):
+        # A server-side cursor where the backend has one (PostgreSQL), inside the session's
+        # transaction: a plain one would fetch the whole table into memory at once.
+        return connections[self.alias].chunked_cursor()
 
 
 class _Session:

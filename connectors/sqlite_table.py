@@ -58,7 +58,7 @@ class SqliteTable(CursorTable):
     )
     reach_key = "path"
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     file_roots = True  # the database file lies under LUP_FILE_ROOTS
     mark = "?"

@@ -17,13 +17,15 @@ import structlog
 
 from . import config as checks
 from . import schema
-from .base import Capability, Connector, Erased, Groups, Identifiers, Located, Verified
+from .base import Capability, Connector, Erased, Found, Groups, Identifiers, Located, Verified
 from .errors import ConnectorConfigError
 
 log = structlog.get_logger(__name__)
 
 TABLE = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,62})$")
 MAX_BATCH_SIZE = 100_000
+# Rows a scan (the subject index) fetches at a time: the most it holds in memory.
+SCAN_FETCH_ROWS = 10_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 # (identifier type, value) of one given identifier.
@@ -277,6 +279,27 @@ class CursorTable(TableConnector):
     def _begin_read(self, cursor: Any) -> None:
         """Start a batched read (where needed, so every chunk reads one snapshot)."""
 
+    def _scan_cursor(self, cursor: Any) -> Any:
+        """The cursor a scan reads the whole table through, SCAN_FETCH_ROWS rows at a time
+        (the session's, unless the driver would fetch every row at once on it)."""
+        return cursor
+
+    def scan(self) -> Iterator[Found]:
+        """Each row's match values (as text), one snapshot, fetched a batch at a time."""
+        types = list(self.match)
+        with self._session() as (cursor, q):
+            self._begin_read(cursor)
+            reader = self._scan_cursor(cursor)
+            try:
+                columns = ", ".join(q(self.match[t]) for t in types)
+                reader.execute(f"SELECT {columns} FROM {q(self.table)}")  # noqa: S608 - checked
+                while rows := reader.fetchmany(SCAN_FETCH_ROWS):
+                    for row in rows:
+                        yield scanned(types, row)
+            finally:
+                if reader is not cursor:
+                    reader.close()
+
     # --- abilities ------------------------------------------------------------------------------
 
     def locate(self, identifiers: Identifiers) -> Located:
@@ -421,6 +444,16 @@ class CursorTable(TableConnector):
             where += f" AND NOT ({masked})"
             params += [v for v in self.mask.values() if v is not None]
         return where, params
+
+
+def scanned(types: Sequence[str], row: Sequence[Any]) -> Found:
+    """A row's match values as text: text as is, integers in decimal; nulls (and values of
+    any other type, which no identifier is) left out."""
+    return tuple(
+        (id_type, value if isinstance(value, str) else str(value))
+        for id_type, value in zip(types, row, strict=True)
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    )
 
 
 def _mask(mask: Any) -> dict[str, str | None]:

@@ -55,6 +55,12 @@ Paths: the main file and every sibling are resolved (symlinks followed) and must
 `settings.LUP_FILE_ROOTS` (`confined_path`); siblings must also resolve into the main file's
 directory. Files are opened with O_NOFOLLOW.
 
+Scanning (`scan`, for the subject index), for a log whose `id_types` are only `email` and
+`phone` (no pattern finds an arbitrary id in free text, and an index missing some subjects
+would drop the target from their plans): every line of every file is searched for ASCII e-mail
+addresses and for E.164 numbers with or without "+" (given the "+"), with the boundaries above.
+An address in another script is not found.
+
 Not supported: files another process keeps appending to (lines appended during the rewrite would
 be lost); an identifier that is itself the text "erased" next to brackets would match the
 redaction marker again.
@@ -76,6 +82,7 @@ from .base import (
     Capability,
     ConnectorConfigError,
     Erased,
+    Found,
     Groups,
     Identifiers,
     Located,
@@ -99,6 +106,15 @@ _DIGIT_BEFORE = r"(?<![0-9])"
 _DIGIT_AFTER = r"(?![0-9])"
 _WORD_BEFORE = r"(?<![A-Za-z0-9_])"
 _WORD_AFTER = r"(?![A-Za-z0-9_])"
+# What `scan` finds in free text: the types it can find, and how (bytes, ASCII only).
+SCANNABLE = frozenset({"email", "phone"})
+_FIND = {
+    "email": re.compile(
+        rb"(?<![A-Za-z0-9_.+\-])[A-Za-z0-9_.+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
+        rb"(?![A-Za-z0-9_+\-]|\.[A-Za-z0-9_\-])"
+    ),
+    "phone": re.compile(rb"(?<![0-9])\+?[1-9][0-9]{7,14}(?![0-9])"),
+}
 
 
 class TextLog(FileRewrite):
@@ -133,7 +149,7 @@ class TextLog(FileRewrite):
         example={"path": "logs/app.log", "id_types": ["email", "user_id"], "rotated": True},
     )
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     verify_method = "text_log_rescan"
     mask_needs = 'mode "redact"'
@@ -156,6 +172,8 @@ class TextLog(FileRewrite):
         self.mode = mode
         if mode == "drop_line":
             self.capabilities = self.capabilities - {Capability.MASK}
+        if not self.id_types <= SCANNABLE:
+            self.capabilities = self.capabilities - {Capability.SCAN}
         self.erase_method = f"text_log_{mode}_atomic_rewrite"
         if self.sharded and self.rotated:
             # The glob names every file; rotations would be read again by their neighbours.
@@ -203,6 +221,20 @@ class TextLog(FileRewrite):
         self._scan(union, tally)
         log.info("connector.verify", kind=self.kind, groups=len(tally.counts))
         return self.checked(self.verify_method, tally.counts)
+
+    def scan(self) -> Iterator[Found]:
+        """Each line's e-mail addresses and phone numbers (see the module docstring)."""
+        self.require(Capability.SCAN)
+        finders = [(id_type, _FIND[id_type]) for id_type in sorted(self.id_types)]
+        with unavailable_on_os_error():
+            for path in self.files():
+                with self.open(path) as (source, _):
+                    for line in source:
+                        yield tuple(
+                            (id_type, _found(id_type, match.group()))
+                            for id_type, finder in finders
+                            for match in finder.finditer(line)
+                        )
 
     def _erase(self, values: dict[str, list[str]], tally: "_Tally | None" = None) -> Erased:
         pattern, sieve = _lazy(self.pattern, values), self.sieve(values)
@@ -411,3 +443,8 @@ def _branch(node: dict) -> str:
         return ""
     body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
     return f"(?:{body})?" if "" in node else body
+
+
+def _found(id_type: str, value: bytes) -> str:
+    text = value.decode("ascii")
+    return f"+{text}" if id_type == "phone" and not text.startswith("+") else text

@@ -14,13 +14,15 @@ from core.errors import Conflict
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, State, Target
 from erasure.resolution import erasure_request_resolve
 from erasure.services import erasure_request_transition
-from lineage.membership import subject_locations
+from lineage.membership import UPLOADED, subject_locations
+from lineage.selectors import versions_by_id
 
 
-def _reason(version: dict) -> str:
+def _reason(version: dict, source: str) -> str:
     where = f"{version['dataset']} version {version['version']}"
     if version["relation"] == "member":
-        return f"{where} holds this subject (membership uploaded)"
+        # Uploaded, or indexed by scanning a target (`targets.indexing`): the plan says which.
+        return f"{where} holds this subject ({source or UPLOADED})"
     return f"{where} derives from data holding this subject: {version['note']}; it will be scanned"
 
 
@@ -41,12 +43,18 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
 
     reasons: dict[int, list[str]] = defaultdict(list)
     by_version = {str(v["version_id"]): v for v in found["versions"]}
+    sources = {
+        str(pk): version.membership_source
+        for pk, version in versions_by_id(ids=list(by_version)).items()
+    }
     planned = Target.objects.filter(state=Target.State.ACTIVE)
     for target in planned.filter(versions__in=list(by_version)).distinct():
         for version_id in target.versions.filter(pk__in=list(by_version)).values_list(
             "pk", flat=True
         ):
-            reasons[target.pk].append(_reason(by_version[str(version_id)]))
+            reasons[target.pk].append(
+                _reason(by_version[str(version_id)], sources.get(str(version_id), ""))
+            )
     for target in planned.filter(always=True):
         reasons[target.pk].append("always: every request touches this target")
 

@@ -62,6 +62,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         "facets",
         "created_by_run",
         "membership_declared",
+        "membership_source",
         "created_at",
         "neighbourhood",
     )

@@ -4,6 +4,11 @@ Uploads are streamed: each line is read, checked and hashed, and goes straight i
 PostgreSQL COPY, so millions of subjects never sit in memory. One transaction holds the whole
 upload; one bad line rolls it back, and the report names lines and codes, never values.
 
+A target's scan (the `targets` app's subject index) replaces a version's membership instead of
+adding to it (`membership_replace`): the keys are staged as they are read, in batches that are
+each committed, so a scan of any size holds one batch in memory and no lock while it reads; the
+swap that follows, one transaction, leaves a version either its old members or its new ones.
+
 The index answers the erasure planner's question (where is this subject, and what came of
 it) and the purpose check (how many of a version's subjects may be used for a purpose). The
 consent registry is reached through `settings.LUP_CONSENT_FILTER`: the import rules keep
@@ -13,7 +18,8 @@ lineage from depending on that app directly.
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import IO, Any
 
@@ -26,6 +32,7 @@ from core.subject_keys import ID_TYPE, InvalidIdentifier, key_for, validate_subj
 from lineage.models import (
     DatasetVersion,
     Membership,
+    MembershipStage,
     ModelData,
     ModelVersion,
     StorageLocation,
@@ -42,6 +49,7 @@ WRITE_BATCH = 10_000
 # Keys handed to the consent filter at once; it decides each batch in one query.
 PURPOSE_BATCH = 100_000
 DERIVED_NOTE = "derived — membership not declared"
+UPLOADED = "membership uploaded"  # a version's `membership_source` after an upload
 
 # The upload lands in a temporary table first, so duplicates (within the upload and against
 # earlier uploads) collapse in one set-based INSERT instead of a conflict check per row. Rows
@@ -355,10 +363,144 @@ def membership_upload(
                 version_id=version.pk, stream=stream, media_type=media_type, id_type=id_type
             )
         # Versions are immutable; whether their membership is known is the one exception.
-        DatasetVersion.objects.filter(pk=version.pk).update(membership_declared=True)
+        DatasetVersion.objects.filter(pk=version.pk).update(
+            membership_declared=True, membership_source=UPLOADED
+        )
         count = Membership.objects.filter(version_id=version.pk).count()
     version.membership_declared = True
+    version.membership_source = UPLOADED
     return count
+
+
+# --- replacing a version's membership with what a scan found --------------------------------
+
+_STAGE_COPY_SQL = "COPY lineage_membershipstage (stage, subject_key) FROM STDIN"
+# Set-wise, like an upload's merge: members the scan did not find go, those it found that the
+# version lacks come in, and the members both have stay untouched (a re-index of data that
+# barely changed writes little). The versions' rows are locked, so no upload interleaves.
+_REPLACE_DELETE_SQL = """
+DELETE FROM lineage_membership
+WHERE version_id = %(version)s AND NOT EXISTS (
+    SELECT 1 FROM lineage_membershipstage s
+    WHERE s.stage = %(stage)s AND s.subject_key = lineage_membership.subject_key
+)
+"""
+_REPLACE_INSERT_SQL = """
+INSERT INTO lineage_membership (version_id, subject_key)
+SELECT DISTINCT %(version)s, s.subject_key FROM lineage_membershipstage s
+WHERE s.stage = %(stage)s AND NOT EXISTS (
+    SELECT 1 FROM lineage_membership m
+    WHERE m.version_id = %(version)s AND m.subject_key = s.subject_key
+)
+"""
+_STAGE_DELETE_SQL = "DELETE FROM lineage_membershipstage WHERE stage = %(stage)s"
+
+
+def _stage_write(stage: uuid.UUID, keys: list[str]) -> None:
+    if connection.vendor == "postgresql":
+        # COPY bypasses Django's cursor wrapper, so its errors are translated here.
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.copy(_STAGE_COPY_SQL) as copy,
+        ):
+            # Keys are 64 hex digits (checked), so COPY's text format needs no escaping.
+            prefix = f"{stage}\t"
+            copy.write("".join(f"{prefix}{key}\n" for key in keys))
+        return
+    MembershipStage.objects.bulk_create(
+        [MembershipStage(stage=stage, subject_key=key) for key in keys]
+    )
+
+
+def membership_stage_discard(*, stage: uuid.UUID) -> None:
+    """Drop what a scan staged and never swapped in (it failed, or its worker died)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGE_DELETE_SQL, {"stage": _prep_uuid(stage)})
+
+
+def _prep_uuid(value: uuid.UUID) -> Any:
+    return MembershipStage._meta.get_field("stage").get_db_prep_value(value, connection)
+
+
+def membership_replace(
+    *,
+    versions: Sequence[DatasetVersion],
+    keys: Iterable[str],
+    stage: uuid.UUID,
+    source: str,
+    progress: Callable[[int], None] | None = None,
+    confirm: Callable[[], None] | None = None,
+) -> int:
+    """Make `keys` (subject keys, duplicates allowed) the whole membership of each of
+    `versions`; returns how many distinct subjects that is. `source` says where they come
+    from (each version's `membership_source`, quoted in plans).
+
+    `keys` is consumed lazily (a scan in progress) and staged under `stage` a batch at a time;
+    `progress` is told the keys staged so far after each batch. Called outside a transaction,
+    each batch commits on its own and the caller's progress writes are seen at once. The swap
+    is one transaction: readers see each version's old members or its new ones. Nothing
+    staged (no subject found) is refused as `empty_membership` and changes nothing, as for an
+    upload: "holds nobody" drops a version from every plan, and is more often a `match` that
+    names the wrong field than a fact. `confirm`, called in the swap's transaction once the
+    versions are locked, may refuse the swap by raising (a build superseded meanwhile). On any
+    failure what was staged is discarded."""
+    if not versions:
+        raise ApplicationError("No dataset version to index.", code="no_versions")
+    staged = 0
+    try:
+        batch: dict[str, None] = {}
+        for key in keys:
+            if key in batch:
+                continue  # a subject on many records: checked and staged once a batch
+            batch[validate_subject_key(key)] = None
+            if len(batch) >= WRITE_BATCH:
+                _stage_write(stage, list(batch))
+                staged += len(batch)
+                batch = {}
+                if progress is not None:
+                    progress(staged)
+        if batch:
+            _stage_write(stage, list(batch))
+            staged += len(batch)
+            if progress is not None:
+                progress(staged)
+        if not staged:
+            raise ApplicationError("The scan found no subject.", code="empty_membership")
+        return _swap(versions=versions, stage=stage, source=source, confirm=confirm)
+    except BaseException:
+        membership_stage_discard(stage=stage)
+        raise
+
+
+@transaction.atomic
+def _swap(
+    *,
+    versions: Sequence[DatasetVersion],
+    stage: uuid.UUID,
+    source: str,
+    confirm: Callable[[], None] | None,
+) -> int:
+    ids = sorted(version.pk for version in versions)  # one lock order: no deadlock
+    list(DatasetVersion.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    if confirm is not None:
+        confirm()
+    field = DatasetVersion._meta.pk
+    staged = _prep_uuid(stage)
+    with connection.cursor() as cursor:
+        for pk in ids:
+            params = {"version": field.get_db_prep_value(pk, connection), "stage": staged}
+            cursor.execute(_REPLACE_DELETE_SQL, params)
+            cursor.execute(_REPLACE_INSERT_SQL, params)
+        cursor.execute(_STAGE_DELETE_SQL, {"stage": staged})
+    # Versions are immutable; whether their membership is known is the one exception.
+    DatasetVersion.objects.filter(pk__in=ids).update(
+        membership_declared=True, membership_source=source
+    )
+    for version in versions:
+        version.membership_declared = True
+        version.membership_source = source
+    return Membership.objects.filter(version_id=ids[0]).count()
 
 
 # --- reading the index ----------------------------------------------------------------------

@@ -111,6 +111,9 @@ class DatasetVersion(models.Model):
         "Run", null=True, blank=True, on_delete=models.PROTECT, related_name="created_versions"
     )
     membership_declared = models.BooleanField(default=False)
+    # How the membership was last declared, in words a plan's reader can check: "membership
+    # uploaded", or "membership indexed by scanning target <name>"; empty while undeclared.
+    membership_source = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -332,6 +335,20 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"member of {self.version_id}"
+
+
+class MembershipStage(models.Model):
+    """Keys found by one scan of a target, written as the scan reads, before they replace a
+    version's membership at once (`lineage.membership.membership_replace`). A scan that dies
+    leaves its rows here until the next scan of the same target discards them."""
+
+    # No index: staging is the hot path (a row per key read), and the swap reads a stage whole,
+    # which a hash join does without one.
+    stage = models.UUIDField()
+    subject_key = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"staged for {self.stage}"
 
 
 class OpenLineageEvent(models.Model):

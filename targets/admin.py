@@ -23,6 +23,7 @@ from core.actors import staff_actor
 from core.errors import ApplicationError
 from erasure.admin.actions import ReasonForm
 from erasure.models import LegalHold, Target
+from targets.models import TargetIndex
 from targets.services import (
     target_approve,
     target_check,
@@ -166,6 +167,7 @@ class TargetAdmin(admin.ModelAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "events": list(obj.events.all()),
+                "subject_index": TargetIndex.objects.filter(target=obj).first(),
                 "retire_url": (
                     reverse(f"{self.admin_site.name}:erasure_target_retire", args=[obj.pk])
                     if self.has_delete_permission(request) and obj.state != Target.State.RETIRED

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from targets import api
+from targets import api, index_api
 
 app_name = "targets"
 
@@ -16,5 +16,10 @@ urlpatterns = [
         "erasure/targets/<int:target_id>/retire",
         api.TargetRetireApi.as_view(),
         name="target-retire",
+    ),
+    path(
+        "erasure/targets/<int:target_id>/index",
+        index_api.TargetIndexApi.as_view(),
+        name="target-index",
     ),
 ]

@@ -121,6 +121,8 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/erasure/targets/{target_id}"): OFFICERS,
     ("POST", "/api/v1/erasure/targets/{target_id}/approve"): OFFICERS,
     ("POST", "/api/v1/erasure/targets/{target_id}/retire"): OFFICERS,
+    ("GET", "/api/v1/erasure/targets/{target_id}/index"): STAFF,
+    ("POST", "/api/v1/erasure/targets/{target_id}/index"): OFFICERS,
     ("GET", "/api/v1/erasure/legal-holds"): STAFF,
     ("POST", "/api/v1/erasure/legal-holds"): OFFICERS,
     # The readiness report: evidence for clients and regulators, read by every staff role.

@@ -80,6 +80,7 @@ def test_the_connector_declares_what_it_can_do(roots):
         Capability.DELETE,
         Capability.MASK,
         Capability.VERIFY,
+        Capability.SCAN,
     }
     assert csv_file.batches
     assert (csv_file.erase_method, csv_file.verify_method) == ("csv_atomic_rewrite", "csv_rescan")

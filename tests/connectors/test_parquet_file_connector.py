@@ -125,6 +125,7 @@ def test_the_connector_declares_what_it_can_do(roots):
         Capability.DELETE,
         Capability.MASK,
         Capability.VERIFY,
+        Capability.SCAN,
     }
     assert parquet.batches
     assert (parquet.erase_method, parquet.verify_method) == (
