@@ -23,6 +23,7 @@ from .base import (
     Verified,
 )
 from .csv_file import CsvFile
+from .delta_table import DeltaLakeTable
 from .django_cache import DjangoCache
 from .jsonl_file import JsonlFile
 from .manual import Manual
@@ -46,6 +47,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     RedisStore.kind: RedisStore,
     CsvFile.kind: CsvFile,
     ParquetFile.kind: ParquetFile,
+    DeltaLakeTable.kind: DeltaLakeTable,
 }
 
 
@@ -71,6 +73,7 @@ __all__ = [
     "ConnectorConfigError",
     "ConnectorTimeout",
     "CsvFile",
+    "DeltaLakeTable",
     "DjangoCache",
     "Erased",
     "Handover",

@@ -27,6 +27,7 @@ KIND_CATEGORY = {
     "jsonl_file": "files",
     "csv_file": "files",
     "parquet_file": "files",
+    "delta_table": "files",
     "postgres_table": "databases",
     "sql_table": "databases",
     "sqlite_table": "databases",
