@@ -25,6 +25,7 @@ from .base import (
 from .csv_file import CsvFile
 from .delta_table import DeltaLakeTable
 from .django_cache import DjangoCache
+from .hf_dataset import HfDataset
 from .jsonl_file import JsonlFile
 from .manual import Manual
 from .parquet_file import ParquetFile
@@ -48,6 +49,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     CsvFile.kind: CsvFile,
     ParquetFile.kind: ParquetFile,
     DeltaLakeTable.kind: DeltaLakeTable,
+    HfDataset.kind: HfDataset,
 }
 
 
@@ -77,6 +79,7 @@ __all__ = [
     "DjangoCache",
     "Erased",
     "Handover",
+    "HfDataset",
     "History",
     "JsonlFile",
     "Located",

@@ -28,6 +28,7 @@ KIND_CATEGORY = {
     "csv_file": "files",
     "parquet_file": "files",
     "delta_table": "files",
+    "hf_dataset": "files",
     "postgres_table": "databases",
     "sql_table": "databases",
     "sqlite_table": "databases",

@@ -21,6 +21,7 @@ VALID = {
     "csv_file": {"path": "exports/users.csv", "match": {"email": "email"}},
     "parquet_file": {"path": "evals/set.parquet", "match": {"email": "email"}},
     "delta_table": {"path": "lake/tickets", "match": {"email": "email"}},
+    "hf_dataset": {"path": "datasets/qa", "match": {"email": "email"}, "cache_dir": "hf-cache"},
     "text_log": {"path": "logs/app.log", "id_types": ["email"]},
     "django_cache": {"keys": ["profile:{user_id}"]},
     "redis": {"url_env": "CACHE_URL", "keys": ["session:{user_id}"]},
@@ -36,6 +37,7 @@ VALID = {
 SHAPES = {
     "alias": str,
     "batch_size": int,
+    "cache_dir": str,
     "delimiter": str,
     "dsn_env": str,
     "dsn_file": str,
@@ -83,6 +85,7 @@ REQUIRED = {
     "csv_file": ["path", "match"],
     "parquet_file": ["path", "match"],
     "delta_table": ["path", "match"],
+    "hf_dataset": ["path", "match"],
     "text_log": ["path", "id_types"],
     "django_cache": ["keys"],
     "redis": ["url_env"],

@@ -47,6 +47,7 @@ def test_an_unknown_kind_is_refused_and_told_where_to_add_it():
         "csv_file",
         "parquet_file",
         "delta_table",
+        "hf_dataset",
     }
 
 
