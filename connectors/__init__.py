@@ -27,6 +27,7 @@ from .delta_table import DeltaLakeTable
 from .django_cache import DjangoCache
 from .hf_dataset import HfDataset
 from .jsonl_file import JsonlFile
+from .lance_table import LanceTable
 from .manual import Manual
 from .parquet_file import ParquetFile
 from .postgres_table import PostgresTable
@@ -50,6 +51,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     ParquetFile.kind: ParquetFile,
     DeltaLakeTable.kind: DeltaLakeTable,
     HfDataset.kind: HfDataset,
+    LanceTable.kind: LanceTable,
 }
 
 
@@ -82,6 +84,7 @@ __all__ = [
     "HfDataset",
     "History",
     "JsonlFile",
+    "LanceTable",
     "Located",
     "Manual",
     "NotSupported",

@@ -29,6 +29,7 @@ KIND_CATEGORY = {
     "parquet_file": "files",
     "delta_table": "files",
     "hf_dataset": "files",
+    "lance_table": "files",
     "postgres_table": "databases",
     "sql_table": "databases",
     "sqlite_table": "databases",

@@ -22,6 +22,13 @@ VALID = {
     "parquet_file": {"path": "evals/set.parquet", "match": {"email": "email"}},
     "delta_table": {"path": "lake/tickets", "match": {"email": "email"}},
     "hf_dataset": {"path": "datasets/qa", "match": {"email": "email"}, "cache_dir": "hf-cache"},
+    "lance_table": {
+        "path": "vectors",
+        "table": "chunks",
+        "match": {"email": "email"},
+        "vector_column": "vector",
+        "history": {"policy": "purged"},
+    },
     "text_log": {"path": "logs/app.log", "id_types": ["email"]},
     "django_cache": {"keys": ["profile:{user_id}"]},
     "redis": {"url_env": "CACHE_URL", "keys": ["session:{user_id}"]},
@@ -66,6 +73,7 @@ SHAPES = {
     "url": str,
     "url_env": str,
     "url_file": str,
+    "vector_column": str,
     "zset_members": list,
 }
 WRONG = {
@@ -86,6 +94,7 @@ REQUIRED = {
     "parquet_file": ["path", "match"],
     "delta_table": ["path", "match"],
     "hf_dataset": ["path", "match"],
+    "lance_table": ["path", "table", "match"],
     "text_log": ["path", "id_types"],
     "django_cache": ["keys"],
     "redis": ["url_env"],

@@ -48,6 +48,7 @@ def test_an_unknown_kind_is_refused_and_told_where_to_add_it():
         "parquet_file",
         "delta_table",
         "hf_dataset",
+        "lance_table",
     }
 
 
