@@ -25,8 +25,9 @@ while a merge's join condition names only columns.
 Then the history policy: the table is vacuumed with the policy's retention (files removed from
 the table more than `retain_days` ago are deleted; `purged`: all of them). With `purged`, a
 checkpoint is written and the log before it removed (the table's `delta.logRetentionDuration` is
-set to zero for that clean-up, then set back), since older log entries keep each removed file's
-column statistics, minimum and maximum values included, so no earlier version stays loadable.
+set to zero for that clean-up, then set back, to Delta's 30 days when the table set none), since
+older log entries keep each removed file's column statistics, minimum and maximum values
+included, so no earlier version stays loadable.
 
 Post-check: the current version's rows and its files' statistics; with `purged`, every version
 the log still lists is loaded and read the same way, along with its commit's parameters (a
@@ -37,9 +38,9 @@ counted from the post-check.
 
 Not supported: tables on object stores (the table's folder must be under `LUP_FILE_ROOTS`),
 tables with the change data feed on (the feed keeps deleted rows; refused), matching in nested
-columns, and interrupting the library mid-call (the deadline is checked between its calls).
-Readers and writers still using a version the purge removed fail, as Delta's vacuum warns.
-"""
+columns, and interrupting the library mid-call (the deadline is checked while the table is read,
+not once it is being changed). Readers and writers still using a version the purge removed fail,
+as Delta's vacuum warns."""
 
 import contextlib
 import re
@@ -179,12 +180,13 @@ class DeltaLakeTable(ArrowColumns, Connector):
                     self.tally(hits, counts)
                     for column, found in self.found(batch, plan).items():
                         values.setdefault(column, []).append(found)
+            deadline.check()
+            # From here on the table changes: no deadline, so a slow merge is never reported
+            # as a failure after it committed (a retry would then find nothing to count).
             for column, found in values.items():
                 unique = pa.concat_arrays(found).unique()
                 if len(unique):
-                    deadline.check()
                     self._merge(table, column, unique, plan, op)
-            deadline.check()
             self._clean_up(table)
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
         shared = Erased(

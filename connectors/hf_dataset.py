@@ -191,33 +191,50 @@ class HfDataset(ArrowColumns, Connector):
         deadline = self.deadline()
         started = self._now()
         root = confined_path(self.path)
-        count = removed = 0
+        count = 0
         with (
             _unreadable_on_arrow_error(),
             unavailable_on_os_error(),
             locked_directory(root, deadline),
         ):
-            for folder in self._splits():
-                dropped, renewed = 0, []
-                for shard in _shards(folder):
-                    done = self._rewrite(shard, union, owners, counts, op, deadline)
-                    if done is None:
-                        continue
-                    rows, digest, temp = done
-                    count += rows
-                    dropped += rows if op == "delete" else 0
-                    renewed.append(digest)
+            # Every changed shard is written, and every cache file to remove found, before
+            # anything is replaced or removed: a deadline or a failure on the way leaves the
+            # folder as it was, and once changes start no deadline interrupts them.
+            prepared: list[tuple[Path, list[tuple[str, Path, str]], int]] = []
+            stale: list[Path] = []
+            try:
+                for folder in self._splits():
+                    dropped, changed = 0, []
+                    for shard in _shards(folder):
+                        done = self._rewrite(shard, union, owners, counts, op, deadline)
+                        if done is None:
+                            continue
+                        rows, digest, temp = done
+                        count += rows
+                        dropped += rows if op == "delete" else 0
+                        changed.append((temp, shard, digest))
+                    if changed:
+                        prepared.append((folder, changed, dropped))
+                if self.history.purged:
+                    for cache in self._caches():
+                        found: dict[Hashable, int] = dict.fromkeys(groups, 0)
+                        if self._read(cache, union, owners, found, deadline, cache=True) and any(
+                            found.values()
+                        ):
+                            stale.append(cache)
+            except BaseException:
+                for _, changed, _ in prepared:
+                    for temp, _, _ in changed:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(temp)
+                raise
+            for folder, changed, dropped in prepared:
+                for temp, shard, _ in changed:
                     _replace(temp, shard)
-                if renewed:
-                    _renew_state(folder, renewed, dropped)
-            if self.history.purged:
-                for cache in self._caches():
-                    deadline.check()
-                    found: dict[Hashable, int] = dict.fromkeys(groups, 0)
-                    read = self._read(cache, union, owners, found, deadline, cache=True)
-                    if read and any(found.values()):
-                        cache.unlink()
-                        removed += 1
+                _renew_state(folder, [digest for _, _, digest in changed], dropped)
+            for cache in stale:
+                cache.unlink(missing_ok=True)
+            removed = len(stale)
         log.info("connector.erase", kind=self.kind, op=op, count=count, caches_removed=removed)
         shared = Erased(
             op=op if count else "none",  # type: ignore[arg-type]

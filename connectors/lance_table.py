@@ -32,15 +32,15 @@ seven-day guard).
 
 Post-check: the current version's rows; with `purged`, every version the table still lists
 (tagged versions are kept by a clean-up, and are read too), and the receipt's `history` counts
-them. With `vector_column`, a vector search seeded with the subject's own embeddings (taken
-from their rows before they were erased, kept in memory only; or, for a post-check run on its
-own, from the newest earlier version still holding them) must return none of their rows.
+them. With `vector_column`, a vector search seeded with the subject's own embeddings (taken from
+their rows before they were erased, kept in memory only; or, for a post-check run on its own,
+from the newest of the SEED_VERSIONS versions before the current one that holds them) must
+return none of their rows.
 
-Not supported: LanceDB Cloud or object-store tables (the folder must be under
-`LUP_FILE_ROOTS`), matching inside nested columns, and interrupting the library mid-call (the
-deadline is checked between its calls). Readers and writers still using a version the purge
-removed fail, as Lance warns.
-"""
+Not supported: LanceDB Cloud or object-store tables (the folder must be under `LUP_FILE_ROOTS`),
+matching inside nested columns, and interrupting the library mid-call (the deadline is checked
+while the table is read, not once it is being changed). Readers and writers still using a
+version the purge removed fail, as Lance warns."""
 
 import contextlib
 import warnings
@@ -80,6 +80,8 @@ ROW_IDS_PER_STATEMENT = 1000
 # Embeddings of each group kept to seed the post-check's search, and the neighbours it asks for.
 SEEDS_PER_GROUP = 8
 SEARCH_NEIGHBOURS = 20
+# Earlier versions a post-check run on its own looks through for seeds, newest first.
+SEED_VERSIONS = 8
 
 
 class LanceTable(ArrowColumns, Connector):
@@ -154,6 +156,7 @@ class LanceTable(ArrowColumns, Connector):
         self.history: HistoryPolicy = history_config(self.config)
         # Each group's embeddings, from the rows an erase removed: personal data, in memory only.
         self._seeds: dict[Hashable, list[list[float]]] = {}
+        self._erased = False
         confined_path(self.path)  # refuse a path outside the roots as soon as it is configured
 
     def _reach(self) -> None:
@@ -193,16 +196,17 @@ class LanceTable(ArrowColumns, Connector):
             matched, hits = self.matched(data, plan, owners)
             self.tally(hits, counts)
             row_ids = data["_rowid"].filter(matched).to_pylist()
+            self._erased = True
             if self.vector_column:
                 self._keep_seeds(table, row_ids, hits)
+            # From here on the table changes: no deadline, so a slow statement is never
+            # reported as a failure after it committed (a retry would find nothing to count).
             for start in range(0, len(row_ids), ROW_IDS_PER_STATEMENT):
-                deadline.check()
                 where = _row_ids(row_ids[start : start + ROW_IDS_PER_STATEMENT])
                 if op == "delete":
                     table.delete(where)
                 else:
                     table.update(where=where, values=self._mask_values(table.schema, plan))
-            deadline.check()
             self._clean_up(table)
         count = len(row_ids)
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
@@ -236,7 +240,11 @@ class LanceTable(ArrowColumns, Connector):
                 at = self._open(version) if version != current else table
                 self._rows(at, union, owners, remaining, deadline)
             if self.vector_column:
-                seeds = self._seeds or self._earlier_seeds(table, groups, union, owners)
+                # After this instance's own erase the seeds are its; only a post-check run on
+                # its own (a retry) looks for them in earlier versions.
+                seeds = self._seeds
+                if not self._erased:
+                    seeds = self._earlier_seeds(table, groups, union, owners)
                 self._search(table, seeds, union, owners, remaining, deadline)
         at = self._now()
         history = self.history.checked(len(versions), at=at)
@@ -316,7 +324,7 @@ class LanceTable(ArrowColumns, Connector):
         """Seeds for a post-check run on its own: the subject's embeddings in the newest
         earlier version that still holds their rows (none after a purge)."""
         earlier = sorted((v["version"] for v in table.list_versions()), reverse=True)
-        for version in earlier[1:]:
+        for version in earlier[1 : 1 + SEED_VERSIONS]:
             old = self._open(version)
             plan = self._plan(old.schema, union, "none")
             data = self._scan(old, plan)
