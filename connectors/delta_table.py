@@ -84,7 +84,9 @@ SCAN_BATCH_ROWS = 65_536
 LOG_RETENTION = "delta.logRetentionDuration"
 # Delta's own default when a table does not set it.
 DEFAULT_LOG_RETENTION = "interval 30 days"
-INTERVAL = re.compile(r"^\s*interval\s+(\d+)\s+(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
+INTERVAL = re.compile(
+    r"^\s*(?:interval\s+)?(\d+)\s+(second|minute|hour|day|week)s?\s*$", re.IGNORECASE
+)
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400, "week": 604_800}
 
 

@@ -99,6 +99,16 @@ def test_retain_days_beyond_the_log_retention_is_the_date_given(table):
     assert checked.history.retained_until - checked.at == timedelta(days=90)
 
 
+def test_the_tables_own_log_retention_is_read_for_the_date(table):
+    DeltaTable(table).alter.set_table_properties({"delta.logRetentionDuration": "interval 2 weeks"})
+    checked = target({"policy": "retained", "retain_days": 3}).verify(A)
+    assert checked.history.retained_until - checked.at == timedelta(days=14)
+    DeltaTable(table).alter.set_table_properties({"delta.logRetentionDuration": "forever"})
+    with pytest.raises(ApplicationError) as excinfo:
+        target().verify(A)
+    assert excinfo.value.fields == {"path": "unreadable log retention"}
+
+
 def test_a_purged_erasure_leaves_no_version_log_entry_or_statistic_holding_the_subject(table):
     DeltaTable(table).alter.set_table_properties({"delta.logRetentionDuration": "interval 60 days"})
     connector = target({"policy": "purged"})
