@@ -80,6 +80,7 @@ ROW_IDS_PER_STATEMENT = 1000
 # Embeddings of each group kept to seed the post-check's search, and the neighbours it asks for.
 SEEDS_PER_GROUP = 8
 SEARCH_NEIGHBOURS = 20
+SEEDS_PER_SEARCH = 256
 # Earlier versions a post-check run on its own looks through for seeds, newest first.
 SEED_VERSIONS = 8
 
@@ -335,18 +336,22 @@ class LanceTable(ArrowColumns, Connector):
         return {}
 
     def _search(self, table, seeds, union, owners, counts, deadline: Deadline) -> None:
-        """Each seed's nearest rows in the current version: those of its subject count."""
+        """Each seed's nearest rows in the current version: those of its subject count. The
+        seeds go SEEDS_PER_SEARCH to a query, which Lance answers in one pass over the data."""
         plan = self._plan(table.schema, union, "none")
-        for vectors in seeds.values():
-            for vector in vectors:
-                deadline.check()
-                found = (
-                    table.search(vector, vector_column_name=self.vector_column)
-                    .select(plan.top)
-                    .limit(SEARCH_NEIGHBOURS)
-                    .to_arrow()
+        vectors = [vector for found in seeds.values() for vector in found]
+        for start in range(0, len(vectors), SEEDS_PER_SEARCH):
+            deadline.check()
+            chunk = vectors[start : start + SEEDS_PER_SEARCH]
+            found = (
+                table.search(
+                    chunk if len(chunk) > 1 else chunk[0], vector_column_name=self.vector_column
                 )
-                self.tally(self.matched(found, plan, owners)[1], counts)
+                .select(plan.top)
+                .limit(SEARCH_NEIGHBOURS)
+                .to_arrow()
+            )
+            self.tally(self.matched(found, plan, owners)[1], counts)
 
     def _mask_values(self, schema_: pa.Schema, plan: Plan) -> dict[str, Any]:
         return {
