@@ -37,6 +37,10 @@ their rows before they were erased, kept in memory only; or, for a post-check ru
 from the newest of the SEED_VERSIONS versions before the current one that holds them) must
 return none of their rows.
 
+Without a vector index each query of that search reads every embedding (Lance batches up to
+SEEDS_PER_SEARCH seeds into one pass): give such a target a longer `timeout_seconds`, or the
+table an index.
+
 Not supported: LanceDB Cloud or object-store tables (the folder must be under `LUP_FILE_ROOTS`),
 matching inside nested columns, and interrupting the library mid-call (the deadline is checked
 while the table is read, not once it is being changed). Readers and writers still using a
@@ -78,7 +82,7 @@ log = structlog.get_logger(__name__)
 TABLE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"
 ROW_IDS_PER_STATEMENT = 1000
 # Embeddings of each group kept to seed the post-check's search, and the neighbours it asks for.
-SEEDS_PER_GROUP = 8
+SEEDS_PER_GROUP = 2
 SEARCH_NEIGHBOURS = 20
 SEEDS_PER_SEARCH = 256
 # Earlier versions a post-check run on its own looks through for seeds, newest first.
