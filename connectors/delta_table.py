@@ -81,6 +81,8 @@ from .parquet_file import _is_text
 log = structlog.get_logger(__name__)
 
 SCAN_BATCH_ROWS = 65_536
+# Tries at the vacuum and log clean-up when another writer commits at the same time.
+CLEAN_UP_ATTEMPTS = 3
 LOG_RETENTION = "delta.logRetentionDuration"
 # Delta's own default when a table does not set it.
 DEFAULT_LOG_RETENTION = "interval 30 days"
@@ -189,7 +191,15 @@ class DeltaLakeTable(ArrowColumns, Connector):
                 unique = pa.concat_arrays(found).unique()
                 if len(unique):
                     self._merge(table, column, unique, plan, op)
-            self._clean_up(table)
+            for attempt in range(CLEAN_UP_ATTEMPTS):
+                try:
+                    self._clean_up(self._table())
+                    break
+                except CommitFailedError:
+                    # Another writer committed in between: the erase is done and counted, so
+                    # the clean-up is tried again on the new version rather than failing it.
+                    if attempt == CLEAN_UP_ATTEMPTS - 1:
+                        raise
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
         shared = Erased(
             op=op if count else "none",  # type: ignore[arg-type]
