@@ -138,6 +138,20 @@ def test_a_dataset_dict_is_erased_split_by_split(roots):
     assert target().verify(A).remaining == 0
 
 
+def test_the_example_count_the_info_records_follows_a_delete(roots):
+    """A dataset built by `load_dataset` records its split's size in dataset_info.json."""
+    source = roots / "raw.jsonl"
+    source.write_text("".join(json.dumps({"email": e}) + "\n" for e in ROWS["email"]))
+    built = datasets.load_dataset("json", data_files=str(source), cache_dir=str(roots / "c"))
+    built["train"].save_to_disk(roots / "qa")
+    info = json.loads((roots / "qa" / "dataset_info.json").read_text())
+    assert info["splits"]["train"]["num_examples"] == 6
+    assert target().erase(A).count == 3
+    info = json.loads((roots / "qa" / "dataset_info.json").read_text())
+    assert info["splits"]["train"]["num_examples"] == 3
+    assert len(datasets.load_from_disk(str(roots / "qa"))) == 3
+
+
 def test_bad_folders_and_configs_are_refused(roots, saved):
     (roots / "empty").mkdir()
     with pytest.raises(ApplicationError) as excinfo:
