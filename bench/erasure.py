@@ -27,6 +27,16 @@ project root. Measures:
 - parquet: a --parquet-mb MB Parquet eval set (row groups of 100,000 rows) with --subjects
   emails, the same batch through the `parquet_file` connector, beside one sequential read of
   every row group with pyarrow;
+- delta: a --delta-rows row Delta table (appended in files of 1,000,000 rows) with --subjects
+  emails; the batch through the `delta_table` connector (erase: the scan and MERGE, then the
+  vacuum of the retained policy; then the post-check) beside the library's own
+  `DeltaTable.delete("email IN (...)")` of the same values on a copy of the table; both must
+  delete the same rows;
+- lance: a --lance-rows row LanceDB table of --lance-dim float32 vectors with --subjects emails;
+  the batch through the `lance_table` connector (delete by row id, compaction of the deletions,
+  clean-up; then the post-check with its vector search, no vector index) beside the library's
+  own `table.delete("email IN (...)")` on a copy, alone and followed by the compaction that
+  takes the deleted rows out of the files; both must delete the same rows;
 - batch vs one by one: the same --subjects requests against a --batch-mb MB JSON Lines file,
   as one batch (`erase_groups` + `verify_groups`) and one request at a time (`erase` + `verify`
   each), as the worker does with and without batching;
@@ -703,6 +713,123 @@ def bench_parquet(args, folder: Path, rng: random.Random) -> None:
     path.unlink()
 
 
+def delta_write(path: Path, rows: int, targets: list[str], rng: random.Random) -> None:
+    import numpy as np
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    at = dict(zip(rng.sample(range(rows), len(targets)), targets, strict=True))
+    chunk = 1_000_000
+    for lo in range(0, rows, chunk):
+        ids = np.arange(lo, min(rows, lo + chunk))
+        emails = pa.array([f"keep-{i}@example.org" for i in ids])
+        marked = [(i - lo, e) for i, e in at.items() if lo <= i < lo + len(ids)]
+        if marked:
+            values = emails.to_pylist()
+            for offset, email in marked:
+                values[offset] = email
+            emails = pa.array(values)
+        write_deltalake(
+            path,
+            pa.table({"id": ids, "email": emails, "score": (ids % 997) / 997.0}),
+            mode="append",
+        )
+
+
+def bench_delta(args, folder: Path, rng: random.Random) -> None:
+    from deltalake import DeltaTable
+
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    path, copy = folder / "delta", folder / "delta-copy"
+    t = time.perf_counter()
+    delta_write(path, args.delta_rows, emails, rng)
+    print(f"delta: {args.delta_rows:,} rows written in {time.perf_counter() - t:.1f} s")
+    shutil.copytree(path, copy)
+    connector = connector_for(
+        "delta_table",
+        {"path": str(path), "match": {"email": "email"}, "timeout_seconds": TIMEOUT_SECONDS},
+    )
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    t = time.perf_counter()
+    erased = sum(e.count for e in connector.erase_groups(groups).values())
+    erase_s = time.perf_counter() - t
+    t = time.perf_counter()
+    remaining = sum(v.remaining for v in connector.verify_groups(groups).values())
+    verify_s = time.perf_counter() - t
+    assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
+    listed = ", ".join("'" + e + "'" for e in emails)
+    t = time.perf_counter()
+    deleted = DeltaTable(copy).delete(f"email IN ({listed})")["num_deleted_rows"]
+    library_s = time.perf_counter() - t
+    assert deleted == erased, (deleted, erased)
+    print(f"delta: a batch of {args.subjects:,} requests over {args.delta_rows:,} rows")
+    versus = ratio(erase_s, library_s)
+    print(f"  {'delta_table connector, erase':<40} {erase_s:10.2f} s    {versus}")
+    print(f"  {'delta_table connector, post-check':<40} {verify_s:10.2f} s")
+    print(f"  {'DeltaTable.delete, same predicate':<40} {library_s:10.2f} s    (baseline)")
+    shutil.rmtree(path)
+    shutil.rmtree(copy)
+
+
+def bench_lance(args, folder: Path, rng: random.Random) -> None:
+    import lancedb
+    import numpy as np
+    import pyarrow as pa
+
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    rows, dim = args.lance_rows, args.lance_dim
+    at = dict(zip(rng.sample(range(rows), len(emails)), emails, strict=True))
+    values = [at.get(i) or f"keep-{i}@example.org" for i in range(rows)]
+    vectors = np.random.default_rng(args.seed).random((rows, dim), dtype=np.float32)
+    data = pa.table(
+        {
+            "email": values,
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim),
+        }
+    )
+    t = time.perf_counter()
+    for name in ("lance", "lance-copy"):
+        lancedb.connect(str(folder / name)).create_table("chunks", data)
+    print(f"lance: {rows:,} vectors of {dim} written twice in {time.perf_counter() - t:.1f} s")
+    connector = connector_for(
+        "lance_table",
+        {
+            "path": str(folder / "lance"),
+            "table": "chunks",
+            "match": {"email": "email"},
+            "vector_column": "vector",
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    t = time.perf_counter()
+    erased = sum(e.count for e in connector.erase_groups(groups).values())
+    erase_s = time.perf_counter() - t
+    t = time.perf_counter()
+    remaining = sum(v.remaining for v in connector.verify_groups(groups).values())
+    verify_s = time.perf_counter() - t
+    assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
+    listed = ", ".join("'" + e + "'" for e in emails)
+    copy = lancedb.connect(str(folder / "lance-copy")).open_table("chunks")
+    t = time.perf_counter()
+    deleted = copy.delete(f"email IN ({listed})").num_deleted_rows
+    library_s = time.perf_counter() - t
+    assert deleted == erased, (deleted, erased)
+    # What the connector does besides: the deleted rows compacted out of the files.
+    t = time.perf_counter()
+    copy.to_lance().optimize.compact_files(materialize_deletions_threshold=0.0)
+    compact_s = time.perf_counter() - t
+    print(f"lance: a batch of {args.subjects:,} requests over {rows:,} vectors")
+    versus = ratio(erase_s, library_s)
+    print(f"  {'lance_table connector, erase':<40} {erase_s:10.2f} s    {versus}")
+    print(f"  {'lance_table connector, post-check':<40} {verify_s:10.2f} s")
+    print(f"  {'table.delete, same predicate':<40} {library_s:10.2f} s    (baseline)")
+    both = library_s + compact_s
+    print(f"  {'table.delete, then compact_files':<40} {both:10.2f} s    {ratio(erase_s, both)}")
+    shutil.rmtree(folder / "lance")
+    shutil.rmtree(folder / "lance-copy")
+
+
 def bench_batch_vs_one(args, folder: Path, rng: random.Random) -> None:
     emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
     original = folder / "original.jsonl"
@@ -767,6 +894,9 @@ def main() -> None:
         default=2,
         help="small: one by one rewrites the file once per request",
     )
+    parser.add_argument("--delta-rows", type=int, default=10_000_000)
+    parser.add_argument("--lance-rows", type=int, default=200_000)
+    parser.add_argument("--lance-dim", type=int, default=128)
     parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -793,6 +923,8 @@ PARTS = {
     "textlog": bench_text_log,
     "csv": bench_csv,
     "parquet": bench_parquet,
+    "delta": bench_delta,
+    "lance": bench_lance,
     "batch": bench_batch_vs_one,
     "e2e": lambda args, folder, rng: bench_end_to_end(args, folder),
 }

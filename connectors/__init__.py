@@ -24,8 +24,11 @@ from .base import (
     Verified,
 )
 from .csv_file import CsvFile
+from .delta_table import DeltaLakeTable
 from .django_cache import DjangoCache
+from .hf_dataset import HfDataset
 from .jsonl_file import JsonlFile
+from .lance_table import LanceTable
 from .manual import Manual
 from .parquet_file import ParquetFile
 from .postgres_table import PostgresTable
@@ -49,6 +52,9 @@ CONNECTORS: dict[str, type[Connector]] = {
     CsvFile.kind: CsvFile,
     ParquetFile.kind: ParquetFile,
     S3Objects.kind: S3Objects,
+    DeltaLakeTable.kind: DeltaLakeTable,
+    HfDataset.kind: HfDataset,
+    LanceTable.kind: LanceTable,
 }
 
 
@@ -74,12 +80,15 @@ __all__ = [
     "ConnectorConfigError",
     "ConnectorTimeout",
     "CsvFile",
+    "DeltaLakeTable",
     "DjangoCache",
     "Erased",
     "Handover",
     "HeldByStore",
+    "HfDataset",
     "History",
     "JsonlFile",
+    "LanceTable",
     "Located",
     "Manual",
     "NotSupported",

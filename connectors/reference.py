@@ -6,12 +6,38 @@ import json
 from typing import Any
 
 from . import CONNECTORS
-from .schema import ID_TYPE
+from .history import HISTORY_IN_PLAIN_WORDS
+from .schema import HISTORY, ID_TYPE
 
 
 def markdown() -> str:
-    """Every kind, in the order of its name: what it is, a table of its keys, one example."""
-    return "\n".join(_kind(kind, CONNECTORS[kind].config_schema) for kind in sorted(CONNECTORS))
+    """Every kind, in the order of its name: what it is, a table of its keys, one example;
+    then the `history` block the versioned kinds share, in plain words."""
+    kinds = "\n".join(_kind(kind, CONNECTORS[kind].config_schema) for kind in sorted(CONNECTORS))
+    versioned = sorted(
+        kind for kind, cls in CONNECTORS.items() if "history" in cls.config_schema["properties"]
+    )
+    if not versioned:
+        return kinds
+    return "\n".join([kinds, _history(versioned)])
+
+
+def _history(kinds: list[str]) -> str:
+    rows = ["| key | type | meaning |", "|---|---|---|"]
+    for key, prop in HISTORY["properties"].items():
+        rows.append(f"| `{key}` | {_type(prop)} | {_cell(prop.get('description', ''))} |")
+    return "\n".join(
+        [
+            "##### Earlier versions (`history`)",
+            "",
+            f"Taken by {', '.join(f'`{kind}`' for kind in kinds)}.",
+            "",
+            *HISTORY_IN_PLAIN_WORDS,
+            "",
+            *rows,
+            "",
+        ]
+    )
 
 
 def _kind(kind: str, schema: dict[str, Any]) -> str:

@@ -117,6 +117,49 @@ def integer(low: int, high: int, default: int, description: str) -> dict[str, An
     }
 
 
+# The `history` block of the kinds whose store keeps earlier versions (`connectors.history`).
+DEFAULT_RETAIN_DAYS = 7
+MAX_RETAIN_DAYS = 3650
+HISTORY = {
+    "type": "object",
+    "properties": {
+        "policy": {
+            "enum": ["purged", "retained"],
+            "description": "`purged`: right after an erasure every earlier version is removed, "
+            "and the post-check reads every version the store still keeps. `retained`: earlier "
+            "versions are kept for `retain_days`, and the receipt says until when.",
+        },
+        "retain_days": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_RETAIN_DAYS,
+            "default": DEFAULT_RETAIN_DAYS,
+            "description": "With `retained`: days earlier versions are kept after an erasure "
+            "before the next clean-up may remove them.",
+        },
+        "legal_basis": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Why earlier versions are kept (a backup duty, an audit), for staff "
+            "reading the target; never put in a receipt.",
+        },
+    },
+    "required": ["policy"],
+    "additionalProperties": False,
+}
+
+
+def history(what: str) -> dict[str, Any]:
+    """The `history` block, `what` saying which earlier versions the kind's store keeps."""
+    return {
+        **HISTORY,
+        "description": f"What happens to {what} after an erasure (see *Earlier versions* "
+        "below). Without it they are retained for 7 days; removing them at once (`purged`) "
+        "must be said here.",
+    }
+
+
 TIMEOUT = {
     "type": "number",
     "exclusiveMinimum": 0,

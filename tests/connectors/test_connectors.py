@@ -47,6 +47,9 @@ def test_an_unknown_kind_is_refused_and_told_where_to_add_it():
         "csv_file",
         "parquet_file",
         "s3_objects",
+        "delta_table",
+        "hf_dataset",
+        "lance_table",
     }
 
 
