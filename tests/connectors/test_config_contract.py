@@ -41,6 +41,7 @@ SHAPES = {
     "encoding": str,
     "gzip": bool,
     "hash_fields": list,
+    "history": dict,
     "id_types": list,
     "instructions": str,
     "keys": list,
