@@ -175,6 +175,45 @@ def test_batched_post_checks_give_every_group_the_history(people):
     assert on_disk(a) == on_disk(b) == []
 
 
+def test_purged_reads_every_partition_of_a_partitioned_table(people):
+    email, other = identifiers.email().lower(), identifiers.email().lower()
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE lup_history_parts (region text, email text) PARTITION BY LIST (region)"
+        )
+        for region in ("kh", "sg"):
+            cur.execute(
+                f"CREATE TABLE lup_history_parts_{region} PARTITION OF lup_history_parts "
+                f"FOR VALUES IN ('{region}') WITH (autovacuum_enabled = false)"
+            )
+        cur.executemany(
+            "INSERT INTO lup_history_parts VALUES (%s, %s)",
+            [("kh", email), ("sg", email), ("sg", other)],
+        )
+    try:
+        target = connector_for(
+            "postgres_table", config(table="lup_history_parts", history={"policy": "purged"})
+        )
+        assert target.erase({"email": [email]}).count == 2
+
+        def dead(region: str) -> int:
+            with connection.cursor() as cur:
+                cur.execute(
+                    f"SELECT count(*) FROM pg_dirtyread('lup_history_parts_{region}') "  # noqa: S608
+                    "AS t(email text) WHERE email = %s",
+                    [email],
+                )
+                return cur.fetchone()[0]
+
+        assert (dead("kh"), dead("sg")) == (1, 1)
+        checked = target.verify({"email": [email]})
+        assert (checked.remaining, checked.history.policy) == (0, "purged")
+        assert (dead("kh"), dead("sg")) == (0, 0)
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("DROP TABLE lup_history_parts")
+
+
 @pytest.mark.parametrize(
     ("history", "field"),
     [
