@@ -24,6 +24,7 @@ from .base import (
 )
 from .csv_file import CsvFile
 from .django_cache import DjangoCache
+from .iceberg_table import IcebergTable
 from .jsonl_file import JsonlFile
 from .manual import Manual
 from .parquet_file import ParquetFile
@@ -46,6 +47,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     RedisStore.kind: RedisStore,
     CsvFile.kind: CsvFile,
     ParquetFile.kind: ParquetFile,
+    IcebergTable.kind: IcebergTable,
 }
 
 
@@ -75,6 +77,7 @@ __all__ = [
     "Erased",
     "Handover",
     "History",
+    "IcebergTable",
     "JsonlFile",
     "Located",
     "Manual",

@@ -46,6 +46,7 @@ def test_an_unknown_kind_is_refused_and_told_where_to_add_it():
         "redis",
         "csv_file",
         "parquet_file",
+        "iceberg_table",
     }
 
 
