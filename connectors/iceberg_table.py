@@ -6,6 +6,7 @@ Config:
     {
         "catalog_uri_env": "LAKE_CATALOG_URL",   # SQLAlchemy URL of the SQL catalog (or
                                                   # "catalog_uri_file"): postgresql+psycopg://…
+                                                  # ("DATABASE_URL": on Lup's own PostgreSQL)
         "catalog_name": "lake",                   # the catalog's name in that database
         "table": "crm.contacts",                  # namespace.table
         "match": {"email": "email"},              # id_type -> column
@@ -22,7 +23,8 @@ but the current one and those branches or tags protect; deletes the files only t
 snapshots referenced (manifest lists, manifests, data and delete files, all under the table's
 location) and unreferenced files under the location older than `ORPHAN_GRACE` (a writer's
 files that are not yet committed are younger); then reads every snapshot left: a scan for the
-subject's rows and a look at each manifest entry's column bounds and partition values. A tagged
+subject's rows and a look at each manifest entry's column bounds and partition values (the
+receipt's `versions_checked` is the number of snapshots read). A tagged
 snapshot that holds the subject therefore fails the run until the tag is removed. With
 `{"policy": "retained", "retention_days": N}` snapshots older than N days are expired, the
 current snapshot alone is read, and the receipt says older ones are kept until the post-check's
@@ -73,8 +75,10 @@ TRUNCATED_BOUND = 16
 class IcebergTable(Connector):
     kind = "iceberg_table"
     config_schema = schema.config(
-        description="Rows of one Apache Iceberg table, deleted with pyiceberg through a SQL "
-        "catalog; the warehouse on local files under `LUP_FILE_ROOTS`.",
+        description="Rows of one Apache Iceberg table, deleted with pyiceberg in a new snapshot, "
+        'through a SQL catalog (`"catalog_uri_env": "DATABASE_URL"` keeps it on Lup\'s own '
+        "PostgreSQL); the warehouse on local files under `LUP_FILE_ROOTS`. Masking is not "
+        "supported.",
         properties={
             **secrets.properties(
                 "catalog_uri",
@@ -96,10 +100,12 @@ class IcebergTable(Connector):
                 "Identifier type -> the column holding it (a top-level column).",
             ),
             "history": schema.history(
-                "after erasing, the post-check drops the manifests of removed files from the "
-                "current snapshot, expires every other snapshot (except branch and tag heads), "
-                "deletes the files only they referenced, then scans every snapshot left and "
-                "reads its manifest entries' column bounds and partition values."
+                purged="every older snapshot is expired (except those a branch or a tag keeps) "
+                "and the files only they used are deleted; the check then reads every snapshot "
+                "left, rows and the column bounds its metadata records, and a snapshot still "
+                "holding the person fails the erasure until it is gone.",
+                retained="snapshots older than `retention_days` are expired; the check reads "
+                "the current snapshot only.",
             ),
         },
         required=["table", "match"],

@@ -41,8 +41,10 @@ the index cleanup also drops the index entries that held the subject's values), 
 every row version on disk, live and dead, in each heap of the table (each leaf partition)
 through `pg_dirtyread`: a version still holding the subject's values counts as remaining, so a
 dead one that VACUUM could not remove yet (an older snapshot still sees it) fails the run, which
-is retried until none is left. This needs the extension in the target database and a role that
-may run it (a superuser); registration checks the extension. With `{"policy": "retained",
+is retried until none is left. The post-check's method is then "pg_dirtyread", and the
+receipt's `versions_checked` counts the row versions it read besides the current rows (the
+dead ones VACUUM left). This needs the extension in the target database and a role that may
+run it (a superuser); registration checks the extension. With `{"policy": "retained",
 "retention_days": N}` nothing is vacuumed, the post-check reads the current rows only, and the
 receipt says older versions are kept until the post-check's time plus N days (the database's
 autovacuum, or a scheduled VACUUM, must drop them within that). Not covered either way: copies
@@ -112,11 +114,15 @@ class PostgresTable(TableConnector):
             "resolve": RESOLVE,
             "batch_size": batch_size(1000),
             "history": schema.history(
-                "after erasing, the post-check runs `VACUUM (INDEX_CLEANUP ON)` on the table, "
-                "then reads every row version on disk, dead ones included, with the "
-                "`pg_dirtyread` extension (installed in the target database and usable by the "
-                "target's role, a superuser); a dead version still holding the subject's "
-                "values fails the run, which is retried until VACUUM could remove it."
+                purged="after erasing, the check runs VACUUM on the table, which removes the "
+                "dead row versions a delete or a mask leaves on disk, then reads every row "
+                "version still on disk with the `pg_dirtyread` extension (installed in that "
+                "database, run by a superuser role); a version it could not remove yet (a "
+                "transaction that started earlier still sees it) fails the erasure, which is "
+                "retried.",
+                retained="nothing is vacuumed; the database's autovacuum (or a scheduled "
+                "VACUUM) must remove dead row versions within `retention_days`; the check reads "
+                "the current rows only.",
             ),
         },
         required=["table", "match"],

@@ -99,35 +99,35 @@ def integer(low: int, high: int, default: int, description: str) -> dict[str, An
 MAX_RETENTION_DAYS = 3650
 
 
-def history(purged: str) -> dict[str, Any]:
+def history(*, purged: str, retained: str) -> dict[str, Any]:
     """`history`: what becomes of the earlier versions a store keeps once the subject is erased
-    from its current one. `purged` says what the kind does to purge them; `retention_days` is
-    required with `retained` and refused with `purged` (checked by `connectors.history`, so the
-    error names the key)."""
+    from its current one, and what the receipt then says; `purged` and `retained` say what the
+    kind does under each policy. `retention_days` is required with `retained` and refused with
+    `purged` (checked by `connectors.history`, so the error names the key)."""
     return {
         "type": "object",
         "properties": {
             "policy": {
                 "type": "string",
                 "enum": ["purged", "retained"],
-                "description": '"purged": ' + purged + ' "retained": older versions are left '
-                "for the store to drop on its own schedule; the post-check reads only the "
-                "current version and the receipt says until when older ones are kept.",
+                "description": "Whether older versions are removed, or kept for a time.",
             },
             "retention_days": {
                 "type": "integer",
                 "minimum": 1,
                 "maximum": MAX_RETENTION_DAYS,
-                "description": 'With "retained" (and only then): the longest the store keeps an '
-                "older version, in days; the receipt's `retained_until` is the post-check's "
-                "time plus this.",
+                "description": 'With "retained" only: the longest, in days, the store keeps '
+                "an older version.",
             },
         },
         "required": ["policy"],
         "additionalProperties": False,
-        "description": "Optional: the earlier versions the store keeps, after an erasure: "
-        '{"policy": "purged"} or {"policy": "retained", "retention_days": N}. Without it the '
-        "receipt says nothing of them.",
+        "description": "Optional: what happens to the older versions this store keeps after "
+        'an erasure. {"policy": "purged"}: ' + purged + " The receipt then says `purged`: no "
+        'version the store keeps still held the person\'s data. {"policy": "retained", '
+        '"retention_days": N}: ' + retained + " The receipt says `retained` and until when: "
+        "the time of the check plus N days. Without `history` the receipt covers the current "
+        "data only.",
     }
 
 
