@@ -35,7 +35,6 @@ catalogs, and tables whose location is outside `LUP_FILE_ROOTS`.
 import contextlib
 import functools
 import os
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -316,23 +315,17 @@ class IcebergTable(Connector):
         )
         from sqlalchemy.exc import SQLAlchemyError
 
-        catalog = None
         try:
-            catalog = SqlCatalog(self.catalog_name, uri=self._sqlalchemy_uri())
-            table = catalog.load_table(self.table_name)
-        except (NoSuchTableError, NoSuchNamespaceError):
-            raise ConnectorConfigError(
-                "The table is not in the catalog.",
-                fields={"table": "unknown table"},
-                code="unknown_table",
-            ) from None
+            # A catalog is read, never set up: without its tables the URL names the wrong
+            # database, where Lup must not create any.
+            catalog = SqlCatalog(
+                self.catalog_name, uri=self._sqlalchemy_uri(), init_catalog_tables="false"
+            )
         except SQLAlchemyError:
             # The driver's message can carry host and user names; keep it out of the answer.
-            raise TargetUnavailable("Could not read the Iceberg catalog.") from None
-        finally:
-            if catalog is not None and sys.exc_info()[0] is not None:
-                catalog.engine.dispose()
+            raise TargetUnavailable("Could not reach the Iceberg catalog.") from None
         try:
+            table = catalog.load_table(self.table_name)
             self._local(table.location())
             names = {field.name for field in table.schema().fields}
             for id_type, column in self.match.items():
@@ -343,8 +336,14 @@ class IcebergTable(Connector):
                         code="unknown_column",
                     )
             yield table
+        except (NoSuchTableError, NoSuchNamespaceError):
+            raise ConnectorConfigError(
+                "The table is not in the catalog.",
+                fields={"table": "unknown table"},
+                code="unknown_table",
+            ) from None
         except SQLAlchemyError:
-            raise TargetUnavailable("Could not write to the Iceberg catalog.") from None
+            raise TargetUnavailable("The Iceberg catalog refused a statement.") from None
         except CommitFailedException:
             # Another writer committed first: the next attempt starts from its snapshot.
             raise TargetUnavailable("The Iceberg table changed during the erasure.") from None

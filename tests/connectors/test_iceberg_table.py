@@ -3,6 +3,8 @@ warehouse on local files under a file root. An erasure deletes the subject's row
 snapshot; the older snapshots still hold them unless the history policy is `purged`, after which
 no snapshot scan, time travel or manifest entry shows them and their files are gone."""
 
+import contextlib
+import sqlite3
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +17,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import StaticTable
 
 from connectors import History, connector_for
-from connectors.base import ConnectorConfigError
+from connectors.base import ConnectorConfigError, TargetUnavailable
 from erasure.models import TargetRun
 from tests import identifiers
 from tests.erasure.approvals import approve_proposed_targets
@@ -246,3 +248,16 @@ def test_an_erasure_request_receipts_the_purged_history(in_process, api):
     assert receipt["postcheck"]["remaining"] == "0"
     assert receipt["history"] == {"policy": "purged", "versions_checked": "1"}
     assert found(catalog.load_table("crm.people"), email) == [0]
+
+
+def test_a_catalog_url_naming_a_database_without_a_catalog_creates_nothing_there(
+    lake, tmp_path, monkeypatch
+):
+    name, _catalog = lake
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()
+    monkeypatch.setenv(URI_ENV, f"sqlite:///{other}")
+    with pytest.raises(TargetUnavailable):
+        connector_for("iceberg_table", config(name)).locate({"email": ["a@example.org"]})
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
