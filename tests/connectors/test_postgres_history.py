@@ -4,8 +4,9 @@ dead row version that `pg_dirtyread` still returns, until a VACUUM removes it. W
 reads the current rows only and says until when older versions are kept.
 
 The test database gets the `pg_dirtyread` extension (Debian's `postgresql-<major>-dirtyread`,
-installed by scripts/services.sh); autovacuum is off on the test's table, so a dead version is
-removed by the connector's VACUUM or not at all."""
+installed by scripts/services.sh), and `pageinspect` (PostgreSQL's own) to read index pages;
+autovacuum is off on the test's table, so a dead version is removed by the connector's VACUUM
+or not at all."""
 
 from datetime import timedelta
 
@@ -43,10 +44,12 @@ def people(transactional_db, monkeypatch):
     monkeypatch.setenv(DSN_ENV, dsn())
     with connection.cursor() as cur:
         cur.execute("CREATE EXTENSION IF NOT EXISTS pg_dirtyread")
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")  # PostgreSQL's own contrib
         cur.execute(
             f"CREATE TABLE {TABLE} (id serial PRIMARY KEY, email varchar(120), name text, "
             "note text) WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
         )
+        cur.execute(f"CREATE INDEX {TABLE}_email ON {TABLE} (email)")
     yield
     with connection.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
@@ -71,6 +74,18 @@ def on_disk(email: str) -> list[tuple]:
         return cur.fetchall()
 
 
+def in_index(email: str) -> int:
+    """Entries of the email index (one page, at this size) whose key is `email`."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT count(*) FROM bt_page_items('{TABLE}_email', 1) "  # noqa: S608
+            "WHERE replace(data, ' ', '') LIKE '%%' || encode(convert_to(%s, 'UTF8'), 'hex') "
+            "|| '%%'",
+            [email],
+        )
+        return cur.fetchone()[0]
+
+
 def live(email: str) -> int:
     with connection.cursor() as cur:
         cur.execute(f"SELECT count(*) FROM {TABLE} WHERE email = %s", [email])  # noqa: S608
@@ -89,8 +104,10 @@ def test_without_the_option_the_deleted_row_is_still_on_disk(people):
     checked = target.verify({"email": [email]})
     assert (checked.remaining, checked.history) == (0, None)
     assert live(email) == 0
-    # The ordinary read no longer finds the row; its dead version is still on the page.
+    # The ordinary read no longer finds the row; its dead version is still on the page, and
+    # the index still holds its key.
     assert on_disk(email) == [(email, "Sokha")]
+    assert in_index(email) == 1
 
 
 def test_purged_vacuums_the_subject_s_dead_row_versions_away(people):
@@ -99,13 +116,16 @@ def test_purged_vacuums_the_subject_s_dead_row_versions_away(people):
     target = connector_for("postgres_table", config(history={"policy": "purged"}))
     assert target.erase({"email": [email]}).count == 2
     assert len(on_disk(email)) == 2  # dead, until the post-check's VACUUM
+    assert in_index(email) == 2
 
     checked = target.verify({"email": [email]})
     assert checked.remaining == 0
     assert checked.method == "pg_dirtyread"
     assert checked.history == History(policy="purged", versions_checked=0)
     assert on_disk(email) == []
+    assert in_index(email) == 0  # the index entries went with them
     assert on_disk(other) == [(other, "Dara")]  # other rows are left alone
+    assert in_index(other) == 1
 
 
 def test_purged_also_removes_the_unmasked_old_version_of_a_masked_row(people):
@@ -120,8 +140,10 @@ def test_purged_also_removes_the_unmasked_old_version_of_a_masked_row(people):
     assert on_disk(email) == [(email, "Sokha")]
     assert plain.verify({"email": [email]}).remaining == 0  # the current rows only
 
+    assert in_index(email) == 1
     assert purging.verify({"email": [email]}).remaining == 0
     assert on_disk(email) == []
+    assert in_index(email) == 0
     assert live("erased@invalid") == 1
 
 
