@@ -27,6 +27,7 @@ from .csv_file import CsvFile
 from .delta_table import DeltaLakeTable
 from .django_cache import DjangoCache
 from .hf_dataset import HfDataset
+from .iceberg_table import IcebergTable
 from .jsonl_file import JsonlFile
 from .lance_table import LanceTable
 from .manual import Manual
@@ -55,6 +56,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     DeltaLakeTable.kind: DeltaLakeTable,
     HfDataset.kind: HfDataset,
     LanceTable.kind: LanceTable,
+    IcebergTable.kind: IcebergTable,
 }
 
 
@@ -87,6 +89,7 @@ __all__ = [
     "HeldByStore",
     "HfDataset",
     "History",
+    "IcebergTable",
     "JsonlFile",
     "LanceTable",
     "Located",

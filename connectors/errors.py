@@ -41,6 +41,14 @@ class ConnectorTimeout(TargetUnavailable):
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
 
 
+class HistoryUnreadable(ConnectorConfigError):
+    """The target's history policy asks for a read of every row version, and the target
+    database cannot give one (for `postgres_table`: no `pg_dirtyread`, or a role that may not
+    run it)."""
+
+    code = "history_unreadable"
+
+
 class InlineSecret(ConnectorConfigError):
     """A config holds what looks like a secret (a `password` key, a DSN's `password=`): it
     names the environment variable that holds it instead."""

@@ -1,5 +1,6 @@
 """What a versioned store keeps after an erasure: the `history` block shared by `delta_table`,
-`lance_table` and `hf_dataset` (its cache), read into a `HistoryPolicy`.
+`lance_table`, `hf_dataset` (its cache), `iceberg_table` and `postgres_table` (dead row
+versions), read into a `HistoryPolicy`.
 
 A store that keeps earlier versions (time travel, old fragments, cache files) still holds the
 subject's rows in them after the current version is erased. The operator says what may stay:
@@ -9,9 +10,14 @@ subject's rows in them after the current version is erased. The operator says wh
   keeps; the receipt's `history` is `purged` with the number of versions read. Removing history
   at once breaks readers still using an old version, so it is never the default: the config
   must say it.
-- `{"policy": "retained", "retain_days": n}` (and no `history` block at all, with 7 days):
-  versions older than n days are removed, newer ones kept; the post-check reads the current
-  version only, and the receipt says `retained` and until when the older ones may be kept.
+- `{"policy": "retained", "retain_days": n}` (n is 7 when left out): versions older than n days
+  are removed (or, for PostgreSQL, left to autovacuum), newer ones kept; the post-check reads
+  the current version only, and the receipt says `retained` and until when the older ones may
+  be kept.
+
+Without a `history` block the lake kinds retain for 7 days (`history_config`); the database
+kinds claim nothing of their history, and their receipts carry no `history`
+(`history_policy`).
 """
 
 from dataclasses import dataclass
@@ -75,9 +81,16 @@ class HistoryPolicy:
 def history_config(config: dict[str, Any]) -> HistoryPolicy:
     """The `history` block (already checked against `schema.HISTORY`): 7 days retained when
     absent; `retain_days` only with `retained`."""
+    return history_policy(config) or HistoryPolicy(
+        policy="retained", retain_days=DEFAULT_RETAIN_DAYS
+    )
+
+
+def history_policy(config: dict[str, Any]) -> HistoryPolicy | None:
+    """The `history` block, or None without one (a kind that then claims nothing of it)."""
     block = config.get("history")
     if block is None:
-        return HistoryPolicy(policy="retained", retain_days=DEFAULT_RETAIN_DAYS)
+        return None
     if block["policy"] == "purged":
         if "retain_days" in block:
             raise ConnectorConfigError(

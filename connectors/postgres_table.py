@@ -10,6 +10,7 @@ Config:
         "mask": {"email": "redacted@invalid", "name": null},     # optional: column -> value
         "resolve": {"user_id": "id"},           # optional: id_type -> column it can be read from
         "batch_size": 1000,                     # values per DELETE/UPDATE statement
+        "history": {"policy": "purged"},        # optional: dead row versions (below)
         "timeout_seconds": 30,
     }
 
@@ -34,12 +35,29 @@ values the CTE read. Each row is counted for every group owning one of its value
 a row holding two groups' values counts for both and is erased once. The given values are first
 cast to their column's type and back to text, so they compare with `col::text` as PostgreSQL
 writes it ("042" finds the integer 42).
+
+History (`history`): a deleted row, and the old version of a masked one, stay on disk as dead
+row versions until a VACUUM removes them; until then `pg_dirtyread` (or a page inspector) still
+returns them. With `{"policy": "purged"}` the post-check first runs `VACUUM (INDEX_CLEANUP ON)`
+on the table (on a connection of its own in autocommit, as VACUUM cannot run in a transaction;
+the index cleanup also drops the index entries that held the subject's values), then reads
+every row version on disk, live and dead, in each heap of the table (each leaf partition)
+through `pg_dirtyread`: a version still holding the subject's values counts as remaining, so a
+dead one that VACUUM could not remove yet (an older snapshot still sees it) fails the run, which
+is retried until none is left. The post-check's method is then "pg_dirtyread", and the
+receipt's `versions_checked` counts the row versions it read besides the current rows (the
+dead ones VACUUM left). This needs the extension in the target database and a role that may
+run it (a superuser); registration checks the extension. With `{"policy": "retained",
+"retain_days": N}` nothing is vacuumed, the post-check reads the current rows only, and the
+receipt says older versions are kept until the post-check's time plus N days (the database's
+autovacuum, or a scheduled VACUUM, must drop them within that). Not covered either way: copies
+outside the table (WAL, replicas' lag, backups) and freed bytes no API returns.
 """
 
 import contextlib
 import math
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -62,6 +80,8 @@ from .base import (
     TargetUnavailable,
     Verified,
 )
+from .errors import HistoryUnreadable
+from .history import history_policy
 from .tables import (
     MASK,
     MATCH,
@@ -99,6 +119,17 @@ class PostgresTable(TableConnector):
             "mask": MASK,
             "resolve": RESOLVE,
             "batch_size": batch_size(1000),
+            "history": schema.history_of(
+                purged="after erasing, the check runs VACUUM on the table, which removes the "
+                "dead row versions a delete or a mask leaves on disk, then reads every row "
+                "version still on disk with the `pg_dirtyread` extension (installed in that "
+                "database, run by a superuser role); a version it could not remove yet (a "
+                "transaction that started earlier still sees it) fails the erasure, which is "
+                "retried.",
+                retained="nothing is vacuumed; the database's autovacuum (or a scheduled "
+                "VACUUM) must remove dead row versions within `retain_days`; the check reads "
+                "the current rows only.",
+            ),
         },
         required=["table", "match"],
         one_of=secrets.alternatives("dsn"),
@@ -119,6 +150,10 @@ class PostgresTable(TableConnector):
         super().__init__(config=config)
         self.dsn = secrets.secret_of(self.config, "dsn")
         self.reach_key = self.dsn.key
+        self.history = history_policy(self.config)
+        self.purges = self.history is not None and self.history.purged
+        if self.purges:
+            self.verify_method = "pg_dirtyread"
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -151,8 +186,11 @@ class PostgresTable(TableConnector):
         )
 
     def verify(self, identifiers: Identifiers) -> Verified:
-        """Rows still holding the subject's data: matching rows, less those fully masked."""
+        """Rows still holding the subject's data: matching rows, less those fully masked (and,
+        with a history policy, what it says of older row versions)."""
         self.require(Capability.VERIFY)
+        if self.history is not None:
+            return self.verify_groups({None: identifiers})[None]
         values = self.usable(identifiers)
         with self._session() as (cur, catalog, deadline):
             remaining = self._count(cur, catalog, deadline, values, unmasked_only=True)
@@ -182,33 +220,42 @@ class PostgresTable(TableConnector):
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         """The post-check of a batch: one read per batch of values, a count per group of the
-        rows still holding its values (matching, less those fully masked)."""
+        rows still holding its values (matching, less those fully masked). With the history
+        `purged`, the table is vacuumed first and the read covers every row version on disk."""
         self.require(Capability.VERIFY)
         union, owners = self.owners(groups)
         chunks = list(self._batches(union))
         types = list(union)
+        if self.purges:
+            self._vacuum()
+        versions = 0
         with self._session() as (cur, catalog, deadline):
             tally = RowTally(
                 groups, owners, chunks, types, self._canonical(cur, catalog, deadline, union)
             )
-            for index, chunk in enumerate(chunks):
-                where, params = self._where(catalog, chunk)
-                if self.mask:
-                    unmasked, more = self._unmasked(catalog)
-                    where = sql.SQL("{} AND {}").format(where, unmasked)
-                    params += more
-                self._statement_timeout(cur, deadline)
-                cur.execute(
-                    sql.SQL("SELECT {} FROM {} WHERE {}").format(
-                        self._texts(types), self._table_sql(catalog), where
-                    ),
-                    params,
-                )
-                for row in cur.fetchall():
-                    # Unlike a write, a read finds a row again in every chunk it matches.
-                    tally.add(row, index, once=True)
+            if self.purges:
+                versions = self._every_version(cur, catalog, deadline, chunks, types, tally)
+            else:
+                for index, chunk in enumerate(chunks):
+                    where, params = self._unmasked_where(catalog, chunk)
+                    self._statement_timeout(cur, deadline)
+                    cur.execute(
+                        sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                            self._texts(types), self._table_sql(catalog), where
+                        ),
+                        params,
+                    )
+                    for row in cur.fetchall():
+                        # Unlike a write, a read finds a row again in every chunk it matches.
+                        tally.add(row, index, once=True)
         log.info("connector.verify", kind=self.kind, groups=len(groups), batches=len(chunks))
-        return self.checked(self.verify_method, tally.counts)
+        checked = self.checked(self.verify_method, tally.counts)
+        if self.history is None:
+            return checked
+        return {
+            key: replace(found, history=self.history.checked(versions=versions, at=found.at))
+            for key, found in checked.items()
+        }
 
     def scan(self) -> Iterator[Found]:
         """Each row's match values as text, through a server-side cursor (one snapshot,
@@ -256,6 +303,13 @@ class PostgresTable(TableConnector):
         log.info("connector.resolve", kind=self.kind, count=len(found))
         return found
 
+    def _reach(self) -> None:
+        """The table and its columns in the catalog, and, for the history "purged", the
+        extension its post-check reads dead row versions with."""
+        with self._session() as (cur, catalog, _deadline):
+            if self.purges:
+                self._heaps(cur, catalog)
+
     # --- SQL ------------------------------------------------------------------------------------
 
     def _table_sql(self, catalog: "Catalog") -> sql.Composable:
@@ -283,6 +337,17 @@ class PostgresTable(TableConnector):
             )
             params.append(batch)
         return sql.SQL("({})").format(sql.SQL(" OR ").join(parts)), params
+
+    def _unmasked_where(
+        self, catalog: "Catalog", chunk: dict[str, list[str]]
+    ) -> tuple[sql.Composable, list]:
+        """Rows holding a value of the chunk and not fully masked."""
+        where, params = self._where(catalog, chunk)
+        if self.mask:
+            unmasked, more = self._unmasked(catalog)
+            where = sql.SQL("{} AND {}").format(where, unmasked)
+            params += more
+        return where, params
 
     def _unmasked(self, catalog: "Catalog") -> tuple[sql.Composable, list]:
         """Rows where some mask column still differs from its mask value."""
@@ -370,6 +435,107 @@ class PostgresTable(TableConnector):
         )
         return statement, [*params, *more, *self.mask.values()]
 
+    # --- history -------------------------------------------------------------------------------
+
+    def _vacuum(self) -> None:
+        """Remove the dead row versions of the table (and of its TOAST table and partitions),
+        and the index entries pointing at them. VACUUM cannot run inside a transaction, hence
+        a session in autocommit. A role that does not own the table gets a warning, not an
+        error, and nothing is removed: the read that follows then finds what is left."""
+        with _Session(self, autocommit=True) as (cur, catalog, deadline):
+            self._statement_timeout(cur, deadline, local=False)
+            cur.execute(sql.SQL("VACUUM (INDEX_CLEANUP ON) {}").format(self._table_sql(catalog)))
+        log.info("connector.vacuum", kind=self.kind)
+
+    def _every_version(
+        self,
+        cur,
+        catalog: "Catalog",
+        deadline: Deadline,
+        chunks: list[dict[str, list[str]]],
+        types: list[str],
+        tally: RowTally,
+    ) -> int:
+        """Count in `tally` every row version on disk, live or dead, that holds a chunk's
+        values (and is not fully masked), reading each heap of the table with pg_dirtyread.
+        Returns the number of versions the heaps hold besides the current rows (the dead ones
+        VACUUM left, read too)."""
+        heaps, alias = self._heaps(cur, catalog)
+        versions = 0
+        for oid, heap in heaps:
+            source = sql.SQL("pg_dirtyread(CAST(CAST({} AS oid) AS regclass)) AS lup_rows").format(
+                sql.Literal(oid)
+            )
+            for index, chunk in enumerate(chunks):
+                where, params = self._unmasked_where(catalog, chunk)
+                self._statement_timeout(cur, deadline)
+                try:
+                    cur.execute(
+                        sql.SQL("SELECT {} FROM {}({}) WHERE {}").format(
+                            self._texts(types), source, alias, where
+                        ),
+                        params,
+                    )
+                except psycopg.errors.InsufficientPrivilege:
+                    raise HistoryUnreadable(
+                        'The history policy "purged" reads dead row versions with '
+                        "pg_dirtyread, which the target's role may not run (it needs a "
+                        "superuser).",
+                        fields={"history.policy": "pg_dirtyread not permitted"},
+                    ) from None
+                for row in cur.fetchall():
+                    tally.add(row, index, once=True)
+            self._statement_timeout(cur, deadline)
+            cur.execute(
+                sql.SQL(
+                    "SELECT (SELECT count(*) FROM {}({})) - (SELECT count(*) FROM ONLY {})"
+                ).format(source, alias, heap)
+            )
+            versions += max(cur.fetchone()[0], 0)
+        return versions
+
+    def _heaps(
+        self, cur, catalog: "Catalog"
+    ) -> tuple[list[tuple[int, sql.Composable]], sql.Composable]:
+        """The tables whose pages hold the rows (the table, or each leaf partition of a
+        partitioned one), and pg_dirtyread's column list for the match and mask columns."""
+        cur.execute(
+            "SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            [catalog.schema, self.table],
+        )
+        oid, relkind = cur.fetchone()
+        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_dirtyread'")
+        if cur.fetchone() is None:
+            raise HistoryUnreadable(
+                'The history policy "purged" reads dead row versions with the pg_dirtyread '
+                "extension, which the target database does not have (CREATE EXTENSION "
+                "pg_dirtyread).",
+                fields={"history.policy": "pg_dirtyread missing"},
+            )
+        cur.execute(
+            "SELECT c.oid, n.nspname, c.relname FROM pg_partition_tree(CAST(%s AS oid)) t "
+            "JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE t.isleaf AND c.relkind = 'r'",
+            [oid],
+        )
+        leaves = cur.fetchall()
+        if not leaves and relkind == "r":  # a plain table is a tree of none
+            leaves = [(oid, catalog.schema, self.table)]
+        columns = sorted({*self.match.values(), *self.mask})
+        cur.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s AND attname = ANY(%s) AND NOT attisdropped",
+            [oid, columns],
+        )
+        # pg_dirtyread wants each column's exact type, modifier included (`varchar(80)`); the
+        # type's text comes from the server's own catalog, never from the config.
+        alias = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(type_text))
+            for name, type_text in sorted(cur.fetchall())
+        )
+        return [(leaf, sql.Identifier(schema, name)) for leaf, schema, name in leaves], alias
+
     def _canonical(
         self, cur, catalog: "Catalog", deadline: Deadline, union: dict[str, list[str]]
     ) -> dict[Pair, str]:
@@ -395,10 +561,13 @@ class PostgresTable(TableConnector):
         return chunked(values, self.batch_size)
 
     @staticmethod
-    def _statement_timeout(cur, deadline: Deadline) -> None:
+    def _statement_timeout(cur, deadline: Deadline, *, local: bool = True) -> None:
+        """The time left, as the statement timeout of the transaction (or, outside one, of the
+        session: in autocommit each statement is a transaction of its own)."""
         left = deadline.check()
         cur.execute(
-            "SELECT set_config('statement_timeout', %s, true)", [str(max(1, int(left * 1000)))]
+            "SELECT set_config('statement_timeout', %s, %s)",
+            [str(max(1, int(left * 1000))), local],
         )
 
     # --- connection and catalog -----------------------------------------------------------------
@@ -450,10 +619,12 @@ class Catalog:
 
 class _Session:
     """One connection, one transaction, committed on success: yields (cursor, catalog,
-    deadline) after the catalog check, and maps driver errors to stable application errors."""
+    deadline) after the catalog check, and maps driver errors to stable application errors.
+    With `autocommit`, each statement commits on its own (VACUUM needs it)."""
 
-    def __init__(self, connector: PostgresTable):
+    def __init__(self, connector: PostgresTable, *, autocommit: bool = False):
         self.connector = connector
+        self.autocommit = autocommit
 
     def __enter__(self):
         connector = self.connector
@@ -461,13 +632,15 @@ class _Session:
         dsn = connector._dsn()
         connect_timeout = max(MIN_CONNECT_TIMEOUT, math.ceil(self.deadline.remaining()))
         try:
-            self.conn = psycopg.connect(dsn, connect_timeout=connect_timeout)
+            self.conn = psycopg.connect(
+                dsn, connect_timeout=connect_timeout, autocommit=self.autocommit
+            )
         except psycopg.Error:
             # The driver's message can carry host and user names; keep it out of the answer.
             raise TargetUnavailable("Could not connect to the target database.") from None
         try:
             self.cur = self.conn.cursor()
-            connector._statement_timeout(self.cur, self.deadline)
+            connector._statement_timeout(self.cur, self.deadline, local=not self.autocommit)
             catalog = connector._catalog(self.cur)
         except BaseException as error:
             self.__exit__(type(error), error, None)

@@ -160,6 +160,20 @@ def history(what: str) -> dict[str, Any]:
     }
 
 
+def history_of(*, purged: str, retained: str) -> dict[str, Any]:
+    """The `history` block of a kind that claims nothing of its earlier versions without one
+    (the database kinds); `purged` and `retained` say what the kind does under each policy."""
+    return {
+        **HISTORY,
+        "description": "Optional: what happens to the older versions this store keeps after "
+        'an erasure. {"policy": "purged"}: ' + purged + " The receipt then says `purged`: no "
+        'version the store keeps still held the person\'s data. {"policy": "retained", '
+        '"retain_days": N}: ' + retained + " The receipt says `retained` and until when: "
+        "the time of the check plus N days. Without `history` the receipt covers the current "
+        "data only.",
+    }
+
+
 TIMEOUT = {
     "type": "number",
     "exclusiveMinimum": 0,

@@ -28,6 +28,7 @@ PERMANENT = frozenset(
         "invalid_erase_op",
         "unknown_table",
         "unknown_column",
+        "history_unreadable",
     }
 )
 

@@ -273,7 +273,8 @@ def _pass_erase(
     try:
         results = connector.erase_groups(groups, op=run.target.operation)
     except HeldByStore as held:
-        _held_by_store([m for m in members if m.pk in groups], held)
+        members = TargetRun.objects.filter(pk__in=list(groups)).select_related("request", "target")
+        _held_by_store(list(members), held)
         return {}
     _record(results)
     log.info("erasure.batch_erased", target=run.target.name, runs=len(results))

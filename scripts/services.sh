@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer on 127.0.0.1 (and nginx is installed), installing Debian's packages and starting
-# them where needed. Used by `make test`; safe to run again.
+# Make sure PostgreSQL and Redis answer on 127.0.0.1 (and nginx and pg_dirtyread are installed),
+# installing Debian's packages and starting them where needed. Used by `make test`; safe to run again.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -45,4 +45,13 @@ redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG || { echo "services: Redis do
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     echo "services: installing nginx"
     apt_install nginx
+fi
+
+# pg_dirtyread reads a table's dead tuples: the postgres_table history test uses it to show that
+# an erased row survives on disk until VACUUM, and is gone after. The package must match the
+# server's major version.
+major=$(psql -h 127.0.0.1 -p 5432 -U postgres -Atc "SELECT current_setting('server_version_num')::int / 10000")
+if [ ! -f "/usr/share/postgresql/$major/extension/pg_dirtyread.control" ]; then
+    echo "services: installing pg_dirtyread for PostgreSQL $major"
+    apt_install "postgresql-$major-dirtyread"
 fi

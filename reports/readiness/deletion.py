@@ -34,6 +34,7 @@ KIND_CATEGORY = {
     "postgres_table": "databases",
     "sql_table": "databases",
     "sqlite_table": "databases",
+    "iceberg_table": "databases",  # a lakehouse table
     "webhook": "services",
     "manual": "by_hand",
 }

@@ -1,0 +1,397 @@
+"""`iceberg_table`: rows of one Apache Iceberg table, deleted through its own library (pyiceberg)
+and a SQL catalog, its warehouse on local files.
+
+Config:
+
+    {
+        "catalog_uri_env": "LAKE_CATALOG_URL",   # SQLAlchemy URL of the SQL catalog (or
+                                                  # "catalog_uri_file"): postgresql+psycopg://…
+                                                  # ("DATABASE_URL": on Lup's own PostgreSQL)
+        "catalog_name": "lake",                   # the catalog's name in that database
+        "table": "crm.contacts",                  # namespace.table
+        "match": {"email": "email"},              # id_type -> column
+        "history": {"policy": "purged"},          # optional: older snapshots (below)
+    }
+
+Erasing is `table.delete(filter)`: pyiceberg rewrites the data files holding the subject's rows
+(copy on write) in a new snapshot. The older snapshots still hold them, and so do the manifest
+entries that record the removed files (their column bounds can be the subject's values).
+
+History (`history`): with `{"policy": "purged"}` the post-check first commits an empty append, so
+the current snapshot no longer carries the manifests of removed files; expires every snapshot
+but the current one and those branches or tags protect; deletes the files only the expired
+snapshots referenced (manifest lists, manifests, data and delete files, all under the table's
+location) and unreferenced files under the location older than `ORPHAN_GRACE` (a writer's
+files that are not yet committed are younger); then reads every snapshot left: a scan for the
+subject's rows and a look at each manifest entry's column bounds and partition values (the
+receipt's `versions_checked` is the number of snapshots read). A tagged
+snapshot that holds the subject therefore fails the run until the tag is removed. With
+`{"policy": "retained", "retain_days": N}` snapshots older than N days are expired, the
+current snapshot alone is read, and the receipt says older ones are kept until the post-check's
+time plus N days. Not supported: masking, an S3 or other remote warehouse, REST or Hive
+catalogs, and tables whose location is outside `LUP_FILE_ROOTS`.
+"""
+
+import contextlib
+import functools
+import os
+import time
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from . import schema, secrets
+from .base import (
+    Capability,
+    Connector,
+    ConnectorConfigError,
+    Erased,
+    Identifiers,
+    Located,
+    TargetUnavailable,
+    Verified,
+)
+from .errors import PathOutsideRoots
+from .files import confined_path
+from .history import history_policy
+
+log = structlog.get_logger(__name__)
+
+NAME = "[A-Za-z_][A-Za-z0-9_]{0,62}"
+TABLE = f"^{NAME}(?:\\.{NAME})+$"
+# An unreferenced file younger than this may be a writer's that is not committed yet (Iceberg's
+# own orphan-file removal waits as long by default).
+ORPHAN_GRACE = timedelta(days=3)
+# pyiceberg (as Iceberg) keeps string bounds truncated to this many characters by default; a
+# bound that long may be the start of a longer value (its last character raised, for an upper).
+TRUNCATED_BOUND = 16
+
+
+class IcebergTable(Connector):
+    kind = "iceberg_table"
+    config_schema = schema.config(
+        description="Rows of one Apache Iceberg table, deleted with pyiceberg in a new snapshot, "
+        'through a SQL catalog (`"catalog_uri_env": "DATABASE_URL"` keeps it on Lup\'s own '
+        "PostgreSQL); the warehouse on local files under `LUP_FILE_ROOTS`. Masking is not "
+        "supported.",
+        properties={
+            **secrets.properties(
+                "catalog_uri",
+                "the SQL catalog's SQLAlchemy URL (`postgresql+psycopg://…`, `sqlite:///…`)",
+            ),
+            "catalog_name": {
+                "type": "string",
+                "pattern": f"^{NAME}$",
+                "default": "lup",
+                "description": "The catalog's name in that database (its tables are kept by it).",
+            },
+            "table": {
+                "type": "string",
+                "pattern": TABLE,
+                "description": '"namespace.table" (letters, digits, underscores).',
+            },
+            "match": schema.match(
+                {"type": "string", "pattern": f"^{NAME}$"},
+                "Identifier type -> the column holding it (a top-level column).",
+            ),
+            "history": schema.history_of(
+                purged="every older snapshot is expired (except those a branch or a tag keeps) "
+                "and the files only they used are deleted; the check then reads every snapshot "
+                "left, rows and the column bounds its metadata records, and a snapshot still "
+                "holding the person fails the erasure until it is gone.",
+                retained="snapshots older than `retain_days` are expired; the check reads "
+                "the current snapshot only.",
+            ),
+        },
+        required=["table", "match"],
+        one_of=secrets.alternatives("catalog_uri"),
+        example={
+            "catalog_uri_env": "LAKE_CATALOG_URL",
+            "catalog_name": "lake",
+            "table": "crm.contacts",
+            "match": {"email": "email", "user_id": "user_id"},
+            "history": {"policy": "purged"},
+        },
+    )
+    capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
+    erase_method = "iceberg_delete"
+    verify_method = "iceberg_scan"
+    file_roots = True
+
+    def __init__(self, *, config: dict[str, Any]):
+        super().__init__(config=config)
+        self.catalog_uri = secrets.secret_of(self.config, "catalog_uri")
+        self.reach_key = self.catalog_uri.key
+        self.catalog_name = self.config.get("catalog_name", "lup")
+        self.table_name = self.config["table"]
+        self.match: dict[str, str] = dict(self.config["match"])
+        self.id_types = frozenset(self.match)
+        self.history = history_policy(self.config)
+
+    # --- abilities ------------------------------------------------------------------------------
+
+    def locate(self, identifiers: Identifiers) -> Located:
+        self.require(Capability.LOCATE)
+        values = self.usable(identifiers)
+        with self._opened() as table:
+            count = self._rows(table, values, table.metadata.current_snapshot_id)
+        log.info("connector.locate", kind=self.kind, count=count)
+        return Located(count=count)
+
+    def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        self.require(Capability.for_op(op))
+        values = self.usable(identifiers)
+        started = self._now()
+        with self._opened() as table:
+            count = self._rows(table, values, table.metadata.current_snapshot_id)
+            if count:
+                table.delete(delete_filter=self._filter(values))
+        log.info("connector.erase", kind=self.kind, op=op, count=count)
+        return Erased(
+            op=op if count else "none",
+            method=self.erase_method,
+            count=count,
+            started_at=started,
+            completed_at=self._now(),
+        )
+
+    def verify(self, identifiers: Identifiers) -> Verified:
+        """The subject's rows in the current snapshot; with a history policy, the snapshots
+        are pruned first, and with `purged` every snapshot left is read, metadata included."""
+        self.require(Capability.VERIFY)
+        values = self.usable(identifiers)
+        purged = self.history is not None and self.history.purged
+        deadline = self.deadline()
+        with self._opened() as table:
+            if self.history is not None:
+                table = self._prune(table)
+            if purged:
+                snapshots = [s.snapshot_id for s in table.snapshots()]
+            else:
+                snapshots = [table.metadata.current_snapshot_id]
+            remaining = 0
+            for sid in snapshots:
+                deadline.check()
+                remaining += self._rows(table, values, sid)
+                # Only "purged" claims the metadata too (a removed file's entry is history).
+                remaining += self._disclosed(table, values, sid) if purged and sid else 0
+        at = self._now()
+        log.info("connector.verify", kind=self.kind, remaining=remaining, snapshots=len(snapshots))
+        history = None
+        if self.history is not None:
+            history = self.history.checked(versions=len(snapshots), at=at)
+        return Verified(method=self.verify_method, remaining=remaining, at=at, history=history)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _filter(self, values: dict[str, list[str]]):
+        from pyiceberg.expressions import In, Or
+
+        terms = [In(self.match[id_type], given) for id_type, given in values.items()]
+        return functools.reduce(Or, terms)
+
+    def _rows(self, table, values: dict[str, list[str]], snapshot_id: int | None) -> int:
+        """Rows of snapshot `snapshot_id` holding any of the values."""
+        if snapshot_id is None:  # a table nothing was ever written to
+            return 0
+        columns = tuple(sorted(set(self.match.values())))
+        scan = table.scan(
+            row_filter=self._filter(values), snapshot_id=snapshot_id, selected_fields=columns
+        )
+        return scan.to_arrow().num_rows
+
+    def _disclosed(self, table, values: dict[str, list[str]], snapshot_id: int) -> int:
+        """Manifest entries of a snapshot whose column bounds or partition values name one of
+        the values (what a metadata query such as `inspect.entries` would show)."""
+        entries = table.inspect.entries(snapshot_id=snapshot_id).to_pylist()
+        found = 0
+        for entry in entries:
+            metrics = entry.get("readable_metrics") or {}
+            partition = entry.get("data_file", {}).get("partition") or {}
+            for id_type, given in values.items():
+                column = metrics.get(self.match[id_type]) or {}
+                bounds = [column.get("lower_bound"), column.get("upper_bound")]
+                bounds += list(partition.values())
+                if any(_names(bound, value) for bound in bounds for value in given):
+                    found += 1
+                    break
+        return found
+
+    # --- history ----------------------------------------------------------------------------------
+
+    def _prune(self, table):
+        """Expire what the policy does not keep and delete the files only expired snapshots
+        referenced; returns the table as it is then."""
+        purged = self.history is not None and self.history.purged
+        if purged and self._carries_removed(table):
+            # An empty append: a new snapshot whose manifest list leaves out the manifests
+            # that only record removed files (with those files' bounds).
+            with table.transaction() as tx, tx.update_snapshot().fast_append():
+                pass
+            table = table.refresh()
+        before = self._referenced(table, table.snapshots())
+        if purged:
+            cutoff = datetime.now(UTC) + timedelta(seconds=1)
+        else:
+            cutoff = datetime.now(UTC) - timedelta(days=self.history.retain_days)
+        table.maintenance.expire_snapshots().older_than(cutoff).commit()
+        table = table.refresh()
+        kept = self._referenced(table, table.snapshots())
+        kept |= self._metadata_files(table)
+        removed = self._delete_unreferenced(table, before - kept, kept)
+        log.info("connector.prune", kind=self.kind, snapshots=len(table.snapshots()), files=removed)
+        return table
+
+    @staticmethod
+    def _carries_removed(table) -> bool:
+        snapshot = table.current_snapshot()
+        if snapshot is None:
+            return False
+        return any(
+            (m.deleted_files_count or 0) > 0 and not (m.added_files_count or m.existing_files_count)
+            for m in snapshot.manifests(table.io)
+        )
+
+    @staticmethod
+    def _referenced(table, snapshots) -> set[str]:
+        """Every file the snapshots reach: manifest lists, manifests, data and delete files."""
+        files: set[str] = set()
+        for snapshot in snapshots:
+            files.add(snapshot.manifest_list)
+            for manifest in snapshot.manifests(table.io):
+                files.add(manifest.manifest_path)
+                for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+                    files.add(entry.data_file.file_path)
+        return files
+
+    @staticmethod
+    def _metadata_files(table) -> set[str]:
+        """The table's metadata files (current and logged) and statistics files."""
+        files = {table.metadata_location}
+        files.update(entry.metadata_file for entry in table.metadata.metadata_log)
+        files.update(s.statistics_path for s in table.metadata.statistics)
+        files.update(s.statistics_path for s in table.metadata.partition_statistics)
+        return files
+
+    def _delete_unreferenced(self, table, expired: set[str], kept: set[str]) -> int:
+        """Delete the files only expired snapshots referenced, and orphans past the grace,
+        never outside the table's location."""
+        location = self._local(table.location())
+        keep = {_path(uri) for uri in kept}
+        doomed = {path for path in map(_path, expired) if path is not None} - keep
+        old = time.time() - ORPHAN_GRACE.total_seconds()
+        for directory, _dirs, names in os.walk(location):
+            for name in names:
+                path = Path(directory) / name
+                if path not in keep and path.stat().st_mtime < old:
+                    doomed.add(path)
+        removed = 0
+        for path in doomed:
+            # Within the table's location only: a file another table shares is left alone.
+            if path.is_relative_to(location) and path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed += 1
+        return removed
+
+    # --- catalog --------------------------------------------------------------------------------
+
+    def _reach(self) -> None:
+        with self._opened():
+            pass
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[Any]:
+        """The table, loaded from the catalog, its location confined to the file roots and
+        every match column found in its schema; the catalog's connections closed after."""
+        from pyiceberg.catalog.sql import SqlCatalog
+        from pyiceberg.exceptions import (
+            CommitFailedException,
+            NoSuchNamespaceError,
+            NoSuchTableError,
+        )
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            # A catalog is read, never set up: without its tables the URL names the wrong
+            # database, where Lup must not create any.
+            catalog = SqlCatalog(
+                self.catalog_name, uri=self._sqlalchemy_uri(), init_catalog_tables="false"
+            )
+        except SQLAlchemyError:
+            # The driver's message can carry host and user names; keep it out of the answer.
+            raise TargetUnavailable("Could not reach the Iceberg catalog.") from None
+        try:
+            table = catalog.load_table(self.table_name)
+            self._local(table.location())
+            names = {field.name for field in table.schema().fields}
+            for id_type, column in self.match.items():
+                if column not in names:
+                    raise ConnectorConfigError(
+                        f"The table has no column named in match.{id_type}.",
+                        fields={f"match.{id_type}": "unknown column"},
+                        code="unknown_column",
+                    )
+            yield table
+        except (NoSuchTableError, NoSuchNamespaceError):
+            raise ConnectorConfigError(
+                "The table is not in the catalog.",
+                fields={"table": "unknown table"},
+                code="unknown_table",
+            ) from None
+        except SQLAlchemyError:
+            raise TargetUnavailable("The Iceberg catalog refused a statement.") from None
+        except CommitFailedException:
+            # Another writer committed first: the next attempt starts from its snapshot.
+            raise TargetUnavailable("The Iceberg table changed during the erasure.") from None
+        finally:
+            catalog.engine.dispose()
+
+    def _sqlalchemy_uri(self) -> str:
+        uri = self.catalog_uri.read()
+        # The psycopg 3 driver Lup already has, for a plain PostgreSQL URL.
+        for plain in ("postgresql://", "postgres://"):
+            if uri.startswith(plain):
+                return "postgresql+psycopg://" + uri.removeprefix(plain)
+        return uri
+
+    @staticmethod
+    def _local(location: str) -> Path:
+        """A file URI or path of the table, as a path confined to the file roots."""
+        parts = urllib.parse.urlparse(location)
+        if parts.scheme not in ("", "file"):
+            raise PathOutsideRoots(
+                "The table's location is not on local files.", fields={"table": "not local"}
+            )
+        try:
+            return confined_path(urllib.parse.unquote(parts.path))
+        except PathOutsideRoots:
+            raise PathOutsideRoots(
+                "The table's location is not under a configured file root.",
+                fields={"table": "outside roots"},
+            ) from None
+
+
+def _path(uri: str) -> Path | None:
+    """A local file's path from its URI (None for a remote one, which is never deleted)."""
+    parts = urllib.parse.urlparse(uri)
+    if parts.scheme not in ("", "file"):
+        return None
+    path = Path(os.path.abspath(urllib.parse.unquote(parts.path)))
+    # The directory resolved as the table's location is; the file itself not, so a symbolic
+    # link is seen (and left alone) rather than followed.
+    return path.parent.resolve() / path.name
+
+
+def _names(bound: Any, value: str) -> bool:
+    """Whether a column bound or partition value names `value`: equal to it, or a truncated
+    string bound that is its start (an upper bound has its last character raised)."""
+    if bound is None:
+        return False
+    text = bound if isinstance(bound, str) else str(bound)
+    if text == value:
+        return True
+    return len(text) == TRUNCATED_BOUND and value.startswith((text, text[:-1]))

@@ -1,0 +1,263 @@
+"""`iceberg_table`: a real Iceberg table (pyiceberg) in a SQL catalog on the test PostgreSQL, its
+warehouse on local files under a file root. An erasure deletes the subject's rows in a new
+snapshot; the older snapshots still hold them unless the history policy is `purged`, after which
+no snapshot scan, time travel or manifest entry shows them and their files are gone."""
+
+import contextlib
+import sqlite3
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from django.conf import settings
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import EqualTo
+from pyiceberg.table import StaticTable
+
+from connectors import History, connector_for
+from connectors.base import ConnectorConfigError, TargetUnavailable
+from erasure.models import TargetRun
+from tests import identifiers
+from tests.erasure.approvals import approve_proposed_targets
+from tests.erasure.test_masking import target_receipts
+
+URI_ENV = "LUP_TEST_ICEBERG_CATALOG"
+
+
+def catalog_uri() -> str:
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgresql+psycopg://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def lake(db, tmp_path, settings, monkeypatch):
+    """A catalog of the test's own (by name) and a warehouse under the file root."""
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    monkeypatch.setenv(URI_ENV, catalog_uri())
+    name = f"lup_{uuid.uuid4().hex[:12]}"
+    catalog = SqlCatalog(name, uri=catalog_uri(), warehouse=f"file://{tmp_path}/warehouse")
+    catalog.create_namespace("crm")
+    yield name, catalog
+    catalog.engine.dispose()
+
+
+def people(catalog, *batches):
+    """The table, one append (one snapshot) per batch of (email, name)."""
+    schema = pa.schema([("email", pa.string()), ("name", pa.string())])
+    table = catalog.create_table("crm.people", schema=schema)
+    for batch in batches:
+        table.append(
+            pa.table({"email": [e for e, _ in batch], "name": [n for _, n in batch]}, schema=schema)
+        )
+    return table.refresh()
+
+
+def config(name, **extra):
+    return {
+        "catalog_uri_env": URI_ENV,
+        "catalog_name": name,
+        "table": "crm.people",
+        "match": {"email": "email"},
+        **extra,
+    }
+
+
+def found(table, email) -> list[int]:
+    """Per snapshot the table keeps, the subject's rows a time-travel scan returns."""
+    return [
+        table.scan(row_filter=EqualTo("email", email), snapshot_id=s.snapshot_id)
+        .to_arrow()
+        .num_rows
+        for s in table.snapshots()
+    ]
+
+
+def in_metadata(table, email) -> int:
+    """Manifest entries, over every snapshot kept, whose bounds show the subject's value."""
+    hits = 0
+    for snapshot in table.snapshots():
+        for entry in table.inspect.entries(snapshot_id=snapshot.snapshot_id).to_pylist():
+            bounds = entry["readable_metrics"]["email"]
+            # Iceberg keeps the first 16 characters of a string bound (an upper one with its
+            # last character raised): still the start of the subject's address.
+            hits += any(
+                bound and email.startswith(bound[:15])
+                for bound in (bounds["lower_bound"], bounds["upper_bound"])
+            )
+    return hits
+
+
+def files(root: Path) -> set[Path]:
+    return {p for p in (root / "warehouse").rglob("*") if p.is_file()}
+
+
+def test_without_a_policy_older_snapshots_still_hold_the_subject(lake):
+    name, catalog = lake
+    email, other = identifiers.email().lower(), identifiers.email().lower()
+    people(catalog, [(email, "Sokha"), (other, "Dara")], [(email, "Sokha K.")])
+    target = connector_for("iceberg_table", config(name))
+    assert target.locate({"email": [email]}).count == 2
+    erased = target.erase({"email": [email]})
+    assert (erased.op, erased.count, erased.method) == ("delete", 2, "iceberg_delete")
+    checked = target.verify({"email": [email]})
+    assert (checked.remaining, checked.history) == (0, None)
+    table = catalog.load_table("crm.people")
+    assert found(table, email)[-1] == 0
+    assert max(found(table, email)) == 2  # time travel still returns the rows
+    assert in_metadata(table, email) > 0
+
+
+def test_purged_leaves_no_snapshot_entry_or_file_holding_the_subject(lake, tmp_path):
+    name, catalog = lake
+    email, other = identifiers.email().lower(), identifiers.email().lower()
+    people(catalog, [(email, "Sokha"), (other, "Dara")], [(email, "Sokha K.")], [(other, "D2")])
+    target = connector_for("iceberg_table", config(name, history={"policy": "purged"}))
+    assert target.erase({"email": [email]}).count == 2
+    before = files(tmp_path)
+
+    checked = target.verify({"email": [email]})
+    assert checked.remaining == 0
+    assert checked.history == History(policy="purged", versions_checked=1)
+    table = catalog.load_table("crm.people")
+    assert found(table, email) == [0]
+    assert in_metadata(table, email) == 0
+    assert table.scan().to_arrow().sort_by("name")["name"].to_pylist() == ["D2", "Dara"]
+    gone = before - files(tmp_path)
+    assert any(p.suffix == ".parquet" for p in gone)  # the data files that held the subject
+    # No Parquet file left under the warehouse holds the subject's value.
+    assert not any(
+        email.encode() in p.read_bytes() for p in files(tmp_path) if p.suffix == ".parquet"
+    )
+    # Time travel through any metadata file left (an older table version) finds nothing
+    # either: the files its snapshots name are gone.
+    for metadata in (tmp_path / "warehouse").rglob("*.metadata.json"):
+        old = StaticTable.from_metadata(f"file://{metadata}")
+        for snapshot in old.snapshots():
+            try:
+                rows = old.scan(
+                    row_filter=EqualTo("email", email), snapshot_id=snapshot.snapshot_id
+                )
+                assert rows.to_arrow().num_rows == 0
+            except FileNotFoundError:
+                pass
+    # Read again: nothing more to remove, and still nothing found.
+    assert target.verify({"email": [email]}).remaining == 0
+
+
+def test_purged_fails_while_a_tag_keeps_a_snapshot_with_the_subject(lake):
+    name, catalog = lake
+    email = identifiers.email().lower()
+    table = people(catalog, [(email, "Sokha")])
+    table.manage_snapshots().create_tag(table.current_snapshot().snapshot_id, "audit").commit()
+    target = connector_for("iceberg_table", config(name, history={"policy": "purged"}))
+    target.erase({"email": [email]})
+    checked = target.verify({"email": [email]})
+    assert checked.remaining >= 1  # the tagged snapshot still holds the row: never "purged"
+    table = catalog.load_table("crm.people")
+    table.manage_snapshots().remove_tag("audit").commit()
+    assert target.verify({"email": [email]}).remaining == 0
+
+
+def test_retained_reads_the_current_snapshot_and_says_until_when_older_ones_are_kept(lake):
+    name, catalog = lake
+    email = identifiers.email().lower()
+    people(catalog, [(email, "Sokha")])
+    policy = {"policy": "retained", "retain_days": 7}
+    target = connector_for("iceberg_table", config(name, history=policy))
+    target.erase({"email": [email]})
+    checked = target.verify({"email": [email]})
+    assert checked.remaining == 0
+    assert checked.history == History(
+        policy="retained", versions_checked=0, retained_until=checked.at + timedelta(days=7)
+    )
+    assert max(found(catalog.load_table("crm.people"), email)) == 1  # kept, as the receipt says
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"table": "crm.nobody"}, "unknown_table", "table"),
+        ({"match": {"email": "mail"}}, "unknown_column", "match.email"),
+    ],
+)
+def test_names_not_in_the_catalog_are_refused(lake, change, code, field):
+    name, catalog = lake
+    people(catalog, [("a@example.org", "A")])
+    with pytest.raises(ConnectorConfigError) as excinfo:
+        connector_for("iceberg_table", {**config(name), **change}).locate(
+            {"email": ["x@example.org"]}
+        )
+    assert excinfo.value.code == code
+    assert field in excinfo.value.fields
+
+
+def test_a_table_outside_the_file_roots_is_refused(lake, settings, tmp_path):
+    name, catalog = lake
+    people(catalog, [("a@example.org", "A")])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    settings.LUP_FILE_ROOTS = [str(elsewhere)]
+    with pytest.raises(ConnectorConfigError) as excinfo:
+        connector_for("iceberg_table", config(name)).locate({"email": ["a@example.org"]})
+    assert excinfo.value.code == "path_outside_roots"
+
+
+@pytest.fixture
+def in_process(transactional_db, lake):
+    from config.celery import app
+
+    was = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield lake
+    app.conf.task_always_eager = was
+
+
+def test_an_erasure_request_receipts_the_purged_history(in_process, api):
+    name, catalog = in_process
+    email, other = identifiers.email().lower(), identifiers.email().lower()
+    people(catalog, [(email, "Sokha"), (other, "Dara")], [(email, "Sokha K.")])
+    staff = api("erasure:write", "erasure:read")
+    registered = staff.post(
+        "/api/v1/erasure/targets",
+        {
+            "name": "lake-people",
+            "kind": "iceberg_table",
+            "country": "SG",
+            "always": True,
+            "config": config(name, history={"policy": "purged"}),
+        },
+        format="json",
+    )
+    assert registered.status_code == 201, registered.json()
+    approve_proposed_targets()
+    url = "/api/v1/erasure-requests"
+    request_id = staff.post(
+        url, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
+    ).json()["id"]
+    staff.post(f"{url}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
+    assert staff.post(f"{url}/{request_id}/plan").status_code == 201
+
+    run = TargetRun.objects.get(request_id=request_id)
+    assert (run.status, run.outcome) == ("done", "erased"), run.last_error
+    (receipt,) = target_receipts(request_id)
+    assert receipt["action"] == {**receipt["action"], "op": "delete", "count": "2"}
+    assert receipt["postcheck"]["method"] == "iceberg_scan"
+    assert receipt["postcheck"]["remaining"] == "0"
+    assert receipt["history"] == {"policy": "purged", "versions_checked": "1"}
+    assert found(catalog.load_table("crm.people"), email) == [0]
+
+
+def test_a_catalog_url_naming_a_database_without_a_catalog_creates_nothing_there(
+    lake, tmp_path, monkeypatch
+):
+    name, _catalog = lake
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()
+    monkeypatch.setenv(URI_ENV, f"sqlite:///{other}")
+    with pytest.raises(TargetUnavailable):
+        connector_for("iceberg_table", config(name)).locate({"email": ["a@example.org"]})
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
