@@ -1,8 +1,10 @@
 """The engineers' guide (`docs/guide.md`) runs as written: its `bash` blocks, pasted in order
 into one shell against a live service, register an eval set, filter a training set, add
-targets and follow an erasure request to a bundle that verifies."""
+targets (a log, a table, a bucket in a real SeaweedFS) and follow an erasure request to a
+bundle that verifies."""
 
 import csv
+import json
 import os
 import re
 import sqlite3
@@ -15,10 +17,13 @@ from django.db import connection
 
 from erasure.models import ErasureRequest, Target
 from lineage.models import Membership
+from tests.objectstore import KEY_ID, SECRET, ObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guide.md"
 BLOCK = re.compile(r"^```bash\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+# Where the guide puts the eval set's object.
+BUCKET, KEY = "sea-evals-kh", "khmer-qa/v1/khmer-qa.jsonl"
 
 
 def guide_script() -> str:
@@ -34,10 +39,16 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def shell(live_server, settings, tmp_path):
+def shell(live_server, settings, tmp_path, object_store, monkeypatch):
     """A shell as the guide's reader has one: in Lup's folder, `python` and `lup` on the PATH
-    (this checkout's, whatever is installed), the service at LUP_URL, a file root to work in."""
+    (this checkout's, whatever is installed), the service at LUP_URL, a file root to work in,
+    and an S3 store named by the variables the guide asks for, set for the service too (it
+    serves in this process, and reads the keys when it erases)."""
     from config.celery import app
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", object_store.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
 
     work = tmp_path / "guide"
     settings.LUP_FILE_ROOTS = [str(work)]
@@ -68,7 +79,7 @@ def shell(live_server, settings, tmp_path):
     app.conf.task_always_eager = was
 
 
-def test_the_guide_runs_as_written(shell, transactional_db):
+def test_the_guide_runs_as_written(shell, object_store: ObjectStore, transactional_db):
     run, work = shell
     done = run(guide_script())
     out, err = done.stdout.decode(), done.stderr.decode()
@@ -81,12 +92,13 @@ def test_the_guide_runs_as_written(shell, transactional_db):
         emails = [row["email"] for row in csv.DictReader(kept)]
     assert emails == ["dara@example.org", "sophea@example.org", "DARA@example.org"]
     assert "5 rows: kept 3, dropped 2 (1 withdrawn, 1 no_consent)." in err
-    # 3. Both targets, planned by the version they store.
+    # 3. The three targets, planned by the version they store.
     assert set(Target.objects.values_list("kind", "state")) == {
         ("text_log", "active"),
         ("sqlite_table", "active"),
+        ("s3_objects", "active"),
     }
-    # 4. The request closed, its bundle verified, and neither target holds Dara any more.
+    # 4. The request closed, its bundle verified, and no target holds Dara any more.
     request = ErasureRequest.objects.get()
     assert request.state == "completed"
     assert "opens with the bundle's nonce" in out
@@ -94,8 +106,14 @@ def test_the_guide_runs_as_written(shell, transactional_db):
     assert "dara@example.org" not in log and "sophea@example.org" in log
     rows = sqlite3.connect(work / "evals.db").execute("SELECT email FROM khmer_qa").fetchall()
     assert sorted(rows) == [("sophea@example.org",), ("vanna@example.org",)]
-    # The guide's last commands print what the reader should see: one line redacted, no rows.
-    assert out.rstrip().endswith("1\n0")
+    lines = object_store.read(BUCKET, KEY).decode().splitlines()
+    assert [json.loads(line)["email"] for line in lines] == [
+        "sophea@example.org",
+        "vanna@example.org",
+    ]
+    # The guide's last commands print what the reader should see: one line redacted, no row,
+    # no record in the object.
+    assert out.rstrip().endswith("1\n0\n0")
 
 
 def test_the_readme_links_the_guide():
