@@ -14,7 +14,9 @@ from connectors import CONNECTORS
 
 # JSON Schema keywords OpenAPI 3.0 does not know; the rule they state is still enforced when
 # the connector is built.
-UNKNOWN_TO_OPENAPI_30 = frozenset({"$schema", "propertyNames", "dependentRequired"})
+UNKNOWN_TO_OPENAPI_30 = frozenset(
+    {"$schema", "propertyNames", "dependentRequired", "if", "then", "else"}
+)
 
 
 def openapi_schema(schema: Any) -> Any:
