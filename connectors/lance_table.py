@@ -51,7 +51,6 @@ import warnings
 from collections.abc import Hashable, Iterator
 from typing import Any
 
-import lancedb
 import pyarrow as pa
 import structlog
 
@@ -262,6 +261,8 @@ class LanceTable(ArrowColumns, Connector):
     # --- the table ------------------------------------------------------------------------------
 
     def _open(self, version: int | None = None):
+        import lancedb  # slow to import (1.5 s, 180 MB): only in a process that erases here
+
         database = lancedb.connect(str(confined_path(self.path)))
         try:
             table = database.open_table(self.table)
