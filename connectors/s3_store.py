@@ -96,6 +96,7 @@ class Version:
     version_id: str | None
     latest: bool
     etag: str = ""
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,11 @@ class Store:
 
     def keys(self, prefix: str) -> Iterator[str]:
         """The keys under `prefix` (folder markers, ending in "/", left out)."""
+        for key, _ in self.sizes(prefix):
+            yield key
+
+    def sizes(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """The keys under `prefix` and their sizes in bytes, page by page of the listing."""
         with unavailable_on_store_error():
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
@@ -238,7 +244,7 @@ class Store:
             for page in pages:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):
-                        yield item["Key"]
+                        yield item["Key"], item.get("Size", 0)
 
     def deleted(self, prefix: str) -> set[str]:
         """The keys under `prefix` whose latest version is a delete marker."""
@@ -264,7 +270,11 @@ class Store:
                 for item in page.get("Versions", ()):
                     if not item["Key"].endswith("/"):
                         yield Version(
-                            item["Key"], item.get("VersionId"), item["IsLatest"], item["ETag"]
+                            item["Key"],
+                            item.get("VersionId"),
+                            item["IsLatest"],
+                            item["ETag"],
+                            item.get("Size", 0),
                         )
 
     def versioning(self) -> str:

@@ -388,6 +388,7 @@ def _sharded_finish(run: TargetRun, connector: Connector, summary: "shards.PassS
         action=action,
         postcheck=postcheck,
         shards=summary.shards(run.pk),
+        history=_history(summary.history),
     )
 
 

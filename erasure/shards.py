@@ -36,6 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors import connector_for
+from connectors.base import History
 from connectors.shards import Shard
 from erasure import dispatch, failures
 from erasure.models import ShardRun, State, TargetRun
@@ -173,6 +174,7 @@ def shard_run_execute(
         raise
     now = timezone.now()
     first = next(iter(erased.values()), None)
+    history = next((check.history for check in checked.values() if check.history), None)
     # A claim the sweeper gave back meanwhile is recorded all the same; one that ended is not.
     ShardRun.objects.filter(pk=shard_id, status__in=[Status.CLAIMED, Status.PENDING]).update(
         status=Status.DONE,
@@ -182,6 +184,7 @@ def shard_run_execute(
         op="none" if not changed else next(r.op for r in erased.values() if r.count),
         before=(first and first.before) or "",
         after=(first and first.after) or "",
+        history=_kept(history),
         started_at=started,
         completed_at=(first and first.completed_at) or now,
         checked_at=now,
@@ -189,6 +192,17 @@ def shard_run_execute(
     )  # `claimed_by` stays: which worker erased the shard
     shard.refresh_from_db()
     return shard
+
+
+def _kept(history: History | None) -> dict[str, object]:
+    if history is None:
+        return {}
+    until = history.retained_until
+    return {
+        "policy": history.policy,
+        "versions_checked": history.versions_checked,
+        **({"retained_until": until.isoformat()} if until else {}),
+    }
 
 
 def shard_run_attempt_failed(*, shard_id: int, code: str, in_process: bool) -> int | None:
@@ -248,6 +262,8 @@ class PassSummary:
     completed_at: datetime
     checked_at: datetime
     runs: dict[int, RunShards]
+    # The versions the shards' post-checks read, summed (None for a store that keeps none).
+    history: History | None = None
 
     def shards(self, run_id: int) -> dict[str, str]:
         """The receipt's `shards` member for one run."""
@@ -266,13 +282,16 @@ def pass_summary(*, lead_id: int, members: Iterable[int]) -> PassSummary:
     started, completed, checked = [], [], []
     rows = ShardRun.objects.filter(run_id=lead_id).values_list(
         "key", "status", "last_error", "op", "counts", "remaining", "before", "after",
-        "started_at", "completed_at", "checked_at",
+        "history", "started_at", "completed_at", "checked_at",
     )  # fmt: skip
-    for key, status, error, op, counts, remaining, before, after, *times in rows.iterator():
+    histories: list[dict] = []
+    for key, status, error, op, counts, remaining, before, after, kept, *times in rows.iterator():
         total += 1
         if status == Status.FAILED:
             failed = failed or error or "shard_failed"
             continue
+        if kept:
+            histories.append(kept)
         started.append(times[0] or now)
         completed.append(times[1] or now)
         checked.append(times[2] or now)
@@ -296,7 +315,28 @@ def pass_summary(*, lead_id: int, members: Iterable[int]) -> PassSummary:
         completed_at=max(completed, default=now),
         checked_at=max(checked, default=now),
         runs=runs,
+        history=pass_history(histories),
     )
+
+
+def pass_history(histories: list[dict]) -> History | None:
+    """The shards' histories as one: `purged` only if every shard's is, the versions read
+    summed, and, where some are retained, the latest date until which one is kept."""
+    if not histories:
+        return None
+    read = sum(int(kept["versions_checked"]) for kept in histories)
+    retained = [kept for kept in histories if kept["policy"] != "purged"]
+    if not retained:
+        return History(policy="purged", versions_checked=read)
+    until = max(
+        (
+            datetime.fromisoformat(kept["retained_until"])
+            for kept in retained
+            if kept.get("retained_until")
+        ),
+        default=None,
+    )
+    return History(policy=retained[0]["policy"], versions_checked=read, retained_until=until)
 
 
 # --- the sweeper ------------------------------------------------------------------------------
