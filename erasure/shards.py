@@ -36,7 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors import connector_for
-from connectors.base import History
+from connectors.base import HeldByStore, History
 from connectors.shards import Shard
 from erasure import dispatch, failures
 from erasure.models import ShardRun, State, TargetRun
@@ -163,10 +163,14 @@ def shard_run_execute(
         # read once and never rewritten (not even to a temporary file).
         found = connector.verify_groups(groups) if groups else {}
         erased = {}
+        held: HeldByStore | None = None
         if any(check.remaining for check in found.values()):
-            erased = connector.erase_groups(groups, op=target.operation)
+            try:
+                erased = connector.erase_groups(groups, op=target.operation)
+            except HeldByStore as lock:  # the store's lock: recorded, never retried
+                held = lock
         changed = any(result.count for result in erased.values())
-        checked = connector.verify_groups(groups) if changed else found
+        checked = connector.verify_groups(groups) if changed or held else found
     except BaseException:
         ShardRun.objects.filter(pk=shard_id, status=Status.CLAIMED).update(
             status=Status.PENDING, claimed_by=""
@@ -185,6 +189,7 @@ def shard_run_execute(
         before=(first and first.before) or "",
         after=(first and first.after) or "",
         history=_kept(history),
+        held={"basis": held.basis, "until": held.until.isoformat()} if held else {},
         started_at=started,
         completed_at=(first and first.completed_at) or now,
         checked_at=now,
@@ -249,6 +254,14 @@ class RunShards:
     remaining: int = 0
     op: str = "none"
     manifest: list[dict[str, str]] = field(default_factory=list)
+    # The lock of a shard still holding this run's subject (the one lasting longest): basis
+    # and until; the run ends `held` with it as its exception.
+    held: tuple[str, datetime] | None = None
+
+    def hold(self, lock: dict[str, str]) -> None:
+        until = datetime.fromisoformat(lock["until"])
+        if self.held is None or until > self.held[1]:
+            self.held = (lock["basis"], until)
 
 
 @dataclass
@@ -282,10 +295,10 @@ def pass_summary(*, lead_id: int, members: Iterable[int]) -> PassSummary:
     started, completed, checked = [], [], []
     rows = ShardRun.objects.filter(run_id=lead_id).values_list(
         "key", "status", "last_error", "op", "counts", "remaining", "before", "after",
-        "history", "started_at", "completed_at", "checked_at",
-    )  # fmt: skip
+        "history", "held", "started_at", "completed_at", "checked_at",
+    ).iterator()  # fmt: skip
     histories: list[dict] = []
-    for key, status, error, op, counts, remaining, before, after, kept, *times in rows.iterator():
+    for key, status, error, op, counts, remaining, before, after, kept, lock, *times in rows:
         total += 1
         if status == Status.FAILED:
             failed = failed or error or "shard_failed"
@@ -298,6 +311,8 @@ def pass_summary(*, lead_id: int, members: Iterable[int]) -> PassSummary:
         for pk, left in remaining.items():
             if int(pk) in runs:
                 runs[int(pk)].remaining += left
+                if lock:
+                    runs[int(pk)].hold(lock)
         hashed = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
         for pk, count in counts.items():
             summary = runs.get(int(pk))

@@ -6,6 +6,7 @@ recomputes) and `history` (every shard's versions, summed)."""
 
 import gzip
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -208,3 +209,48 @@ def test_the_glob_is_checked_and_a_shard_is_exactly_one_object(object_store):
     assert one.locate({"email": ["keep"]}).count == 1  # not "a.jsonl.bak" too
     with pytest.raises(ConnectorConfigError):
         flat.shard("a.jsonl.bak")  # not a key the glob matches
+
+
+def test_a_locked_shard_holds_its_subjects_runs_and_the_other_shards_are_erased(
+    object_store, fanned, settings, django_capture_on_commit_callbacks
+):
+    settings.LUP_SHARD_GROUP_BYTES = 0
+    locked, free = identifiers.email().lower(), identifiers.email().lower()
+    name = object_store.bucket(locked=True)
+    until = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    object_store.s3.put_object(
+        Bucket=name,
+        Key=shard_key(0),
+        Body=gz_lines([locked], 0),
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=until,
+    )
+    for n in (1, 2):
+        object_store.s3.put_object(Bucket=name, Key=shard_key(n), Body=gz_lines([locked, free], n))
+    config = object_store.config(
+        name, prefix=PREFIX, glob=GLOB, format="jsonl", match={"email": "user.email"}
+    )
+    target_save(name="chat-objects", kind="s3_objects", country="KH", config=config, always=True)
+    approve_proposed_targets()
+    held, erased = file_request(locked), file_request(free)
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=held.runs.get().pk)
+    run_all(fanned, django_capture_on_commit_callbacks)
+
+    shard = ShardRun.objects.get(key=shard_key(0).removeprefix(PREFIX))
+    assert (shard.status, shard.attempts, shard.op) == ("done", 0, "none")  # never retried
+    payloads = {p["request"]["id"]: p for p in receipts()}
+    payload = payloads[str(held.pk)]
+    assert payload["outcome"] == "held"
+    assert payload["exception"] == {
+        "basis": "object-lock:governance",
+        "until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    assert (payload["action"]["count"], payload["postcheck"]["remaining"]) == ("2", "1")
+    assert payload["shards"] == {**payload["shards"], "total": "3", "changed": "2"}
+    assert payloads[str(erased.pk)]["outcome"] == "erased"
+    assert locked.encode() in gzip.decompress(object_store.read(name, shard_key(0)))
+    for n in (1, 2):
+        assert locked.encode() not in gzip.decompress(object_store.read(name, shard_key(n)))
+    assert ErasureRequest.objects.get(pk=held.pk).state == "partially_completed"
+    assert ErasureRequest.objects.get(pk=erased.pk).state == "completed"
