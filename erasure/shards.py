@@ -16,7 +16,10 @@ run's: attempts, backoff, and a shard whose attempts are spent fails the pass. W
 is left unended (`pass_ended`), the pass ends (`runs.sharded_pass_end`): each run gets one
 `erasure.target` receipt whose `shards` member carries the shards examined, the shards it
 changed and the digest of their manifest (`pass_summary`, RECEIPTS.md §2); the manifest is
-kept for the bundle.
+kept for the bundle. A store that keeps versions gives each shard's post-check a history; the
+receipt's `history` sums them (`pass_history`). A shard the store's lock refuses
+(`HeldByStore`) is recorded with the lock and not retried: the runs whose subject it still
+holds end `held` with the lock as their exception.
 
 A worker killed mid-shard leaves a claim that the sweeper gives back (`shards_sweep`); the
 shard is then erased from what it holds at that time, and recorded once.
