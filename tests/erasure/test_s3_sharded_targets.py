@@ -254,3 +254,17 @@ def test_a_locked_shard_holds_its_subjects_runs_and_the_other_shards_are_erased(
         assert locked.encode() not in gzip.decompress(object_store.read(name, shard_key(n)))
     assert ErasureRequest.objects.get(pk=held.pk).state == "partially_completed"
     assert ErasureRequest.objects.get(pk=erased.pk).state == "completed"
+
+
+def test_a_glob_that_climbs_out_of_the_prefix_is_refused_at_registration(object_store, api):
+    config = object_store.config(
+        object_store.bucket(), prefix="p/", glob="../*.jsonl", format="jsonl", match={"email": "e"}
+    )
+    response = api("erasure:write").post(
+        "/api/v1/erasure/targets",
+        {"name": "escape", "kind": "s3_objects", "country": "KH", "config": config},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "path_outside_roots"
+    assert response.json()["fields"] == {"glob": "outside prefix"}
