@@ -203,6 +203,9 @@ def test_the_glob_is_checked_and_a_shard_is_exactly_one_object(object_store):
     assert [(s.key, s.size) for s in flat.shards()] == [("a.jsonl", 14)]
     deep = connector_for("s3_objects", {**base, "glob": "**/*.jsonl"})
     assert [s.key for s in deep.shards()] == ["a.jsonl", "x/b.jsonl"]
+    # A look at the whole target (a held subject's) counts the glob's objects only.
+    assert flat.locate({"email": ["keep"]}).count == 1
+    assert deep.locate({"email": ["keep"]}).count == 2
 
     one = flat.shard("a.jsonl")
     assert not one.sharded
