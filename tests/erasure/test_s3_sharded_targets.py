@@ -257,6 +257,10 @@ def test_a_locked_shard_holds_its_subjects_runs_and_the_other_shards_are_erased(
         assert locked.encode() not in gzip.decompress(object_store.read(name, shard_key(n)))
     assert ErasureRequest.objects.get(pk=held.pk).state == "partially_completed"
     assert ErasureRequest.objects.get(pk=erased.pk).state == "completed"
+    bundle = erasure_request_bundle(request=ErasureRequest.objects.get(pk=held.pk))
+    key = verify.parse_verifier_key(bundle["verifier_key"])
+    lines = verify.verify_bundle(bundle, key, locked)
+    assert any("manifest of its 2 changed shard(s)" in line for line in lines)
 
 
 def test_a_glob_that_climbs_out_of_the_prefix_is_refused_at_registration(object_store, api):
