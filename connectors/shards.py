@@ -20,6 +20,7 @@ a file outside them. Hidden files (a name starting with ".") are never shards: a
 temporary file is one.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,21 +42,58 @@ class Shard:
     size: int
 
 
-def checked_glob(config: dict[str, Any]) -> str:
-    """`glob`: a relative pattern under `dir` that cannot climb out of it."""
+def checked_glob(config: dict[str, Any], *, under: str = "dir") -> str:
+    """`glob`: a relative pattern under `dir` (or an object store's `prefix`) that cannot climb
+    out of it."""
     glob = config.get("glob")
     if not isinstance(glob, str) or not glob or len(glob) > MAX_GLOB_LENGTH:
         raise ConnectorConfigError(
-            "glob is a pattern of file names under dir (e.g. `part-*.jsonl.gz`).",
+            f"glob is a pattern of names under {under} (e.g. `part-*.jsonl.gz`).",
             fields={"glob": "required"},
         )
     parts = glob.split("/")
     if glob.startswith("/") or "\\" in glob or any(part in ("..", ".") for part in parts):
         raise PathOutsideRoots(
-            "glob is relative to dir and may not hold `..`, `.` or a leading /.",
-            fields={"glob": "outside dir"},
+            f"glob is relative to {under} and may not hold `..`, `.` or a leading /.",
+            fields={"glob": f"outside {under}"},
         )
     return glob
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """A glob as a regular expression over "/"-separated keys, as `Path.glob` reads it: `*`,
+    `?` and `[...]` stay within one segment, a `**` segment spans any number of them."""
+    parts: list[str] = []
+    segments = glob.split("/")
+    for position, segment in enumerate(segments):
+        last = position == len(segments) - 1
+        if segment == "**":
+            parts.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        parts.append(_segment(segment) + ("" if last else "/"))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _segment(segment: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        char = segment[i]
+        end = segment.find("]", i + 2) if char == "[" else -1
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif end != -1:  # a class: `[abc]`, `[0-9]`, `[!x]`
+            inner = segment[i + 1 : end]
+            negated = inner.startswith("!")
+            body = re.escape(inner[1:] if negated else inner).replace("\\-", "-")
+            out.append(f"[^/{body}]" if negated else f"[{body}]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
 
 
 def confined_directory(directory: str) -> Path:

@@ -287,6 +287,12 @@ class ShardRun(models.Model):
     op = models.CharField(max_length=8, blank=True)  # what erasing did here: delete or mask
     before = models.CharField(max_length=71, blank=True)  # "sha256:<hex>" of the content
     after = models.CharField(max_length=71, blank=True)
+    # What the post-check read of the versions the store keeps (a versioned bucket): policy,
+    # versions_checked and, when retained, retained_until; empty for a store that keeps none.
+    history = models.JSONField(default=dict, blank=True)
+    # The store's lock that refused erasing this shard (an object lock): basis and until; the
+    # runs whose subject it holds end `held` with it as their exception.
+    held = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)

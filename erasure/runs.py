@@ -382,12 +382,17 @@ def _sharded_finish(run: TargetRun, connector: Connector, summary: "shards.PassS
         remaining=mine.remaining,
         at=utc_time(summary.checked_at),
     )
+    # A shard the store's lock kept from erasing still holds the subject: held, as a target
+    # whose lock refused it is (the other shards erased all the same).
+    held = {"basis": mine.held[0], "until": utc_time(mine.held[1])} if mine.held else None
     _finish(
         run,
-        outcome=_outcome(remaining=mine.remaining, count=mine.count),
+        outcome=Outcome.HELD if held else _outcome(remaining=mine.remaining, count=mine.count),
         action=action,
         postcheck=postcheck,
         shards=summary.shards(run.pk),
+        history=_history(summary.history),
+        **({"exception": held} if held else {}),
     )
 
 

@@ -16,7 +16,10 @@ run's: attempts, backoff, and a shard whose attempts are spent fails the pass. W
 is left unended (`pass_ended`), the pass ends (`runs.sharded_pass_end`): each run gets one
 `erasure.target` receipt whose `shards` member carries the shards examined, the shards it
 changed and the digest of their manifest (`pass_summary`, RECEIPTS.md §2); the manifest is
-kept for the bundle.
+kept for the bundle. A store that keeps versions gives each shard's post-check a history; the
+receipt's `history` sums them (`pass_history`). A shard the store's lock refuses
+(`HeldByStore`) is recorded with the lock and not retried: the runs whose subject it still
+holds end `held` with the lock as their exception.
 
 A worker killed mid-shard leaves a claim that the sweeper gives back (`shards_sweep`); the
 shard is then erased from what it holds at that time, and recorded once.
@@ -36,6 +39,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors import connector_for
+from connectors.base import HeldByStore, History
 from connectors.shards import Shard
 from erasure import dispatch, failures
 from erasure.models import ShardRun, State, TargetRun
@@ -162,10 +166,14 @@ def shard_run_execute(
         # read once and never rewritten (not even to a temporary file).
         found = connector.verify_groups(groups) if groups else {}
         erased = {}
+        held: HeldByStore | None = None
         if any(check.remaining for check in found.values()):
-            erased = connector.erase_groups(groups, op=target.operation)
+            try:
+                erased = connector.erase_groups(groups, op=target.operation)
+            except HeldByStore as lock:  # the store's lock: recorded, never retried
+                held = lock
         changed = any(result.count for result in erased.values())
-        checked = connector.verify_groups(groups) if changed else found
+        checked = connector.verify_groups(groups) if changed or held else found
     except BaseException:
         ShardRun.objects.filter(pk=shard_id, status=Status.CLAIMED).update(
             status=Status.PENDING, claimed_by=""
@@ -173,6 +181,7 @@ def shard_run_execute(
         raise
     now = timezone.now()
     first = next(iter(erased.values()), None)
+    history = next((check.history for check in checked.values() if check.history), None)
     # A claim the sweeper gave back meanwhile is recorded all the same; one that ended is not.
     ShardRun.objects.filter(pk=shard_id, status__in=[Status.CLAIMED, Status.PENDING]).update(
         status=Status.DONE,
@@ -182,6 +191,8 @@ def shard_run_execute(
         op="none" if not changed else next(r.op for r in erased.values() if r.count),
         before=(first and first.before) or "",
         after=(first and first.after) or "",
+        history=_kept(history),
+        held={"basis": held.basis, "until": held.until.isoformat()} if held else {},
         started_at=started,
         completed_at=(first and first.completed_at) or now,
         checked_at=now,
@@ -189,6 +200,17 @@ def shard_run_execute(
     )  # `claimed_by` stays: which worker erased the shard
     shard.refresh_from_db()
     return shard
+
+
+def _kept(history: History | None) -> dict[str, object]:
+    if history is None:
+        return {}
+    until = history.retained_until
+    return {
+        "policy": history.policy,
+        "versions_checked": history.versions_checked,
+        **({"retained_until": until.isoformat()} if until else {}),
+    }
 
 
 def shard_run_attempt_failed(*, shard_id: int, code: str, in_process: bool) -> int | None:
@@ -235,6 +257,14 @@ class RunShards:
     remaining: int = 0
     op: str = "none"
     manifest: list[dict[str, str]] = field(default_factory=list)
+    # The lock of a shard still holding this run's subject (the one lasting longest): basis
+    # and until; the run ends `held` with it as its exception.
+    held: tuple[str, datetime] | None = None
+
+    def hold(self, lock: dict[str, str]) -> None:
+        until = datetime.fromisoformat(lock["until"])
+        if self.held is None or until > self.held[1]:
+            self.held = (lock["basis"], until)
 
 
 @dataclass
@@ -248,6 +278,8 @@ class PassSummary:
     completed_at: datetime
     checked_at: datetime
     runs: dict[int, RunShards]
+    # The versions the shards' post-checks read, summed (None for a store that keeps none).
+    history: History | None = None
 
     def shards(self, run_id: int) -> dict[str, str]:
         """The receipt's `shards` member for one run."""
@@ -266,19 +298,24 @@ def pass_summary(*, lead_id: int, members: Iterable[int]) -> PassSummary:
     started, completed, checked = [], [], []
     rows = ShardRun.objects.filter(run_id=lead_id).values_list(
         "key", "status", "last_error", "op", "counts", "remaining", "before", "after",
-        "started_at", "completed_at", "checked_at",
-    )  # fmt: skip
-    for key, status, error, op, counts, remaining, before, after, *times in rows.iterator():
+        "history", "held", "started_at", "completed_at", "checked_at",
+    ).iterator()  # fmt: skip
+    histories: list[dict] = []
+    for key, status, error, op, counts, remaining, before, after, kept, lock, *times in rows:
         total += 1
         if status == Status.FAILED:
             failed = failed or error or "shard_failed"
             continue
+        if kept:
+            histories.append(kept)
         started.append(times[0] or now)
         completed.append(times[1] or now)
         checked.append(times[2] or now)
         for pk, left in remaining.items():
             if int(pk) in runs:
                 runs[int(pk)].remaining += left
+                if lock:
+                    runs[int(pk)].hold(lock)
         hashed = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
         for pk, count in counts.items():
             summary = runs.get(int(pk))
@@ -296,7 +333,28 @@ def pass_summary(*, lead_id: int, members: Iterable[int]) -> PassSummary:
         completed_at=max(completed, default=now),
         checked_at=max(checked, default=now),
         runs=runs,
+        history=pass_history(histories),
     )
+
+
+def pass_history(histories: list[dict]) -> History | None:
+    """The shards' histories as one: `purged` only if every shard's is, the versions read
+    summed, and, where some are retained, the latest date until which one is kept."""
+    if not histories:
+        return None
+    read = sum(int(kept["versions_checked"]) for kept in histories)
+    retained = [kept for kept in histories if kept["policy"] != "purged"]
+    if not retained:
+        return History(policy="purged", versions_checked=read)
+    until = max(
+        (
+            datetime.fromisoformat(kept["retained_until"])
+            for kept in retained
+            if kept.get("retained_until")
+        ),
+        default=None,
+    )
+    return History(policy=retained[0]["policy"], versions_checked=read, retained_until=until)
 
 
 # --- the sweeper ------------------------------------------------------------------------------

@@ -450,3 +450,18 @@ def test_registration_reads_the_first_object_as_its_format_does(object_store):
     with pytest.raises(ApplicationError) as unreachable:
         missing.check()
     assert unreachable.value.fields == {"bucket": "not found"}
+
+
+def test_a_client_is_kept_until_its_credentials_change(object_store, monkeypatch):
+    config = object_store.config(object_store.bucket(), format="jsonl", match={"email": "e"})
+    first = s3_store.client(config, 30)
+    assert s3_store.client(config, 30) is first  # one per process, not one per shard
+    assert s3_store.client(config, 10) is not first
+    monkeypatch.setenv(s3_store.AWS_ENV[0], "rotated")  # boto3's own chain: another client
+    assert s3_store.client(config, 30) is not first
+    monkeypatch.delenv(s3_store.AWS_ENV[0])
+    monkeypatch.setenv(config["secret_access_key_env"], "rotated-secret")
+    rotated = s3_store.client(config, 30)
+    assert rotated is not first
+    with pytest.raises(ApplicationError):  # the new secret is used, and refused
+        s3_store.Store(rotated, config["bucket"]).versioning()
