@@ -5,10 +5,13 @@ import gzip
 import json
 import sqlite3
 
+import datasets
+import lancedb
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable, write_deltalake
 from django.conf import settings
 from django.db import connection
 
@@ -16,6 +19,9 @@ from connectors import CONNECTORS, Capability, NotSupported, connector_for, json
 from connectors import tables as table_kinds
 
 SCANNING = {
+    "delta_table",
+    "hf_dataset",
+    "lance_table",
     "jsonl_file",
     "csv_file",
     "parquet_file",
@@ -185,6 +191,60 @@ def test_parquet_yields_each_rows_values_a_batch_at_a_time(roots, monkeypatch):
     assert list(target.scan()) == [
         (("email", "a@example.org"), ("account_id", "7")),
         (("account_id", "8"),),
+        (("email", "c@example.org"),),
+    ]
+
+
+def test_delta_table_yields_the_current_versions_rows_a_batch_at_a_time(roots, monkeypatch):
+    monkeypatch.setattr("connectors.delta_table.SCAN_BATCH_ROWS", 2)
+    path = roots / "tickets"
+    rows = {"email": ["a@example.org", None, "C@Example.org"], "user_id": [7, 8, None]}
+    write_deltalake(path, pa.table(rows))
+    write_deltalake(path, pa.table({"email": ["d@example.org"], "user_id": [9]}), mode="append")
+    DeltaTable(str(path)).delete("user_id = 9")  # gone from the current version
+    target = connector_for(
+        "delta_table", {"path": "tickets", "match": {"email": "email", "user_id": "user_id"}}
+    )
+    assert list(target.scan()) == [
+        (("email", "a@example.org"), ("user_id", "7")),
+        (("user_id", "8"),),
+        (("email", "C@Example.org"),),
+    ]
+
+
+def test_lance_table_yields_every_row_of_the_current_version(roots, monkeypatch):
+    monkeypatch.setattr("connectors.lance_table.SCAN_BATCH_ROWS", 2)
+    database = lancedb.connect(str(roots / "vectors"))
+    table = database.create_table(
+        "chunks",
+        pa.table(
+            {
+                "email": ["a@example.org", "b@example.org", None],
+                "vector": pa.array([[0.1, 0.2]] * 3, pa.list_(pa.float32(), 2)),
+            }
+        ),
+    )
+    table.delete("email = 'b@example.org'")
+    target = connector_for(
+        "lance_table", {"path": "vectors", "table": "chunks", "match": {"email": "email"}}
+    )
+    assert list(target.scan()) == [(("email", "a@example.org"),), ()]
+
+
+def test_hf_dataset_yields_every_splits_rows_shard_by_shard(roots, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    built = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"email": ["a@example.org", "b@example.org"]}),
+            "test": datasets.Dataset.from_dict({"email": [None, "c@example.org"]}),
+        }
+    )
+    built.save_to_disk(roots / "qa", num_shards={"train": 2, "test": 1})
+    target = connector_for("hf_dataset", {"path": "qa", "match": {"email": "email"}})
+    assert sorted(target.scan()) == [
+        (),
+        (("email", "a@example.org"),),
+        (("email", "b@example.org"),),
         (("email", "c@example.org"),),
     ]
 
