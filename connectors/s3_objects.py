@@ -52,6 +52,9 @@ exception (`HeldByStore`), never silently.
 object as its format digests a file>` of every current object, in key order (with "rewrite",
 of every version rewritten, named `<key>#<position in its history>`).
 
+Scanning (`scan`, for the subject index): every current object under the prefix, in key order,
+read as the format's file kind scans a file; earlier versions are not indexed.
+
 Not supported: Glacier-class objects that must be restored before they are read; rewriting a
 noncurrent version in place (S3 versions are immutable: a history is written again instead);
 and, with "rewrite", a locked version that holds no match (the pre-check looks at versions
@@ -75,6 +78,7 @@ from .base import (
     ConnectorConfigError,
     Deadline,
     Erased,
+    Found,
     Groups,
     History,
     Identifiers,
@@ -297,7 +301,7 @@ class S3Objects(Connector):
     )
     # Every ability some format has; an instance has its format's (`jsonl` cannot mask).
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     batches = True
     reach_key = "bucket"
@@ -437,6 +441,19 @@ class S3Objects(Connector):
             key: Verified(method=self.verify_method, remaining=n, at=at, history=history)
             for key, n in counts.items()
         }
+
+    def scan(self) -> Iterator[Found]:
+        """Each current object's records in key order, as the format's file kind scans a
+        file (streamed; Parquet through a local copy). An object deleted meanwhile is
+        skipped."""
+        self.require(Capability.SCAN)
+        store = self._store()
+        for key in store.keys(self.prefix):
+            if not self._wanted(key):
+                continue
+            self.format.current = self._ref(key)
+            with contextlib.suppress(ObjectGone):
+                yield from self.format.scan()
 
     def _look(self, groups: Groups) -> tuple[dict[Hashable, int], int, bool]:
         """Per group, the items found; how many objects (or versions) were read; and whether

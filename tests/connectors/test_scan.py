@@ -2,6 +2,7 @@
 yields every record's match values as stored, streaming; the others refuse plainly."""
 
 import gzip
+import io
 import json
 import sqlite3
 
@@ -22,6 +23,7 @@ SCANNING = {
     "delta_table",
     "hf_dataset",
     "lance_table",
+    "s3_objects",
     "jsonl_file",
     "csv_file",
     "parquet_file",
@@ -247,6 +249,36 @@ def test_hf_dataset_yields_every_splits_rows_shard_by_shard(roots, monkeypatch):
         (("email", "b@example.org"),),
         (("email", "c@example.org"),),
     ]
+
+
+def test_s3_objects_yields_each_objects_records_as_its_file_kind_does(object_store):
+    bucket = object_store.bucket()
+    lines = b'{"user": {"email": "a@example.org"}}\n{"user": {}}\n'
+    object_store.s3.put_object(Bucket=bucket, Key="evals/b.jsonl.gz", Body=gzip.compress(lines))
+    object_store.s3.put_object(
+        Bucket=bucket, Key="evals/a.jsonl", Body=b'{"user": {"email": "c@example.org"}}\n'
+    )
+    object_store.s3.put_object(Bucket=bucket, Key="other/c.jsonl", Body=lines)
+    target = connector_for(
+        "s3_objects",
+        object_store.config(bucket, prefix="evals/", format="jsonl", match={"email": "user.email"}),
+    )
+    assert list(target.scan()) == [
+        (("email", "c@example.org"),),
+        (("email", "a@example.org"),),
+        (),
+    ]
+
+
+def test_s3_parquet_objects_are_scanned_a_batch_at_a_time(object_store):
+    bucket = object_store.bucket()
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"email": ["a@example.org", None], "n": [1, 2]}), sink)
+    object_store.s3.put_object(Bucket=bucket, Key="set.parquet", Body=sink.getvalue())
+    target = connector_for(
+        "s3_objects", object_store.config(bucket, format="parquet", match={"email": "email"})
+    )
+    assert list(target.scan()) == [(("email", "a@example.org"),), ()]
 
 
 def test_sqlite_table_yields_every_row(roots, monkeypatch):
