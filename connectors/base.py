@@ -81,6 +81,10 @@ Op = Literal["delete", "mask", "none"]
 # What `scan` yields for one record: the (identifier type, value as stored) pairs its match
 # fields hold; empty for a record that holds none (or could not be read as a record).
 Found = tuple[tuple[str, str], ...]
+# The OpenLineage dataset a config points at, (namespace, name) as the naming spec spells it:
+# ("file", an absolute path) for a local file, folder or table; ("s3://<bucket>", a key or
+# prefix) for objects.
+LineageName = tuple[str, str]
 
 DEFAULT_TIMEOUT_SECONDS = schema.DEFAULT_TIMEOUT_SECONDS
 MAX_TIMEOUT_SECONDS = schema.MAX_TIMEOUT_SECONDS
@@ -295,6 +299,11 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         return {key: self.verify(identifiers) for key, identifiers in groups.items()}
+
+    def lineage_dataset(self) -> LineageName | None:
+        """The OpenLineage dataset this config points at, so that a dataset a pipeline's
+        events name finds its target; None for a kind no pipeline names as a dataset."""
+        return None
 
     def start(self, identifiers: Identifiers, *, handover: Handover) -> "Awaiting | Reported":
         """Hand the erasure over (kinds with `hands_over`)."""

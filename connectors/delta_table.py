@@ -72,6 +72,7 @@ from .base import (
     Found,
     Groups,
     Identifiers,
+    LineageName,
     Located,
     TargetUnavailable,
     Verified,
@@ -222,6 +223,10 @@ class DeltaLakeTable(ArrowColumns, Connector):
             plan = self._plan(dataset.schema, {key: [] for key in self.match}, "none")
             batches = dataset.to_batches(columns=plan.top, batch_size=SCAN_BATCH_ROWS)
             yield from self.scanned(batches, plan)
+
+    def lineage_dataset(self) -> LineageName:
+        """The table's folder (the one holding `_delta_log`)."""
+        return ("file", str(confined_path(self.path)))
 
     def verify(self, identifiers: Identifiers) -> Verified:
         return self.verify_groups({None: identifiers})[None]

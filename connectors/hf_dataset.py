@@ -72,6 +72,7 @@ from .base import (
     Found,
     Groups,
     Identifiers,
+    LineageName,
     Located,
     Verified,
 )
@@ -258,6 +259,10 @@ class HfDataset(ArrowColumns, Connector):
                     with _stream(shard) as reader:
                         plan = self._plan(reader.schema, {key: [] for key in self.match}, "none")
                         yield from self.scanned(reader, plan)
+
+    def lineage_dataset(self) -> LineageName:
+        """The folder the dataset was saved to."""
+        return ("file", str(confined_path(self.path)))
 
     def verify(self, identifiers: Identifiers) -> Verified:
         return self.verify_groups({None: identifiers})[None]

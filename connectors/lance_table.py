@@ -72,6 +72,7 @@ from .base import (
     Found,
     Groups,
     Identifiers,
+    LineageName,
     Located,
     TargetUnavailable,
     Verified,
@@ -239,6 +240,10 @@ class LanceTable(ArrowColumns, Connector):
             plan = self._plan(table.schema, {key: [] for key in self.match}, "none")
             batches = table.to_lance().to_batches(columns=plan.top, batch_size=SCAN_BATCH_ROWS)
             yield from self.scanned(batches, plan)
+
+    def lineage_dataset(self) -> LineageName:
+        """The table's own folder, `<table>.lance` in the database's."""
+        return ("file", str(confined_path(self.path) / f"{self.table}.lance"))
 
     def verify(self, identifiers: Identifiers) -> Verified:
         return self.verify_groups({None: identifiers})[None]

@@ -82,6 +82,7 @@ from .base import (
     Groups,
     History,
     Identifiers,
+    LineageName,
     Located,
     Verified,
 )
@@ -454,6 +455,10 @@ class S3Objects(Connector):
             self.format.current = self._ref(key)
             with contextlib.suppress(ObjectGone):
                 yield from self.format.scan()
+
+    def lineage_dataset(self) -> LineageName:
+        """The bucket and the prefix, without its slashes ("/" for the whole bucket)."""
+        return (f"s3://{self.bucket}", self.prefix.strip("/") or "/")
 
     def _look(self, groups: Groups) -> tuple[dict[Hashable, int], int, bool]:
         """Per group, the items found; how many objects (or versions) were read; and whether
