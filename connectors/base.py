@@ -10,6 +10,9 @@ abilities they have:
 - `scan() -> Iterator[Found]`: read the whole target once and yield, record by record (a line,
   a row), the identifiers its config names, as stored: what the subject index is built from.
 
+`lineage_dataset()` gives the OpenLineage dataset (namespace, name) a config points at, or None:
+the target registry ties the versions pipelines' events name there to the target.
+
 Anything not overridden refuses with `NotSupported` (code `capability_not_supported`), so a
 missing ability is an explicit answer, never a silent success.
 
