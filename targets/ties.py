@@ -2,10 +2,11 @@
 
 A target whose kind stores files, tables or objects knows the OpenLineage dataset its config
 points at (`Connector.lineage_dataset`): namespace "file" and the absolute path of the file,
-folder or table (`delta_table`, `lance_table`'s `<table>.lance`, `hf_dataset`, the file kinds,
-a sharded one's `dir`), or namespace "s3://<bucket>" and the prefix (`s3_objects`). A dataset
-whose name (or a `symlinks` alias) is that one has its versions stored by the target, so
-planning reaches the target from their membership and the subject index can scan it:
+folder or table (`delta_table`, `lance_table`'s `<table>.lance`, `hf_dataset`, `iceberg_table`'s
+location, the file kinds, a sharded one's `dir`), or namespace "s3://<bucket>" and the prefix
+(`s3_objects`). A dataset whose name (or a `symlinks` alias) is that one has its versions
+stored by the target, so planning reaches the target from their membership and the subject
+index can scan it:
 
 - when an event is recorded, the versions it names are tied to every target (not retired)
   pointing at their dataset (`on_versions_named`, through `lineage.signals`);

@@ -5,6 +5,7 @@ import gzip
 import io
 import json
 import sqlite3
+import uuid
 
 import datasets
 import lancedb
@@ -15,13 +16,17 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from django.conf import settings
 from django.db import connection
+from pyiceberg.catalog.sql import SqlCatalog
 
 from connectors import CONNECTORS, Capability, NotSupported, connector_for, jsonl_file
 from connectors import tables as table_kinds
+from tests.connectors.test_iceberg_table import URI_ENV as ICEBERG_URI_ENV
+from tests.connectors.test_iceberg_table import catalog_uri as iceberg_uri
 
 SCANNING = {
     "delta_table",
     "hf_dataset",
+    "iceberg_table",
     "lance_table",
     "s3_objects",
     "jsonl_file",
@@ -279,6 +284,32 @@ def test_s3_parquet_objects_are_scanned_a_batch_at_a_time(object_store):
         "s3_objects", object_store.config(bucket, format="parquet", match={"email": "email"})
     )
     assert list(target.scan()) == [(("email", "a@example.org"),), ()]
+
+
+def test_iceberg_table_yields_the_current_snapshots_rows(db, roots, monkeypatch):
+    monkeypatch.setenv(ICEBERG_URI_ENV, iceberg_uri())
+    name = f"lup_{uuid.uuid4().hex[:12]}"
+    catalog = SqlCatalog(name, uri=iceberg_uri(), warehouse=f"file://{roots}/warehouse")
+    try:
+        catalog.create_namespace("crm")
+        schema = pa.schema([("email", pa.string()), ("account", pa.int64())])
+        table = catalog.create_table("crm.people", schema=schema)
+        table.append(pa.table({"email": ["a@example.org", None], "account": [7, 8]}, schema=schema))
+        table.delete(delete_filter="account = 7")  # gone from the current snapshot
+        table.append(pa.table({"email": ["C@Example.org"], "account": [None]}, schema=schema))
+        target = connector_for(
+            "iceberg_table",
+            {
+                "catalog_uri_env": ICEBERG_URI_ENV,
+                "catalog_name": name,
+                "table": "crm.people",
+                "match": {"email": "email", "account_id": "account"},
+            },
+        )
+        assert sorted(target.scan()) == [(("account_id", "8"),), (("email", "C@Example.org"),)]
+        assert target.lineage_dataset() == ("file", str(roots / "warehouse" / "crm" / "people"))
+    finally:
+        catalog.engine.dispose()
 
 
 def test_sqlite_table_yields_every_row(roots, monkeypatch):
