@@ -134,3 +134,30 @@ def test_a_retired_target_gets_no_new_versions(in_process, client):
     write_event(client, "file", str(in_process / "old.jsonl"))
 
     assert tied("old") == set()
+
+
+def test_each_kind_names_the_dataset_its_config_points_at(settings, tmp_path):
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    match = {"match": {"email": "email"}}
+    named = {
+        "csv_file": {"path": "crm/users.csv", **match},
+        "parquet_file": {"dir": "evals", "glob": "*.parquet", **match},
+        "text_log": {"path": "logs/app.log", "id_types": ["email"]},
+        "delta_table": {"path": "lake/tickets", **match},
+        "lance_table": {"path": "vectors", "table": "chunks", **match},
+        "hf_dataset": {"path": "qa", **match},
+        "s3_objects": {"bucket": "evals", "prefix": "support/", "format": "jsonl", **match},
+    }
+    sources = {kind: ties.target_source(kind, config) for kind, config in named.items()}
+    assert sources == {
+        "csv_file": ("file", f"{tmp_path}/crm/users.csv"),
+        "parquet_file": ("file", f"{tmp_path}/evals"),
+        "text_log": ("file", f"{tmp_path}/logs/app.log"),
+        "delta_table": ("file", f"{tmp_path}/lake/tickets"),
+        "lance_table": ("file", f"{tmp_path}/vectors/chunks.lance"),
+        "hf_dataset": ("file", f"{tmp_path}/qa"),
+        "s3_objects": ("s3://evals", "support"),
+    }
+    bucket = {"bucket": "evals", "format": "jsonl", **match}
+    assert ties.target_source("s3_objects", bucket) == ("s3://evals", "")
+    assert ties.target_source("postgres_table", {"dsn_env": "X", "table": "t", **match}) is None
