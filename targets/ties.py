@@ -61,13 +61,14 @@ def source(namespace: str, name: str) -> Source | None:
 
 
 def target_source(kind: str, config: dict[str, Any]) -> Source | None:
-    """The dataset a target's config points at, or None (a kind that names none, or a
-    config its connector no longer accepts: the roots changed, say)."""
+    """The dataset a target's config points at, or None (a kind that names none, a config
+    its connector no longer accepts, the roots changed, or an Iceberg catalog that cannot be
+    read now): a tie is never a reason to refuse an event or a registration."""
     if kind not in TIED_KINDS:
         return None
     try:
         named = connector_for(kind, config).lineage_dataset()
-    except ApplicationError:
+    except (ApplicationError, OSError):  # an Iceberg table's metadata gone, say
         return None
     return source(*named) if named is not None else None
 
