@@ -7,21 +7,24 @@ masking as `parquet_file`, so a subject is found alike in every one of them.
 (refusing a missing column or one that cannot be compared), `matched(data, plan, owners)` gives
 the rows to erase and each one's groups, `found(data, plan)` the stored values that matched (in
 their own type, for a store that erases by joining on them), and `_masked(table, matched, mask)`
-the table with the matched rows masked.
+the table with the matched rows masked, and `scanned(batches, plan)` each row's match values
+for the subject index.
 """
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 
+from .base import Found
 from .csv_file import mask_columns_config, mask_value_config
 from .errors import ConnectorConfigError
 from .parquet_file import (
     ParquetFile,
     _as_text,
     _column,
+    _found,
     _hits,
     _matched,
     _Plan,
@@ -62,6 +65,12 @@ class ArrowColumns:
     ) -> tuple[pa.Array, list[set]]:
         """The rows to erase as a boolean mask, and the groups each of them belongs to."""
         return _matched(data, plan, owners)
+
+    @staticmethod
+    def scanned(batches: Iterable[pa.RecordBatch], plan: Plan) -> Iterator[Found]:
+        """Each row's match values (as `parquet_file.scan` yields them), a batch at a time."""
+        for batch in batches:
+            yield from _found(batch, plan)
 
     @staticmethod
     def tally(hits: list[set], counts: dict[Hashable, int]) -> None:

@@ -10,6 +10,9 @@ abilities they have:
 - `scan() -> Iterator[Found]`: read the whole target once and yield, record by record (a line,
   a row), the identifiers its config names, as stored: what the subject index is built from.
 
+`lineage_dataset()` gives the OpenLineage dataset (namespace, name) a config points at, or None:
+the target registry ties the versions pipelines' events name there to the target.
+
 Anything not overridden refuses with `NotSupported` (code `capability_not_supported`), so a
 missing ability is an explicit answer, never a silent success.
 
@@ -81,6 +84,10 @@ Op = Literal["delete", "mask", "none"]
 # What `scan` yields for one record: the (identifier type, value as stored) pairs its match
 # fields hold; empty for a record that holds none (or could not be read as a record).
 Found = tuple[tuple[str, str], ...]
+# The OpenLineage dataset a config points at, (namespace, name) as the naming spec spells it:
+# ("file", an absolute path) for a local file, folder or table; ("s3://<bucket>", a key or
+# prefix) for objects.
+LineageName = tuple[str, str]
 
 DEFAULT_TIMEOUT_SECONDS = schema.DEFAULT_TIMEOUT_SECONDS
 MAX_TIMEOUT_SECONDS = schema.MAX_TIMEOUT_SECONDS
@@ -295,6 +302,11 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
         return {key: self.verify(identifiers) for key, identifiers in groups.items()}
+
+    def lineage_dataset(self) -> LineageName | None:
+        """The OpenLineage dataset this config points at, so that a dataset a pipeline's
+        events name finds its target; None for a kind no pipeline names as a dataset."""
+        return None
 
     def start(self, identifiers: Identifiers, *, handover: Handover) -> "Awaiting | Reported":
         """Hand the erasure over (kinds with `hands_over`)."""

@@ -36,6 +36,10 @@ the versions read. With `retained`, the receipt says until when older versions m
 later of `retain_days` and the table's log retention (30 days unless the table says otherwise),
 counted from the post-check.
 
+Scanning (`scan`, for the subject index) reads the match columns of the current version one
+batch of rows at a time and yields each row's values as `parquet_file` does (an integer as its
+decimal text; nulls left out).
+
 Not supported: tables on object stores (the table's folder must be under `LUP_FILE_ROOTS`),
 tables with the change data feed on (the feed keeps deleted rows; refused), matching in nested
 columns, and interrupting the library mid-call (the deadline is checked while the table is read,
@@ -65,8 +69,10 @@ from .base import (
     ConnectorConfigError,
     Deadline,
     Erased,
+    Found,
     Groups,
     Identifiers,
+    LineageName,
     Located,
     TargetUnavailable,
     Verified,
@@ -130,7 +136,7 @@ class DeltaLakeTable(ArrowColumns, Connector):
         },
     )
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     batches = True
     file_roots = True
@@ -209,6 +215,18 @@ class DeltaLakeTable(ArrowColumns, Connector):
             completed_at=self._now(),
         )
         return self.split(shared, counts)
+
+    def scan(self) -> Iterator[Found]:
+        """The current version's match values, read a batch of rows at a time."""
+        with _unavailable_on_delta_error():
+            dataset = self._table().to_pyarrow_dataset()
+            plan = self._plan(dataset.schema, {key: [] for key in self.match}, "none")
+            batches = dataset.to_batches(columns=plan.top, batch_size=SCAN_BATCH_ROWS)
+            yield from self.scanned(batches, plan)
+
+    def lineage_dataset(self) -> LineageName:
+        """The table's folder (the one holding `_delta_log`)."""
+        return ("file", str(confined_path(self.path)))
 
     def verify(self, identifiers: Identifiers) -> Verified:
         return self.verify_groups({None: identifiers})[None]

@@ -39,6 +39,10 @@ through it, then the cache files as the policy says; the receipt's `history` cou
 and the cache files read. A cache file whose schema lacks a match column cannot be matched and
 is not counted as read.
 
+Scanning (`scan`, for the subject index) reads the match columns of every split's shards one
+batch of rows at a time and yields each row's values as `parquet_file` does (an integer as its
+decimal text; nulls left out).
+
 Not supported: datasets saved with `save_to_disk` to a remote file system, datasets being
 written while they are erased, and masking part of a list column.
 """
@@ -65,8 +69,10 @@ from .base import (
     Connector,
     Deadline,
     Erased,
+    Found,
     Groups,
     Identifiers,
+    LineageName,
     Located,
     Verified,
 )
@@ -136,7 +142,7 @@ class HfDataset(ArrowColumns, Connector):
         },
     )
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     batches = True
     file_roots = True
@@ -244,6 +250,19 @@ class HfDataset(ArrowColumns, Connector):
             completed_at=self._now(),
         )
         return self.split(shared, counts)
+
+    def scan(self) -> Iterator[Found]:
+        """Every split's match values, read from its shards a record batch at a time."""
+        with _unreadable_on_arrow_error(), unavailable_on_os_error():
+            for folder in self._splits():
+                for shard in _shards(folder):
+                    with _stream(shard) as reader:
+                        plan = self._plan(reader.schema, {key: [] for key in self.match}, "none")
+                        yield from self.scanned(reader, plan)
+
+    def lineage_dataset(self) -> LineageName:
+        """The folder the dataset was saved to."""
+        return ("file", str(confined_path(self.path)))
 
     def verify(self, identifiers: Identifiers) -> Verified:
         return self.verify_groups({None: identifiers})[None]

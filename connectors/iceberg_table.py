@@ -28,7 +28,9 @@ receipt's `versions_checked` is the number of snapshots read). A tagged
 snapshot that holds the subject therefore fails the run until the tag is removed. With
 `{"policy": "retained", "retain_days": N}` snapshots older than N days are expired, the
 current snapshot alone is read, and the receipt says older ones are kept until the post-check's
-time plus N days. Not supported: masking, an S3 or other remote warehouse, REST or Hive
+time plus N days. Scanning (`scan`, for the subject index) streams the current snapshot's
+match columns a record batch at a time (text, or integers as their decimal text). Not
+supported: masking, an S3 or other remote warehouse, REST or Hive
 catalogs, and tables whose location is outside `LUP_FILE_ROOTS`.
 """
 
@@ -50,7 +52,9 @@ from .base import (
     Connector,
     ConnectorConfigError,
     Erased,
+    Found,
     Identifiers,
+    LineageName,
     Located,
     TargetUnavailable,
     Verified,
@@ -58,6 +62,7 @@ from .base import (
 from .errors import PathOutsideRoots
 from .files import confined_path
 from .history import history_policy
+from .parquet_file import _found, _Plan
 
 log = structlog.get_logger(__name__)
 
@@ -117,7 +122,9 @@ class IcebergTable(Connector):
             "history": {"policy": "purged"},
         },
     )
-    capabilities = frozenset({Capability.LOCATE, Capability.DELETE, Capability.VERIFY})
+    capabilities = frozenset(
+        {Capability.LOCATE, Capability.DELETE, Capability.VERIFY, Capability.SCAN}
+    )
     erase_method = "iceberg_delete"
     verify_method = "iceberg_scan"
     file_roots = True
@@ -185,6 +192,29 @@ class IcebergTable(Connector):
         if self.history is not None:
             history = self.history.checked(versions=len(snapshots), at=at)
         return Verified(method=self.verify_method, remaining=remaining, at=at, history=history)
+
+    def scan(self) -> Iterator[Found]:
+        """The current snapshot's match values, streamed a record batch at a time."""
+        columns = sorted(set(self.match.values()))
+        plan = _Plan(
+            match=[(id_type, (column,)) for id_type, column in self.match.items()],
+            values={},
+            mask=[],
+            top=columns,
+        )
+        with self._opened() as table:
+            snapshot = table.metadata.current_snapshot_id
+            if snapshot is None:  # a table nothing was ever written to
+                return
+            scan = table.scan(snapshot_id=snapshot, selected_fields=tuple(columns))
+            for batch in scan.to_arrow_batch_reader():
+                yield from _found(batch, plan)
+
+    def lineage_dataset(self) -> LineageName:
+        """The table's location (a pipeline writing it through Spark names that folder, the
+        catalog's name as its `symlinks` alias)."""
+        with self._opened() as table:
+            return ("file", str(self._local(table.location())))
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -41,6 +41,10 @@ Without a vector index each query of that search reads every embedding (Lance ba
 SEEDS_PER_SEARCH seeds into one pass): give such a target a longer `timeout_seconds`, or the
 table an index.
 
+Scanning (`scan`, for the subject index) reads the match columns of the current version one
+batch of rows at a time and yields each row's values as `parquet_file` does (an integer as its
+decimal text; nulls left out).
+
 Not supported: LanceDB Cloud or object-store tables (the folder must be under `LUP_FILE_ROOTS`),
 matching inside nested columns, and interrupting the library mid-call (the deadline is checked
 while the table is read, not once it is being changed). Readers and writers still using a
@@ -64,8 +68,10 @@ from .base import (
     Connector,
     Deadline,
     Erased,
+    Found,
     Groups,
     Identifiers,
+    LineageName,
     Located,
     TargetUnavailable,
     Verified,
@@ -77,6 +83,9 @@ from .history import HistoryPolicy, history_config
 from .parquet_file import _is_text
 
 log = structlog.get_logger(__name__)
+
+# Rows per batch when `scan` streams the table for the subject index.
+SCAN_BATCH_ROWS = 65_536
 
 TABLE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"
 ROW_IDS_PER_STATEMENT = 1000
@@ -139,7 +148,7 @@ class LanceTable(ArrowColumns, Connector):
         },
     )
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     batches = True
     file_roots = True
@@ -222,6 +231,18 @@ class LanceTable(ArrowColumns, Connector):
             completed_at=self._now(),
         )
         return self.split(shared, counts)
+
+    def scan(self) -> Iterator[Found]:
+        """The current version's match values, read a batch of rows at a time."""
+        with _unavailable_on_lance_error():
+            table = self._open()
+            plan = self._plan(table.schema, {key: [] for key in self.match}, "none")
+            batches = table.to_lance().to_batches(columns=plan.top, batch_size=SCAN_BATCH_ROWS)
+            yield from self.scanned(batches, plan)
+
+    def lineage_dataset(self) -> LineageName:
+        """The table's own folder, `<table>.lance` in the database's."""
+        return ("file", str(confined_path(self.path) / f"{self.table}.lance"))
 
     def verify(self, identifiers: Identifiers) -> Verified:
         return self.verify_groups({None: identifiers})[None]

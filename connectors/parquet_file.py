@@ -228,16 +228,7 @@ class ParquetFile(FileRewrite, GroupScanning):
             if not parquet.metadata.num_rows:
                 return
             for batch in parquet.iter_batches(batch_size=SCAN_BATCH_ROWS, columns=plan.top):
-                columns = [
-                    (id_type, _as_text(_column(batch, column)).to_pylist())
-                    for id_type, column in plan.match
-                ]
-                for row in range(batch.num_rows):
-                    yield tuple(
-                        (id_type, values[row])
-                        for id_type, values in columns
-                        if values[row] is not None
-                    )
+                yield from _found(batch, plan)
 
     def _scan(self, groups: Groups) -> dict[Hashable, int]:
         """Read the match columns once; per group, the number of rows holding its values."""
@@ -465,6 +456,17 @@ def _column(data: pa.Table | pa.RecordBatch, column: Path_) -> pa.Array:
     for name in column[1:]:
         array = pc.struct_field(array, [array.type.get_field_index(name)])
     return array
+
+
+def _found(batch: pa.RecordBatch | pa.Table, plan: _Plan) -> Iterator[Found]:
+    """Each row's match values as text (an integer as its decimal text; nulls left out)."""
+    columns = [
+        (id_type, _as_text(_column(batch, column)).to_pylist()) for id_type, column in plan.match
+    ]
+    for row in range(batch.num_rows):
+        yield tuple(
+            (id_type, values[row]) for id_type, values in columns if values[row] is not None
+        )
 
 
 def _combined(array: pa.Array | pa.ChunkedArray) -> pa.Array:

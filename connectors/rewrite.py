@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import config as checks
-from .base import Connector, Deadline, Erased, Identifiers, Located
+from .base import Connector, Deadline, Erased, Identifiers, LineageName, Located
 from .errors import ConnectorConfigError, TargetUnreachable
 from .files import (
     confined_path,
@@ -190,6 +190,13 @@ class FileRewrite(Connector):
             )
         with unavailable_on_os_error(), self.open(path) as (source, _):
             self._look(source)
+
+    def lineage_dataset(self) -> LineageName:
+        """The file, or for `dir` and `glob` the directory (a job writes its part files
+        there and names the folder)."""
+        if self.sharded:
+            return ("file", str(confined_directory(self.directory)))
+        return ("file", str(self.resolved()))
 
     def _look(self, source: IO[bytes]) -> None:
         """Read what the config names in the opened file (a header's columns)."""

@@ -61,6 +61,9 @@ object's included, sized by all its versions); `shard(key)` is this kind with th
 settings for exactly that one object, its versions, locks and history handled as above. A
 prefix without a glob stays one run over every object under it.
 
+Scanning (`scan`, for the subject index): every current object under the prefix, in key order,
+read as the format's file kind scans a file; earlier versions are not indexed.
+
 Not supported: Glacier-class objects that must be restored before they are read; rewriting a
 noncurrent version in place (S3 versions are immutable: a history is written again instead);
 and, with "rewrite", a locked version that holds no match (the pre-check looks at versions
@@ -84,9 +87,11 @@ from .base import (
     ConnectorConfigError,
     Deadline,
     Erased,
+    Found,
     Groups,
     History,
     Identifiers,
+    LineageName,
     Located,
     Verified,
 )
@@ -316,7 +321,7 @@ class S3Objects(Connector):
     )
     # Every ability some format has; an instance has its format's (`jsonl` cannot mask).
     capabilities = frozenset(
-        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY}
+        {Capability.LOCATE, Capability.DELETE, Capability.MASK, Capability.VERIFY, Capability.SCAN}
     )
     batches = True
     reach_key = "bucket"
@@ -510,6 +515,23 @@ class S3Objects(Connector):
             key: Verified(method=self.verify_method, remaining=n, at=at, history=history)
             for key, n in counts.items()
         }
+
+    def scan(self) -> Iterator[Found]:
+        """Each current object's records in key order, as the format's file kind scans a
+        file (streamed; Parquet through a local copy). An object deleted meanwhile is
+        skipped."""
+        self.require(Capability.SCAN)
+        store = self._store()
+        for key in store.keys(self.prefix):
+            if not self._wanted(key):
+                continue
+            self.format.current = self._ref(key)
+            with contextlib.suppress(ObjectGone):
+                yield from self.format.scan()
+
+    def lineage_dataset(self) -> LineageName:
+        """The bucket and the prefix, without its slashes ("/" for the whole bucket)."""
+        return (f"s3://{self.bucket}", self.prefix.strip("/") or "/")
 
     def _look(self, groups: Groups) -> tuple[dict[Hashable, int], int, bool]:
         """Per group, the items found; how many objects (or versions) were read; and whether

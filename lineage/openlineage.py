@@ -49,6 +49,7 @@ from lineage.models import (
     RunDataset,
 )
 from lineage.services import VersionInput
+from lineage.signals import dataset_versions_named
 from lineage.sql import among
 
 # Decompressed bodies above this are refused, so a small gzip body cannot expand without bound.
@@ -99,6 +100,14 @@ def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
             row.versions = APPLY[kind](event)
             # Kept so that a client retrying after a lost answer gets the same answer.
             row.save(update_fields=["versions"])
+            named = [
+                entry["id"]
+                for entries in row.versions.values()
+                for entry in entries
+                if "dataset" in entry
+            ]
+            if named:
+                dataset_versions_named.send(sender=OpenLineageEvent, version_ids=named)
     except IntegrityError:
         if stored.exists():
             return {**summary, "duplicate": True, "versions": stored.first()}

@@ -287,6 +287,37 @@ def versions_by_id(*, ids) -> dict[Any, DatasetVersion]:
     return DatasetVersion.objects.select_related("dataset").in_bulk(list(ids))
 
 
+def version_dataset_names(*, version_ids) -> dict[str, list[tuple[str, str]]]:
+    """Per version id (as text), the names its dataset goes by: its own (namespace, name)
+    and its aliases'."""
+    rows = DatasetVersion.objects.filter(pk__in=list(version_ids)).values_list(
+        "pk", "dataset_id", "dataset__namespace", "dataset__name"
+    )
+    by_dataset: dict[Any, list[tuple[str, str]]] = {}
+    names: dict[str, list[tuple[str, str]]] = {}
+    for pk, dataset_id, namespace, name in rows:
+        names[str(pk)] = by_dataset.setdefault(dataset_id, [(namespace, name)])
+    aliases = DatasetAlias.objects.filter(dataset_id__in=list(by_dataset))
+    for dataset_id, namespace, name in aliases.values_list("dataset_id", "namespace", "name"):
+        by_dataset[dataset_id].append((namespace, name))
+    return names
+
+
+def versions_of_datasets_named(
+    *, namespaces: list[str], namespace_prefixes: list[str], names: list[str]
+) -> list[Any]:
+    """Ids of the versions of every dataset one of whose names (its own or an alias) has
+    one of `names` in a namespace of `namespaces` or starting with one of
+    `namespace_prefixes` ("file://" for `file://<host>`)."""
+    where = Q(namespace__in=namespaces)
+    for prefix in namespace_prefixes:
+        where |= Q(namespace__startswith=prefix)
+    where &= Q(name__in=names)
+    datasets = set(Dataset.objects.filter(where).values_list("pk", flat=True))
+    datasets |= set(DatasetAlias.objects.filter(where).values_list("dataset_id", flat=True))
+    return list(DatasetVersion.objects.filter(dataset_id__in=datasets).values_list("pk", flat=True))
+
+
 def dataset_version_find(namespace: str, name: str, version: str) -> DatasetVersion | None:
     return DatasetVersion.objects.filter(
         dataset__namespace=namespace, dataset__name=name, version=version

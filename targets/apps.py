@@ -8,3 +8,9 @@ class TargetsConfig(AppConfig):
 
     name = "targets"
     verbose_name = "Erasure targets"
+
+    def ready(self) -> None:
+        from lineage.signals import dataset_versions_named
+        from targets.ties import on_versions_named
+
+        dataset_versions_named.connect(on_versions_named, dispatch_uid="targets.ties")

@@ -31,6 +31,7 @@ from core.errors import ApplicationError, Conflict, Forbidden
 from erasure.models import Target, TargetEvent
 from lineage.selectors import versions_by_id
 from lineage.services import country_code
+from targets.ties import tied_versions
 
 FLAGS = ("always", "requires_approval", "identity_source")
 # Kinds that hand the subject's identifiers to a system outside Lup's reach.
@@ -164,6 +165,8 @@ def _apply(target: Target, spec: dict[str, Any], *, state: str) -> Target:
     except IntegrityError:  # the same name, saved meanwhile by another request
         raise Conflict("A target with that name exists.", code="target_exists") from None
     target.versions.set(_versions(spec["versions"]))
+    # And the versions of the datasets pipelines named as the config points at.
+    target.versions.add(*tied_versions(kind=target.kind, config=target.config))
     return target
 
 

@@ -2,20 +2,33 @@
 yields every record's match values as stored, streaming; the others refuse plainly."""
 
 import gzip
+import io
 import json
 import sqlite3
+import uuid
 
+import datasets
+import lancedb
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable, write_deltalake
 from django.conf import settings
 from django.db import connection
+from pyiceberg.catalog.sql import SqlCatalog
 
 from connectors import CONNECTORS, Capability, NotSupported, connector_for, jsonl_file
 from connectors import tables as table_kinds
+from tests.connectors.test_iceberg_table import URI_ENV as ICEBERG_URI_ENV
+from tests.connectors.test_iceberg_table import catalog_uri as iceberg_uri
 
 SCANNING = {
+    "delta_table",
+    "hf_dataset",
+    "iceberg_table",
+    "lance_table",
+    "s3_objects",
     "jsonl_file",
     "csv_file",
     "parquet_file",
@@ -187,6 +200,116 @@ def test_parquet_yields_each_rows_values_a_batch_at_a_time(roots, monkeypatch):
         (("account_id", "8"),),
         (("email", "c@example.org"),),
     ]
+
+
+def test_delta_table_yields_the_current_versions_rows_a_batch_at_a_time(roots, monkeypatch):
+    monkeypatch.setattr("connectors.delta_table.SCAN_BATCH_ROWS", 2)
+    path = roots / "tickets"
+    rows = {"email": ["a@example.org", None, "C@Example.org"], "user_id": [7, 8, None]}
+    write_deltalake(path, pa.table(rows))
+    write_deltalake(path, pa.table({"email": ["d@example.org"], "user_id": [9]}), mode="append")
+    DeltaTable(str(path)).delete("user_id = 9")  # gone from the current version
+    target = connector_for(
+        "delta_table", {"path": "tickets", "match": {"email": "email", "user_id": "user_id"}}
+    )
+    assert list(target.scan()) == [
+        (("email", "a@example.org"), ("user_id", "7")),
+        (("user_id", "8"),),
+        (("email", "C@Example.org"),),
+    ]
+
+
+def test_lance_table_yields_every_row_of_the_current_version(roots, monkeypatch):
+    monkeypatch.setattr("connectors.lance_table.SCAN_BATCH_ROWS", 2)
+    database = lancedb.connect(str(roots / "vectors"))
+    table = database.create_table(
+        "chunks",
+        pa.table(
+            {
+                "email": ["a@example.org", "b@example.org", None],
+                "vector": pa.array([[0.1, 0.2]] * 3, pa.list_(pa.float32(), 2)),
+            }
+        ),
+    )
+    table.delete("email = 'b@example.org'")
+    target = connector_for(
+        "lance_table", {"path": "vectors", "table": "chunks", "match": {"email": "email"}}
+    )
+    assert list(target.scan()) == [(("email", "a@example.org"),), ()]
+
+
+def test_hf_dataset_yields_every_splits_rows_shard_by_shard(roots, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    built = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"email": ["a@example.org", "b@example.org"]}),
+            "test": datasets.Dataset.from_dict({"email": [None, "c@example.org"]}),
+        }
+    )
+    built.save_to_disk(roots / "qa", num_shards={"train": 2, "test": 1})
+    target = connector_for("hf_dataset", {"path": "qa", "match": {"email": "email"}})
+    assert sorted(target.scan()) == [
+        (),
+        (("email", "a@example.org"),),
+        (("email", "b@example.org"),),
+        (("email", "c@example.org"),),
+    ]
+
+
+def test_s3_objects_yields_each_objects_records_as_its_file_kind_does(object_store):
+    bucket = object_store.bucket()
+    lines = b'{"user": {"email": "a@example.org"}}\n{"user": {}}\n'
+    object_store.s3.put_object(Bucket=bucket, Key="evals/b.jsonl.gz", Body=gzip.compress(lines))
+    object_store.s3.put_object(
+        Bucket=bucket, Key="evals/a.jsonl", Body=b'{"user": {"email": "c@example.org"}}\n'
+    )
+    object_store.s3.put_object(Bucket=bucket, Key="other/c.jsonl", Body=lines)
+    target = connector_for(
+        "s3_objects",
+        object_store.config(bucket, prefix="evals/", format="jsonl", match={"email": "user.email"}),
+    )
+    assert list(target.scan()) == [
+        (("email", "c@example.org"),),
+        (("email", "a@example.org"),),
+        (),
+    ]
+
+
+def test_s3_parquet_objects_are_scanned_a_batch_at_a_time(object_store):
+    bucket = object_store.bucket()
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"email": ["a@example.org", None], "n": [1, 2]}), sink)
+    object_store.s3.put_object(Bucket=bucket, Key="set.parquet", Body=sink.getvalue())
+    target = connector_for(
+        "s3_objects", object_store.config(bucket, format="parquet", match={"email": "email"})
+    )
+    assert list(target.scan()) == [(("email", "a@example.org"),), ()]
+
+
+def test_iceberg_table_yields_the_current_snapshots_rows(db, roots, monkeypatch):
+    monkeypatch.setenv(ICEBERG_URI_ENV, iceberg_uri())
+    name = f"lup_{uuid.uuid4().hex[:12]}"
+    catalog = SqlCatalog(name, uri=iceberg_uri(), warehouse=f"file://{roots}/warehouse")
+    try:
+        catalog.create_namespace("crm")
+        schema = pa.schema([("email", pa.string()), ("account", pa.int64())])
+        table = catalog.create_table("crm.people", schema=schema)
+        table.append(pa.table({"email": ["a@example.org", None], "account": [7, 8]}, schema=schema))
+        table.delete(delete_filter="account = 7")  # gone from the current snapshot
+        table.append(pa.table({"email": ["C@Example.org"], "account": [None]}, schema=schema))
+        target = connector_for(
+            "iceberg_table",
+            {
+                "catalog_uri_env": ICEBERG_URI_ENV,
+                "catalog_name": name,
+                "table": "crm.people",
+                "match": {"email": "email", "account_id": "account"},
+            },
+        )
+        assert sorted(target.scan()) == [(("account_id", "8"),), (("email", "C@Example.org"),)]
+        assert target.lineage_dataset() == ("file", str(roots / "warehouse" / "crm" / "people"))
+    finally:
+        catalog.engine.dispose()
 
 
 def test_sqlite_table_yields_every_row(roots, monkeypatch):
