@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,32 +105,37 @@ def _start_worker(tag: str) -> subprocess.Popen:
         LUP_BATCH_WINDOW_SECONDS="0",
     )
     hostname = f"test-{os.getpid()}-{tag}@%h"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            f"--hostname={hostname}",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=1.0)
-        if any(name.startswith(f"test-{os.getpid()}-{tag}@") for r in replies for name in r):
-            return proc
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    # Its stderr goes to a file, not a pipe: nobody reads a pipe while the worker runs, and a
+    # worker whose warnings filled one would block on its next write, its tasks never done.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                f"--hostname={hostname}",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            replies = app.control.ping(timeout=1.0)
+            if any(name.startswith(f"test-{os.getpid()}-{tag}@") for r in replies for name in r):
+                return proc
+            if proc.poll() is not None:
+                log.seek(0)
+                raise AssertionError(log.read().decode()[-2000:])
     proc.kill()
     raise AssertionError("the Celery worker did not start within 60 s")
 

@@ -94,7 +94,7 @@ def test_two_hundred_shards_spread_over_two_workers_one_receipt_per_request(
 
     staff, ids = file_requests(api, emails)
     assert wait_for(lambda: closed(ids), seconds=120), list(
-        ShardRun.objects.values_list("status").distinct()
+        ShardRun.objects.values_list("status", "last_error", "attempts").distinct()
     )
 
     assert ErasureRequest.objects.filter(pk__in=ids, state="completed").count() == 3
