@@ -2,7 +2,6 @@
 (0 done, 1 refused with the API's code, 2 usage, 3 unreachable)."""
 
 import json
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,13 +19,12 @@ MANIFEST = ROOT / "lineage" / "examples" / "manifest.yaml"
 
 def test_a_membership_upload_from_a_parquet_column_counts_every_subject(lup, run, tmp_path):
     version = lup.version_register(namespace="s3://evals", name="khmer-qa", version="3")
-    rows = 100_000
-    # Every tenth address appears twice; the version holds each subject once.
-    emails = [f"member{i % 90_000}@example.org" for i in range(rows)]
+    rows = 1_000_000
+    # One address in nine appears twice; the version holds each subject once.
+    emails = [f"member{i % 900_000}@example.org" for i in range(rows)]
     path = tmp_path / "members.parquet"
     pq.write_table(pa.table({"id": range(rows), "email": emails}), path, row_group_size=16_384)
 
-    started = time.monotonic()
     done = run(
         "members", "upload", version["id"], str(path), "--column", "email", "--id-type",
         "email", "--progress", "--json",
@@ -34,11 +32,10 @@ def test_a_membership_upload_from_a_parquet_column_counts_every_subject(lup, run
 
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     answer = json.loads(done.stdout)
-    assert answer == {"version_id": version["id"], "members": 90_000, "membership_declared": True}
-    assert Membership.objects.filter(version_id=version["id"]).count() == 90_000
+    assert answer == {"version_id": version["id"], "members": 900_000, "membership_declared": True}
+    assert Membership.objects.filter(version_id=version["id"]).count() == 900_000
     assert "100%" in done.stderr.decode()  # the progress bar, on standard error
     assert "member1@" not in (done.stdout + done.stderr).decode()
-    assert time.monotonic() - started < 60
 
 
 def test_a_manifest_registers_once_and_its_lineage_shows(run):
