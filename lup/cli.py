@@ -238,6 +238,33 @@ def targets_retire(args) -> None:
     _emit(args, target, f"target {target['id']} {target['name']}: {target['state']}.")
 
 
+INDEX_ENDED = {"done", "failed"}
+
+
+def targets_index(args) -> None:
+    """Start a build of the target's subject index; with --wait, follow it to its end, the
+    records read so far on the progress line (a scan's size is not known ahead)."""
+    client = _client(args)
+    schedule = {} if args.every_minutes is None else {"every_minutes": args.every_minutes or None}
+    status = client.target_index(args.id, **schedule)
+    if args.wait:
+        deadline = time.monotonic() + args.timeout
+        bar = Bar(args, "scan", "records")
+        while status["state"] not in INDEX_ENDED and time.monotonic() < deadline:
+            time.sleep(min(args.interval, max(0.0, deadline - time.monotonic())))
+            status = client.target_index_status(args.id)
+            bar(status["records"], None)
+        bar.done()
+    text = f"target {status['target']} index: {status['state']}"
+    if status["state"] == "done":
+        text += f", {status['subjects']} subjects, membership of {status['versions']} versions"
+    _emit(args, status, text + ".")
+    if status["state"] == "failed":
+        raise Refused(f"index_failed: {status['error_code']}")
+    if args.wait and status["state"] not in INDEX_ENDED:
+        raise Refused(f"still {status['state']} after {args.timeout:g} s")
+
+
 def erasure_file(args) -> None:
     identifiers = [_identifier(text) for text in args.identifier]
     if (args.verified is None) != (args.reason is None):
@@ -399,6 +426,14 @@ def parser() -> argparse.ArgumentParser:
     check = command(targets, "check", targets_check, "check a target's config locally")
     check.add_argument("file", help='{"name", "kind", "config", "country", …} or -')
     command(targets, "list", targets_list, "the registered targets")
+    index = command(targets, "index", targets_index, "build a target's subject index by scanning")
+    index.add_argument("id", type=int)
+    index.add_argument(
+        "--every-minutes", type=int, metavar="N", help="also rebuild every N minutes (0: stop)"
+    )
+    index.add_argument("--wait", action="store_true", help="follow the build to its end")
+    index.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
+    index.add_argument("--interval", type=float, default=1.0, help="seconds between looks")
     retire = command(targets, "retire", targets_retire, "retire a target (never planned again)")
     retire.add_argument("id", type=int)
     retire.add_argument("--reason", required=True)

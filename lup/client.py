@@ -378,6 +378,17 @@ class Lup:
         `operation`, `versions`, `always`, `requires_approval`, `identity_source`)."""
         return self._json("POST", "erasure/targets", json_body=body)
 
+    def target_index(self, target_id: int, **schedule: int | None) -> dict:
+        """Start building the target's subject index by scanning it (a build already running
+        is joined); `every_minutes=N` also rebuilds it every N minutes, `every_minutes=None`
+        stops that. Answers the index's status (`target_index_status`)."""
+        path = f"erasure/targets/{int(target_id)}/index"
+        return self._json("POST", path, json_body=dict(schedule))
+
+    def target_index_status(self, target_id: int) -> dict:
+        """`state` (`queued`, `running`, `done`, `failed`, `not_indexed`) and counts only."""
+        return self._json("GET", f"erasure/targets/{int(target_id)}/index")
+
     def target_retire(self, target_id: int, *, reason: str) -> dict:
         path = f"erasure/targets/{int(target_id)}/retire"
         return self._json("POST", path, json_body={"reason": reason})

@@ -183,3 +183,38 @@ def test_a_filing_verified_by_the_caller_needs_its_reason_and_waiting_can_time_o
     )  # fmt: skip
     assert refused.returncode == 1
     assert refused.stderr.decode().startswith("lup: insufficient_scope:")
+
+
+def test_a_subject_index_is_built_by_scanning_and_followed_to_its_end(lup, run, tmp_path, settings):
+    """`lup targets index ID --wait`: membership no one uploaded, made by scanning the target
+    (tasks in process, as the embedded deployment runs them)."""
+    from config.celery import app
+
+    was = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    try:
+        version = lup.version_register(namespace="file", name="evals/khmer-qa", version="1")
+        emails = [f"person{i}@example.org" for i in range(50)]
+        lines = [json.dumps({"id": i, "user": {"email": e}}) for i, e in enumerate(emails)]
+        (tmp_path / "eval.jsonl").write_text("\n".join(lines * 2) + "\n")
+        target = lup.target_register(
+            name="eval-set",
+            kind="jsonl_file",
+            country="KH",
+            config={"path": "eval.jsonl", "match": {"email": "user.email"}},
+            versions=[version["id"]],
+        )
+
+        done = run("targets", "index", str(target["id"]), "--wait", "--json")
+
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        status = json.loads(done.stdout)
+        assert (status["state"], status["records"], status["subjects"]) == ("done", 100, 50)
+        assert Membership.objects.filter(version_id=version["id"]).count() == 50
+        assert "person1@" not in (done.stdout + done.stderr).decode()
+        unknown = run("targets", "index", "999999")
+        assert unknown.returncode == 1
+        assert unknown.stderr.decode().startswith("lup: unknown_target:")
+    finally:
+        app.conf.task_always_eager = was
