@@ -25,10 +25,14 @@ The answer lists the version each input and output became (`versions`), the sche
 the event was checked against and the warnings it earned; a duplicate gets the same answer.
 """
 
+import contextlib
+import gc
 import hashlib
 import json
+import threading
 import uuid
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +78,35 @@ class UnsupportedEncoding(ApplicationError):
 def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
     """Record one OpenLineage event; the same event again is reported as a duplicate and
     writes nothing. Bad input raises an `ApplicationError` and writes nothing."""
+    with _collector_paused():
+        return _ingest(raw, content_encoding)
+
+
+# Held by the event that paused the garbage collector (`_collector_paused`).
+_PAUSE = threading.Lock()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while an event is ingested. An event with
+    ten thousand inputs makes a few hundred thousand containers that live until it is
+    recorded and form no cycles, and the collector would walk the process's whole heap
+    several times over for them. The threads of a process share one collector: only the
+    first of overlapping events pauses it, and it runs again (collecting whatever cycles
+    they left) as soon as that one ends, so a steady stream of events never holds it off
+    for longer than one event. A collector already off is left off."""
+    owner = gc.isenabled() and _PAUSE.acquire(blocking=False)
+    if owner:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if owner:
+            gc.enable()
+            _PAUSE.release()
+
+
+def _ingest(raw: bytes, content_encoding: str) -> dict:
     event = _parse(_decode(raw, content_encoding))
     kind = _event_kind(event)
     outcome = _validate(event, kind)
