@@ -11,6 +11,7 @@ from core.errors import ApplicationError
 from lineage import models, openlineage, services
 from lineage.services import VersionInput
 from lineage.signals import dataset_versions_named
+from tests.config.test_embedded import manage
 
 PRODUCER = "https://example.org/lup-tests"
 FACETS = "https://openlineage.io/spec/facets/1-0-1"
@@ -189,17 +190,26 @@ def graph_after_mixed_events() -> dict[str, object]:
     }
 
 
-@pytest.mark.django_db
-def test_the_bulk_path_makes_the_same_graph_as_the_one_at_a_time_path(monkeypatch):
-    """Every table the events write holds the same rows, and every answer names the same
-    versions, whichever path resolved the inputs."""
+def graphs_both_ways() -> list[dict[str, object]]:
+    """`graph_after_mixed_events` through the bulk path, then the one-at-a-time path, each
+    on an empty graph (rolled back)."""
     graphs = []
     for bulk_from in (1, 10**9):
-        monkeypatch.setattr(openlineage, "BULK_FROM", bulk_from)
         with transaction.atomic():
-            graphs.append(graph_after_mixed_events())
+            openlineage.BULK_FROM, kept = bulk_from, openlineage.BULK_FROM
+            try:
+                graphs.append(graph_after_mixed_events())
+            finally:
+                openlineage.BULK_FROM = kept
             transaction.set_rollback(True)
-    bulk, one_at_a_time = graphs
+    return graphs
+
+
+@pytest.mark.django_db
+def test_the_bulk_path_makes_the_same_graph_as_the_one_at_a_time_path():
+    """Every table the events write holds the same rows, and every answer names the same
+    versions, whichever path resolved the inputs."""
+    bulk, one_at_a_time = graphs_both_ways()
     assert bulk == one_at_a_time
     start, complete, _ = bulk["answers"]
     assert complete[: len(start) - 1] == start[:-1]  # COMPLETE reads what START read
@@ -246,3 +256,23 @@ def test_the_garbage_collector_is_paused_during_an_event_and_runs_again_after_it
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.django_db
+def test_sqlite_makes_the_same_graph_as_postgresql(tmp_path):
+    """The embedded mode's SQLite takes the portable forms of the bulk statements and ends
+    with the same graph, both ways."""
+    assert manage("migrate", "--noinput", data_dir=tmp_path).returncode == 0
+    script = (
+        "from tests.lineage.test_bulk_inputs import graphs_both_ways;"
+        "print('GRAPHS', repr([{k: sorted(v) if isinstance(v, set) else v "
+        "for k, v in g.items()} for g in graphs_both_ways()]))"
+    )
+    run = manage("shell", "-c", script, data_dir=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (line,) = [line for line in run.stdout.splitlines() if line.startswith("GRAPHS ")]
+    here = [
+        {k: sorted(v) if isinstance(v, set) else v for k, v in g.items()}
+        for g in graphs_both_ways()
+    ]
+    assert line.removeprefix("GRAPHS ") == repr(here)
