@@ -25,10 +25,14 @@ The answer lists the version each input and output became (`versions`), the sche
 the event was checked against and the warnings it earned; a duplicate gets the same answer.
 """
 
+import contextlib
+import gc
 import hashlib
 import json
+import threading
 import uuid
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +52,7 @@ from lineage.models import (
     Run,
     RunDataset,
 )
-from lineage.services import VersionInput
+from lineage.services import DatasetRef, VersionInput, VersionRef
 from lineage.signals import dataset_versions_named
 from lineage.sql import among
 
@@ -74,6 +78,35 @@ class UnsupportedEncoding(ApplicationError):
 def ingest_event(*, raw: bytes, content_encoding: str) -> dict:
     """Record one OpenLineage event; the same event again is reported as a duplicate and
     writes nothing. Bad input raises an `ApplicationError` and writes nothing."""
+    with _collector_paused():
+        return _ingest(raw, content_encoding)
+
+
+# Held by the event that paused the garbage collector (`_collector_paused`).
+_PAUSE = threading.Lock()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while an event is ingested. An event with
+    ten thousand inputs makes a few hundred thousand containers that live until it is
+    recorded and form no cycles, and the collector would walk the process's whole heap
+    several times over for them. The threads of a process share one collector: only the
+    first of overlapping events pauses it, and it runs again (collecting whatever cycles
+    they left) as soon as that one ends, so a steady stream of events never holds it off
+    for longer than one event. A collector already off is left off."""
+    owner = gc.isenabled() and _PAUSE.acquire(blocking=False)
+    if owner:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if owner:
+            gc.enable()
+            _PAUSE.release()
+
+
+def _ingest(raw: bytes, content_encoding: str) -> dict:
     event = _parse(_decode(raw, content_encoding))
     kind = _event_kind(event)
     outcome = _validate(event, kind)
@@ -395,18 +428,17 @@ def _input_version(node: dict, run_id: str) -> DatasetVersion:
     return _version_get_or_register(dataset, _version_data(node, "1"))
 
 
-def _input_versions(nodes: list[dict], run_id: str) -> list[DatasetVersion]:
+def _input_versions(nodes: list[dict], run_id: str) -> list[DatasetVersion | VersionRef]:
     """`_input_version` for every node, in their order, in a few statements whatever their
-    number (an event may name thousands of inputs). Nodes whose facets ask for more (aliases,
-    a description) take the one-at-a-time path."""
+    number (an event may name thousands of inputs), and without a model instance a node.
+    Nodes whose facets ask for more (aliases, a description) take the one-at-a-time path."""
     plain = [n for n in nodes if not (_facet(n, "symlinks") or _facet(n, "documentation"))]
     if len(plain) < BULK_FROM:
         return [_input_version(node, run_id) for node in nodes]
-    resolved: dict[int, DatasetVersion] = {}
+    resolved: dict[int, VersionRef] = {}
     datasets, fresh = services.datasets_register_bulk(
         names=[(n["namespace"], n["name"]) for n in plain]
     )
-    plain_ids = {id(n) for n in plain}
     named, unnamed = [], []
     for node in plain:
         (named if _version_name(node) is not None else unnamed).append(node)
@@ -421,49 +453,44 @@ def _input_versions(nodes: list[dict], run_id: str) -> list[DatasetVersion]:
         strict=True,
     ):
         resolved[id(node)] = version
-    by_dataset = {datasets[(n["namespace"], n["name"])].pk for n in unnamed}
-    # The version this run already read, else the latest not written by this run.
-    chosen: dict[int, DatasetVersion] = {}
-    already = dict(
-        RunDataset.objects.filter(run__run_id=run_id, direction="input")
-        .order_by("-pk")
-        .values_list("version__dataset_id", "version_id")
-    )
-    already = {d: v for d, v in already.items() if d in by_dataset}
-    latest = (
-        DatasetVersion.objects.filter(dataset=OuterRef("pk"))
-        .exclude(created_by_run__run_id=run_id)
-        .order_by("-created_at")
-    )
-    rest = by_dataset - already.keys() - fresh  # a new dataset has no latest version
-    latest_ids = (
-        dict(
+    by_dataset = {datasets[(n["namespace"], n["name"])].pk: n for n in unnamed}
+    # The version this run already read (the first it read: rows come newest first), else
+    # the latest not written by this run.
+    chosen: dict[int, VersionRef] = {}
+    already = RunDataset.objects.filter(run__run_id=run_id, direction="input").order_by("-pk")
+    for dataset_id, pk, version, node_id in already.values_list(
+        "version__dataset_id", "version_id", "version__version", "version__dataset__node_id"
+    ):
+        if dataset_id in by_dataset:
+            chosen[dataset_id] = VersionRef(pk, version, DatasetRef(dataset_id, node_id))
+    rest = by_dataset.keys() - chosen.keys() - fresh  # a new dataset has no latest version
+    if rest:
+        latest = (
+            DatasetVersion.objects.filter(dataset=OuterRef("pk"))
+            .exclude(created_by_run__run_id=run_id)
+            .order_by("-created_at")
+        )
+        latest_ids = (
             Dataset.objects.filter(among(Dataset, "id", rest))
             .annotate(latest=Subquery(latest.values("pk")[:1]))
             .exclude(latest=None)
-            .values_list("pk", "latest")
+            .values_list("latest", flat=True)
         )
-        if rest
-        else {}
-    )
-    wanted = [*already.values(), *latest_ids.values()]
-    if wanted:
-        for version in (
-            DatasetVersion.objects.filter(among(DatasetVersion, "id", wanted))
-            .select_related("dataset")
-            .only(*services.LIGHT_VERSION)
+        wanted = DatasetVersion.objects.filter(among(DatasetVersion, "id", list(latest_ids)))
+        for pk, version, dataset_id, node_id in wanted.values_list(
+            "pk", "version", "dataset_id", "dataset__node_id"
         ):
-            chosen[version.dataset_id] = version
-    first = [n for n in unnamed if datasets[(n["namespace"], n["name"])].pk not in chosen]
+            chosen[dataset_id] = VersionRef(pk, version, DatasetRef(dataset_id, node_id))
+    first = [n for d, n in by_dataset.items() if d not in chosen]
     created = services.versions_get_or_register_bulk(
         items=[(datasets[(n["namespace"], n["name"])], _version_data(n, "1")) for n in first]
     )
     for version in created:
-        chosen[version.dataset_id] = version
+        chosen[version.dataset.pk] = version
     for node in unnamed:
         resolved[id(node)] = chosen[datasets[(node["namespace"], node["name"])].pk]
     return [
-        resolved[id(node)] if id(node) in plain_ids else _input_version(node, run_id)
+        resolved[id(node)] if id(node) in resolved else _input_version(node, run_id)
         for node in nodes
     ]
 
@@ -501,7 +528,7 @@ def _next_state(run_id: str, state: str) -> str:
     return state
 
 
-def _entry(node: dict, version: DatasetVersion | ModelVersion) -> dict[str, str]:
+def _entry(node: dict, version: DatasetVersion | VersionRef | ModelVersion) -> dict[str, str]:
     """What one input or output of an event became: the version, by name and id, of the
     node it landed on (a `symlinks` alias lands on its dataset)."""
     if isinstance(version, ModelVersion):

@@ -21,6 +21,7 @@ from lineage.models import (
     ModelData,
     VersionEdge,
 )
+from lineage.sql import among
 
 NODE_TYPES = {"dataset": Dataset, "job": Job, "model": Model}
 MAX_DEPTH = 50
@@ -290,14 +291,14 @@ def versions_by_id(*, ids) -> dict[Any, DatasetVersion]:
 def version_dataset_names(*, version_ids) -> dict[str, list[tuple[str, str]]]:
     """Per version id (as text), the names its dataset goes by: its own (namespace, name)
     and its aliases'."""
-    rows = DatasetVersion.objects.filter(pk__in=list(version_ids)).values_list(
+    rows = DatasetVersion.objects.filter(among(DatasetVersion, "id", version_ids)).values_list(
         "pk", "dataset_id", "dataset__namespace", "dataset__name"
     )
     by_dataset: dict[Any, list[tuple[str, str]]] = {}
     names: dict[str, list[tuple[str, str]]] = {}
     for pk, dataset_id, namespace, name in rows:
         names[str(pk)] = by_dataset.setdefault(dataset_id, [(namespace, name)])
-    aliases = DatasetAlias.objects.filter(dataset_id__in=list(by_dataset))
+    aliases = DatasetAlias.objects.filter(among(DatasetAlias, "dataset", by_dataset))
     for dataset_id, namespace, name in aliases.values_list("dataset_id", "namespace", "name"):
         by_dataset[dataset_id].append((namespace, name))
     return names

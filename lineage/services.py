@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pycountry
 from django.db import connection, transaction
@@ -150,26 +150,47 @@ def _chunks(items: list, size: int = BULK_CHUNK):
         yield items[start : start + size]
 
 
+class DatasetRef(NamedTuple):
+    """A dataset as the bulk forms give it: its id and node id, read and written without a
+    model instance (building ten thousand of them costs more than the statements)."""
+
+    pk: int
+    node_id: str
+
+
+class VersionRef(NamedTuple):
+    """A dataset version as the bulk forms give it (what a caller reads of one: its id, its
+    name and its dataset's node)."""
+
+    pk: uuid.UUID
+    version: str
+    dataset: DatasetRef
+
+
 def datasets_register_bulk(
     *, names: Sequence[tuple[str, str]]
-) -> tuple[dict[tuple[str, str], Dataset], set[int]]:
+) -> tuple[dict[tuple[str, str], DatasetRef], set[int]]:
     """The datasets named (namespace, name), registering the new ones together; and the ids
     of those that are new (they have no versions yet)."""
     wanted = set(names)
-    found: dict[tuple[str, str], Dataset] = {}
+    found: dict[tuple[str, str], DatasetRef] = {}
     careful: set[tuple[str, str]] = set()
     for chunk in _chunks(sorted(wanted)):
         plain = {node_id_for("dataset", ns, name): (ns, name) for ns, name in chunk}
-        for dataset in Dataset.objects.filter(among(Dataset, "node_id", plain)):
-            pair = (dataset.namespace, dataset.name)
-            if pair in wanted:
-                found[pair] = dataset
+        rows = Dataset.objects.filter(among(Dataset, "node_id", plain)).values_list(
+            "pk", "namespace", "name", "node_id"
+        )
+        for pk, ns, name, node_id in rows:
+            if (ns, name) in wanted:
+                found[(ns, name)] = DatasetRef(pk, node_id)
             else:  # the plain id is another pair's: this one needs the escaped id
-                careful.add(plain[dataset.node_id])
+                careful.add(plain[node_id])
         aliases = DatasetAlias.objects.filter(among(DatasetAlias, "node_id", plain))
-        for alias in aliases.select_related("dataset"):
-            if (alias.namespace, alias.name) in wanted:
-                found.setdefault((alias.namespace, alias.name), alias.dataset)
+        for ns, name, pk, node_id in aliases.values_list(
+            "namespace", "name", "dataset_id", "dataset__node_id"
+        ):
+            if (ns, name) in wanted:
+                found.setdefault((ns, name), DatasetRef(pk, node_id))
     new = sorted(wanted - found.keys() - careful)
     known = {d.pk for d in found.values()}
     for chunk in _chunks(new):
@@ -186,17 +207,7 @@ def datasets_register_bulk(
             returning=["id", "namespace", "name", "node_id"],
         )
         for pk, ns, name, node_id in inserted:
-            found[(ns, name)] = _loaded(
-                Dataset(
-                    id=pk,
-                    namespace=ns,
-                    name=name,
-                    node_id=node_id,
-                    description="",
-                    license="",
-                    created_at=now,
-                )
-            )
+            found[(ns, name)] = DatasetRef(pk, node_id)
         # Rows another transaction inserted first, or all of them without RETURNING.
         ids = {
             node_id_for("dataset", ns, name): (ns, name)
@@ -204,55 +215,37 @@ def datasets_register_bulk(
             if (ns, name) not in found
         }
         if ids:
-            for dataset in Dataset.objects.filter(among(Dataset, "node_id", ids)):
-                if (dataset.namespace, dataset.name) in wanted:
-                    found[(dataset.namespace, dataset.name)] = dataset
-                    known.add(dataset.pk)
+            rows = Dataset.objects.filter(among(Dataset, "node_id", ids)).values_list(
+                "pk", "namespace", "name", "node_id"
+            )
+            for pk, ns, name, node_id in rows:
+                if (ns, name) in wanted:
+                    found[(ns, name)] = DatasetRef(pk, node_id)
+                    known.add(pk)
     for ns, name in sorted(wanted - found.keys()):
-        found[(ns, name)] = dataset_register(namespace=ns, name=name)
-        known.add(found[(ns, name)].pk)  # taken one at a time: not known to be new
+        dataset = dataset_register(namespace=ns, name=name)
+        found[(ns, name)] = DatasetRef(dataset.pk, dataset.node_id)
+        known.add(dataset.pk)  # taken one at a time: not known to be new
     return found, {d.pk for d in found.values()} - known
 
 
-def _loaded(instance):
-    """A model instance built from values just written, marked as coming from the database."""
-    instance._state.adding = False
-    instance._state.db = "default"
-    return instance
-
-
-# What a bulk caller reads of a version: loading ten thousand JSON schemas and facets back
-# would cost more than writing them (the rest loads on first use).
-LIGHT_VERSION = (
-    "id",
-    "version",
-    "dataset_id",
-    "dataset__node_id",
-    "dataset__namespace",
-    "dataset__name",
-)
-
-
 def versions_get_or_register_bulk(
-    *, items: Sequence[tuple[Dataset, VersionInput]], created_by_run: Run | None = None
-) -> list[DatasetVersion]:
+    *, items: Sequence[tuple[DatasetRef, VersionInput]], created_by_run: Run | None = None
+) -> list[VersionRef]:
     """The versions named, one for each item and in its order, registering the missing ones
     together. A version that exists is taken as it is (as OpenLineage ingestion takes it)."""
     keys = {(dataset.pk, data.version): (dataset, data) for dataset, data in items}
-    found: dict[tuple[int, str], DatasetVersion] = {}
-
-    def fetch(pairs) -> None:
-        dataset_ids = {d for d, _ in pairs}
-        names = {v for _, v in pairs}
-        for version in (
-            DatasetVersion.objects.filter(among(DatasetVersion, "dataset", dataset_ids))
-            .filter(among(DatasetVersion, "version", names))
-            .select_related("dataset")
-            .only(*LIGHT_VERSION)
-        ):
-            if (version.dataset_id, version.version) in keys:
-                found[(version.dataset_id, version.version)] = version
-
+    found: dict[tuple[int, str], VersionRef] = {}
+    fields = [
+        "id",
+        "dataset",
+        "version",
+        "facets",
+        "created_by_run",
+        "membership_declared",
+        "created_at",
+        *VERSION_CONTENT,
+    ]
     # Insert every one (a version that exists stays as it is: ON CONFLICT DO NOTHING); the
     # rows inserted come back from the INSERT, only the others are read.
     for chunk in _chunks(sorted(keys)):
@@ -273,39 +266,24 @@ def versions_get_or_register_bulk(
                     *(content[name] for name in VERSION_CONTENT),
                 )
             )
-        fields = [
-            "id",
-            "dataset",
-            "version",
-            "facets",
-            "created_by_run",
-            "membership_declared",
-            "created_at",
-            *VERSION_CONTENT,
-        ]
-        written = {row[0]: row for row in rows}
-        for (pk,) in insert_ignoring_conflicts(DatasetVersion, fields, rows, returning=["id"]):
-            row = written[pk]
-            version = _loaded(
-                DatasetVersion(
-                    **{
-                        meta_name: value
-                        for meta_name, value in zip(
-                            [
-                                f if f not in ("dataset", "created_by_run") else f + "_id"
-                                for f in fields
-                            ],
-                            row,
-                            strict=True,
-                        )
-                    }
-                )
-            )
-            version.dataset = keys[(row[1], row[2])][0]
-            found[(row[1], row[2])] = version
+        returned = insert_ignoring_conflicts(
+            DatasetVersion, fields, rows, returning=["id", "dataset", "version"]
+        )
+        for pk, dataset_id, version in returned:
+            found[(dataset_id, version)] = VersionRef(pk, version, keys[(dataset_id, version)][0])
         rest = [key for key in chunk if key not in found]
         if rest:
-            fetch(rest)
+            dataset_ids, names = {d for d, _ in rest}, {v for _, v in rest}
+            stored = (
+                DatasetVersion.objects.filter(among(DatasetVersion, "dataset", dataset_ids))
+                .filter(among(DatasetVersion, "version", names))
+                .values_list("pk", "dataset_id", "version")
+            )
+            for pk, dataset_id, version in stored:
+                if (dataset_id, version) in keys:
+                    found[(dataset_id, version)] = VersionRef(
+                        pk, version, keys[(dataset_id, version)][0]
+                    )
     return [found[(dataset.pk, data.version)] for dataset, data in items]
 
 
@@ -523,8 +501,9 @@ def insert_ignoring_conflicts(
 ) -> list[tuple]:
     """INSERT … ON CONFLICT DO NOTHING of many rows. On PostgreSQL one statement a chunk,
     the rows sent as one JSON text (`json_to_recordset`), with no model instance built and no
-    parameter a value: what makes an event with ten thousand inputs take a second rather than
-    ten. Elsewhere (SQLite, the embedded mode) `bulk_create`.
+    parameter a value; a column with one value in every row (a run, a direction, a creation
+    time, empty facets) is bound once instead: what makes an event with ten thousand inputs
+    take a second rather than ten. Elsewhere (SQLite, the embedded mode) `bulk_create`.
 
     Returns the `returning` columns of the rows this statement inserted (PostgreSQL only;
     elsewhere nothing, and the caller reads the rows back)."""
@@ -540,21 +519,37 @@ def insert_ignoring_conflicts(
         return []
     quote = connection.ops.quote_name
     names = ", ".join(quote(c.column) for c in columns)
-    record = ", ".join(f"{quote(c.column)} {column_type(c)}" for c in columns)
-    # Table and column names come from the model; the rows are one bound parameter.
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608
-        f"SELECT {names} FROM json_to_recordset(%s::json) AS r({record}) "
-        "ON CONFLICT DO NOTHING"
-    )
+    tail = " ON CONFLICT DO NOTHING"
     if returning:
-        sql += " RETURNING " + ", ".join(quote(meta.get_field(f).column) for f in returning)
-    keys = [c.column for c in columns]
+        tail += " RETURNING " + ", ".join(quote(meta.get_field(f).column) for f in returning)
     inserted: list[tuple] = []
     with connection.cursor() as cursor:
         for chunk in _chunks(list(rows), 20_000):
-            body = json.dumps([dict(zip(keys, row, strict=True)) for row in chunk], default=str)
-            cursor.execute(sql, [body])
+            first = chunk[0]
+            same = [i for i in range(len(columns)) if all(row[i] == first[i] for row in chunk)][
+                : len(columns) - 1
+            ]  # one column at least comes from the rows
+            varying = [i for i in range(len(columns)) if i not in same]
+            values, params = [], []
+            for i, c in enumerate(columns):
+                kind = column_type(c)
+                if i in same:
+                    values.append(f"%s::{kind}")
+                    params.append(json.dumps(first[i]) if kind in ("json", "jsonb") else first[i])
+                else:
+                    values.append(f"r.{quote(c.column)}")
+            record = ", ".join(
+                f"{quote(columns[i].column)} {column_type(columns[i])}" for i in varying
+            )
+            keys = [(columns[i].column, i) for i in varying]
+            body = json.dumps([{k: row[i] for k, i in keys} for row in chunk], default=str)
+            # Table and column names come from the model; the values are bound parameters.
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608
+                f"SELECT {', '.join(values)} FROM json_to_recordset(%s::json) AS r({record})"
+                + tail,
+                [*params, body],
+            )
             if returning:
                 inserted += cursor.fetchall()
     return inserted
@@ -565,8 +560,8 @@ def run_record(
     run_id: Any,
     job: Job,
     state: str,
-    inputs: Sequence[DatasetVersion] = (),
-    outputs: Sequence[DatasetVersion] = (),
+    inputs: Sequence[DatasetVersion | VersionRef] = (),
+    outputs: Sequence[DatasetVersion | VersionRef] = (),
     started_at: datetime | None = None,
     ended_at: datetime | None = None,
     facets: dict[str, Any] | None = None,
@@ -598,22 +593,58 @@ def run_record(
             ["run", "version", "direction"],
             [(run.pk, v.pk, "input") for v in inputs] + [(run.pk, v.pk, "output") for v in outputs],
         )
-        if not derive:
-            return run
-        # Runs accumulate: the edges are those of everything the run has read and written.
-        linked = run.datasets.values_list("version_id", "version__dataset__node_id")
-        all_inputs = list(linked.filter(direction="input"))
-        all_outputs = list(linked.filter(direction="output"))
-        _edges(
-            [(node, job.node_id) for _, node in all_inputs]
-            + [(job.node_id, node) for _, node in all_outputs]
-        )
-        insert_ignoring_conflicts(
-            VersionEdge,
-            ["source", "target", "run"],
-            [(i, o, run.pk) for i, _ in all_inputs for o, _ in all_outputs if i != o],
-        )
+        if derive:
+            _run_edges_derive(run=run, job=job)
     return run
+
+
+def _run_edges_derive(*, run: Run, job: Job) -> None:
+    """Runs accumulate: the edges of a run are those of everything it has read and written
+    (dataset -> job -> dataset, and each input version -> each output version). INSERT …
+    SELECT statements, on PostgreSQL and SQLite alike: a run of ten thousand inputs sends no
+    row to Python and back."""
+    quote = connection.ops.quote_name
+    link, version, dataset, edge, version_edge = (
+        quote(model._meta.db_table)
+        for model in (RunDataset, DatasetVersion, Dataset, Edge, VersionEdge)
+    )
+    linked = (
+        f"FROM {link} l JOIN {version} v ON v.id = l.version_id "
+        f"JOIN {dataset} d ON d.id = v.dataset_id WHERE l.run_id = %s AND l.direction = %s"
+    )
+    # Table names come from the models; the values are bound. Rows go in a fixed order so
+    # that concurrent runs lock index entries in the same order; the WHERE before ON CONFLICT
+    # keeps SQLite's parser from reading it as a join's ON.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {edge} (source, target) SELECT source, target FROM ("  # noqa: S608
+            f"SELECT d.node_id AS source, %s AS target {linked} "
+            f"UNION SELECT %s, d.node_id {linked}"
+            ") AS pairs WHERE true ORDER BY source, target ON CONFLICT DO NOTHING",
+            [job.node_id, run.pk, "input", job.node_id, run.pk, "output"],
+        )
+    # Every input to every output: one statement a version of the smaller side (joining the
+    # run's links to themselves would scan one side once for each row of the other).
+    links = run.datasets.values_list("version_id", flat=True)
+    outputs = list(links.filter(direction="output"))
+    if not outputs:
+        return
+    inputs = links.filter(direction="input")
+    if len(outputs) == 1 or len(outputs) <= inputs.count():
+        pivots, pairs, others = outputs, "version_id, %s", "input"
+    else:
+        pivots, pairs, others = list(inputs), "%s, version_id", "output"
+    prepare = DatasetVersion._meta.pk.get_db_prep_value
+    with connection.cursor() as cursor:
+        for pk in pivots:
+            value = prepare(pk, connection)
+            cursor.execute(
+                f"INSERT INTO {version_edge} (source_id, target_id, run_id) "  # noqa: S608
+                f"SELECT {pairs}, run_id FROM {link} "
+                "WHERE run_id = %s AND direction = %s AND version_id <> %s "
+                "ORDER BY version_id ON CONFLICT DO NOTHING",
+                [value, run.pk, others, value],
+            )
 
 
 def model_version_get(model_version_id) -> ModelVersion | None:

@@ -92,16 +92,22 @@ def tied_versions(*, kind: str, config: dict[str, Any]) -> list[Any]:
 
 def on_versions_named(*, version_ids: Iterable[Any], **_: Any) -> None:
     """Tie the versions an event named to the targets pointing at their datasets."""
+    rows = Target.objects.filter(kind__in=TIED_KINDS).exclude(state=Target.State.RETIRED)
+    # The targets first: without one that points at a dataset (most events, and every one of
+    # a deployment without such targets) the event's ten thousand versions are never read.
+    pointing = [
+        (target, found)
+        for target in rows.only("pk", "kind", "config", "updated_at")
+        if (found := _cached_source(target)) is not None
+    ]
+    if not pointing:
+        return
     wanted: dict[Source, list[str]] = {}
     for version_id, names in version_dataset_names(version_ids=version_ids).items():
         for found in {source(namespace, name) for namespace, name in names} - {None}:
             wanted.setdefault(found, []).append(version_id)  # type: ignore[arg-type]
-    if not wanted:
-        return
-    rows = Target.objects.filter(kind__in=TIED_KINDS).exclude(state=Target.State.RETIRED)
     tied = 0
-    for target in rows.only("pk", "kind", "config", "updated_at"):
-        found = _cached_source(target)
+    for target, found in pointing:
         if found in wanted:
             target.versions.add(*wanted[found])
             tied += 1
