@@ -23,6 +23,7 @@ from lineage.models import (
     Dataset,
     DatasetAlias,
     DatasetVersion,
+    DatasetWideInput,
     Edge,
     Job,
     Model,
@@ -196,6 +197,7 @@ def dataset_merge(*, into: Dataset, other: Dataset, type: str = "") -> Dataset:
         ).delete()
         DatasetAlias.objects.filter(dataset=other).update(dataset=into)
         _column_edges_move(into=into, other=other)
+        _dataset_wide_inputs_move(into=into, other=other)
         _graph_edges_move(into=into.node_id, other=other.node_id)
         updates = [
             key
@@ -258,6 +260,29 @@ def _column_edges_move(*, into: Dataset, other: Dataset) -> None:
             moved.append(edge)
     ColumnEdge.objects.filter(pk__in=duplicates).delete()
     ColumnEdge.objects.bulk_update(moved, ["source_id", "target_id"])
+
+
+def _dataset_wide_inputs_move(*, into: Dataset, other: Dataset) -> None:
+    """`other`'s dataset-wide inputs, on either side, re-pointed at `into`; one `into`
+    already has is kept once."""
+    moving = list(DatasetWideInput.objects.filter(Q(source=other) | Q(target=other)))
+    existing = set(
+        DatasetWideInput.objects.filter(Q(source=into) | Q(target=into))
+        .exclude(pk__in=[i.pk for i in moving])
+        .values_list("source_id", "source_field", "target_id")
+    )
+    duplicates, moved = [], []
+    for item in moving:
+        item.source_id = into.pk if item.source_id == other.pk else item.source_id
+        item.target_id = into.pk if item.target_id == other.pk else item.target_id
+        key = (item.source_id, item.source_field, item.target_id)
+        if key in existing:
+            duplicates.append(item.pk)
+        else:
+            existing.add(key)
+            moved.append(item)
+    DatasetWideInput.objects.filter(pk__in=duplicates).delete()
+    DatasetWideInput.objects.bulk_update(moved, ["source_id", "target_id"])
 
 
 def _graph_edges_move(*, into: str, other: str) -> None:
@@ -476,12 +501,15 @@ def column_lineage_record(
     computed from); returns how many column edges it names. Entries of another shape are
     skipped: a facet with an unknown `_schemaURL` arrives unchecked.
 
-    `dataset_wide` is facet 1-2-0's `dataset` list: input fields that shape every row of the
-    output (a filter, a join key, a grouping), so every output field depends on them. Each
-    becomes an edge to every output field, those of `fields` and `target_fields` (the output's
-    schema), typed by its transformations (INDIRECT, as the spec writes them)."""
+    `dataset_wide` is the facet's `dataset` list (1-1-0 on): input fields that shape every row
+    of the output (a filter, a join key, a grouping), so every output field depends on them.
+    Each is kept as sent (`DatasetWideInput`, whether or not the output's fields are known),
+    and becomes an edge to every output field, those of `fields` and `target_fields` (the
+    output's schema), typed by its transformations (INDIRECT, as the spec writes them): the
+    shape producers without that list give the same lineage, and Marquez's graph shows."""
     fields = dict(fields)
-    wide = [item for item in dataset_wide or [] if isinstance(item, dict)]
+    wide = [item for item in dataset_wide or [] if isinstance(item, dict) and _names_field(item)]
+    _dataset_wide_record(target=target, items=wide, run=run)
     wide_ids = {id(item) for item in wide}
     if wide:
         outputs = dict.fromkeys([*fields, *target_fields])
@@ -500,10 +528,7 @@ def column_lineage_record(
         description = spec.get("transformationDescription")
         kind = spec.get("transformationType")
         for item in spec["inputFields"]:
-            if not isinstance(item, dict) or not all(
-                isinstance(item.get(key), str) and item.get(key)
-                for key in ("namespace", "name", "field")
-            ):
+            if not isinstance(item, dict) or not _names_field(item):
                 continue
             if max(len(target_field), len(item["field"])) > 500:
                 raise ApplicationError(
@@ -532,6 +557,32 @@ def column_lineage_record(
             )
     ColumnEdge.objects.bulk_create(edges, ignore_conflicts=True)
     return len(edges)
+
+
+def _names_field(item: dict) -> bool:
+    return all(
+        isinstance(item.get(key), str) and item.get(key) for key in ("namespace", "name", "field")
+    )
+
+
+def _dataset_wide_record(*, target: Dataset, items: list[dict], run: Run | None) -> None:
+    rows = []
+    for item in items:
+        if len(item["field"]) > 500:
+            raise ApplicationError("Field names are at most 500 characters.", code="value_too_long")
+        transformations = item.get("transformations")
+        rows.append(
+            DatasetWideInput(
+                source=dataset_register(namespace=item["namespace"], name=item["name"]),
+                source_field=item["field"],
+                target=target,
+                run=run,
+                transformations=[t for t in transformations if isinstance(t, dict)]
+                if isinstance(transformations, list)
+                else [],
+            )
+        )
+    DatasetWideInput.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 VERSION_CONTENT = (

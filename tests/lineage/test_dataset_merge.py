@@ -171,12 +171,18 @@ def test_column_lineage_of_both_names_moves_to_the_survivor(api, location):
                 ]
             }
         },
+        "dataset": [{"namespace": "file", "name": "/raw/consents.csv", "field": "purpose"}],
     }
     run("clean", outputs=[{**dataset(*location), "facets": {"columnLineage": lineage}}])
     run("report", inputs=[dataset(*location, symlinks=[HIVE])])
 
-    edge = models.ColumnEdge.objects.get()
-    assert (edge.target.namespace, edge.target.name, edge.target_field) == (*HIVE, "text")
+    edges = {
+        (e.source_field, e.target.namespace, e.target.name, e.target_field)
+        for e in models.ColumnEdge.objects.all()
+    }
+    assert edges == {("body", *HIVE, "text"), ("purpose", *HIVE, "text")}
+    wide = models.DatasetWideInput.objects.get()
+    assert (wide.target.namespace, wide.target.name, wide.source_field) == (*HIVE, "purpose")
     client = api("lineage:read")
     for name in (HIVE, location):
         field = f"datasetField:{name[0]}:{name[1]}:text"
@@ -184,6 +190,7 @@ def test_column_lineage_of_both_names_moves_to_the_survivor(api, location):
         assert {n["id"] for n in graph} == {
             f"datasetField:{HIVE[0]}:{HIVE[1]}:text",
             "datasetField:file:/raw/chats.csv:body",
+            "datasetField:file:/raw/consents.csv:purpose",
         }
 
 
