@@ -183,6 +183,13 @@ def dataset_merge(*, into: Dataset, other: Dataset, type: str = "") -> Dataset:
             .filter(pk__in=[into.pk, other.pk])
             .order_by("pk")
         }
+        if into.pk not in locked:
+            # Merged into an older name by a concurrent event since it was read: this event's
+            # transaction is undone, and the client's retry finds the names as they now are.
+            raise Conflict(
+                "The dataset was merged with another meanwhile; send the event again.",
+                code="dataset_merged_meanwhile",
+            )
         if other.pk not in locked:  # merged by a concurrent event meanwhile
             return locked[into.pk]
         into, other = locked[into.pk], locked[other.pk]
