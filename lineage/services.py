@@ -193,8 +193,10 @@ def dataset_merge(*, into: Dataset, other: Dataset, type: str = "") -> Dataset:
         if other.pk not in locked:  # merged by a concurrent event meanwhile
             return locked[into.pk]
         into, other = locked[into.pk], locked[other.pk]
-        taken = set(DatasetVersion.objects.filter(dataset=into).values_list("version", flat=True))
-        for version in DatasetVersion.objects.filter(dataset=other, version__in=taken):
+        names = DatasetVersion.objects.values_list("version", flat=True)
+        shared = set(names.filter(dataset=into))
+        taken = shared | set(names.filter(dataset=other))
+        for version in DatasetVersion.objects.filter(dataset=other, version__in=shared):
             version.version = _free_version_name(version.version, other, taken)
             taken.add(version.version)
             version.save(update_fields=["version"])
@@ -227,17 +229,17 @@ def dataset_merge(*, into: Dataset, other: Dataset, type: str = "") -> Dataset:
 
 
 def _free_version_name(version: str, other: Dataset, taken: set[str]) -> str:
-    """A name for `other`'s version `version` that `into` does not have: the version, and
-    the dataset it was a version of."""
+    """A name for `other`'s version `version` that neither dataset has: the version, and the
+    dataset it was a version of (its node's digest where the name would be too long)."""
     suffix = f" (as {other.namespace}/{other.name})"
     if len(version) + len(suffix) > MAX_VERSION_NAME:
         digest = hashlib.sha256(other.node_id.encode()).hexdigest()[:12]
         suffix = f" (as {digest})"
-    base = version[: MAX_VERSION_NAME - len(suffix) - 4] + suffix
-    name, count = base, 1
+    name, count = version[: MAX_VERSION_NAME - len(suffix)] + suffix, 1
     while name in taken:
         count += 1
-        name = f"{base} {count}"
+        tail = f"{suffix} {count}"
+        name = version[: MAX_VERSION_NAME - len(tail)] + tail
     return name
 
 
