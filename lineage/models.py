@@ -321,6 +321,32 @@ class ColumnEdge(models.Model):
         return f"{self.source_id}.{self.source_field} -> {self.target_id}.{self.target_field}"
 
 
+class DatasetWideInput(models.Model):
+    """An input field that shapes every row of the target dataset rather than one output field:
+    the `dataset` list of OpenLineage's `columnLineage` facet (1-1-0 on), a filter, a join key, a
+    grouping (INDIRECT transformations). Kept as the facet sends it, whatever the target's
+    fields are known to be; each also becomes a `ColumnEdge` to every output field the event
+    names, as producers without that list (Spark's `datasetLineageEnabled=false`) write it."""
+
+    source = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    source_field = models.CharField(max_length=500)
+    target = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The facet's list of {type, subtype, description, masking}.
+    transformations = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_field", "target"], name="dataset_wide_input_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["target"])]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}.{self.source_field} -> {self.target_id} (whole dataset)"
+
+
 class Membership(models.Model):
     """A subject (by key) is in a dataset version. Keys only: raw identifiers are hashed on
     arrival and never stored."""

@@ -8,7 +8,9 @@ canonical JSON, so a client retrying after a lost response changes nothing.
 Mapping:
 - a dataset is (namespace, name); its facets are kept, unknown ones verbatim, on the version;
   the names its `symlinks` facet lists are aliases of it (one node, whichever name an event
-  uses), and its `columnLineage` facet becomes column edges;
+  uses; names that were already separate nodes are merged into the one registered first,
+  `services.dataset_merge`), and its `columnLineage` facet becomes column edges (the
+  facet's `dataset` list, input fields that shape every row, is also kept as sent);
 - a run input resolves to a version: the one its `version` facet names, else the version this
   run already read, else the dataset's latest version, else a new version "1";
 - runs accumulate: every event of a run (START, RUNNING, COMPLETE, FAIL, ABORT, OTHER) adds

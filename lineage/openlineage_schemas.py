@@ -4,8 +4,8 @@ The published core schemas and the facet schemas Lup reads are vendored in
 `schemas/openlineage/` (sources in `schemas/SOURCES.md`) and loaded into one offline
 `referencing` registry. An event is checked against the core its `schemaURL` names
 (`…/spec/<major>-<minor>-<patch>/OpenLineage.json`): that file when it is vendored, else the
-closest vendored version of the same major (the newest at or below it, else the oldest above),
-and the answer says which one was used.
+closest vendored version of the same major (the oldest above it, else the newest below), and
+the answer says which one was used.
 
 As in OpenLineage's own validator, `format` is an annotation, not a rule: Spark sends
 `"uri": "file"` and `"uri": "bigquery"` in its datasource facet, and Marquez accepts them.
@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -56,38 +56,73 @@ def _label(version: Version) -> str:
     return "-".join(str(part) for part in version)
 
 
+def _core_refs(contents: Any) -> set[str]:
+    """Every `$ref` in a core that points outside it (`facets/ParentRunFacet.json`)."""
+    if isinstance(contents, dict):
+        found = {contents["$ref"]} if isinstance(contents.get("$ref"), str) else set()
+        for value in contents.values():
+            found |= _core_refs(value)
+        return {ref for ref in found if not ref.startswith("#")}
+    if isinstance(contents, list):
+        return set().union(*(_core_refs(item) for item in contents)) if contents else set()
+    return set()
+
+
 @functools.cache
-def _registry() -> tuple[Registry, dict[Version, str], dict[str, str]]:
-    """Every vendored schema under its `$id`; the cores by version; facet name -> `$id`."""
-    registry: Registry = Registry()
+def _resources() -> tuple[tuple[tuple[str, Any], ...], dict[Version, str], dict[str, str]]:
+    """(URI, schema) for every vendored file and the names that stand in for missing ones;
+    the cores by version; facet name -> `$id`."""
+    files: dict[str, Any] = {}
     cores: dict[Version, str] = {}
     facets: dict[str, str] = {}
     for path in sorted(SCHEMA_DIR.rglob("*.json")):
         contents = json.loads(path.read_text())
-        resource = Resource.from_contents(contents, default_specification=DRAFT202012)
-        registry = registry.with_resource(contents["$id"], resource)
+        files[contents["$id"]] = contents
         if path.parent.name == "facets":
             facets[path.stem] = contents["$id"]
         else:
             found = VERSION_IN_URL.search(contents["$id"])
             if found:
                 cores[tuple(int(p) for p in found.groups())] = contents["$id"]  # type: ignore[index]
+    served = dict(files)
     # The 2.x facet files `$ref` the 2-0-2 core's BaseFacet and DatasetFacet; the vendored
     # 2-0-7 core defines them identically, so it answers those references (SOURCES.md).
     newest = max(v for v in cores if v[0] == 2)
-    alias = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
-    if alias not in registry:
-        registry = registry.with_resource(alias, registry[cores[newest]])
+    served.setdefault("https://openlineage.io/spec/2-0-2/OpenLineage.json", files[cores[newest]])
+    # The published 1-0-4 and 2-0-0 cores name facet files beside themselves
+    # (`facets/ParentRunFacet.json`, an alternative of an `anyOf`), where openlineage.io
+    # serves none: the vendored facet file of that name answers, else the shape every facet
+    # file's root has (an object). Either admits what the core's own alternative admits.
+    for uri in cores.values():
+        for ref in _core_refs(files[uri]):
+            target = urljoin(uri, ref)
+            if target not in served:
+                name = target.rsplit("/", 1)[-1].removesuffix(".json")
+                served[target] = files[facets[name]] if name in facets else {"type": "object"}
+    return tuple(served.items()), cores, facets
+
+
+@functools.cache
+def _registry() -> tuple[Registry, dict[Version, str], dict[str, str]]:
+    """Every vendored schema under its `$id`; the cores by version; facet name -> `$id`."""
+    resources, cores, facets = _resources()
+    registry: Registry = Registry().with_resources(
+        (uri, Resource.from_contents(contents, default_specification=DRAFT202012))
+        for uri, contents in resources
+    )
     return registry.crawl(), cores, facets
 
 
 def _closest(declared: Version) -> Version | None:
+    """The vendored core that checks `declared`: itself, else the oldest later one of the same
+    major (OpenLineage adds to a major's later versions, so they accept its earlier events),
+    else the newest earlier one."""
     _, cores, _ = _registry()
     same_major = sorted(v for v in cores if v[0] == declared[0])
     if not same_major:
         return None
-    at_or_below = [v for v in same_major if v <= declared]
-    return at_or_below[-1] if at_or_below else same_major[0]
+    at_or_above = [v for v in same_major if v >= declared]
+    return at_or_above[0] if at_or_above else same_major[-1]
 
 
 def declared_version(event: dict, warnings: list[str]) -> Version:
@@ -123,14 +158,8 @@ def declared_version(event: dict, warnings: list[str]) -> Version:
 
 @functools.cache
 def _fast_registry() -> "jsonschema_rs.Registry":
-    registry, _, _ = _registry()
-    resources = []
-    for path in sorted(SCHEMA_DIR.rglob("*.json")):
-        contents = json.loads(path.read_text())
-        resources.append((contents["$id"], contents))
-    alias = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
-    resources.append((alias, registry[alias].contents))
-    return jsonschema_rs.Registry(resources)
+    resources, _, _ = _resources()
+    return jsonschema_rs.Registry(list(resources))
 
 
 @functools.cache
@@ -143,10 +172,16 @@ def _fast_validator(ref: str):
     )
 
 
+def _defs_key(version: Version) -> str:
+    """Where a core keeps its definitions: `$defs`, or `definitions` in the earliest 1.x."""
+    resources, cores, _ = _resources()
+    return "$defs" if "$defs" in dict(resources)[cores[version]] else "definitions"
+
+
 @functools.cache
 def _definitions(version: Version) -> frozenset[str]:
-    core = json.loads((SCHEMA_DIR / f"OpenLineage-{_label(version)}.json").read_text())
-    return frozenset(core["$defs"])
+    resources, cores, _ = _resources()
+    return frozenset(dict(resources)[cores[version]][_defs_key(version)])
 
 
 @functools.cache
@@ -167,7 +202,7 @@ def check(event: dict, kind: str) -> Outcome:
         outcome.problems["$.schemaURL"] = "event_not_in_version"
         return outcome
     instance = event if "schemaURL" in event else {**event, "schemaURL": cores[version]}
-    core_ref = f"{cores[version]}#/$defs/{EVENT_DEFS[kind]}"
+    core_ref = f"{cores[version]}#/{_defs_key(version)}/{EVENT_DEFS[kind]}"
     facets = _known_facets(event)
     if _fast_validator(core_ref).is_valid(instance) and all(
         _fast_validator(ref).is_valid(facet) for _, facet, ref in facets

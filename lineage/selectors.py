@@ -14,6 +14,7 @@ from lineage.models import (
     Dataset,
     DatasetAlias,
     DatasetVersion,
+    DatasetWideInput,
     Edge,
     Job,
     Membership,
@@ -378,6 +379,7 @@ def column_lineage(
     if node_id.startswith(FIELD_PREFIX):
         dataset, field = field_object(node_id)
         start = {(dataset.pk, field)}
+        asked = None
     else:
         dataset = node_object(node_id)
         if not isinstance(dataset, Dataset):
@@ -387,6 +389,7 @@ def column_lineage(
         start = set(
             ColumnEdge.objects.filter(target=dataset).values_list("target_id", "target_field")
         ) | set(ColumnEdge.objects.filter(source=dataset).values_list("source_id", "source_field"))
+        asked = dataset.pk
     seen = set(start)
     edges: set[int] = set()
     directions = [("target", "source")] + ([("source", "target")] if with_downstream else [])
@@ -407,7 +410,47 @@ def column_lineage(
                     seen.add(pair)
                     reached.add(pair)
             frontier = reached
-    return _column_graph(seen, edges)
+    answer = _column_graph(seen, edges)
+    answer["datasetWide"] = _dataset_wide(
+        targets={d for d, _ in seen} | ({asked} if asked is not None else set()),
+        sources=seen if with_downstream else set(),
+    )
+    return answer
+
+
+def _dataset_wide(*, targets: set[int], sources: set[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Lup's addition to Marquez's answer: the `columnLineage` facet's `dataset` entries (input
+    fields that shape every row of a dataset) of the datasets the answer reaches, and, walking
+    downstream, of the datasets the answer's fields shape, as the facet sends them. Marquez's
+    own graph shows them as INDIRECT input fields of every output field."""
+    condition = Q(target_id__in=targets)
+    for dataset_id, field in sources:
+        condition |= Q(source_id=dataset_id, source_field=field)
+    rows = list(
+        DatasetWideInput.objects.filter(condition)
+        .select_related("source", "target")
+        .order_by("target__node_id", "source__node_id", "source_field")
+    )
+    by_target: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        entry = by_target.setdefault(
+            row.target_id,
+            {
+                "id": row.target.node_id,
+                "namespace": row.target.namespace,
+                "name": row.target.name,
+                "inputFields": [],
+            },
+        )
+        entry["inputFields"].append(
+            {
+                "namespace": row.source.namespace,
+                "dataset": row.source.name,
+                "field": row.source_field,
+                "transformations": row.transformations,
+            }
+        )
+    return list(by_target.values())
 
 
 def _column_graph(fields: set[tuple[int, str]], edge_ids: set[int]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Every write keeps the two derived tables in step: `Edge` (the dataset/job/model 
 `VersionEdge` (which version was derived from which), so reads are single recursive queries.
 """
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 
 import pycountry
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
@@ -21,6 +23,7 @@ from lineage.models import (
     Dataset,
     DatasetAlias,
     DatasetVersion,
+    DatasetWideInput,
     Edge,
     Job,
     Model,
@@ -32,7 +35,11 @@ from lineage.models import (
     VersionEdge,
     node_id_for,
 )
+from lineage.signals import dataset_versions_named
 from lineage.sql import among, column_type
+
+# The length of `DatasetVersion.version`.
+MAX_VERSION_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -107,36 +114,194 @@ def dataset_register(
     aliases: Sequence[tuple[str, str, str]] = (),
 ) -> Dataset:
     """The dataset named (namespace, name), registered if new. `aliases` are its other names
-    (namespace, name, type), as OpenLineage's `symlinks` facet gives them: a name already
-    known, as a dataset or an alias, makes this name an alias of that dataset instead of a
-    new one, so that every name of a table lands on one node."""
+    (namespace, name, type), as OpenLineage's `symlinks` facet gives them: every name of a
+    table lands on one node. A name already known, as a dataset or an alias, makes this name
+    an alias of that dataset instead of a new one; names that are already two datasets (a
+    table first seen by its metastore name, later by its location) are merged into one
+    (`dataset_merge`)."""
     if not namespace or not name:
         raise ApplicationError("A dataset needs a namespace and a name.", code="invalid_dataset")
-    dataset = _dataset_named(namespace, name)
-    if dataset is None:
-        for alias_namespace, alias_name, _ in aliases:
-            dataset = _dataset_named(alias_namespace, alias_name)
-            if dataset is not None:
-                dataset_alias_add(dataset=dataset, namespace=namespace, name=name)
-                break
-    if dataset is None:
-        dataset, _ = Dataset.objects.get_or_create(
-            namespace=namespace,
-            name=name,
-            defaults={"description": description, "license": license},
-        )
-    updates = {
-        key: value
-        for key, value in (("description", description), ("license", license))
-        if value and getattr(dataset, key) != value
-    }
-    if updates:
-        for key, value in updates.items():
-            setattr(dataset, key, value)
-        dataset.save(update_fields=list(updates))
-    for alias_namespace, alias_name, kind in aliases:
-        dataset_alias_add(dataset=dataset, namespace=alias_namespace, name=alias_name, type=kind)
+    with transaction.atomic():
+        dataset = _dataset_named(namespace, name)
+        known = {d.pk: d for d in [dataset] if d is not None}
+        kinds: dict[int, str] = {}
+        for alias_namespace, alias_name, kind in aliases:
+            found = _dataset_named(alias_namespace, alias_name)
+            if found is not None:
+                known.setdefault(found.pk, found)
+                kinds.setdefault(found.pk, kind)
+        if known:
+            survivor, *others = sorted(known.values(), key=lambda d: d.pk)
+            for other in others:
+                survivor = dataset_merge(into=survivor, other=other, type=kinds.get(other.pk, ""))
+            if dataset is None:
+                dataset_alias_add(dataset=survivor, namespace=namespace, name=name)
+            dataset = survivor
+        if dataset is None:
+            dataset, _ = Dataset.objects.get_or_create(
+                namespace=namespace,
+                name=name,
+                defaults={"description": description, "license": license},
+            )
+        updates = {
+            key: value
+            for key, value in (("description", description), ("license", license))
+            if value and getattr(dataset, key) != value
+        }
+        if updates:
+            for key, value in updates.items():
+                setattr(dataset, key, value)
+            dataset.save(update_fields=list(updates))
+        for alias_namespace, alias_name, kind in aliases:
+            dataset_alias_add(
+                dataset=dataset, namespace=alias_namespace, name=alias_name, type=kind
+            )
     return dataset
+
+
+def dataset_merge(*, into: Dataset, other: Dataset, type: str = "") -> Dataset:
+    """Make `other` a name of `into`: one node from then on, whichever name an event, a graph
+    query or a version listing uses. Everything hangs on the survivor: `other`'s versions move
+    (with their ids, so their runs, memberships, locations, model data, derivations and target
+    ties stay as they are), and so do its aliases, its column lineage and its graph edges;
+    `other`'s own name becomes an alias; `other` is deleted. One transaction: all or nothing.
+
+    A version name both datasets have (each wrote `v1`) is kept twice: `other`'s is renamed
+    `<version> (as <namespace>/<name>)`, its old dataset's name, so no version is lost.
+
+    Callers pick `into` as the dataset registered first (the lower id): the node whose id
+    plans, receipts and bookmarks have held longest keeps it, whichever name the event that
+    ties the two used. The versions of the merged node are announced as named
+    (`dataset_versions_named`), so a target pointing at either name stores them all."""
+    if into.pk == other.pk:
+        return into
+    with transaction.atomic():
+        # Both rows locked in id order, so two events merging the same pair do not deadlock.
+        locked = {
+            d.pk: d
+            for d in Dataset.objects.select_for_update()
+            .filter(pk__in=[into.pk, other.pk])
+            .order_by("pk")
+        }
+        if into.pk not in locked:
+            # Merged into an older name by a concurrent event since it was read: this event's
+            # transaction is undone, and the client's retry finds the names as they now are.
+            raise Conflict(
+                "The dataset was merged with another meanwhile; send the event again.",
+                code="dataset_merged_meanwhile",
+            )
+        if other.pk not in locked:  # merged by a concurrent event meanwhile
+            return locked[into.pk]
+        into, other = locked[into.pk], locked[other.pk]
+        names = DatasetVersion.objects.values_list("version", flat=True)
+        shared = set(names.filter(dataset=into))
+        taken = shared | set(names.filter(dataset=other))
+        for version in DatasetVersion.objects.filter(dataset=other, version__in=shared):
+            version.version = _free_version_name(version.version, other, taken)
+            taken.add(version.version)
+            version.save(update_fields=["version"])
+        DatasetVersion.objects.filter(dataset=other).update(dataset=into)
+        DatasetAlias.objects.filter(
+            dataset=other, namespace=into.namespace, name=into.name
+        ).delete()
+        DatasetAlias.objects.filter(dataset=other).update(dataset=into)
+        _column_edges_move(into=into, other=other)
+        _dataset_wide_inputs_move(into=into, other=other)
+        _graph_edges_move(into=into.node_id, other=other.node_id)
+        updates = [
+            key
+            for key in ("description", "license")
+            if not getattr(into, key) and getattr(other, key)
+        ]
+        for key in updates:
+            setattr(into, key, getattr(other, key))
+        if updates:
+            into.save(update_fields=updates)
+        named = (other.namespace, other.name)
+        other.delete()
+        DatasetAlias.objects.create(
+            dataset=into, namespace=named[0], name=named[1], type=type[:100]
+        )
+        version_ids = [str(pk) for pk in into.versions.values_list("pk", flat=True)]
+        if version_ids:
+            dataset_versions_named.send(sender=Dataset, version_ids=version_ids)
+    return into
+
+
+def _free_version_name(version: str, other: Dataset, taken: set[str]) -> str:
+    """A name for `other`'s version `version` that neither dataset has: the version, and the
+    dataset it was a version of (its node's digest where the name would be too long)."""
+    suffix = f" (as {other.namespace}/{other.name})"
+    if len(version) + len(suffix) > MAX_VERSION_NAME:
+        digest = hashlib.sha256(other.node_id.encode()).hexdigest()[:12]
+        suffix = f" (as {digest})"
+    name, count = version[: MAX_VERSION_NAME - len(suffix)] + suffix, 1
+    while name in taken:
+        count += 1
+        tail = f"{suffix} {count}"
+        name = version[: MAX_VERSION_NAME - len(tail)] + tail
+    return name
+
+
+def _column_edges_move(*, into: Dataset, other: Dataset) -> None:
+    """`other`'s column edges, on either side, re-pointed at `into`; an edge `into` already
+    has is kept once."""
+    moving = list(ColumnEdge.objects.filter(Q(source=other) | Q(target=other)))
+    if not moving:
+        return
+    fields = ("source_id", "source_field", "target_id", "target_field")
+    existing = set(
+        ColumnEdge.objects.filter(Q(source=into) | Q(target=into))
+        .exclude(pk__in=[e.pk for e in moving])
+        .values_list(*fields)
+    )
+    duplicates, moved = [], []
+    for edge in moving:
+        if edge.source_id == other.pk:
+            edge.source_id = into.pk
+        if edge.target_id == other.pk:
+            edge.target_id = into.pk
+        key = tuple(getattr(edge, f) for f in fields)
+        if key in existing:
+            duplicates.append(edge.pk)
+        else:
+            existing.add(key)
+            moved.append(edge)
+    ColumnEdge.objects.filter(pk__in=duplicates).delete()
+    ColumnEdge.objects.bulk_update(moved, ["source_id", "target_id"])
+
+
+def _dataset_wide_inputs_move(*, into: Dataset, other: Dataset) -> None:
+    """`other`'s dataset-wide inputs, on either side, re-pointed at `into`; one `into`
+    already has is kept once."""
+    moving = list(DatasetWideInput.objects.filter(Q(source=other) | Q(target=other)))
+    existing = set(
+        DatasetWideInput.objects.filter(Q(source=into) | Q(target=into))
+        .exclude(pk__in=[i.pk for i in moving])
+        .values_list("source_id", "source_field", "target_id")
+    )
+    duplicates, moved = [], []
+    for item in moving:
+        item.source_id = into.pk if item.source_id == other.pk else item.source_id
+        item.target_id = into.pk if item.target_id == other.pk else item.target_id
+        key = (item.source_id, item.source_field, item.target_id)
+        if key in existing:
+            duplicates.append(item.pk)
+        else:
+            existing.add(key)
+            moved.append(item)
+    DatasetWideInput.objects.filter(pk__in=duplicates).delete()
+    DatasetWideInput.objects.bulk_update(moved, ["source_id", "target_id"])
+
+
+def _graph_edges_move(*, into: str, other: str) -> None:
+    """Graph edges from or to node `other` re-pointed at node `into`; one `into` already has
+    is kept once."""
+    for end, far in (("source", "target"), ("target", "source")):
+        moving = Edge.objects.filter(**{end: other})
+        existing = Edge.objects.filter(**{end: into}).values_list(far, flat=True)
+        moving.filter(**{f"{far}__in": list(existing)}).delete()
+        moving.update(**{end: into})
 
 
 # Bulk forms for events with thousands of inputs: a few statements for all of them rather
@@ -301,7 +466,7 @@ def _dataset_named(namespace: str, name: str) -> Dataset | None:
 
 def dataset_alias_add(*, dataset: Dataset, namespace: str, name: str, type: str = "") -> None:
     """Record another name of `dataset`, unless the name is already a dataset's or an
-    alias's (two known datasets are not merged: their versions would have to move)."""
+    alias's (`dataset_register` merges two known datasets first)."""
     if not namespace or not name or (dataset.namespace, dataset.name) == (namespace, name):
         return
     if Dataset.objects.filter(namespace=namespace, name=name).exists():
@@ -323,12 +488,15 @@ def column_lineage_record(
     computed from); returns how many column edges it names. Entries of another shape are
     skipped: a facet with an unknown `_schemaURL` arrives unchecked.
 
-    `dataset_wide` is facet 1-2-0's `dataset` list: input fields that shape every row of the
-    output (a filter, a join key, a grouping), so every output field depends on them. Each
-    becomes an edge to every output field, those of `fields` and `target_fields` (the output's
-    schema), typed by its transformations (INDIRECT, as the spec writes them)."""
+    `dataset_wide` is the facet's `dataset` list (1-1-0 on): input fields that shape every row
+    of the output (a filter, a join key, a grouping), so every output field depends on them.
+    Each is kept as sent (`DatasetWideInput`, whether or not the output's fields are known),
+    and becomes an edge to every output field, those of `fields` and `target_fields` (the
+    output's schema), typed by its transformations (INDIRECT, as the spec writes them): the
+    shape producers without that list give the same lineage, and Marquez's graph shows."""
     fields = dict(fields)
-    wide = [item for item in dataset_wide or [] if isinstance(item, dict)]
+    wide = [item for item in dataset_wide or [] if isinstance(item, dict) and _names_field(item)]
+    _dataset_wide_record(target=target, items=wide, run=run)
     wide_ids = {id(item) for item in wide}
     if wide:
         outputs = dict.fromkeys([*fields, *target_fields])
@@ -347,10 +515,7 @@ def column_lineage_record(
         description = spec.get("transformationDescription")
         kind = spec.get("transformationType")
         for item in spec["inputFields"]:
-            if not isinstance(item, dict) or not all(
-                isinstance(item.get(key), str) and item.get(key)
-                for key in ("namespace", "name", "field")
-            ):
+            if not isinstance(item, dict) or not _names_field(item):
                 continue
             if max(len(target_field), len(item["field"])) > 500:
                 raise ApplicationError(
@@ -379,6 +544,32 @@ def column_lineage_record(
             )
     ColumnEdge.objects.bulk_create(edges, ignore_conflicts=True)
     return len(edges)
+
+
+def _names_field(item: dict) -> bool:
+    return all(
+        isinstance(item.get(key), str) and item.get(key) for key in ("namespace", "name", "field")
+    )
+
+
+def _dataset_wide_record(*, target: Dataset, items: list[dict], run: Run | None) -> None:
+    rows = []
+    for item in items:
+        if len(item["field"]) > 500:
+            raise ApplicationError("Field names are at most 500 characters.", code="value_too_long")
+        transformations = item.get("transformations")
+        rows.append(
+            DatasetWideInput(
+                source=dataset_register(namespace=item["namespace"], name=item["name"]),
+                source_field=item["field"],
+                target=target,
+                run=run,
+                transformations=[t for t in transformations if isinstance(t, dict)]
+                if isinstance(transformations, list)
+                else [],
+            )
+        )
+    DatasetWideInput.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 VERSION_CONTENT = (

@@ -87,7 +87,29 @@ COLUMN_EXAMPLE = OpenApiExample(
                 ],
                 "outEdges": [],
             }
-        ]
+        ],
+        "datasetWide": [
+            {
+                "id": "dataset:postgres://pg.hcm.internal:5432:chat.cleaned_messages",
+                "namespace": "postgres://pg.hcm.internal:5432",
+                "name": "chat.cleaned_messages",
+                "inputFields": [
+                    {
+                        "namespace": "postgres://pg.hcm.internal:5432",
+                        "dataset": "consent.current",
+                        "field": "purpose",
+                        "transformations": [
+                            {
+                                "type": "INDIRECT",
+                                "subtype": "FILTER",
+                                "description": "",
+                                "masking": False,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
     },
     response_only=True,
 )

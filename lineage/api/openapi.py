@@ -40,10 +40,42 @@ class LineageNodeSerializer(serializers.Serializer):
     outEdges = LineageEdgeSerializer(many=True)
 
 
+class TransformationSerializer(serializers.Serializer):
+    """How an input field affects the output (`columnLineage` facet 1-2-0)."""
+
+    type = serializers.CharField(required=False, help_text="DIRECT or INDIRECT.")
+    subtype = serializers.CharField(required=False, help_text="FILTER, JOIN, GROUP_BY, SORT…")
+    description = serializers.CharField(required=False)
+    masking = serializers.BooleanField(required=False)
+
+
+class DatasetWideInputFieldSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    dataset = serializers.CharField()
+    field = serializers.CharField()
+    transformations = TransformationSerializer(many=True)
+
+
+class DatasetWideSerializer(serializers.Serializer):
+    """A dataset and the input fields that shape all of it (the facet's `dataset` list)."""
+
+    id = serializers.CharField(help_text="The dataset's node id.")
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    inputFields = DatasetWideInputFieldSerializer(many=True)
+
+
 class LineageGraphSerializer(serializers.Serializer):
     """Marquez's LineageGraph, with Lup's additions under keys of their own."""
 
     graph = LineageNodeSerializer(many=True, help_text="Datasets and jobs (or fields).")
+    datasetWide = DatasetWideSerializer(
+        many=True,
+        required=False,
+        help_text="Column lineage only: input fields that shape every row of a dataset reached "
+        "(a filter, a join key), as the `columnLineage` facet's `dataset` list sends them; the "
+        "graph shows each as an INDIRECT input of every output field.",
+    )
     models = LineageNodeSerializer(
         many=True, required=False, help_text="Model versions reached, with their edges."
     )

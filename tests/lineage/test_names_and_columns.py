@@ -215,3 +215,152 @@ def test_dataset_wide_column_lineage_reaches_every_output_field(api):
         f"datasetField:file:/data/train/chats.parquet:{field}"
         for field in ("user_id", "text", "lang")
     }
+
+
+def spark_join_and_filter_event() -> dict:
+    """A Spark job's COMPLETE event with `spark.openlineage.columnLineage.datasetLineageEnabled`
+    on, as the integration builds it for
+
+        INSERT INTO train.safe_chats SELECT c.chat_id, c.text FROM chats c
+        JOIN consents k ON c.user_id = k.user_id WHERE k.purpose = 'train_ai_system'
+
+    (a 1-2-0 `columnLineage` facet: `fields` for what each output column is made from,
+    `dataset` for what decides which rows there are: the join keys and the filter)."""
+    spark = "https://github.com/OpenLineage/OpenLineage/tree/1.26.0/integration/spark"
+    facet = "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json"
+
+    def field(name: str, column: str, kind: str, subtype: str) -> dict:
+        return {
+            "namespace": "hive://metastore:9083",
+            "name": name,
+            "field": column,
+            "transformations": [
+                {"type": kind, "subtype": subtype, "description": "", "masking": False}
+            ],
+        }
+
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-04T03:00:00.000Z",
+        "producer": spark,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "0193a1c4-5b6e-7f00-8c1d-2e3f4a5b6c7e"},
+        "job": {"namespace": "spark", "name": "safe_chats.execute_insert_into_hive_table"},
+        "inputs": [
+            {"namespace": "hive://metastore:9083", "name": "raw.chats"},
+            {"namespace": "hive://metastore:9083", "name": "raw.consents"},
+        ],
+        "outputs": [
+            {
+                "namespace": "hive://metastore:9083",
+                "name": "train.safe_chats",
+                "facets": {
+                    "columnLineage": {
+                        "_producer": spark,
+                        "_schemaURL": f"{facet}#/$defs/ColumnLineageDatasetFacet",
+                        "fields": {
+                            "chat_id": {
+                                "inputFields": [field("raw.chats", "chat_id", "DIRECT", "IDENTITY")]
+                            },
+                            "text": {
+                                "inputFields": [field("raw.chats", "text", "DIRECT", "IDENTITY")]
+                            },
+                        },
+                        "dataset": [
+                            field("raw.chats", "user_id", "INDIRECT", "JOIN"),
+                            field("raw.consents", "user_id", "INDIRECT", "JOIN"),
+                            field("raw.consents", "purpose", "INDIRECT", "FILTER"),
+                        ],
+                    }
+                },
+            }
+        ],
+    }
+
+
+def test_dataset_wide_inputs_are_kept_and_answered_as_the_facet_sends_them(api):
+    """The facet's `dataset` entries are stored as such (with their transformations) and
+    answered under the column-lineage answer's `datasetWide`, for the dataset asked, for a
+    field of it, and downstream of a field that shapes it; Marquez's `graph` shows each as an
+    INDIRECT input field of every output field."""
+    ingest(spark_join_and_filter_event())
+    stored = {
+        (row.source.name, row.source_field, row.transformations[0]["subtype"])
+        for row in models.DatasetWideInput.objects.select_related("source")
+    }
+    assert stored == {
+        ("raw.chats", "user_id", "JOIN"),
+        ("raw.consents", "user_id", "JOIN"),
+        ("raw.consents", "purpose", "FILTER"),
+    }
+    output = "dataset:hive://metastore:9083:train.safe_chats"
+    expected = [
+        {
+            "id": output,
+            "namespace": "hive://metastore:9083",
+            "name": "train.safe_chats",
+            "inputFields": [
+                {
+                    "namespace": "hive://metastore:9083",
+                    "dataset": name,
+                    "field": column,
+                    "transformations": [
+                        {
+                            "type": "INDIRECT",
+                            "subtype": subtype,
+                            "description": "",
+                            "masking": False,
+                        }
+                    ],
+                }
+                for name, column, subtype in (
+                    ("raw.chats", "user_id", "JOIN"),
+                    ("raw.consents", "purpose", "FILTER"),
+                    ("raw.consents", "user_id", "JOIN"),
+                )
+            ],
+        }
+    ]
+    client = api("lineage:read")
+    for node_id, downstream in (
+        (output, "false"),
+        ("datasetField:hive://metastore:9083:train.safe_chats:text", "false"),
+        ("datasetField:hive://metastore:9083:raw.consents:purpose", "true"),
+    ):
+        answer = client.get(
+            "/api/v1/column-lineage", {"nodeId": node_id, "withDownstream": downstream}
+        )
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["datasetWide"] == expected, node_id
+
+    text = client.get(
+        "/api/v1/column-lineage",
+        {"nodeId": "datasetField:hive://metastore:9083:train.safe_chats:text"},
+    ).json()
+    node = next(n for n in text["graph"] if n["id"].endswith("train.safe_chats:text"))
+    assert {
+        (f["dataset"], f["field"], f.get("transformationType")) for f in node["data"]["inputFields"]
+    } == {
+        ("raw.chats", "text", None),
+        ("raw.chats", "user_id", "INDIRECT"),
+        ("raw.consents", "user_id", "INDIRECT"),
+        ("raw.consents", "purpose", "INDIRECT"),
+    }
+
+
+def test_dataset_wide_inputs_of_an_output_with_no_known_fields_are_not_lost(api):
+    """An output whose event names no field of it (no schema facet, empty `fields`) still
+    keeps what shapes its rows."""
+    event = spark_join_and_filter_event()
+    event["outputs"][0]["facets"]["columnLineage"]["fields"] = {}
+    ingest(event)
+    assert models.ColumnEdge.objects.count() == 0
+    answer = api("lineage:read").get(
+        "/api/v1/column-lineage", {"nodeId": "dataset:hive://metastore:9083:train.safe_chats"}
+    )
+    assert answer.json()["graph"] == []
+    assert [f["field"] for f in answer.json()["datasetWide"][0]["inputFields"]] == [
+        "user_id",
+        "purpose",
+        "user_id",
+    ]

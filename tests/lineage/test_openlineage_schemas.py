@@ -76,10 +76,59 @@ def test_the_declared_version_decides():
 
 
 def test_an_unvendored_version_is_checked_against_the_closest_one():
+    """1-0-5 (openlineage-python's `run` module, Spark and Airflow 0.x-1.x) is not vendored:
+    the newest 1.x that is, 1-0-4, stands in, and the answer says so."""
     answer = ingest(event("1-0-5", "RUNNING"))
-    assert answer["schema"] == "1-0-3"
-    assert "1-0-5 is not vendored" in answer["warnings"][0]
+    assert answer["schema"] == "1-0-4"
+    assert "1-0-5 is not vendored; checked against 1-0-4" in answer["warnings"][0]
     assert refused(event("1-0-5", "FINISHED")) == {"$.eventType": "enum"}
+    # 2-0-1 and 2-0-2 are checked against the oldest later 2.x: later versions of a major
+    # accept the events of earlier ones.
+    assert ingest(event("2-0-1"))["schema"] == "2-0-7"
+
+
+VENDORED = ["1-0-2", "1-0-3", "1-0-4", "2-0-0", "2-0-7"]
+
+
+@pytest.mark.parametrize("version", VENDORED)
+def test_each_vendored_version_checks_its_own_events(api, version):
+    """An event declaring a vendored version is checked against that very file: a valid one
+    is accepted with no stand-in warning, one breaking that schema is refused, 400
+    schema_violation, and changes nothing."""
+    client = api("lineage:write")
+    facets = {
+        "nominalTime": {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/NominalTimeRunFacet.json"
+            "#/$defs/NominalTimeRunFacet",
+            "nominalStartTime": "2026-11-02T08:00:00Z",
+        }
+    }
+    valid = event(version, run={"runId": str(uuid.uuid4()), "facets": facets})
+    response = client.post("/api/v1/lineage", valid, format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["schema"], response.json()["warnings"]) == (version, [])
+
+    broken = event(version, run={"facets": facets})  # every version requires run.runId
+    response = client.post("/api/v1/lineage", broken, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "schema_violation")
+    assert response.json()["fields"] == {"$.run.runId": "required"}
+    assert models.OpenLineageEvent.objects.count() == 1
+
+
+def test_facet_files_the_published_cores_name_beside_themselves_resolve():
+    """The published 1-0-4 core lists facet files beside itself (`facets/X.json`), which
+    openlineage.io does not serve: they resolve offline, and a facet is still read."""
+    answer = ingest(
+        event(
+            "1-0-4",
+            run={
+                "runId": str(uuid.uuid4()),
+                "facets": {"custom": {"_producer": PRODUCER, "_schemaURL": "https://x.org/s.json"}},
+            },
+        )
+    )
+    assert (answer["schema"], answer["warnings"]) == ("1-0-4", [])
 
 
 def test_a_dataset_event_cannot_claim_a_1x_schema():
