@@ -13,9 +13,11 @@ Config:
         "history": {"policy": "purged"},          # optional: older snapshots (below)
     }
 
-Erasing is `table.delete(filter)`: pyiceberg rewrites the data files holding the subject's rows
-(copy on write) in a new snapshot. The older snapshots still hold them, and so do the manifest
-entries that record the removed files (their column bounds can be the subject's values).
+Erasing is `table.delete(filter)`: pyiceberg rewrites the data files holding the subjects' rows
+(copy on write) in a new snapshot, one for a whole batch of requests (`erase_groups`: one scan
+of the match columns counts each request's rows, then one delete of every value). The older
+snapshots still hold them, and so do the manifest entries that record the removed files (their
+column bounds can be the subject's values).
 
 History (`history`): with `{"policy": "purged"}` the post-check first commits an empty append, so
 the current snapshot no longer carries the manifests of removed files; expires every snapshot
@@ -39,7 +41,8 @@ import functools
 import os
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Hashable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ from .base import (
     ConnectorConfigError,
     Erased,
     Found,
+    Groups,
     Identifiers,
     LineageName,
     Located,
@@ -127,6 +131,7 @@ class IcebergTable(Connector):
     )
     erase_method = "iceberg_delete"
     verify_method = "iceberg_scan"
+    batches = True
     file_roots = True
 
     def __init__(self, *, config: dict[str, Any]):
@@ -143,36 +148,50 @@ class IcebergTable(Connector):
 
     def locate(self, identifiers: Identifiers) -> Located:
         self.require(Capability.LOCATE)
-        values = self.usable(identifiers)
+        union, owners = self.owners({None: identifiers})
         with self._opened() as table:
-            count = self._rows(table, values, table.metadata.current_snapshot_id)
+            counts = self._rows(table, union, owners, table.metadata.current_snapshot_id)
+        count = counts[None]
         log.info("connector.locate", kind=self.kind, count=count)
         return Located(count=count)
 
     def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        return self.erase_groups({None: identifiers}, op=op)[None]
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' rows with one delete (one new snapshot, each data file
+        holding any of them rewritten once); each group gets its own count."""
         self.require(Capability.for_op(op))
-        values = self.usable(identifiers)
+        union, owners = self.owners(groups)
         started = self._now()
         with self._opened() as table:
-            count = self._rows(table, values, table.metadata.current_snapshot_id)
+            found = self._rows(table, union, owners, table.metadata.current_snapshot_id)
+            counts = {key: found.get(key, 0) for key in groups}
+            count = sum(counts.values())
             if count:
-                table.delete(delete_filter=self._filter(values))
-        log.info("connector.erase", kind=self.kind, op=op, count=count)
-        return Erased(
-            op=op if count else "none",
+                table.delete(delete_filter=self._filter(union))
+        log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(groups))
+        shared = Erased(
+            op=op if count else "none",  # type: ignore[arg-type]
             method=self.erase_method,
             count=count,
             started_at=started,
             completed_at=self._now(),
         )
+        return self.split(shared, counts)
 
     def verify(self, identifiers: Identifiers) -> Verified:
-        """The subject's rows in the current snapshot; with a history policy, the snapshots
-        are pruned first, and with `purged` every snapshot left is read, metadata included."""
+        return self.verify_groups({None: identifiers})[None]
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The subjects' rows in the current snapshot, one read for the batch; with a history
+        policy, the snapshots are pruned first, and with `purged` every snapshot left is read,
+        metadata included."""
         self.require(Capability.VERIFY)
-        values = self.usable(identifiers)
+        union, owners = self.owners(groups)
         purged = self.history is not None and self.history.purged
         deadline = self.deadline()
+        remaining: dict[Hashable, int] = dict.fromkeys(groups, 0)
         with self._opened() as table:
             if self.history is not None:
                 table = self._prune(table)
@@ -180,18 +199,23 @@ class IcebergTable(Connector):
                 snapshots = [s.snapshot_id for s in table.snapshots()]
             else:
                 snapshots = [table.metadata.current_snapshot_id]
-            remaining = 0
             for sid in snapshots:
                 deadline.check()
-                remaining += self._rows(table, values, sid)
+                for key, n in self._rows(table, union, owners, sid).items():
+                    remaining[key] += n
                 # Only "purged" claims the metadata too (a removed file's entry is history).
-                remaining += self._disclosed(table, values, sid) if purged and sid else 0
+                if purged and sid:
+                    for key, n in self._disclosed(table, union, owners, sid).items():
+                        remaining[key] += n
         at = self._now()
-        log.info("connector.verify", kind=self.kind, remaining=remaining, snapshots=len(snapshots))
+        log.info("connector.verify", kind=self.kind, groups=len(groups), snapshots=len(snapshots))
         history = None
         if self.history is not None:
             history = self.history.checked(versions=len(snapshots), at=at)
-        return Verified(method=self.verify_method, remaining=remaining, at=at, history=history)
+        return {
+            key: Verified(method=self.verify_method, remaining=n, at=at, history=history)
+            for key, n in remaining.items()
+        }
 
     def scan(self) -> Iterator[Found]:
         """The current snapshot's match values, streamed a record batch at a time."""
@@ -224,32 +248,46 @@ class IcebergTable(Connector):
         terms = [In(self.match[id_type], given) for id_type, given in values.items()]
         return functools.reduce(Or, terms)
 
-    def _rows(self, table, values: dict[str, list[str]], snapshot_id: int | None) -> int:
-        """Rows of snapshot `snapshot_id` holding any of the values."""
+    def _rows(self, table, union, owners, snapshot_id: int | None) -> dict[Hashable, int]:
+        """Per group, the rows of snapshot `snapshot_id` holding any of its values (one scan
+        for the batch, only the match columns read)."""
+        counts: dict[Hashable, int] = defaultdict(int)
         if snapshot_id is None:  # a table nothing was ever written to
-            return 0
-        columns = tuple(sorted(set(self.match.values())))
+            return counts
+        columns = sorted(set(self.match.values()))
         scan = table.scan(
-            row_filter=self._filter(values), snapshot_id=snapshot_id, selected_fields=columns
+            row_filter=self._filter(union), snapshot_id=snapshot_id, selected_fields=tuple(columns)
         )
-        return scan.to_arrow().num_rows
+        hits = scan.to_arrow()
+        stored = {column: hits.column(column).to_pylist() for column in columns}
+        for row in range(hits.num_rows):
+            keys: set = set()
+            for id_type, column in self.match.items():
+                value = stored[column][row]
+                if value is not None:
+                    keys.update(owners.get((id_type, str(value)), ()))
+            for key in keys:
+                counts[key] += 1
+        return counts
 
-    def _disclosed(self, table, values: dict[str, list[str]], snapshot_id: int) -> int:
-        """Manifest entries of a snapshot whose column bounds or partition values name one of
-        the values (what a metadata query such as `inspect.entries` would show)."""
-        entries = table.inspect.entries(snapshot_id=snapshot_id).to_pylist()
-        found = 0
-        for entry in entries:
+    def _disclosed(self, table, union, owners, snapshot_id: int) -> dict[Hashable, int]:
+        """Per group, manifest entries of a snapshot whose column bounds or partition values
+        name one of its values (what a metadata query such as `inspect.entries` would show)."""
+        counts: dict[Hashable, int] = defaultdict(int)
+        for entry in table.inspect.entries(snapshot_id=snapshot_id).to_pylist():
             metrics = entry.get("readable_metrics") or {}
             partition = entry.get("data_file", {}).get("partition") or {}
-            for id_type, given in values.items():
+            keys: set = set()
+            for id_type, given in union.items():
                 column = metrics.get(self.match[id_type]) or {}
                 bounds = [column.get("lower_bound"), column.get("upper_bound")]
                 bounds += list(partition.values())
-                if any(_names(bound, value) for bound in bounds for value in given):
-                    found += 1
-                    break
-        return found
+                for value in given:
+                    if any(_names(bound, value) for bound in bounds):
+                        keys.update(owners[(id_type, value)])
+            for key in keys:
+                counts[key] += 1
+        return counts
 
     # --- history ----------------------------------------------------------------------------------
 

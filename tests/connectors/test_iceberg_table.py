@@ -261,3 +261,24 @@ def test_a_catalog_url_naming_a_database_without_a_catalog_creates_nothing_there
         connector_for("iceberg_table", config(name)).locate({"email": ["a@example.org"]})
     with contextlib.closing(sqlite3.connect(other)) as db:
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_one_batch_counts_each_request_and_writes_one_snapshot(lake):
+    name, catalog = lake
+    a, b, nobody = (identifiers.email().lower() for _ in range(3))
+    people(catalog, [(a, "A"), (b, "B"), (a, "A2")])
+    target = connector_for("iceberg_table", config(name))
+    snapshots = len(catalog.load_table("crm.people").snapshots())
+    groups = {1: {"email": [a]}, 2: {"email": [b]}, 3: {"email": [nobody]}}
+    erased = target.erase_groups(groups)
+    assert {key: (e.op, e.count) for key, e in erased.items()} == {
+        1: ("delete", 2),
+        2: ("delete", 1),
+        3: ("none", 0),
+    }
+    assert len(catalog.load_table("crm.people").snapshots()) == snapshots + 1
+    assert {key: v.remaining for key, v in target.verify_groups(groups).items()} == {
+        1: 0,
+        2: 0,
+        3: 0,
+    }
