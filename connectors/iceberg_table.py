@@ -1,5 +1,5 @@
 """`iceberg_table`: rows of one Apache Iceberg table, deleted through its own library (pyiceberg)
-and a SQL catalog, its warehouse on local files.
+and a SQL catalog, its warehouse on local files or on an S3-compatible store.
 
 Config:
 
@@ -11,6 +11,11 @@ Config:
         "table": "crm.contacts",                  # namespace.table
         "match": {"email": "email"},              # id_type -> column
         "history": {"policy": "purged"},          # optional: older snapshots (below)
+        # A warehouse on S3 (the table's location s3://…): where the store is and where its
+        # credentials are, as for `s3_objects` (never the credentials themselves):
+        "endpoint_url": "http://objects.internal:8333",
+        "access_key_id_env": "LAKE_S3_KEY_ID",    # with secret_access_key_env; or
+        "credentials_file": "/run/secrets/s3",    # an AWS credentials file (and "profile")
     }
 
 Erasing is `table.delete(filter)`: pyiceberg rewrites the data files holding the subjects' rows
@@ -31,9 +36,18 @@ snapshot that holds the subject therefore fails the run until the tag is removed
 `{"policy": "retained", "retain_days": N}` snapshots older than N days are expired, the
 current snapshot alone is read, and the receipt says older ones are kept until the post-check's
 time plus N days. Scanning (`scan`, for the subject index) streams the current snapshot's
-match columns a record batch at a time (text, or integers as their decimal text). Not
-supported: masking, an S3 or other remote warehouse, REST or Hive
-catalogs, and tables whose location is outside `LUP_FILE_ROOTS`.
+match columns a record batch at a time (text, or integers as their decimal text).
+
+Where the files are: a table whose location is a local path must be under `LUP_FILE_ROOTS`; one
+whose location is `s3://bucket/prefix` (or s3a://, s3n://) is read and written with pyiceberg's
+PyArrow FileIO, given the endpoint, region and credentials the target's S3 keys say (read when
+the catalog is opened: environment variables, a credentials file, or boto3's own chain; without
+any S3 key, pyarrow's own AWS chain). A table's own properties never choose its FileIO (an
+`s3.endpoint` written into the table would otherwise get the target's credentials). On S3 the
+clean-up deletes objects under the location's prefix (a prefix followed by "/": a table whose
+name merely starts alike is left alone); in a versioned bucket every version of such an object
+is deleted, so no earlier version keeps its bytes. Not supported: masking, REST or Hive
+catalogs, other remote stores.
 """
 
 import contextlib
@@ -67,6 +81,9 @@ from .errors import PathOutsideRoots
 from .files import confined_path
 from .history import history_policy
 from .parquet_file import _found, _Plan
+from .s3_objects import S3Objects
+from .s3_store import Store, client, credentials
+from .secrets import confined
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +95,24 @@ ORPHAN_GRACE = timedelta(days=3)
 # pyiceberg (as Iceberg) keeps string bounds truncated to this many characters by default; a
 # bound that long may be the start of a longer value (its last character raised, for an upper).
 TRUNCATED_BOUND = 16
+# A warehouse on an S3-compatible store: the schemes Iceberg writers use for it, and the keys
+# (those of `s3_objects`) that say where the store is and where its credentials are.
+S3_SCHEMES = ("s3", "s3a", "s3n")
+S3_KEYS = (
+    "endpoint_url",
+    "region",
+    "access_key_id_env",
+    "secret_access_key_env",
+    "credentials_file",
+    "profile",
+)
+
+
+def _s3_key(key: str) -> dict[str, Any]:
+    described = dict(S3Objects.config_schema["properties"][key])
+    text = described["description"]
+    described["description"] = f"For a warehouse on S3: {text[0].lower()}{text[1:]}"
+    return described
 
 
 class IcebergTable(Connector):
@@ -85,8 +120,10 @@ class IcebergTable(Connector):
     config_schema = schema.config(
         description="Rows of one Apache Iceberg table, deleted with pyiceberg in a new snapshot, "
         'through a SQL catalog (`"catalog_uri_env": "DATABASE_URL"` keeps it on Lup\'s own '
-        "PostgreSQL); the warehouse on local files under `LUP_FILE_ROOTS`. Masking is not "
-        "supported.",
+        "PostgreSQL); the warehouse on local files under `LUP_FILE_ROOTS`, or on an "
+        "S3-compatible store (a location `s3://bucket/prefix`, reached with the S3 keys "
+        "below, as `s3_objects` reaches a bucket; in a versioned bucket the clean-up deletes "
+        "every version of a removed file). Masking is not supported.",
         properties={
             **secrets.properties(
                 "catalog_uri",
@@ -107,6 +144,7 @@ class IcebergTable(Connector):
                 {"type": "string", "pattern": f"^{NAME}$"},
                 "Identifier type -> the column holding it (a top-level column).",
             ),
+            **{key: _s3_key(key) for key in S3_KEYS},
             "history": schema.history_of(
                 purged="every older snapshot is expired (except those a branch or a tag keeps) "
                 "and the files only they used are deleted; the check then reads every snapshot "
@@ -143,6 +181,16 @@ class IcebergTable(Connector):
         self.match: dict[str, str] = dict(self.config["match"])
         self.id_types = frozenset(self.match)
         self.history = history_policy(self.config)
+        self.s3 = {key: self.config[key] for key in S3_KEYS if key in self.config}
+        if "credentials_file" in self.s3:
+            confined(self.s3["credentials_file"], "credentials_file")
+        pair = [k for k in ("access_key_id_env", "secret_access_key_env") if k in self.config]
+        if len(pair) == 1:
+            missing = ({"access_key_id_env", "secret_access_key_env"} - set(pair)).pop()
+            raise ConnectorConfigError(
+                "access_key_id_env and secret_access_key_env go together.",
+                fields={missing: "required"},
+            )
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -236,9 +284,15 @@ class IcebergTable(Connector):
 
     def lineage_dataset(self) -> LineageName:
         """The table's location (a pipeline writing it through Spark names that folder, the
-        catalog's name as its `symlinks` alias)."""
+        catalog's name as its `symlinks` alias); on S3, the bucket and the location's prefix
+        (as `s3_objects` names a prefix)."""
         with self._opened() as table:
-            return ("file", str(self._local(table.location())))
+            location = table.location()
+        remote = _s3_location(location)
+        if remote is not None:
+            bucket, prefix = remote
+            return (f"s3://{bucket}", prefix.strip("/") or "/")
+        return ("file", str(self._local(location)))
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -348,6 +402,8 @@ class IcebergTable(Connector):
     def _delete_unreferenced(self, table, expired: set[str], kept: set[str]) -> int:
         """Delete the files only expired snapshots referenced, and orphans past the grace,
         never outside the table's location."""
+        if _s3_location(table.location()) is not None:
+            return self._delete_unreferenced_objects(table, expired, kept)
         location = self._local(table.location())
         keep = {_path(uri) for uri in kept}
         doomed = {path for path in map(_path, expired) if path is not None} - keep
@@ -364,6 +420,29 @@ class IcebergTable(Connector):
                 path.unlink()
                 removed += 1
         return removed
+
+    def _delete_unreferenced_objects(self, table, expired: set[str], kept: set[str]) -> int:
+        """As `_delete_unreferenced`, for a table on S3: the objects under the location's
+        prefix; in a versioned bucket every version of such an object is deleted, so no
+        earlier version keeps its bytes."""
+        bucket, prefix = _s3_location(table.location())  # type: ignore[misc]
+        prefix = prefix.rstrip("/") + "/"
+        store = Store(client(self.s3, self.timeout_seconds), bucket)
+        keep = {key for b, key in filter(None, map(_s3_location, kept)) if b == bucket}
+        listed = dict(store.modified(prefix))
+        doomed = {key for b, key in filter(None, map(_s3_location, expired)) if b == bucket}
+        old = datetime.now(UTC) - ORPHAN_GRACE
+        doomed |= {key for key, modified in listed.items() if modified < old}
+        # Within the table's location only, and only what is there.
+        doomed = {key for key in doomed - keep if key.startswith(prefix) and key in listed}
+        if store.versioning():
+            for version in store.versions(prefix):
+                if version.key in doomed and version.version_id:
+                    store.delete_version(version.key, version.version_id)
+        else:
+            for key in doomed:
+                store.delete(key)
+        return len(doomed)
 
     # --- catalog --------------------------------------------------------------------------------
 
@@ -386,15 +465,19 @@ class IcebergTable(Connector):
         try:
             # A catalog is read, never set up: without its tables the URL names the wrong
             # database, where Lup must not create any.
-            catalog = SqlCatalog(
-                self.catalog_name, uri=self._sqlalchemy_uri(), init_catalog_tables="false"
+            catalog = _catalog(SqlCatalog)(
+                self.catalog_name,
+                uri=self._sqlalchemy_uri(),
+                init_catalog_tables="false",
+                **(self._s3_properties() if self.s3 else {}),
             )
         except SQLAlchemyError:
             # The driver's message can carry host and user names; keep it out of the answer.
             raise TargetUnavailable("Could not reach the Iceberg catalog.") from None
         try:
             table = catalog.load_table(self.table_name)
-            self._local(table.location())
+            if _s3_location(table.location()) is None:
+                self._local(table.location())
             names = {field.name for field in table.schema().fields}
             for id_type, column in self.match.items():
                 if column not in names:
@@ -415,6 +498,12 @@ class IcebergTable(Connector):
         except CommitFailedException:
             # Another writer committed first: the next attempt starts from its snapshot.
             raise TargetUnavailable("The Iceberg table changed during the erasure.") from None
+        except OSError as error:
+            # A file of the table could not be read or written (the store did not answer, a
+            # file is missing); the message names keys, so only the kind of error is given.
+            raise TargetUnavailable(
+                f"The Iceberg table's files could not be reached ({type(error).__name__})."
+            ) from None
         finally:
             catalog.engine.dispose()
 
@@ -425,6 +514,32 @@ class IcebergTable(Connector):
             if uri.startswith(plain):
                 return "postgresql+psycopg://" + uri.removeprefix(plain)
         return uri
+
+    def _s3_properties(self) -> dict[str, str]:
+        """pyiceberg's FileIO settings for a table on S3: the store and the credentials as
+        `s3_objects` finds them (environment variables, a credentials file, boto3's chain)."""
+        for key in ("access_key_id_env", "secret_access_key_env"):
+            if key in self.s3 and not os.environ.get(self.s3[key]):
+                raise ConnectorConfigError(
+                    f"The environment variable {self.s3[key]} is not set.",
+                    fields={key: "not set"},
+                )
+        timeout = str(self.timeout_seconds)
+        properties = {
+            "s3.region": self.s3.get("region", "us-east-1"),
+            "s3.connect-timeout": str(min(self.timeout_seconds, 10)),
+            "s3.request-timeout": timeout,
+        }
+        if "endpoint_url" in self.s3:
+            properties["s3.endpoint"] = self.s3["endpoint_url"]
+        found = credentials(self.s3)
+        if found is not None:
+            key_id, secret, token = found
+            properties["s3.access-key-id"] = key_id
+            properties["s3.secret-access-key"] = secret
+            if token:
+                properties["s3.session-token"] = token
+        return properties
 
     @staticmethod
     def _local(location: str) -> Path:
@@ -441,6 +556,29 @@ class IcebergTable(Connector):
                 "The table's location is not under a configured file root.",
                 fields={"table": "outside roots"},
             ) from None
+
+
+@functools.cache
+def _catalog(base: type) -> type:
+    """A SQL catalog whose tables' files are read with the target's settings alone: a table's
+    own properties cannot point its FileIO elsewhere (another endpoint, another
+    implementation, other credentials)."""
+
+    class Catalog(base):  # type: ignore[misc, valid-type]
+        def _load_file_io(self, properties: Any = None, location: str | None = None):
+            from pyiceberg.io import load_file_io
+
+            return load_file_io(dict(self.properties), location)
+
+    return Catalog
+
+
+def _s3_location(uri: str) -> tuple[str, str] | None:
+    """The bucket and key of an S3 URI (None for any other)."""
+    parts = urllib.parse.urlparse(uri)
+    if parts.scheme not in S3_SCHEMES or not parts.netloc:
+        return None
+    return parts.netloc, urllib.parse.unquote(parts.path).lstrip("/")
 
 
 def _path(uri: str) -> Path | None:
