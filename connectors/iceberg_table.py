@@ -81,9 +81,8 @@ from .errors import PathOutsideRoots
 from .files import confined_path
 from .history import history_policy
 from .parquet_file import _found, _Plan
-from .s3_objects import S3Objects
-from .s3_store import Store, client, credentials
-from .secrets import confined
+from .s3_objects import access_credentials, access_keys, access_keys_schema
+from .s3_store import Store, client
 
 log = structlog.get_logger(__name__)
 
@@ -95,24 +94,8 @@ ORPHAN_GRACE = timedelta(days=3)
 # pyiceberg (as Iceberg) keeps string bounds truncated to this many characters by default; a
 # bound that long may be the start of a longer value (its last character raised, for an upper).
 TRUNCATED_BOUND = 16
-# A warehouse on an S3-compatible store: the schemes Iceberg writers use for it, and the keys
-# (those of `s3_objects`) that say where the store is and where its credentials are.
+# A warehouse on an S3-compatible store: the schemes Iceberg writers use for it.
 S3_SCHEMES = ("s3", "s3a", "s3n")
-S3_KEYS = (
-    "endpoint_url",
-    "region",
-    "access_key_id_env",
-    "secret_access_key_env",
-    "credentials_file",
-    "profile",
-)
-
-
-def _s3_key(key: str) -> dict[str, Any]:
-    described = dict(S3Objects.config_schema["properties"][key])
-    text = described["description"]
-    described["description"] = f"For a warehouse on S3: {text[0].lower()}{text[1:]}"
-    return described
 
 
 class IcebergTable(Connector):
@@ -144,7 +127,7 @@ class IcebergTable(Connector):
                 {"type": "string", "pattern": f"^{NAME}$"},
                 "Identifier type -> the column holding it (a top-level column).",
             ),
-            **{key: _s3_key(key) for key in S3_KEYS},
+            **access_keys_schema("a warehouse on S3"),
             "history": schema.history_of(
                 purged="every older snapshot is expired (except those a branch or a tag keeps) "
                 "and the files only they used are deleted; the check then reads every snapshot "
@@ -181,16 +164,7 @@ class IcebergTable(Connector):
         self.match: dict[str, str] = dict(self.config["match"])
         self.id_types = frozenset(self.match)
         self.history = history_policy(self.config)
-        self.s3 = {key: self.config[key] for key in S3_KEYS if key in self.config}
-        if "credentials_file" in self.s3:
-            confined(self.s3["credentials_file"], "credentials_file")
-        pair = [k for k in ("access_key_id_env", "secret_access_key_env") if k in self.config]
-        if len(pair) == 1:
-            missing = ({"access_key_id_env", "secret_access_key_env"} - set(pair)).pop()
-            raise ConnectorConfigError(
-                "access_key_id_env and secret_access_key_env go together.",
-                fields={missing: "required"},
-            )
+        self.s3 = access_keys(self.config)
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -518,12 +492,6 @@ class IcebergTable(Connector):
     def _s3_properties(self) -> dict[str, str]:
         """pyiceberg's FileIO settings for a table on S3: the store and the credentials as
         `s3_objects` finds them (environment variables, a credentials file, boto3's chain)."""
-        for key in ("access_key_id_env", "secret_access_key_env"):
-            if key in self.s3 and not os.environ.get(self.s3[key]):
-                raise ConnectorConfigError(
-                    f"The environment variable {self.s3[key]} is not set.",
-                    fields={key: "not set"},
-                )
         timeout = str(self.timeout_seconds)
         properties = {
             "s3.region": self.s3.get("region", "us-east-1"),
@@ -532,7 +500,7 @@ class IcebergTable(Connector):
         }
         if "endpoint_url" in self.s3:
             properties["s3.endpoint"] = self.s3["endpoint_url"]
-        found = credentials(self.s3)
+        found = access_credentials(self.s3)
         if found is not None:
             key_id, secret, token = found
             properties["s3.access-key-id"] = key_id

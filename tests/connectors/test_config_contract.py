@@ -92,6 +92,7 @@ SHAPES = {
     "suffix": str,
     "table": str,
     "timeout_seconds": float,  # any number
+    "uri": str,
     "url": str,
     "url_env": str,
     "url_file": str,
