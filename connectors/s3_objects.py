@@ -352,15 +352,7 @@ class S3Objects(Connector):
                 f"{misplaced[0]} is not a setting of the {name} format.",
                 fields={misplaced[0]: "unknown key"},
             )
-        pair = [k for k in ("access_key_id_env", "secret_access_key_env") if k in self.config]
-        if len(pair) == 1:
-            missing = ({"access_key_id_env", "secret_access_key_env"} - set(pair)).pop()
-            raise ConnectorConfigError(
-                "access_key_id_env and secret_access_key_env go together.",
-                fields={missing: "required"},
-            )
-        if "credentials_file" in self.config:
-            confined(self.config["credentials_file"], "credentials_file")
+        access_keys(self.config)
         keep = self.config.get("keep_history")
         # What becomes of noncurrent versions holding the subject (in a versioned bucket).
         self.history = keep["versions"] if keep else "purge"
