@@ -11,8 +11,9 @@ Config:
         "table": "crm.contacts",                  # namespace.table
         "match": {"email": "email"},              # id_type -> column
         "history": {"policy": "purged"},          # optional: older snapshots (below)
-        # A warehouse on S3 (the table's location s3://…): where the store is and where its
-        # credentials are, as for `s3_objects` (never the credentials themselves):
+        # A warehouse on S3 (the table's location s3://…): where the table may lie, where the
+        # store is and where its credentials are, as for `s3_objects` (never the credentials):
+        "warehouse_uri": "s3://lake/warehouse",
         "endpoint_url": "http://objects.internal:8333",
         "access_key_id_env": "LAKE_S3_KEY_ID",    # with secret_access_key_env; or
         "credentials_file": "/run/secrets/s3",    # an AWS credentials file (and "profile")
@@ -39,10 +40,11 @@ time plus N days. Scanning (`scan`, for the subject index) streams the current s
 match columns a record batch at a time (text, or integers as their decimal text).
 
 Where the files are: a table whose location is a local path must be under `LUP_FILE_ROOTS`; one
-whose location is `s3://bucket/prefix` (or s3a://, s3n://) is read and written with pyiceberg's
-PyArrow FileIO, given the endpoint, region and credentials the target's S3 keys say (read when
-the catalog is opened: environment variables, a credentials file, or boto3's own chain; without
-any S3 key, pyarrow's own AWS chain). A table's own properties never choose its FileIO (an
+whose location is `s3://bucket/prefix` (or s3a://, s3n://) must be under the config's
+`warehouse_uri` (the catalog is not trusted to say where deleting is safe), and is read and
+written with pyiceberg's PyArrow FileIO, given the endpoint, region and credentials the
+target's S3 keys say (read when the catalog is opened: environment variables, a credentials
+file, or boto3's own chain). A table's own properties never choose its FileIO (an
 `s3.endpoint` written into the table would otherwise get the target's credentials). On S3 the
 clean-up deletes objects under the location's prefix (a prefix followed by "/": a table whose
 name merely starts alike is left alone); in a versioned bucket every version of such an object
@@ -127,6 +129,14 @@ class IcebergTable(Connector):
                 {"type": "string", "pattern": f"^{NAME}$"},
                 "Identifier type -> the column holding it (a top-level column).",
             ),
+            "warehouse_uri": {
+                "type": "string",
+                "pattern": "^s3[an]?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\\s]*)?$",
+                "description": "For a warehouse on S3 (required there): `s3://bucket/prefix`, "
+                "where the table's location must lie, as a local one must lie under "
+                "`LUP_FILE_ROOTS`; a table the catalog places elsewhere is refused, so the "
+                "clean-up never deletes outside it.",
+            },
             **access_keys_schema("a warehouse on S3"),
             "history": schema.history_of(
                 purged="every older snapshot is expired (except those a branch or a tag keeps) "
@@ -443,7 +453,7 @@ class IcebergTable(Connector):
                 self.catalog_name,
                 uri=self._sqlalchemy_uri(),
                 init_catalog_tables="false",
-                **(self._s3_properties() if self.s3 else {}),
+                **(self._s3_properties() if self.s3 or "warehouse_uri" in self.config else {}),
             )
         except SQLAlchemyError:
             # The driver's message can carry host and user names; keep it out of the answer.
@@ -452,6 +462,8 @@ class IcebergTable(Connector):
             table = catalog.load_table(self.table_name)
             if _s3_location(table.location()) is None:
                 self._local(table.location())
+            else:
+                self._in_warehouse(table.location())
             names = {field.name for field in table.schema().fields}
             for id_type, column in self.match.items():
                 if column not in names:
@@ -508,6 +520,23 @@ class IcebergTable(Connector):
             if token:
                 properties["s3.session-token"] = token
         return properties
+
+    def _in_warehouse(self, location: str) -> None:
+        """Refuse a table on S3 whose location is not under `warehouse_uri`."""
+        if "warehouse_uri" not in self.config:
+            raise PathOutsideRoots(
+                "The table is on S3: warehouse_uri must say where it may lie.",
+                fields={"warehouse_uri": "required for a table on S3"},
+            )
+        bucket, key = _s3_location(location)  # type: ignore[misc]
+        allowed, prefix = _s3_location(self.config["warehouse_uri"]) or ("", "")
+        prefix = prefix.strip("/")
+        key = key.rstrip("/")
+        if bucket != allowed or not (not prefix or key == prefix or key.startswith(prefix + "/")):
+            raise PathOutsideRoots(
+                "The table's location is not under warehouse_uri.",
+                fields={"warehouse_uri": "outside"},
+            )
 
     @staticmethod
     def _local(location: str) -> Path:

@@ -97,6 +97,7 @@ SHAPES = {
     "url_env": str,
     "url_file": str,
     "vector_column": str,
+    "warehouse_uri": str,
     "zset_members": list,
 }
 WRONG = {

@@ -313,11 +313,12 @@ def s3_lake(db, object_store, request, settings, tmp_path, monkeypatch):
     catalog.engine.dispose()
 
 
-def on_s3(object_store, name, **extra):
+def on_s3(object_store, name, bucket, **extra):
     from tests.objectstore import KEY_ID_ENV, SECRET_ENV
 
     return config(
         name,
+        warehouse_uri=f"s3://{bucket}/warehouse",
         endpoint_url=object_store.endpoint,
         access_key_id_env=KEY_ID_ENV,
         secret_access_key_env=SECRET_ENV,
@@ -337,7 +338,8 @@ def test_purged_on_s3_leaves_no_snapshot_object_or_version_holding_the_subject(
     name, catalog, bucket = s3_lake
     email, other = identifiers.email().lower(), identifiers.email().lower()
     people(catalog, [(email, "Sokha"), (other, "Dara")], [(email, "Sokha K.")], [(other, "D2")])
-    target = connector_for("iceberg_table", on_s3(object_store, name, history={"policy": "purged"}))
+    purged = on_s3(object_store, name, bucket, history={"policy": "purged"})
+    target = connector_for("iceberg_table", purged)
     target.check()
     assert target.locate({"email": [email]}).count == 2
 
@@ -370,11 +372,11 @@ def test_purged_on_s3_leaves_no_snapshot_object_or_version_holding_the_subject(
 
 
 def test_retained_on_s3_says_until_when_older_snapshots_are_kept(s3_lake, object_store):
-    name, catalog, _bucket = s3_lake
+    name, catalog, bucket = s3_lake
     email = identifiers.email().lower()
     people(catalog, [(email, "Sokha")], [(identifiers.email().lower(), "Dara")])
     policy = {"policy": "retained", "retain_days": 7}
-    target = connector_for("iceberg_table", on_s3(object_store, name, history=policy))
+    target = connector_for("iceberg_table", on_s3(object_store, name, bucket, history=policy))
     assert target.erase({"email": [email]}).count == 1
     checked = target.verify({"email": [email]})
     assert checked.remaining == 0
@@ -399,7 +401,8 @@ def test_orphans_on_s3_past_the_grace_go_and_nothing_outside_the_location(
         object_store.s3.put_object(Bucket=bucket, Key=key, Body=email.encode())
     # Every unreferenced object counts as old enough (the store sets LastModified itself).
     monkeypatch.setattr(iceberg_table, "ORPHAN_GRACE", timedelta(seconds=-5))
-    target = connector_for("iceberg_table", on_s3(object_store, name, history={"policy": "purged"}))
+    purged = on_s3(object_store, name, bucket, history={"policy": "purged"})
+    target = connector_for("iceberg_table", purged)
     target.erase({"email": [email]})
     assert target.verify({"email": [email]}).remaining == 0
     left = keys(object_store, bucket)
@@ -410,16 +413,42 @@ def test_orphans_on_s3_past_the_grace_go_and_nothing_outside_the_location(
 def test_s3_credentials_come_from_the_named_variables(s3_lake, object_store, monkeypatch):
     from tests.objectstore import SECRET_ENV
 
-    name, catalog, _bucket = s3_lake
+    name, catalog, bucket = s3_lake
     people(catalog, [("a@example.org", "A")])
     monkeypatch.delenv(SECRET_ENV)
     with pytest.raises(ConnectorConfigError) as excinfo:
-        connector_for("iceberg_table", on_s3(object_store, name)).locate(
+        connector_for("iceberg_table", on_s3(object_store, name, bucket)).locate(
             {"email": ["a@example.org"]}
         )
     assert "secret_access_key_env" in excinfo.value.fields
     monkeypatch.setenv(SECRET_ENV, "not-the-secret")
     with pytest.raises(TargetUnavailable):
-        connector_for("iceberg_table", on_s3(object_store, name)).locate(
+        connector_for("iceberg_table", on_s3(object_store, name, bucket)).locate(
             {"email": ["a@example.org"]}
         )
+
+
+@pytest.mark.parametrize(
+    ("warehouse", "field"),
+    [
+        (None, "required for a table on S3"),
+        ("s3://{bucket}/ware", "outside"),  # a prefix that merely starts alike
+        ("s3://elsewhere/warehouse", "outside"),
+    ],
+)
+def test_a_table_on_s3_outside_the_given_warehouse_is_refused(
+    s3_lake, object_store, warehouse, field
+):
+    name, catalog, bucket = s3_lake
+    people(catalog, [("a@example.org", "A")])
+    settings = on_s3(object_store, name, bucket)
+    if warehouse is None:
+        del settings["warehouse_uri"]
+    else:
+        settings["warehouse_uri"] = warehouse.format(bucket=bucket)
+    with pytest.raises(ConnectorConfigError) as excinfo:
+        connector_for("iceberg_table", settings).locate({"email": ["a@example.org"]})
+    assert excinfo.value.code == "path_outside_roots"
+    assert excinfo.value.fields == {"warehouse_uri": field}
+    settings["warehouse_uri"] = f"s3://{bucket}"  # the whole bucket
+    assert connector_for("iceberg_table", settings).locate({"email": ["a@example.org"]}).count == 1
