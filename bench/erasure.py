@@ -32,6 +32,13 @@ project root. Measures:
   vacuum of the retained policy; then the post-check) beside the library's own
   `DeltaTable.delete("email IN (...)")` of the same values on a copy of the table; both must
   delete the same rows;
+- iceberg: a --iceberg-rows row Iceberg table (a SQL catalog in SQLite, a warehouse on local
+  files, appended in files of 1,000,000 rows) with --subjects emails; the batch through the
+  `iceberg_table` connector with the history `purged` (erase: the scan and one delete; then the
+  post-check: older snapshots expired, their files removed, every snapshot left read) beside
+  pyiceberg's own `table.delete(In("email", [...]))` of the same values on a second table of
+  the same rows; both must delete the same rows; both tables written anew for each of
+  --iceberg-repeat runs, median of each;
 - lance: a --lance-rows row LanceDB table of --lance-dim float32 vectors with --subjects emails;
   the batch through the `lance_table` connector (delete by row id, compaction of the deletions,
   clean-up; then the post-check with its vector search, no vector index) beside the library's
@@ -830,6 +837,98 @@ def bench_lance(args, folder: Path, rng: random.Random) -> None:
     shutil.rmtree(folder / "lance-copy")
 
 
+def iceberg_write(tables: list, rows: int, targets: list[str], rng: random.Random) -> None:
+    """The same rows appended to each table, 1,000,000 at a time (a data file each)."""
+    import numpy as np
+    import pyarrow as pa
+
+    at = dict(zip(rng.sample(range(rows), len(targets)), targets, strict=True))
+    chunk = 1_000_000
+    for lo in range(0, rows, chunk):
+        ids = np.arange(lo, min(rows, lo + chunk))
+        values = [f"keep-{i}@example.org" for i in ids]
+        for i, email in at.items():
+            if lo <= i < lo + len(ids):
+                values[i - lo] = email
+        data = pa.table(
+            {
+                "id": pa.array(ids, pa.int64()),
+                "email": pa.array(values, pa.large_string()),
+                "score": pa.array((ids % 997) / 997.0, pa.float64()),
+            }
+        )
+        for table in tables:
+            table.append(data)
+
+
+def bench_iceberg(args, folder: Path, rng: random.Random) -> None:
+    import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.expressions import In
+
+    emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
+    uri = f"sqlite:///{folder}/iceberg-catalog.db"
+    os.environ["LUP_BENCH_ICEBERG_URI"] = uri
+    catalog = SqlCatalog("bench", uri=uri, warehouse=f"file://{folder}/iceberg")
+    catalog.create_namespace("crm")
+    schema = pa.schema([("id", pa.int64()), ("email", pa.large_string()), ("score", pa.float64())])
+    connector = connector_for(
+        "iceberg_table",
+        {
+            "catalog_uri_env": "LUP_BENCH_ICEBERG_URI",
+            "catalog_name": "bench",
+            "table": "crm.people",
+            "match": {"email": "email"},
+            "history": {"policy": "purged"},
+            "timeout_seconds": TIMEOUT_SECONDS,
+        },
+    )
+    groups = {n: {"email": [e]} for n, e in enumerate(emails)}
+    samples: dict[str, list[float]] = {"erase": [], "verify": [], "library": []}
+    for round_ in range(args.iceberg_repeat):
+        for name in ("crm.people", "crm.copy"):
+            if catalog.table_exists(name):
+                catalog.purge_table(name)
+        tables = [catalog.create_table(name, schema=schema) for name in ("crm.people", "crm.copy")]
+        t = time.perf_counter()
+        iceberg_write(tables, args.iceberg_rows, emails, rng)
+        if round_ == 0:
+            print(
+                f"iceberg: {args.iceberg_rows:,} rows written twice in "
+                f"{time.perf_counter() - t:.1f} s"
+            )
+        # Alternate which goes first, so neither always meets a cold page cache.
+        order = ["connector", "library"] if round_ % 2 == 0 else ["library", "connector"]
+        for who in order:
+            t = time.perf_counter()
+            if who == "connector":
+                erased = sum(e.count for e in connector.erase_groups(groups).values())
+                samples["erase"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                remaining = sum(v.remaining for v in connector.verify_groups(groups).values())
+                samples["verify"].append(time.perf_counter() - t)
+                assert (erased, remaining) == (args.subjects, 0), (erased, remaining)
+            else:
+                copy = catalog.load_table("crm.copy")
+                before = copy.scan().count()
+                copy.delete(In("email", emails))
+                samples["library"].append(time.perf_counter() - t)
+                deleted = before - copy.refresh().scan().count()
+                assert deleted == args.subjects, deleted
+    for name in ("crm.people", "crm.copy"):
+        catalog.purge_table(name)
+    catalog.engine.dispose()
+    erase_s, verify_s, library_s = (statistics.median(samples[k]) for k in samples)
+    print(
+        f"iceberg: a batch of {args.subjects:,} requests over {args.iceberg_rows:,} rows, "
+        f"median of {args.iceberg_repeat} each"
+    )
+    versus = ratio(erase_s, library_s)
+    print(f"  {'iceberg_table connector, erase':<40} {erase_s:10.2f} s    {versus}")
+    print(f"  {'iceberg_table connector, post-check':<40} {verify_s:10.2f} s    (purged)")
+    print(f"  {'table.delete(In(email, ...)), same':<40} {library_s:10.2f} s    (baseline)")
+
+
 def bench_batch_vs_one(args, folder: Path, rng: random.Random) -> None:
     emails = [f"erase-{i}@example.org" for i in range(args.subjects)]
     original = folder / "original.jsonl"
@@ -895,6 +994,8 @@ def main() -> None:
         help="small: one by one rewrites the file once per request",
     )
     parser.add_argument("--delta-rows", type=int, default=10_000_000)
+    parser.add_argument("--iceberg-rows", type=int, default=10_000_000)
+    parser.add_argument("--iceberg-repeat", type=int, default=3, help="Iceberg runs of each")
     parser.add_argument("--lance-rows", type=int, default=200_000)
     parser.add_argument("--lance-dim", type=int, default=128)
     parser.add_argument("--only", choices=PARTS, help="run one part")
@@ -924,6 +1025,7 @@ PARTS = {
     "csv": bench_csv,
     "parquet": bench_parquet,
     "delta": bench_delta,
+    "iceberg": bench_iceberg,
     "lance": bench_lance,
     "batch": bench_batch_vs_one,
     "e2e": lambda args, folder, rng: bench_end_to_end(args, folder),

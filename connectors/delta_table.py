@@ -3,7 +3,10 @@
 Config:
 
     {
-        "path": "lake/support_tickets",         # the table's folder, under LUP_FILE_ROOTS
+        "path": "lake/support_tickets",         # the table's folder, under LUP_FILE_ROOTS; or
+        # "uri": "s3://lake/support_tickets",   # a table on S3, with s3_objects' access keys:
+        # "endpoint_url": "http://objects.internal:8333", "access_key_id_env": "LAKE_S3_KEY_ID",
+        # "secret_access_key_env": "LAKE_S3_SECRET" (or "credentials_file", "profile")
         "match": {"email": "email", "user_id": "user_id"},  # id_type -> top-level column
         "mask_columns": ["email", "user_id", "name"],  # optional, default: the match columns
         "mask_value": "[erased]",               # optional, for text columns
@@ -40,14 +43,25 @@ Scanning (`scan`, for the subject index) reads the match columns of the current 
 batch of rows at a time and yields each row's values as `parquet_file` does (an integer as its
 decimal text; nulls left out).
 
-Not supported: tables on object stores (the table's folder must be under `LUP_FILE_ROOTS`),
-tables with the change data feed on (the feed keeps deleted rows; refused), matching in nested
-columns, and interrupting the library mid-call (the deadline is checked while the table is read,
-not once it is being changed). Readers and writers still using a version the purge removed fail,
-as Delta's vacuum warns."""
+A table on S3 (`uri`): deltalake reaches it with the endpoint and region the config gives and
+the credentials `s3_objects` would use (named environment variables, a credentials file, or
+boto3's chain), read when the table is opened and never kept in the config. Commits are put
+only if absent (`aws_conditional_put` "etag": If-None-Match), so a concurrent writer's commit
+is never replaced; registration writes a probe object twice with If-None-Match and refuses a
+store that lets the second write through (`unsafe_store`), since Delta commits there could
+replace each other. In a versioned bucket, what vacuum and the log clean-up delete would stay
+as noncurrent versions: after the clean-up every noncurrent version under the table's prefix is
+deleted too (Delta writes each object once, except `_last_checkpoint`).
+
+Not supported: tables on other object stores, tables with the change data feed on (the feed
+keeps deleted rows; refused), matching in nested columns, and interrupting the library mid-call
+(the deadline is checked while the table is read, not once it is being changed). Readers and
+writers still using a version the purge removed fail, as Delta's vacuum warns."""
 
 import contextlib
 import re
+import urllib.parse
+import uuid
 import warnings
 from collections import defaultdict
 from collections.abc import Hashable, Iterator
@@ -56,6 +70,7 @@ from typing import Any
 
 import pyarrow as pa
 import structlog
+from botocore.exceptions import ClientError
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -83,10 +98,14 @@ from .files import confined_path
 from .history import HistoryPolicy, history_config
 from .matching import normalized
 from .parquet_file import _is_text
+from .s3_objects import access_credentials, access_keys, access_keys_schema
+from .s3_store import PRECONDITION_FAILED, Store, client, error_code, unavailable_on_store_error
 
 log = structlog.get_logger(__name__)
 
 SCAN_BATCH_ROWS = 65_536
+# A table on S3: s3://bucket/prefix (s3a:// as Spark writes it).
+S3_URI = "^s3a?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\\s]+$"
 # Tries at the vacuum and log clean-up when another writer commits at the same time.
 CLEAN_UP_ATTEMPTS = 3
 LOG_RETENTION = "delta.logRetentionDuration"
@@ -101,10 +120,23 @@ UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400, "week": 604_800
 class DeltaLakeTable(ArrowColumns, Connector):
     kind = "delta_table"
     config_schema = schema.config(
-        description="Rows of a Delta Lake table in a folder under `LUP_FILE_ROOTS`, deleted or "
-        "masked with the `deltalake` library; earlier versions are vacuumed as `history` says.",
+        description="Rows of a Delta Lake table in a folder under `LUP_FILE_ROOTS` (`path`) or "
+        "under a prefix of an S3-compatible bucket (`uri`, reached with the S3 keys below, as "
+        "`s3_objects` reaches a bucket), deleted or masked with the `deltalake` library; "
+        "earlier versions are vacuumed as `history` says.",
         properties={
             "path": schema.path("The table's folder (the one holding `_delta_log`)."),
+            "uri": {
+                "type": "string",
+                "pattern": S3_URI,
+                "description": "Instead of `path`: the table on S3, `s3://bucket/prefix` (the "
+                "prefix holding `_delta_log`). Commits are written only if absent (the store "
+                "must honour `If-None-Match`, as AWS S3, SeaweedFS, MinIO and R2 do; "
+                "registration checks it), so a concurrent writer's commit is never "
+                "overwritten; in a versioned bucket the clean-up also deletes the earlier "
+                "versions of the table's objects.",
+            },
+            **access_keys_schema("a table on S3 (`uri`)"),
             "match": schema.match(
                 SQL_COLUMN,
                 "Identifier type -> the top-level column holding it (text or integers).",
@@ -128,7 +160,8 @@ class DeltaLakeTable(ArrowColumns, Connector):
                 "the table's earlier versions (time travel: its log and the files it removed)"
             ),
         },
-        required=["path", "match"],
+        required=["match"],
+        one_of=[["path"], ["uri"]],
         example={
             "path": "lake/support_tickets",
             "match": {"email": "email"},
@@ -140,23 +173,33 @@ class DeltaLakeTable(ArrowColumns, Connector):
     )
     batches = True
     file_roots = True
-    reach_key = "path"
     erase_method = "delta_merge"
     verify_method = "delta_rescan"
 
     def __init__(self, *, config: dict[str, Any]):
         super().__init__(config=config)
-        self.path = self.config["path"]
+        self.path = self.config.get("path")
+        self.uri = self.config.get("uri")
+        self.s3 = access_keys(self.config)
+        if self.s3 and self.uri is None:
+            raise ConnectorConfigError(
+                "The S3 keys are for a table on S3 (`uri`).",
+                fields={next(iter(self.s3)): "only with uri"},
+            )
         self.match = self._match_config(self.config, sql_column, "column name")
         self.id_types = frozenset(self.match)
         self.columns_config(self.config, sql_column)
         self.history: HistoryPolicy = history_config(self.config)
-        confined_path(self.path)  # refuse a path outside the roots as soon as it is configured
+        if self.path is not None:
+            confined_path(self.path)  # refuse a path outside the roots as soon as configured
+        self.reach_key = "path" if self.path is not None else "uri"
 
     def _reach(self) -> None:
         with _unavailable_on_delta_error():
             table = self._table()
             self._plan(table.to_pyarrow_dataset().schema, {}, "none")
+        if self.uri is not None:
+            self._refuses_overwrites()
 
     # --- abilities ------------------------------------------------------------------------------
 
@@ -225,7 +268,11 @@ class DeltaLakeTable(ArrowColumns, Connector):
             yield from self.scanned(batches, plan)
 
     def lineage_dataset(self) -> LineageName:
-        """The table's folder (the one holding `_delta_log`)."""
+        """The table's folder (the one holding `_delta_log`); on S3 the bucket and the prefix
+        (as `s3_objects` names a prefix)."""
+        if self.uri is not None:
+            bucket, prefix = _bucket_prefix(self.uri)
+            return (f"s3://{bucket}", prefix.strip("/") or "/")
         return ("file", str(confined_path(self.path)))
 
     def verify(self, identifiers: Identifiers) -> Verified:
@@ -266,13 +313,76 @@ class DeltaLakeTable(ArrowColumns, Connector):
 
     # --- the table ------------------------------------------------------------------------------
 
-    def _table(self, version: int | None = None) -> DeltaTable:
-        path = confined_path(self.path)
+    def _location(self) -> tuple[str, dict[str, str] | None]:
+        """Where the table is (a local folder confined to the roots, or its S3 URI), and the
+        storage options deltalake reaches it with."""
+        if self.uri is None:
+            return str(confined_path(self.path)), None
+        return self.uri, self._storage_options()
+
+    def _storage_options(self) -> dict[str, str]:
+        """deltalake's options for the table on S3: the store, the credentials as `s3_objects`
+        finds them (read now, never from the config), and commits written only if absent."""
+        options = {
+            "AWS_REGION": self.s3.get("region", "us-east-1"),
+            # A commit file is put with If-None-Match: a concurrent writer's is never replaced.
+            "aws_conditional_put": "etag",
+            "timeout": f"{int(self.timeout_seconds)}s",
+        }
+        endpoint = self.s3.get("endpoint_url")
+        if endpoint:
+            options["AWS_ENDPOINT_URL"] = endpoint
+            options["AWS_ALLOW_HTTP"] = "true" if endpoint.startswith("http://") else "false"
+        found = access_credentials(self.s3)
+        if found is not None:
+            key_id, secret, token = found
+            options["AWS_ACCESS_KEY_ID"] = key_id
+            options["AWS_SECRET_ACCESS_KEY"] = secret
+            if token:
+                options["AWS_SESSION_TOKEN"] = token
+        return options
+
+    def _store(self) -> Store:
+        bucket, _prefix = _bucket_prefix(self.uri)  # type: ignore[arg-type]
+        return Store(client(self.s3, self.timeout_seconds), bucket)
+
+    def _refuses_overwrites(self) -> None:
+        """Registration's check of a table on S3: a second write of an object that exists,
+        with If-None-Match, is refused (else concurrent commits could replace each other)."""
+        store = self._store()
+        _bucket, prefix = _bucket_prefix(self.uri)  # type: ignore[arg-type]
+        probe = f"{prefix.rstrip('/')}/_lup_put_if_absent_{uuid.uuid4().hex}"
+        refused = False
         try:
-            table = DeltaTable(str(path), version=version)
+            with unavailable_on_store_error():
+                store.s3.put_object(Bucket=store.bucket, Key=probe, Body=b"", IfNoneMatch="*")
+                try:
+                    store.s3.put_object(Bucket=store.bucket, Key=probe, Body=b"", IfNoneMatch="*")
+                except ClientError as error:
+                    refused = error_code(error) in PRECONDITION_FAILED
+                    if not refused:
+                        raise
+        finally:
+            for version in store.versions(probe):
+                if version.key == probe and version.version_id:
+                    store.delete_version(probe, version.version_id)
+            store.delete(probe)
+        if not refused:
+            raise ConnectorConfigError(
+                "The store overwrote an object a conditional write (If-None-Match) should have "
+                "left alone: Delta commits there could replace each other.",
+                fields={"uri": "no conditional writes"},
+                code="unsafe_store",
+            )
+
+    def _table(self, version: int | None = None) -> DeltaTable:
+        location, options = self._location()
+        try:
+            table = DeltaTable(location, version=version, storage_options=options)
         except TableNotFoundError:
+            where = self.reach_key
             raise TargetUnreachable(
-                "The folder holds no Delta table.", fields={"path": "not a delta table"}
+                "The folder holds no Delta table.", fields={where: "not a delta table"}
             ) from None
         configuration = table.metadata().configuration
         if str(configuration.get("delta.enableChangeDataFeed", "")).lower() == "true":
@@ -288,7 +398,8 @@ class DeltaLakeTable(ArrowColumns, Connector):
         counts: dict[Hashable, int] = defaultdict(int)
         try:
             if version != current:
-                table = DeltaTable(str(confined_path(self.path)), version=version)
+                location, options = self._location()
+                table = DeltaTable(location, version=version, storage_options=options)
             self._rows(table, union, owners, counts, deadline)
             self._statistics(table, union, owners, counts)
         except (TableNotFoundError, FileNotFoundError):
@@ -368,13 +479,32 @@ class DeltaLakeTable(ArrowColumns, Connector):
         fresh checkpoint, its retention set to zero for that one clean-up and set back."""
         hours = int(self.history.retention.total_seconds() // 3600)
         table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False)
-        if not self.history.purged:
+        if self.history.purged:
+            kept = table.metadata().configuration.get(LOG_RETENTION) or DEFAULT_LOG_RETENTION
+            table.alter.set_table_properties({LOG_RETENTION: "interval 0 seconds"})
+            table.create_checkpoint()
+            table.cleanup_metadata()
+            table.alter.set_table_properties({LOG_RETENTION: kept})
+        if self.uri is not None:
+            self._delete_earlier_object_versions()
+
+    def _delete_earlier_object_versions(self) -> None:
+        """In a versioned bucket, what vacuum and the log clean-up deleted is still kept as
+        noncurrent versions: those under the table's prefix are deleted too (Delta never
+        rewrites an object in place, except `_last_checkpoint`, so a noncurrent version is
+        only ever something the table itself removed)."""
+        store = self._store()
+        if not store.versioning():
             return
-        kept = table.metadata().configuration.get(LOG_RETENTION) or DEFAULT_LOG_RETENTION
-        table.alter.set_table_properties({LOG_RETENTION: "interval 0 seconds"})
-        table.create_checkpoint()
-        table.cleanup_metadata()
-        table.alter.set_table_properties({LOG_RETENTION: kept})
+        _bucket, prefix = _bucket_prefix(self.uri)  # type: ignore[arg-type]
+        for version in store.versions(prefix.rstrip("/") + "/"):
+            if not version.latest and version.version_id:
+                store.delete_version(version.key, version.version_id)
+
+
+def _bucket_prefix(uri: str) -> tuple[str, str]:
+    parts = urllib.parse.urlparse(uri)
+    return parts.netloc, urllib.parse.unquote(parts.path).lstrip("/")
 
 
 def _log_retention(table: DeltaTable) -> timedelta:

@@ -1,5 +1,5 @@
 """`iceberg_table`: rows of one Apache Iceberg table, deleted through its own library (pyiceberg)
-and a SQL catalog, its warehouse on local files.
+and a SQL catalog, its warehouse on local files or on an S3-compatible store.
 
 Config:
 
@@ -11,11 +11,19 @@ Config:
         "table": "crm.contacts",                  # namespace.table
         "match": {"email": "email"},              # id_type -> column
         "history": {"policy": "purged"},          # optional: older snapshots (below)
+        # A warehouse on S3 (the table's location s3://…): where the table may lie, where the
+        # store is and where its credentials are, as for `s3_objects` (never the credentials):
+        "warehouse_uri": "s3://lake/warehouse",
+        "endpoint_url": "http://objects.internal:8333",
+        "access_key_id_env": "LAKE_S3_KEY_ID",    # with secret_access_key_env; or
+        "credentials_file": "/run/secrets/s3",    # an AWS credentials file (and "profile")
     }
 
-Erasing is `table.delete(filter)`: pyiceberg rewrites the data files holding the subject's rows
-(copy on write) in a new snapshot. The older snapshots still hold them, and so do the manifest
-entries that record the removed files (their column bounds can be the subject's values).
+Erasing is `table.delete(filter)`: pyiceberg rewrites the data files holding the subjects' rows
+(copy on write) in a new snapshot, one for a whole batch of requests (`erase_groups`: one scan
+of the match columns counts each request's rows, then one delete of every value). The older
+snapshots still hold them, and so do the manifest entries that record the removed files (their
+column bounds can be the subject's values).
 
 History (`history`): with `{"policy": "purged"}` the post-check first commits an empty append, so
 the current snapshot no longer carries the manifests of removed files; expires every snapshot
@@ -29,9 +37,19 @@ snapshot that holds the subject therefore fails the run until the tag is removed
 `{"policy": "retained", "retain_days": N}` snapshots older than N days are expired, the
 current snapshot alone is read, and the receipt says older ones are kept until the post-check's
 time plus N days. Scanning (`scan`, for the subject index) streams the current snapshot's
-match columns a record batch at a time (text, or integers as their decimal text). Not
-supported: masking, an S3 or other remote warehouse, REST or Hive
-catalogs, and tables whose location is outside `LUP_FILE_ROOTS`.
+match columns a record batch at a time (text, or integers as their decimal text).
+
+Where the files are: a table whose location is a local path must be under `LUP_FILE_ROOTS`; one
+whose location is `s3://bucket/prefix` (or s3a://, s3n://) must be under the config's
+`warehouse_uri` (the catalog is not trusted to say where deleting is safe), and is read and
+written with pyiceberg's PyArrow FileIO, given the endpoint, region and credentials the
+target's S3 keys say (read when the catalog is opened: environment variables, a credentials
+file, or boto3's own chain). A table's own properties never choose its FileIO (an
+`s3.endpoint` written into the table would otherwise get the target's credentials). On S3 the
+clean-up deletes objects under the location's prefix (a prefix followed by "/": a table whose
+name merely starts alike is left alone); in a versioned bucket every version of such an object
+is deleted, so no earlier version keeps its bytes. Not supported: masking, REST or Hive
+catalogs, other remote stores.
 """
 
 import contextlib
@@ -39,7 +57,8 @@ import functools
 import os
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Hashable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +72,7 @@ from .base import (
     ConnectorConfigError,
     Erased,
     Found,
+    Groups,
     Identifiers,
     LineageName,
     Located,
@@ -63,6 +83,8 @@ from .errors import PathOutsideRoots
 from .files import confined_path
 from .history import history_policy
 from .parquet_file import _found, _Plan
+from .s3_objects import access_credentials, access_keys, access_keys_schema
+from .s3_store import Store, client
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +96,8 @@ ORPHAN_GRACE = timedelta(days=3)
 # pyiceberg (as Iceberg) keeps string bounds truncated to this many characters by default; a
 # bound that long may be the start of a longer value (its last character raised, for an upper).
 TRUNCATED_BOUND = 16
+# A warehouse on an S3-compatible store: the schemes Iceberg writers use for it.
+S3_SCHEMES = ("s3", "s3a", "s3n")
 
 
 class IcebergTable(Connector):
@@ -81,8 +105,10 @@ class IcebergTable(Connector):
     config_schema = schema.config(
         description="Rows of one Apache Iceberg table, deleted with pyiceberg in a new snapshot, "
         'through a SQL catalog (`"catalog_uri_env": "DATABASE_URL"` keeps it on Lup\'s own '
-        "PostgreSQL); the warehouse on local files under `LUP_FILE_ROOTS`. Masking is not "
-        "supported.",
+        "PostgreSQL); the warehouse on local files under `LUP_FILE_ROOTS`, or on an "
+        "S3-compatible store (a location `s3://bucket/prefix`, reached with the S3 keys "
+        "below, as `s3_objects` reaches a bucket; in a versioned bucket the clean-up deletes "
+        "every version of a removed file). Masking is not supported.",
         properties={
             **secrets.properties(
                 "catalog_uri",
@@ -103,6 +129,15 @@ class IcebergTable(Connector):
                 {"type": "string", "pattern": f"^{NAME}$"},
                 "Identifier type -> the column holding it (a top-level column).",
             ),
+            "warehouse_uri": {
+                "type": "string",
+                "pattern": "^s3[an]?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\\s]*)?$",
+                "description": "For a warehouse on S3 (required there): `s3://bucket/prefix`, "
+                "where the table's location must lie, as a local one must lie under "
+                "`LUP_FILE_ROOTS`; a table the catalog places elsewhere is refused, so the "
+                "clean-up never deletes outside it.",
+            },
+            **access_keys_schema("a warehouse on S3"),
             "history": schema.history_of(
                 purged="every older snapshot is expired (except those a branch or a tag keeps) "
                 "and the files only they used are deleted; the check then reads every snapshot "
@@ -127,6 +162,7 @@ class IcebergTable(Connector):
     )
     erase_method = "iceberg_delete"
     verify_method = "iceberg_scan"
+    batches = True
     file_roots = True
 
     def __init__(self, *, config: dict[str, Any]):
@@ -138,41 +174,56 @@ class IcebergTable(Connector):
         self.match: dict[str, str] = dict(self.config["match"])
         self.id_types = frozenset(self.match)
         self.history = history_policy(self.config)
+        self.s3 = access_keys(self.config)
 
     # --- abilities ------------------------------------------------------------------------------
 
     def locate(self, identifiers: Identifiers) -> Located:
         self.require(Capability.LOCATE)
-        values = self.usable(identifiers)
+        union, owners = self.owners({None: identifiers})
         with self._opened() as table:
-            count = self._rows(table, values, table.metadata.current_snapshot_id)
+            counts = self._rows(table, union, owners, table.metadata.current_snapshot_id)
+        count = counts[None]
         log.info("connector.locate", kind=self.kind, count=count)
         return Located(count=count)
 
     def erase(self, identifiers: Identifiers, *, op: str = "delete") -> Erased:
+        return self.erase_groups({None: identifiers}, op=op)[None]
+
+    def erase_groups(self, groups: Groups, *, op: str = "delete") -> dict[Hashable, Erased]:
+        """Erase several requests' rows with one delete (one new snapshot, each data file
+        holding any of them rewritten once); each group gets its own count."""
         self.require(Capability.for_op(op))
-        values = self.usable(identifiers)
+        union, owners = self.owners(groups)
         started = self._now()
         with self._opened() as table:
-            count = self._rows(table, values, table.metadata.current_snapshot_id)
+            found = self._rows(table, union, owners, table.metadata.current_snapshot_id)
+            counts = {key: found.get(key, 0) for key in groups}
+            count = sum(counts.values())
             if count:
-                table.delete(delete_filter=self._filter(values))
-        log.info("connector.erase", kind=self.kind, op=op, count=count)
-        return Erased(
-            op=op if count else "none",
+                table.delete(delete_filter=self._filter(union))
+        log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(groups))
+        shared = Erased(
+            op=op if count else "none",  # type: ignore[arg-type]
             method=self.erase_method,
             count=count,
             started_at=started,
             completed_at=self._now(),
         )
+        return self.split(shared, counts)
 
     def verify(self, identifiers: Identifiers) -> Verified:
-        """The subject's rows in the current snapshot; with a history policy, the snapshots
-        are pruned first, and with `purged` every snapshot left is read, metadata included."""
+        return self.verify_groups({None: identifiers})[None]
+
+    def verify_groups(self, groups: Groups) -> dict[Hashable, Verified]:
+        """The subjects' rows in the current snapshot, one read for the batch; with a history
+        policy, the snapshots are pruned first, and with `purged` every snapshot left is read,
+        metadata included."""
         self.require(Capability.VERIFY)
-        values = self.usable(identifiers)
+        union, owners = self.owners(groups)
         purged = self.history is not None and self.history.purged
         deadline = self.deadline()
+        remaining: dict[Hashable, int] = dict.fromkeys(groups, 0)
         with self._opened() as table:
             if self.history is not None:
                 table = self._prune(table)
@@ -180,18 +231,23 @@ class IcebergTable(Connector):
                 snapshots = [s.snapshot_id for s in table.snapshots()]
             else:
                 snapshots = [table.metadata.current_snapshot_id]
-            remaining = 0
             for sid in snapshots:
                 deadline.check()
-                remaining += self._rows(table, values, sid)
+                for key, n in self._rows(table, union, owners, sid).items():
+                    remaining[key] += n
                 # Only "purged" claims the metadata too (a removed file's entry is history).
-                remaining += self._disclosed(table, values, sid) if purged and sid else 0
+                if purged and sid:
+                    for key, n in self._disclosed(table, union, owners, sid).items():
+                        remaining[key] += n
         at = self._now()
-        log.info("connector.verify", kind=self.kind, remaining=remaining, snapshots=len(snapshots))
+        log.info("connector.verify", kind=self.kind, groups=len(groups), snapshots=len(snapshots))
         history = None
         if self.history is not None:
             history = self.history.checked(versions=len(snapshots), at=at)
-        return Verified(method=self.verify_method, remaining=remaining, at=at, history=history)
+        return {
+            key: Verified(method=self.verify_method, remaining=n, at=at, history=history)
+            for key, n in remaining.items()
+        }
 
     def scan(self) -> Iterator[Found]:
         """The current snapshot's match values, streamed a record batch at a time."""
@@ -212,9 +268,15 @@ class IcebergTable(Connector):
 
     def lineage_dataset(self) -> LineageName:
         """The table's location (a pipeline writing it through Spark names that folder, the
-        catalog's name as its `symlinks` alias)."""
+        catalog's name as its `symlinks` alias); on S3, the bucket and the location's prefix
+        (as `s3_objects` names a prefix)."""
         with self._opened() as table:
-            return ("file", str(self._local(table.location())))
+            location = table.location()
+        remote = _s3_location(location)
+        if remote is not None:
+            bucket, prefix = remote
+            return (f"s3://{bucket}", prefix.strip("/") or "/")
+        return ("file", str(self._local(location)))
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -224,32 +286,46 @@ class IcebergTable(Connector):
         terms = [In(self.match[id_type], given) for id_type, given in values.items()]
         return functools.reduce(Or, terms)
 
-    def _rows(self, table, values: dict[str, list[str]], snapshot_id: int | None) -> int:
-        """Rows of snapshot `snapshot_id` holding any of the values."""
+    def _rows(self, table, union, owners, snapshot_id: int | None) -> dict[Hashable, int]:
+        """Per group, the rows of snapshot `snapshot_id` holding any of its values (one scan
+        for the batch, only the match columns read)."""
+        counts: dict[Hashable, int] = defaultdict(int)
         if snapshot_id is None:  # a table nothing was ever written to
-            return 0
-        columns = tuple(sorted(set(self.match.values())))
+            return counts
+        columns = sorted(set(self.match.values()))
         scan = table.scan(
-            row_filter=self._filter(values), snapshot_id=snapshot_id, selected_fields=columns
+            row_filter=self._filter(union), snapshot_id=snapshot_id, selected_fields=tuple(columns)
         )
-        return scan.to_arrow().num_rows
+        hits = scan.to_arrow()
+        stored = {column: hits.column(column).to_pylist() for column in columns}
+        for row in range(hits.num_rows):
+            keys: set = set()
+            for id_type, column in self.match.items():
+                value = stored[column][row]
+                if value is not None:
+                    keys.update(owners.get((id_type, str(value)), ()))
+            for key in keys:
+                counts[key] += 1
+        return counts
 
-    def _disclosed(self, table, values: dict[str, list[str]], snapshot_id: int) -> int:
-        """Manifest entries of a snapshot whose column bounds or partition values name one of
-        the values (what a metadata query such as `inspect.entries` would show)."""
-        entries = table.inspect.entries(snapshot_id=snapshot_id).to_pylist()
-        found = 0
-        for entry in entries:
+    def _disclosed(self, table, union, owners, snapshot_id: int) -> dict[Hashable, int]:
+        """Per group, manifest entries of a snapshot whose column bounds or partition values
+        name one of its values (what a metadata query such as `inspect.entries` would show)."""
+        counts: dict[Hashable, int] = defaultdict(int)
+        for entry in table.inspect.entries(snapshot_id=snapshot_id).to_pylist():
             metrics = entry.get("readable_metrics") or {}
             partition = entry.get("data_file", {}).get("partition") or {}
-            for id_type, given in values.items():
+            keys: set = set()
+            for id_type, given in union.items():
                 column = metrics.get(self.match[id_type]) or {}
                 bounds = [column.get("lower_bound"), column.get("upper_bound")]
                 bounds += list(partition.values())
-                if any(_names(bound, value) for bound in bounds for value in given):
-                    found += 1
-                    break
-        return found
+                for value in given:
+                    if any(_names(bound, value) for bound in bounds):
+                        keys.update(owners[(id_type, value)])
+            for key in keys:
+                counts[key] += 1
+        return counts
 
     # --- history ----------------------------------------------------------------------------------
 
@@ -310,6 +386,8 @@ class IcebergTable(Connector):
     def _delete_unreferenced(self, table, expired: set[str], kept: set[str]) -> int:
         """Delete the files only expired snapshots referenced, and orphans past the grace,
         never outside the table's location."""
+        if _s3_location(table.location()) is not None:
+            return self._delete_unreferenced_objects(table, expired, kept)
         location = self._local(table.location())
         keep = {_path(uri) for uri in kept}
         doomed = {path for path in map(_path, expired) if path is not None} - keep
@@ -326,6 +404,29 @@ class IcebergTable(Connector):
                 path.unlink()
                 removed += 1
         return removed
+
+    def _delete_unreferenced_objects(self, table, expired: set[str], kept: set[str]) -> int:
+        """As `_delete_unreferenced`, for a table on S3: the objects under the location's
+        prefix; in a versioned bucket every version of such an object is deleted, so no
+        earlier version keeps its bytes."""
+        bucket, prefix = _s3_location(table.location())  # type: ignore[misc]
+        prefix = prefix.rstrip("/") + "/"
+        store = Store(client(self.s3, self.timeout_seconds), bucket)
+        keep = {key for b, key in filter(None, map(_s3_location, kept)) if b == bucket}
+        listed = dict(store.modified(prefix))
+        doomed = {key for b, key in filter(None, map(_s3_location, expired)) if b == bucket}
+        old = datetime.now(UTC) - ORPHAN_GRACE
+        doomed |= {key for key, modified in listed.items() if modified < old}
+        # Within the table's location only, and only what is there.
+        doomed = {key for key in doomed - keep if key.startswith(prefix) and key in listed}
+        if store.versioning():
+            for version in store.versions(prefix):
+                if version.key in doomed and version.version_id:
+                    store.delete_version(version.key, version.version_id)
+        else:
+            for key in doomed:
+                store.delete(key)
+        return len(doomed)
 
     # --- catalog --------------------------------------------------------------------------------
 
@@ -348,15 +449,21 @@ class IcebergTable(Connector):
         try:
             # A catalog is read, never set up: without its tables the URL names the wrong
             # database, where Lup must not create any.
-            catalog = SqlCatalog(
-                self.catalog_name, uri=self._sqlalchemy_uri(), init_catalog_tables="false"
+            catalog = _catalog(SqlCatalog)(
+                self.catalog_name,
+                uri=self._sqlalchemy_uri(),
+                init_catalog_tables="false",
+                **(self._s3_properties() if self.s3 or "warehouse_uri" in self.config else {}),
             )
         except SQLAlchemyError:
             # The driver's message can carry host and user names; keep it out of the answer.
             raise TargetUnavailable("Could not reach the Iceberg catalog.") from None
         try:
             table = catalog.load_table(self.table_name)
-            self._local(table.location())
+            if _s3_location(table.location()) is None:
+                self._local(table.location())
+            else:
+                self._in_warehouse(table.location())
             names = {field.name for field in table.schema().fields}
             for id_type, column in self.match.items():
                 if column not in names:
@@ -377,6 +484,12 @@ class IcebergTable(Connector):
         except CommitFailedException:
             # Another writer committed first: the next attempt starts from its snapshot.
             raise TargetUnavailable("The Iceberg table changed during the erasure.") from None
+        except OSError as error:
+            # A file of the table could not be read or written (the store did not answer, a
+            # file is missing); the message names keys, so only the kind of error is given.
+            raise TargetUnavailable(
+                f"The Iceberg table's files could not be reached ({type(error).__name__})."
+            ) from None
         finally:
             catalog.engine.dispose()
 
@@ -387,6 +500,43 @@ class IcebergTable(Connector):
             if uri.startswith(plain):
                 return "postgresql+psycopg://" + uri.removeprefix(plain)
         return uri
+
+    def _s3_properties(self) -> dict[str, str]:
+        """pyiceberg's FileIO settings for a table on S3: the store and the credentials as
+        `s3_objects` finds them (environment variables, a credentials file, boto3's chain)."""
+        timeout = str(self.timeout_seconds)
+        properties = {
+            "s3.region": self.s3.get("region", "us-east-1"),
+            "s3.connect-timeout": str(min(self.timeout_seconds, 10)),
+            "s3.request-timeout": timeout,
+        }
+        if "endpoint_url" in self.s3:
+            properties["s3.endpoint"] = self.s3["endpoint_url"]
+        found = access_credentials(self.s3)
+        if found is not None:
+            key_id, secret, token = found
+            properties["s3.access-key-id"] = key_id
+            properties["s3.secret-access-key"] = secret
+            if token:
+                properties["s3.session-token"] = token
+        return properties
+
+    def _in_warehouse(self, location: str) -> None:
+        """Refuse a table on S3 whose location is not under `warehouse_uri`."""
+        if "warehouse_uri" not in self.config:
+            raise PathOutsideRoots(
+                "The table is on S3: warehouse_uri must say where it may lie.",
+                fields={"warehouse_uri": "required for a table on S3"},
+            )
+        bucket, key = _s3_location(location)  # type: ignore[misc]
+        allowed, prefix = _s3_location(self.config["warehouse_uri"]) or ("", "")
+        prefix = prefix.strip("/")
+        key = key.rstrip("/")
+        if bucket != allowed or not (not prefix or key == prefix or key.startswith(prefix + "/")):
+            raise PathOutsideRoots(
+                "The table's location is not under warehouse_uri.",
+                fields={"warehouse_uri": "outside"},
+            )
 
     @staticmethod
     def _local(location: str) -> Path:
@@ -403,6 +553,29 @@ class IcebergTable(Connector):
                 "The table's location is not under a configured file root.",
                 fields={"table": "outside roots"},
             ) from None
+
+
+@functools.cache
+def _catalog(base: type) -> type:
+    """A SQL catalog whose tables' files are read with the target's settings alone: a table's
+    own properties cannot point its FileIO elsewhere (another endpoint, another
+    implementation, other credentials)."""
+
+    class Catalog(base):  # type: ignore[misc, valid-type]
+        def _load_file_io(self, properties: Any = None, location: str | None = None):
+            from pyiceberg.io import load_file_io
+
+            return load_file_io(dict(self.properties), location)
+
+    return Catalog
+
+
+def _s3_location(uri: str) -> tuple[str, str] | None:
+    """The bucket and key of an S3 URI (None for any other)."""
+    parts = urllib.parse.urlparse(uri)
+    if parts.scheme not in S3_SCHEMES or not parts.netloc:
+        return None
+    return parts.netloc, urllib.parse.unquote(parts.path).lstrip("/")
 
 
 def _path(uri: str) -> Path | None:

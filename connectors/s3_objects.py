@@ -107,6 +107,7 @@ from .s3_store import (
     Store,
     Version,
     client,
+    credentials,
     unavailable_on_store_error,
 )
 from .secrets import confined
@@ -351,15 +352,7 @@ class S3Objects(Connector):
                 f"{misplaced[0]} is not a setting of the {name} format.",
                 fields={misplaced[0]: "unknown key"},
             )
-        pair = [k for k in ("access_key_id_env", "secret_access_key_env") if k in self.config]
-        if len(pair) == 1:
-            missing = ({"access_key_id_env", "secret_access_key_env"} - set(pair)).pop()
-            raise ConnectorConfigError(
-                "access_key_id_env and secret_access_key_env go together.",
-                fields={missing: "required"},
-            )
-        if "credentials_file" in self.config:
-            confined(self.config["credentials_file"], "credentials_file")
+        access_keys(self.config)
         keep = self.config.get("keep_history")
         # What becomes of noncurrent versions holding the subject (in a versioned bucket).
         self.history = keep["versions"] if keep else "purge"
@@ -843,3 +836,53 @@ def _combined(digests: list[tuple[str, str]]) -> str:
         hashed = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
         combined.update(f"sha256:{hashed} {value}\n".encode())
     return digest(combined)
+
+
+# --- the same store for kinds whose own library reads it (`iceberg_table`, `delta_table`) ----
+
+# Where the store is and where its credentials are (never the credentials themselves).
+ACCESS_KEYS = (
+    "endpoint_url",
+    "region",
+    "access_key_id_env",
+    "secret_access_key_env",
+    "credentials_file",
+    "profile",
+)
+
+
+def access_keys_schema(what: str) -> dict[str, dict[str, Any]]:
+    """`s3_objects`' access keys, each described as for `what` ("a warehouse on S3")."""
+    keys = {}
+    for key in ACCESS_KEYS:
+        described = dict(S3Objects.config_schema["properties"][key])
+        text = described["description"]
+        described["description"] = f"For {what}: {text[0].lower()}{text[1:]}"
+        keys[key] = described
+    return keys
+
+
+def access_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """The config's access keys, checked as `s3_objects` checks them: the two variables
+    together, a credentials file under the secret roots."""
+    given = {key: config[key] for key in ACCESS_KEYS if key in config}
+    pair = [k for k in ("access_key_id_env", "secret_access_key_env") if k in given]
+    if len(pair) == 1:
+        missing = ({"access_key_id_env", "secret_access_key_env"} - set(pair)).pop()
+        raise ConnectorConfigError(
+            "access_key_id_env and secret_access_key_env go together.",
+            fields={missing: "required"},
+        )
+    if "credentials_file" in given:
+        confined(given["credentials_file"], "credentials_file")
+    return given
+
+
+def access_credentials(given: dict[str, Any]) -> tuple[str, str, str | None] | None:
+    """The credentials the access keys lead to (an unset variable refused, naming its key)."""
+    for key in ("access_key_id_env", "secret_access_key_env"):
+        if key in given and not os.environ.get(given[key]):
+            raise ConnectorConfigError(
+                f"The environment variable {given[key]} is not set.", fields={key: "not set"}
+            )
+    return credentials(given)

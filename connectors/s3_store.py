@@ -150,7 +150,23 @@ def _made_by(config: dict[str, Any], timeout: float) -> str:
     return hashlib.sha256(json.dumps(used, default=str).encode()).hexdigest()
 
 
-def _client(config: dict[str, Any], timeout: float) -> Any:
+def credentials(config: dict[str, Any]) -> tuple[str, str, str | None] | None:
+    """The access key id, secret and session token a client for `config` signs with (for a
+    library that talks to the store itself, such as pyiceberg's FileIO), from the same places
+    `client` reads them; None when none is found."""
+    session, keys = _session(config)
+    if keys:
+        return keys["aws_access_key_id"], keys["aws_secret_access_key"], None
+    found = session.get_credentials()
+    if found is None:
+        return None
+    frozen = found.get_frozen_credentials()
+    return frozen.access_key, frozen.secret_key, frozen.token
+
+
+def _session(config: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """A botocore session reading the config's credentials file (if any), and the keys read
+    from the environment variables the config names (if any)."""
     session = botocore.session.get_session()
     if "credentials_file" in config:
         path = confined(config["credentials_file"], "credentials_file")
@@ -162,6 +178,11 @@ def _client(config: dict[str, Any], timeout: float) -> Any:
     if "access_key_id_env" in config:
         keys["aws_access_key_id"] = os.environ.get(config["access_key_id_env"], "")
         keys["aws_secret_access_key"] = os.environ.get(config["secret_access_key_env"], "")
+    return session, keys
+
+
+def _client(config: dict[str, Any], timeout: float) -> Any:
+    session, keys = _session(config)
     settings = Config(
         connect_timeout=min(timeout, 10),
         read_timeout=timeout,
@@ -278,6 +299,21 @@ class Store:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):
                         yield item["Key"], item.get("Size", 0)
+
+    def modified(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """The keys under `prefix` and when each was last written, page by page."""
+        with unavailable_on_store_error():
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    if not item["Key"].endswith("/"):
+                        yield item["Key"], item["LastModified"]
+
+    def delete(self, key: str) -> None:
+        with unavailable_on_store_error():
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def deleted(self, prefix: str) -> set[str]:
         """The keys under `prefix` whose latest version is a delete marker."""

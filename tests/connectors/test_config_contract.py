@@ -92,10 +92,12 @@ SHAPES = {
     "suffix": str,
     "table": str,
     "timeout_seconds": float,  # any number
+    "uri": str,
     "url": str,
     "url_env": str,
     "url_file": str,
     "vector_column": str,
+    "warehouse_uri": str,
     "zset_members": list,
 }
 WRONG = {

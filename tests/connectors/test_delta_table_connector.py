@@ -205,3 +205,115 @@ def test_the_kind_declares_what_it_can_do(table):
     connector = target()
     assert all(connector.supports(c) for c in (Capability.DELETE, Capability.MASK))
     assert connector.batches and connector.file_roots
+
+
+# --- a table on S3 (the test session's SeaweedFS) ----------------------------------------------
+
+
+def s3_table(object_store, *, versioned: bool = False) -> tuple[str, dict[str, str]]:
+    """The fixture's two appends, written to a new bucket; the table's URI and the options a
+    reader of the test's own uses."""
+    from tests.objectstore import KEY_ID, SECRET
+
+    uri = f"s3://{object_store.bucket(versioned=versioned)}/lake/tickets"
+    options = {
+        "AWS_ENDPOINT_URL": object_store.endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_ALLOW_HTTP": "true",
+        "aws_conditional_put": "etag",
+    }
+    first = {"email": [EMAIL, OTHER, "c@example.org"], "user_id": pa.array([1, 2, 3], pa.int64())}
+    second = {"email": [" A@Example.ORG ", OTHER], "user_id": pa.array([4, 5], pa.int64())}
+    write_deltalake(uri, pa.table(first), storage_options=options)
+    write_deltalake(uri, pa.table(second), storage_options=options, mode="append")
+    return uri, options
+
+
+def s3_target(object_store, uri, history=None, **config):
+    from tests.objectstore import KEY_ID_ENV, SECRET_ENV
+
+    config = {
+        "uri": uri,
+        "match": {"email": "email"},
+        "endpoint_url": object_store.endpoint,
+        "access_key_id_env": KEY_ID_ENV,
+        "secret_access_key_env": SECRET_ENV,
+        **config,
+    }
+    if history is not None:
+        config["history"] = history
+    return connector_for("delta_table", config)
+
+
+@pytest.mark.parametrize("versioned", [False, True], ids=["unversioned", "versioned"])
+def test_a_purged_erasure_on_s3_leaves_no_object_or_version_holding_the_subject(
+    object_store, versioned
+):
+    uri, options = s3_table(object_store, versioned=versioned)
+    bucket = uri.split("/")[2]
+
+    def holding() -> list[str]:
+        """Every object, or earlier version of one, whose bytes spell A's address (in any
+        case: the second append has it upper-cased)."""
+        return [
+            v["Key"]
+            for v in object_store.versions(bucket)
+            if EMAIL.encode() in object_store.read(bucket, v["Key"], v.get("VersionId")).lower()
+        ]
+
+    assert holding()  # the data files' statistics and the log's spell it
+    connector = s3_target(object_store, uri, {"policy": "purged"})
+    connector.check()
+    assert connector.erase(A).count == 2
+    checked = connector.verify(A)
+    assert checked.remaining == 0
+    assert checked.history.policy == "purged"
+    assert holding() == []  # nor any earlier version of an object, in a versioned bucket
+    table = DeltaTable(uri, storage_options=options)
+    assert sorted(table.to_pyarrow_table()["email"].to_pylist()) == sorted(
+        ["c@example.org", OTHER, OTHER]
+    )
+    assert connector.lineage_dataset() == (f"s3://{bucket}", "lake/tickets")
+    # Registration's probe of conditional writes left nothing behind.
+    assert not [v for v in object_store.versions(bucket) if "_lup_put_if_absent" in v["Key"]]
+
+
+def test_a_retained_erasure_on_s3_says_until_when(object_store):
+    uri, options = s3_table(object_store)
+    connector = s3_target(object_store, uri, {"policy": "retained", "retain_days": 60})
+    assert connector.erase(A).count == 2
+    checked = connector.verify(A)
+    assert checked.remaining == 0
+    assert checked.history.retained_until == checked.at + timedelta(days=60)
+    # The earlier versions are kept, as the receipt says.
+    assert (
+        EMAIL
+        in DeltaTable(uri, version=0, storage_options=options)
+        .to_pyarrow_table()["email"]
+        .to_pylist()
+    )
+
+
+def test_s3_settings_are_for_a_table_on_s3_and_their_variables_must_be_set(
+    object_store, roots, monkeypatch
+):
+    from tests.objectstore import SECRET_ENV
+
+    with pytest.raises(ApplicationError) as excinfo:
+        connector_for(
+            "delta_table",
+            {"path": "tickets", "match": {"email": "email"}, "endpoint_url": "http://s3:8333"},
+        )
+    assert excinfo.value.fields == {"endpoint_url": "only with uri"}
+    with pytest.raises(ApplicationError):
+        connector_for(
+            "delta_table",
+            {"path": "tickets", "uri": "s3://bucket/t", "match": {"email": "email"}},
+        )
+    uri, _options = s3_table(object_store)
+    monkeypatch.delenv(SECRET_ENV)
+    with pytest.raises(ApplicationError) as excinfo:
+        s3_target(object_store, uri).locate(A)
+    assert "secret_access_key_env" in excinfo.value.fields

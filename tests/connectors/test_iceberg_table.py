@@ -261,3 +261,194 @@ def test_a_catalog_url_naming_a_database_without_a_catalog_creates_nothing_there
         connector_for("iceberg_table", config(name)).locate({"email": ["a@example.org"]})
     with contextlib.closing(sqlite3.connect(other)) as db:
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_one_batch_counts_each_request_and_writes_one_snapshot(lake):
+    name, catalog = lake
+    a, b, nobody = (identifiers.email().lower() for _ in range(3))
+    people(catalog, [(a, "A"), (b, "B"), (a, "A2")])
+    target = connector_for("iceberg_table", config(name))
+    snapshots = len(catalog.load_table("crm.people").snapshots())
+    groups = {1: {"email": [a]}, 2: {"email": [b]}, 3: {"email": [nobody]}}
+    erased = target.erase_groups(groups)
+    assert {key: (e.op, e.count) for key, e in erased.items()} == {
+        1: ("delete", 2),
+        2: ("delete", 1),
+        3: ("none", 0),
+    }
+    assert len(catalog.load_table("crm.people").snapshots()) == snapshots + 1
+    assert {key: v.remaining for key, v in target.verify_groups(groups).items()} == {
+        1: 0,
+        2: 0,
+        3: 0,
+    }
+
+
+# --- a warehouse on S3 (the test session's SeaweedFS) ------------------------------------------
+
+
+@pytest.fixture
+def s3_lake(db, object_store, request, settings, tmp_path, monkeypatch):
+    """A catalog of the test's own on the test PostgreSQL, its warehouse in a new bucket
+    (versioned when the test is parametrized so)."""
+    from tests.objectstore import KEY_ID, SECRET
+
+    settings.LUP_FILE_ROOTS = [str(tmp_path)]
+    monkeypatch.setenv(URI_ENV, catalog_uri())
+    bucket = object_store.bucket(versioned=getattr(request, "param", False))
+    name = f"lup_{uuid.uuid4().hex[:12]}"
+    catalog = SqlCatalog(
+        name,
+        uri=catalog_uri(),
+        warehouse=f"s3://{bucket}/warehouse",
+        **{
+            "s3.endpoint": object_store.endpoint,
+            "s3.access-key-id": KEY_ID,
+            "s3.secret-access-key": SECRET,
+            "s3.region": "us-east-1",
+        },
+    )
+    catalog.create_namespace("crm")
+    yield name, catalog, bucket
+    catalog.engine.dispose()
+
+
+def on_s3(object_store, name, bucket, **extra):
+    from tests.objectstore import KEY_ID_ENV, SECRET_ENV
+
+    return config(
+        name,
+        warehouse_uri=f"s3://{bucket}/warehouse",
+        endpoint_url=object_store.endpoint,
+        access_key_id_env=KEY_ID_ENV,
+        secret_access_key_env=SECRET_ENV,
+        **extra,
+    )
+
+
+def keys(object_store, bucket) -> set[str]:
+    listed = object_store.s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {item["Key"] for item in listed}
+
+
+@pytest.mark.parametrize("s3_lake", [False, True], ids=["unversioned", "versioned"], indirect=True)
+def test_purged_on_s3_leaves_no_snapshot_object_or_version_holding_the_subject(
+    s3_lake, object_store
+):
+    name, catalog, bucket = s3_lake
+    email, other = identifiers.email().lower(), identifiers.email().lower()
+    people(catalog, [(email, "Sokha"), (other, "Dara")], [(email, "Sokha K.")], [(other, "D2")])
+    purged = on_s3(object_store, name, bucket, history={"policy": "purged"})
+    target = connector_for("iceberg_table", purged)
+    target.check()
+    assert target.locate({"email": [email]}).count == 2
+
+    def holding() -> list[str]:
+        """Every object, or earlier version of one, whose bytes spell the subject's value."""
+        return [
+            v["Key"]
+            for v in object_store.versions(bucket)
+            if email.encode() in object_store.read(bucket, v["Key"], v.get("VersionId"))
+        ]
+
+    assert holding()  # the data files (their column statistics) and manifests spell it
+    assert target.erase({"email": [email]}).count == 2
+    before = keys(object_store, bucket)
+
+    checked = target.verify({"email": [email]})
+    assert checked.remaining == 0
+    assert checked.history == History(policy="purged", versions_checked=1)
+    table = catalog.load_table("crm.people")
+    assert found(table, email) == [0]
+    assert in_metadata(table, email) == 0
+    assert table.scan().to_arrow().sort_by("name")["name"].to_pylist() == ["D2", "Dara"]
+    after = keys(object_store, bucket)
+    assert any(key.endswith(".parquet") for key in before - after)
+    assert holding() == []  # nor any earlier version of an object, in a versioned bucket
+    location = table.location().removeprefix(f"s3://{bucket}/")
+    assert target.lineage_dataset() == (f"s3://{bucket}", location.strip("/"))
+    # Read again: nothing more to remove, and still nothing found.
+    assert target.verify({"email": [email]}).remaining == 0
+
+
+def test_retained_on_s3_says_until_when_older_snapshots_are_kept(s3_lake, object_store):
+    name, catalog, bucket = s3_lake
+    email = identifiers.email().lower()
+    people(catalog, [(email, "Sokha")], [(identifiers.email().lower(), "Dara")])
+    policy = {"policy": "retained", "retain_days": 7}
+    target = connector_for("iceberg_table", on_s3(object_store, name, bucket, history=policy))
+    assert target.erase({"email": [email]}).count == 1
+    checked = target.verify({"email": [email]})
+    assert checked.remaining == 0
+    assert checked.history == History(
+        policy="retained", versions_checked=1, retained_until=checked.at + timedelta(days=7)
+    )
+    assert max(found(catalog.load_table("crm.people"), email)) == 1  # kept, as the receipt says
+
+
+def test_orphans_on_s3_past_the_grace_go_and_nothing_outside_the_location(
+    s3_lake, object_store, monkeypatch
+):
+    from connectors import iceberg_table
+
+    name, catalog, bucket = s3_lake
+    email = identifiers.email().lower()
+    people(catalog, [(email, "Sokha")])
+    location = catalog.load_table("crm.people").location().removeprefix(f"s3://{bucket}/")
+    orphan = f"{location}/data/00000-orphan.parquet"
+    beside = f"{location}-archive/data/00000-kept.parquet"
+    for key in (orphan, beside):
+        object_store.s3.put_object(Bucket=bucket, Key=key, Body=email.encode())
+    # Every unreferenced object counts as old enough (the store sets LastModified itself).
+    monkeypatch.setattr(iceberg_table, "ORPHAN_GRACE", timedelta(seconds=-5))
+    purged = on_s3(object_store, name, bucket, history={"policy": "purged"})
+    target = connector_for("iceberg_table", purged)
+    target.erase({"email": [email]})
+    assert target.verify({"email": [email]}).remaining == 0
+    left = keys(object_store, bucket)
+    assert orphan not in left
+    assert beside in left  # another table's prefix that merely starts alike
+
+
+def test_s3_credentials_come_from_the_named_variables(s3_lake, object_store, monkeypatch):
+    from tests.objectstore import SECRET_ENV
+
+    name, catalog, bucket = s3_lake
+    people(catalog, [("a@example.org", "A")])
+    monkeypatch.delenv(SECRET_ENV)
+    with pytest.raises(ConnectorConfigError) as excinfo:
+        connector_for("iceberg_table", on_s3(object_store, name, bucket)).locate(
+            {"email": ["a@example.org"]}
+        )
+    assert "secret_access_key_env" in excinfo.value.fields
+    monkeypatch.setenv(SECRET_ENV, "not-the-secret")
+    with pytest.raises(TargetUnavailable):
+        connector_for("iceberg_table", on_s3(object_store, name, bucket)).locate(
+            {"email": ["a@example.org"]}
+        )
+
+
+@pytest.mark.parametrize(
+    ("warehouse", "field"),
+    [
+        (None, "required for a table on S3"),
+        ("s3://{bucket}/ware", "outside"),  # a prefix that merely starts alike
+        ("s3://elsewhere/warehouse", "outside"),
+    ],
+)
+def test_a_table_on_s3_outside_the_given_warehouse_is_refused(
+    s3_lake, object_store, warehouse, field
+):
+    name, catalog, bucket = s3_lake
+    people(catalog, [("a@example.org", "A")])
+    settings = on_s3(object_store, name, bucket)
+    if warehouse is None:
+        del settings["warehouse_uri"]
+    else:
+        settings["warehouse_uri"] = warehouse.format(bucket=bucket)
+    with pytest.raises(ConnectorConfigError) as excinfo:
+        connector_for("iceberg_table", settings).locate({"email": ["a@example.org"]})
+    assert excinfo.value.code == "path_outside_roots"
+    assert excinfo.value.fields == {"warehouse_uri": field}
+    settings["warehouse_uri"] = f"s3://{bucket}"  # the whole bucket
+    assert connector_for("iceberg_table", settings).locate({"email": ["a@example.org"]}).count == 1
