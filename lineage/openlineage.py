@@ -43,7 +43,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from rest_framework import status
 
-from core.errors import ApplicationError, PayloadTooLarge
+from core.errors import ApplicationError, Conflict, PayloadTooLarge
 from core.parsers import storable
 from lineage import openlineage_schemas, services
 from lineage.models import (
@@ -146,7 +146,13 @@ def _ingest(raw: bytes, content_encoding: str) -> dict:
     except IntegrityError:
         if stored.exists():
             return {**summary, "duplicate": True, "versions": stored.first()}
-        raise
+        # A concurrent event changed the same datasets (a merge moved a version this one was
+        # writing to, or created the same name first): nothing of this event was kept, and
+        # sending it again applies it to the graph as it now is.
+        raise Conflict(
+            "A concurrent event changed the same datasets; send the event again.",
+            code="concurrent_change",
+        ) from None
     return {**summary, "duplicate": False, "versions": row.versions}
 
 
