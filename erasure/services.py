@@ -120,6 +120,7 @@ def erasure_request_create(
                 ErasureRequest.objects.filter(subject_keys__key__in=keys, linked_to=None)
                 .exclude(state__in=CLOSED_STATES)
                 .order_by("received_at")
+                .only("id")  # linked by id; its sealed identifiers need not travel
                 .first()
             )
             request = ErasureRequest(
