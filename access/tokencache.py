@@ -43,7 +43,9 @@ class CachedToken:
 
 
 def _key(prefix: str) -> str:
-    return f"access:token:{prefix}"
+    # Entries are plain tuples, not pickled classes, and the key names their layout (v1), so a
+    # later release never unpickles an entry it cannot read.
+    return f"access:token:v1:{prefix}"
 
 
 def token_cached(prefix: str) -> CachedToken | None:
@@ -54,16 +56,16 @@ def token_cached(prefix: str) -> CachedToken | None:
     except CACHE_ERRORS:
         log.warning("access.token_cache_unreachable", exc_info=True)
         return None
-    return found if isinstance(found, CachedToken) else None
+    if isinstance(found, tuple) and len(found) == 4:
+        return CachedToken(id=found[0], name=found[1], scopes=tuple(found[2]), secret_hash=found[3])
+    return None
 
 
 def token_remember(token: ApiToken) -> None:
     """Cache an active token just read from the database, unless it changed meanwhile."""
     if not token.is_active:
         return
-    entry = CachedToken(
-        id=token.pk, name=token.name, scopes=tuple(token.scopes), secret_hash=token.secret_hash
-    )
+    entry = (token.pk, token.name, tuple(token.scopes), token.secret_hash)
     try:
         cache.add(_key(token.prefix), entry, timeout=ENTRY_SECONDS)
     except CACHE_ERRORS:
