@@ -13,6 +13,14 @@ class AccessConfig(AppConfig):
         from axes.signals import user_locked_out
 
         user_locked_out.connect(_locked_out, dispatch_uid="access.staff_lockout")
+        from django.db.models.signals import post_delete, post_save
+
+        from access.models import ApiToken
+        from access.tokencache import token_changed
+
+        # A changed or deleted token leaves the authentication cache once the change commits.
+        post_save.connect(token_changed, sender=ApiToken, dispatch_uid="access.token_changed")
+        post_delete.connect(token_changed, sender=ApiToken, dispatch_uid="access.token_deleted")
 
 
 def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:

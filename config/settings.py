@@ -178,7 +178,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache with one pool and one client per process (core.rediscache).
+            "BACKEND": "core.rediscache.PooledRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("LUP_CACHE_PREFIX", "lup"),
         }

@@ -8,7 +8,8 @@ will use it, and a lost or evicted token is replaced by a fresh random one, neve
 before: no stale answer can come back.
 
 A cached check costs two round trips to the cache: the purpose tree and the identifier's subject
-together, then the subject's token and the answer together.
+together, then the subject's token and the answer together (and the API call one more, for its
+token: access.tokencache).
 """
 
 import uuid

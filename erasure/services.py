@@ -120,6 +120,7 @@ def erasure_request_create(
                 ErasureRequest.objects.filter(subject_keys__key__in=keys, linked_to=None)
                 .exclude(state__in=CLOSED_STATES)
                 .order_by("received_at")
+                .only("id")  # linked by id; its sealed identifiers need not travel
                 .first()
             )
             request = ErasureRequest(
@@ -151,7 +152,7 @@ def erasure_request_create(
                 [RequestSubjectKey(request=request, key=k, id_type=t) for k, t in keys.items()]
             )
             reason = f"linked to open request {open_request.id}" if open_request else ""
-            Transition.objects.create(
+            received = Transition.objects.create(
                 request=request,
                 from_state="",
                 to_state=State.RECEIVED,
@@ -159,6 +160,11 @@ def erasure_request_create(
                 reason=reason,
                 at=now,
             )
+            # Its whole trail so far, held as prefetch_related would hold it, so the caller
+            # shows the new request without reading it back (a filter still queries).
+            trail = Transition.objects.filter(request=request)
+            trail._result_cache, trail._prefetch_done = [received], True
+            request._prefetched_objects_cache = {"transitions": trail}
     except IntegrityError:
         # The same idempotency key raced in from another process: theirs stands.
         existing = ErasureRequest.objects.get(requested_by=actor, idempotency_key=idempotency_key)

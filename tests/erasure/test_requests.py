@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from erasure.models import ErasureRequest, RequestKey, RequestSubjectKey, Transition
@@ -194,3 +195,19 @@ def test_scopes(api):
     assert reader.get(f"{URL}/00000000-0000-4000-8000-000000000000").json()["code"] == (
         "unknown_request"
     )
+
+
+def test_the_intake_answers_the_trail_it_wrote_without_reading_it_back(client):
+    """The 201 shows the request as a GET does, a linked one's reason included, and the
+    intake does not select the transitions it has just inserted."""
+    email = identifiers.email()
+    first = client.post(URL, body(("email", email)), format="json")
+    with CaptureQueriesContext(connection) as queries:
+        second = client.post(URL, body(("email", email)), format="json")
+    assert (first.status_code, second.status_code) == (201, 201)
+    for answer in (first.json(), second.json()):
+        assert client.get(f"{URL}/{answer['id']}").json() == answer
+    assert (
+        second.json()["transitions"][0]["reason"] == f"linked to open request {first.json()['id']}"
+    )
+    assert not [q for q in queries if q["sql"].startswith('SELECT "erasure_transition"')]
