@@ -46,6 +46,8 @@ columns, and interrupting the library mid-call (the deadline is checked while th
 not once it is being changed). Readers and writers still using a version the purge removed fail,
 as Delta's vacuum warns."""
 
+from __future__ import annotations
+
 import contextlib
 import re
 import warnings
@@ -54,12 +56,10 @@ from collections.abc import Hashable, Iterator
 from datetime import timedelta
 from typing import Any
 
-import pyarrow as pa
 import structlog
-from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from core.errors import ApplicationError
+from core.lazy import lazy_module
 
 from . import schema
 from .arrow_rows import SQL_COLUMN, ArrowColumns, Plan, sql_column
@@ -83,6 +83,11 @@ from .files import confined_path
 from .history import HistoryPolicy, history_config
 from .matching import normalized
 from .parquet_file import _is_text
+
+# Loaded by the first Delta table a process opens (see core.lazy).
+pa = lazy_module("pyarrow")
+deltalake = lazy_module("deltalake")
+delta_errors = lazy_module("deltalake.exceptions")
 
 log = structlog.get_logger(__name__)
 
@@ -201,7 +206,7 @@ class DeltaLakeTable(ArrowColumns, Connector):
                 try:
                     self._clean_up(self._table())
                     break
-                except CommitFailedError:
+                except delta_errors.CommitFailedError:
                     # Another writer committed in between: the erase is done and counted, so
                     # the clean-up is tried again on the new version rather than failing it.
                     if attempt == CLEAN_UP_ATTEMPTS - 1:
@@ -266,11 +271,11 @@ class DeltaLakeTable(ArrowColumns, Connector):
 
     # --- the table ------------------------------------------------------------------------------
 
-    def _table(self, version: int | None = None) -> DeltaTable:
+    def _table(self, version: int | None = None) -> deltalake.DeltaTable:
         path = confined_path(self.path)
         try:
-            table = DeltaTable(str(path), version=version)
-        except TableNotFoundError:
+            table = deltalake.DeltaTable(str(path), version=version)
+        except delta_errors.TableNotFoundError:
             raise TargetUnreachable(
                 "The folder holds no Delta table.", fields={"path": "not a delta table"}
             ) from None
@@ -288,10 +293,10 @@ class DeltaLakeTable(ArrowColumns, Connector):
         counts: dict[Hashable, int] = defaultdict(int)
         try:
             if version != current:
-                table = DeltaTable(str(confined_path(self.path)), version=version)
+                table = deltalake.DeltaTable(str(confined_path(self.path)), version=version)
             self._rows(table, union, owners, counts, deadline)
             self._statistics(table, union, owners, counts)
-        except (TableNotFoundError, FileNotFoundError):
+        except (delta_errors.TableNotFoundError, FileNotFoundError):
             if version == current:
                 raise
             return None
@@ -341,7 +346,9 @@ class DeltaLakeTable(ArrowColumns, Connector):
                         for key in owners.get((id_type, value), ()):
                             counts[key] += 1
 
-    def _merge(self, table: DeltaTable, column: str, values: pa.Array, plan: Plan, op: str):
+    def _merge(
+        self, table: deltalake.DeltaTable, column: str, values: pa.Array, plan: Plan, op: str
+    ):
         merge = table.merge(
             source=pa.table({"v": values}),
             predicate=f'target."{column}" = source.v',
@@ -363,7 +370,7 @@ class DeltaLakeTable(ArrowColumns, Connector):
             return "'" + self.mask_value.replace("'", "''") + "'"
         return "NULL"
 
-    def _clean_up(self, table: DeltaTable) -> None:
+    def _clean_up(self, table: deltalake.DeltaTable) -> None:
         """Vacuum with the policy's retention; with `purged`, also drop the log before a
         fresh checkpoint, its retention set to zero for that one clean-up and set back."""
         hours = int(self.history.retention.total_seconds() // 3600)
@@ -377,7 +384,7 @@ class DeltaLakeTable(ArrowColumns, Connector):
         table.alter.set_table_properties({LOG_RETENTION: kept})
 
 
-def _log_retention(table: DeltaTable) -> timedelta:
+def _log_retention(table: deltalake.DeltaTable) -> timedelta:
     """How long the table's log keeps entries (and the statistics of removed files)."""
     text = table.metadata().configuration.get(LOG_RETENTION) or DEFAULT_LOG_RETENTION
     found = INTERVAL.fullmatch(str(text))
@@ -397,11 +404,11 @@ def _unavailable_on_delta_error() -> Iterator[None]:
             yield
     except ApplicationError:
         raise
-    except CommitFailedError:
+    except delta_errors.CommitFailedError:
         raise TargetUnavailable(
             "Another writer changed the table at the same time; the erasure will be retried."
         ) from None
-    except (DeltaError, OSError, pa.ArrowException) as error:
+    except (delta_errors.DeltaError, OSError, pa.ArrowException) as error:
         raise TargetUnavailable(
             f"The Delta table could not be read or written ({type(error).__name__})."
         ) from None
