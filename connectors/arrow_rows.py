@@ -11,11 +11,13 @@ the table with the matched rows masked, and `scanned(batches, plan)` each row's 
 for the subject index.
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
-import pyarrow as pa
+from core.lazy import lazy_module
 
 from .base import Found
 from .csv_file import mask_columns_config, mask_value_config
@@ -30,6 +32,8 @@ from .parquet_file import (
     _Plan,
 )
 from .schema import SQL_NAME
+
+pa = lazy_module("pyarrow")  # loaded by the first table a process reads (core.lazy)
 
 # A column a store's own SQL names (Delta, Lance): letters, digits and underscores only, so it
 # can be quoted without escaping.

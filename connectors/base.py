@@ -208,6 +208,20 @@ class Deadline:
         return left
 
 
+# A sharded pass looks at every shard with the same batch, up to three times a shard: its
+# values are normalized once (a thousand requests take about 40 ms), not at every look. The
+# last few batches are kept; a worker takes one pass at a time or so.
+_OWNERS_KEPT = 4
+_owners_kept: dict[tuple, tuple[dict[str, list[str]], dict[tuple[str, str], list]]] = {}
+
+
+def _frozen(groups: "Groups") -> tuple:
+    return tuple(
+        (key, tuple((t, tuple(v) if not isinstance(v, str | bytes) else v) for t, v in ids.items()))
+        for key, ids in groups.items()
+    )
+
+
 class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults refuse
     """Base of all connectors. Subclasses set the class attributes, validate their own config in
     `__init__` (after calling this one) and override the abilities they declare."""
@@ -384,7 +398,22 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
 
     def owners(self, groups: Groups) -> tuple[dict[str, list[str]], dict[tuple[str, str], list]]:
         """For a batch: every usable value by type (all groups together, deduplicated), and
-        which groups each (type, value) belongs to, so a hit can be counted for its groups."""
+        which groups each (type, value) belongs to, so a hit can be counted for its groups.
+        Read-only: the same batch gets the same two dicts (see `_OWNERS_KEPT`)."""
+        try:
+            key = (type(self), frozenset(self.id_types), _frozen(groups))
+        except TypeError:  # a value that is no sequence: `usable` says so
+            key = None
+        kept = _owners_kept.get(key) if key is not None else None
+        if kept is None:
+            kept = self._owners(groups)
+            if key is not None:
+                _owners_kept[key] = kept
+                while len(_owners_kept) > _OWNERS_KEPT:
+                    del _owners_kept[next(iter(_owners_kept))]
+        return kept
+
+    def _owners(self, groups: Groups) -> tuple[dict[str, list[str]], dict[tuple[str, str], list]]:
         union: dict[str, list[str]] = {}
         owners: dict[tuple[str, str], list] = {}
         for key, identifiers in groups.items():

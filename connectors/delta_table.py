@@ -58,6 +58,8 @@ keeps deleted rows; refused), matching in nested columns, and interrupting the l
 (the deadline is checked while the table is read, not once it is being changed). Readers and
 writers still using a version the purge removed fail, as Delta's vacuum warns."""
 
+from __future__ import annotations
+
 import contextlib
 import re
 import urllib.parse
@@ -68,13 +70,10 @@ from collections.abc import Hashable, Iterator
 from datetime import timedelta
 from typing import Any
 
-import pyarrow as pa
 import structlog
-from botocore.exceptions import ClientError
-from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from core.errors import ApplicationError
+from core.lazy import lazy_module
 
 from . import schema
 from .arrow_rows import SQL_COLUMN, ArrowColumns, Plan, sql_column
@@ -100,6 +99,12 @@ from .matching import normalized
 from .parquet_file import _is_text
 from .s3_objects import access_credentials, access_keys, access_keys_schema
 from .s3_store import PRECONDITION_FAILED, Store, client, error_code, unavailable_on_store_error
+
+# Loaded by the first Delta table a process opens (see core.lazy).
+pa = lazy_module("pyarrow")
+deltalake = lazy_module("deltalake")
+delta_errors = lazy_module("deltalake.exceptions")
+botocore_errors = lazy_module("botocore.exceptions")
 
 log = structlog.get_logger(__name__)
 
@@ -244,7 +249,7 @@ class DeltaLakeTable(ArrowColumns, Connector):
                 try:
                     self._clean_up(self._table())
                     break
-                except CommitFailedError:
+                except delta_errors.CommitFailedError:
                     # Another writer committed in between: the erase is done and counted, so
                     # the clean-up is tried again on the new version rather than failing it.
                     if attempt == CLEAN_UP_ATTEMPTS - 1:
@@ -358,7 +363,7 @@ class DeltaLakeTable(ArrowColumns, Connector):
                 store.s3.put_object(Bucket=store.bucket, Key=probe, Body=b"", IfNoneMatch="*")
                 try:
                     store.s3.put_object(Bucket=store.bucket, Key=probe, Body=b"", IfNoneMatch="*")
-                except ClientError as error:
+                except botocore_errors.ClientError as error:
                     refused = error_code(error) in PRECONDITION_FAILED
                     if not refused:
                         raise
@@ -375,11 +380,11 @@ class DeltaLakeTable(ArrowColumns, Connector):
                 code="unsafe_store",
             )
 
-    def _table(self, version: int | None = None) -> DeltaTable:
+    def _table(self, version: int | None = None) -> deltalake.DeltaTable:
         location, options = self._location()
         try:
-            table = DeltaTable(location, version=version, storage_options=options)
-        except TableNotFoundError:
+            table = deltalake.DeltaTable(location, version=version, storage_options=options)
+        except delta_errors.TableNotFoundError:
             where = self.reach_key
             raise TargetUnreachable(
                 "The folder holds no Delta table.", fields={where: "not a delta table"}
@@ -399,10 +404,10 @@ class DeltaLakeTable(ArrowColumns, Connector):
         try:
             if version != current:
                 location, options = self._location()
-                table = DeltaTable(location, version=version, storage_options=options)
+                table = deltalake.DeltaTable(location, version=version, storage_options=options)
             self._rows(table, union, owners, counts, deadline)
             self._statistics(table, union, owners, counts)
-        except (TableNotFoundError, FileNotFoundError):
+        except (delta_errors.TableNotFoundError, FileNotFoundError):
             if version == current:
                 raise
             return None
@@ -452,7 +457,9 @@ class DeltaLakeTable(ArrowColumns, Connector):
                         for key in owners.get((id_type, value), ()):
                             counts[key] += 1
 
-    def _merge(self, table: DeltaTable, column: str, values: pa.Array, plan: Plan, op: str):
+    def _merge(
+        self, table: deltalake.DeltaTable, column: str, values: pa.Array, plan: Plan, op: str
+    ):
         merge = table.merge(
             source=pa.table({"v": values}),
             predicate=f'target."{column}" = source.v',
@@ -474,7 +481,7 @@ class DeltaLakeTable(ArrowColumns, Connector):
             return "'" + self.mask_value.replace("'", "''") + "'"
         return "NULL"
 
-    def _clean_up(self, table: DeltaTable) -> None:
+    def _clean_up(self, table: deltalake.DeltaTable) -> None:
         """Vacuum with the policy's retention; with `purged`, also drop the log before a
         fresh checkpoint, its retention set to zero for that one clean-up and set back."""
         hours = int(self.history.retention.total_seconds() // 3600)
@@ -507,7 +514,7 @@ def _bucket_prefix(uri: str) -> tuple[str, str]:
     return parts.netloc, urllib.parse.unquote(parts.path).lstrip("/")
 
 
-def _log_retention(table: DeltaTable) -> timedelta:
+def _log_retention(table: deltalake.DeltaTable) -> timedelta:
     """How long the table's log keeps entries (and the statistics of removed files)."""
     text = table.metadata().configuration.get(LOG_RETENTION) or DEFAULT_LOG_RETENTION
     found = INTERVAL.fullmatch(str(text))
@@ -527,11 +534,11 @@ def _unavailable_on_delta_error() -> Iterator[None]:
             yield
     except ApplicationError:
         raise
-    except CommitFailedError:
+    except delta_errors.CommitFailedError:
         raise TargetUnavailable(
             "Another writer changed the table at the same time; the erasure will be retried."
         ) from None
-    except (DeltaError, OSError, pa.ArrowException) as error:
+    except (delta_errors.DeltaError, OSError, pa.ArrowException) as error:
         raise TargetUnavailable(
             f"The Delta table could not be read or written ({type(error).__name__})."
         ) from None

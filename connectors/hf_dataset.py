@@ -47,6 +47,8 @@ Not supported: datasets saved with `save_to_disk` to a remote file system, datas
 written while they are erased, and masking part of a list column.
 """
 
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import json
@@ -55,11 +57,10 @@ from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import structlog
 
 from core.errors import ApplicationError
+from core.lazy import lazy_module
 
 from . import config as checks
 from . import schema
@@ -88,6 +89,10 @@ from .files import (
 )
 from .history import HistoryPolicy, history_config
 from .parquet_file import _valid_column
+
+# Loaded by the first dataset a process opens (see core.lazy).
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
 
 log = structlog.get_logger(__name__)
 

@@ -33,15 +33,16 @@ Why the path checks: a target's path is resolved, symlinks followed, and must la
 a connector at a file outside them.
 """
 
+from __future__ import annotations
+
 import io
 import json
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pa_json
 import structlog
+
+from core.lazy import lazy_module
 
 from . import schema
 from .base import Capability, Deadline, Erased, Found, Groups, GroupScanning
@@ -49,6 +50,11 @@ from .files import unavailable_on_os_error
 from .matching import normalized, prefilter
 from .prefilter import Prefilter, blocks, runs
 from .rewrite import Edit, FileRewrite
+
+# Only a scan (the subject index) parses blocks with pyarrow: an erasing worker never loads it.
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
+pa_json = lazy_module("pyarrow.json")
 
 log = structlog.get_logger(__name__)
 
@@ -183,7 +189,7 @@ class JsonlFile(FileRewrite, GroupScanning):
         return counts, matches, prefilter(union, JSON_TRIGGERS)
 
 
-def _arrow_options(match: dict[str, tuple[str, ...]]) -> "pa_json.ParseOptions | None":
+def _arrow_options(match: dict[str, tuple[str, ...]]) -> pa_json.ParseOptions | None:
     """A schema of the match fields only, all text; None when one field lies inside another
     (`user` and `user.email`), which no one schema can say."""
     tree: dict[str, Any] = {}
@@ -208,7 +214,7 @@ def _arrow_options(match: dict[str, tuple[str, ...]]) -> "pa_json.ParseOptions |
 
 
 def _arrow_block(
-    block: bytes, match: dict[str, tuple[str, ...]], options: "pa_json.ParseOptions"
+    block: bytes, match: dict[str, tuple[str, ...]], options: pa_json.ParseOptions
 ) -> list[Found] | None:
     """The block's records through pyarrow's reader; None when it refuses the block or reads
     another number of records than the block has non-blank lines (then `json.loads` decides)."""

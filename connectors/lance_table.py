@@ -50,15 +50,17 @@ matching inside nested columns, and interrupting the library mid-call (the deadl
 while the table is read, not once it is being changed). Readers and writers still using a
 version the purge removed fail, as Lance warns."""
 
+from __future__ import annotations
+
 import contextlib
 import warnings
 from collections.abc import Hashable, Iterator
 from typing import Any
 
-import pyarrow as pa
 import structlog
 
 from core.errors import ApplicationError
+from core.lazy import lazy_module
 
 from . import config as checks
 from . import schema
@@ -81,6 +83,8 @@ from .errors import TargetUnreachable
 from .files import confined_path
 from .history import HistoryPolicy, history_config
 from .parquet_file import _is_text
+
+pa = lazy_module("pyarrow")  # loaded by the first table a process opens (core.lazy)
 
 log = structlog.get_logger(__name__)
 

@@ -53,6 +53,8 @@ column, and keeping compression levels or page encodings (the writer's defaults 
 the format version and INT96 timestamps are kept).
 """
 
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import os
@@ -61,12 +63,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import structlog
 
 from core.errors import ApplicationError
+from core.lazy import lazy_module
 
 from . import schema as json_schema
 from .base import (
@@ -93,6 +93,11 @@ from .files import (
 )
 from .matching import normalized
 from .rewrite import FileRewrite
+
+# Loaded by the first Parquet file a process reads (see core.lazy).
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
+pq = lazy_module("pyarrow.parquet")
 
 log = structlog.get_logger(__name__)
 

@@ -19,6 +19,8 @@ precondition (`ObjectChanged`) and a missing bucket or denied access (`TargetUnr
 on registration, `TargetUnavailable` at run time).
 """
 
+from __future__ import annotations
+
 import contextlib
 import gzip
 import hashlib
@@ -32,13 +34,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from core.lazy import lazy_module
 
 from .errors import ObjectChanged, TargetUnavailable
 from .secrets import confined
+
+# Loaded by the first bucket a process reaches (see core.lazy): a worker that erases only
+# local files never holds boto3's memory.
+boto3 = lazy_module("boto3")
+botocore_session = lazy_module("botocore.session")
+botocore_config = lazy_module("botocore.config")
+botocore_errors = lazy_module("botocore.exceptions")
 
 # Parts of a multipart upload (S3 takes 5 MiB to 5 GiB); a smaller rewrite is one PutObject.
 PART_BYTES = 16 << 20
@@ -167,7 +173,7 @@ def credentials(config: dict[str, Any]) -> tuple[str, str, str | None] | None:
 def _session(config: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     """A botocore session reading the config's credentials file (if any), and the keys read
     from the environment variables the config names (if any)."""
-    session = botocore.session.get_session()
+    session = botocore_session.get_session()
     if "credentials_file" in config:
         path = confined(config["credentials_file"], "credentials_file")
         session.set_config_variable("credentials_file", str(path))
@@ -183,7 +189,7 @@ def _session(config: dict[str, Any]) -> tuple[Any, dict[str, str]]:
 
 def _client(config: dict[str, Any], timeout: float) -> Any:
     session, keys = _session(config)
-    settings = Config(
+    settings = botocore_config.Config(
         connect_timeout=min(timeout, 10),
         read_timeout=timeout,
         retries={"max_attempts": 2, "mode": "standard"},
@@ -206,14 +212,16 @@ def unavailable_on_store_error() -> Iterator[None]:
     """Store errors as the connector's own (`refused`)."""
     try:
         yield
-    except (ClientError, BotoCoreError) as error:
+    except (botocore_errors.ClientError, botocore_errors.BotoCoreError) as error:
         raise refused(error) from None
 
 
-def refused(error: ClientError | BotoCoreError) -> TargetUnavailable:
+def refused(
+    error: botocore_errors.ClientError | botocore_errors.BotoCoreError,
+) -> TargetUnavailable:
     """A store error as `ObjectGone`, `ObjectChanged` or `TargetUnavailable`, naming its code
     only: a store's message may quote a key, and a key may carry a name."""
-    if isinstance(error, BotoCoreError):
+    if isinstance(error, botocore_errors.BotoCoreError):
         return TargetUnavailable(f"The object store could not be reached ({type(error).__name__}).")
     code = error_code(error)
     if code in MISSING:
@@ -223,7 +231,7 @@ def refused(error: ClientError | BotoCoreError) -> TargetUnavailable:
     return TargetUnavailable(f"The object store refused the request ({code}).")
 
 
-def error_code(error: ClientError) -> str:
+def error_code(error: botocore_errors.ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", "error"))[:64]
 
 
@@ -355,12 +363,12 @@ class Store:
         """Whether objects of the bucket can be locked at all."""
         try:
             found = self.s3.get_object_lock_configuration(Bucket=self.bucket)
-        except ClientError as error:
+        except botocore_errors.ClientError as error:
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 404 or error_code(error) in NO_LOCK_CONFIGURATION:
                 return False
             raise refused(error) from None
-        except BotoCoreError as error:
+        except botocore_errors.BotoCoreError as error:
             raise refused(error) from None
         config = found.get("ObjectLockConfiguration", {})
         return config.get("ObjectLockEnabled") == "Enabled"
@@ -433,7 +441,7 @@ class Store:
                 IfMatch=ref.condition or ref.etag,
             )
         except BaseException:
-            with contextlib.suppress(ClientError, BotoCoreError):
+            with contextlib.suppress(botocore_errors.ClientError, botocore_errors.BotoCoreError):
                 self.s3.abort_multipart_upload(Bucket=self.bucket, Key=ref.key, UploadId=upload_id)
             raise
 

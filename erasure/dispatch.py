@@ -15,6 +15,23 @@ from erasure.models import ErasureRequest, TargetRun
 log = structlog.get_logger(__name__)
 
 
+# Requests one closing task takes: a pass of a thousand requests closes them on every worker
+# of the default queue rather than one after another on the worker that ended the pass.
+CLOSE_PER_TASK = 25
+
+
+def requests_close_enqueue(*, request_ids: list) -> None:
+    """Close these requests once their runs have ended, in tasks of CLOSE_PER_TASK (called
+    after the commit that ended the runs). A lost message loses nothing: the sweeper closes a
+    request whose runs have all ended."""
+    for start in range(0, len(request_ids), CLOSE_PER_TASK):
+        chunk = [str(pk) for pk in request_ids[start : start + CLOSE_PER_TASK]]
+        try:
+            current_app.signature("erasure.close_requests", args=[chunk]).apply_async()
+        except Exception as exc:
+            log.warning("erasure.enqueue_failed", requests=len(chunk), error=type(exc).__name__)
+
+
 def target_run_enqueue(*, run: TargetRun, now: datetime | None = None) -> None:
     """Hand a run to a worker (or, without a broker, run it here). A broker that cannot be
     reached loses nothing: the run is in the database, and the sweeper enqueues it again."""

@@ -360,6 +360,10 @@ def sharded_pass_end(*, lead_id: int) -> None:
                 _sharded_fail(member, summary.failed)
             else:
                 _sharded_finish(member, connector, summary)
+        # Closing a request signs its receipt and a checkpoint and writes to the subject: for
+        # a pass of many requests, work for every worker rather than this one alone.
+        ids = [member.request_id for member in members]
+        transaction.on_commit(lambda: dispatch.requests_close_enqueue(request_ids=ids), robust=True)
     log.info("erasure.shards_ended", target=lead.target.name, runs=len(members))
     _pass_hand_on(lead)
 
@@ -388,6 +392,7 @@ def _sharded_finish(run: TargetRun, connector: Connector, summary: "shards.PassS
     _finish(
         run,
         outcome=Outcome.HELD if held else _outcome(remaining=mine.remaining, count=mine.count),
+        close=False,  # the pass closes its requests together (`sharded_pass_end`)
         action=action,
         postcheck=postcheck,
         shards=summary.shards(run.pk),
@@ -400,10 +405,6 @@ def _sharded_fail(run: TargetRun, code: str) -> None:
     """A shard failed for good: so does every run of its pass, as a run whose retries are spent."""
     TargetRun.objects.filter(pk=run.pk, receipt_id=None).update(
         status=Status.FAILED, outcome=Outcome.FAILED, last_error=code, claimed_by=""
-    )
-    request_id = run.request_id
-    transaction.on_commit(
-        lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
     )
 
 
@@ -480,8 +481,9 @@ def _history(history: History | None) -> dict[str, str] | None:
     )
 
 
-def _finish(run: TargetRun, *, outcome: str, **receipt) -> TargetRun:
-    """End a run with its receipt, in one transaction."""
+def _finish(run: TargetRun, *, outcome: str, close: bool = True, **receipt) -> TargetRun:
+    """End a run with its receipt, in one transaction; then, unless the caller closes it
+    (`close`), close its request if this was its last run."""
     with transaction.atomic():
         # The run's row only: locking its target too would hold up the next pass's claim (and
         # every other run's end) on that target while this receipt is signed.
@@ -506,9 +508,10 @@ def _finish(run: TargetRun, *, outcome: str, **receipt) -> TargetRun:
         locked.claimed_by = ""
         locked.save(update_fields=["receipt_id", "outcome", "status", "claimed_by", "updated_at"])
         request_id = locked.request_id
-        transaction.on_commit(
-            lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
-        )
+        if close:
+            transaction.on_commit(
+                lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
+            )
     log.info(
         "erasure.target_done", request=str(request_id), target=locked.target.name, outcome=outcome
     )

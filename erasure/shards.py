@@ -28,6 +28,7 @@ shard is then erased from what it holds at that time, and recorded once.
 import hashlib
 import os
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,19 +130,53 @@ def tasks(shards: list[tuple[int, int]]) -> list[list[int]]:
 # --- one shard --------------------------------------------------------------------------------
 
 
+# The identifiers of the pass this process erases shards of, kept across its tasks: a pass of
+# a thousand requests over two thousand shards would otherwise open a thousand requests'
+# identifiers (a query and an unsealing each) two thousand times. One pass at a time, known by
+# its lead and its runs (a failed pass that staff run again has a pass of other runs under the
+# same lead); dropped when the process sees the pass end (`pass_forget`), and not reused after
+# OPENED_SECONDS without a shard of it, so they stay in memory about as long as the pass runs.
+OPENED_SECONDS = 300
+_opened: tuple[tuple[int, tuple[int, ...]], dict[int, dict[str, list[str]]], float] | None = None
+
+
+def _pass_groups(lead_id: int) -> dict[int, dict[str, list[str]]]:
+    """Each run of the pass led by `lead_id`: its identifiers by type (opened once a pass)."""
+    global _opened
+    members = tuple(
+        TargetRun.objects.filter(shard_pass=lead_id, status=TargetRun.Status.SHARDED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    now = time.monotonic()
+    if (
+        _opened is not None
+        and _opened[0] == (lead_id, members)
+        and now - _opened[2] < (OPENED_SECONDS)
+    ):
+        _opened = (_opened[0], _opened[1], now)
+        return _opened[1]
+    _opened = None  # the pass before's identifiers go before this one's are opened
+    runs = TargetRun.objects.filter(pk__in=members).select_related("request", "target")
+    groups = {run.pk: target_run_identifiers(run=run) for run in runs}
+    _opened = ((lead_id, members), groups, now)
+    return groups
+
+
+def pass_forget(*, lead_id: int) -> None:
+    """The pass has ended: its identifiers leave this process's memory."""
+    global _opened
+    if _opened is not None and _opened[0][0] == lead_id:
+        _opened = None
+
+
 def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
-def shard_run_execute(
-    *, shard_id: int, opened: dict[int, dict[int, dict[str, list[str]]]] | None = None
-) -> ShardRun | None:
+def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     """Erase and post-check one shard for every run of its pass (idempotent): a shard that has
-    ended, or that another worker holds, is left as it is. Returns the shard, None if gone.
-
-    `opened`: the identifiers of each pass's runs, by pass, kept by a task across its shards so
-    that a group of shards opens them once (a pass's runs stay the same until it ends); they
-    live in memory for that task only."""
+    ended, or that another worker holds, is left as it is. Returns the shard, None if gone."""
     shard = ShardRun.objects.select_related("run__target").filter(pk=shard_id).first()
     if shard is None or shard.status != Status.PENDING:
         return shard
@@ -151,14 +186,7 @@ def shard_run_execute(
     ):
         return shard
     target = shard.run.target
-    groups = (opened or {}).get(shard.run_id)
-    if groups is None:
-        members = TargetRun.objects.filter(
-            shard_pass=shard.run_id, status=TargetRun.Status.SHARDED
-        ).select_related("request", "target")
-        groups = {member.pk: target_run_identifiers(run=member) for member in members}
-        if opened is not None:
-            opened[shard.run_id] = groups
+    groups = _pass_groups(shard.run_id)
     started = timezone.now()
     try:
         connector = connector_for(target.kind, target.config).shard(shard.key)

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from core.actors import SYSTEM
-from erasure import failures
+from erasure import closing, failures
 from erasure.gate import erasure_request_proceed
 from erasure.runs import (
     sharded_pass_end,
@@ -12,6 +12,7 @@ from erasure.runs import (
 from erasure.services import erasure_requests_shred_due
 from erasure.shards import (
     pass_ended,
+    pass_forget,
     shard_run_attempt_failed,
     shard_run_execute,
     shard_run_fail,
@@ -66,10 +67,9 @@ def erasure_run_shard(self, shard_ids: list[int]) -> str:
     in_process = bool(self.request.is_eager)
     again: list[int] = []
     wait = 0
-    opened: dict = {}  # the pass's identifiers, opened once for the group
     for shard_id in shard_ids:
         try:
-            shard = shard_run_execute(shard_id=shard_id, opened=opened)
+            shard = shard_run_execute(shard_id=shard_id)
         except Exception as exc:  # every failure ends on the shard, by its code
             code = failures.error_code(exc)
             attempts = shard_run_attempt_failed(shard_id=shard_id, code=code, in_process=in_process)
@@ -82,10 +82,20 @@ def erasure_run_shard(self, shard_ids: list[int]) -> str:
                 continue
             shard = shard_run_fail(shard_id=shard_id, code=code)
         if shard is not None and pass_ended(lead_id=shard.run_id):
+            pass_forget(lead_id=shard.run_id)
             sharded_pass_end(lead_id=shard.run_id)
     if again:
         raise self.retry(args=[again], countdown=wait)
     return "done"
+
+
+@shared_task(name="erasure.close_requests", acks_late=True, reject_on_worker_lost=True)
+def erasure_close_requests(request_ids: list[str]) -> int:
+    """Close requests whose runs have all ended (a sharded pass's, handed out in chunks so that
+    every worker takes a share); each in its own transaction, a closed one left as it is."""
+    for request_id in request_ids:
+        closing.erasure_request_close_if_done(request_id=request_id)
+    return len(request_ids)
 
 
 @shared_task(name="erasure.proceed", acks_late=True, reject_on_worker_lost=True)

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connectors import Capability, Connector, connector_for
+from connectors.base import Found
 from core.actors import SYSTEM
 from core.errors import ApplicationError, Conflict
 from core.subject_keys import InvalidIdentifier, key_for
@@ -231,7 +232,7 @@ def _keys(connector: Connector, counts: _Counts) -> Iterator[str]:
         except InvalidIdentifier:
             return None
 
-    for found in connector.scan():
+    for found in _scanned(connector):
         counts.records += 1
         for id_type, value in found:
             counts.identifiers += 1
@@ -242,6 +243,15 @@ def _keys(connector: Connector, counts: _Counts) -> Iterator[str]:
                 yield subject
         if counts.records % 1024 == 0:
             counts.tick()
+
+
+def _scanned(connector: Connector) -> Iterator[Found]:
+    """Every record's identifiers: a sharded target's shard after shard, in key order."""
+    if not connector.sharded:
+        yield from connector.scan()
+        return
+    for shard in connector.shards():
+        yield from connector.shard(shard.key).scan()
 
 
 def target_index_build(*, target_id: int, run: str) -> str:

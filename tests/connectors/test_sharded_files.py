@@ -153,3 +153,27 @@ def test_each_file_kind_erases_shard_by_shard(roots, kind, glob, write, extra):
     kept = connector.shard(f"p1{suffix}").erase_groups(groups)
     assert kept[1].count == 0 and kept[1].before == kept[1].after
     assert (roots / "set" / f"p1{suffix}").read_bytes() == untouched
+
+
+@pytest.mark.parametrize(("written", "rewritten"), [(1, 4), (6, 0), (9, 0)])
+def test_a_gzip_shard_is_rewritten_at_its_writers_fast_level_or_the_default(
+    roots, written, rewritten
+):
+    """XFL, the header byte zlib sets from the level: 4 for the fastest, 2 for the best (9),
+    0 between. A shard written fast stays fast to rewrite; none is recompressed at level 9,
+    which takes about twice level 6's time for a file a few percent smaller."""
+    shard = roots / "chats" / "part-0.jsonl.gz"
+    shard.parent.mkdir()
+    text = "".join(json.dumps({"email": f"keep-{n}@example.org"}) + "\n" for n in range(500))
+    gone = identifiers.email().lower()
+    text += json.dumps({"email": gone}) + "\n"
+    shard.write_bytes(gzip.compress(text.encode(), compresslevel=written))
+    connector = connector_for(
+        "jsonl_file", {"dir": "chats", "glob": "*.jsonl.gz", "match": {"email": "email"}}
+    ).shard("part-0.jsonl.gz")
+
+    assert connector.erase({"email": [gone]}).count == 1
+    data = shard.read_bytes()
+    assert data[8] == rewritten
+    assert gone not in gzip.decompress(data).decode()
+    assert gzip.decompress(data).decode().count("keep-") == 500

@@ -17,7 +17,7 @@ from erasure import dispatch
 from erasure.models import ErasureRequest, ShardRun, TargetRun
 from erasure.runs import target_run_execute
 from erasure.selectors import erasure_request_bundle
-from erasure.tasks import erasure_run_shard
+from erasure.tasks import erasure_close_requests, erasure_run_shard
 from ledger import verify
 from targets.services import target_save
 from tests import identifiers
@@ -70,6 +70,12 @@ def fanned(monkeypatch):
     sent: list[list[int]] = []
     monkeypatch.setattr(
         dispatch, "shard_runs_enqueue", lambda *, shard_ids, kind: sent.append(shard_ids)
+    )
+    # The requests a pass ends are closed by tasks too: run here, as a worker takes them.
+    monkeypatch.setattr(
+        dispatch,
+        "requests_close_enqueue",
+        lambda *, request_ids: erasure_close_requests.apply(args=[[str(i) for i in request_ids]]),
     )
     return sent
 

@@ -20,7 +20,7 @@ from erasure.selectors import erasure_request_bundle
 from erasure.services import legal_hold_create
 from erasure.shards import tasks
 from erasure.sweeper import erasure_sweep
-from erasure.tasks import erasure_run_shard
+from erasure.tasks import erasure_close_requests, erasure_run_shard
 from ledger import verify
 from tests import identifiers
 from tests.erasure.approvals import approve_proposed_targets
@@ -71,6 +71,12 @@ def fanned(monkeypatch):
     sent: list[list[int]] = []
     monkeypatch.setattr(
         dispatch, "shard_runs_enqueue", lambda *, shard_ids, kind: sent.append(shard_ids)
+    )
+    # The requests a pass ends are closed by tasks too: run here, as a worker takes them.
+    monkeypatch.setattr(
+        dispatch,
+        "requests_close_enqueue",
+        lambda *, request_ids: erasure_close_requests.apply(args=[[str(i) for i in request_ids]]),
     )
     return sent
 

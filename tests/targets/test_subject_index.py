@@ -3,6 +3,7 @@ membership for is scanned through the API, its subjects' keys become its version
 and planning reaches the target; a re-index replaces that membership; a kind that cannot scan,
 a target that is not active or stores no version, are refused and change nothing."""
 
+import gzip
 import json
 import time
 import uuid
@@ -137,6 +138,29 @@ def test_a_scanned_index_finds_the_subject_and_planning_reaches_the_target(in_pr
         ]
     }
     assert planned_targets(officer, others[2]) == {}  # not in the file: not planned
+
+
+def test_a_sharded_target_is_scanned_shard_by_shard(in_process, officer):
+    """A directory of gzip shards (`dir` + `glob`): every shard's subjects are indexed."""
+    subjects = [identifiers.email() for _ in range(3)]
+    folder = in_process / "chats"
+    folder.mkdir()
+    for n, emails in enumerate([[subjects[0]], [subjects[1], subjects[0]], [subjects[2]]]):
+        text = "".join(eval_line(i, e) + "\n" for i, e in enumerate(emails))
+        (folder / f"part-{n}.jsonl.gz").write_bytes(gzip.compress(text.encode()))
+    version = eval_version()
+    config = {"dir": "chats", "glob": "*.jsonl.gz", "match": {"email": "user.email"}}
+    target = register(officer, "chats", config=config, versions=[version])
+
+    started = officer.post(f"{TARGETS}/{target['id']}/index", {}, format="json")
+
+    assert started.status_code == 202, started.json()
+    status = officer.get(f"{TARGETS}/{target['id']}/index").json()
+    assert status["state"] == "done", status
+    assert (status["records"], status["subjects"]) == (4, 3)
+    members = set(Membership.objects.filter(version=version).values_list("subject_key", flat=True))
+    assert members == {key_for("email", e) for e in subjects}
+    assert set(planned_targets(officer, subjects[2])) == {"chats"}
 
 
 def test_the_target_page_shows_the_index(in_process, officer, django_user_model):
