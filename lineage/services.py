@@ -205,8 +205,8 @@ def dataset_merge(*, into: Dataset, other: Dataset, type: str = "") -> Dataset:
             dataset=other, namespace=into.namespace, name=into.name
         ).delete()
         DatasetAlias.objects.filter(dataset=other).update(dataset=into)
-        _column_edges_move(into=into, other=other)
-        _dataset_wide_inputs_move(into=into, other=other)
+        _rows_move(ColumnEdge, COLUMN_EDGE_KEY, into=into, other=other)
+        _rows_move(DatasetWideInput, WIDE_INPUT_KEY, into=into, other=other)
         _graph_edges_move(into=into.node_id, other=other.node_id)
         updates = [
             key
@@ -243,55 +243,36 @@ def _free_version_name(version: str, other: Dataset, taken: set[str]) -> str:
     return name
 
 
-def _column_edges_move(*, into: Dataset, other: Dataset) -> None:
-    """`other`'s column edges, on either side, re-pointed at `into`; an edge `into` already
-    has is kept once."""
-    moving = list(ColumnEdge.objects.filter(Q(source=other) | Q(target=other)))
+# What makes a column edge, or a dataset-wide input, the same as another.
+COLUMN_EDGE_KEY = ("source_id", "source_field", "target_id", "target_field")
+WIDE_INPUT_KEY = ("source_id", "source_field", "target_id")
+
+
+def _rows_move(model, fields: tuple[str, ...], *, into: Dataset, other: Dataset) -> None:
+    """`other`'s rows of `model` (column edges, dataset-wide inputs), on either side,
+    re-pointed at `into`; a row `into` already has (the same `fields`) is kept once."""
+    moving = list(model.objects.filter(Q(source=other) | Q(target=other)))
     if not moving:
         return
-    fields = ("source_id", "source_field", "target_id", "target_field")
     existing = set(
-        ColumnEdge.objects.filter(Q(source=into) | Q(target=into))
-        .exclude(pk__in=[e.pk for e in moving])
+        model.objects.filter(Q(source=into) | Q(target=into))
+        .exclude(pk__in=[row.pk for row in moving])
         .values_list(*fields)
     )
     duplicates, moved = [], []
-    for edge in moving:
-        if edge.source_id == other.pk:
-            edge.source_id = into.pk
-        if edge.target_id == other.pk:
-            edge.target_id = into.pk
-        key = tuple(getattr(edge, f) for f in fields)
+    for row in moving:
+        if row.source_id == other.pk:
+            row.source_id = into.pk
+        if row.target_id == other.pk:
+            row.target_id = into.pk
+        key = tuple(getattr(row, f) for f in fields)
         if key in existing:
-            duplicates.append(edge.pk)
+            duplicates.append(row.pk)
         else:
             existing.add(key)
-            moved.append(edge)
-    ColumnEdge.objects.filter(pk__in=duplicates).delete()
-    ColumnEdge.objects.bulk_update(moved, ["source_id", "target_id"])
-
-
-def _dataset_wide_inputs_move(*, into: Dataset, other: Dataset) -> None:
-    """`other`'s dataset-wide inputs, on either side, re-pointed at `into`; one `into`
-    already has is kept once."""
-    moving = list(DatasetWideInput.objects.filter(Q(source=other) | Q(target=other)))
-    existing = set(
-        DatasetWideInput.objects.filter(Q(source=into) | Q(target=into))
-        .exclude(pk__in=[i.pk for i in moving])
-        .values_list("source_id", "source_field", "target_id")
-    )
-    duplicates, moved = [], []
-    for item in moving:
-        item.source_id = into.pk if item.source_id == other.pk else item.source_id
-        item.target_id = into.pk if item.target_id == other.pk else item.target_id
-        key = (item.source_id, item.source_field, item.target_id)
-        if key in existing:
-            duplicates.append(item.pk)
-        else:
-            existing.add(key)
-            moved.append(item)
-    DatasetWideInput.objects.filter(pk__in=duplicates).delete()
-    DatasetWideInput.objects.bulk_update(moved, ["source_id", "target_id"])
+            moved.append(row)
+    model.objects.filter(pk__in=duplicates).delete()
+    model.objects.bulk_update(moved, ["source_id", "target_id"])
 
 
 def _graph_edges_move(*, into: str, other: str) -> None:
