@@ -299,17 +299,16 @@ class Store:
 
     def sizes(self, prefix: str) -> Iterator[tuple[str, int]]:
         """The keys under `prefix` and their sizes in bytes, page by page of the listing."""
-        with unavailable_on_store_error():
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            )
-            for page in pages:
-                for item in page.get("Contents", ()):
-                    if not item["Key"].endswith("/"):
-                        yield item["Key"], item.get("Size", 0)
+        for item in self._listed(prefix):
+            yield item["Key"], item.get("Size", 0)
 
     def modified(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         """The keys under `prefix` and when each was last written, page by page."""
+        for item in self._listed(prefix):
+            yield item["Key"], item["LastModified"]
+
+    def _listed(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """The listing's entries under `prefix`, folder markers (ending in "/") left out."""
         with unavailable_on_store_error():
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
@@ -317,7 +316,7 @@ class Store:
             for page in pages:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):
-                        yield item["Key"], item["LastModified"]
+                        yield item
 
     def delete(self, key: str) -> None:
         with unavailable_on_store_error():
