@@ -66,7 +66,7 @@ from psycopg import sql
 
 from core.errors import ApplicationError
 
-from . import schema, secrets
+from . import idle_connections, schema, secrets
 from .base import (
     Capability,
     ConnectorConfigError,
@@ -578,14 +578,24 @@ class PostgresTable(TableConnector):
     def _catalog(self, cur) -> "Catalog":
         """The table's schema and each column's type, confirming that the table and every
         configured column exist in the catalog."""
-        cur.execute("SELECT COALESCE(%s, current_schema())", [self.schema])
-        schema = cur.fetchone()[0]
+        # From pg_catalog rather than information_schema.columns (the same rows: columns the
+        # user holds a privilege on, a domain by its base type), at a tenth of its cost.
         cur.execute(
-            "SELECT column_name, udt_schema, udt_name FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s",
-            [schema, self.table],
+            "SELECT n.nspname, a.attname, tn.nspname, t.typname "
+            "FROM pg_namespace n "
+            "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = %s "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "JOIN pg_type d ON d.oid = a.atttypid "
+            "JOIN pg_type t ON t.oid = CASE WHEN d.typtype = 'd' THEN d.typbasetype "
+            "ELSE d.oid END "
+            "JOIN pg_namespace tn ON tn.oid = t.typnamespace "
+            "WHERE n.nspname = COALESCE(%s, current_schema()) "
+            "AND has_column_privilege(c.oid, a.attnum, 'select, insert, update, references')",
+            [self.table, self.schema],
         )
-        types = {name: (udt_schema, udt_name) for name, udt_schema, udt_name in cur.fetchall()}
+        rows = cur.fetchall()
+        schema = rows[0][0] if rows else ""
+        types = {name: (udt_schema, udt_name) for _, name, udt_schema, udt_name in rows}
         if not types:
             raise ConnectorConfigError(
                 "The table is not in the database catalog (or not visible to this user).",
@@ -629,25 +639,40 @@ class _Session:
     def __enter__(self):
         connector = self.connector
         self.deadline = connector.deadline()
-        dsn = connector._dsn()
+        self.dsn = connector._dsn()
+        reused = None if self.autocommit else idle_connections.take(self.dsn)
+        try:
+            self.conn = reused or self._connect()
+            self.cur = self.conn.cursor()
+            try:
+                connector._statement_timeout(self.cur, self.deadline, local=not self.autocommit)
+            except psycopg.OperationalError:
+                if reused is None:
+                    raise
+                # The server ended the idle connection meanwhile (a restart): one new one.
+                self.conn.close()
+                self.conn = self._connect()
+                self.cur = self.conn.cursor()
+                connector._statement_timeout(self.cur, self.deadline, local=not self.autocommit)
+            catalog = connector._catalog(self.cur)
+        except BaseException as error:
+            if hasattr(self, "conn"):
+                self.__exit__(type(error), error, None)
+            raise
+        return self.cur, catalog, self.deadline
+
+    def _connect(self) -> psycopg.Connection:
         connect_timeout = max(MIN_CONNECT_TIMEOUT, math.ceil(self.deadline.remaining()))
         try:
-            self.conn = psycopg.connect(
-                dsn, connect_timeout=connect_timeout, autocommit=self.autocommit
+            return psycopg.connect(
+                self.dsn, connect_timeout=connect_timeout, autocommit=self.autocommit
             )
         except psycopg.Error:
             # The driver's message can carry host and user names; keep it out of the answer.
             raise TargetUnavailable("Could not connect to the target database.") from None
-        try:
-            self.cur = self.conn.cursor()
-            connector._statement_timeout(self.cur, self.deadline, local=not self.autocommit)
-            catalog = connector._catalog(self.cur)
-        except BaseException as error:
-            self.__exit__(type(error), error, None)
-            raise
-        return self.cur, catalog, self.deadline
 
     def __exit__(self, exc_type, exc, tb):
+        kept = False
         try:
             if exc is None:
                 try:
@@ -657,8 +682,13 @@ class _Session:
             else:
                 with contextlib.suppress(psycopg.Error):
                     self.conn.rollback()
+            if exc is None:
+                self.cur.close()
+                idle_connections.give_back(self.dsn, self.conn)
+                kept = True
         finally:
-            self.conn.close()
+            if not kept:
+                self.conn.close()
         mapped = self._mapped(exc)
         if mapped is None:
             return False

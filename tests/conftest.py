@@ -90,6 +90,16 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _target_connections_closed():
+    """Connections to target databases a test's connector kept open are closed after it, so a
+    database the test (or the run) drops is not held open by them."""
+    yield
+    from connectors import idle_connections
+
+    idle_connections.close_all()
+
+
 def _database_url(name: str) -> str:
     db = settings.DATABASES["default"]
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"

@@ -151,6 +151,32 @@ def test_postgres_batch_delete_counts_each_group_with_one_statement_per_batch(
     assert counts(target.erase_groups(groups)) == NONE_LEFT
 
 
+def test_postgres_calls_share_one_connection_and_replace_one_the_server_ended(
+    pg_table, monkeypatch
+):
+    """An erase and its post-check run on one kept connection, not a new one each; a kept
+    connection the server ended while it was idle is replaced, and the call still answers."""
+    groups, _ = pg_table
+    backends: list[int] = []
+    real = psycopg.Cursor.execute
+
+    def execute(self, query, params=None, **kwargs):
+        backends.append(self.connection.info.backend_pid)
+        return real(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    target = pg_target()
+    assert counts(target.erase_groups(groups)) == EXPECTED
+    assert remaining(target.verify_groups(groups)) == NONE_LEFT
+    assert len(set(backends)) == 1
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", [backends[0]])
+
+    backends.clear()
+    assert remaining(target.verify_groups(groups)) == NONE_LEFT
+    assert backends[0] not in backends[1:] and len(set(backends[1:])) == 1
+
+
 def test_postgres_batch_mask_counts_each_group_by_the_values_before_masking(
     pg_table, pg_statements
 ):
