@@ -165,7 +165,7 @@ def erasure_request_deny(*, request: ErasureRequest, actor: str, reason: str) ->
 
 
 def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nothing in it is caught and carried on from
         started = erasure_request_transition(
             request=request, to_state=State.EXECUTING, actor=actor, reason=reason
         )

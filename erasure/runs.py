@@ -144,7 +144,7 @@ def _worker() -> str:
 def _claim(pks: Iterable[int]) -> list[int]:
     """Claim those of `pks` still pending and not locked by another claim: the short first
     transaction. Returns the claimed ones."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nothing in it is caught and carried on from
         free = list(
             TargetRun.objects.select_for_update(skip_locked=True)
             .filter(pk__in=list(pks), status=Status.PENDING)
