@@ -36,14 +36,19 @@ def erasure_request_close_if_done(*, request_id) -> None:
             to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
             actor=SYSTEM,
             reason=f"{len(runs)} target(s) done",
+            locked=True,
         )
-        erasure_request_close(closed, outcome="completed" if complete else "partially_completed")
+        outcome = "completed" if complete else "partially_completed"
+        erasure_request_close(closed, outcome=outcome, runs=runs)
 
 
-def erasure_request_close(request: ErasureRequest, *, outcome: str) -> None:
+def erasure_request_close(
+    request: ErasureRequest, *, outcome: str, runs: list[TargetRun] | None = None
+) -> None:
     """The closing receipt (inside the caller's transaction); for an erasure, consent is
-    withdrawn too, and the subject is sent the link to their bundle."""
-    runs = list(request.runs.exclude(receipt_id=None))
+    withdrawn too, and the subject is sent the link to their bundle. `runs`: the request's
+    runs, when the caller has read them in this transaction."""
+    runs = [run for run in (request.runs.all() if runs is None else runs) if run.receipt_id]
     leaves = receipt_leaves(run.receipt_id for run in runs)
     body = bodies.erasure_request(
         request=request,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, Forbidden
 from erasure import closing, dispatch
-from erasure.models import AffectedModel, ErasureRequest, State, TargetRun
+from erasure.models import AffectedModel, ErasureRequest, PlanEntry, State, TargetRun
 from erasure.planning import erasure_request_plan
 from erasure.services import (
     erasure_request_create,
@@ -21,8 +21,10 @@ from erasure.services import (
 log = structlog.get_logger(__name__)
 
 
-def approval_reasons(request: ErasureRequest) -> list[str]:
-    entries = list(request.plan.all())
+def approval_reasons(request: ErasureRequest, entries: list[PlanEntry] | None = None) -> list[str]:
+    """Why a planned request waits for a person (none: it starts). `entries`: its plan, when
+    the caller has read it."""
+    entries = list(request.plan.all()) if entries is None else entries
     reasons = []
     if any(entry.requires_approval for entry in entries):
         reasons.append("a target requires approval")
@@ -35,7 +37,8 @@ def approval_reasons(request: ErasureRequest) -> list[str]:
 
 def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureRequest:
     """After planning: wait for a human where policy says so, or start."""
-    reasons = approval_reasons(request)
+    entries = list(request.plan.select_related("target"))
+    reasons = approval_reasons(request, entries)
     if reasons:
         return erasure_request_transition(
             request=request,
@@ -43,7 +46,7 @@ def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureReque
             actor=actor,
             reason="; ".join(reasons),
         )
-    return _start(request=request, actor=actor, reason="no approval needed")
+    return _start(request=request, actor=actor, reason="no approval needed", entries=entries)
 
 
 def erasure_request_proceed(*, request_id, actor: str) -> ErasureRequest:
@@ -164,15 +167,21 @@ def erasure_request_deny(*, request: ErasureRequest, actor: str, reason: str) ->
     return denied
 
 
-def _start(*, request: ErasureRequest, actor: str, reason: str) -> ErasureRequest:
+def _start(
+    *, request: ErasureRequest, actor: str, reason: str, entries: list[PlanEntry] | None = None
+) -> ErasureRequest:
+    """Start every target of the plan (`entries`, with their targets, when the caller has read
+    them): a run each, handed to the workers once this commits."""
     with transaction.atomic(savepoint=False):  # nothing in it is caught and carried on from
         started = erasure_request_transition(
             request=request, to_state=State.EXECUTING, actor=actor, reason=reason
         )
+        if entries is None:
+            entries = list(started.plan.select_related("target"))
         runs = TargetRun.objects.bulk_create(
             [
-                TargetRun(request=started, target_id=entry.target_id, enqueued_at=timezone.now())
-                for entry in started.plan.all()
+                TargetRun(request=started, target=entry.target, enqueued_at=timezone.now())
+                for entry in entries
             ]
         )
         if not runs:

@@ -91,4 +91,5 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
         to_state=State.PLANNED,
         actor=actor,
         reason=f"{len(targets)} target(s), {len(kinds)} affected model(s)",
+        locked=True,
     )

@@ -300,15 +300,14 @@ def _pass_hand_on(run: TargetRun) -> None:
     """Once a pass has erased, hand the runs that arrived meanwhile to the next one: enqueue
     the oldest, whose task starts it, unless another pass runs already (its task hands on)."""
     on_target = TargetRun.objects.filter(target_id=run.target_id)
-    if on_target.filter(status__in=IN_A_PASS).exists():
-        return
     following = (
         on_target.filter(status=Status.PENDING, request__state=State.EXECUTING)
         .select_related("request", "target")
         .order_by("pk")
         .first()
     )
-    if following is not None:
+    # Mostly none follows (one read, then); else, a pass running meanwhile hands on itself.
+    if following is not None and not on_target.filter(status__in=IN_A_PASS).exists():
         dispatch.target_run_enqueue(run=following)
 
 

@@ -194,21 +194,25 @@ def erasure_request_transition(
     actor: str,
     reason: str = "",
     now: datetime | None = None,
+    locked: bool = False,
 ) -> ErasureRequest:
-    """Move a request to its next state, with who and why, or refuse with `invalid_transition`."""
+    """Move a request to its next state, with who and why, or refuse with `invalid_transition`.
+
+    `locked`: the caller read `request` under its row lock in the transaction this runs in, so
+    it is not read again."""
     now = now or timezone.now()
     # No savepoint of its own (two round trips on every step of every request): nothing in it
     # is caught and carried on from, and a refusal is raised once the block has been left.
     with transaction.atomic(savepoint=False):
-        locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
-        refused = to_state not in TRANSITIONS.get(locked.state, frozenset())
+        row = request if locked else ErasureRequest.objects.select_for_update().get(pk=request.pk)
+        refused = to_state not in TRANSITIONS.get(row.state, frozenset())
         if not refused:
-            _transition_write(locked, to_state=to_state, actor=actor, reason=reason, now=now)
+            _transition_write(row, to_state=to_state, actor=actor, reason=reason, now=now)
     if refused:
         raise Conflict(
-            f"A request cannot go from {locked.state} to {to_state}.", code="invalid_transition"
+            f"A request cannot go from {row.state} to {to_state}.", code="invalid_transition"
         )
-    return locked
+    return row
 
 
 def _transition_write(

@@ -186,27 +186,27 @@ def checkpoint_note(*, size: int, root: bytes, key: Signer) -> str:
 
 def checkpoint_store(*, size: int, root: bytes, note: str, key_id: str) -> Checkpoint:
     """Keep a checkpoint; one of the same size with another root is refused."""
-    existing = Checkpoint.objects.filter(size=size).first()
-    if existing is not None:
-        if bytes(existing.root) != root:
-            log.error("ledger.checkpoint_fork_refused", size=size)
-            raise Conflict(
-                "A checkpoint of this size with another root exists.", code="checkpoint_fork"
-            )
-        return existing
     try:
         with transaction.atomic():
             return Checkpoint.objects.create(size=size, root=root, note=note, key_id=key_id)
-    except IntegrityError:
-        return checkpoint_store(size=size, root=root, note=note, key_id=key_id)
+    except IntegrityError:  # one of this size is kept already (or was, a moment ago)
+        pass
+    existing = Checkpoint.objects.get(size=size)
+    if bytes(existing.root) != root:
+        log.error("ledger.checkpoint_fork_refused", size=size)
+        raise Conflict(
+            "A checkpoint of this size with another root exists.", code="checkpoint_fork"
+        )
+    return existing
 
 
-def checkpoint_create() -> Checkpoint | None:
-    """Sign the log at its current size (None while it is empty)."""
+def checkpoint_create(*, latest: Checkpoint | None = None) -> Checkpoint | None:
+    """Sign the log at its current size (None while it is empty). `latest`: the latest
+    checkpoint, when the caller has just read it."""
     size = LogHead.objects.filter(id=1).values_list("size", flat=True).first() or 0
     if size == 0:
         return None
-    latest = Checkpoint.objects.order_by("-size").first()
+    latest = latest or Checkpoint.objects.order_by("-size").first()
     if latest is not None and latest.size == size:
         return latest
     root = tree.with_stored_nodes(lambda get: tree.mth(0, size, get))
@@ -221,12 +221,10 @@ def checkpoint_for(*, index: int) -> Checkpoint:
     A write: the services that hand a receipt to someone at once (an erasure request's closing,
     a consent event answered with its receipt) call it, so the proof is ready; reads never sign.
     """
-    latest = selectors.checkpoint_covering(index)
-    if latest is None:
-        latest = checkpoint_create()
-        if latest is not None and latest.size <= index:
-            latest = selectors.checkpoint_covering(index)
-    if latest is None:
+    latest = selectors.latest_checkpoint()
+    if latest is None or latest.size <= index:
+        latest = checkpoint_create(latest=latest)
+    if latest is None or latest.size <= index:
         raise ApplicationError("That leaf is not in the log yet.", code="not_in_log")
     return latest
 
