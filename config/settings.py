@@ -154,7 +154,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{DATA_DIR / 'lup.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # Kept for a minute: a new connection costs a server process and cold catalog caches,
+        # more than the few statements of an API call or a task it would serve.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         # A kept connection that a failover or pg_terminate_backend ended is noticed before use,
         # instead of answering one request per thread with a 500.
         conn_health_checks=True,
