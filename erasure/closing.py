@@ -1,6 +1,8 @@
 """Closing a request once its runs have ended: the closing `erasure.request` receipt, the
 checkpoint that covers it, consent withdrawn, and the subject's bundle link sent."""
 
+from collections import defaultdict
+
 import structlog
 from django.conf import settings
 from django.db import transaction
@@ -8,7 +10,7 @@ from django.db import transaction
 from consent.services import consent_withdraw_all
 from core.actors import SYSTEM
 from erasure.bundle_links import send_bundle_link
-from erasure.models import ErasureRequest, State, TargetRun
+from erasure.models import AffectedModel, ErasureRequest, RequestSubjectKey, State, TargetRun
 from erasure.services import erasure_request_identifiers, erasure_request_transition
 from ledger import bodies
 from ledger.selectors import receipt_leaves
@@ -23,60 +25,104 @@ COMPLETE = (TargetRun.Outcome.ERASED, TargetRun.Outcome.NOTHING_FOUND)
 def erasure_request_close_if_done(*, request_id) -> None:
     """Close an executing request whose runs have all ended (a no-op otherwise). Called after
     the commit that ends a run, and by the sweeper for a request whose closing was lost."""
+    erasure_requests_close_if_done(request_ids=[request_id])
+
+
+def erasure_requests_close_if_done(*, request_ids: list) -> int:
+    """Close those of these requests that are executing and whose runs have all ended, together:
+    one transaction, their closing receipts signed and appended at once, one checkpoint for all.
+    Rows are locked in key order, so two callers with overlapping requests never deadlock.
+    Returns how many closed."""
     with transaction.atomic():
-        request = ErasureRequest.objects.select_for_update().get(pk=request_id)
-        if request.state != State.EXECUTING:
-            return
-        runs = list(request.runs.all())
-        if any(run.status not in ENDED for run in runs):
-            return
-        complete = all(run.outcome in COMPLETE for run in runs)
-        closed = erasure_request_transition(
-            request=request,
-            to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
-            actor=SYSTEM,
-            reason=f"{len(runs)} target(s) done",
-            locked=True,
+        requests = list(
+            ErasureRequest.objects.select_for_update()
+            .filter(pk__in=list(request_ids), state=State.EXECUTING)
+            .order_by("pk")
         )
-        outcome = "completed" if complete else "partially_completed"
-        erasure_request_close(closed, outcome=outcome, runs=runs)
-
-
-def erasure_request_close(
-    request: ErasureRequest, *, outcome: str, runs: list[TargetRun] | None = None
-) -> None:
-    """The closing receipt (inside the caller's transaction); for an erasure, consent is
-    withdrawn too, and the subject is sent the link to their bundle. `runs`: the request's
-    runs, when the caller has read them in this transaction."""
-    runs = [run for run in (request.runs.all() if runs is None else runs) if run.receipt_id]
-    leaves = receipt_leaves(run.receipt_id for run in runs)
-    body = bodies.erasure_request(
-        request=request,
-        outcome=outcome,
-        target_leaves={str(run.target_id): leaves[run.receipt_id] for run in runs},
-        affected_models=list(
-            request.affected_models.order_by("model_version_id").values_list(
-                "model_version_id", "decision"
+        runs_of: dict = {request.pk: [] for request in requests}
+        for run in TargetRun.objects.filter(request__in=requests):
+            runs_of[run.request_id].append(run)
+        closing = []
+        for request in requests:
+            runs = runs_of[request.pk]
+            if any(run.status not in ENDED for run in runs):
+                continue
+            complete = all(run.outcome in COMPLETE for run in runs)
+            closed = erasure_request_transition(
+                request=request,
+                to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
+                actor=SYSTEM,
+                reason=f"{len(runs)} target(s) done",
+                locked=True,
             )
-        ),
-    )
-    (receipt,) = receipts_issue(bodies=[body])
-    ErasureRequest.objects.filter(pk=request.pk).update(closing_receipt_id=receipt.receipt_id)
-    # Signed with the closing, so the subject's bundle has its proofs as soon as it is sent.
-    checkpoint_for(index=receipt.leaf_index)
-    log.info("erasure.request_closed", request=str(request.pk), outcome=outcome)
-    if outcome == "denied":
+            outcome = "completed" if complete else "partially_completed"
+            closing.append((closed, outcome, runs))
+        erasure_requests_close(closing)
+    return len(closing)
+
+
+def erasure_request_close(request: ErasureRequest, *, outcome: str) -> None:
+    """The closing receipt (inside the caller's transaction); for an erasure, consent is
+    withdrawn too, and the subject is sent the link to their bundle."""
+    erasure_requests_close([(request, outcome, list(request.runs.all()))])
+
+
+def erasure_requests_close(closing: list[tuple[ErasureRequest, str, list[TargetRun]]]) -> None:
+    """`erasure_request_close` for many requests (each with its outcome and its runs), inside
+    the caller's transaction: the closing receipts in one append, one checkpoint covering all."""
+    if not closing:
         return
-    consent_withdraw_all(
-        keys=list(request.subject_keys.values_list("key", flat=True)),
-        jurisdiction=request.subject_country or settings.LUP_MARKETS[0],
-        method="erasure",
+    receipted = [run for _, _, runs in closing for run in runs if run.receipt_id]
+    leaves = receipt_leaves(run.receipt_id for run in receipted)
+    decisions: dict = {request.pk: [] for request, _, _ in closing}
+    for request_id, model_version_id, decision in (
+        AffectedModel.objects.filter(request__in=list(decisions))
+        .order_by("model_version_id")
+        .values_list("request_id", "model_version_id", "decision")
+    ):
+        decisions[request_id].append((model_version_id, decision))
+    issued = receipts_issue(
+        bodies=[
+            bodies.erasure_request(
+                request=request,
+                outcome=outcome,
+                target_leaves={
+                    str(run.target_id): leaves[run.receipt_id] for run in runs if run.receipt_id
+                },
+                affected_models=decisions[request.pk],
+            )
+            for request, outcome, runs in closing
+        ]
     )
-    emails = [
-        i["value"] for i in erasure_request_identifiers(request=request) if i["id_type"] == "email"
-    ]
-    if emails:
-        # Robust: a mail server down must not undo, or fail, the closing that committed.
-        transaction.on_commit(
-            lambda: send_bundle_link(request=request, address=emails[0]), robust=True
-        )
+    for (request, outcome, _), receipt in zip(closing, issued, strict=True):
+        request.closing_receipt_id = receipt.receipt_id
+        log.info("erasure.request_closed", request=str(request.pk), outcome=outcome)
+    ErasureRequest.objects.bulk_update([r for r, _, _ in closing], ["closing_receipt_id"])
+    # Signed with the closing, so each subject's bundle has its proofs as soon as it is sent.
+    checkpoint_for(index=issued[-1].leaf_index)
+    erased = [(request, outcome) for request, outcome, _ in closing if outcome != "denied"]
+    _withdraw_consent([request for request, _ in erased])
+    for request, _ in erased:
+        emails = [
+            i["value"]
+            for i in erasure_request_identifiers(request=request)
+            if i["id_type"] == "email"
+        ]
+        if emails:
+            # Robust: a mail server down must not undo, or fail, the closing that committed.
+            transaction.on_commit(
+                lambda r=request, a=emails[0]: send_bundle_link(request=r, address=a), robust=True
+            )
+
+
+def _withdraw_consent(requests: list[ErasureRequest]) -> None:
+    """After an erasure, every consent its subject gave is withdrawn, under the jurisdiction of
+    the request's subject (one call for the requests of each)."""
+    jurisdiction = {r.pk: r.subject_country or settings.LUP_MARKETS[0] for r in requests}
+    keys: dict[str, list[str]] = defaultdict(list)
+    for request_id, key in RequestSubjectKey.objects.filter(
+        request__in=list(jurisdiction)
+    ).values_list("request_id", "key"):
+        keys[jurisdiction[request_id]].append(key)
+    for where, subject_keys in sorted(keys.items()):
+        consent_withdraw_all(keys=subject_keys, jurisdiction=where, method="erasure")

@@ -122,16 +122,20 @@ def _held_by_store(runs: list[TargetRun], held: HeldByStore) -> list[TargetRun]:
     at = utc_time(now)
     # A batch's counts are by run; a single run's (`Connector.erase`) by None.
     found = [held.found.get(run.pk, held.found.get(None, 0)) for run in runs]
-    return [
-        _finish(
-            run,
-            outcome=Outcome.HELD,
-            action=_none("store-lock", now),
-            postcheck=bodies.check(method="locate", remaining=remaining, at=at),
-            exception={"basis": held.basis, "until": utc_time(held.until)},
-        )
-        for run, remaining in zip(runs, found, strict=True)
-    ]
+    return _finish_all(
+        [
+            (
+                run,
+                Outcome.HELD,
+                {
+                    "action": _none("store-lock", now),
+                    "postcheck": bodies.check(method="locate", remaining=remaining, at=at),
+                    "exception": {"basis": held.basis, "until": utc_time(held.until)},
+                },
+            )
+            for run, remaining in zip(runs, found, strict=True)
+        ]
+    )
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -235,8 +239,10 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
     if groups:
         checks = connector.verify_groups(groups)
         erased = TargetRun.objects.filter(pk__in=list(groups), status=Status.ERASED)
-        for member in erased.select_related("request", "target"):
-            _checked(member, checks[member.pk])
+        # The pass's receipts in one append, its requests closed together.
+        _finish_all(
+            [_checked_end(m, checks[m.pk]) for m in erased.select_related("request", "target")]
+        )
 
 
 def _pass_claim(run: TargetRun) -> list[int]:
@@ -447,6 +453,11 @@ def _outcome(*, remaining: int, count: int) -> str:
 
 def _checked(run: TargetRun, checked: Verified) -> TargetRun:
     """Receipt an erased run with its post-check."""
+    return _finish_all([_checked_end(run, checked)])[0]
+
+
+def _checked_end(run: TargetRun, checked: Verified) -> tuple[TargetRun, str, dict]:
+    """An erased run's outcome and receipt fields, from what it erased and its post-check."""
     erased = run.erased
     action = bodies.step(
         op=erased["op"],
@@ -458,15 +469,14 @@ def _checked(run: TargetRun, checked: Verified) -> TargetRun:
     postcheck = bodies.check(
         method=checked.method, remaining=checked.remaining, at=utc_time(checked.at)
     )
-    return _finish(
-        run,
-        outcome=_outcome(remaining=checked.remaining, count=erased["count"]),
-        action=action,
-        postcheck=postcheck,
-        before=erased.get("before") or "",
-        after=erased.get("after") or "",
-        history=_history(checked.history),
-    )
+    receipt = {
+        "action": action,
+        "postcheck": postcheck,
+        "before": erased.get("before") or "",
+        "after": erased.get("after") or "",
+        "history": _history(checked.history),
+    }
+    return run, _outcome(remaining=checked.remaining, count=erased["count"]), receipt
 
 
 def _history(history: History | None) -> dict[str, str] | None:
@@ -483,38 +493,56 @@ def _history(history: History | None) -> dict[str, str] | None:
 def _finish(run: TargetRun, *, outcome: str, close: bool = True, **receipt) -> TargetRun:
     """End a run with its receipt, in one transaction; then, unless the caller closes it
     (`close`), close its request if this was its last run."""
+    return _finish_all([(run, outcome, receipt)], close=close)[0]
+
+
+def _finish_all(ended: list[tuple[TargetRun, str, dict]], *, close: bool = True) -> list[TargetRun]:
+    """`_finish` for many runs (each with its outcome and receipt fields) in one transaction:
+    their receipts signed and appended together; then their requests closed together."""
     with transaction.atomic():
-        # The run's row only: locking its target too would hold up the next pass's claim (and
-        # every other run's end) on that target while this receipt is signed.
+        # The runs' rows only, in key order: locking their target too would hold up the next
+        # pass's claim (and every other run's end) on that target while receipts are signed.
         locked = (
             TargetRun.objects.select_for_update(of=("self",))
             .select_related("request", "target")
-            .get(pk=run.pk)
+            .filter(pk__in=[run.pk for run, _, _ in ended])
+            .order_by("pk")
+            .in_bulk()
         )
-        if locked.receipt_id:  # another delivery of this task finished first
-            return locked
-        body = bodies.erasure_target(
-            subject_commit=locked.request.subject_commit,
-            request_id=locked.request_id,
-            target=locked.target,
-            outcome=outcome,
-            **receipt,
+        # Another delivery of a run's task may have finished it first.
+        todo = [(locked[run.pk], o, r) for run, o, r in ended if not locked[run.pk].receipt_id]
+        issued = receipts_issue(
+            bodies=[
+                bodies.erasure_target(
+                    subject_commit=run.request.subject_commit,
+                    request_id=run.request_id,
+                    target=run.target,
+                    outcome=outcome,
+                    **receipt,
+                )
+                for run, outcome, receipt in todo
+            ]
         )
-        (issued,) = receipts_issue(bodies=[body])
-        locked.receipt_id = issued.receipt_id
-        locked.outcome = outcome
-        locked.status = Status.FAILED if outcome == Outcome.FAILED else Status.DONE
-        locked.claimed_by = ""
-        locked.save(update_fields=["receipt_id", "outcome", "status", "claimed_by", "updated_at"])
-        request_id = locked.request_id
-        if close:
+        for (run, outcome, _), receipt in zip(todo, issued, strict=True):
+            run.receipt_id = receipt.receipt_id
+            run.outcome = outcome
+            run.status = Status.FAILED if outcome == Outcome.FAILED else Status.DONE
+            run.claimed_by = ""
+            run.save(update_fields=["receipt_id", "outcome", "status", "claimed_by", "updated_at"])
+        request_ids = sorted({run.request_id for run, _, _ in todo})
+        if close and request_ids:
             transaction.on_commit(
-                lambda: closing.erasure_request_close_if_done(request_id=request_id), robust=True
+                lambda: closing.erasure_requests_close_if_done(request_ids=request_ids),
+                robust=True,
             )
-    log.info(
-        "erasure.target_done", request=str(request_id), target=locked.target.name, outcome=outcome
-    )
-    return locked
+    for run, outcome, _ in todo:
+        log.info(
+            "erasure.target_done",
+            request=str(run.request_id),
+            target=run.target.name,
+            outcome=outcome,
+        )
+    return [locked[run.pk] for run, _, _ in ended]
 
 
 # --- reports from people and other systems --------------------------------------------------

@@ -92,10 +92,9 @@ def erasure_run_shard(self, shard_ids: list[int]) -> str:
 @shared_task(name="erasure.close_requests", acks_late=True, reject_on_worker_lost=True)
 def erasure_close_requests(request_ids: list[str]) -> int:
     """Close requests whose runs have all ended (a sharded pass's, handed out in chunks so that
-    every worker takes a share); each in its own transaction, a closed one left as it is."""
-    for request_id in request_ids:
-        closing.erasure_request_close_if_done(request_id=request_id)
-    return len(request_ids)
+    every worker takes a share): together, their receipts in one append; a closed one is left
+    as it is."""
+    return closing.erasure_requests_close_if_done(request_ids=request_ids)
 
 
 @shared_task(name="erasure.proceed", acks_late=True, reject_on_worker_lost=True)

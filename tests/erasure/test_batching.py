@@ -21,7 +21,7 @@ from erasure.services import (
     erasure_request_transition,
     legal_hold_create,
 )
-from ledger.models import Receipt
+from ledger.models import Checkpoint, Receipt
 from tests import identifiers
 from tests.erasure.approvals import approve_proposed_targets
 
@@ -104,6 +104,13 @@ def test_a_hundred_requests_rewrite_the_file_once_and_read_it_once_more(
     assert {p["postcheck"]["remaining"] for p in payloads} == {"0"}
     assert len({(p["before"], p["after"]) for p in payloads}) == 1  # the shared digests
     assert ErasureRequest.objects.filter(state="completed").count() == 100
+    # The pass's receipts were signed and appended together, and its requests closed together:
+    # one closing receipt each, all in the log under the one checkpoint signed for them.
+    assert len({p["issued_at"] for p in payloads}) == 1
+    closings = Receipt.objects.filter(type="erasure.request")
+    assert closings.count() == 100
+    (checkpoint,) = Checkpoint.objects.all()
+    assert checkpoint.size == Receipt.objects.count() > max(r.leaf_index for r in closings)
 
 
 def test_a_held_subject_is_left_out_of_the_batch(api, tmp_path, settings):

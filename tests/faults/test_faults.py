@@ -578,12 +578,12 @@ def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
     staff.post(f"{URL}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
     assert staff.post(f"{URL}/{request_id}/plan").json()["state"] == "executing"
 
-    def cut(*, request_id):
+    def cut(*, request_ids):
         raise OperationalError("terminating connection due to administrator command")
 
     (run,) = TargetRun.objects.filter(request_id=request_id)
     with monkeypatch.context() as patch:
-        patch.setattr(closing, "erasure_request_close_if_done", cut)
+        patch.setattr(closing, "erasure_requests_close_if_done", cut)
         # The closing follows the run's commit and is robust: its failure is logged, and the
         # run's end stands.
         assert target_run_execute(run_id=run.pk).status == "done"
