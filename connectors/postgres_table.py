@@ -641,25 +641,27 @@ class _Session:
         self.deadline = connector.deadline()
         self.dsn = connector._dsn()
         reused = None if self.autocommit else idle_connections.take(self.dsn)
+        self.conn = reused or self._connect()
         try:
-            self.conn = reused or self._connect()
-            self.cur = self.conn.cursor()
             try:
-                connector._statement_timeout(self.cur, self.deadline, local=not self.autocommit)
+                self._begin()
             except psycopg.OperationalError:
                 if reused is None:
                     raise
                 # The server ended the idle connection meanwhile (a restart): one new one.
                 self.conn.close()
                 self.conn = self._connect()
-                self.cur = self.conn.cursor()
-                connector._statement_timeout(self.cur, self.deadline, local=not self.autocommit)
+                self._begin()
             catalog = connector._catalog(self.cur)
         except BaseException as error:
-            if hasattr(self, "conn"):
-                self.__exit__(type(error), error, None)
+            self.__exit__(type(error), error, None)
             raise
         return self.cur, catalog, self.deadline
+
+    def _begin(self) -> None:
+        """A cursor, and the time left as the statement timeout: the session's first statement."""
+        self.cur = self.conn.cursor()
+        self.connector._statement_timeout(self.cur, self.deadline, local=not self.autocommit)
 
     def _connect(self) -> psycopg.Connection:
         connect_timeout = max(MIN_CONNECT_TIMEOUT, math.ceil(self.deadline.remaining()))
