@@ -72,8 +72,9 @@ def erasure_requests_close(closing: list[tuple[ErasureRequest, str, list[TargetR
     the caller's transaction: the closing receipts in one append, one checkpoint covering all."""
     if not closing:
         return
-    receipted = [run for _, _, runs in closing for run in runs if run.receipt_id]
-    leaves = receipt_leaves(run.receipt_id for run in receipted)
+    leaves = receipt_leaves(
+        run.receipt_id for _, _, runs in closing for run in runs if run.receipt_id
+    )
     decisions: dict = {request.pk: [] for request, _, _ in closing}
     for request_id, model_version_id, decision in (
         AffectedModel.objects.filter(request__in=list(decisions))
@@ -100,9 +101,9 @@ def erasure_requests_close(closing: list[tuple[ErasureRequest, str, list[TargetR
     ErasureRequest.objects.bulk_update([r for r, _, _ in closing], ["closing_receipt_id"])
     # Signed with the closing, so each subject's bundle has its proofs as soon as it is sent.
     checkpoint_for(index=issued[-1].leaf_index)
-    erased = [(request, outcome) for request, outcome, _ in closing if outcome != "denied"]
-    _withdraw_consent([request for request, _ in erased])
-    for request, _ in erased:
+    erased = [request for request, outcome, _ in closing if outcome != "denied"]
+    _withdraw_consent(erased)
+    for request in erased:
         emails = [
             i["value"]
             for i in erasure_request_identifiers(request=request)

@@ -206,7 +206,7 @@ def checkpoint_create(*, latest: Checkpoint | None = None) -> Checkpoint | None:
     size = LogHead.objects.filter(id=1).values_list("size", flat=True).first() or 0
     if size == 0:
         return None
-    latest = latest or Checkpoint.objects.order_by("-size").first()
+    latest = latest or selectors.latest_checkpoint()
     if latest is not None and latest.size == size:
         return latest
     root = tree.with_stored_nodes(lambda get: tree.mth(0, size, get))
