@@ -342,6 +342,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after each task unless this
+# is set; with it, a worker keeps its connections as a web process does (DATABASE_CONN_MAX_AGE,
+# health checks: config/celery.py), and the fixup closes them only every this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("LUP_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("LUP_TASK_TIME_LIMIT", 360)
 # Redis redelivers an unacknowledged message after this many seconds; it must exceed the
