@@ -2,6 +2,7 @@
 checkpoint that covers it, consent withdrawn, and the subject's bundle link sent."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 import structlog
 from django.conf import settings
@@ -14,7 +15,7 @@ from erasure.models import AffectedModel, ErasureRequest, RequestSubjectKey, Sta
 from erasure.services import erasure_request_identifiers, erasure_request_transition
 from ledger import bodies
 from ledger.selectors import receipt_leaves
-from ledger.services import checkpoint_for, receipts_issue
+from ledger.services import receipts_issue
 
 log = structlog.get_logger(__name__)
 
@@ -31,33 +32,46 @@ def erasure_request_close_if_done(*, request_id) -> None:
 def erasure_requests_close_if_done(*, request_ids: list) -> int:
     """Close those of these requests that are executing and whose runs have all ended, together:
     one transaction, their closing receipts signed and appended at once, one checkpoint for all.
-    Rows are locked in key order, so two callers with overlapping requests never deadlock.
     Returns how many closed."""
-    with transaction.atomic():
-        requests = list(
-            ErasureRequest.objects.select_for_update()
-            .filter(pk__in=list(request_ids), state=State.EXECUTING)
-            .order_by("pk")
+    with transaction.atomic(savepoint=False):  # nothing in it is caught and carried on from
+        return erasure_requests_close_ended(executing_locked(request_ids))
+
+
+def executing_locked(request_ids: Iterable) -> list[ErasureRequest]:
+    """Those of these requests still executing, under their row locks (in the caller's
+    transaction), in key order: two callers with overlapping requests never deadlock."""
+    return list(
+        ErasureRequest.objects.select_for_update(of=("self",))
+        .select_related("key")  # its data key: the closing opens its identifiers
+        .filter(pk__in=list(request_ids), state=State.EXECUTING)
+        .order_by("pk")
+    )
+
+
+def erasure_requests_close_ended(requests: list[ErasureRequest], *, issued: Iterable = ()) -> int:
+    """Close those of these executing requests, locked by the caller (`executing_locked`), whose
+    runs have all ended. The row lock is what makes "all ended" hold: whoever ends a request's
+    last run takes it after the other runs' ends committed, and so sees them. `issued`: their
+    runs' receipts the caller has just issued (not read again)."""
+    runs_of: dict = {request.pk: [] for request in requests}
+    for run in TargetRun.objects.filter(request__in=requests):
+        runs_of[run.request_id].append(run)
+    closing = []
+    for request in requests:
+        runs = runs_of[request.pk]
+        if any(run.status not in ENDED for run in runs):
+            continue
+        complete = all(run.outcome in COMPLETE for run in runs)
+        closed = erasure_request_transition(
+            request=request,
+            to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
+            actor=SYSTEM,
+            reason=f"{len(runs)} target(s) done",
+            locked=True,
         )
-        runs_of: dict = {request.pk: [] for request in requests}
-        for run in TargetRun.objects.filter(request__in=requests):
-            runs_of[run.request_id].append(run)
-        closing = []
-        for request in requests:
-            runs = runs_of[request.pk]
-            if any(run.status not in ENDED for run in runs):
-                continue
-            complete = all(run.outcome in COMPLETE for run in runs)
-            closed = erasure_request_transition(
-                request=request,
-                to_state=State.COMPLETED if complete else State.PARTIALLY_COMPLETED,
-                actor=SYSTEM,
-                reason=f"{len(runs)} target(s) done",
-                locked=True,
-            )
-            outcome = "completed" if complete else "partially_completed"
-            closing.append((closed, outcome, runs))
-        erasure_requests_close(closing)
+        outcome = "completed" if complete else "partially_completed"
+        closing.append((closed, outcome, runs))
+    erasure_requests_close(closing, issued=issued)
     return len(closing)
 
 
@@ -67,13 +81,16 @@ def erasure_request_close(request: ErasureRequest, *, outcome: str) -> None:
     erasure_requests_close([(request, outcome, list(request.runs.all()))])
 
 
-def erasure_requests_close(closing: list[tuple[ErasureRequest, str, list[TargetRun]]]) -> None:
+def erasure_requests_close(
+    closing: list[tuple[ErasureRequest, str, list[TargetRun]]], *, issued: Iterable = ()
+) -> None:
     """`erasure_request_close` for many requests (each with its outcome and its runs), inside
-    the caller's transaction: the closing receipts in one append, one checkpoint covering all."""
+    the caller's transaction: the closing receipts in one append, one checkpoint covering all.
+    `issued`: receipts of their runs the caller holds (not read again)."""
     if not closing:
         return
     leaves = receipt_leaves(
-        run.receipt_id for _, _, runs in closing for run in runs if run.receipt_id
+        (run.receipt_id for _, _, runs in closing for run in runs if run.receipt_id), known=issued
     )
     decisions: dict = {request.pk: [] for request, _, _ in closing}
     for request_id, model_version_id, decision in (
@@ -93,14 +110,14 @@ def erasure_requests_close(closing: list[tuple[ErasureRequest, str, list[TargetR
                 affected_models=decisions[request.pk],
             )
             for request, outcome, runs in closing
-        ]
+        ],
+        # Signed with the closing, so each subject's bundle has its proofs as soon as it is sent.
+        checkpoint=True,
     )
     for (request, outcome, _), receipt in zip(closing, issued, strict=True):
         request.closing_receipt_id = receipt.receipt_id
         log.info("erasure.request_closed", request=str(request.pk), outcome=outcome)
     ErasureRequest.objects.bulk_update([r for r, _, _ in closing], ["closing_receipt_id"])
-    # Signed with the closing, so each subject's bundle has its proofs as soon as it is sent.
-    checkpoint_for(index=issued[-1].leaf_index)
     erased = [request for request, outcome, _ in closing if outcome != "denied"]
     _withdraw_consent(erased)
     for request in erased:

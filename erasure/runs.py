@@ -12,7 +12,7 @@ A sharded target's pass fans out one task per shard (`erasure.shards`); its runs
 
 import os
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -37,7 +37,7 @@ from connectors import (
 )
 from core.errors import Conflict, NotFound
 from erasure import closing, dispatch, failures, shards
-from erasure.models import LegalHold, State, Target, TargetRun
+from erasure.models import LegalHold, RequestSubjectKey, State, Target, TargetRun
 from erasure.services import target_run_identifiers
 from ledger import bodies
 from ledger.services import receipts_issue, utc_time
@@ -54,7 +54,8 @@ IN_A_PASS = (Status.CLAIMED, Status.SHARDED)
 def target_run_execute(*, run_id: int) -> TargetRun:
     """Erase, look again, and receipt one target of one request (idempotent). A run that has
     ended, waits for a person or a callback, or is claimed by another worker is left as is."""
-    run = TargetRun.objects.select_related("request", "target").get(pk=run_id)
+    # The request's data key with it: what to look for is opened from its sealed identifiers.
+    run = TargetRun.objects.select_related("request__key", "target").get(pk=run_id)
     if run.status not in WORKABLE:
         return run
     connector = connector_for(run.target.kind, run.target.config)
@@ -71,10 +72,10 @@ def target_run_execute(*, run_id: int) -> TargetRun:
         run.refresh_from_db()  # receipted, or sharded (its shards' tasks end it), or pending
         return run
     if run.status == Status.PENDING and connector.batches:
-        _erase_batch(run, connector, values)
-        # Done here, or by the pass running on its target, or left pending for the next one.
-        run.refresh_from_db()
-        return run
+        ended = _erase_batch(run, connector, values)
+        if ended is None:  # left to the pass running on its target, or pending for the next
+            run.refresh_from_db()
+        return ended or run
     if run.status == Status.PENDING:
         if not _claim([run.pk]):
             run.refresh_from_db()
@@ -194,7 +195,7 @@ def _record(results: dict[int, Erased]) -> None:
 
 
 def _hold(run: TargetRun, now: datetime) -> LegalHold | None:
-    keys = list(run.request.subject_keys.values_list("key", flat=True))
+    keys = RequestSubjectKey.objects.filter(request_id=run.request_id).values("key")
     return (
         LegalHold.objects.filter(released_at=None, until__gt=now)
         .filter(
@@ -214,7 +215,9 @@ def _values(run: TargetRun) -> dict[str, list[str]]:
 # --- erasing ----------------------------------------------------------------------------------
 
 
-def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[str]]) -> None:
+def _erase_batch(
+    run: TargetRun, connector: Connector, values: dict[str, list[str]]
+) -> TargetRun | None:
     """Group commit: one pass at a time on a target, each serving every run pending on it.
 
     A run whose target is idle starts a pass at once, taking along the target's other pending
@@ -222,10 +225,11 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
     pass's task hands it on once the erase is recorded, so it joins the next pass, which may
     start while this one is post-checked. The erase is one pass (a file rewritten once, one
     scan of a keyspace, one statement per batch of values), then one post-check pass, and each
-    run its own receipt: its own count, the shared digests."""
+    run its own receipt: its own count, the shared digests. Returns the run as this pass ended
+    it; None when it did not."""
     claimed = _pass_claim(run)
     if not claimed:
-        return
+        return None
     try:
         with _released_on_error(claimed):
             groups = _pass_erase(run, connector, values, claimed)
@@ -236,13 +240,17 @@ def _erase_batch(run: TargetRun, connector: Connector, values: dict[str, list[st
             _pass_hand_on(run)
         raise
     _pass_hand_on(run)
-    if groups:
-        checks = connector.verify_groups(groups)
-        erased = TargetRun.objects.filter(pk__in=list(groups), status=Status.ERASED)
-        # The pass's receipts in one append, its requests closed together.
-        _finish_all(
-            [_checked_end(m, checks[m.pk]) for m in erased.select_related("request", "target")]
-        )
+    if not groups:
+        return None
+    checks = connector.verify_groups(groups)
+
+    def checked(member: TargetRun) -> tuple[str, dict] | None:
+        # Erased, as recorded: one the sweeper gave to another pass may have ended there.
+        return _checked_end(member, checks[member.pk]) if member.status == Status.ERASED else None
+
+    # The pass's receipts in one append, its requests closed together.
+    ended = _finish_locked(list(groups), checked)
+    return next((member for member in ended if member.pk == run.pk), None)
 
 
 def _pass_claim(run: TargetRun) -> list[int]:
@@ -294,7 +302,11 @@ def _pass_members(
     ends here (the pass's own run was settled before it started)."""
     now = timezone.now()
     groups: dict[int, dict[str, list[str]]] = {}
-    members = TargetRun.objects.filter(pk__in=claimed).select_related("request", "target")
+    members = (
+        [run]  # a pass of one: nothing to read
+        if claimed == [run.pk]
+        else TargetRun.objects.filter(pk__in=claimed).select_related("request__key", "target")
+    )
     for member in members:
         found = values if member.pk == run.pk else _values(member)
         if member.pk == run.pk or _settled(member, connector, found, now) is None:
@@ -453,10 +465,10 @@ def _outcome(*, remaining: int, count: int) -> str:
 
 def _checked(run: TargetRun, checked: Verified) -> TargetRun:
     """Receipt an erased run with its post-check."""
-    return _finish_all([_checked_end(run, checked)])[0]
+    return _finish_all([(run, *_checked_end(run, checked))])[0]
 
 
-def _checked_end(run: TargetRun, checked: Verified) -> tuple[TargetRun, str, dict]:
+def _checked_end(run: TargetRun, checked: Verified) -> tuple[str, dict]:
     """An erased run's outcome and receipt fields, from what it erased and its post-check."""
     erased = run.erased
     action = bodies.step(
@@ -476,7 +488,7 @@ def _checked_end(run: TargetRun, checked: Verified) -> tuple[TargetRun, str, dic
         "after": erased.get("after") or "",
         "history": _history(checked.history),
     }
-    return run, _outcome(remaining=checked.remaining, count=erased["count"]), receipt
+    return _outcome(remaining=checked.remaining, count=erased["count"]), receipt
 
 
 def _history(history: History | None) -> dict[str, str] | None:
@@ -491,26 +503,44 @@ def _history(history: History | None) -> dict[str, str] | None:
 
 
 def _finish(run: TargetRun, *, outcome: str, close: bool = True, **receipt) -> TargetRun:
-    """End a run with its receipt, in one transaction; then, unless the caller closes it
-    (`close`), close its request if this was its last run."""
+    """End a run with its receipt and, unless the caller closes it (`close`), its request if
+    this was its last run: in one transaction."""
     return _finish_all([(run, outcome, receipt)], close=close)[0]
 
 
 def _finish_all(ended: list[tuple[TargetRun, str, dict]], *, close: bool = True) -> list[TargetRun]:
     """`_finish` for many runs (each with its outcome and receipt fields) in one transaction:
-    their receipts signed and appended together; then their requests closed together."""
+    their receipts signed and appended together, and the requests whose last run this was
+    closed together. A closing that fails takes the runs' ends with it: the task's retry, which
+    finds them erased, checks and ends them again."""
+    fields = {run.pk: (outcome, receipt) for run, outcome, receipt in ended}
+    return _finish_locked(list(fields), lambda run: fields[run.pk], close=close)
+
+
+def _finish_locked(
+    pks: list[int], end: Callable[[TargetRun], tuple[str, dict] | None], *, close: bool = True
+) -> list[TargetRun]:
+    """`_finish_all`, with each run's outcome and receipt fields from `end` on the run as read
+    under its lock (None: leave it as it is)."""
     with transaction.atomic():
         # The runs' rows only, in key order: locking their target too would hold up the next
         # pass's claim (and every other run's end) on that target while receipts are signed.
         locked = (
             TargetRun.objects.select_for_update(of=("self",))
             .select_related("request", "target")
-            .filter(pk__in=[run.pk for run, _, _ in ended])
+            .filter(pk__in=pks)
             .order_by("pk")
             .in_bulk()
         )
         # Another delivery of a run's task may have finished it first.
-        todo = [(locked[run.pk], o, r) for run, o, r in ended if not locked[run.pk].receipt_id]
+        todo = [
+            (locked[pk], *ending)
+            for pk in pks
+            if not locked[pk].receipt_id and (ending := end(locked[pk])) is not None
+        ]
+        # Their requests next (runs, then requests, then the log: the order every closing
+        # takes), so the last run of each to end closes it in this same transaction.
+        requests = closing.executing_locked({run.request_id for run, _, _ in todo}) if close else []
         issued = receipts_issue(
             bodies=[
                 bodies.erasure_target(
@@ -529,12 +559,7 @@ def _finish_all(ended: list[tuple[TargetRun, str, dict]], *, close: bool = True)
             run.status = Status.FAILED if outcome == Outcome.FAILED else Status.DONE
             run.claimed_by = ""
             run.save(update_fields=["receipt_id", "outcome", "status", "claimed_by", "updated_at"])
-        request_ids = sorted({run.request_id for run, _, _ in todo})
-        if close and request_ids:
-            transaction.on_commit(
-                lambda: closing.erasure_requests_close_if_done(request_ids=request_ids),
-                robust=True,
-            )
+        closing.erasure_requests_close_ended(requests, issued=issued)
     for run, outcome, _ in todo:
         log.info(
             "erasure.target_done",
@@ -542,7 +567,7 @@ def _finish_all(ended: list[tuple[TargetRun, str, dict]], *, close: bool = True)
             target=run.target.name,
             outcome=outcome,
         )
-    return [locked[run.pk] for run, _, _ in ended]
+    return [locked[pk] for pk in pks]
 
 
 # --- reports from people and other systems --------------------------------------------------

@@ -74,9 +74,11 @@ def _sweep_verified(now) -> int:
 
 
 def _sweep_unclosed(now) -> int:
-    """Close executing requests whose runs have all ended. The task that ends a request's last
-    run closes the request after its own commit; a worker killed, or cut off from the database,
-    in between leaves a request that no run would ever close."""
+    """Close executing requests whose runs have all ended. A run that ends with its receipt
+    closes its request in the same transaction; but one whose retries are spent, and a sharded
+    pass's requests, are closed after that commit (the latter by tasks of their own): a worker
+    killed, or cut off from the database or the broker, in between leaves a request that no
+    run would ever close."""
     unended = TargetRun.objects.filter(request=OuterRef("pk")).exclude(
         status__in=[Status.DONE, Status.FAILED]
     )

@@ -2,7 +2,7 @@
 
 import base64
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from core.errors import ApplicationError, NotFound
@@ -86,11 +86,16 @@ def receipts_by_id(ids) -> dict[uuid.UUID, Receipt]:
     return Receipt.objects.in_bulk(list(ids), field_name="receipt_id")
 
 
-def receipt_leaves(ids) -> dict[uuid.UUID, str]:
-    """Each receipt's leaf hash in the log (base64), as a closing receipt lists its targets'."""
+def receipt_leaves(ids, *, known: Iterable[Receipt] = ()) -> dict[uuid.UUID, str]:
+    """Each receipt's leaf hash in the log (base64), as a closing receipt lists its targets'.
+    `known`: receipts the caller holds already (just issued), not read again."""
+    wanted = set(ids)
+    receipts = {receipt.receipt_id: receipt for receipt in known if receipt.receipt_id in wanted}
+    if wanted - receipts.keys():
+        receipts |= receipts_by_id(wanted - receipts.keys())
     return {
         receipt_id: b64(verify.leaf_hash(verify.leaf_input(bytes(receipt.payload))))
-        for receipt_id, receipt in receipts_by_id(ids).items()
+        for receipt_id, receipt in receipts.items()
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import rfc8785
 import structlog
 from django.db import IntegrityError, transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from core import bulk
@@ -60,13 +61,15 @@ def subject_commitment(*, id_type: str, normalized: str) -> tuple[str, Opening]:
 
 
 def receipts_issue(
-    *, bodies: Sequence[dict[str, Any]], now: datetime | None = None
+    *, bodies: Sequence[dict[str, Any]], now: datetime | None = None, checkpoint: bool = False
 ) -> list[Receipt]:
     """Sign receipts and append them to the log, in the caller's transaction.
 
     Each body is a receipt without the common header (`v`, `receipt_id`, `issuer`,
     `issued_at`), which is filled in here. A receipt exists if and only if the caller's
-    transaction commits; appends are serialized by a row lock on the log head.
+    transaction commits; appends are serialized by a row lock on the log head. `checkpoint`:
+    also sign the log at its new size, as `checkpoint_for` would (for receipts handed to
+    someone at once), from the nodes the append has in hand.
     """
     if not bodies:
         return []
@@ -94,9 +97,10 @@ def receipts_issue(
     # No savepoint when nested (every receipt would pay two round trips for it): nothing in
     # the block is caught and carried on from.
     with transaction.atomic(savepoint=False):
-        head = LogHead.objects.select_for_update().get_or_create(id=1)[0]
+        head = _head_locked(key)
         start = head.size
-        _register_key(key, start)
+        if not head.key_known:
+            _register_key(key, start)
         leaves = [verify.leaf_input(signed) for _, signed in payloads]
         hashes = [verify.leaf_hash(leaf) for leaf in leaves]
         older = tree.fetch_nodes(tree.frontier(start))
@@ -126,8 +130,25 @@ def receipts_issue(
         receipts = [_stored(Receipt(**dict(zip(fields, row, strict=True)))) for row in rows]
         head.size = start + len(payloads)
         head.save(update_fields=["size"])
+        if checkpoint:
+            known = {**older, **{(level, index): value for level, index, value in nodes}}
+            root = tree.mth(0, head.size, lambda level, index: known[(level, index)])
+            # No checkpoint of this size can exist: the size is new, and the head is locked.
+            note = checkpoint_note(size=head.size, root=root, key=key)
+            Checkpoint.objects.create(size=head.size, root=root, note=note, key_id=key.key_id_hex)
     log.info("ledger.receipts_issued", count=len(receipts), first_index=start)
     return receipts
+
+
+def _head_locked(key: Signer) -> LogHead:
+    """The log head under its row lock, with whether `key` is registered (`key_known`): one
+    round trip for both on every append but the log's first."""
+    known = Exists(SigningKey.objects.filter(key_id=key.key_id_hex))
+    head = LogHead.objects.select_for_update().annotate(key_known=known).filter(id=1).first()
+    if head is None:  # an empty log's first append
+        head = LogHead.objects.select_for_update().get_or_create(id=1)[0]
+        head.key_known = SigningKey.objects.filter(key_id=key.key_id_hex).exists()
+    return head
 
 
 def _stored(receipt: Receipt) -> Receipt:
@@ -161,9 +182,8 @@ def document_sign(
 
 
 def _register_key(key: Signer, first_index: int) -> None:
-    """Publish the signing key the first time it signs; close the previous key's range."""
-    if SigningKey.objects.filter(key_id=key.key_id_hex).exists():
-        return
+    """Publish the signing key the first time it signs (the caller found it unregistered);
+    close the previous key's range."""
     previous = SigningKey.objects.filter(last_index__isnull=True).first()
     if previous is not None:
         previous.last_index = first_index - 1

@@ -539,17 +539,9 @@ def test_the_api_answers_once_its_database_connections_were_ended(workload):
     assert set(statuses) == {200}, dict(statuses)
 
 
-def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
-    api, tmp_path, monkeypatch, settings, transactional_db
-):
-    """The task that ends a request's last run closes the request after its own commit. Should
-    its database connection be cut just then, every run is done and the request still
-    executing: the sweeper closes it, with one closing receipt."""
-    from django.db import OperationalError
-
-    from erasure import closing, dispatch
-    from erasure.runs import target_run_execute
-    from erasure.sweeper import erasure_sweep
+def _one_jsonl_request_executing(api, tmp_path, monkeypatch, settings) -> tuple[str, int]:
+    """A verified request with one JSONL target, executing, its run's task left to the test."""
+    from erasure import dispatch
 
     monkeypatch.setenv("LUP_FILE_ROOTS", str(tmp_path))
     settings.LUP_FILE_ROOTS = [str(tmp_path)]
@@ -577,23 +569,71 @@ def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
     ).json()["id"]
     staff.post(f"{URL}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
     assert staff.post(f"{URL}/{request_id}/plan").json()["state"] == "executing"
+    (run,) = TargetRun.objects.filter(request_id=request_id)
+    return request_id, run.pk
 
-    def cut(*, request_ids):
+
+def test_a_closing_cut_off_takes_the_run_end_with_it_and_the_retry_ends_both(
+    api, tmp_path, monkeypatch, settings, transactional_db
+):
+    """The run that ends a request's last target closes the request in the same transaction.
+    Should its connection be cut while closing, neither the run's end nor the closing stands:
+    the run is left erased, and the task's retry checks it again, ends it and closes the
+    request, with one receipt of each."""
+    from django.db import OperationalError
+
+    from erasure import closing
+    from erasure.runs import target_run_execute
+
+    request_id, run_id = _one_jsonl_request_executing(api, tmp_path, monkeypatch, settings)
+
+    def cut(requests, **kwargs):
         raise OperationalError("terminating connection due to administrator command")
 
-    (run,) = TargetRun.objects.filter(request_id=request_id)
     with monkeypatch.context() as patch:
-        patch.setattr(closing, "erasure_requests_close_if_done", cut)
+        patch.setattr(closing, "erasure_requests_close_ended", cut)
+        with pytest.raises(OperationalError):
+            target_run_execute(run_id=run_id)
+    run = TargetRun.objects.get(pk=run_id)
+    assert (run.status, run.receipt_id) == ("erased", None)
+    assert ErasureRequest.objects.get(pk=request_id).state == "executing"
+    assert not Receipt.objects.exists()
+    assert (tmp_path / "eval.jsonl").read_text() == ""  # the erase itself stands
+
+    assert target_run_execute(run_id=run_id).status == "done"
+    assert ErasureRequest.objects.get(pk=request_id).state == "completed"
+    types = Counter(Receipt.objects.values_list("type", flat=True))
+    assert types == {"erasure.target": 1, "erasure.request": 1}
+
+
+def test_a_request_whose_closing_was_lost_is_closed_by_the_sweeper(
+    api, tmp_path, monkeypatch, settings, transactional_db
+):
+    """A run whose retries are spent fails, and its request is closed after that commit.
+    Should the database connection be cut just then, every run has ended and the request is
+    still executing: the sweeper closes it, with one closing receipt."""
+    from django.db import OperationalError
+
+    from erasure import closing
+    from erasure.runs import target_run_fail
+    from erasure.sweeper import erasure_sweep
+
+    request_id, run_id = _one_jsonl_request_executing(api, tmp_path, monkeypatch, settings)
+
+    def cut(*, request_id):
+        raise OperationalError("terminating connection due to administrator command")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(closing, "erasure_request_close_if_done", cut)
         # The closing follows the run's commit and is robust: its failure is logged, and the
         # run's end stands.
-        assert target_run_execute(run_id=run.pk).status == "done"
-    run.refresh_from_db()
-    assert run.status == "done" and run.receipt_id
+        target_run_fail(run_id=run_id, code="unreachable")
+    assert TargetRun.objects.get(pk=run_id).status == "failed"
     assert ErasureRequest.objects.get(pk=request_id).state == "executing"
     assert erasure_sweep() == 0  # too soon: the worker may still be closing it
 
     later = timezone.now() + timedelta(seconds=settings.LUP_SWEEP_AFTER_SECONDS + 1)
     assert erasure_sweep(now=later) == 1
-    assert ErasureRequest.objects.get(pk=request_id).state == "completed"
+    assert ErasureRequest.objects.get(pk=request_id).state == "partially_completed"
     assert Receipt.objects.filter(type="erasure.request").count() == 1
     assert erasure_sweep(now=later) == 0
