@@ -35,8 +35,11 @@ def approval_reasons(request: ErasureRequest, entries: list[PlanEntry] | None = 
     return reasons
 
 
-def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureRequest:
-    """After planning: wait for a human where policy says so, or start."""
+def erasure_request_gate(
+    *, request: ErasureRequest, actor: str, locked: bool = False
+) -> ErasureRequest:
+    """After planning: wait for a human where policy says so, or start. `locked`: the caller
+    holds `request` under its row lock, in the transaction this runs in."""
     entries = list(request.plan.select_related("target"))
     reasons = approval_reasons(request, entries)
     if reasons:
@@ -45,8 +48,11 @@ def erasure_request_gate(*, request: ErasureRequest, actor: str) -> ErasureReque
             to_state=State.AWAITING_APPROVAL,
             actor=actor,
             reason="; ".join(reasons),
+            locked=locked,
         )
-    return _start(request=request, actor=actor, reason="no approval needed", entries=entries)
+    return _start(
+        request=request, actor=actor, reason="no approval needed", entries=entries, locked=locked
+    )
 
 
 def erasure_request_proceed(*, request_id, actor: str) -> ErasureRequest:
@@ -57,8 +63,8 @@ def erasure_request_proceed(*, request_id, actor: str) -> ErasureRequest:
         request = ErasureRequest.objects.select_for_update().get(pk=request_id)
         if request.state != State.VERIFIED:
             return request
-        planned = erasure_request_plan(request=request, actor=actor)
-        return erasure_request_gate(request=planned, actor=actor)
+        planned = erasure_request_plan(request=request, actor=actor, locked=True)
+        return erasure_request_gate(request=planned, actor=actor, locked=True)
 
 
 def erasure_request_create_verified(
@@ -76,10 +82,10 @@ def erasure_request_create_verified(
     `plan`, plan it and pass it through the gate: one call for a trusted caller. Returns the
     request and whether it is new.
 
-    Filing and verifying commit together, so a refused verification files nothing. Planning
-    follows in a transaction of its own: a request linked to an earlier open one of the same
-    subject stays verified until that one closes (planned then on `…/plan`), and a replay of
-    the call (same idempotency key) plans a request an earlier attempt could not."""
+    Filing, verifying and planning commit together, so a refused verification or plan files
+    nothing. A request linked to an earlier open one of the same subject stays verified until
+    that one closes (planned then on `…/plan`); a replay of the call (same idempotency key)
+    plans a request an earlier attempt could not."""
     method, reason = (method or "").strip(), (reason or "").strip()
     if not method or not reason:
         raise ApplicationError(
@@ -95,9 +101,13 @@ def erasure_request_create_verified(
             digest=digest,
         )
         if created:
+            # A row this transaction inserted is seen by no one else: as good as locked.
             request = erasure_request_mark_verified(
-                request=request, actor=actor, reason=f"{method}: {reason}"
+                request=request, actor=actor, reason=f"{method}: {reason}", locked=True
             )
+            if plan and request.linked_to_id is None:
+                planned = erasure_request_plan(request=request, actor=actor, locked=True)
+                return erasure_request_gate(request=planned, actor=actor, locked=True), created
     if plan:
         try:
             request = erasure_request_proceed(request_id=request.pk, actor=actor)
@@ -168,13 +178,19 @@ def erasure_request_deny(*, request: ErasureRequest, actor: str, reason: str) ->
 
 
 def _start(
-    *, request: ErasureRequest, actor: str, reason: str, entries: list[PlanEntry] | None = None
+    *,
+    request: ErasureRequest,
+    actor: str,
+    reason: str,
+    entries: list[PlanEntry] | None = None,
+    locked: bool = False,
 ) -> ErasureRequest:
     """Start every target of the plan (`entries`, with their targets, when the caller has read
-    them): a run each, handed to the workers once this commits."""
+    them): a run each, handed to the workers once this commits. `locked`: the caller holds
+    `request` under its row lock."""
     with transaction.atomic(savepoint=False):  # nothing in it is caught and carried on from
         started = erasure_request_transition(
-            request=request, to_state=State.EXECUTING, actor=actor, reason=reason
+            request=request, to_state=State.EXECUTING, actor=actor, reason=reason, locked=locked
         )
         if entries is None:
             entries = list(started.plan.select_related("target"))

@@ -26,17 +26,34 @@ def _reason(version: dict, source: str) -> str:
     return f"{where} derives from data holding this subject: {version['note']}; it will be scanned"
 
 
-@transaction.atomic
-def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureRequest:
-    """Build the plan of a verified request and move it to `planned`."""
-    request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+def erasure_request_plan(
+    *, request: ErasureRequest, actor: str, locked: bool = False
+) -> ErasureRequest:
+    """Build the plan of a verified request and move it to `planned`, or refuse. `locked`: the
+    caller holds `request` under its row lock, in the transaction this runs in."""
+    # No savepoint of its own (two round trips): a refusal is raised once the block has been
+    # left, so a caller that answers it carries on in a transaction that is not broken.
+    with transaction.atomic(savepoint=False):
+        if not locked:
+            request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+        refused = _refusal(request)
+        if refused is None:
+            return _plan(request, actor=actor)
+    raise refused
+
+
+def _refusal(request: ErasureRequest) -> Conflict | None:
     if request.state != State.VERIFIED:
-        raise Conflict("Only a verified request is planned.", code="invalid_transition")
+        return Conflict("Only a verified request is planned.", code="invalid_transition")
     if request.linked_to is not None and request.linked_to.is_open:
         # One subject is never erased by two requests at once: this one waits for the first.
-        raise Conflict(
+        return Conflict(
             "An earlier request for this subject is still open.", code="linked_to_open_request"
         )
+    return None
+
+
+def _plan(request: ErasureRequest, *, actor: str) -> ErasureRequest:
     keys = list(request.subject_keys.values_list("key", "id_type"))
     given_types = {id_type for _, id_type in keys}
     found = subject_locations(keys=[key for key, _ in keys])
@@ -48,7 +65,9 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
         for pk, version in versions_by_id(ids=list(by_version)).items()
     }
     planned = Target.objects.filter(state=Target.State.ACTIVE)
+    targets: dict[int, Target] = {}
     for target in planned.filter(versions__in=list(by_version)).distinct():
+        targets[target.pk] = target
         for version_id in target.versions.filter(pk__in=list(by_version)).values_list(
             "pk", flat=True
         ):
@@ -56,9 +75,9 @@ def erasure_request_plan(*, request: ErasureRequest, actor: str) -> ErasureReque
                 _reason(by_version[str(version_id)], sources.get(str(version_id), ""))
             )
     for target in planned.filter(always=True):
+        targets[target.pk] = target
         reasons[target.pk].append("always: every request touches this target")
 
-    targets = Target.objects.in_bulk(list(reasons))
     wanted = {t for target in targets.values() for t in target.id_types} - given_types
     if wanted:
         given_types |= erasure_request_resolve(request=request, wanted=wanted)

@@ -218,7 +218,7 @@ def erasure_request_transition(
 def _transition_write(
     locked: ErasureRequest, *, to_state: str, actor: str, reason: str, now: datetime
 ) -> None:
-    Transition.objects.create(
+    transition = Transition.objects.create(
         request=locked,
         from_state=locked.state,
         to_state=to_state,
@@ -226,6 +226,9 @@ def _transition_write(
         reason=reason,
         at=now,
     )
+    trail = getattr(locked, "_prefetched_objects_cache", {}).get("transitions")
+    if trail is not None:  # held since it was read or filed: kept whole, not read again
+        trail._result_cache.append(transition)
     locked.state = to_state
     fields = ["state"]
     if to_state == State.VERIFIED:
@@ -282,9 +285,14 @@ def erasure_request_opening(*, request: ErasureRequest) -> dict[str, str]:
 
 
 def _data_key(request: ErasureRequest) -> bytes:
-    """The request's data key, unwrapped; refused once it has been shredded."""
-    wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
-    wrapped = wrapped.first()
+    """The request's data key, unwrapped; refused once it has been shredded. Read with the
+    request where the caller did (`select_related("key")`), else on its own."""
+    if ErasureRequest.key.is_cached(request):
+        held = getattr(request, "key", None)  # None: no key row, shredded
+        wrapped = held.wrapped_key if held is not None else None
+    else:
+        wrapped = RequestKey.objects.filter(request=request).values_list("wrapped_key", flat=True)
+        wrapped = wrapped.first()
     if wrapped is None:
         raise ApplicationError(
             "This request's identifiers were shredded.", code="identifiers_shredded"
@@ -375,13 +383,24 @@ def erasure_verification_confirm(
 
 
 def erasure_request_mark_verified(
-    *, request: ErasureRequest, actor: str, reason: str, now: datetime | None = None
+    *,
+    request: ErasureRequest,
+    actor: str,
+    reason: str,
+    now: datetime | None = None,
+    locked: bool = False,
 ) -> ErasureRequest:
-    """Staff confirmed the subject's identity some other way; the reason is required."""
+    """Staff confirmed the subject's identity some other way; the reason is required.
+    `locked`: as `erasure_request_transition` takes it."""
     if not reason or not reason.strip():
         raise ApplicationError("Say how the identity was verified.", code="reason_required")
     return erasure_request_transition(
-        request=request, to_state=State.VERIFIED, actor=actor, reason=reason.strip(), now=now
+        request=request,
+        to_state=State.VERIFIED,
+        actor=actor,
+        reason=reason.strip(),
+        now=now,
+        locked=locked,
     )
 
 

@@ -144,3 +144,24 @@ def test_a_replayed_trusted_filing_is_the_same_request(trusted, clerk):
     other = trusted.post(URL, body(email), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
     assert ErasureRequest.objects.count() == 1
+
+
+def test_a_trusted_filing_for_a_subject_with_an_open_request_waits_for_it(
+    api, tmp_path, settings, enqueued
+):
+    """Filed and verified in one call, but not planned while an earlier request for the same
+    subject is open: it is linked to it, and planned on `…/plan` once that one has closed."""
+    register(api, tmp_path, settings, requires_approval=True)
+    caller = api("erasure:write", "erasure:verify", "erasure:read")
+    email = identifiers.email()
+    first = caller.post(URL, body(email, verified=VERIFIED, plan=True), format="json").json()
+    assert first["state"] == "awaiting_approval"  # open
+    second = caller.post(URL, body(email, verified=VERIFIED, plan=True), format="json")
+    assert second.status_code == 201
+    assert (second.json()["state"], second.json()["linked_to"]) == ("verified", first["id"])
+
+    officer = api("erasure:approve", "erasure:read")
+    denied = officer.post(f"{URL}/{first['id']}/deny", {"reason": "duplicate"}, format="json")
+    assert denied.json()["state"] == "denied"
+    planned = caller.post(f"{URL}/{second.json()['id']}/plan")
+    assert (planned.status_code, planned.json()["state"]) == (201, "awaiting_approval")
