@@ -8,7 +8,7 @@ nodes the computation touches, then one query fetches them all.
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from django.db.models import Q
+from django.db import connection
 
 from ledger import verify
 from ledger.models import LogNode
@@ -75,18 +75,24 @@ def with_stored_nodes(compute: Callable[[Getter], T]) -> T:
 
 
 def fetch_nodes(wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    wanted = list(wanted)
+    wanted = sorted(set(wanted))
     if not wanted:
         return {}
-    condition = Q()
-    for level, index in wanted:
-        condition |= Q(level=level, index=index)
-    found = {
-        (level, index): bytes(value)
-        for level, index, value in LogNode.objects.filter(condition).values_list(
-            "level", "index", "hash"
+    # One statement, `(level, index) IN (VALUES …)` (row values: PostgreSQL and SQLite alike):
+    # an OR of a filter a node cost the ORM more to build than the database to answer.
+    quote = connection.ops.quote_name
+    table = quote(LogNode._meta.db_table)
+    level, index, value = (
+        quote(LogNode._meta.get_field(f).column) for f in ("level", "index", "hash")
+    )
+    pairs = ", ".join(["(CAST(%s AS BIGINT), CAST(%s AS BIGINT))"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {level}, {index}, {value} FROM {table} "  # noqa: S608 (names, not values)
+            f"WHERE ({level}, {index}) IN (VALUES {pairs})",
+            [number for node in wanted for number in node],
         )
-    }
+        found = {(node_level, node_index): bytes(h) for node_level, node_index, h in cursor}
     missing = set(wanted) - set(found)
     if missing:
         raise LookupError(f"the log is missing {len(missing)} subtree node(s)")
