@@ -66,7 +66,9 @@ def _plan(request: ErasureRequest, *, actor: str) -> ErasureRequest:
     }
     planned = Target.objects.filter(state=Target.State.ACTIVE)
     targets: dict[int, Target] = {}
-    for target in planned.filter(versions__in=list(by_version)).distinct():
+    # Not even built when lineage knows nothing of the subject, as for most requests.
+    holding = planned.filter(versions__in=list(by_version)).distinct() if by_version else []
+    for target in holding:
         targets[target.pk] = target
         for version_id in target.versions.filter(pk__in=list(by_version)).values_list(
             "pk", flat=True
