@@ -41,8 +41,8 @@ def _register_tasks() -> None:
 
 
 def _register_admin_lists() -> None:
-    """The read-only run and affected-model lists the dashboard links to (after autodiscovery,
-    which the admin's own ready() has done: it comes first in INSTALLED_APPS)."""
+    """The read-only run, shard and affected-model lists the dashboard links to (after
+    autodiscovery, which the admin's own ready() has done: it comes first in INSTALLED_APPS)."""
     from django.apps import apps
     from django.contrib import admin
 

@@ -103,11 +103,6 @@ def shard_pass_start(*, lead: TargetRun, members: Iterable[int], listed: list[Sh
     return not listed
 
 
-def _enqueue(grouped: list[list[int]], kind: str) -> None:
-    for ids in grouped:
-        dispatch.shard_runs_enqueue(shard_ids=ids, kind=kind)
-
-
 def tasks(shards: list[tuple[int, int]]) -> list[list[int]]:
     """Shard ids by task: consecutive shards share one while their bytes stay within
     `LUP_SHARD_GROUP_BYTES` (0: a task each), at most SHARDS_PER_TASK_MAX a task."""

@@ -6,9 +6,12 @@ recomputes."""
 
 import gzip
 import json
+import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
 from django.utils import timezone
 
 from connectors import rewrite
@@ -286,3 +289,40 @@ def test_a_failed_shard_is_tried_again_on_its_own_when_its_retry_is_due(
     run_all(fanned, django_capture_on_commit_callbacks)
     (payload,) = receipts()
     assert payload["outcome"] == "erased" and payload["shards"]["changed"] == "2"
+
+
+def test_staff_follow_a_pass_shard_by_shard_in_the_admin(
+    shards_dir, fanned, django_user_model, django_capture_on_commit_callbacks
+):
+    """From a run of a sharded pass to its shards: their count by status, each shard's status,
+    attempts, failure code and items erased; read-only, and no identifier shown."""
+    _, emails = shards_dir
+    request = file_request(emails[0])
+    run = request.runs.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=run.pk)
+    fanned.pop()  # the last shard's task is still queued: pending
+    run_all(fanned, django_capture_on_commit_callbacks)
+    ShardRun.objects.filter(key="part-001.jsonl.gz").update(attempts=2, last_error="unreachable")
+
+    staff = Client()
+    user = django_user_model.objects.create_user("auditor-1", is_staff=True)
+    user.groups.add(Group.objects.get(name="auditor"))
+    staff.force_login(user)
+    page = staff.get(f"/admin/erasure/targetrun/{run.pk}/change/").content.decode()
+    assert f'shardrun/?run__id__exact={run.pk}">{SHARDS} shard(s)</a>: ' in page
+    assert f"{SHARDS - 1} done, 1 pending" in page
+
+    listing = staff.get(f"/admin/erasure/shardrun/?run__id__exact={run.pk}")
+    assert listing.status_code == 200
+    (table,) = re.findall(r'<table id="result_list">.*?</table>', listing.content.decode(), re.S)
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", table, re.S)[1:]  # the header row first
+    assert len(rows) == SHARDS
+    flaky = next(row for row in rows if "part-001.jsonl.gz" in row)
+    assert "unreachable" in flaky and '<td class="field-attempts">2</td>' in flaky
+    holding = next(row for row in rows if "part-000.jsonl.gz" in row)
+    assert '<td class="field-erased">1</td>' in holding
+    assert emails[0] not in listing.content.decode()
+    shard = ShardRun.objects.get(key="part-000.jsonl.gz")
+    assert staff.get(f"/admin/erasure/shardrun/{shard.pk}/change/").status_code == 200
+    assert staff.get("/admin/erasure/shardrun/add/").status_code == 403
