@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 
-from erasure.models import ErasureRequest
+from erasure.models import CLOSED_STATES, ErasureRequest
+from erasure.services import erasure_request_identifiers
 
 SALT = "lup.erasure.bundle"
 
@@ -36,3 +37,23 @@ def send_bundle_link(*, request: ErasureRequest, address: str) -> None:
         settings.DEFAULT_FROM_EMAIL,
         [address],
     )
+
+
+def bundle_link_send(*, request_id) -> bool:
+    """Mail the subject of a closed request the link to their bundle, at the first e-mail
+    address the request names. False when there is nothing to send: no such address, or the
+    request is not closed or its identifiers were shredded."""
+    request = (
+        ErasureRequest.objects.select_related("key")
+        .filter(pk=request_id, state__in=CLOSED_STATES, shredded_at=None)
+        .first()
+    )
+    if request is None:
+        return False
+    emails = [
+        i["value"] for i in erasure_request_identifiers(request=request) if i["id_type"] == "email"
+    ]
+    if not emails:
+        return False
+    send_bundle_link(request=request, address=emails[0])
+    return True

@@ -1,8 +1,10 @@
 """Closing a request once its runs have ended: the closing `erasure.request` receipt, the
-checkpoint that covers it, consent withdrawn, and the subject's bundle link sent."""
+checkpoint that covers it, consent withdrawn, and the subject's bundle link mailed (by a task
+of its own, `erasure.send_bundle_link`)."""
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -10,9 +12,9 @@ from django.db import transaction
 
 from consent.services import consent_withdraw_all
 from core.actors import SYSTEM
-from erasure.bundle_links import send_bundle_link
+from erasure import dispatch
 from erasure.models import AffectedModel, ErasureRequest, RequestSubjectKey, State, TargetRun
-from erasure.services import erasure_request_identifiers, erasure_request_transition
+from erasure.services import erasure_request_transition
 from ledger import bodies
 from ledger.selectors import receipt_leaves
 from ledger.services import receipts_issue
@@ -41,8 +43,7 @@ def executing_locked(request_ids: Iterable) -> list[ErasureRequest]:
     """Those of these requests still executing, under their row locks (in the caller's
     transaction), in key order: two callers with overlapping requests never deadlock."""
     return list(
-        ErasureRequest.objects.select_for_update(of=("self",))
-        .select_related("key")  # its data key: the closing opens its identifiers
+        ErasureRequest.objects.select_for_update()
         .filter(pk__in=list(request_ids), state=State.EXECUTING)
         .order_by("pk")
     )
@@ -119,28 +120,29 @@ def erasure_requests_close(
         log.info("erasure.request_closed", request=str(request.pk), outcome=outcome)
     ErasureRequest.objects.bulk_update([r for r, _, _ in closing], ["closing_receipt_id"])
     erased = [request for request, outcome, _ in closing if outcome != "denied"]
-    _withdraw_consent(erased)
-    for request in erased:
-        emails = [
-            i["value"]
-            for i in erasure_request_identifiers(request=request)
-            if i["id_type"] == "email"
-        ]
-        if emails:
-            # Robust: a mail server down must not undo, or fail, the closing that committed.
-            transaction.on_commit(
-                lambda r=request, a=emails[0]: send_bundle_link(request=r, address=a), robust=True
-            )
+    subject_keys = list(
+        RequestSubjectKey.objects.filter(request__in=erased).values_list(
+            "request_id", "key", "id_type"
+        )
+    )
+    _withdraw_consent(erased, subject_keys)
+    for request_id in sorted({pk for pk, _, id_type in subject_keys if id_type == "email"}):
+        # Once this commits, by a task of its own: the mail server is not this one's to wait
+        # for, nor can its failure undo the closing.
+        transaction.on_commit(
+            lambda r=request_id: dispatch.bundle_link_enqueue(request_id=r), robust=True
+        )
 
 
-def _withdraw_consent(requests: list[ErasureRequest]) -> None:
+def _withdraw_consent(
+    requests: list[ErasureRequest], subject_keys: list[tuple[Any, str, str]]
+) -> None:
     """After an erasure, every consent its subject gave is withdrawn, under the jurisdiction of
-    the request's subject (one call for the requests of each)."""
+    the request's subject (one call for the requests of each). `subject_keys`: the requests'
+    (request id, key, identifier type)."""
     jurisdiction = {r.pk: r.subject_country or settings.LUP_MARKETS[0] for r in requests}
     keys: dict[str, list[str]] = defaultdict(list)
-    for request_id, key in RequestSubjectKey.objects.filter(
-        request__in=list(jurisdiction)
-    ).values_list("request_id", "key"):
+    for request_id, key, _ in subject_keys:
         keys[jurisdiction[request_id]].append(key)
-    for where, subject_keys in sorted(keys.items()):
-        consent_withdraw_all(keys=subject_keys, jurisdiction=where, method="erasure")
+    for where, keys_there in sorted(keys.items()):
+        consent_withdraw_all(keys=keys_there, jurisdiction=where, method="erasure")

@@ -56,6 +56,15 @@ def shard_runs_enqueue(*, shard_ids: list[int], kind: str) -> None:
         log.warning("erasure.enqueue_failed", shards=len(shard_ids), error=type(exc).__name__)
 
 
+def bundle_link_enqueue(*, request_id) -> None:
+    """Mail the subject of a request just closed the link to their bundle, in a task of its own
+    (called after the commit that closed it)."""
+    try:
+        current_app.signature("erasure.send_bundle_link", args=[str(request_id)]).apply_async()
+    except Exception as exc:
+        log.warning("erasure.enqueue_failed", task="send_bundle_link", error=type(exc).__name__)
+
+
 def erasure_request_proceed_enqueue(*, request_id) -> None:
     current_app.signature("erasure.proceed", args=[str(request_id)]).apply_async()
 

@@ -1,7 +1,10 @@
+from smtplib import SMTPException
+
 from celery import shared_task
 
 from core.actors import SYSTEM
 from erasure import closing, failures
+from erasure.bundle_links import bundle_link_send
 from erasure.gate import erasure_request_proceed
 from erasure.runs import (
     sharded_pass_end,
@@ -95,6 +98,19 @@ def erasure_close_requests(request_ids: list[str]) -> int:
     every worker takes a share): together, their receipts in one append; a closed one is left
     as it is."""
     return closing.erasure_requests_close_if_done(request_ids=request_ids)
+
+
+@shared_task(
+    name="erasure.send_bundle_link",
+    acks_late=True,
+    autoretry_for=(OSError, SMTPException),
+    retry_backoff=30,
+    max_retries=6,
+)
+def erasure_send_bundle_link(request_id: str) -> bool:
+    """Mail a closed request's subject the link to their bundle. A task of its own: a slow or
+    unreachable mail server holds up no erasure, and the mail is tried again with a backoff."""
+    return bundle_link_send(request_id=request_id)
 
 
 @shared_task(name="erasure.proceed", acks_late=True, reject_on_worker_lost=True)

@@ -118,10 +118,15 @@ def test_a_request_runs_to_a_verifiable_bundle(world, celery_worker_process, api
 
     bundle = staff.get(f"{URL}/{request_id}/bundle").json()
     assert len(bundle["receipts"]) == 3
-    # The subject got a signed link to the same bundle, usable without an account.
-    # The worker process closed the request, so its mail is in its file backend's folder.
-    mails = [p.read_text() for p in Path(settings.EMAIL_FILE_PATH).glob("*.log")]
-    link = next(m for m in mails if f"To: {email.lower()}" in m)
+    # The subject got a signed link to the same bundle, usable without an account. The worker
+    # process mailed it (a task of its own, once the closing committed), so it is in its file
+    # backend's folder.
+    def mailed() -> list[str]:
+        mails = [p.read_text() for p in Path(settings.EMAIL_FILE_PATH).glob("*.log")]
+        return [m for m in mails if f"To: {email.lower()}" in m]
+
+    assert wait_for(mailed)
+    (link,) = mailed()
     path = re.search(r"/api/v1/bundles/\S+", link).group(0)
     assert Client().get(path).json() == bundle
     assert Client().get(path[:-2] + "xx").json()["code"] == "unknown_bundle"
