@@ -118,6 +118,7 @@ def test_a_request_runs_to_a_verifiable_bundle(world, celery_worker_process, api
 
     bundle = staff.get(f"{URL}/{request_id}/bundle").json()
     assert len(bundle["receipts"]) == 3
+
     # The subject got a signed link to the same bundle, usable without an account. The worker
     # process mailed it (a task of its own, once the closing committed), so it is in its file
     # backend's folder.
