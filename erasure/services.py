@@ -115,7 +115,9 @@ def erasure_request_create(
             return _replayed(existing, digest)
     keys = {subject_keys.subject_key(i): i.id_type for i in parsed}
     try:
-        with transaction.atomic():
+        # A savepoint only where there is a race to lose: the same idempotency key, filed
+        # twice at once (the IntegrityError below); without a key nothing in it is caught.
+        with transaction.atomic(savepoint=idempotency_key is not None):
             open_request = (
                 ErasureRequest.objects.filter(subject_keys__key__in=keys, linked_to=None)
                 .exclude(state__in=CLOSED_STATES)
@@ -166,6 +168,8 @@ def erasure_request_create(
             trail._result_cache, trail._prefetch_done = [received], True
             request._prefetched_objects_cache = {"transitions": trail}
     except IntegrityError:
+        if idempotency_key is None:
+            raise
         # The same idempotency key raced in from another process: theirs stands.
         existing = ErasureRequest.objects.get(requested_by=actor, idempotency_key=idempotency_key)
         return _replayed(existing, digest)

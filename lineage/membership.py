@@ -549,6 +549,8 @@ def subject_locations(*, keys: list[str]) -> dict[str, Any]:
         .values_list("version_id", flat=True)
         .distinct()
     )
+    if not members:  # in no version, so derived from none: most subjects of most requests
+        return {"versions": [], "models": []}
     reached = version_descendants(version_ids=list(members))
     versions = [
         version
