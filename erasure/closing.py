@@ -27,7 +27,8 @@ COMPLETE = (TargetRun.Outcome.ERASED, TargetRun.Outcome.NOTHING_FOUND)
 
 def erasure_request_close_if_done(*, request_id) -> None:
     """Close an executing request whose runs have all ended (a no-op otherwise). Called after
-    the commit that ends a run, and by the sweeper for a request whose closing was lost."""
+    the commit that fails a run for good, and by the sweeper for a request whose closing was
+    lost; a run that ends with its receipt closes its request itself (`erasure.runs`)."""
     erasure_requests_close_if_done(request_ids=[request_id])
 
 

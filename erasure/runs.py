@@ -2,9 +2,10 @@
 
 A run is claimed in a short transaction (pending → claimed, `SKIP LOCKED`); the connector's
 I/O runs with no transaction open and no row lock held; its result, and then the receipt, are
-written in transactions of their own. A run's end and its receipt commit together, and a run
-with a receipt is never run again, so a task delivered twice neither erases twice nor receipts
-twice. A worker that dies holding a claim leaves the run to the sweeper, which gives it back.
+written in transactions of their own. A run's end and its receipt commit together (with its
+request's closing, when it was the request's last run), and a run with a receipt is never run
+again, so a task delivered twice neither erases twice nor receipts twice. A worker that dies
+holding a claim leaves the run to the sweeper, which gives it back.
 
 A sharded target's pass fans out one task per shard (`erasure.shards`); its runs wait in
 `sharded` until the last shard ends, and then get their receipts together (`sharded_pass_end`).
