@@ -200,6 +200,7 @@ class CsvFile(FileRewrite, GroupScanning):
                 path,
                 dir_fd,
                 lambda source: self._edits(source, union, owners, counts, op, deadline),
+                counts,
             )
         log.info(
             "connector.erase",

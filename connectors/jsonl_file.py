@@ -125,7 +125,7 @@ class JsonlFile(FileRewrite, GroupScanning):
                     yield Edit(line, 0, line, skipped=matched is None)
 
         with self.locked(path, deadline) as dir_fd:
-            done = self.rewrite(path, dir_fd, edits)
+            done = self.rewrite(path, dir_fd, edits, counts)
         log.info("connector.erase", kind=self.kind, op=op, count=done.count, skipped=done.skipped)
         shared = self.erased(op, done.count, started, done.before, done.after, done.skipped)
         return self.split(shared, counts)

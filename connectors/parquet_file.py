@@ -215,9 +215,24 @@ class ParquetFile(FileRewrite, GroupScanning):
                         parquet, st, path, plan, owners, counts, op, deadline
                     )
             if temp is not None:
+                try:
+                    self.announce(counts, before, after)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                    raise
                 self.publish(temp, path, dir_fd)
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
         return self.split(self.erased(op, count, started, before, after), counts)
+
+    def content_digest(self) -> str:
+        """The digest an erase reports as `before`: of the file's bytes."""
+        with (
+            _unreadable_on_arrow_error(),
+            unavailable_on_os_error(),
+            self.open(self.resolved()) as (raw, _),
+        ):
+            return _filedigest(raw, self.deadline())
 
     # --- scanning -------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import hashlib
 import io
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,6 +136,10 @@ class FileRewrite(Connector):
     reach_key = "path"
     # Whether the file is read and written as gzip (see `gzip_config`).
     gzip: bool = False
+    # Told each group's count and the file's digests before and after, just before a rewrite
+    # takes the original's place: whoever records the erase (a shard's task) keeps them first,
+    # so a crash between the two loses no count (`content_digest` tells whether it took place).
+    publishing: Callable[[dict[Hashable, int], str, str], None] | None = None
     # Whether reading needs to seek (a Parquet footer): an object store then spools the object
     # to a local file first instead of streaming it.
     random_access: bool = False
@@ -241,11 +245,25 @@ class FileRewrite(Connector):
         with unavailable_on_os_error(), locked_directory(path.parent, deadline) as dir_fd:
             yield dir_fd
 
+    def content_digest(self) -> str:
+        """The digest an erase reports as `before` for the file as it is now: of its content,
+        decompressed, as the rewrite reads it."""
+        with unavailable_on_os_error(), self.open(self.resolved()) as (source, _):
+            content = hashlib.sha256()
+            while chunk := source.read(1 << 20):
+                content.update(chunk)
+        return digest(content)
+
     def rewrite(
-        self, path: Path, dir_fd: int, edits: Callable[[IO[bytes]], Iterable[Edit]]
+        self,
+        path: Path,
+        dir_fd: int,
+        edits: Callable[[IO[bytes]], Iterable[Edit]],
+        counts: Mapping[Hashable, int] | None = None,
     ) -> Rewritten:
         """Rewrite `path` (its directory locked by `locked`) with the records `edits` makes
-        of it; the original is replaced only if some record erased something."""
+        of it; the original is replaced only if some record erased something. `counts`: each
+        group's count, filled in by `edits`, for `publishing`."""
         compressed = self.compressed(path)
         with self.open(path) as (source, st), ThreadPoolExecutor(1) as hashing:
             before, after = Digest(hashing), Digest(hashing)
@@ -278,8 +296,18 @@ class FileRewrite(Connector):
         if not count:
             discard(temp)
             return Rewritten(0, skipped, first, first)
+        try:
+            self.announce(counts or {}, first, second)
+        except BaseException:
+            discard(temp)
+            raise
         self.publish(temp.name, path, dir_fd)
         return Rewritten(count, skipped, first, second)
+
+    def announce(self, counts: Mapping[Hashable, int], before: str, after: str) -> None:
+        """Hand `publishing` what a rewrite about to be published did."""
+        if self.publishing is not None:
+            self.publishing(dict(counts), before, after)
 
     # --- where a rewrite is spooled and how it is published: overridden for object stores ----
 

@@ -258,7 +258,7 @@ class TextLog(FileRewrite):
             with self.locked(files[0], deadline) as dir_fd:
                 for path in files:
                     deadline.check()
-                    rewritten = self.rewrite(path, dir_fd, edits)
+                    rewritten = self.rewrite(path, dir_fd, edits, tally and tally.counts)
                     total += rewritten.count
                     befores.append((path.name, rewritten.before))
                     afters.append((path.name, rewritten.after))

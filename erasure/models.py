@@ -293,6 +293,11 @@ class ShardRun(models.Model):
     # The store's lock that refused erasing this shard (an object lock): basis and until; the
     # runs whose subject it holds end `held` with it as their exception.
     held = models.JSONField(default=dict, blank=True)
+    # A rewrite about to replace the shard (op, counts per run, digests before and after, when),
+    # kept before it is published: a task that died between publishing and recording it leaves
+    # its retry what it erased (adopted when the shard's content is that rewrite's); emptied once
+    # the shard is recorded.
+    prepared = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)

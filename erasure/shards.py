@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 from django.conf import settings
@@ -39,8 +40,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors import connector_for
-from connectors.base import HeldByStore, History
+from connectors import Connector, connector_for
+from connectors.base import Erased, HeldByStore, History
 from connectors.shards import Shard
 from erasure import dispatch, failures
 from erasure.models import ShardRun, State, TargetRun
@@ -185,44 +186,93 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     started = timezone.now()
     try:
         connector = connector_for(target.kind, target.config).shard(shard.key)
+        held: HeldByStore | None = None
+        # What a task before this one published, and died before recording.
+        lost = _published(shard, connector)
         # A read-only look first: most shards hold none of a batch's subjects, and those are
         # read once and never rewritten (not even to a temporary file).
         found = connector.verify_groups(groups) if groups else {}
-        erased = {}
-        held: HeldByStore | None = None
+        if any(check.history for check in found.values()):
+            # A store that keeps versions still holds what the lost rewrite replaced, as a
+            # noncurrent version: this attempt finds it, erases it and counts it.
+            lost = {}
+        erased: dict[int, Erased] = {}
         if any(check.remaining for check in found.values()):
+            connector.publishing = partial(_prepare, shard_id, target.operation)
             try:
                 erased = connector.erase_groups(groups, op=target.operation)
             except HeldByStore as lock:  # the store's lock: recorded, never retried
                 held = lock
-        changed = any(result.count for result in erased.values())
-        checked = connector.verify_groups(groups) if changed or held else found
+        rewritten = any(result.count for result in erased.values())
+        checked = connector.verify_groups(groups) if rewritten or held else found
     except BaseException:
         ShardRun.objects.filter(pk=shard_id, status=Status.CLAIMED).update(
             status=Status.PENDING, claimed_by=""
         )
         raise
     now = timezone.now()
-    first = next(iter(erased.values()), None)
+    # This attempt's result (its runs share the digests) and a lost one's, which came first.
+    first = next((r for r in erased.values() if r.count), None) or next(iter(erased.values()), None)
+    gone = next(iter(lost.values()), None)
+    last = first if rewritten or gone is None else gone
+    counts = {str(pk): result.count for pk, result in erased.items() if result.count}
+    for pk, result in lost.items():
+        counts[str(pk)] = counts.get(str(pk), 0) + result.count
     history = next((check.history for check in checked.values() if check.history), None)
     # A claim the sweeper gave back meanwhile is recorded all the same; one that ended is not.
     ShardRun.objects.filter(pk=shard_id, status__in=[Status.CLAIMED, Status.PENDING]).update(
         status=Status.DONE,
         # Only the runs with something to say: a pass of a thousand requests keeps small rows.
-        counts={str(pk): result.count for pk, result in erased.items() if result.count},
+        counts=counts,
         remaining={str(pk): check.remaining for pk, check in checked.items() if check.remaining},
-        op="none" if not changed else next(r.op for r in erased.values() if r.count),
-        before=(first and first.before) or "",
-        after=(first and first.after) or "",
+        op=last.op if counts and last and last.count else "none",
+        before=((gone or first) and (gone or first).before) or "",
+        after=(last and last.after) or "",
         history=_kept(history),
         held={"basis": held.basis, "until": held.until.isoformat()} if held else {},
-        started_at=started,
-        completed_at=(first and first.completed_at) or now,
+        started_at=gone.started_at if gone else started,
+        completed_at=(last and last.completed_at) or now,
         checked_at=now,
         retry_at=None,
+        prepared={},
     )  # `claimed_by` stays: which worker erased the shard
     shard.refresh_from_db()
     return shard
+
+
+def _prepare(shard_id: int, op: str, counts: dict, before: str, after: str) -> None:
+    """Keep what a rewrite of the shard did before it is published (`FileRewrite.publishing`)."""
+    ShardRun.objects.filter(pk=shard_id).update(
+        prepared={
+            "op": op,
+            "counts": {str(pk): n for pk, n in counts.items() if n},
+            "before": before,
+            "after": after,
+            "at": timezone.now().isoformat(),
+        }
+    )
+
+
+def _published(shard: ShardRun, connector: Connector) -> dict[int, Erased]:
+    """What a task that died between publishing the shard's rewrite and recording it erased:
+    its prepared counts, when the shard's content is that rewrite's (none otherwise: it was
+    not published, or was replaced since, and the shard is erased as if for the first time)."""
+    prepared = shard.prepared
+    if not prepared or connector.content_digest() != prepared["after"]:
+        return {}
+    at = datetime.fromisoformat(prepared["at"])
+    return {
+        int(pk): Erased(
+            op=prepared["op"],
+            method=connector.erase_method,
+            count=count,
+            started_at=at,
+            completed_at=at,
+            before=prepared["before"],
+            after=prepared["after"],
+        )
+        for pk, count in prepared["counts"].items()
+    }
 
 
 def _kept(history: History | None) -> dict[str, object]:

@@ -177,3 +177,49 @@ def test_a_gzip_shard_is_rewritten_at_its_writers_fast_level_or_the_default(
     assert data[8] == rewritten
     assert gone not in gzip.decompress(data).decode()
     assert gzip.decompress(data).decode().count("keep-") == 500
+
+
+def _written(kind: str, path, emails) -> None:
+    if kind == "jsonl_file":
+        jsonl(path, emails)
+    elif kind == "csv_file":
+        path.write_text("email,n\n" + "".join(f"{e},{n}\n" for n, e in enumerate(emails)))
+    elif kind == "text_log":
+        path.write_text("".join(f"2026-12-06 login by {e} ok\n" for e in emails))
+    else:
+        pq.write_table(pa.table({"email": emails, "n": list(range(len(emails)))}), path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "config"),
+    [
+        ("jsonl_file", "s.jsonl.gz", {"match": {"email": "email"}}),
+        ("csv_file", "s.csv", {"match": {"email": "email"}}),
+        ("text_log", "s.log", {"id_types": ["email"]}),
+        ("parquet_file", "s.parquet", {"match": {"email": "email"}}),
+    ],
+)
+def test_a_rewrite_is_announced_before_it_is_published_with_the_digests_it_reports(
+    roots, kind, name, config
+):
+    """What a shard's task keeps before a rewrite replaces the shard (each group's count, the
+    digests before and after) is what the erase then reports, and `content_digest` reads the
+    file's as the erase does: before it, `before`; after it, `after`."""
+    subject, other = identifiers.email().lower(), identifiers.email().lower()
+    _written(kind, roots / name, [subject, other, subject])
+    connector = connector_for(kind, {"path": name, **config})
+    original = connector.content_digest()
+    announced = []
+
+    def publishing(counts, before, after):
+        assert connector.content_digest() == original  # not published yet
+        announced.append((counts, before, after))
+
+    connector.publishing = publishing
+    erased = connector.erase_groups({7: {"email": [subject]}, 8: {"email": [other]}})
+    assert announced == [({7: 2, 8: 1}, erased[7].before, erased[7].after)]
+    assert erased[7].before == original != erased[7].after
+    assert connector.content_digest() == erased[7].after
+    announced.clear()
+    assert connector.erase_groups({7: {"email": [subject]}})[7].count == 0
+    assert announced == []  # nothing rewritten, nothing announced

@@ -17,6 +17,7 @@ from erasure import dispatch
 from erasure.models import ErasureRequest, ShardRun, TargetRun
 from erasure.runs import target_run_execute
 from erasure.selectors import erasure_request_bundle
+from erasure.shards import shard_run_execute
 from erasure.tasks import erasure_close_requests, erasure_run_shard
 from ledger import verify
 from targets.services import target_save
@@ -281,3 +282,41 @@ def test_a_glob_that_climbs_out_of_the_prefix_is_refused_at_registration(object_
     assert response.status_code == 400
     assert response.json()["code"] == "path_outside_roots"
     assert response.json()["fields"] == {"glob": "outside prefix"}
+
+
+class Killed(BaseException):
+    """The worker process dying: nothing after it runs but `finally` blocks."""
+
+
+def test_a_shard_put_whose_task_died_before_recording_keeps_its_count(
+    object_store, bucket, fanned, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The rewrite of shard 0 was put in the object's place, and its task died before recording
+    it (or deleting the earlier version that also holds the subject). The bucket keeps versions,
+    so the object as it was before the put is one of them: the retry finds it, deletes it with
+    the earlier one, and the receipt counts three lines, as without the crash (never four)."""
+    name, emails, _ = bucket
+    request = file_request(emails[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=request.runs.get().pk)
+    first = ShardRun.objects.get(key=shard_key(0).removeprefix(PREFIX))
+    real = Store.publish
+
+    def put_then_die(self, temp, ref):
+        real(self, temp, ref)
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "publish", put_then_die)
+        with pytest.raises(Killed):
+            shard_run_execute(shard_id=first.pk)
+    assert emails[0].encode() not in gzip.decompress(object_store.read(name, shard_key(0)))
+    run_all(fanned, django_capture_on_commit_callbacks)
+
+    (payload,) = receipts()
+    assert payload["outcome"] == "erased", payload
+    assert (payload["action"]["count"], payload["postcheck"]["remaining"]) == ("3", "0")
+    assert payload["shards"]["changed"] == "2"
+    for version in object_store.versions(name, shard_key(0)):
+        data = gzip.decompress(object_store.read(name, version["Key"], version["VersionId"]))
+        assert emails[0].encode() not in data

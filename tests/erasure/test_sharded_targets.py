@@ -21,7 +21,7 @@ from erasure.models import ErasureRequest, ShardRun, TargetRun
 from erasure.runs import target_run_execute
 from erasure.selectors import erasure_request_bundle
 from erasure.services import legal_hold_create
-from erasure.shards import tasks
+from erasure.shards import shard_run_execute, tasks
 from erasure.sweeper import erasure_sweep
 from erasure.tasks import erasure_close_requests, erasure_run_shard
 from ledger import verify
@@ -326,3 +326,70 @@ def test_staff_follow_a_pass_shard_by_shard_in_the_admin(
     shard = ShardRun.objects.get(key="part-000.jsonl.gz")
     assert staff.get(f"/admin/erasure/shardrun/{shard.pk}/change/").status_code == 200
     assert staff.get("/admin/erasure/shardrun/add/").status_code == 403
+
+
+class Killed(BaseException):
+    """The worker process dying: nothing after it runs but `finally` blocks."""
+
+
+def test_a_shard_whose_task_died_between_publishing_and_recording_keeps_its_count(
+    shards_dir, fanned, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The rewrite of a shard replaced it, and its task died before recording that. The retry
+    finds the subject gone from the shard, and takes what the rewrite did from what the task
+    kept just before publishing: the request's receipt counts both of its lines and names
+    both changed shards, as it would have without the crash."""
+    directory, emails = shards_dir
+    request = file_request(emails[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=request.runs.get().pk)
+    first = ShardRun.objects.get(key="part-000.jsonl.gz")
+    real = rewrite.FileRewrite.publish
+
+    def publish_then_die(self, temp, path, dir_fd):
+        real(self, temp, path, dir_fd)
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rewrite.FileRewrite, "publish", publish_then_die)
+        with pytest.raises(Killed):
+            shard_run_execute(shard_id=first.pk)
+    kept = gzip.decompress((directory / "part-000.jsonl.gz").read_bytes()).decode()
+    assert emails[0] not in kept  # published: the subject is gone from the shard
+    first.refresh_from_db()
+    assert first.status == "pending" and first.prepared["counts"] == {str(first.run_id): 1}
+
+    run_all(fanned, django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+    assert (first.status, first.counts, first.prepared) == ("done", {str(first.run_id): 1}, {})
+    assert first.before and first.after and first.before != first.after
+    (payload,) = receipts()
+    assert payload["action"]["count"] == "2" and payload["postcheck"]["remaining"] == "0"
+    assert payload["shards"]["changed"] == "2"
+
+
+def test_a_prepared_rewrite_that_was_never_published_is_not_counted(
+    shards_dir, fanned, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A task that died after keeping what its rewrite would do, but before publishing it,
+    changed nothing: the retry erases the shard as if for the first time, counting once."""
+    directory, emails = shards_dir
+    request = file_request(emails[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=request.runs.get().pk)
+    first = ShardRun.objects.get(key="part-000.jsonl.gz")
+    before = (directory / "part-000.jsonl.gz").read_bytes()
+
+    def die(self, temp, path, dir_fd):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rewrite.FileRewrite, "publish", die)
+        with pytest.raises(Killed):
+            shard_run_execute(shard_id=first.pk)
+    assert (directory / "part-000.jsonl.gz").read_bytes() == before
+    run_all(fanned, django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+    assert (first.status, first.counts) == ("done", {str(first.run_id): 1})
+    (payload,) = receipts()
+    assert payload["action"]["count"] == "2" and payload["shards"]["changed"] == "2"
