@@ -40,7 +40,7 @@ def erasure_request_gate(
 ) -> ErasureRequest:
     """After planning: wait for a human where policy says so, or start. `locked`: the caller
     holds `request` under its row lock, in the transaction this runs in."""
-    entries = list(request.plan.select_related("target"))
+    entries = _plan_of(request)
     reasons = approval_reasons(request, entries)
     if reasons:
         return erasure_request_transition(
@@ -53,6 +53,13 @@ def erasure_request_gate(
     return _start(
         request=request, actor=actor, reason="no approval needed", entries=entries, locked=locked
     )
+
+
+def _plan_of(request: ErasureRequest) -> list[PlanEntry]:
+    """Its plan, each entry with its target: as planning left it on the request, else read."""
+    if "plan" in getattr(request, "_prefetched_objects_cache", {}):
+        return list(request.plan.all())
+    return list(request.plan.select_related("target"))
 
 
 def erasure_request_proceed(*, request_id, actor: str) -> ErasureRequest:

@@ -13,7 +13,7 @@ from django.db import transaction
 from core.errors import Conflict
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, State, Target
 from erasure.resolution import erasure_request_resolve
-from erasure.services import erasure_request_transition
+from erasure.services import erasure_request_transition, hold_related
 from lineage.membership import UPLOADED, subject_locations
 from lineage.selectors import versions_by_id
 
@@ -84,7 +84,7 @@ def _plan(request: ErasureRequest, *, actor: str) -> ErasureRequest:
     if wanted:
         given_types |= erasure_request_resolve(request=request, wanted=wanted)
     PlanEntry.objects.filter(request=request).delete()
-    PlanEntry.objects.bulk_create(
+    entries = PlanEntry.objects.bulk_create(
         [
             PlanEntry(
                 request=request,
@@ -97,6 +97,7 @@ def _plan(request: ErasureRequest, *, actor: str) -> ErasureRequest:
             for pk, target in sorted(targets.items(), key=lambda item: item[1].name)
         ]
     )
+    hold_related(request, "plan", entries)  # the gate's next: it reads the plan from here
     kinds: dict = defaultdict(set)
     for model in found["models"]:
         kinds[model["model_version_id"]].add(model["kind"])

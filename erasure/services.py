@@ -162,11 +162,9 @@ def erasure_request_create(
                 reason=reason,
                 at=now,
             )
-            # Its whole trail so far, held as prefetch_related would hold it, so the caller
-            # shows the new request without reading it back (a filter still queries).
-            trail = Transition.objects.filter(request=request)
-            trail._result_cache, trail._prefetch_done = [received], True
-            request._prefetched_objects_cache = {"transitions": trail}
+            # Its whole trail so far, held so the caller shows the new request without reading
+            # it back.
+            hold_related(request, "transitions", [received])
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -189,6 +187,14 @@ def _replayed(existing: ErasureRequest, digest: str) -> tuple[ErasureRequest, bo
             code="idempotency_key_reused",
         )
     return existing, False
+
+
+def hold_related(request: ErasureRequest, name: str, objects: list) -> None:
+    """Hold `objects` as `request.<name>.all()`, as prefetch_related would (a filter on the
+    relation still queries): what a service just wrote, so the next step need not read it."""
+    held = getattr(request, name).model.objects.filter(request=request)
+    held._result_cache, held._prefetch_done = objects, True
+    request.__dict__.setdefault("_prefetched_objects_cache", {})[name] = held
 
 
 def erasure_request_transition(
