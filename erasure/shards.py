@@ -187,15 +187,14 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     try:
         connector = connector_for(target.kind, target.config).shard(shard.key)
         held: HeldByStore | None = None
-        # What a task before this one published, and died before recording.
-        lost = _published(shard, connector)
         # A read-only look first: most shards hold none of a batch's subjects, and those are
         # read once and never rewritten (not even to a temporary file).
         found = connector.verify_groups(groups) if groups else {}
-        if any(check.history for check in found.values()):
-            # A store that keeps versions still holds what the lost rewrite replaced, as a
-            # noncurrent version: this attempt finds it, erases it and counts it.
-            lost = {}
+        # What a task before this one published, and died before recording. Not where the
+        # store keeps versions: there the object that rewrite replaced is still one of them,
+        # and this attempt finds it, erases it and counts it.
+        versioned = any(check.history for check in found.values())
+        lost = {} if versioned else _published(shard, connector)
         erased: dict[int, Erased] = {}
         if any(check.remaining for check in found.values()):
             connector.publishing = partial(_prepare, shard_id, target.operation)
@@ -214,7 +213,8 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     # This attempt's result (its runs share the digests) and a lost one's, which came first.
     first = next((r for r in erased.values() if r.count), None) or next(iter(erased.values()), None)
     gone = next(iter(lost.values()), None)
-    last = first if rewritten or gone is None else gone
+    origin = gone or first  # the content before: the first rewrite's
+    last = first if rewritten or gone is None else gone  # the content after: the last one's
     counts = {str(pk): result.count for pk, result in erased.items() if result.count}
     for pk, result in lost.items():
         counts[str(pk)] = counts.get(str(pk), 0) + result.count
@@ -226,7 +226,7 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
         counts=counts,
         remaining={str(pk): check.remaining for pk, check in checked.items() if check.remaining},
         op=last.op if counts and last and last.count else "none",
-        before=((gone or first) and (gone or first).before) or "",
+        before=origin.before if origin else "",
         after=(last and last.after) or "",
         history=_kept(history),
         held={"basis": held.basis, "until": held.until.isoformat()} if held else {},

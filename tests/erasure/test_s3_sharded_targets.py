@@ -24,6 +24,7 @@ from targets.services import target_save
 from tests import identifiers
 from tests.erasure.approvals import approve_proposed_targets
 from tests.erasure.test_batching import file_request, receipts
+from tests.erasure.test_sharded_targets import Killed
 
 pytestmark = pytest.mark.django_db
 
@@ -282,10 +283,6 @@ def test_a_glob_that_climbs_out_of_the_prefix_is_refused_at_registration(object_
     assert response.status_code == 400
     assert response.json()["code"] == "path_outside_roots"
     assert response.json()["fields"] == {"glob": "outside prefix"}
-
-
-class Killed(BaseException):
-    """The worker process dying: nothing after it runs but `finally` blocks."""
 
 
 def test_a_shard_put_whose_task_died_before_recording_keeps_its_count(
