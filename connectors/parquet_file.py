@@ -225,6 +225,10 @@ class ParquetFile(FileRewrite, GroupScanning):
         log.info("connector.erase", kind=self.kind, op=op, count=count, groups=len(counts))
         return self.split(self.erased(op, count, started, before, after), counts)
 
+    def erase_reads_once(self) -> bool:
+        # An erase reads the whole file for its digest; a look reads the match columns only.
+        return False
+
     def content_digest(self) -> str:
         """The digest an erase reports as `before`: of the file's bytes."""
         with (

@@ -10,8 +10,9 @@ It owns what they share, so each kind keeps only the parsing of its records:
   start from the old content;
 - the rewrite (`rewrite`): the file opened without following a swapped-in symlink, every record
   copied, changed or dropped into a temporary file beside it (same mode and owner), fsynced and
-  renamed over the original, then the directory fsynced; when nothing changed, the temporary file
-  is removed and the original left as it was;
+  renamed over the original, then the directory fsynced. Records are held in memory until the
+  first one that changes (`Output`): a file with nothing to erase is read once and left as it
+  was, no temporary file written, so an erase needs no look first (`erase_reads_once`);
 - the digests of the content before and after, and the `Erased` result (`erased`).
 
 A kind hands `rewrite` its records as `Edit`s: what was read, how many items it erased there,
@@ -28,6 +29,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,6 +54,8 @@ from .shards import Shard, checked_glob, confined_directory, local_shards, shard
 GZIP_LEVEL = 6
 # The header's XFL byte of a file written at the fastest level (`gzip -1`, pigz, Spark's codec).
 GZIP_XFL_FASTEST = 4
+# What a rewrite holds in memory, at most, before it starts writing (see `Output`).
+HELD_BYTES = 32 << 20
 
 
 def gzip_level(source: IO[bytes]) -> int:
@@ -125,6 +129,49 @@ class Digest:
             self.queued.append(self.pool.submit(self.hash.update, piece))
         while len(self.queued) > self.AHEAD:
             self.queued.popleft().result()
+
+
+class Output:
+    """A rewrite's output, held in memory until the first record that changes (or HELD_BYTES),
+    then written through `opened()` (the temporary file and its writer): a file a batch finds
+    nothing in, most of them, is read once and neither compressed nor written. `after` hashes
+    what is written, once writing has started."""
+
+    def __init__(self, opened: Callable[[], tuple[Any, IO[bytes]]], after: Digest):
+        self.opened = opened
+        self.after = after
+        self.temp: Any = None
+        self.writer: IO[bytes] | None = None
+        self.held: list[bytes] = []
+        self.size = 0
+
+    def start(self) -> None:
+        if self.writer is not None:
+            return
+        self.temp, self.writer = self.opened()
+        for piece in self.held:
+            self.writer.write(piece)
+            self.after.update(piece)
+        self.held.clear()
+
+    def write(self, data: bytes) -> None:
+        if self.writer is not None:
+            self.writer.write(data)
+            self.after.update(data)
+            return
+        self.held.append(data)
+        self.size += len(data)
+        if self.size > HELD_BYTES:
+            self.start()
+
+    def seal(self) -> None:
+        if self.writer is not None:
+            seal(self.temp, self.writer)
+
+    def discard(self) -> None:
+        self.held.clear()
+        if self.temp is not None:
+            discard(self.temp)
 
 
 class FileRewrite(Connector):
@@ -245,6 +292,9 @@ class FileRewrite(Connector):
         with unavailable_on_os_error(), locked_directory(path.parent, deadline) as dir_fd:
             yield dir_fd
 
+    def erase_reads_once(self) -> bool:
+        return True
+
     def content_digest(self) -> str:
         """The digest an erase reports as `before` for the file as it is now: of its content,
         decompressed, as the rewrite reads it."""
@@ -262,47 +312,53 @@ class FileRewrite(Connector):
         counts: Mapping[Hashable, int] | None = None,
     ) -> Rewritten:
         """Rewrite `path` (its directory locked by `locked`) with the records `edits` makes
-        of it; the original is replaced only if some record erased something. `counts`: each
+        of it; the original is replaced only if some record erased something, and a file
+        with nothing to erase is read once and not written at all (`Output`). `counts`: each
         group's count, filled in by `edits`, for `publishing`."""
-        compressed = self.compressed(path)
         with self.open(path) as (source, st), ThreadPoolExecutor(1) as hashing:
-            before, after = Digest(hashing), Digest(hashing)
+            before = Digest(hashing)
+            output = Output(partial(self._writer, path, st, source), Digest(hashing))
             count = skipped = 0
-            temp = self.spool(path, st)
             try:
-                writer = (
-                    gzip.GzipFile(
-                        filename=path.name,
-                        mode="wb",
-                        fileobj=temp,
-                        compresslevel=gzip_level(source),
-                        mtime=int(st.st_mtime),
-                    )
-                    if compressed
-                    else temp
-                )
                 for edit in edits(source):
                     before.update(edit.read)
-                    count += edit.count
                     skipped += edit.skipped
+                    if edit.count:
+                        count += edit.count
+                        output.start()
                     if edit.written is not None:
-                        writer.write(edit.written)
-                        after.update(edit.written)
-                seal(temp, writer)
+                        output.write(edit.written)
+                output.seal()
             except BaseException:
-                discard(temp)
+                output.discard()
                 raise
-            first, second = before.result(), after.result()
+            first = before.result()
+            second = output.after.result() if count else first
         if not count:
-            discard(temp)
+            output.discard()
             return Rewritten(0, skipped, first, first)
         try:
             self.announce(counts or {}, first, second)
         except BaseException:
-            discard(temp)
+            output.discard()
             raise
-        self.publish(temp.name, path, dir_fd)
+        self.publish(output.temp.name, path, dir_fd)
         return Rewritten(count, skipped, first, second)
+
+    def _writer(self, path: Any, st: Any, source: IO[bytes]) -> tuple[Any, IO[bytes]]:
+        """The rewrite's temporary file (`spool`) and what writes into it: gzip over it when
+        the file is compressed, at the level its own header asks for."""
+        temp = self.spool(path, st)
+        if not self.compressed(path):
+            return temp, temp
+        writer = gzip.GzipFile(
+            filename=path.name,
+            mode="wb",
+            fileobj=temp,
+            compresslevel=gzip_level(source),
+            mtime=int(st.st_mtime),
+        )
+        return temp, writer
 
     def announce(self, counts: Mapping[Hashable, int], before: str, after: str) -> None:
         """Hand `publishing` what a rewrite about to be published did."""

@@ -509,6 +509,11 @@ class S3Objects(Connector):
             for key, n in counts.items()
         }
 
+    def erase_reads_once(self) -> bool:
+        """As the format's file kind, where the bucket keeps no history: otherwise a look first
+        reads every version, and finds the locks that hold one, before anything is changed."""
+        return self.format.erase_reads_once() and not self._history_kept(self._store())
+
     def scan(self) -> Iterator[Found]:
         """Each current object's records in key order, as the format's file kind scans a
         file (streamed; Parquet through a local copy). An object deleted meanwhile is

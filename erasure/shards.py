@@ -7,10 +7,12 @@ its runs to `sharded` (`shard_pass_start`); on commit, one `erasure.run_shard` t
 or per group of small shards (`LUP_SHARD_GROUP_BYTES`), goes to the target's queue, so every
 worker takes a share.
 
-A shard task claims each of its shards (pending → claimed) and looks at it once for every run
-of the pass (`verify_groups` on the shard's own connector): a shard with no match is read
-once and left as it was, never rewritten. A shard with a match is erased for every run in one
-rewrite (`erase_groups`) and post-checked once more; then the task records each run's count,
+A shard task claims each of its shards (pending → claimed) and erases it for every run of the
+pass in one rewrite (`erase_groups` on the shard's own connector); a kind whose erase could
+write where nothing matches (`erase_reads_once` false: a versioned bucket's versions) is looked
+at first (`verify_groups`), read-only. Either way a shard with no match is read once and left
+as it was, never rewritten. A shard that was rewritten is post-checked once more; then the task
+records each run's count,
 what remains and the shard's digests (`shard_run_execute`). Retries are per shard, like a
 run's: attempts, backoff, and a shard whose attempts are spent fails the pass. When no shard
 is left unended (`pass_ended`), the pass ends (`runs.sharded_pass_end`): each run gets one
@@ -41,7 +43,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors import Connector, connector_for
-from connectors.base import Erased, HeldByStore, History
+from connectors.base import Erased, HeldByStore, History, Verified
 from connectors.shards import Shard
 from erasure import dispatch, failures
 from erasure.models import ShardRun, State, TargetRun
@@ -187,22 +189,27 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     try:
         connector = connector_for(target.kind, target.config).shard(shard.key)
         held: HeldByStore | None = None
-        # A read-only look first: most shards hold none of a batch's subjects, and those are
-        # read once and never rewritten (not even to a temporary file).
-        found = connector.verify_groups(groups) if groups else {}
+        # Most shards hold none of a batch's subjects: they are read once and never rewritten.
+        # A kind whose erase writes nothing where nothing matches is erased at once; the others
+        # are looked at first, read-only.
+        at_once = bool(groups) and connector.erase_reads_once()
+        found = connector.verify_groups(groups) if groups and not at_once else {}
         # What a task before this one published, and died before recording. Not where the
         # store keeps versions: there the object that rewrite replaced is still one of them,
         # and this attempt finds it, erases it and counts it.
         versioned = any(check.history for check in found.values())
         lost = {} if versioned else _published(shard, connector)
         erased: dict[int, Erased] = {}
-        if any(check.remaining for check in found.values()):
+        if at_once or any(check.remaining for check in found.values()):
             connector.publishing = partial(_prepare, shard_id, target.operation)
             try:
                 erased = connector.erase_groups(groups, op=target.operation)
             except HeldByStore as lock:  # the store's lock: recorded, never retried
                 held = lock
         rewritten = any(result.count for result in erased.values())
+        if at_once and not rewritten:
+            # The erase read the whole shard and found nothing: that is the look's answer.
+            erased, found = {}, _none_left(connector, groups)
         checked = connector.verify_groups(groups) if rewritten or held else found
     except BaseException:
         ShardRun.objects.filter(pk=shard_id, status=Status.CLAIMED).update(
@@ -238,6 +245,11 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     )  # `claimed_by` stays: which worker erased the shard
     shard.refresh_from_db()
     return shard
+
+
+def _none_left(connector: Connector, groups: dict) -> dict[int, Verified]:
+    at = timezone.now()
+    return {pk: Verified(method=connector.verify_method, remaining=0, at=at) for pk in groups}
 
 
 def _prepare(shard_id: int, op: str, counts: dict, before: str, after: str) -> None:

@@ -159,6 +159,50 @@ def test_a_batch_erases_a_sharded_prefix_reading_each_object_once(
     assert "part-" not in json.dumps(bundle)  # keys only hashed
 
 
+def test_without_versions_each_object_is_read_once_and_once_more_if_rewritten(
+    object_store, fanned, reads, settings, django_capture_on_commit_callbacks
+):
+    """A bucket that keeps no versions needs no look first: each object is read once, as it
+    is erased, and only a rewritten one again, for its post-check."""
+    settings.LUP_SHARD_GROUP_BYTES = 0
+    emails = [identifiers.email().lower() for _ in range(2)]
+    name = object_store.bucket()
+    for n in range(6):
+        held = [e for i, e in enumerate(emails) if n == i * 3]
+        object_store.s3.put_object(Bucket=name, Key=shard_key(n), Body=gz_lines(held, n))
+
+    def etag(n: int) -> str:
+        return object_store.s3.head_object(Bucket=name, Key=shard_key(n))["ETag"]
+
+    etags = {n: etag(n) for n in range(6)}
+    config = object_store.config(
+        name, prefix=PREFIX, glob=GLOB, format="jsonl", match={"email": "user.email"}
+    )
+    target_save(name="chat-objects", kind="s3_objects", country="KH", config=config, always=True)
+    approve_proposed_targets()
+    reads.clear()  # registration looked at the first object
+    requests = [file_request(email) for email in emails]
+    with django_capture_on_commit_callbacks(execute=True):
+        target_run_execute(run_id=requests[0].runs.get().pk)
+    run_all(fanned, django_capture_on_commit_callbacks)
+
+    assert sorted(key for key, _ in reads) == sorted(
+        [shard_key(n) for n in range(6)] + [shard_key(0), shard_key(3)]
+    )
+    for n in range(6):
+        assert (etag(n) == etags[n]) == (n not in (0, 3))  # only the two with a match replaced
+        text = gzip.decompress(object_store.read(name, shard_key(n))).decode()
+        assert not any(email in text for email in emails) and KEEP in text
+    payloads = receipts()
+    assert len(payloads) == 2
+    for payload in payloads:
+        assert (payload["outcome"], payload["action"]["count"]) == ("erased", "1")
+        assert payload["postcheck"]["remaining"] == "0"
+        assert payload["shards"] == {**payload["shards"], "total": "6", "changed": "1"}
+        assert "history" not in payload
+    assert ErasureRequest.objects.filter(state="completed").count() == 2
+
+
 def test_retained_history_reads_current_objects_and_says_until_when(
     object_store, fanned, settings, django_capture_on_commit_callbacks
 ):
