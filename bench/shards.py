@@ -17,8 +17,8 @@ inherit the environment); run from the project root. Measures:
   each shard read once as it is erased, and the ones rewritten once more for their
   post-check), wall time from the commit to the last request closed, shards per second, the
   bytes the pass read beside the dataset's size, twice: from its own records (every shard, plus
-  each changed shard as rewritten) and as the workers' read calls counted them (`rchar` of
-  /proc/PID/io from idle to the end: files or sockets, the database's answers included), and
+  each changed shard as rewritten) and, for local shards, as the workers' read calls counted
+  them (`rchar` of /proc/PID/io from idle to the end: read and pread, not a socket's recv), and
   each worker's RSS idle (before the batch) and at its peak (VmHWM); the load average after
   each run, since the machine may be shared; with several rounds, the median of each worker
   count.
@@ -475,6 +475,12 @@ def measure(args, folder: Path, store: ObjectStore | None) -> None:
 
 
 def report(workers: int, got: dict, args, text: int, compressed: int, seconds: float) -> None:
+    calls = ""
+    if args.store == "file":
+        calls = (
+            f"; the workers' read calls {got['read_calls'] / 1e6:.1f} MB, "
+            f"x{got['read_calls'] / compressed:.2f}"
+        )
     print(
         f"  {workers} worker(s): {got['wall']:7.2f} s  "
         f"{args.shards / got['wall']:7.1f} shards/s  "
@@ -488,9 +494,7 @@ def report(workers: int, got: dict, args, text: int, compressed: int, seconds: f
     )
     print(
         f"    read {got['read'] / 1e6:.1f} MB of {compressed / 1e6:.1f} MB compressed "
-        f"(x{got['read'] / compressed:.2f}; the workers' read calls "
-        f"{got['read_calls'] / 1e6:.1f} MB, x{got['read_calls'] / compressed:.2f}) "
-        f"in {got['passes']} pass(es); shards changed "
+        f"(x{got['read'] / compressed:.2f}{calls}) in {got['passes']} pass(es); shards changed "
         f"{got['changed']}; shards per worker {sorted(got['spread'].values())}; RSS per worker "
         f"idle {', '.join(f'{mb:.0f}' for mb in got['idle'])} MB, peak "
         f"{', '.join(f'{mb:.0f}' for mb in got['rss'])} MB; CPU time per worker "

@@ -36,7 +36,7 @@ match column, otherwise a masked row would still match and the erasure could nev
 
 The new content goes to a temporary file in the same directory (same mode and owner), which is
 fsynced and renamed over the original, then the directory is fsynced, all under an exclusive
-lock on the directory: a crash leaves the old file or the new one, never half of each, and a
+lock on the file: a crash leaves the old file or the new one, never half of each, and a
 retry finishes the work (erased rows no longer match). When nothing matches, the file is not
 rewritten.
 

@@ -1,7 +1,7 @@
 """What every file-backed connector shares: paths confined to the configured roots, files
 opened without following a swapped-in symlink, and rewrites that are atomic and durable (a
 temporary file beside the original with its mode and owner, fsynced, renamed over it, then the
-directory fsynced, all under an exclusive lock on the directory)."""
+directory fsynced, all under an exclusive lock on the file)."""
 
 import contextlib
 import errno
@@ -35,20 +35,53 @@ def digest(h: "hashlib._Hash") -> str:
 
 @contextlib.contextmanager
 def locked_directory(directory: Path, deadline: Deadline) -> Iterator[int]:
-    """An exclusive lock on the file's directory for the rewrite, so two erasures of one file
-    cannot both start from the old content (the later rename would undo the earlier one)."""
+    """An exclusive lock on a directory, for a rewrite of many of its files at once (a
+    dataset's shards): yields the directory's descriptor."""
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        while True:
-            try:
-                fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                deadline.check()
-                time.sleep(LOCK_POLL_SECONDS)
+        _lock(dir_fd, deadline)
         yield dir_fd
     finally:
         os.close(dir_fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def locked_file(path: Path, deadline: Deadline) -> Iterator[int]:
+    """An exclusive lock on the file for its rewrite, so two erasures of one file cannot both
+    start from the old content (the later rename would undo the earlier one), while the other
+    files of its directory (a dataset's shards) are rewritten side by side. A rewrite replaces
+    the file by a rename: a lock that was waited for on the file it replaced is let go and
+    taken on the file now in its place. Yields the directory's descriptor (for the rename)."""
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        while True:
+            fd = _open_no_follow(path.name, dir_fd)
+            try:
+                _lock(fd, deadline)
+                held, now = os.fstat(fd), os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
+            except BaseException:
+                os.close(fd)
+                raise
+            if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                break
+            os.close(fd)
+        try:
+            yield dir_fd
+        finally:
+            os.close(fd)  # releases the lock
+    finally:
+        os.close(dir_fd)
+
+
+def _lock(fd: int, deadline: Deadline) -> None:
+    """flock(fd) exclusively, polling until the deadline (a blocking flock could not time out)."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            deadline.check()
+            time.sleep(LOCK_POLL_SECONDS)
 
 
 @contextlib.contextmanager
@@ -86,12 +119,10 @@ def confined_path(path: str) -> Path:
     return resolved
 
 
-@contextlib.contextmanager
-def open_regular(path: Path, *, compressed: bool = False) -> Iterator[tuple[IO[bytes], Any]]:
-    """The file for reading, decompressed if `compressed`. O_NOFOLLOW: a symlink swapped in
-    after the path was resolved is refused rather than followed."""
+def _open_no_follow(path: Path | str, dir_fd: int | None = None) -> int:
+    """The file opened for reading, refused if it is (now) a symbolic link."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         raise NotFound("The target file does not exist.", code="file_not_found") from None
     except OSError as error:
@@ -100,6 +131,13 @@ def open_regular(path: Path, *, compressed: bool = False) -> Iterator[tuple[IO[b
         raise PathOutsideRoots(
             "The path became a symbolic link.", fields={"path": "outside roots"}
         ) from None
+
+
+@contextlib.contextmanager
+def open_regular(path: Path, *, compressed: bool = False) -> Iterator[tuple[IO[bytes], Any]]:
+    """The file for reading, decompressed if `compressed`. O_NOFOLLOW: a symlink swapped in
+    after the path was resolved is refused rather than followed."""
+    fd = _open_no_follow(path)
     with open(fd, "rb") as raw:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -38,7 +38,7 @@ key-value metadata, the per-column compression codecs of the first row group and
 version; a file without an Arrow schema (Spark's) gets none, and its footer metadata is copied.
 Column statistics are computed afresh, so no erased value survives as a min or max; bloom
 filters and page indexes are not written. The temporary file is fsynced and renamed over the
-original, then the directory fsynced, under an exclusive lock on the directory, as for
+original, then the directory fsynced, under an exclusive lock on the file, as for
 `jsonl_file`. The match columns are scanned first, and the file is not rewritten when nothing
 matches. The deadline is checked between batches and between row groups.
 

@@ -6,8 +6,8 @@ It owns what they share, so each kind keeps only the parsing of its records:
 - the `path` config, resolved and confined to the roots at every call (`resolved`), or instead
   `dir` + `glob`: many files of the kind, each a shard (`shards`, `shard`; see
   `connectors.shards`);
-- the exclusive lock on the file's directory (`locked`), so two erasures of one file cannot both
-  start from the old content;
+- the exclusive lock on the file (`locked`), so two erasures of one file cannot both start
+  from the old content, and other files of its directory are erased side by side;
 - the rewrite (`rewrite`): the file opened without following a swapped-in symlink, every record
   copied, changed or dropped into a temporary file beside it (same mode and owner), fsynced and
   renamed over the original, then the directory fsynced. Records are held in memory until the
@@ -40,7 +40,7 @@ from .files import (
     confined_path,
     digest,
     discard,
-    locked_directory,
+    locked_file,
     open_regular,
     replace_atomically,
     seal,
@@ -288,8 +288,8 @@ class FileRewrite(Connector):
 
     @contextlib.contextmanager
     def locked(self, path: Path, deadline: Deadline) -> Iterator[int]:
-        """The directory's lock, I/O failures answered as `target_unavailable`."""
-        with unavailable_on_os_error(), locked_directory(path.parent, deadline) as dir_fd:
+        """The file's lock (`locked_file`), I/O failures answered as `target_unavailable`."""
+        with unavailable_on_os_error(), locked_file(path, deadline) as dir_fd:
             yield dir_fd
 
     def erase_reads_once(self) -> bool:
@@ -311,7 +311,7 @@ class FileRewrite(Connector):
         edits: Callable[[IO[bytes]], Iterable[Edit]],
         counts: Mapping[Hashable, int] | None = None,
     ) -> Rewritten:
-        """Rewrite `path` (its directory locked by `locked`) with the records `edits` makes
+        """Rewrite `path` (locked by `locked`) with the records `edits` makes
         of it; the original is replaced only if some record erased something, and a file
         with nothing to erase is read once and not written at all (`Output`). `counts`: each
         group's count, filled in by `edits`, for `publishing`."""

@@ -41,8 +41,8 @@ without a match are copied byte for byte, and non-UTF-8 bytes in a redacted line
 unchanged.
 
 Each file that changes is rewritten atomically, like `jsonl_file`: a temporary file in the same
-directory (same mode), fsynced, renamed over the original, then the directory fsynced, all under
-an exclusive lock on the directory. Files are rewritten one after another: a crash between two
+directory (same mode), fsynced, renamed over the original, then the directory fsynced, each under
+an exclusive lock on that file. Files are rewritten one after another: a crash between two
 files leaves some rewritten and others not, and a retry finishes the rest (erased values no
 longer match).
 
@@ -255,13 +255,13 @@ class TextLog(FileRewrite):
         afters: list[tuple[str, str]] = []
         with unavailable_on_os_error():
             files = self.files()
-            with self.locked(files[0], deadline) as dir_fd:
-                for path in files:
-                    deadline.check()
+            for path in files:
+                deadline.check()
+                with self.locked(path, deadline) as dir_fd:
                     rewritten = self.rewrite(path, dir_fd, edits, tally and tally.counts)
-                    total += rewritten.count
-                    befores.append((path.name, rewritten.before))
-                    afters.append((path.name, rewritten.after))
+                total += rewritten.count
+                befores.append((path.name, rewritten.before))
+                afters.append((path.name, rewritten.after))
         log.info("connector.erase", kind=self.kind, op=done, count=total, files=len(files))
         return self.erased(done, total, started, self._combined(befores), self._combined(afters))
 

@@ -53,9 +53,9 @@ def lite_alias(tmp_path):
 
 
 @contextmanager
-def directory_locked(path):
-    """Another process's rewrite in progress: the file connectors' lock on the directory."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def file_locked(path):
+    """Another process's rewrite in progress: the file connectors' lock on the file."""
+    fd = os.open(path, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield
@@ -97,7 +97,7 @@ def timeout(root, email, alias):
     (root / "chats.jsonl").write_text(json.dumps({"email": email}) + "\n")
     return (
         "connector_timeout",
-        directory_locked(root),
+        file_locked(root / "chats.jsonl"),
         {
             "kind": "jsonl_file",
             "config": {"path": "chats.jsonl", "match": {"email": "email"}, "timeout_seconds": 0.3},

@@ -76,8 +76,8 @@ def test_failing_targets_end_failed_and_the_request_closes(world, api, celery_wo
         URL, {"identifiers": [{"id_type": "email", "value": email}]}, format="json"
     ).json()["id"]
     staff.post(f"{URL}/{request_id}/verified-manually", {"reason": "checked"}, format="json")
-    # Another process rewriting busy/: the file connector's lock stays taken.
-    fd = os.open(world / "busy", os.O_RDONLY | os.O_DIRECTORY)
+    # Another process rewriting busy/chats.jsonl: the file connector's lock stays taken.
+    fd = os.open(world / "busy" / "chats.jsonl", os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         planned = staff.post(f"{URL}/{request_id}/plan")

@@ -138,8 +138,8 @@ def test_a_worker_killed_mid_shard_then_the_sweeper_every_shard_done_once(
         }
     )
     workers = {proc.pid: proc for proc in (celery_workers(), celery_workers())}
-    # Another process rewriting slow/: the shard's task waits for the lock, claim in hand.
-    fd = os.open(world / "archive" / "slow", os.O_RDONLY | os.O_DIRECTORY)
+    # Another process rewriting the slow shard: its task waits for the lock, claim in hand.
+    fd = os.open(world / "archive" / "slow" / "part-0000.jsonl.gz", os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         _, ids = file_requests(api, [email])
