@@ -4,7 +4,8 @@ An import of a hundred thousand events spends most of its time building INSERT s
 COPY streams the same rows in a fraction of it, inside the caller's transaction.
 """
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -56,13 +57,18 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
 
 
 def insert_rows(
-    model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Insert plain rows of `fields` (their values as the database takes them), with no model
     instance built for each: for appends of many small rows, such as a log's leaves and nodes.
-    Columns left out take their database defaults (an auto id its sequence's next value)."""
-    if not rows:
+    Columns left out take their database defaults (an auto id its sequence's next value).
+    `rows` may be a generator: COPY sends rows as they come, so the database stores the first
+    ones on its own core while the later ones are still being made (signed, say)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
+    rows = itertools.chain([first], rows)
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     if connection.vendor != "postgresql":
