@@ -58,16 +58,21 @@ GZIP_XFL_FASTEST = 4
 HELD_BYTES = 32 << 20
 
 
-def gzip_level(source: IO[bytes]) -> int:
-    """The level to rewrite a gzip file at: the fastest when its header says it was written so
-    (a writer that chose speed keeps it), else GZIP_LEVEL. Read from the file's own header when
-    the source is a local file (an object's stream cannot be peeked at)."""
+def gzip_level(header: bytes) -> int:
+    """The level to rewrite a gzip file at, from its header (its first 10 bytes): the fastest
+    when the header says it was written so (a writer that chose speed keeps it), else
+    GZIP_LEVEL."""
+    return 1 if len(header) >= 10 and header[8] == GZIP_XFL_FASTEST else GZIP_LEVEL
+
+
+def local_gzip_header(source: IO[bytes]) -> bytes:
+    """The header of the local gzip file `source` reads (read where it lies, whatever has
+    been read since); nothing for a stream that is not a local file."""
     raw = getattr(source, "fileobj", None)
     try:
-        header = os.pread(raw.fileno(), 10, 0) if raw is not None else b""
+        return os.pread(raw.fileno(), 10, 0) if raw is not None else b""
     except (AttributeError, OSError, io.UnsupportedOperation):
-        header = b""
-    return 1 if len(header) == 10 and header[8] == GZIP_XFL_FASTEST else GZIP_LEVEL
+        return b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +360,7 @@ class FileRewrite(Connector):
             filename=path.name,
             mode="wb",
             fileobj=temp,
-            compresslevel=gzip_level(source),
+            compresslevel=gzip_level(self.gzip_header(path, source)),
             mtime=int(st.st_mtime),
         )
         return temp, writer
@@ -366,6 +371,10 @@ class FileRewrite(Connector):
             self.publishing(dict(counts), before, after)
 
     # --- where a rewrite is spooled and how it is published: overridden for object stores ----
+
+    def gzip_header(self, path: Any, source: IO[bytes]) -> bytes:
+        """The gzip header of the file being rewritten (`path`, read through `source`)."""
+        return local_gzip_header(source)
 
     def spool(self, path: Any, st: Any) -> Any:
         """A new, empty, named temporary file for the rewrite of `path` (`st` is what `open`

@@ -158,6 +158,9 @@ class ObjectFormat:
     def spool(self, path: Any, st: Any) -> Any:
         return self.store.spool()
 
+    def gzip_header(self, ref: ObjectRef, source: Any) -> bytes:
+        return ref.gzip_header  # peeked at as the object was opened
+
     def publish(self, temp: str, ref: ObjectRef, dir_fd: int | None) -> None:
         self.store.publish(temp, ref)
 

@@ -50,6 +50,7 @@ botocore_errors = lazy_module("botocore.exceptions")
 PART_BYTES = 16 << 20
 # What one read of an object's stream asks for.
 READ_BYTES = 1 << 20
+GZIP_HEADER_BYTES = 10
 PRECONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 MISSING = {"NoSuchKey", "404", "NoSuchVersion"}
 NO_LOCK_CONFIGURATION = {"ObjectLockConfigurationNotFoundError"}
@@ -92,6 +93,8 @@ class ObjectRef:
     etag: str = ""
     read_version: str | None = None  # the version a read of the current object got
     headers: dict[str, Any] = field(default_factory=dict)
+    # A gzip object's first bytes as read, its header: what a rewrite learns its level from.
+    gzip_header: bytes = b""
     # The ETag the current object must have for a rewrite to be published: by default the one
     # read; when a version's history is rewritten, the one the previous step published.
     condition: str = ""
@@ -282,6 +285,7 @@ class Store:
                 local = stack.enter_context(self._spooled_copy(raw))
                 raw = local
             if ref.gzip:
+                ref.gzip_header = raw.peek(GZIP_HEADER_BYTES)[:GZIP_HEADER_BYTES]
                 raw = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
             yield raw, stat
 

@@ -346,6 +346,26 @@ def test_a_large_rewrite_is_uploaded_in_parts(object_store, monkeypatch):
     assert object_store.read(bucket, key) == jsonl(*emails[:-1])
 
 
+@pytest.mark.parametrize(("written", "rewritten"), [(1, 4), (6, 0), (9, 0)])
+def test_a_gzip_object_is_rewritten_at_its_writers_fast_level_or_the_default(
+    object_store, written, rewritten
+):
+    """As for a local file: XFL, the header byte the level sets, is 4 for the fastest. An
+    object's stream cannot be read again from its start, so its header is kept as it is read
+    (the rewrite only starts writing at the first line it drops, far past it)."""
+    bucket = object_store.bucket()
+    emails = [OTHER] * 2000 + [EMAIL]
+    body = gzip.compress(jsonl(*emails), written)
+    object_store.s3.put_object(Bucket=bucket, Key="chats.jsonl.gz", Body=body)
+    target = S3Objects(
+        config=object_store.config(bucket, format="jsonl", match={"email": "user.email"})
+    )
+    assert target.erase(A).count == 1
+    data = object_store.read(bucket, "chats.jsonl.gz")
+    assert data[8] == rewritten
+    assert gzip.decompress(data) == jsonl(*emails[:-1])
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
