@@ -43,7 +43,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors import Connector, connector_for
-from connectors.base import Erased, HeldByStore, History, Verified
+from connectors.base import Erased, HeldByStore, History
 from connectors.shards import Shard
 from erasure import dispatch, failures
 from erasure.models import ShardRun, State, TargetRun
@@ -209,7 +209,8 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
         rewritten = any(result.count for result in erased.values())
         if at_once and not rewritten:
             # The erase read the whole shard and found nothing: that is the look's answer.
-            erased, found = {}, _none_left(connector, groups)
+            erased = {}
+            found = connector.checked(connector.verify_method, dict.fromkeys(groups, 0))
         checked = connector.verify_groups(groups) if rewritten or held else found
     except BaseException:
         ShardRun.objects.filter(pk=shard_id, status=Status.CLAIMED).update(
@@ -245,11 +246,6 @@ def shard_run_execute(*, shard_id: int) -> ShardRun | None:
     )  # `claimed_by` stays: which worker erased the shard
     shard.refresh_from_db()
     return shard
-
-
-def _none_left(connector: Connector, groups: dict) -> dict[int, Verified]:
-    at = timezone.now()
-    return {pk: Verified(method=connector.verify_method, remaining=0, at=at) for pk in groups}
 
 
 def _prepare(shard_id: int, op: str, counts: dict, before: str, after: str) -> None:
