@@ -10,7 +10,9 @@ Run by hand, never by the test suite, with the stack's settings (it makes its ow
 It imports --subjects subjects, each with a consent, through the API, then runs locust (the
 `bench` extra: `pip install -e '.[bench]'`) once per scenario and repeat, each run a process of
 its own (locust patches the standard library when imported), and prints each run's figures and
-their medians. Erasure intakes add requests (state `received`) to the stack's database.
+their medians. Each scenario first runs --warmup seconds (20) uncounted: the medians are of a
+warm stack (cached consent answers, workers past their lazy imports). Erasure intakes add
+requests (state `received`) to the stack's database.
 """
 
 import argparse
@@ -166,6 +168,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16, help="concurrent locust users")
     parser.add_argument("--seconds", type=int, default=20, help="length of one run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario")
+    parser.add_argument(
+        "--warmup", type=int, default=20, help="seconds of an uncounted run first (0: none)"
+    )
     parser.add_argument("--subjects", type=int, default=2000)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     args = parser.parse_args()
@@ -201,6 +206,11 @@ def main() -> None:
         )
         for scenario in scenarios:
             results[scenario] = []
+            if args.warmup:
+                # Not counted: the first seconds fill the caches (each subject's first check
+                # reads the database) and the workers' lazy imports.
+                figures = run_locust(args.host, scenario, args.users, args.warmup, Path(tmp), env)
+                print(f"  {scenario:<15} warm-up: {figures['rps']:8.1f} req/s (not counted)")
             for n in range(args.repeat):
                 figures = run_locust(args.host, scenario, args.users, args.seconds, Path(tmp), env)
                 results[scenario].append(figures)

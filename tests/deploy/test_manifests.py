@@ -907,6 +907,8 @@ def gunicorn_config(monkeypatch, **env: str) -> dict:
         "FORWARDED_ALLOW_IPS",
         "LUP_TRUSTED_PROXIES",
         "PROMETHEUS_MULTIPROC_DIR",
+        "REDIS_URL",
+        "REDIS_URL_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -925,6 +927,11 @@ def test_gunicorn_takes_its_size_and_trusted_proxies_from_the_environment(monkey
     assert default["forwarded_allow_ips"] == ""  # no proxy is trusted until one is named
     proxied = gunicorn_config(monkeypatch, LUP_TRUSTED_PROXIES="10.0.0.0/8,172.16.0.0/12")
     assert proxied["forwarded_allow_ips"] == "10.0.0.0/8,172.16.0.0/12"
+    # Workers are forks of the application loaded once, except when tasks run in-process
+    # (no broker), where each worker starts its own beat thread.
+    assert not default["preload_app"]
+    assert gunicorn_config(monkeypatch, REDIS_URL="redis://cache:6379/0")["preload_app"]
+    assert gunicorn_config(monkeypatch, REDIS_URL_FILE="/run/secrets/redis_url")["preload_app"]
     # The web pods stop within their grace period.
     web_pod = next(pod for _, pod, _, r in k8s_processes() if r == "web")
     assert web_pod["terminationGracePeriodSeconds"] > default["graceful_timeout"]
