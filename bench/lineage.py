@@ -12,9 +12,11 @@ spread over the versions. Measures, p50/p99 over --samples starts:
 - one OpenLineage event with --inputs inputs (10,000), ingested as START (all new) and
   COMPLETE (all known), beside a raw COPY of as many rows; goal < 2 s;
 - "where is subject X" (lineage.membership.subject_locations);
-- membership ingest through the service beside a raw COPY of the same file.
+- membership ingest through the service beside a raw COPY of the same file into a temporary
+  table, into a logged table, and into a logged table then indexed (the floor of a durable index).
 `--only ingest` runs only the OpenLineage event, --repeat times (3), on an empty or any database,
-and prints the medians: the quick way to measure ingestion.
+and prints the medians: the quick way to measure ingestion. `--only membership` does the same for
+the membership ingest of --upload keys, each time into a new version.
 Needs PostgreSQL (DATABASE_URL, SECRET_KEY, LUP_SUBJECT_PEPPER); run from the project root.
 """
 
@@ -156,11 +158,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--upload", type=int, default=1_000_000)
     parser.add_argument("--inputs", type=int, default=10_000)
-    parser.add_argument("--only", choices=["ingest"], help="run only this part")
-    parser.add_argument("--repeat", type=int, default=3, help="events ingested with --only")
+    parser.add_argument("--only", choices=["ingest", "membership"], help="run only this part")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the part with --only")
     args = parser.parse_args()
     assert connection.vendor == "postgresql", "run against PostgreSQL (DATABASE_URL)"
     migrate()
+    if args.only == "membership":
+        membership_only(args.upload, args.repeat)
+        return
     if args.only == "ingest":
         print(f"== one OpenLineage event with {args.inputs:,} inputs, {args.repeat} times")
         runs = [ingest_wide(args.inputs) for _ in range(args.repeat)]
@@ -222,26 +227,68 @@ def main() -> None:
         + f"   (median {sorted(found)[len(found) // 2]} versions; goal <= 20 ms)"
     )
 
-    print(f"\n== membership ingest: {args.upload:,} subject keys")
-    body = "".join(f"{rng.getrandbits(256):064x}\n" for _ in range(args.upload)).encode()
-    target = DatasetVersion.objects.get(pk=ids[0][0])
+    membership_ingest(DatasetVersion.objects.get(pk=ids[0][0]), args.upload, rng)
+
+
+def membership_ingest(target: DatasetVersion, count: int, rng: random.Random) -> dict[str, float]:
+    """Upload `count` new keys to `target` beside three raw writes of the same body: a COPY into
+    a temporary table (the goal's baseline; no WAL), a COPY into a logged table shaped like the
+    index (what durable rows cost), and that COPY followed by one unique index built by a sort
+    (the least a durable, deduplicated index of the keys costs). Prints rows/s; returns the
+    seconds each took."""
+    held = Membership.objects.filter(version_id=target.pk).count()
+    print(f"\n== membership ingest: {count:,} subject keys, into a version of {held:,} members")
+    body = "".join(f"{rng.getrandbits(256):064x}\n" for _ in range(count)).encode()
+    took: dict[str, float] = {}
+    columns = f"version_id uuid NOT NULL DEFAULT '{target.pk}', subject_key varchar(64) NOT NULL"
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS raw_copy (subject_key varchar(64))")
-        t = time.perf_counter()
-        with cursor.copy("COPY raw_copy (subject_key) FROM STDIN") as c:
-            c.write(body)
-        raw = time.perf_counter() - t
-        cursor.execute("DROP TABLE raw_copy")
+        for label, kind in (("temporary", "TEMP TABLE"), ("logged", "TABLE")):
+            cursor.execute(f"CREATE {kind} raw_copy ({columns})")
+            t = time.perf_counter()
+            with cursor.copy("COPY raw_copy (subject_key) FROM STDIN") as c:
+                c.write(body)
+            took[label] = time.perf_counter() - t
+            if label == "logged":
+                t = time.perf_counter()
+                cursor.execute("CREATE UNIQUE INDEX ON raw_copy (subject_key, version_id)")
+                took["floor"] = took[label] + time.perf_counter() - t
+            cursor.execute("DROP TABLE raw_copy")
     t = time.perf_counter()
     membership_upload(
         version=target, stream=io.BytesIO(body), content_type="text/plain", id_type="key"
     )
-    ours = time.perf_counter() - t
-    print(f"{'raw COPY into a bare table (baseline)':<48} {args.upload / raw:>12,.0f} rows/s")
+    took["ours"] = time.perf_counter() - t
+    for label, name in MEMBERSHIP_LABELS.items():
+        print(f"{name:<52} {count / took[label]:>12,.0f} rows/s")
     print(
-        f"{'membership_upload (validate, dedupe, index)':<48} {args.upload / ours:>12,.0f} "
-        f"rows/s   {raw / ours:4.2f}x raw COPY's rate (goal >= 0.5x)"
+        f"membership_upload: {took['temporary'] / took['ours']:4.2f}x the temporary COPY's rate"
+        f" (goal >= 0.5x), {took['logged'] / took['ours']:4.2f}x the logged COPY's, "
+        f"{took['floor'] / took['ours']:4.2f}x the floor's"
     )
+    return took
+
+
+MEMBERSHIP_LABELS = {
+    "temporary": "raw COPY into a temporary table (baseline)",
+    "logged": "raw COPY into a logged table",
+    "floor": "logged COPY + one unique index (the floor)",
+    "ours": "membership_upload (validate, dedupe, index)",
+}
+
+
+def membership_only(count: int, repeat: int) -> None:
+    """`--only membership`: uploads to new versions (a first upload each), and the medians."""
+    rng = random.Random(7)
+    runs = []
+    for _ in range(repeat):
+        dataset = Dataset.objects.create(namespace="bench-members", name=uuid.uuid4().hex)
+        runs.append(membership_ingest(DatasetVersion.objects.create(dataset=dataset), count, rng))
+    print(f"\nmedians of {repeat}:")
+    for label, name in MEMBERSHIP_LABELS.items():
+        print(f"{name:<52} {count / statistics.median(r[label] for r in runs):>12,.0f} rows/s")
+    for base in ("temporary", "logged", "floor"):
+        ratio = statistics.median(r[base] / r["ours"] for r in runs)
+        print(f"membership_upload against the {base} write: {ratio:4.2f}x its rate")
 
 
 LABELS = {
