@@ -137,13 +137,14 @@ def _event_summary(event: ConsentEvent, purpose_key: str) -> dict[str, Any]:
 
 def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
     """May this subject's data be used for this purpose now? With the deciding event."""
-    id_key = answer_cache.identifier_subject_key(subject.key)
-    found = django_cache.get_many([answer_cache.PURPOSE_TREE, id_key])
-    tree = purpose_tree(found.get(answer_cache.PURPOSE_TREE))
+    cached = answer_cache.cached_check(subject.key, purpose_key)
+    tree = purpose_tree(cached.tree)
     chain = tree.chain(purpose_key)
     now = clock.now()
+    if cached.answer is not None and _still_valid(cached.answer, now):
+        return cached.answer
     try:
-        subject_id = access_subject_id(key=subject.key, cached=found.get(id_key))
+        subject_id = access_subject_id(key=subject.key, cached=cached.subject_id)
     except NotFound:
         return {
             "allowed": False,
@@ -151,9 +152,9 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
             "reason": "no_consent",
             "decided_by": None,
         }
-    token, cached = answer_cache.cached_answer(subject_id, purpose_key)
-    if cached is not None and _still_valid(cached, now):
-        return cached
+    # Read before the states: an event committed after this replaced it, so an answer
+    # computed from the states before that event is cached under a token nobody uses.
+    token = cached.token or answer_cache.new_token(subject.key)
 
     states = {
         state.purpose_id: state
@@ -176,7 +177,7 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
     }
     expiry = decision.state.expires_at if decision.allowed and decision.state else None
     answer_cache.put(
-        subject_id,
+        subject.key,
         token,
         purpose_key,
         answer,

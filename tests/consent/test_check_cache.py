@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from consent import clock
+from consent.services import subject_link
 from tests import identifiers
 from tests.consent import factories as f
 
@@ -46,9 +47,9 @@ def test_a_repeated_check_is_answered_without_the_database(reader, django_assert
         assert check(reader, email) == first
 
 
-def test_a_cached_check_costs_three_round_trips_to_redis(reader, monkeypatch):
-    """The API token (authentication), then the purpose tree with the identifier's subject,
-    then the subject's token with the answer: each pair is one MGET."""
+def test_a_cached_check_costs_two_round_trips_to_redis(reader, monkeypatch):
+    """The API token (authentication), then the purpose tree, the identifier's subject, its
+    token and the answer in one MGET."""
     email = identifiers.email()
     f.record(f.event(f.subject(email), "train_ai_system"))
     first = check(reader, email)
@@ -63,7 +64,7 @@ def test_a_cached_check_costs_three_round_trips_to_redis(reader, monkeypatch):
 
         monkeypatch.setattr(backend, name, counted)
     assert check(reader, email) == first
-    assert calls == ["get", "get_many", "get_many"]
+    assert calls == ["get", "get_many"]
 
 
 def test_a_new_event_invalidates_the_cached_answer(reader):
@@ -73,6 +74,19 @@ def test_a_new_event_invalidates_the_cached_answer(reader):
     assert check(reader, email)["allowed"] is True  # now cached
     f.record(f.event(f.subject(email), "train_ai_system", "withdrawn"))
     answer = check(reader, email)
+    assert (answer["allowed"], answer["reason"]) == (False, "withdrawn")
+
+
+def test_an_event_invalidates_the_answers_cached_for_each_of_the_subjects_identifiers(reader):
+    """Answers are cached per identifier: an event recorded by one identifier of a subject
+    retires the answer cached for another."""
+    email, other = identifiers.email(), identifiers.email()
+    f.record(f.event(f.subject(email), "train_ai_system", at=timezone.now() - timedelta(hours=2)))
+    subject_link(subject=f.subject(email), identifier=f.subject(other))
+    assert check(reader, other)["allowed"] is True
+    assert check(reader, other)["allowed"] is True  # now cached
+    f.record(f.event(f.subject(email), "train_ai_system", "withdrawn"))
+    answer = check(reader, other)
     assert (answer["allowed"], answer["reason"]) == (False, "withdrawn")
 
 
