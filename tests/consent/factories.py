@@ -23,6 +23,21 @@ def notice(language: str = "en", version: int = 1):
     )
 
 
+def api_event(**overrides) -> dict:
+    """A consent event as `POST /api/v1/consent/events` takes it, for a new subject."""
+    data = {
+        "subject": {"id_type": "email", "value": identifiers.email()},
+        "purpose": "train_ai_system.evaluation",
+        "status": "given",
+        "legal_basis": "consent",
+        "jurisdiction": "KH",
+        "notice": {"key": "privacy", "version": 1, "language": "en"},
+        "method": "web",
+        "event_time": "2026-01-15T08:30:00Z",
+    }
+    return {**data, **overrides}
+
+
 def subject(email: str | None = None) -> SubjectRef:
     value = email or identifiers.email()
     return subject_from_identifier(normalize("email", value))

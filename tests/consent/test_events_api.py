@@ -18,19 +18,8 @@ def writer(api):
 
 
 def body(**overrides):
-    data = {
-        "subject": {"id_type": "email", "value": identifiers.email()},
-        "purpose": "train_ai_system.evaluation",
-        "status": "given",
-        "legal_basis": "consent",
-        "jurisdiction": "KH",
-        "notice": {"key": "privacy", "version": 1, "language": "km"},
-        "method": "web",
-        "event_time": "2026-01-15T08:30:00Z",
-        "data_categories": ["user.content"],
-    }
-    data.update(overrides)
-    return data
+    km = {"notice": {"key": "privacy", "version": 1, "language": "km"}}
+    return f.api_event(**km, data_categories=["user.content"]) | overrides
 
 
 def counts():

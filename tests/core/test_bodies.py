@@ -9,7 +9,6 @@ import pytest
 
 from access.services import api_token_create
 from consent.models import ConsentEvent
-from tests import identifiers
 from tests.consent import factories as f
 from tests.servers import gunicorn
 
@@ -17,18 +16,7 @@ URL = "/api/v1/consent/events"
 
 
 def event() -> bytes:
-    return json.dumps(
-        {
-            "subject": {"id_type": "email", "value": identifiers.email()},
-            "purpose": "train_ai_system.evaluation",
-            "status": "given",
-            "legal_basis": "consent",
-            "jurisdiction": "KH",
-            "notice": {"key": "privacy", "version": 1, "language": "en"},
-            "method": "web",
-            "event_time": "2026-01-15T08:30:00Z",
-        }
-    ).encode()
+    return json.dumps(f.api_event()).encode()
 
 
 def post_chunked(base: str, token: str, body: bytes) -> tuple[int, dict]:

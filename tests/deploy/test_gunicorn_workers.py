@@ -8,7 +8,6 @@ import pytest
 
 from access.services import api_token_create
 from consent.models import ConsentEvent
-from tests import identifiers
 from tests.consent import factories as f
 from tests.servers import gunicorn
 
@@ -20,18 +19,9 @@ def token(transactional_db) -> str:
 
 
 def record_consent(base: str, token: str) -> int:
-    body = {
-        "subject": {"id_type": "email", "value": identifiers.email()},
-        "purpose": "train_ai_system",
-        "status": "given",
-        "legal_basis": "consent",
-        "jurisdiction": "SG",
-        "notice": {"key": "privacy", "version": 1, "language": "en"},
-        "event_time": "2026-01-15T08:30:00Z",
-    }
     request = urllib.request.Request(  # noqa: S310 (a local test server)
         f"{base}/api/v1/consent/events",
-        data=json.dumps(body).encode(),
+        data=json.dumps(f.api_event()).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
