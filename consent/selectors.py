@@ -67,14 +67,17 @@ def purpose_tree(rows: list | None = None) -> PurposeTree:
 # --- subjects -------------------------------------------------------------------------------
 
 
-def access_subject_id(*, key: str, cached: str | None = None) -> uuid.UUID:
-    """The subject holding this identifier key (`cached`: what the caller read of it from the
-    cache already). One answer for "no such key" whatever the reason, so the API cannot be
-    used to learn more than that."""
-    if cached is None:
-        cached = django_cache.get(answer_cache.identifier_subject_key(key))
+def access_subject_id(*, key: str) -> uuid.UUID:
+    """The subject holding this identifier key. One answer for "no such key" whatever the
+    reason, so the API cannot be used to learn more than that."""
+    cached = django_cache.get(answer_cache.identifier_subject_key(key))
     if cached is not None:
         return uuid.UUID(cached)
+    return _stored_subject_id(key)
+
+
+def _stored_subject_id(key: str) -> uuid.UUID:
+    """access_subject_id's answer from the database, for a key the cache does not hold."""
     subject_id = SubjectIdentifier.objects.filter(key=key).values_list("subject_id", flat=True)
     subject_id = subject_id.first()
     if subject_id is None:
@@ -144,7 +147,10 @@ def consent_check(*, subject: SubjectRef, purpose_key: str) -> dict[str, Any]:
     if cached.answer is not None and _still_valid(cached.answer, now):
         return cached.answer
     try:
-        subject_id = access_subject_id(key=subject.key, cached=cached.subject_id)
+        # The cache was read for the subject already: a miss goes to the database.
+        subject_id = (
+            uuid.UUID(cached.subject_id) if cached.subject_id else _stored_subject_id(subject.key)
+        )
     except NotFound:
         return {
             "allowed": False,
