@@ -12,6 +12,8 @@ from django.db import connection, models
 from psycopg.types.json import Jsonb
 
 BATCH = 5000
+# Up to this many rows, `insert_rows` sends one INSERT rather than a COPY.
+FEW = 32
 
 
 def _allocate_ids(model: type[models.Model], count: int) -> list[int]:
@@ -65,24 +67,33 @@ def insert_rows(
     `rows` may be a generator: COPY sends rows as they come, so the database stores the first
     ones on its own core while the later ones are still being made (signed, say)."""
     rows = iter(rows)
-    first = next(rows, None)
-    if first is None:
+    head = list(itertools.islice(rows, FEW + 1))
+    if not head:
         return
-    rows = itertools.chain([first], rows)
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     if connection.vendor != "postgresql":
         attnames = [column.attname for column in columns]
         model.objects.bulk_create(
-            [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=BATCH
+            [model(**dict(zip(attnames, row, strict=True))) for row in itertools.chain(head, rows)],
+            batch_size=BATCH,
         )
         return
     names = ", ".join(connection.ops.quote_name(column.column) for column in columns)
     table = connection.ops.quote_name(meta.db_table)
+    if len(head) <= FEW:
+        # A COPY is two round trips (start, then data and end); a few rows go in one INSERT.
+        values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(head))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {values}",  # noqa: S608 (names quoted)
+                [value for row in head for value in row],
+            )
+        return
     with (
         connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
     ):
-        for row in rows:
+        for row in itertools.chain(head, rows):
             copy.write_row(row)
