@@ -13,7 +13,7 @@ from django.db import transaction
 from core.errors import Conflict
 from erasure.models import AffectedModel, ErasureRequest, PlanEntry, State, Target
 from erasure.resolution import erasure_request_resolve
-from erasure.services import erasure_request_transition, hold_related
+from erasure.services import erasure_request_transition, held_related, hold_related
 from lineage.membership import UPLOADED, subject_locations
 from lineage.selectors import versions_by_id
 
@@ -54,7 +54,7 @@ def _refusal(request: ErasureRequest) -> Conflict | None:
 
 
 def _plan(request: ErasureRequest, *, actor: str) -> ErasureRequest:
-    keys = list(request.subject_keys.values_list("key", "id_type"))
+    keys = [(k.key, k.id_type) for k in request.subject_keys.all()]
     given_types = {id_type for _, id_type in keys}
     found = subject_locations(keys=[key for key, _ in keys])
 
@@ -83,7 +83,8 @@ def _plan(request: ErasureRequest, *, actor: str) -> ErasureRequest:
     wanted = {t for target in targets.values() for t in target.id_types} - given_types
     if wanted:
         given_types |= erasure_request_resolve(request=request, wanted=wanted)
-    PlanEntry.objects.filter(request=request).delete()
+    if held_related(request, "plan") != []:  # a request filed in this transaction has none
+        PlanEntry.objects.filter(request=request).delete()
     entries = PlanEntry.objects.bulk_create(
         [
             PlanEntry(
@@ -101,13 +102,16 @@ def _plan(request: ErasureRequest, *, actor: str) -> ErasureRequest:
     kinds: dict = defaultdict(set)
     for model in found["models"]:
         kinds[model["model_version_id"]].add(model["kind"])
-    AffectedModel.objects.bulk_create(
+    affected = AffectedModel.objects.bulk_create(
         [
             AffectedModel(request=request, model_version_id=pk, kinds=sorted(k))
             for pk, k in kinds.items()
         ],
         ignore_conflicts=True,
     )
+    if held_related(request, "affected_models") == []:
+        # It had none, so these are all it has: the gate need not ask.
+        hold_related(request, "affected_models", affected)
     return erasure_request_transition(
         request=request,
         to_state=State.PLANNED,

@@ -150,7 +150,7 @@ def erasure_request_create(
             )
             request.save(force_insert=True)
             RequestKey.objects.create(request=request, wrapped_key=wrapped)
-            RequestSubjectKey.objects.bulk_create(
+            key_rows = RequestSubjectKey.objects.bulk_create(
                 [RequestSubjectKey(request=request, key=k, id_type=t) for k, t in keys.items()]
             )
             reason = f"linked to open request {open_request.id}" if open_request else ""
@@ -163,8 +163,12 @@ def erasure_request_create(
                 at=now,
             )
             # Its whole trail so far, held so the caller shows the new request without reading
-            # it back.
+            # it back; and its keys, and the plan and affected models it has none of yet, for
+            # a caller that plans it in this transaction.
             hold_related(request, "transitions", [received])
+            hold_related(request, "subject_keys", key_rows)
+            hold_related(request, "plan", [])
+            hold_related(request, "affected_models", [])
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -195,6 +199,12 @@ def hold_related(request: ErasureRequest, name: str, objects: list) -> None:
     held = getattr(request, name).model.objects.filter(request=request)
     held._result_cache, held._prefetch_done = objects, True
     request.__dict__.setdefault("_prefetched_objects_cache", {})[name] = held
+
+
+def held_related(request: ErasureRequest, name: str) -> list | None:
+    """What `hold_related` holds as `request.<name>`; None when nothing is held."""
+    held = getattr(request, "_prefetched_objects_cache", {}).get(name)
+    return None if held is None else held._result_cache
 
 
 def erasure_request_transition(

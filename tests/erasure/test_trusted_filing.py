@@ -3,12 +3,18 @@ itself, with the method and reason in the trail, and has it planned and through 
 same `POST /api/v1/erasure-requests`. Without the scope, `verified` and `plan` are refused and
 nothing is filed; approval stays a second person's."""
 
+import io
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from erasure.models import ErasureRequest
 from erasure.runs import target_run_execute
+from lineage import services as lineage
+from lineage.membership import membership_upload
+from lineage.services import VersionInput
 from tests import identifiers
 from tests.erasure.approvals import approve_proposed_targets
 
@@ -72,6 +78,46 @@ def test_one_call_files_verifies_plans_and_starts_the_request(
     request.refresh_from_db()
     assert request.state == "completed"
     assert (tmp_path / "eval.jsonl").read_text() == ""
+
+
+def test_the_one_call_plans_from_what_it_filed_and_still_stops_for_a_trained_model(
+    trusted, api, tmp_path, settings
+):
+    """Planning in the filing's transaction reads back neither the keys it filed, nor a plan
+    or affected models the new request cannot have; a model trained on the subject still
+    stops the request for approval."""
+    register(api, tmp_path, settings)
+    email = identifiers.email().lower()
+    version = lineage.version_register(
+        dataset=lineage.dataset_register(namespace="s3://train", name="chats"),
+        data=VersionInput(version="1"),
+    )
+    lineage.model_version_register(
+        namespace="m", name="assistant", version="1", trained_on=[version]
+    )
+    membership_upload(
+        version=version,
+        stream=io.BytesIO(f"{email}\n".encode()),
+        content_type="text/plain",
+        id_type="email",
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = trusted.post(URL, body(email, verified=VERIFIED, plan=True), format="json")
+    assert (response.status_code, response.json()["state"]) == (201, "awaiting_approval")
+    request = ErasureRequest.objects.get(pk=response.json()["id"])
+    assert request.affected_models.get().model_version.version == "1"
+    read_back = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith(
+            (
+                'SELECT "erasure_requestsubjectkey"',
+                'DELETE FROM "erasure_planentry"',
+                'SELECT 1 AS "a" FROM "erasure_affectedmodel"',
+            )
+        )
+    ]
+    assert read_back == []
 
 
 def test_verified_without_plan_leaves_the_request_verified(trusted):
