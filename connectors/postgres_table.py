@@ -172,8 +172,7 @@ class PostgresTable(TableConnector):
         total = batches = 0
         with self._session() as (cur, catalog, deadline):
             for batch in self._batches(values):
-                self._statement_timeout(cur, deadline)
-                cur.execute(*self._write_statement(op, catalog, batch))
+                self._timed(cur, deadline, *self._write_statement(op, catalog, batch))
                 total += max(cur.rowcount, 0)
                 batches += 1
         log.info("connector.erase", kind=self.kind, op=op, count=total, batches=batches)
@@ -209,8 +208,7 @@ class PostgresTable(TableConnector):
             canonical = self._canonical(cur, catalog, deadline, union)
             tally = RowTally(groups, owners, chunks, types, canonical)
             for index, chunk in enumerate(chunks):
-                self._statement_timeout(cur, deadline)
-                cur.execute(*self._returning_statement(op, catalog, chunk, types))
+                self._timed(cur, deadline, *self._returning_statement(op, catalog, chunk, types))
                 for row in cur.fetchall():
                     tally.add(row, index)
                     total += 1
@@ -238,8 +236,9 @@ class PostgresTable(TableConnector):
             else:
                 for index, chunk in enumerate(chunks):
                     where, params = self._unmasked_where(catalog, chunk)
-                    self._statement_timeout(cur, deadline)
-                    cur.execute(
+                    self._timed(
+                        cur,
+                        deadline,
                         sql.SQL("SELECT {} FROM {} WHERE {}").format(
                             self._texts(types), self._table_sql(catalog), where
                         ),
@@ -289,8 +288,9 @@ class PostgresTable(TableConnector):
         values = self.usable(identifiers)
         with self._session() as (cur, catalog, deadline):
             where, params = self._where(catalog, values)
-            self._statement_timeout(cur, deadline)
-            cur.execute(
+            self._timed(
+                cur,
+                deadline,
                 sql.SQL("SELECT DISTINCT {}::text FROM {} WHERE {} AND {} IS NOT NULL").format(
                     sql.Identifier(column),
                     self._table_sql(catalog),
@@ -365,9 +365,10 @@ class PostgresTable(TableConnector):
             unmasked, more = self._unmasked(catalog)
             where = sql.SQL("{} AND {}").format(where, unmasked)
             params += more
-        self._statement_timeout(cur, deadline)
         table = self._table_sql(catalog)
-        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, where), params)
+        self._timed(
+            cur, deadline, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, where), params
+        )
         return cur.fetchone()[0]
 
     def _write_statement(self, op: str, catalog: "Catalog", batch) -> tuple[sql.Composable, list]:
@@ -485,11 +486,12 @@ class PostgresTable(TableConnector):
                     ) from None
                 for row in cur.fetchall():
                     tally.add(row, index, once=True)
-            self._statement_timeout(cur, deadline)
-            cur.execute(
+            self._timed(
+                cur,
+                deadline,
                 sql.SQL(
                     "SELECT (SELECT count(*) FROM {}({})) - (SELECT count(*) FROM ONLY {})"
-                ).format(source, alias, heap)
+                ).format(source, alias, heap),
             )
             versions += max(cur.fetchone()[0], 0)
         return versions
@@ -547,8 +549,7 @@ class PostgresTable(TableConnector):
             typed = self._typed(catalog, self.match[id_type], array=True)
             parts.append(sql.SQL("CAST({} AS text[])").format(typed))
             params.append(values)
-        self._statement_timeout(cur, deadline)
-        cur.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(parts)), params)
+        self._timed(cur, deadline, sql.SQL("SELECT {}").format(sql.SQL(", ").join(parts)), params)
         texts = cur.fetchone()
         return {
             (id_type, value): text
@@ -559,6 +560,17 @@ class PostgresTable(TableConnector):
     def _batches(self, values: dict[str, list[str]]) -> Iterator[dict[str, list[str]]]:
         """At most `batch_size` values per statement, across identifier types."""
         return chunked(values, self.batch_size)
+
+    @staticmethod
+    def _timed(cur, deadline: Deadline, query, params=None) -> None:
+        """Run `query` with the time left as its statement timeout (of the transaction): both
+        in one round trip, a pipeline, rather than one each."""
+        left = deadline.check()
+        with cur.connection.pipeline():
+            cur.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [str(max(1, int(left * 1000)))]
+            )
+            cur.execute(query, params)
 
     @staticmethod
     def _statement_timeout(cur, deadline: Deadline, *, local: bool = True) -> None:

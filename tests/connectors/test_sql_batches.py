@@ -6,8 +6,10 @@ for both and is erased once), "c" is named by two identifier types (one row hold
 counts once), "d" matches nothing, and "e" gives a number with leading zeros that an integer
 column holds without them. With `batch_size=2` the six values take three statements."""
 
+import os
 import random
 import sqlite3
+import time
 
 import psycopg
 import pytest
@@ -16,6 +18,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from connectors import connector_for
+from connectors.errors import ConnectorTimeout
 from connectors.sql_table import RowTally
 from tests import identifiers
 from tests.aliases import extra_alias, sqlite_database
@@ -198,6 +201,24 @@ def test_postgres_batch_mask_counts_each_group_by_the_values_before_masking(
     )
     assert remaining(target.verify_groups(groups)) == NONE_LEFT
     assert counts(target.erase_groups(groups, op="mask")) == NONE_LEFT  # masked rows are skipped
+
+
+def test_postgres_a_statement_blocked_past_the_time_left_is_cancelled(pg_table, pg_statements):
+    """Each statement runs with the time left as its timeout, set in the same round trip: an
+    erase waiting on another transaction's row locks gives up at its deadline, erasing
+    nothing."""
+    groups, rows = pg_table
+    with psycopg.connect(os.environ[DSN_ENV]) as blocker:
+        blocker.execute("SELECT n FROM lup_batch_people FOR UPDATE")
+        started = time.monotonic()
+        with pytest.raises(ConnectorTimeout):
+            pg_target(timeout_seconds=1).erase_groups(groups)
+        waited = time.monotonic() - started
+        blocker.rollback()
+    assert 0.9 < waited < 5
+    assert pg_rows() == rows
+    deletes = [i for i, s in enumerate(pg_statements) if s.startswith("DELETE")]
+    assert deletes and "statement_timeout" in pg_statements[deletes[0] - 1]
 
 
 # --- sql_table ------------------------------------------------------------------------------------
