@@ -16,6 +16,7 @@ from erasure.services import (
     erasure_request_create,
     erasure_request_mark_verified,
     erasure_request_transition,
+    hold_related,
 )
 
 log = structlog.get_logger(__name__)
@@ -113,6 +114,9 @@ def erasure_request_create_verified(
                 request=request, actor=actor, reason=f"{method}: {reason}", locked=True
             )
             if plan and request.linked_to_id is None:
+                # Filed in this transaction: it has no plan and no affected models to replace.
+                hold_related(request, "plan", [])
+                hold_related(request, "affected_models", [])
                 planned = erasure_request_plan(request=request, actor=actor, locked=True)
                 return erasure_request_gate(request=planned, actor=actor, locked=True), created
     if plan:

@@ -163,12 +163,9 @@ def erasure_request_create(
                 at=now,
             )
             # Its whole trail so far, held so the caller shows the new request without reading
-            # it back; and its keys, and the plan and affected models it has none of yet, for
-            # a caller that plans it in this transaction.
+            # it back; and its keys, for a caller that plans it in this transaction.
             hold_related(request, "transitions", [received])
             hold_related(request, "subject_keys", key_rows)
-            hold_related(request, "plan", [])
-            hold_related(request, "affected_models", [])
     except IntegrityError:
         if idempotency_key is None:
             raise
