@@ -8,7 +8,8 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.db.models.sql import InsertQuery
 from psycopg.types.json import Jsonb
 
 BATCH = 5000
@@ -97,3 +98,42 @@ def insert_rows(
     ):
         for row in itertools.chain(head, rows):
             copy.write_row(row)
+
+
+def insert_together(batches: Sequence[tuple[type[models.Model], Sequence[models.Model]]]) -> None:
+    """Insert new objects of several models at once, each batch after the ones it refers to:
+    on PostgreSQL in one statement (an INSERT a model, as data-modifying CTEs), so one round
+    trip stores all or none of them. Objects with an auto primary key get it, as from
+    `bulk_create`; no save signals are sent. Elsewhere, `bulk_create` a model, in a transaction.
+    """
+    batches = [(model, objs) for model, objs in batches if objs]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(savepoint=False):
+            for model, objs in batches:
+                model.objects.bulk_create(objs)
+        return
+    ctes, params, results = [], [], []
+    for n, (model, objs) in enumerate(batches):
+        meta = model._meta
+        auto = meta.pk if meta.pk.db_returning else None
+        query = InsertQuery(model)
+        query.insert_values([f for f in meta.concrete_fields if f is not auto], objs)
+        compiler = query.get_compiler(connection=connection)
+        compiler.returning_fields = [auto] if auto else None
+        [(statement, values)] = compiler.as_sql()
+        ctes.append(f"c{n} AS ({statement})")
+        params.extend(values)
+        # Drawn from a sequence in the order of the rows: sorted, they are the rows' ids in order.
+        if auto is None:
+            results.append("NULL")
+            continue
+        column = connection.ops.quote_name(auto.column)
+        results.append(f"(SELECT array_agg({column} ORDER BY {column}) FROM c{n})")  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(results)}", params)
+        ids = cursor.fetchone()
+    for (_, objs), returned in zip(batches, ids, strict=True):
+        for i, obj in enumerate(objs):
+            if returned is not None:
+                obj.pk = returned[i]
+            obj._state.adding, obj._state.db = False, connection.alias

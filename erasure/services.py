@@ -3,15 +3,16 @@
 import hashlib
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core import subject_keys
+from core import bulk, subject_keys
 from core.errors import ApplicationError, Conflict
 from erasure import sealing
 from erasure.models import (
@@ -114,58 +115,64 @@ def erasure_request_create(
         if existing is not None:
             return _replayed(existing, digest)
     keys = {subject_keys.subject_key(i): i.id_type for i in parsed}
+    open_request = (
+        ErasureRequest.objects.filter(subject_keys__key__in=keys, linked_to=None)
+        .exclude(state__in=CLOSED_STATES)
+        .order_by("received_at")
+        .only("id")  # linked by id; its sealed identifiers need not travel
+        .first()
+    )
+    request = ErasureRequest(
+        channel=channel,
+        subject_country=subject_country,
+        requested_by=actor,
+        idempotency_key=idempotency_key,
+        idempotency_digest=digest,
+        received_at=now,
+        linked_to=open_request,
+    )
+    data_key, wrapped = sealing.new_data_key()
+    commit, opening = subject_commitment(id_type=parsed[0].id_type, normalized=parsed[0].normalized)
+    request.subject_commit = commit
+    request.sealed_identifiers = sealing.seal(
+        key=data_key,
+        request_id=str(request.id),
+        identifiers={
+            "identifiers": [{"id_type": i.id_type, "value": i.normalized} for i in parsed],
+            "opening": opening.as_dict(),
+            **({"note": note} if note else {}),
+        },
+    )
+    key_rows = [RequestSubjectKey(request=request, key=k, id_type=t) for k, t in keys.items()]
+    received = Transition(
+        request=request,
+        from_state="",
+        to_state=State.RECEIVED,
+        actor=actor,
+        reason=f"linked to open request {open_request.id}" if open_request else "",
+        at=now,
+    )
     try:
-        # A savepoint only where there is a race to lose: the same idempotency key, filed
-        # twice at once (the IntegrityError below); without a key nothing in it is caught.
-        with transaction.atomic(savepoint=idempotency_key is not None):
-            open_request = (
-                ErasureRequest.objects.filter(subject_keys__key__in=keys, linked_to=None)
-                .exclude(state__in=CLOSED_STATES)
-                .order_by("received_at")
-                .only("id")  # linked by id; its sealed identifiers need not travel
-                .first()
+        # One statement stores the request, its key, its subject keys and its first step, all
+        # or none. A savepoint only where there is a race to lose inside a caller's
+        # transaction: the same idempotency key, filed twice at once (the IntegrityError).
+        with (
+            transaction.atomic()
+            if idempotency_key and connection.in_atomic_block
+            else nullcontext()
+        ):
+            bulk.insert_together(
+                [
+                    (ErasureRequest, [request]),
+                    (RequestKey, [RequestKey(request=request, wrapped_key=wrapped)]),
+                    (RequestSubjectKey, key_rows),
+                    (Transition, [received]),
+                ]
             )
-            request = ErasureRequest(
-                channel=channel,
-                subject_country=subject_country,
-                requested_by=actor,
-                idempotency_key=idempotency_key,
-                idempotency_digest=digest,
-                received_at=now,
-                linked_to=open_request,
-            )
-            data_key, wrapped = sealing.new_data_key()
-            commit, opening = subject_commitment(
-                id_type=parsed[0].id_type, normalized=parsed[0].normalized
-            )
-            request.subject_commit = commit
-            request.sealed_identifiers = sealing.seal(
-                key=data_key,
-                request_id=str(request.id),
-                identifiers={
-                    "identifiers": [{"id_type": i.id_type, "value": i.normalized} for i in parsed],
-                    "opening": opening.as_dict(),
-                    **({"note": note} if note else {}),
-                },
-            )
-            request.save(force_insert=True)
-            RequestKey.objects.create(request=request, wrapped_key=wrapped)
-            key_rows = RequestSubjectKey.objects.bulk_create(
-                [RequestSubjectKey(request=request, key=k, id_type=t) for k, t in keys.items()]
-            )
-            reason = f"linked to open request {open_request.id}" if open_request else ""
-            received = Transition.objects.create(
-                request=request,
-                from_state="",
-                to_state=State.RECEIVED,
-                actor=actor,
-                reason=reason,
-                at=now,
-            )
-            # Its whole trail so far, held so the caller shows the new request without reading
-            # it back; and its keys, for a caller that plans it in this transaction.
-            hold_related(request, "transitions", [received])
-            hold_related(request, "subject_keys", key_rows)
+        # Its whole trail so far, held so the caller shows the new request without reading it
+        # back; and its keys, for a caller that plans it in this transaction.
+        hold_related(request, "transitions", [received])
+        hold_related(request, "subject_keys", key_rows)
     except IntegrityError:
         if idempotency_key is None:
             raise

@@ -1,6 +1,7 @@
 """Erasure requests: intake with idempotency, linking, the audited state machine, and
 crypto-shredding of the sealed identifiers."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from erasure.models import ErasureRequest, RequestKey, RequestSubjectKey, Transition
 from erasure.services import (
+    erasure_request_create,
     erasure_request_identifiers,
     erasure_request_transition,
     erasure_requests_shred_due,
@@ -70,6 +72,36 @@ def test_the_same_idempotency_key_returns_the_same_request(client):
     )
     assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
     assert counts() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_idempotency_key_filed_twice_at_once_is_one_request():
+    """The second filing does not see the first, which has not committed yet: its insert waits
+    on the key's unique index, fails when the first commits, and answers the first's request."""
+    given = [{"id_type": "email", "value": identifiers.email()}]
+    answers: list = []
+
+    def second() -> None:
+        try:
+            answers.append(
+                erasure_request_create(
+                    identifiers=given, country="KH", channel="api", actor="t", idempotency_key="k"
+                )
+            )
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        first, _ = erasure_request_create(
+            identifiers=given, country="KH", channel="api", actor="t", idempotency_key="k"
+        )
+        racer = threading.Thread(target=second)
+        racer.start()
+        racer.join(timeout=1)
+        assert racer.is_alive()  # waiting on the first's uncommitted row
+    racer.join(timeout=10)
+    assert [(request.pk, created) for request, created in answers] == [(first.pk, False)]
+    assert counts() == (1, 1, 1, 1)
 
 
 def test_a_second_open_request_for_the_same_subject_is_linked(client):
