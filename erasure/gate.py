@@ -15,6 +15,8 @@ from erasure.planning import erasure_request_plan
 from erasure.services import (
     erasure_request_create,
     erasure_request_mark_verified,
+    erasure_request_steps_together,
+    erasure_request_steps_write,
     erasure_request_transition,
     hold_related,
 )
@@ -109,16 +111,21 @@ def erasure_request_create_verified(
             digest=digest,
         )
         if created:
-            # A row this transaction inserted is seen by no one else: as good as locked.
-            request = erasure_request_mark_verified(
-                request=request, actor=actor, reason=f"{method}: {reason}", locked=True
-            )
+            # A row this transaction inserted is seen by no one else: as good as locked. Its
+            # steps (verified, and planned and started or held for approval) are written
+            # together.
+            with erasure_request_steps_together(request):
+                erasure_request_mark_verified(
+                    request=request, actor=actor, reason=f"{method}: {reason}", locked=True
+                )
+                if plan and request.linked_to_id is None:
+                    # Filed in this transaction: no plan and no affected models to replace.
+                    hold_related(request, "plan", [])
+                    hold_related(request, "affected_models", [])
+                    erasure_request_plan(request=request, actor=actor, locked=True)
+                    erasure_request_gate(request=request, actor=actor, locked=True)
             if plan and request.linked_to_id is None:
-                # Filed in this transaction: it has no plan and no affected models to replace.
-                hold_related(request, "plan", [])
-                hold_related(request, "affected_models", [])
-                planned = erasure_request_plan(request=request, actor=actor, locked=True)
-                return erasure_request_gate(request=planned, actor=actor, locked=True), created
+                return request, created
     if plan:
         try:
             request = erasure_request_proceed(request_id=request.pk, actor=actor)
@@ -212,6 +219,7 @@ def _start(
             ]
         )
         if not runs:
+            erasure_request_steps_write(started)  # closing reads it back, executing
             closing.erasure_request_close_if_done(request_id=started.pk)
         for run in runs:
             transaction.on_commit(lambda r=run: dispatch.target_run_enqueue(run=r), robust=True)

@@ -2,8 +2,8 @@
 
 import hashlib
 import json
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -239,10 +239,38 @@ def erasure_request_transition(
     return row
 
 
+@contextmanager
+def erasure_request_steps_together(request: ErasureRequest) -> Iterator[None]:
+    """Inside the block, the steps `erasure_request_transition` takes on `request` (locked by
+    the caller, in its transaction) are held, and written when the block ends: their
+    transitions in one INSERT and the request's changed fields in one UPDATE, however many
+    steps it took. A block left by an exception writes nothing (its transaction rolls back)."""
+    request._steps_held = ([], set())
+    try:
+        yield
+        erasure_request_steps_write(request)
+    finally:
+        del request._steps_held
+
+
+def erasure_request_steps_write(request: ErasureRequest) -> None:
+    """Write the steps held on `request` so far (`erasure_request_steps_together`), for what
+    reads the request back from the database; nothing when none are held."""
+    held = getattr(request, "_steps_held", None)
+    if held is None:
+        return
+    transitions, fields = held
+    Transition.objects.bulk_create(transitions)
+    if fields:
+        request.save(update_fields=sorted(fields))
+    transitions.clear()
+    fields.clear()
+
+
 def _transition_write(
     locked: ErasureRequest, *, to_state: str, actor: str, reason: str, now: datetime
 ) -> None:
-    transition = Transition.objects.create(
+    transition = Transition(
         request=locked,
         from_state=locked.state,
         to_state=to_state,
@@ -250,6 +278,11 @@ def _transition_write(
         reason=reason,
         at=now,
     )
+    held = getattr(locked, "_steps_held", None)
+    if held is None:
+        transition.save(force_insert=True)
+    else:
+        held[0].append(transition)
     trail = getattr(locked, "_prefetched_objects_cache", {}).get("transitions")
     if trail is not None:  # held since it was read or filed: kept whole, not read again
         trail._result_cache.append(transition)
@@ -263,7 +296,10 @@ def _transition_write(
         locked.closed_at = now
         locked.retention_until = now + timedelta(days=settings.LUP_REQUEST_RETENTION_DAYS)
         fields += ["closed_at", "retention_until"]
-    locked.save(update_fields=fields)
+    if held is None:
+        locked.save(update_fields=fields)
+    else:
+        held[1].update(fields)
 
 
 def _deadline(request: ErasureRequest, verified_at: datetime) -> tuple[datetime, dict]:

@@ -120,6 +120,28 @@ def test_the_one_call_plans_from_what_it_filed_and_still_stops_for_a_trained_mod
     assert read_back == []
 
 
+def test_a_one_call_filing_with_no_target_to_touch_closes_at_once(trusted):
+    """Nothing is registered: the request is verified, planned with no target, started and
+    closed in the one call, every step in its trail and the closing receipt issued."""
+    response = trusted.post(
+        URL, body(identifiers.email(), verified=VERIFIED, plan=True), format="json"
+    )
+    assert response.status_code == 201, response.json()
+    trail = [t["to_state"] for t in response.json()["transitions"]]
+    assert trail[:4] == ["received", "verified", "planned", "executing"]
+    request = ErasureRequest.objects.get(pk=response.json()["id"])
+    assert request.state == "completed"
+    assert list(request.transitions.values_list("to_state", flat=True)) == [
+        "received",
+        "verified",
+        "planned",
+        "executing",
+        "completed",
+    ]
+    assert request.closing_receipt_id is not None
+    assert request.verified_at is not None and request.deadline is not None
+
+
 def test_verified_without_plan_leaves_the_request_verified(trusted):
     response = trusted.post(URL, body(identifiers.email(), verified=VERIFIED), format="json")
     assert (response.status_code, response.json()["state"]) == (201, "verified")
