@@ -240,31 +240,51 @@ def erasure_request_transition(
 
 
 @contextmanager
-def erasure_request_steps_together(request: ErasureRequest) -> Iterator[None]:
-    """Inside the block, the steps `erasure_request_transition` takes on `request` (locked by
-    the caller, in its transaction) are held, and written when the block ends: their
-    transitions in one INSERT and the request's changed fields in one UPDATE, however many
-    steps it took. A block left by an exception writes nothing (its transaction rolls back)."""
-    request._steps_held = ([], set())
+def erasure_request_steps_together(*requests: ErasureRequest) -> Iterator[None]:
+    """Inside the block, the steps `erasure_request_transition` takes on these requests (locked
+    by the caller, in its transaction) and the fields `erasure_request_fields_changed` names are
+    held, and written when the block ends: every transition in one INSERT and the requests'
+    changed fields in one UPDATE, however many steps and requests. A block left by an exception
+    writes nothing (its transaction rolls back)."""
+    for request in requests:
+        request._steps_held = ([], set())
     try:
         yield
-        erasure_request_steps_write(request)
+        erasure_request_steps_write(*requests)
     finally:
-        del request._steps_held
+        for request in requests:
+            del request._steps_held
 
 
-def erasure_request_steps_write(request: ErasureRequest) -> None:
-    """Write the steps held on `request` so far (`erasure_request_steps_together`), for what
-    reads the request back from the database; nothing when none are held."""
-    held = getattr(request, "_steps_held", None)
-    if held is None:
-        return
-    transitions, fields = held
-    Transition.objects.bulk_create(transitions)
-    if fields:
-        request.save(update_fields=sorted(fields))
-    transitions.clear()
-    fields.clear()
+def erasure_request_steps_write(*requests: ErasureRequest) -> None:
+    """Write the steps held on these requests so far (`erasure_request_steps_together`), for
+    what reads them back from the database; nothing for a request with none held."""
+    held = [(r, r._steps_held) for r in requests if getattr(r, "_steps_held", None)]
+    Transition.objects.bulk_create([t for _, (transitions, _) in held for t in transitions])
+    changed = [r for r, (_, fields) in held if fields]
+    if changed:
+        fields = sorted(set().union(*(fields for _, (_, fields) in held)))
+        if len(changed) == 1:
+            changed[0].save(update_fields=fields)
+        else:
+            ErasureRequest.objects.bulk_update(changed, fields)
+    for _, (transitions, fields) in held:
+        transitions.clear()
+        fields.clear()
+
+
+def erasure_request_fields_changed(requests: Sequence[ErasureRequest], fields: list[str]) -> None:
+    """Save `fields` of these requests: held with their steps where the caller writes them
+    together (`erasure_request_steps_together`), else now, in one UPDATE."""
+    now = []
+    for request in requests:
+        held = getattr(request, "_steps_held", None)
+        if held is None:
+            now.append(request)
+        else:
+            held[1].update(fields)
+    if now:
+        ErasureRequest.objects.bulk_update(now, fields)
 
 
 def _transition_write(

@@ -8,6 +8,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from connectors.jsonl_file import JsonlFile
@@ -85,9 +87,16 @@ def test_a_hundred_requests_rewrite_the_file_once_and_read_it_once_more(
         JsonlFile, "_scan", lambda self, m: (reads.append(1), real_scan(self, m))[1]
     )
     runs = list(TargetRun.objects.order_by("pk"))
-    with django_capture_on_commit_callbacks(execute=True):
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        CaptureQueriesContext(connection) as queries,
+    ):
         target_run_execute(run_id=runs[0].pk)
     assert len(renames) == 1  # one pass, one rewrite, for all hundred
+    # The hundred closing steps and closing receipts' ids: one INSERT and one UPDATE.
+    sent = [q["sql"] for q in queries]
+    assert len([q for q in sent if q.startswith('INSERT INTO "erasure_transition"')]) == 1
+    assert len([q for q in sent if q.startswith('UPDATE "erasure_erasurerequest"')]) == 1
     assert len(reads) == 1  # and one post-check read
     assert TargetRun.objects.filter(status="done", outcome="erased").count() == 100
     for run in runs[1:]:  # their own tasks find them done
@@ -104,6 +113,11 @@ def test_a_hundred_requests_rewrite_the_file_once_and_read_it_once_more(
     assert {p["postcheck"]["remaining"] for p in payloads} == {"0"}
     assert len({(p["before"], p["after"]) for p in payloads}) == 1  # the shared digests
     assert ErasureRequest.objects.filter(state="completed").count() == 100
+    assert not ErasureRequest.objects.filter(closing_receipt_id=None).exists()
+    assert all(
+        [t.to_state for t in r.transitions.all()][-2:] == ["executing", "completed"]
+        for r in ErasureRequest.objects.prefetch_related("transitions")
+    )
     # The pass's receipts were signed and appended together, and its requests closed together:
     # one closing receipt each, all in the log under the one checkpoint signed for them.
     assert len({p["issued_at"] for p in payloads}) == 1
