@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Case, Exists, Q, When
 from django.utils import timezone
 
 from connectors import (
@@ -259,20 +259,26 @@ def _pass_claim(run: TargetRun) -> list[int]:
     other pending runs of the target, up to `LUP_BATCH_MAX`. Returns the claimed runs, none
     when a pass is running. The target's row lock makes "is a pass running?" and the claim one
     step for everyone starting a pass on it; it is held for this short transaction only."""
-    others = max(settings.LUP_BATCH_MAX - 1, 0)
+    on_target = TargetRun.objects.filter(target_id=run.target_id)
     with transaction.atomic():
         list(Target.objects.select_for_update(no_key=True).filter(pk=run.target_id))
-        if TargetRun.objects.filter(target_id=run.target_id, status__in=IN_A_PASS).exists():
-            return []
-        pending = (
-            TargetRun.objects.filter(
-                target_id=run.target_id, status=Status.PENDING, request__state=State.EXECUTING
+        # Read once the lock is held (a statement of its own, so that it sees a pass claimed
+        # by whoever held the lock before): the run and the oldest others pending, unless a
+        # pass is running.
+        free = list(
+            on_target.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                Q(pk=run.pk) | Q(request__state=State.EXECUTING),
+                ~Exists(on_target.filter(status__in=IN_A_PASS)),
+                status=Status.PENDING,
             )
-            .exclude(pk=run.pk)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:others]
+            .order_by(Case(When(pk=run.pk, then=0), default=1), "pk")
+            .values_list("pk", flat=True)[: max(settings.LUP_BATCH_MAX, 1)]
         )
-        return _claim([run.pk, *pending])
+        TargetRun.objects.filter(pk__in=free).update(
+            status=Status.CLAIMED, claimed_at=timezone.now(), claimed_by=_worker()
+        )
+        return free
 
 
 def _pass_erase(
