@@ -41,7 +41,7 @@ from erasure import closing, dispatch, failures, shards
 from erasure.models import LegalHold, RequestSubjectKey, State, Target, TargetRun
 from erasure.services import target_run_identifiers
 from ledger import bodies
-from ledger.services import receipts_issue, utc_time
+from ledger.services import receipts_appended_together, receipts_issue, utc_time
 
 log = structlog.get_logger(__name__)
 
@@ -529,7 +529,8 @@ def _finish_locked(
 ) -> list[TargetRun]:
     """`_finish_all`, with each run's outcome and receipt fields from `end` on the run as read
     under its lock (None: leave it as it is)."""
-    with transaction.atomic():
+    # One transaction; the runs' receipts and their requests' closing receipts one append.
+    with transaction.atomic(), receipts_appended_together():
         # The runs' rows only, in key order: locking their target too would hold up the next
         # pass's claim (and every other run's end) on that target while receipts are signed.
         locked = (

@@ -3,14 +3,16 @@
 import base64
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
 import structlog
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists
 from django.utils import timezone
 
@@ -98,24 +100,21 @@ def receipts_issue(
             ) from None
         payloads.append((payload, canonical(payload)))
 
+    together = _together.get()
+    if together is not None and together.depth != len(connection.savepoint_ids):
+        # Inside a savepoint of its own (a nested service's): what the block holds so far is
+        # written first, then this, now, so that it rolls back with its savepoint.
+        together.write()
+        together = None
     # No savepoint when nested (every receipt would pay two round trips for it): nothing in
     # the block is caught and carried on from.
     with transaction.atomic(savepoint=False):
-        head = _head_locked(key)
-        start = head.size
-        if not head.key_known:
-            _register_key(key, start)
-        leaves = [verify.leaf_input(signed) for _, signed in payloads]
-        hashes = [verify.leaf_hash(leaf) for leaf in leaves]
-        older = tree.fetch_nodes(tree.frontier(start))
-        nodes = tree.new_nodes(start, hashes, lambda level, index: older[(level, index)])
-        appended = timezone.now()
-        bulk.insert_rows(
-            LogLeaf,
-            ["index", "leaf", "appended_at"],
-            [(start + i, leaf, appended) for i, leaf in enumerate(leaves)],
-        )
-        bulk.insert_rows(LogNode, ["level", "index", "hash"], nodes)
+        if together is not None and together.append is None:
+            together.append = _Append.begin(key)
+            together.check(together.append.head.size)
+        append = together.append if together is not None else _Append.begin(key)
+        start = append.add([signed for _, signed in payloads])
+        append.checkpoint |= checkpoint
         issued = datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
         key_id = key.key_id_hex
         rows: list[tuple] = []
@@ -128,18 +127,120 @@ def receipts_issue(
                 rows.append(row)
                 yield row
 
-        bulk.insert_rows(Receipt, RECEIPT_FIELDS, signed_rows())
+        if together is None:
+            append.write(signed_rows())
+        else:
+            append.receipts.extend(signed_rows())
         receipts = [Receipt.from_db("default", RECEIPT_FIELDS, row) for row in rows]
-        head.size = start + len(payloads)
-        head.save(update_fields=["size"])
-        if checkpoint:
-            known = {**older, **{(level, index): value for level, index, value in nodes}}
-            root = tree.mth(0, head.size, lambda level, index: known[(level, index)])
-            # No checkpoint of this size can exist: the size is new, and the head is locked.
-            note = checkpoint_note(size=head.size, root=root, key=key)
-            Checkpoint.objects.create(size=head.size, root=root, note=note, key_id=key.key_id_hex)
     log.info("ledger.receipts_issued", count=len(receipts), first_index=start)
     return receipts
+
+
+@dataclass
+class _Append:
+    """An append to the log under the head's lock: the size it has reached, the nodes it knows
+    (the frontier it read and every node it made) and the rows it has yet to write."""
+
+    key: Signer
+    head: LogHead
+    size: int
+    known: dict[tuple[int, int], bytes]
+    leaves: list[tuple] = field(default_factory=list)
+    nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
+    receipts: list[tuple] = field(default_factory=list)
+    checkpoint: bool = False
+
+    @classmethod
+    def begin(cls, key: Signer) -> "_Append":
+        head = _head_locked(key)
+        if not head.key_known:
+            _register_key(key, head.size)
+        known = tree.fetch_nodes(tree.frontier(head.size))
+        return cls(key=key, head=head, size=head.size, known=known)
+
+    def add(self, signed: list[bytes]) -> int:
+        """Place these signed payloads next in the log; returns the first one's index."""
+        start = self.size
+        leaves = [verify.leaf_input(payload) for payload in signed]
+        nodes = tree.new_nodes(
+            start, [verify.leaf_hash(leaf) for leaf in leaves], lambda *at: self.known[at]
+        )
+        self.known.update(((level, index), value) for level, index, value in nodes)
+        appended = timezone.now()
+        self.leaves += [(start + i, leaf, appended) for i, leaf in enumerate(leaves)]
+        self.nodes += nodes
+        self.size += len(signed)
+        return start
+
+    def write(self, receipts: Iterable[tuple]) -> None:
+        """Its leaves, nodes and `receipts`, the head's new size and, if asked for, the
+        checkpoint at that size, signed from the nodes in hand."""
+        bulk.insert_rows(LogLeaf, ["index", "leaf", "appended_at"], self.leaves)
+        bulk.insert_rows(LogNode, ["level", "index", "hash"], self.nodes)
+        bulk.insert_rows(Receipt, RECEIPT_FIELDS, receipts)
+        self.head.size = self.size
+        self.head.save(update_fields=["size"])
+        if self.checkpoint:
+            root = tree.mth(0, self.size, lambda *at: self.known[at])
+            # No checkpoint of this size can exist: the size is new, and the head is locked.
+            note = checkpoint_note(size=self.size, root=root, key=self.key)
+            Checkpoint.objects.create(
+                size=self.size, root=root, note=note, key_id=self.key.key_id_hex
+            )
+
+
+class LogRolledBack(Exception):
+    """Receipts a block wrote ahead, inside a savepoint, went when the savepoint rolled back:
+    their callers hold receipts the log no longer has, so the transaction must not commit."""
+
+
+@dataclass
+class _Together:
+    """The append that `receipts_appended_together` holds open, the savepoint depth it was
+    opened at, and the log's size after what it wrote ahead (inside a deeper savepoint)."""
+
+    depth: int
+    append: _Append | None = None
+    written: int = 0
+
+    def write(self) -> None:
+        if self.append is not None:
+            self.append.write(self.append.receipts)
+            self.written = self.append.size
+            self.append = None
+
+    def check(self, size: int) -> None:
+        if size < self.written:
+            raise LogRolledBack("Receipts written ahead in a savepoint were rolled back.")
+
+
+_together: ContextVar[_Together | None] = ContextVar("ledger_receipts_together", default=None)
+
+
+@contextmanager
+def receipts_appended_together() -> Iterator[None]:
+    """Inside the block (in the caller's transaction), `receipts_issue` signs receipts and gives
+    them their places in the log at once, but they are written when the block ends: one append
+    for all (a checkpoint at its end if any call asked for one), not one a call. A block inside
+    another is part of it; one left by an exception writes nothing, as its transaction rolls
+    back. What reads the log back from the database does so after the block.
+
+    A call inside a savepoint opened in the block (a nested service's) writes what the block
+    holds and then its own receipts at once, so that they roll back with that savepoint; if it
+    does roll back, the block's next append or its end raises `LogRolledBack` rather than let
+    the transaction commit with receipts the log no longer has."""
+    if _together.get() is not None:
+        yield
+        return
+    together = _Together(depth=len(connection.savepoint_ids))
+    token = _together.set(together)
+    try:
+        yield
+    finally:
+        _together.reset(token)
+    if together.append is None and together.written:
+        together.check(selectors.log_size())
+    together.write()
 
 
 def _head_locked(key: Signer) -> LogHead:

@@ -97,6 +97,8 @@ def test_a_hundred_requests_rewrite_the_file_once_and_read_it_once_more(
     sent = [q["sql"] for q in queries]
     assert len([q for q in sent if q.startswith('INSERT INTO "erasure_transition"')]) == 1
     assert len([q for q in sent if q.startswith('UPDATE "erasure_erasurerequest"')]) == 1
+    # Their hundred target receipts and hundred closing receipts: one append to the log.
+    assert len([q for q in sent if q.startswith('UPDATE "ledger_loghead"')]) == 1
     assert len(reads) == 1  # and one post-check read
     assert TargetRun.objects.filter(status="done", outcome="erased").count() == 100
     for run in runs[1:]:  # their own tasks find them done

@@ -1,14 +1,22 @@
-"""Issuing receipts: the field rules are checked before anything is signed or logged."""
+"""Issuing receipts: the field rules are checked before anything is signed or logged; receipts
+issued together are one append, making the log that appends one by one would have made."""
 
 import copy
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from ledger import selectors, verify
+from ledger.audit import audit_log
 from ledger.keys import signer
 from ledger.models import LogHead, LogLeaf, Receipt
-from ledger.services import ReceiptRefused, receipts_issue
+from ledger.services import (
+    LogRolledBack,
+    ReceiptRefused,
+    receipts_appended_together,
+    receipts_issue,
+)
 from tests import identifiers
 from tests.ledger.factories import target_body
 
@@ -103,3 +111,70 @@ def test_erasure_request_targets_must_be_sorted():
         receipts_issue(bodies=[body])
     body["targets"].reverse()
     assert receipts_issue(bodies=[body])[0].type == "erasure.request"
+
+
+def _appends(queries) -> dict[str, int]:
+    sent = [q["sql"] for q in queries]
+    return {
+        "head locks": len([q for q in sent if 'FROM "ledger_loghead"' in q and "FOR UPDATE" in q]),
+        "leaf inserts": len([q for q in sent if q.startswith('INSERT INTO "ledger_logleaf"')]),
+    }
+
+
+def test_receipts_issued_together_are_one_append_with_the_log_they_would_have_made():
+    receipts_issue(bodies=[target_body(0)])  # a log that is not empty
+    with (
+        CaptureQueriesContext(connection) as queries,
+        transaction.atomic(),
+        receipts_appended_together(),
+    ):
+        first = receipts_issue(bodies=[target_body(1), target_body(2)])
+        assert selectors.log_size() == 1  # held until the block ends
+        second = receipts_issue(bodies=[target_body(3)], checkpoint=True)
+    assert _appends(queries) == {"head locks": 1, "leaf inserts": 1}
+    assert [r.leaf_index for r in (*first, *second)] == [1, 2, 3]
+    assert selectors.log_size() == 4
+    checkpoint = selectors.latest_checkpoint()
+    assert checkpoint.size == 4
+    report = audit_log()
+    assert report.ok, report.problems
+    assert (report.size, report.receipts, report.checkpoints) == (4, 4, 1)
+
+
+def test_a_block_left_by_an_exception_appends_nothing():
+    class Abort(Exception):
+        pass
+
+    with transaction.atomic():
+        with pytest.raises(Abort), receipts_appended_together():
+            receipts_issue(bodies=[target_body(0)])
+            raise Abort
+        assert receipts_issue(bodies=[target_body(1)])[0].leaf_index == 0
+    assert (selectors.log_size(), Receipt.objects.count()) == (1, 1)
+
+
+def test_a_receipt_issued_in_a_savepoint_inside_the_block_is_written_after_the_held():
+    with transaction.atomic(), receipts_appended_together():
+        held = receipts_issue(bodies=[target_body(0)])
+        with transaction.atomic():  # a nested service's savepoint
+            nested = receipts_issue(bodies=[target_body(1)])
+        after = receipts_issue(bodies=[target_body(2)], checkpoint=True)
+    assert [r.leaf_index for r in (*held, *nested, *after)] == [0, 1, 2]
+    report = audit_log()
+    assert report.ok, report.problems
+    assert (report.size, report.receipts, report.checkpoints) == (3, 3, 1)
+
+
+@pytest.mark.parametrize("more", [True, False])
+def test_a_savepoint_that_took_the_held_receipts_with_it_fails_the_block(more):
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(LogRolledBack), transaction.atomic(), receipts_appended_together():
+        receipts_issue(bodies=[target_body(0)])
+        with pytest.raises(Abort), transaction.atomic():
+            receipts_issue(bodies=[target_body(1)])
+            raise Abort
+        if more:
+            receipts_issue(bodies=[target_body(2)])
+    assert selectors.log_size() == 0
