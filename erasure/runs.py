@@ -14,7 +14,7 @@ A sharded target's pass fans out one task per shard (`erasure.shards`); its runs
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -182,7 +182,8 @@ def _released_on_error(pks: Iterable[int]) -> Iterator[None]:
 def _record(results: dict[int, Erased]) -> None:
     """The second transaction: what the connector did, before anything is checked. A claim the
     sweeper gave back meanwhile is recorded all the same; what follows is only the check."""
-    with transaction.atomic():
+    # One run's is one statement, which commits on its own: no transaction to begin and end.
+    with transaction.atomic() if len(results) > 1 else nullcontext():
         for pk, erased in results.items():
             TargetRun.objects.filter(pk=pk, status__in=[Status.CLAIMED, Status.PENDING]).update(
                 status=Status.ERASED,
